@@ -1,0 +1,109 @@
+"""Interrupt and exception delivery through the guest's IDT, done in Python.
+
+Unicorn never delivers through the guest IDT: an ``int n`` or a fault reaches ``UC_HOOK_INTR``
+*instead* (no gate check, no ring switch, no stack switch). So vlab does what the CPU would
+(Intel SDM vol. 3, 6.12 "Exception and interrupt handling"): read the gate, check its DPL for
+software interrupts, switch to the inner stack from the TSS, push the frame and the error code,
+clear IF for interrupt gates, and load CS:EIP. A monitor's ``inject`` is exactly the same act.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from .errors import InvalidOpcode, TripleFault
+from .state import IF, NT, RF, TF, VM
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+#: Exceptions that push an error code (SDM vol. 3, table 6-1).
+ERROR_CODE_VECTORS = frozenset({8, 10, 11, 12, 13, 14, 17})
+EXCEPTION_NAMES = {
+    0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
+    5: "#BR bound", 6: "#UD invalid opcode", 7: "#NM no FPU", 8: "#DF double fault",
+    10: "#TS invalid TSS", 11: "#NP segment not present", 12: "#SS stack fault",
+    13: "#GP general protection", 14: "#PF page fault", 16: "#MF FPU error", 17: "#AC alignment",
+    18: "#MC machine check", 19: "#XM SIMD",
+}
+_GATE_INTERRUPT, _GATE_TRAP = 0xE, 0xF
+
+
+def vector_name(vector: int) -> str:
+    return EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
+
+
+class _Escalate(Exception):
+    """Delivery of one event failed: deliver ``vector`` (with ``error_code``) instead."""
+
+    def __init__(self, vector: int, error_code: int, why: str):
+        self.vector, self.error_code, self.why = vector, error_code, why
+
+
+def deliver(m: Machine, vector: int, error_code: int | None = None, software: bool = False) -> int:
+    """Deliver one event through the guest IDT as the CPU would; returns the vector delivered
+    (a failed delivery escalates to #GP, #DF and finally a triple fault, as on hardware)."""
+    chain: list[str] = []
+    current, code = vector, error_code
+    kind = "software" if software else ("exception" if vector < 32 else "external")
+    while True:
+        try:
+            _deliver_once(m, current, code, kind == "software")
+            return current
+        except _Escalate as esc:
+            chain.append(f"{vector_name(current)}: {esc.why}")
+            if kind == "exception" and current == 6:
+                raise InvalidOpcode("invalid opcode (#UD) and the guest has no #UD handler: "
+                                    + esc.why, m.fault_eip, m.fault_text) from None
+            if kind == "exception" and current == 8:
+                raise TripleFault("triple fault: " + "; then ".join(chain),
+                                  m.fault_eip, m.fault_text) from None
+            if kind == "exception":  # a fault while delivering an exception: double fault
+                current, code = 8, 0
+            else:
+                current, code = esc.vector, esc.error_code
+            kind = "exception"
+
+
+def _deliver_once(m: Machine, vector: int, error_code: int | None, software: bool) -> None:
+    idt_base, idt_limit = m.idtr()
+    if idt_limit < 7:
+        raise TripleFault(f"{vector_name(vector)} with no usable IDT (the guest has not loaded one "
+                          "with LIDT)", m.fault_eip, m.fault_text)
+    gate_err = vector * 8 + 2  # error code naming an IDT entry (SDM 6.13)
+    if vector * 8 + 7 > idt_limit:
+        raise _Escalate(13, gate_err, f"vector {vector:#x} is beyond the IDT limit {idt_limit:#x}")
+    lo, hi = struct.unpack("<II", m.read_linear(idt_base + vector * 8, 8))
+    gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
+    if not present:
+        raise _Escalate(11, gate_err, f"IDT gate {vector:#x} is not present")
+    if gtype not in (_GATE_INTERRUPT, _GATE_TRAP):
+        raise _Escalate(13, gate_err, f"IDT gate {vector:#x} has type {gtype:#x} "
+                        "(vlab supports 32-bit interrupt and trap gates)")
+    cpl = m.cpl()
+    if software and dpl < cpl:
+        raise _Escalate(13, gate_err, f"int {vector:#x} from CPL {cpl} but the gate's DPL is {dpl}")
+    selector = (lo >> 16) & 0xFFFF
+    offset = (hi & 0xFFFF0000) | (lo & 0xFFFF)
+    target_dpl = m.code_segment_dpl(selector)
+    if target_dpl is None:
+        raise _Escalate(13, selector & 0xFFFC, f"IDT gate {vector:#x} names {selector:#x}, "
+                        "which is not a present code segment")
+    if target_dpl > cpl:
+        raise _Escalate(13, selector & 0xFFFC, "an interrupt cannot go to an outer ring")
+    regs = m.regs_for_delivery()
+    eflags, esp, old_cs, old_ss, eip = regs["eflags"], regs["esp"], regs["cs"], regs["ss"], regs["eip"]
+    frame = [eflags, old_cs, eip] + ([error_code] if error_code is not None else [])
+    if target_dpl < cpl:
+        new_ss, new_esp = m.tss_stack(target_dpl)
+        frame = [old_ss, esp] + frame
+    else:
+        new_ss, new_esp = old_ss, esp
+    new_esp = (new_esp - 4 * len(frame)) & 0xFFFF_FFFF
+    m.write_linear(new_esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
+    new_flags = eflags & ~(TF | NT | RF | VM)
+    if gtype == _GATE_INTERRUPT:
+        new_flags &= ~IF
+    m.enter(cs=(selector & 0xFFFC) | target_dpl, eip=offset, ss=new_ss, esp=new_esp,
+            eflags=new_flags)

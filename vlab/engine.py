@@ -1,0 +1,195 @@
+"""The Unicorn core, and the two pieces of its internal state vlab must reach.
+
+Unicorn 2.1 hides two things a machine with real fault delivery needs (DESIGN.md, "Unicorn facts"):
+
+* **Stale fault state.** After a ``#GP`` handled in ``UC_HOOK_INTR``, Unicorn keeps the in-flight
+  exception number (``env->old_exception``): the next ``#GP`` would arrive as ``#DF`` and the one
+  after as a silent triple fault. The only cure that works is to save the CPU context, set that
+  int32 back to -1 and restore the context. The same saved context is the only place Unicorn shows
+  a fault's *error code* and whether an interrupt came from an ``int n`` instruction.
+* **The instruction counter.** ``emu_start(count=N)`` counts every instruction in
+  ``uc->emu_counter`` but never tells Python how many ran when emulation stopped early (HLT, a
+  hook, a breakpoint). Exact virtual time needs that number.
+
+Neither field's offset is hard-coded: :func:`probe` finds both at start-up on a scratch core and
+checks them with a self-test; if the installed Unicorn does not behave as measured, it raises
+:class:`~vlab.errors.EngineError` with a clear message instead of letting a guest misbehave later.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+
+import unicorn
+from unicorn import x86_const as X
+
+from .errors import EngineError
+
+#: Unicorn series vlab was measured against (pyproject pins the same range).
+SUPPORTED_SERIES = "2.1."
+
+_DR0_MARK = 0x5EC0_DA7A
+_COUNT_MARK = 0x0BAD_C0DE_1234
+
+
+@dataclass(frozen=True)
+class EngineLayout:
+    """Offsets of Unicorn's hidden fields, found by :func:`probe`."""
+
+    old_exception: int  # int32 in a saved context
+    error_code: int  # int32 in a saved context
+    exception_is_int: int  # int32 in a saved context
+    emu_counter: int  # size_t in the uc_struct
+
+
+def new_core() -> unicorn.Uc:
+    """A fresh 32-bit x86 Unicorn core."""
+    return unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_32)
+
+
+def handle_address(uc: unicorn.Uc) -> int:
+    """The address of the ``uc_struct`` behind a core."""
+    return ctypes.cast(uc._uch, ctypes.c_void_p).value
+
+
+def context_address(ctx: unicorn.UcContext) -> int:
+    """The address of a saved context's bytes."""
+    return ctypes.cast(ctx.context, ctypes.c_void_p).value
+
+
+def _flat_gdt() -> bytes:
+    def desc(access: int) -> bytes:
+        return struct.pack("<HHBBBB", 0xFFFF, 0, 0, access, 0xCF, 0)
+
+    return b"\0" * 8 + desc(0x9A) + desc(0x92) + desc(0xFA) + desc(0xF2)
+
+
+def _scratch_core() -> unicorn.Uc:
+    """A tiny protected-mode core used only by the probe."""
+    uc = new_core()
+    uc.mem_map(0, 0x10000)
+    gdt = _flat_gdt()
+    uc.mem_write(0x1000, gdt)
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x1000, len(gdt) - 1, 0))
+    uc.reg_write(X.UC_X86_REG_CR0, 0x11)
+    uc.reg_write(X.UC_X86_REG_CS, 0x08)
+    for reg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_SS):
+        uc.reg_write(reg, 0x10)
+    uc.reg_write(X.UC_X86_REG_ESP, 0x9000)
+    # 0x3000: iretd to ring 3 at 0x2000;  0x2000: mov eax, cr0 (faults at CPL 3); jmp back
+    uc.mem_write(0x3000, bytes.fromhex("6a23" "6800800000" "9c" "6a1b" "6800200000" "cf"))
+    uc.mem_write(0x2000, bytes.fromhex("0f20c0" "ebfb"))
+    # 0x4000: five NOPs then HLT (six instructions at CPL 0)
+    uc.mem_write(0x4000, bytes.fromhex("9090909090f4"))
+    return uc
+
+
+@lru_cache(maxsize=1)
+def probe() -> EngineLayout:
+    """Find and verify the hidden fields (once per process)."""
+    if not unicorn.__version__.startswith(SUPPORTED_SERIES):
+        raise EngineError(
+            f"vlab needs Unicorn {SUPPORTED_SERIES}x, found {unicorn.__version__}; "
+            "reinstall with: pip install 'unicorn>=2.1,<2.2'"
+        )
+    uc = _scratch_core()
+
+    # 1. The instruction counter sits just before emu_count (uc_priv.h); find emu_count by value.
+    uc.emu_start(0x4000, 0, count=_COUNT_MARK)
+    raw = ctypes.string_at(handle_address(uc), 4096)
+    hits = [o for o in range(0, len(raw) - 8, 8) if struct.unpack_from("<Q", raw, o)[0] == _COUNT_MARK]
+    if len(hits) != 1:
+        raise EngineError("Unicorn self-test failed: cannot locate the instruction counter")
+    counter = hits[0] - 8
+    if struct.unpack_from("<Q", raw, counter)[0] != 6:
+        raise EngineError("Unicorn self-test failed: instruction counter does not count")
+
+    # 2. old_exception: the int32 that goes from -1 to 13 around one handled #GP; DR0 anchors it.
+    uc.reg_write(X.UC_X86_REG_DR0, _DR0_MARK)
+    ctx0 = uc.context_save()
+    before = ctypes.string_at(context_address(ctx0), ctx0.size)
+    dr0 = before.find(struct.pack("<I", _DR0_MARK))
+    if dr0 < 0:
+        raise EngineError("Unicorn self-test failed: DR0 not found in a saved context")
+    seen: list[tuple[int, bytes]] = []
+
+    def on_fault(uc_: unicorn.Uc, intno: int, _: object) -> None:
+        ctx = uc_.context_save()
+        seen.append((intno, ctypes.string_at(context_address(ctx), ctx.size)))
+        uc_.emu_stop()
+
+    hook = uc.hook_add(unicorn.UC_HOOK_INTR, on_fault)
+    uc.emu_start(0x3000, 0, count=100)
+    uc.hook_del(hook)
+    if not seen or seen[0][0] != 13:
+        raise EngineError("Unicorn self-test failed: a CPL-3 MOV from CR0 did not raise #GP")
+    after = seen[0][1]
+    cands = [
+        o for o in range(0, len(before) - 4, 4)
+        if struct.unpack_from("<i", before, o)[0] == -1 and struct.unpack_from("<i", after, o)[0] == 13
+    ]
+    if dr0 + 96 in cands:
+        old = dr0 + 96
+    elif len(cands) == 1:
+        old = cands[0]
+    else:
+        raise EngineError("Unicorn self-test failed: cannot locate the stale-fault field")
+    layout = EngineLayout(old, dr0 - 16, dr0 - 12, counter)
+
+    # 3. Self-test: with the reset, 50 consecutive #GPs must each arrive as 13 (not 8, not silence).
+    core = FaultReset(uc, layout)
+    core.capture()
+    core.clear()  # the fault of step 2 is still in flight
+    got: list[int] = []
+
+    def on_fault_reset(uc_: unicorn.Uc, intno: int, _: object) -> None:
+        core.capture()
+        core.clear()
+        got.append(intno)
+        uc_.reg_write(X.UC_X86_REG_EIP, uc_.reg_read(X.UC_X86_REG_EIP) + 3)
+        if len(got) == 50:
+            uc_.emu_stop()
+
+    uc.hook_add(unicorn.UC_HOOK_INTR, on_fault_reset)
+    uc.emu_start(0x3000, 0, count=1000)
+    if got != [13] * 50:
+        raise EngineError(f"Unicorn self-test failed: repeated #GP seen as {sorted(set(got))}")
+    return layout
+
+
+class FaultReset:
+    """Reads a fault's error code and clears Unicorn's stale fault state (one reused context)."""
+
+    def __init__(self, uc: unicorn.Uc, layout: EngineLayout):
+        self.uc = uc
+        self.layout = layout
+        self.ctx = uc.context_save()
+        self.base = context_address(self.ctx)
+        self._old = ctypes.c_int32.from_address(self.base + layout.old_exception)
+        self._err = ctypes.c_int32.from_address(self.base + layout.error_code)
+        self._is_int = ctypes.c_int32.from_address(self.base + layout.exception_is_int)
+
+    def capture(self) -> tuple[int, bool]:
+        """Save the context; return (error code, came from an ``int n`` instruction)."""
+        self.uc.context_update(self.ctx)
+        return self._err.value & 0xFFFF_FFFF, bool(self._is_int.value)
+
+    def clear(self) -> None:
+        """Forget the in-flight exception (call right after :meth:`capture`)."""
+        if self._old.value != -1:
+            self._old.value = -1
+            self.uc.context_restore(self.ctx)
+
+
+class InstructionCounter:
+    """Unicorn's own per-``emu_start`` instruction counter, read without a hook."""
+
+    def __init__(self, uc: unicorn.Uc, layout: EngineLayout):
+        self._cell = ctypes.c_uint64.from_address(handle_address(uc) + layout.emu_counter)
+
+    @property
+    def value(self) -> int:
+        return self._cell.value
