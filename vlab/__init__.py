@@ -1,0 +1,21 @@
+"""vlab: a Jupyter-native lab for teaching x86 virtualization.
+
+``Lab`` is the entry point; see the README and DESIGN for the architecture.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["Lab", "Machine", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy: `import vlab` stays fast; Unicorn and Capstone load on first use.
+    if name == "Lab":
+        from .lab import Lab
+        return Lab
+    if name == "Machine":
+        from .machine import Machine
+        return Machine
+    raise AttributeError(f"module 'vlab' has no attribute {name!r}")

@@ -69,6 +69,9 @@ def deliver(m: Machine, vector: int, error_code: int | None = None, software: bo
 def _deliver_once(m: Machine, vector: int, error_code: int | None, software: bool) -> None:
     idt_base, idt_limit = m.idtr()
     if idt_limit < 7:
+        if vector == 6 and not software:
+            raise InvalidOpcode("invalid opcode (#UD), and the guest has no IDT to handle it",
+                                m.fault_eip, m.fault_text)
         raise TripleFault(f"{vector_name(vector)} with no usable IDT (the guest has not loaded one "
                           "with LIDT)", m.fault_eip, m.fault_text)
     gate_err = vector * 8 + 2  # error code naming an IDT entry (SDM 6.13)

@@ -22,7 +22,7 @@ import unicorn
 from unicorn import x86_const as X
 
 from . import delivery, engine, layout
-from .devices import EOI, PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
+from .devices import PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
 from .errors import (BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, UnmappedAccess,
                      VlabError)
 from .isa import Image, decoder
@@ -140,7 +140,8 @@ class Machine:
         tss = bytearray(0x68)
         struct.pack_into("<II", tss, 4, layout.BOOT_STACK, layout.KERNEL_DS)  # ESP0, SS0
         tss[0x66:0x68] = struct.pack("<H", 0x68)  # no I/O bitmap
-        mon[layout.BOOT_TSS - layout.MONITOR_BASE:][:0x68] = tss
+        off = layout.BOOT_TSS - layout.MONITOR_BASE
+        mon[off:off + 0x68] = tss
         mon[layout.TRAMPOLINE - layout.MONITOR_BASE] = 0xCF  # iretd
         self.uc.mem_write(layout.MONITOR_BASE, bytes(mon))
         uc = self.uc
@@ -688,10 +689,8 @@ class Machine:
             elif d.serial.handles(port):
                 d.serial.write(port, value)
             elif port in (PIC_COMMAND, PIC_DATA):
-                before = d.pic.pending_vector()
-                d.pic.write(port, value)
-                if (port == PIC_COMMAND and value & EOI) or d.pic.pending_vector() != before:
-                    self._resample()
+                d.pic.write(port, value)  # a mask or EOI changes what may interrupt: re-plan
+                self._resample()
             elif port == TIMER_PORT:
                 d.timer.reprogram(value, self.vtime + self._slice_progress())
                 self._resample()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# vlab set-up for a fresh Debian machine (as root, or with sudo).
+#   bash scripts/setup.sh lab    install everything and open the course in JupyterLab
+#   bash scripts/setup.sh test   install what the tests need and run the whole suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-lab}"
+case "$mode" in lab|test) ;; *) echo "usage: bash scripts/setup.sh lab|test" >&2; exit 2 ;; esac
+
+# System packages: python3 with venv, GNU binutils (the guest assembler), graphviz (diagrams).
+need=()
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv python3-pip)
+command -v as >/dev/null && command -v ld >/dev/null && command -v objcopy >/dev/null || need+=(binutils)
+command -v dot >/dev/null || need+=(graphviz)
+if ((${#need[@]})); then
+  echo "vlab: installing system packages: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Python packages in a project virtual environment.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+extra="lab"; [ "$mode" = test ] && extra="test"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extra]"
+
+if [ "$mode" = lab ]; then
+  root_flag=""; [ "$(id -u)" -eq 0 ] && root_flag="--allow-root"
+  exec .venv/bin/jupyter lab $root_flag notebooks/
+fi
+.venv/bin/ruff check vlab tests benchmarks
+exec .venv/bin/python -m pytest -q -p no:cacheprovider

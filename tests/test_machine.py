@@ -1,0 +1,213 @@
+"""The machine: rings, IDT delivery, devices, breakpoints, snapshots, errors."""
+
+import pytest
+
+from tests.conftest import build, lab_of
+from vlab import layout
+from vlab.errors import (BudgetExhausted, GuestHang, InvalidOpcode, TripleFault, UnmappedAccess,
+                         VlabError)
+from vlab.lab import Lab
+from vlab.machine import Machine
+from vlab.trace import Exit, ExitReason
+
+
+def test_ten_thousand_consecutive_faults_are_each_a_gp():
+    lab = lab_of("gp_storm")
+    lab.run()
+    assert lab.console == "gp=10000 df=0\n"
+    assert lab.exit_code == 0
+
+
+def test_cpl_really_three_in_user_task():
+    lab = Lab("kernel")
+    lab.break_on_mode_change = True
+    stop = lab.run()
+    assert stop.reason == "mode_change" and stop.detail == "CPL 0 -> 3"
+    st = lab.state()
+    assert st.cpl == 3 and st.cs == layout.USER_CS and st.ss == layout.USER_DS
+    assert lab.symbol(st.eip) == "user_main"
+    stop = lab.run()  # the first system call takes it back to ring 0
+    assert stop.reason == "mode_change" and stop.detail == "CPL 3 -> 0"
+    assert lab.state().cpl == 0 and lab.symbol(lab.state().eip) == "syscall_handler"
+
+
+def test_int80_delivered_through_guest_idt_with_stack_switch():
+    lab = Lab("kernel")
+    stop = lab.run(until="syscall_handler")
+    assert stop.reason == "breakpoint"
+    st = lab.state()
+    m = lab.machine
+    assert st.cpl == 0 and st.cs == layout.KERNEL_CS and not st.eflags.IF  # interrupt gate
+    assert st.esp == lab.image.symbols["kernel_stack_top"] - 20  # from the TSS's ESP0
+    eip, cs, eflags, esp, ss = (m.read_u32(st.esp + 4 * i) for i in range(5))
+    assert cs == layout.USER_CS and ss == layout.USER_DS and eflags & 0x200
+    assert lab.symbol(eip).startswith("user_main+")  # just after the int 0x80
+    assert m.read(eip - 2, 2) == b"\xcd\x80"
+
+
+def test_timer_delivered_through_guest_idt():
+    lab = Lab("kernel")
+    lab.run(until="timer_handler")
+    st = lab.state()
+    assert st.cpl == 0 and not st.eflags.IF
+    assert lab.machine.devices.pic.isr == 1  # in service until the handler's EOI
+    lab.run(until="idle")
+    assert lab.machine.devices.pic.isr == 0
+
+
+def test_timer_period_programmable_and_deterministic():
+    lab = Lab("demo-popf")
+    lab.run()
+    assert lab.console == "POPF with IF=1, then 10000 instructions: ticks = 10\n"
+
+
+def test_serial_port_registers():
+    m = Machine()
+    s = m.devices.serial
+    assert m.device_io(False, 0x3FD, 1, 0) == 0x60  # transmitter empty
+    m.device_io(True, 0x3F8, 1, ord("A"))
+    m.device_io(True, 0x3FB, 1, 0x80)  # DLAB set: THR writes program the divisor, not output
+    m.device_io(True, 0x3F8, 1, ord("B"))
+    assert s.text == "A"
+    assert m.device_io(False, 0x1234, 1, 0) == 0xFFFFFFFF
+
+
+def test_exit_device_code():
+    lab = lab_of("faults", CASE=7)
+    stop = lab.run()
+    assert stop.reason == "halted" and lab.exit_code == 7 and lab.status == "halted"
+    assert lab.run().reason == "halted"  # stays halted
+
+
+def test_missing_eoi_hangs_clearly():
+    src = build("faults", CASE=5)
+    lab = Lab(image=src)
+    with pytest.raises(GuestHang, match="HLT with no interrupt"):
+        lab.run()
+
+
+def test_address_breakpoint_and_resume():
+    lab = Lab("kernel")
+    lab.add_breakpoint("timer_handler")
+    seen = 0
+    while lab.run().reason == "breakpoint":
+        assert lab.symbol(lab.state().eip) == "timer_handler"
+        seen += 1
+    assert seen == 20 and lab.exit_code == 0
+
+
+def test_exit_reason_breakpoint():
+    """Exit breakpoints fire when a strategy reports that exit (here a stub monitor for OUT)."""
+    lab = Lab("demo-smsw")
+    m = lab.machine
+
+    def io_with_exit(is_out, port, size, value):
+        m.report_exit(Exit(ExitReason.IO_INSTRUCTION, m.eip, "stub", m.cpl(), qualification=port))
+        return m.device_io(is_out, port, size, value)
+
+    m.on_io = io_with_exit
+    lab.break_on_exit("IO_INSTRUCTION")
+    stop = lab.run()
+    assert stop.reason == "exit" and stop.detail.reason == ExitReason.IO_INSTRUCTION
+    assert stop.detail.qualification == 0x3FD  # the first LSR poll
+    assert lab.trace.total == 1
+
+
+def test_snapshot_restore_roundtrip():
+    lab = Lab("kernel")
+    m = lab.machine
+    lab.run(until="report")
+    snap = m.snapshot()
+    before, console = m.state(), m.console
+    lab.run()
+    assert m.exit_code == 0
+    m.restore(snap)
+    assert m.state() == before and m.console == console and m.exit_code is None
+    lab.run()
+    assert m.console == Lab("kernel").machine.console or m.console.endswith("kernel done\n")
+
+
+def test_step_then_step_back_restores_state():
+    lab = Lab("kernel")
+    lab.run(until="user_main")
+    states = [lab.state()]
+    for _ in range(40):  # crosses int 0x80 into ring 0 and several checkpoints
+        lab.step()
+        states.append(lab.state())
+    assert any(s.cpl == 0 for s in states) and states[0].cpl == 3
+    for expected in reversed(states[:-1]):
+        lab.step_back()
+        assert lab.state() == expected
+    with pytest.raises(VlabError, match="nothing to step back"):
+        lab.step_back()
+
+
+def test_deprivilege_really_lowers_cpl():
+    m = Machine()
+    m.deprivilege(cs=layout.RING1_CS, eip=layout.ENTRY, ss=layout.RING1_DS, esp=0x80000,
+                  eflags=0x2)
+    assert m.state().cpl == 1 and m.state().ss == layout.RING1_DS
+    m.enter(cs=layout.KERNEL_CS, eip=layout.ENTRY, ss=layout.KERNEL_DS, esp=0x80000, eflags=0x2)
+    assert m.state().cpl == 0
+    m.deprivilege(cs=layout.USER_CS, eip=layout.ENTRY, ss=layout.USER_DS, esp=0x80000, eflags=0x2)
+    assert m.state().cpl == 3
+
+
+@pytest.mark.parametrize("case,error,text", [
+    (1, InvalidOpcode, "ud2"),
+    (2, TripleFault, "no usable IDT"),
+    (3, UnmappedAccess, "0x80000000"),
+    (6, TripleFault, "#GP general protection"),
+])
+def test_error_classes(case, error, text):
+    lab = lab_of("faults", CASE=case)
+    with pytest.raises(error) as info:
+        lab.run()
+    assert text in str(info.value)
+    assert info.value.eip is not None and "EIP=0x001000" in str(info.value)
+    assert lab.status == error.__name__
+    with pytest.raises(VlabError, match="call reset"):
+        lab.run()
+    lab.reset()  # the lab is usable again
+    assert lab.state().eip == layout.ENTRY and lab.status == "running"
+
+
+def test_unmapped_access_names_address():
+    lab = lab_of("faults", CASE=3)
+    with pytest.raises(UnmappedAccess) as info:
+        lab.run()
+    assert info.value.address == 0x80000000 and "mov eax" in info.value.instruction
+
+
+def test_budget_exhausted_is_exact_and_resumable():
+    lab = Lab(image=build("faults", CASE=4), budget=12_345)
+    with pytest.raises(BudgetExhausted):
+        lab.run()
+    assert lab.machine.instructions == 12_345
+    lab.machine.budget = 20_000
+    with pytest.raises(BudgetExhausted):
+        lab.run()
+    assert lab.machine.instructions == 20_000
+
+
+def test_run_limit_counts_exactly():
+    lab = Lab("kernel")
+    stop = lab.run(max_instructions=1000)
+    assert stop.reason == "limit" and lab.machine.instructions == 1000
+    lab.run(max_instructions=2345)
+    assert lab.machine.instructions == 3345
+
+
+def test_bad_image_is_refused_clearly():
+    with pytest.raises(VlabError, match="empty"):
+        Lab(image=b"")
+    with pytest.raises(VlabError, match="does not fit"):
+        Lab(image=b"\x90" * (5 * 1024 * 1024))
+    with pytest.raises(VlabError, match="no image file"):
+        Lab(image="/nonexistent.bin")
+
+
+def test_invalid_bytes_image():
+    lab = Lab(image=b"\xff\xff\xff\xff")
+    with pytest.raises(InvalidOpcode):
+        lab.run()

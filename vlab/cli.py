@@ -1,0 +1,73 @@
+"""The ``vlab`` command: run guests, list them, (later) grade submissions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vlab", description="vlab: a lab for x86 virtualization")
+    parser.add_argument("--version", action="version", version=f"vlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a guest under a strategy")
+    what = run.add_mutually_exclusive_group()
+    what.add_argument("--guest", default="kernel", help="a guest from 'vlab guests' (default kernel)")
+    what.add_argument("--image", help="a flat 32-bit image file, loaded and started at 0x100000")
+    run.add_argument("--strategy", default="native", help="native (default), ...")
+    run.add_argument("--max-instructions", type=int, default=50_000_000,
+                     help="instruction budget (default 50,000,000)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub.add_parser("guests", help="list the guests")
+    args = parser.parse_args(argv)
+    if args.command == "guests":
+        return _guests()
+    return _run(args)
+
+
+def _guests() -> int:
+    from . import guests
+
+    for g in guests.catalog().values():
+        print(f"{g.name:24} {g.description}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .errors import VlabError
+    from .lab import Lab
+
+    try:
+        lab = Lab(guest=args.guest, strategy=args.strategy, image=args.image,
+                  budget=args.max_instructions)
+    except VlabError as e:
+        print(f"vlab: {e}", file=sys.stderr)
+        return 2
+    try:
+        lab.run()
+    except VlabError:
+        pass  # recorded in lab.status / lab.error
+    result = lab.summary()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        sys.stdout.write(result["console"])
+        if result["console"] and not result["console"].endswith("\n"):
+            print()
+        print(f"--- {result['guest']} under {result['strategy']}: {result['status']}"
+              + (f", exit code {result['exit_code']}" if result["exit_code"] is not None else "")
+              + f", {result['instructions']:,} instructions")
+        if result["exits"]:
+            print("exits: " + ", ".join(f"{k} {v}" for k, v in result["exits"].items()))
+        if result["error"]:
+            print(f"error: {result['error']}")
+    return 0 if result["status"] == "halted" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+# LSL: reads the limit of the kernel code segment
+# Demo guest: runs at CPL 0 natively; under a monitor it shows what the guest can observe.
+.include "vlab.inc"
+.section .text
+.globl _start
+_start:
+    xor eax, eax
+    mov ecx, KERNEL_CS
+    lsl eax, ecx                        # sensitive: fails (ZF=0) if DPL < real CPL
+    jnz 1f
+    PRINT "LSL 0x08: limit = "
+    call puthex
+    call newline
+    EXIT 0
+1:  PRINT "LSL 0x08: not accessible\n"
+    EXIT 0
+.include "lib.inc"

@@ -1,0 +1,172 @@
+"""The Lab: the one object a notebook holds. A machine, a strategy and a trace, behind a facade.
+
+    lab = Lab(guest="kernel", strategy="native")
+    lab.run()
+    print(lab.console)
+
+``Lab(image=...)`` runs any flat 32-bit image instead: raw bytes or a ``.bin`` file are loaded at
+:data:`vlab.layout.ENTRY` (1 MiB) and started there at CPL 0, in protected mode with flat segments,
+ESP = :data:`vlab.layout.BOOT_STACK` and interrupts off; ``out 0xf4, al`` ends the run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from . import guests, layout, strategies
+from .errors import VlabError
+from .isa import Image
+from .machine import Machine, Stop
+from .state import CpuState
+from .trace import ExitReason, TrapLog
+
+
+class Lab:
+    """A guest running under a strategy, with its console, state and trace."""
+
+    def __init__(self, guest: str = "kernel", strategy: str = "native", *,
+                 image: bytes | str | Path | Image | None = None,
+                 ram_size: int = layout.DEFAULT_RAM, timer_period: int = 10_000,
+                 budget: int | None = 50_000_000):
+        if image is not None:
+            self.image = _load_image(image)
+            self.guest = self.image.name
+        else:
+            self.image = guests.build(guest)
+            self.guest = guest
+        self._options = dict(ram_size=ram_size, timer_period=timer_period, budget=budget)
+        self.history: list[dict[str, Any]] = []
+        self.error: VlabError | None = None
+        self.wall_time = 0.0
+        self._boot(strategy)
+
+    def _boot(self, strategy: str) -> None:
+        cls = strategies.get(strategy)
+        self.machine = Machine(**self._options)
+        self.machine.load(self.image)
+        self.trace = TrapLog()
+        self.strategy = cls()
+        self.strategy.attach(self.machine, self.trace)
+        self.strategy.boot()
+        self.error = None
+        self.wall_time = 0.0
+
+    # ---------------------------------------------------------------- running
+    def run(self, max_instructions: int | None = None, until: int | str | None = None) -> Stop:
+        """Run until the guest halts, a breakpoint, ``until`` (address or label) or the limit."""
+        return self._guarded(self.machine.run, max_instructions, self.address(until))
+
+    def step(self) -> Stop:
+        """Execute one guest instruction."""
+        return self._guarded(self.machine.step)
+
+    def step_back(self) -> None:
+        """Undo the last step (reverse stepping, built on snapshots)."""
+        self.machine.step_back()
+        self.error = None
+
+    def _guarded(self, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        except VlabError as e:
+            self.error = e
+            raise
+        finally:
+            self.wall_time += time.perf_counter() - t0
+
+    def reset(self) -> None:
+        """Reboot the guest under the same strategy (also the way out of any error)."""
+        self._boot(self.strategy.name)
+
+    def switch(self, strategy: str) -> None:
+        """Reboot the guest under another strategy; the previous run is kept in ``history``."""
+        strategies.get(strategy)  # fail before throwing the current run away
+        self.history.append(self.summary())
+        self._boot(strategy)
+
+    # ---------------------------------------------------------------- looking
+    @property
+    def console(self) -> str:
+        return self.machine.console
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.machine.exit_code
+
+    def state(self) -> CpuState:
+        return self.machine.state()
+
+    def guest_view(self) -> dict:
+        """What the guest believes (CPL, IF, ...) as opposed to what the core really has."""
+        return self.strategy.guest_view()
+
+    @property
+    def status(self) -> str:
+        """"halted" once the guest left through the exit device; "error" class name after an
+        error; otherwise "running" (not started or paused)."""
+        if self.error is not None:
+            return type(self.error).__name__
+        if self.exit_code is not None:
+            return "halted"
+        return "running"
+
+    def symbol(self, address: int) -> str | None:
+        """The kernel label at or below ``address`` (``label+off``)."""
+        return self.image.symbol_at(address)
+
+    def address(self, where: int | str | None) -> int | None:
+        """An address from an int or a label of the guest's symbol map."""
+        if where is None or isinstance(where, int):
+            return where
+        if where in self.image.symbols:
+            return self.image.symbols[where]
+        raise VlabError(f"no label {where!r} in guest {self.guest!r}")
+
+    def add_breakpoint(self, where: int | str) -> None:
+        self.machine.add_breakpoint(self.address(where))
+
+    def remove_breakpoint(self, where: int | str) -> None:
+        self.machine.remove_breakpoint(self.address(where))
+
+    def break_on_exit(self, reason: ExitReason | str) -> None:
+        """Stop after the monitor handles an exit of this reason (Bochs' ``vmexitbp``)."""
+        self.machine.exit_breakpoints.add(ExitReason[reason] if isinstance(reason, str) else reason)
+
+    @property
+    def break_on_mode_change(self) -> bool:
+        return self.machine.break_on_mode_change
+
+    @break_on_mode_change.setter
+    def break_on_mode_change(self, on: bool) -> None:
+        self.machine.break_on_mode_change = on
+
+    def summary(self) -> dict[str, Any]:
+        """The run as one JSON-friendly dict (what ``vlab run --json`` prints)."""
+        return {
+            "guest": self.guest,
+            "strategy": self.strategy.name,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "console": self.console,
+            "instructions": self.machine.instructions,
+            "exits": self.trace.counts(),
+            "error": str(self.error) if self.error is not None else None,
+        }
+
+    def __repr__(self) -> str:
+        return (f"<Lab guest={self.guest!r} strategy={self.strategy.name!r} status={self.status} "
+                f"instructions={self.machine.instructions}>")
+
+
+def _load_image(image: bytes | str | Path | Image) -> Image:
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return Image("image", bytes(image), layout.ENTRY)
+    path = Path(image)
+    if not path.is_file():
+        raise VlabError(f"no image file {str(path)!r}")
+    return Image(path.stem, path.read_bytes(), layout.ENTRY)

@@ -1,0 +1,28 @@
+"""Virtualization strategies: how the guest kernel runs and what reaches the monitor.
+
+Each strategy configures a :class:`~vlab.machine.Machine` and turns raw core events into
+:class:`~vlab.trace.Exit` records dispatched to a handler table. They are interchangeable on the
+same guest image (DESIGN.md, "The five strategies").
+"""
+
+from __future__ import annotations
+
+from ..errors import VlabError
+from .base import Strategy
+from .native import Native
+
+STRATEGIES: dict[str, type[Strategy]] = {"native": Native}
+PLANNED = ("trap_emulate", "binary_translation", "vtx", "paravirt")
+
+
+def get(name: str) -> type[Strategy]:
+    """The strategy class called ``name``."""
+    if name in STRATEGIES:
+        return STRATEGIES[name]
+    if name in PLANNED:
+        raise VlabError(f"strategy {name!r} is not implemented yet in this version of vlab; "
+                        f"available: {', '.join(STRATEGIES)}")
+    raise VlabError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
+
+
+__all__ = ["Strategy", "Native", "STRATEGIES", "get"]
