@@ -143,6 +143,7 @@ def decoder() -> Decoder:
 
 INCLUDE_DIR = Path(__file__).parent / "guests" / "include"
 _PRELUDE = ".intel_syntax noprefix\n.code32\n"
+_EPILOGUE = ".section .text\n__text_end:\n"  # marks where code ends and data begins
 _AS_ERROR = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?:Error|Fatal error): (?P<msg>.*)$", re.M)
 
 
@@ -160,10 +161,17 @@ class Image:
         if self.entry is None:
             object.__setattr__(self, "entry", self.symbols.get("_start", self.origin))
 
+    @property
+    def text_end(self) -> int:
+        """The first address after the code (data follows)."""
+        return self.symbols.get("__text_end", self.origin + len(self.code))
+
     def symbol_at(self, address: int) -> str | None:
         """The name of the nearest label at or below ``address`` as ``label+off``."""
         best = None
         for name, addr in self.symbols.items():
+            if name.startswith("__"):
+                continue
             if addr <= address and (best is None or addr > best[1]):
                 best = (name, addr)
         if best is None:
@@ -216,6 +224,7 @@ def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
     text = (_PRELUDE if prelude else "") + source
     if not text.endswith("\n"):
         text += "\n"
+    text += _EPILOGUE
     as_bin, ld_bin, nm_bin, objcopy = (_tool(t) for t in ("as", "ld", "nm", "objcopy"))
     key = hashlib.sha256(repr((text, _include_texts(text, dirs), sorted(defines.items()), origin,
                                   _toolchain_id(as_bin))).encode()).hexdigest()[:24]
