@@ -4,8 +4,7 @@ import pytest
 
 from tests.conftest import build, lab_of
 from vlab import layout
-from vlab.errors import (BudgetExhausted, GuestHang, InvalidOpcode, TripleFault, UnmappedAccess,
-                         VlabError)
+from vlab.errors import BudgetExhausted, GuestHang, InvalidOpcode, TripleFault, UnmappedAccess, VlabError
 from vlab.lab import Lab
 from vlab.machine import Machine
 from vlab.trace import Exit, ExitReason

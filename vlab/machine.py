@@ -23,8 +23,7 @@ from unicorn import x86_const as X
 
 from . import delivery, engine, layout
 from .devices import PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
-from .errors import (BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, UnmappedAccess,
-                     VlabError)
+from .errors import BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, UnmappedAccess, VlabError
 from .isa import Image, decoder
 from .state import IF, CpuState, Eflags, TableRegister
 
@@ -276,7 +275,7 @@ class Machine:
 
     def regs_for_delivery(self) -> dict[str, int]:
         vals = self.uc.reg_read_batch(_DELIVERY_REGS)
-        return dict(zip(("eflags", "esp", "cs", "ss", "eip"), vals))
+        return dict(zip(("eflags", "esp", "cs", "ss", "eip"), vals, strict=True))
 
     def enter(self, cs: int, eip: int, ss: int, esp: int, eflags: int) -> None:
         """Load CS:EIP, SS:ESP and EFLAGS, changing the CPL to ``cs & 3`` if needed.
