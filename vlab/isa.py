@@ -124,6 +124,53 @@ class Decoder:
         return out
 
 
+@dataclass(frozen=True)
+class Operand:
+    """One operand: kind "reg" (name), "imm" (value) or "mem" (base, index, scale, disp, size)."""
+
+    kind: str
+    reg: str = ""
+    value: int = 0
+    base: str = ""
+    index: str = ""
+    scale: int = 1
+    disp: int = 0
+    size: int = 0
+
+
+_DETAIL: capstone.Cs | None = None
+_OPERANDS: dict[tuple[int, bytes], tuple[Operand, ...]] = {}
+
+
+def operands(insn: Instruction) -> tuple[Operand, ...]:
+    """The operands of an instruction, decoded with Capstone's detail mode (cached)."""
+    global _DETAIL
+    key = (insn.address, insn.raw)
+    if key in _OPERANDS:
+        return _OPERANDS[key]
+    if _DETAIL is None:
+        _DETAIL = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+        _DETAIL.detail = True
+    from capstone import x86_const as cx
+
+    out = []
+    for ci in _DETAIL.disasm(insn.raw, insn.address, 1):
+        for op in ci.operands:
+            if op.type == cx.X86_OP_REG:
+                out.append(Operand("reg", reg=ci.reg_name(op.reg), size=op.size))
+            elif op.type == cx.X86_OP_IMM:
+                out.append(Operand("imm", value=op.imm & 0xFFFF_FFFF, size=op.size))
+            elif op.type == cx.X86_OP_MEM:
+                m = op.mem
+                out.append(Operand("mem", base=ci.reg_name(m.base) if m.base else "",
+                                   index=ci.reg_name(m.index) if m.index else "", scale=m.scale,
+                                   disp=m.disp & 0xFFFF_FFFF, size=op.size))
+    if len(_OPERANDS) > 50_000:
+        _OPERANDS.clear()
+    _OPERANDS[key] = result = tuple(out)
+    return result
+
+
 _DECODER: Decoder | None = None
 
 

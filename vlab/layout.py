@@ -16,6 +16,15 @@ BOOT_GDT = MONITOR_BASE + 0x000
 BOOT_TSS = MONITOR_BASE + 0x100
 TRAMPOLINE = MONITOR_BASE + 0x200  # iretd: how the monitor lowers the guest's privilege
 MONITOR_STACK = MONITOR_BASE + 0x1000  # top of a scratch stack for trampoline frames
+# What a software monitor really loads while the guest runs deprivileged (its own tables):
+MONITOR_GDT = MONITOR_BASE + 0x2000  # 64 entries: the guest's (shadowed) + the monitor's own
+MONITOR_GDT_ENTRIES = 64
+MONITOR_IDT = MONITOR_BASE + 0x3000
+MONITOR_LDT = MONITOR_BASE + 0x3800
+MONITOR_TSS_SELECTOR = 60 << 3  # the monitor's TSS and LDT live at the top of its GDT
+MONITOR_LDT_SELECTOR = 61 << 3
+MONITOR_DS = 62 << 3  # the monitor's own flat ring-0 data and code segments
+MONITOR_CS = 63 << 3
 
 # GDT selectors (index << 3 | RPL); the same layout in the boot GDT and in the teaching kernel's.
 KERNEL_CS, KERNEL_DS = 0x08, 0x10

@@ -45,6 +45,7 @@ REGISTER_IDS = {
 _DELIVERY_REGS = [X.UC_X86_REG_EFLAGS, X.UC_X86_REG_ESP, X.UC_X86_REG_CS, X.UC_X86_REG_SS,
                   X.UC_X86_REG_EIP]
 PE = 0x1
+FAULT_STORM = 10_000  # the same fault this often with nothing retired: the guest is stuck
 IRQ_POLL = 64  # while an interrupt waits for IF, the PIC is sampled every IRQ_POLL instructions
 
 
@@ -96,6 +97,7 @@ class Machine:
         self.on_io: Callable[[bool, int, int, int], int] = self.device_io
         self.interrupts_enabled: Callable[[], bool] = self.real_if
         self.exit_listeners: list[Callable[[Any], None]] = []
+        self.monitor_ss = layout.KERNEL_DS  # a flat ring-0 data segment in the real GDT
         self.breakpoints: set[int] = set()
         self.exit_breakpoints: set[Any] = set()
         self._break_on_mode_change = False
@@ -292,6 +294,8 @@ class Machine:
             uc.reg_write(X.UC_X86_REG_SS, 0)
             uc.reg_write(X.UC_X86_REG_CR0, cr0)
             cpl = 0
+            if target > 0:  # the trampoline's IRETD needs a 32-bit ring-0 stack segment
+                uc.reg_write(X.UC_X86_REG_SS, self.monitor_ss)
         if target == cpl:
             uc.reg_write_batch([(X.UC_X86_REG_SS, ss), (X.UC_X86_REG_CS, cs),
                                 (X.UC_X86_REG_ESP, esp), (X.UC_X86_REG_EFLAGS, eflags),
@@ -316,6 +320,29 @@ class Machine:
         self._fault.clear()
         if self.cpl() != cs & 3:
             raise VlabError(f"deprivilege to ring {cs & 3} failed (CPL is {self.cpl()})")
+
+    # ------------------------------------------------------------------ for monitors
+    def retire(self) -> None:
+        """A monitor emulated the trapping instruction: it counts as retired, once."""
+        if self._in_slice:
+            self._slice_uncounted -= 1
+
+    def halt(self) -> None:
+        """Enter the HLT state (a monitor emulated HLT): time skips to the next interrupt."""
+        self.halted = True
+        if self._in_slice:
+            self._request_stop("hlt", None, adjust=0)
+
+    def defer_eip(self, eip: int) -> None:
+        """Set EIP once the current instruction hook has returned (inside an IN/OUT hook an EIP
+        write would make Unicorn count the next instruction twice)."""
+        self._deferred_eip = eip
+        if self._in_slice:
+            self._request_stop("deferred", None, adjust=0)
+        else:
+            self.set_reg("eip", eip)
+
+    _deferred_eip: int | None = None
 
     def _note_cpl(self) -> None:
         cpl = self.cpl()
@@ -397,7 +424,10 @@ class Machine:
         for listener in self.exit_listeners:
             listener(exit_)
         if self.exit_breakpoints and getattr(exit_, "reason", None) in self.exit_breakpoints:
-            self._request_stop("exit", exit_, adjust=0)
+            if self._in_slice:
+                self._request_stop("exit", exit_, adjust=0)
+            elif self._pending_stop is None:
+                self._pending_stop = ("exit", exit_)
 
     # ------------------------------------------------------------------ running
     _in_slice = False
@@ -533,8 +563,10 @@ class Machine:
         uc = self.uc
         self._in_slice = True
         self._stop_req: tuple[str, Any] | None = None
+        self._stop_counted = False
         self._stop_executed = 0
         self._slice_uncounted = 0
+        self._last_fault, self._fault_streak = None, 0
         self._skip_bp = skip_bp
         self._error: VlabError | None = None
         self._unmapped: tuple[int, int, bool] | None = None
@@ -547,7 +579,7 @@ class Machine:
         finally:
             self._in_slice = False
         raw = self._counter.value if n else 0
-        if self._stop_req is not None:
+        if self._stop_counted:
             executed = self._stop_executed
         elif n and raw > n:
             executed = n
@@ -562,12 +594,13 @@ class Machine:
             if not isinstance(self._error, BudgetExhausted):
                 self.failed = self._error
             raise self._error
+        if self._deferred_eip is not None:
+            self.set_reg("eip", self._deferred_eip)
+            self._deferred_eip = None
         if self._stop_req is not None:
             reason, detail = self._stop_req
-            if reason == "resample":  # not a stop: re-evaluate interrupts at this boundary
-                return None
             return Stop(reason, self.eip, detail)
-        if (n is None or raw <= n) and self._after_hlt():
+        if not self._stop_counted and (n is None or raw <= n) and self._after_hlt():
             self.halted = True
         return None
 
@@ -602,16 +635,22 @@ class Machine:
 
         ``adjust`` corrects Unicorn's counter, which has already counted the instruction being
         hooked: -1 when that instruction has not executed (breakpoints), 0 when it has.
+        Internal reasons ("resample", "hlt", "deferred") only end the slice so that the run loop
+        re-plans; a visible reason (breakpoint, exit, ...) is returned to the caller.
         """
-        if self._stop_req is None:
-            self._stop_req = (reason, detail)
+        if not self._stop_counted:
+            self._stop_counted = True
             self._stop_executed = self._counter.value + adjust
+        if reason not in ("resample", "hlt", "deferred") and self._stop_req is None:
+            self._stop_req = (reason, detail)
         self.uc.emu_stop()
 
     def _fail(self, error: VlabError) -> None:
         if self._error is None:
             self._error = error
-            self._stop_executed = self._counter.value
+            if not self._stop_counted:
+                self._stop_counted = True
+                self._stop_executed = self._counter.value
         self.uc.emu_stop()
 
     # ------------------------------------------------------------------ hooks
@@ -631,9 +670,22 @@ class Machine:
     def _hook_interrupt(self, uc: unicorn.Uc, intno: int, _: object) -> None:
         error_code, software = self._fault.capture()
         self._fault.clear()
+        eip = uc.reg_read(X.UC_X86_REG_EIP)
         if not software:
             self._slice_uncounted += 1  # the faulting instruction did not retire
-        self.fault_eip = eip = uc.reg_read(X.UC_X86_REG_EIP)
+            progress = self._counter.value - self._slice_uncounted
+            if (eip, progress) == self._last_fault:
+                self._fault_streak += 1
+                if self._fault_streak >= FAULT_STORM:
+                    self._fail(GuestFault(
+                        f"the guest is stuck: {delivery.vector_name(intno)} at the same "
+                        f"instruction {FAULT_STORM:,} times in a row with no progress", eip,
+                        self._instruction_text(eip)))
+                    return
+            else:
+                self._fault_streak = 0
+            self._last_fault = (eip, progress)
+        self.fault_eip = eip
         self.fault_text = None if software else self._instruction_text(eip)
         code = error_code if (not software and intno in delivery.ERROR_CODE_VECTORS) else None
         try:

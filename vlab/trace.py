@@ -32,11 +32,22 @@ class ExitReason(enum.IntEnum):
     GDTR_IDTR_ACCESS = 46
     LDTR_TR_ACCESS = 47
     EPT_VIOLATION = 48
-    # vlab's own, for software monitors (no VT-x number)
-    PRIVILEGED_INSTRUCTION = 0x100
-    SENSITIVE_INSTRUCTION = 0x101
-    SOFTWARE_INTERRUPT = 0x102
-    HYPERCALL = 0x103
+    INVD = 13
+    WBINVD = 54
+    # vlab's own, for software monitors (VT-x has no exit for these: they never need one there)
+    CLI = 0x100
+    STI = 0x101
+    IRET = 0x102
+    POPF = 0x103
+    PUSHF = 0x104
+    SEGMENT_LOAD = 0x105  # MOV/POP to a segment register
+    SEGMENT_READ = 0x106  # MOV from / PUSH of a segment register
+    FAR_TRANSFER = 0x107  # far JMP, CALL, RET
+    SOFTWARE_INTERRUPT = 0x108  # INT n, INT3, INTO
+    DESCRIPTOR_READ = 0x109  # SGDT, SIDT, SLDT, STR, SMSW
+    SEGMENT_CHECK = 0x10A  # LAR, LSL, VERR, VERW
+    HYPERCALL = 0x10B
+    PRIVILEGED_INSTRUCTION = 0x10F  # any other privileged instruction
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,38 @@ class Exit:
         d["reason_number"] = int(self.reason)
         d["raw"] = self.raw.hex()
         return d
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One entry of the cost model: modelled cycles and where the number comes from."""
+
+    cycles: int
+    source: str
+
+
+#: The cost model, in modelled cycles. Values are rounded from the cited measurements; what a
+#: comparison should reproduce is their *shape* (which strategy pays where), not the digits.
+COSTS: dict[str, Cost] = {
+    "trap": Cost(1_200, "a #GP trap into a ring-0 monitor and IRET back on a Pentium 4 class core: "
+                        "on the order of a thousand cycles (Adams & Agesen, ASPLOS 2006, sec. 3: "
+                        "'traps are expensive')"),
+    "io_trap": Cost(1_200, "an I/O instruction trapping at CPL > IOPL: a #GP round trip, as 'trap'"),
+    "callout": Cost(40, "a call from translated code into the monitor's emulation routine: "
+                        "tens of cycles (Adams & Agesen 2006, sec. 3.2: callouts avoid traps)"),
+    "translate_insn": Cost(300, "binary translation cost per guest instruction translated, charged "
+                                "once per block (Adams & Agesen 2006, sec. 3.1: translation is "
+                                "amortized by the translation cache)"),
+    "vmexit_first_gen": Cost(2_400, "VM exit + VM entry round trip on first-generation VT-x "
+                                    "(NetBurst/Prescott): thousands of cycles (Agesen, Mattson, "
+                                    "Rugina, Sheldon, USENIX ATC 2012, fig. 1)"),
+    "vmexit_recent": Cost(500, "VM exit + VM entry round trip on recent Intel cores: a few hundred "
+                               "cycles (Agesen et al., USENIX ATC 2012, fig. 1)"),
+    "hypercall": Cost(600, "a Xen x86-32 hypercall (int 0x82 from ring 1 into the hypervisor and "
+                           "back): a software interrupt round trip (Barham et al., SOSP 2003)"),
+    "inject": Cost(300, "reflecting an interrupt or exception into the guest's IDT in software "
+                        "(frame build and stack switch done by the monitor)"),
+}
 
 
 class TrapLog:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from ..errors import VlabError
 from .base import Strategy
 from .native import Native
+from .trap_emulate import TrapAndEmulate
 
-STRATEGIES: dict[str, type[Strategy]] = {"native": Native}
-PLANNED = ("trap_emulate", "binary_translation", "vtx", "paravirt")
+STRATEGIES: dict[str, type[Strategy]] = {"native": Native, "trap_emulate": TrapAndEmulate}
+PLANNED = ("binary_translation", "vtx", "paravirt")
 
 
 def get(name: str) -> type[Strategy]:
@@ -25,4 +26,4 @@ def get(name: str) -> type[Strategy]:
     raise VlabError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
 
 
-__all__ = ["Strategy", "Native", "STRATEGIES", "get"]
+__all__ = ["Strategy", "Native", "TrapAndEmulate", "STRATEGIES", "get"]

@@ -1,0 +1,275 @@
+"""vlab's own exit handlers, and the HandlerTable that dispatches to them (KVM style).
+
+Each handler emulates one event on the virtual CPU and advances the guest explicitly. A student's
+handler has exactly the same signature, ``handler(vcpu, exit) -> None``, and can replace any of
+these in a strategy's table.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Callable, Union
+
+from . import qualification as q
+from .errors import GuestFault
+from .isa import decoder, operands
+from .state import IF, IOPL_MASK, TableRegister
+from .trace import Exit, ExitReason
+
+if TYPE_CHECKING:
+    from .vcpu import VirtualCpu
+
+Handler = Callable[["VirtualCpu", Exit], None]
+Key = Union[ExitReason, str]
+
+
+class HandlerTable:
+    """Maps an exit to its handler: first by instruction mnemonic (``"lgdt"``), then by
+    :class:`ExitReason` (like KVM's ``kvm_vmx_exit_handlers``)."""
+
+    def __init__(self, handlers: dict[Key, Handler] | None = None):
+        self._handlers: dict[Key, Handler] = dict(handlers or {})
+
+    def __setitem__(self, key: Key, handler: Handler) -> None:
+        if not callable(handler):
+            raise TypeError(f"the handler for {key} must be a function handler(vcpu, exit)")
+        self._handlers[key] = handler
+
+    def __getitem__(self, key: Key) -> Handler:
+        return self._handlers[key]
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._handlers
+
+    def lookup(self, exit_: Exit) -> Handler | None:
+        mnemonic = exit_.instruction.split(" ", 1)[0] if exit_.instruction else ""
+        return self._handlers.get(mnemonic) or self._handlers.get(exit_.reason)
+
+    def copy(self) -> HandlerTable:
+        return HandlerTable(self._handlers)
+
+    def items(self):
+        return self._handlers.items()
+
+
+# ------------------------------------------------------------------------ helpers
+def _operand_value(vcpu: VirtualCpu, exit_: Exit, index: int) -> int:
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    op = operands(insn)[index]
+    if op.kind == "reg":
+        return vcpu.regs[op.reg]
+    if op.kind == "imm":
+        return op.value
+    data = vcpu.mem.read(effective_address(vcpu, exit_, index), op.size or 4)
+    return int.from_bytes(data, "little")
+
+
+def effective_address(vcpu: VirtualCpu, exit_: Exit, index: int = 0) -> int:
+    """The linear address of a memory operand of the exit's instruction (flat segments)."""
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    op = operands(insn)[index]
+    if op.kind != "mem":
+        raise GuestFault(f"{exit_.instruction}: operand {index} is not in memory", exit_.eip)
+    addr = op.disp
+    if op.base:
+        addr += vcpu.regs[op.base]
+    if op.index:
+        addr += vcpu.regs[op.index] * op.scale
+    return addr & 0xFFFF_FFFF
+
+
+# ------------------------------------------------------------------------ interrupt flag
+def handle_cli(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """CLI: clear the *virtual* interrupt flag; the real one stays set for the monitor."""
+    vcpu.virt.IF = False
+    vcpu.skip()
+
+
+def handle_sti(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """STI: set the virtual interrupt flag; pending interrupts may now be delivered."""
+    vcpu.virt.IF = True
+    vcpu.skip()
+
+
+def handle_hlt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """HLT: the guest idles until its next interrupt: virtual time skips ahead to it."""
+    vcpu.skip()
+    vcpu.halt()
+
+
+# ------------------------------------------------------------------------ I/O
+def handle_in(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """IN: read the virtual device named by the exit qualification into AL/AX/EAX."""
+    io = q.decode_io(exit_.qualification)
+    value = vcpu.port_read(io.port, io.size)
+    vcpu.regs[{1: "al", 2: "ax", 4: "eax"}[io.size]] = value
+    vcpu.skip()
+
+
+def handle_out(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """OUT: write AL/AX/EAX to the virtual device named by the exit qualification."""
+    io = q.decode_io(exit_.qualification)
+    vcpu.port_write(io.port, io.size, vcpu.regs[{1: "al", 2: "ax", 4: "eax"}[io.size]])
+    vcpu.skip()
+
+
+# ------------------------------------------------------------------------ control registers
+def handle_mov_cr(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """MOV to/from CRn, CLTS, LMSW: on the virtual control registers (qualification decoded)."""
+    cr = q.decode_cr(exit_.qualification)
+    name = f"CR{cr.cr}"
+    if cr.access_type == 0:
+        setattr(vcpu.virt, name, vcpu.regs[cr.register])
+    elif cr.access_type == 1:
+        vcpu.regs[cr.register] = getattr(vcpu.virt, name)
+    elif cr.access_type == 2:
+        vcpu.virt.CR0 &= ~0x8  # CLTS clears CR0.TS
+    else:
+        vcpu.virt.CR0 = (vcpu.virt.CR0 & ~0xE) | (cr.lmsw_data & 0xF) | (vcpu.virt.CR0 & 1)
+    vcpu.skip()
+
+
+# ------------------------------------------------------------------------ descriptor tables
+def _read_table_register(vcpu: VirtualCpu, exit_: Exit) -> TableRegister:
+    limit, base = struct.unpack("<HI", vcpu.mem.read(effective_address(vcpu, exit_), 6))
+    return TableRegister(base, limit)
+
+
+def handle_lgdt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """LGDT: load the virtual GDTR; the monitor rebuilds the shadow GDT the core really uses."""
+    vcpu.virt.GDTR = _read_table_register(vcpu, exit_)
+    vcpu.on_gdt_change()
+    vcpu.skip()
+
+
+def handle_lidt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """LIDT: load the virtual IDTR; interrupts are reflected through the table it names."""
+    vcpu.virt.IDTR = _read_table_register(vcpu, exit_)
+    vcpu.skip()
+
+
+def handle_ltr(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """LTR: the virtual task register (the guest's TSS gives the stacks for injection)."""
+    vcpu.virt.TR = _operand_value(vcpu, exit_, 0) & 0xFFFF
+    vcpu.skip()
+
+
+def handle_lldt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    vcpu.virt.LDTR = _operand_value(vcpu, exit_, 0) & 0xFFFF
+    vcpu.skip()
+
+
+# ------------------------------------------------------------------------ MSRs, caches, TLB
+def handle_rdmsr(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """RDMSR: EDX:EAX = virtual MSR[ECX] (0 if never written)."""
+    value = vcpu.virt.msrs.get(vcpu.regs.ecx, 0)
+    vcpu.regs.eax, vcpu.regs.edx = value & 0xFFFF_FFFF, value >> 32
+    vcpu.skip()
+
+
+def handle_wrmsr(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """WRMSR: virtual MSR[ECX] = EDX:EAX."""
+    vcpu.virt.msrs[vcpu.regs.ecx] = (vcpu.regs.edx << 32) | vcpu.regs.eax
+    vcpu.skip()
+
+
+def handle_invlpg(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """INVLPG: no shadow page tables yet (paging is off): nothing to invalidate."""
+    vcpu.skip()
+
+
+def handle_nop(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """WBINVD, INVD: caches are not modelled; just step over."""
+    vcpu.skip()
+
+
+# ------------------------------------------------------------------------ control transfers
+def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """IRETD: pop EIP, CS, EFLAGS (and ESP, SS to an outer ring), restoring the *virtual* IF and
+    IOPL from the popped flags. (At CPL > 0 the hardware would never change IF.)"""
+    esp = vcpu.regs.esp
+    eip, cs, eflags = struct.unpack("<III", vcpu.mem.read(esp, 12))
+    cs &= 0xFFFF
+    vcpu.virt.IF = bool(eflags & IF)
+    vcpu.virt.IOPL = (eflags & IOPL_MASK) >> 12
+    real_flags = (eflags & ~IOPL_MASK) | IF
+    target = cs & 3
+    m = vcpu.machine
+    if target > vcpu.virt.CPL:
+        new_esp, ss = struct.unpack("<II", vcpu.mem.read(esp + 12, 8))
+        vcpu.virt.CPL = target
+        m.enter(cs=vcpu.to_real(cs), eip=eip, ss=vcpu.to_real(ss & 0xFFFF), esp=new_esp,
+                eflags=real_flags)
+    else:
+        vcpu.virt.CPL = target
+        m.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.reg("ss"), esp=esp + 12, eflags=real_flags)
+
+
+def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """Far JMP/CALL/RET to a selector the deprivileged guest may not use directly: emulated
+    with the real selector the monitor substitutes (the guest can see the difference)."""
+    m = vcpu.machine
+    mnemonic = exit_.instruction.split()[0]
+    esp = vcpu.regs.esp
+    if mnemonic == "retf":
+        eip, cs = struct.unpack("<II", vcpu.mem.read(esp, 8))
+        m.enter(cs=vcpu.to_real(cs & 0xFFFF), eip=eip, ss=m.reg("ss"), esp=esp + 8,
+                eflags=m.reg("eflags"))
+        return
+    ops = operands(decoder().decode(exit_.raw, exit_.eip))
+    if len(ops) == 2 and ops[0].kind == "imm":
+        cs, eip = ops[0].value & 0xFFFF, ops[1].value
+    else:
+        raw = vcpu.mem.read(effective_address(vcpu, exit_), 6)
+        eip, cs = struct.unpack("<IH", raw)
+    if mnemonic == "lcall":
+        esp -= 8
+        vcpu.mem.write(esp, struct.pack("<II", exit_.eip + len(exit_.raw), m.reg("cs")))
+    m.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.reg("ss"), esp=esp, eflags=m.reg("eflags"))
+
+
+def handle_segment_load(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """MOV/POP to a segment register that faulted at the deprivileged CPL: load the real selector
+    the monitor substitutes for the guest's."""
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    ops = operands(insn)
+    seg = ops[0].reg
+    if insn.mnemonic == "pop":
+        value = vcpu.mem.u32(vcpu.regs.esp) & 0xFFFF
+        vcpu.regs.esp = vcpu.regs.esp + 4
+    else:
+        value = _operand_value(vcpu, exit_, 1) & 0xFFFF
+    vcpu.regs[seg] = vcpu.to_real(value)
+    vcpu.skip()
+
+
+# ------------------------------------------------------------------------ interrupts
+def handle_external_interrupt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """A device interrupt (the timer): reflect it into the guest's IDT."""
+    vcpu.inject(exit_.detail["vector"])
+
+
+def handle_exception(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """A fault the guest must handle itself (its user task's #GP, a #PF ...): reflect it."""
+    vcpu.inject(exit_.detail["vector"], exit_.detail.get("error_code"))
+
+
+def handle_software_interrupt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """INT n: through the guest's IDT, with the gate's DPL checked against the virtual CPL."""
+    vcpu.inject(exit_.detail["vector"], software=True)
+
+
+def default_handlers() -> HandlerTable:
+    """vlab's handler table for software monitors (trap-and-emulate, binary translation)."""
+    return HandlerTable({
+        ExitReason.CLI: handle_cli, ExitReason.STI: handle_sti, ExitReason.HLT: handle_hlt,
+        "in": handle_in, "out": handle_out, ExitReason.CR_ACCESS: handle_mov_cr,
+        "lgdt": handle_lgdt, "lidt": handle_lidt, "ltr": handle_ltr, "lldt": handle_lldt,
+        ExitReason.RDMSR: handle_rdmsr, ExitReason.WRMSR: handle_wrmsr,
+        ExitReason.INVLPG: handle_invlpg, ExitReason.WBINVD: handle_nop, ExitReason.INVD: handle_nop,
+        ExitReason.IRET: handle_iret, ExitReason.FAR_TRANSFER: handle_far_transfer,
+        ExitReason.SEGMENT_LOAD: handle_segment_load,
+        ExitReason.EXTERNAL_INTERRUPT: handle_external_interrupt,
+        ExitReason.EXCEPTION_NMI: handle_exception,
+        ExitReason.SOFTWARE_INTERRUPT: handle_software_interrupt,
+    })

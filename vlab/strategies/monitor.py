@@ -1,0 +1,293 @@
+"""What software monitors share: turning core events into Exits and dispatching them.
+
+``SoftwareMonitor`` is the common base of trap-and-emulate and binary translation: it owns the
+virtual CPU and the handler table, builds each :class:`~vlab.trace.Exit`, runs the handler with the
+checks a student needs (a handler that raises or forgets to advance EIP stops the run with a
+:class:`~vlab.errors.HandlerError` naming both), and records the exit with its cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .. import layout
+from .. import qualification as q
+from ..errors import GuestError, HandlerError, VlabError
+from ..handlers import HandlerTable, default_handlers
+from ..isa import Instruction, decoder, operands
+from ..state import TableRegister
+from ..trace import COSTS, Exit, ExitReason
+from ..vcpu import VirtualCpu
+from .base import Strategy
+
+#: Exits for an instruction the monitor emulates: its handler must move EIP past it.
+MUST_ADVANCE = frozenset({
+    ExitReason.CLI, ExitReason.STI, ExitReason.HLT, ExitReason.CR_ACCESS,
+    ExitReason.GDTR_IDTR_ACCESS, ExitReason.LDTR_TR_ACCESS, ExitReason.RDMSR, ExitReason.WRMSR,
+    ExitReason.INVLPG, ExitReason.WBINVD, ExitReason.INVD, ExitReason.SEGMENT_LOAD,
+    ExitReason.IO_INSTRUCTION, ExitReason.PRIVILEGED_INSTRUCTION,
+})
+#: Exits for a control transfer: the handler must send the guest somewhere else.
+MUST_MOVE = frozenset({ExitReason.IRET, ExitReason.FAR_TRANSFER})
+
+_GP_REASONS = {
+    "cli": ExitReason.CLI, "sti": ExitReason.STI, "hlt": ExitReason.HLT,
+    "clts": ExitReason.CR_ACCESS, "lmsw": ExitReason.CR_ACCESS,
+    "lgdt": ExitReason.GDTR_IDTR_ACCESS, "lidt": ExitReason.GDTR_IDTR_ACCESS,
+    "ltr": ExitReason.LDTR_TR_ACCESS, "lldt": ExitReason.LDTR_TR_ACCESS,
+    "rdmsr": ExitReason.RDMSR, "wrmsr": ExitReason.WRMSR, "invlpg": ExitReason.INVLPG,
+    "wbinvd": ExitReason.WBINVD, "invd": ExitReason.INVD, "iretd": ExitReason.IRET,
+    "iret": ExitReason.IRET, "retf": ExitReason.FAR_TRANSFER, "ljmp": ExitReason.FAR_TRANSFER,
+    "lcall": ExitReason.FAR_TRANSFER,
+}
+
+
+def cr_qualification(insn: Instruction) -> int:
+    """Intel's CR-access qualification for MOV CR / CLTS / LMSW (SDM vol. 3, table 28-3)."""
+    if insn.mnemonic == "clts":
+        return q.encode_cr(0, 2)
+    ops = operands(insn)
+    if insn.mnemonic == "lmsw":
+        return q.encode_cr(0, 3, lmsw_memory=ops[0].kind == "mem")
+    dst, src = ops
+    if dst.reg.startswith("cr"):
+        return q.encode_cr(int(dst.reg[2:]), 0, src.reg)
+    return q.encode_cr(int(src.reg[2:]), 1, dst.reg)
+
+
+def io_qualification(insn: Instruction | None, port: int, size: int, is_in: bool) -> int:
+    """Intel's I/O qualification (SDM vol. 3, table 28-5)."""
+    immediate = insn is not None and insn.raw[-2:-1] != b"" and insn.raw[0] in (0xE4, 0xE5, 0xE6, 0xE7)
+    string = insn is not None and insn.mnemonic.startswith(("ins", "outs"))
+    return q.encode_io(port, size, is_in, string=string, immediate=immediate)
+
+
+class SoftwareMonitor(Strategy):
+    """A monitor in ring 0 with the guest kernel deprivileged to ring 1 (ring compression)."""
+
+    kernel_ring = 1
+    monitor = "ring 0"
+    #: CR0 the monitor really runs with (PE, ET and NE): what SMSW reveals to the guest.
+    REAL_CR0 = 0x31
+
+    def __init__(self, handlers: HandlerTable | None = None):
+        super().__init__()
+        self.handlers = handlers if handlers is not None else default_handlers()
+        self.shadowed = False  # has the guest loaded its own GDT (now shadowed)?
+
+    # ------------------------------------------------------------------ set-up
+    def attach(self, machine, trace) -> None:
+        super().attach(machine, trace)
+        self.vcpu = v = VirtualCpu(machine)
+        v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
+        machine.on_interrupt = self.on_interrupt
+        machine.on_io = self.on_io
+        machine.interrupts_enabled = v.effective_if
+
+    def boot(self) -> None:
+        """Deprivilege the guest: it starts at its entry point really at CPL 1, believing CPL 0.
+
+        The monitor's own GDT (the boot descriptors, plus its TSS and LDT at the top), IDT and
+        CR0 are what the core really uses; the guest's virtual registers hold what it believes.
+        """
+        m, v = self.machine, self.vcpu
+        gdt = layout.boot_gdt()
+        v.virt.GDTR = TableRegister(layout.BOOT_GDT, len(gdt) - 1)
+        v.virt.TR = layout.TSS_SELECTOR
+        v.virt.CR0 = m.reg("cr0")
+        self._write_monitor_gdt([gdt[i:i + 8] for i in range(0, len(gdt) - 8, 8)])
+        from unicorn import x86_const as X
+
+        uc = m.uc
+        uc.reg_write(X.UC_X86_REG_IDTR, (0, layout.MONITOR_IDT, 0x7FF, 0))
+        uc.reg_write(X.UC_X86_REG_LDTR, (layout.MONITOR_LDT_SELECTOR, layout.MONITOR_LDT, 7, 0x8200))
+        uc.reg_write(X.UC_X86_REG_TR, (layout.MONITOR_TSS_SELECTOR, layout.BOOT_TSS, 0x67, 0x8B00))
+        uc.reg_write(X.UC_X86_REG_CR0, self.REAL_CR0)
+        m.deprivilege(cs=layout.RING1_CS, eip=m.eip, ss=layout.RING1_DS, esp=m.reg("esp"),
+                      eflags=0x202)
+        for seg in ("ds", "es", "fs", "gs"):
+            m.set_reg(seg, layout.RING1_DS)
+        m.uc.ctl_flush_tb()
+
+    def _write_monitor_gdt(self, entries: list[bytes]) -> None:
+        limit = layout.MONITOR_GDT_ENTRIES
+        self.machine.monitor_ss = layout.MONITOR_DS
+        if len(entries) > layout.MONITOR_TSS_SELECTOR >> 3:
+            raise VlabError(f"the guest GDT has {len(entries)} entries; this monitor shadows at "
+                            f"most {layout.MONITOR_TSS_SELECTOR >> 3}")
+        table = bytearray(8 * limit)
+        for i, e in enumerate(entries):
+            table[8 * i:8 * i + 8] = e
+        tss = layout.segment_descriptor(layout.BOOT_TSS, 0x67, 0x8B, 0x0)  # busy: TR holds it
+        ldt = layout.segment_descriptor(layout.MONITOR_LDT, 7, 0x82, 0x0)
+        table[layout.MONITOR_TSS_SELECTOR:layout.MONITOR_TSS_SELECTOR + 8] = tss
+        table[layout.MONITOR_LDT_SELECTOR:layout.MONITOR_LDT_SELECTOR + 8] = ldt
+        table[layout.MONITOR_DS:layout.MONITOR_DS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x92)
+        table[layout.MONITOR_CS:layout.MONITOR_CS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x9A)
+        self.machine.uc.mem_write(layout.MONITOR_GDT, bytes(table))
+        from unicorn import x86_const as X
+
+        self.machine.uc.reg_write(X.UC_X86_REG_GDTR, (0, layout.MONITOR_GDT, 8 * limit - 1, 0))
+
+    def shadow_gdt(self) -> None:
+        """The guest loaded a GDT: build the shadow the core uses. Ring-0 code and data become
+        ring 1 (ring compression) and their limits stop below the monitor; system descriptors are
+        not copied (the monitor emulates LTR and keeps its own TSS)."""
+        v = self.vcpu
+        count = (v.virt.GDTR.limit + 1) // 8
+        raw = self.machine.read_linear(v.virt.GDTR.base, 8 * count)
+        entries = []
+        for i in range(count):
+            lo, hi = int.from_bytes(raw[8 * i:8 * i + 4], "little"), int.from_bytes(raw[8 * i + 4:8 * i + 8], "little")
+            if i == 0 or not hi & (1 << 12):  # null or system descriptor
+                entries.append(bytes(8))
+                continue
+            if (hi >> 13) & 3 == 0:
+                hi |= 1 << 13  # DPL 0 -> 1
+            if hi & (1 << 23):  # 4 KiB granularity: keep the limit below the monitor's area
+                limit = ((hi & 0xF0000) | (lo & 0xFFFF))
+                cap = (layout.MONITOR_BASE >> 12) - 1
+                if limit > cap:
+                    lo = (lo & 0xFFFF0000) | (cap & 0xFFFF)
+                    hi = (hi & ~0xF0000) | (cap & 0xF0000)
+            entries.append(lo.to_bytes(4, "little") + hi.to_bytes(4, "little"))
+        self._write_monitor_gdt(entries)
+        self.shadowed = True
+
+    # ------------------------------------------------------------------ selectors
+    _BOOT_TWINS = {layout.KERNEL_CS: layout.RING1_CS, layout.KERNEL_DS: layout.RING1_DS}
+    _BOOT_BACK = {v: k for k, v in _BOOT_TWINS.items()}
+
+    def to_real(self, sel: int) -> int:
+        """The selector the core really uses for one the guest believes in."""
+        if not self.shadowed:
+            return self._BOOT_TWINS.get(sel & ~3, sel) if sel & 3 == 0 else sel
+        if sel & 0xFFF8 and self.vcpu.guest_dpl(sel) == 0:
+            return (sel & ~3) | 1
+        return sel
+
+    def to_virtual(self, sel: int) -> int:
+        """The selector the guest should see for one the core really has."""
+        if not self.shadowed:
+            return self._BOOT_BACK.get(sel, sel)
+        if sel & 3 == 1 and self.vcpu.guest_dpl(sel) == 0:
+            return sel & ~3
+        return sel
+
+    def guest_view(self) -> dict:
+        v = self.vcpu
+        self._sync_cpl()
+        return {"cpl": v.virt.CPL, "IF": v.effective_if(), **{k: v.virt.as_dict()[k] for k in
+                ("CR0", "CR3", "GDTR", "IDTR", "TR", "LDTR", "IOPL")}}
+
+    def _sync_cpl(self) -> None:
+        self.vcpu.virt.CPL = 3 if self.machine.cpl() == 3 else 0
+
+    # ------------------------------------------------------------------ events
+    def on_interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+        m = self.machine
+        self._sync_cpl()
+        detail = {"vector": vector}
+        if software:
+            size = 1 if vector in (3, 4) else 2
+            start = m.eip - size
+            insn = decoder().decode(m.read(start, size), start)
+            self.dispatch(self._exit(ExitReason.SOFTWARE_INTERRUPT, start, insn, detail=detail,
+                                     instruction_bytes=False), cost="trap")
+            return
+        if vector >= 32:
+            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.eip, None, detail=detail),
+                          cost="inject")
+            return
+        eip = m.eip
+        insn = self._decode(eip)
+        if vector == 13 and m.cpl() == 1 and insn is not None:
+            reason, qual = self.classify_fault(insn)
+            if reason is not None:
+                self.dispatch(self._exit(reason, eip, insn, qual), cost="trap", from_fault=True)
+                return
+        if error_code is not None:
+            detail["error_code"] = error_code
+        self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, insn, detail=detail,
+                                 instruction_bytes=False), cost="trap")
+
+    def classify_fault(self, insn: Instruction) -> tuple[ExitReason | None, int]:
+        """Which emulation a #GP at the deprivileged kernel asks for (None: a real fault)."""
+        mn = insn.mnemonic
+        if mn == "mov" and "cr" in insn.op_str:
+            return ExitReason.CR_ACCESS, cr_qualification(insn)
+        if mn in ("clts", "lmsw"):
+            return ExitReason.CR_ACCESS, cr_qualification(insn)
+        if mn in ("mov", "pop") and operands(insn) and operands(insn)[0].reg in (
+                "ss", "ds", "es", "fs", "gs"):
+            return ExitReason.SEGMENT_LOAD, 0
+        return _GP_REASONS.get(mn), 0
+
+    def on_io(self, is_out: bool, port: int, size: int, value: int) -> int:
+        m, v = self.machine, self.vcpu
+        if m.cpl() == 3:  # the guest's user task: Unicorn has no IOPL check; as native
+            return m.device_io(is_out, port, size, value)
+        self._sync_cpl()
+        eip = m.eip
+        insn = self._decode(eip)
+        exit_ = self._exit(ExitReason.IO_INSTRUCTION, eip, insn,
+                           io_qualification(insn, port, size, not is_out))
+        v._in_hook_io = True
+        try:
+            self.dispatch(exit_, cost="io_trap")
+        finally:
+            v._in_hook_io = False
+        return 0 if is_out else m.reg("eax") & ((1 << (8 * size)) - 1)
+
+    # ------------------------------------------------------------------ dispatch
+    def _decode(self, eip: int) -> Instruction | None:
+        try:
+            return decoder().decode(self.machine.read(eip, 15), eip)
+        except VlabError:
+            return None
+
+    def _exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
+              detail: dict | None = None, instruction_bytes: bool = True) -> Exit:
+        return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
+                    instruction=insn.text if insn else "",
+                    raw=insn.raw if (insn is not None and instruction_bytes) else b"",
+                    qualification=qual, index=self.trace.total, detail=detail or {})
+
+    def dispatch(self, exit_: Exit, cost: str, from_fault: bool = False) -> None:
+        """Run the handler for one exit, check it, record it."""
+        v, m = self.vcpu, self.machine
+        handler = self.handlers.lookup(exit_)
+        if handler is None:
+            what = exit_.instruction or "no instruction"
+            raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "
+                               f"EIP={exit_.eip:#010x} in the handler table")
+        name = getattr(handler, "__name__", repr(handler))
+        before = v.virt.as_dict()
+        v.exit, v._skipped = exit_, False
+        try:
+            handler(v, exit_)
+        except (GuestError, HandlerError):
+            raise
+        except VlabError as e:
+            raise HandlerError(f"{name} failed while handling {exit_.reason.name} at "
+                               f"EIP={exit_.eip:#010x} ({exit_.instruction}): {e}") from e
+        except Exception as e:
+            raise HandlerError(f"{name} raised {type(e).__name__}: {e} while handling "
+                               f"{exit_.reason.name} at EIP={exit_.eip:#010x} "
+                               f"({exit_.instruction})") from e
+        finally:
+            v.exit = None
+        if exit_.reason in MUST_ADVANCE and not v._skipped and m.eip == exit_.eip:
+            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: it must advance past "
+                               f"'{exit_.instruction}' (call vcpu.skip())")
+        if exit_.reason in MUST_MOVE and m.eip == exit_.eip:
+            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: '{exit_.instruction}' "
+                               "must transfer control")
+        if from_fault and not v._skipped:
+            m.retire()  # emulated (IRET, far transfer ...): it executed, once
+        after = v.virt.as_dict()
+        changes = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
+        cycles = COSTS[cost].cycles + (COSTS["inject"].cycles if exit_.reason in (
+            ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT) else 0)
+        m.report_exit(dataclasses.replace(exit_, handler=name, cost=cycles,
+                                          detail={**exit_.detail, "changes": changes}))

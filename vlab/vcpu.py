@@ -1,0 +1,285 @@
+"""The virtual CPU: what the monitor keeps for the guest, and what handlers work on.
+
+A handler is ``handler(vcpu, exit) -> None``. It reads and writes guest registers
+(``vcpu.regs.eax``), the virtual state (``vcpu.virt.IF``, ``vcpu.virt.CR0`` ...), guest memory
+(``vcpu.mem``), injects interrupts (``vcpu.inject(vector)``) and advances past the instruction
+(``vcpu.skip()``). vlab's own handlers and a student's have exactly this shape.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Callable
+
+from .delivery import ERROR_CODE_VECTORS, vector_name
+from .errors import GuestFault, InvalidOpcode, TripleFault, VlabError
+from .state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .trace import Exit
+
+_SUB = {  # 16- and 8-bit registers: (32-bit register, shift, mask)
+    "ax": ("eax", 0, 0xFFFF), "bx": ("ebx", 0, 0xFFFF), "cx": ("ecx", 0, 0xFFFF),
+    "dx": ("edx", 0, 0xFFFF), "si": ("esi", 0, 0xFFFF), "di": ("edi", 0, 0xFFFF),
+    "sp": ("esp", 0, 0xFFFF), "bp": ("ebp", 0, 0xFFFF),
+    "al": ("eax", 0, 0xFF), "bl": ("ebx", 0, 0xFF), "cl": ("ecx", 0, 0xFF), "dl": ("edx", 0, 0xFF),
+    "ah": ("eax", 8, 0xFF), "bh": ("ebx", 8, 0xFF), "ch": ("ecx", 8, 0xFF), "dh": ("edx", 8, 0xFF),
+}
+_FULL = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
+         "cs", "ds", "es", "fs", "gs", "ss")
+
+
+class Registers:
+    """Guest registers by name: ``regs.eax``, ``regs.al``, ``regs.eip`` (read and write)."""
+
+    def __init__(self, vcpu: VirtualCpu):
+        object.__setattr__(self, "_vcpu", vcpu)
+
+    def __getattr__(self, name: str) -> int:
+        m = self._vcpu.machine
+        if name in _FULL:
+            return m.reg(name)
+        if name in _SUB:
+            full, shift, mask = _SUB[name]
+            return (m.reg(full) >> shift) & mask
+        raise AttributeError(f"no register {name!r}")
+
+    def __setattr__(self, name: str, value: int) -> None:
+        v = self._vcpu
+        if name == "eip":
+            v.set_eip(value)
+        elif name in _FULL:
+            v.machine.set_reg(name, value)
+        elif name in _SUB:
+            full, shift, mask = _SUB[name]
+            old = v.machine.reg(full)
+            v.machine.set_reg(full, (old & ~(mask << shift)) | ((value & mask) << shift))
+        else:
+            raise AttributeError(f"no register {name!r}")
+
+    def __getitem__(self, name: str) -> int:
+        return getattr(self, name)
+
+    def __setitem__(self, name: str, value: int) -> None:
+        setattr(self, name, value)
+
+
+class Memory:
+    """Guest memory: ``mem.read(addr, n)``, ``mem.write(addr, data)``, ``mem.u32(addr)`` ..."""
+
+    def __init__(self, machine: Machine):
+        self._m = machine
+
+    def read(self, address: int, size: int) -> bytes:
+        return self._m.read(address, size)
+
+    def write(self, address: int, data: bytes) -> None:
+        self._m.write(address, data)
+
+    def u8(self, address: int) -> int:
+        return self.read(address, 1)[0]
+
+    def u16(self, address: int) -> int:
+        return struct.unpack("<H", self.read(address, 2))[0]
+
+    def u32(self, address: int) -> int:
+        return struct.unpack("<I", self.read(address, 4))[0]
+
+    def write_u16(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<H", value & 0xFFFF))
+
+    def write_u32(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<I", value & 0xFFFF_FFFF))
+
+    def __getitem__(self, key: slice) -> bytes:
+        if not isinstance(key, slice) or key.stop is None:
+            raise TypeError("use mem[start:stop]")
+        return self.read(key.start or 0, key.stop - (key.start or 0))
+
+
+@dataclass(slots=True)
+class VirtualState:
+    """The CPU as the guest believes it to be. Fields can be set; unknown names are errors."""
+
+    IF: bool = False
+    IOPL: int = 0
+    CR0: int = 0x11
+    CR2: int = 0
+    CR3: int = 0
+    CR4: int = 0
+    GDTR: TableRegister = field(default_factory=lambda: TableRegister(0, 0))
+    IDTR: TableRegister = field(default_factory=lambda: TableRegister(0, 0))
+    LDTR: int = 0
+    TR: int = 0
+    CPL: int = 0
+    msrs: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "msrs"}
+
+
+class VirtualCpu:
+    """The guest's virtual CPU: registers, memory, virtual state, and the current exit."""
+
+    def __init__(self, machine: Machine):
+        self.machine = machine
+        self.regs = Registers(self)
+        self.mem = Memory(machine)
+        self.virt = VirtualState()
+        self.exit: Exit | None = None
+        # Set by the strategy: how selectors the guest believes in map to real ones and back.
+        self.to_real: Callable[[int], int] = lambda sel: sel
+        self.to_virtual: Callable[[int], int] = lambda sel: sel
+        self.on_gdt_change: Callable[[], None] = lambda: None
+        self._skipped = False
+        self._in_hook_io = False
+
+    # ------------------------------------------------------------------ basic acts
+    def skip(self) -> None:
+        """Advance EIP past the instruction that caused the current exit; it counts as executed."""
+        if self.exit is None or not self.exit.raw:
+            raise VlabError("skip(): the current exit has no instruction to skip")
+        self.set_eip(self.exit.eip + len(self.exit.raw))
+        self._skipped = True
+
+    def set_eip(self, eip: int) -> None:
+        eip &= 0xFFFF_FFFF
+        if self._in_hook_io:
+            natural = self.exit.eip + len(self.exit.raw)
+            if eip != natural:
+                self.machine.defer_eip(eip)
+            if not self._skipped:
+                self._skipped = True
+            return
+        if self.exit is not None and self.exit.raw and not self._skipped \
+                and eip == self.exit.eip + len(self.exit.raw):
+            self.machine.retire()
+            self._skipped = True
+        self.machine.set_reg("eip", eip)
+
+    def halt(self) -> None:
+        """The guest waits for an interrupt (HLT): virtual time skips ahead to the next one."""
+        self.machine.halt()
+
+    @property
+    def cpl(self) -> int:
+        """The privilege level the guest believes it runs at."""
+        return self.virt.CPL
+
+    def effective_if(self) -> bool:
+        """The interrupt flag the guest has: virtual in its kernel, real in ring 3."""
+        if self.machine.cpl() == 3:
+            return self.machine.real_if()
+        return self.virt.IF
+
+    def guest_eflags(self) -> int:
+        """EFLAGS as the guest should see them: real flags with virtual IF and IOPL."""
+        real = self.machine.reg("eflags")
+        out = real & ~(IF | IOPL_MASK)
+        if self.effective_if():
+            out |= IF
+        return out | (self.virt.IOPL << 12)
+
+    # ------------------------------------------------------------------ I/O
+    def port_read(self, port: int, size: int) -> int:
+        """Read a virtual device port (the serial port, PIC, timer ...)."""
+        return self.machine.device_io(False, port, size, 0) & ((1 << (8 * size)) - 1)
+
+    def port_write(self, port: int, size: int, value: int) -> None:
+        self.machine.device_io(True, port, size, value & ((1 << (8 * size)) - 1))
+
+    # ------------------------------------------------------------------ descriptors
+    def guest_descriptor(self, selector: int) -> tuple[int, int] | None:
+        """The two dwords of a descriptor in the *guest's* GDT (virtual GDTR)."""
+        index = selector & 0xFFF8
+        if index == 0 or selector & 4 or index + 7 > self.virt.GDTR.limit:
+            return None
+        return struct.unpack("<II", self.machine.read_linear(self.virt.GDTR.base + index, 8))
+
+    def guest_dpl(self, selector: int) -> int | None:
+        d = self.guest_descriptor(selector)
+        if d is None or not d[1] & (1 << 15):
+            return None
+        return (d[1] >> 13) & 3
+
+    def guest_tss_stack(self, ring: int) -> tuple[int, int]:
+        """SS:ESP for ``ring`` from the guest's TSS (named by its virtual TR)."""
+        d = self.guest_descriptor(self.virt.TR)
+        if d is None:
+            raise GuestFault("the guest has no TSS (virtual TR) to switch stacks with",
+                             self.machine.fault_eip, self.machine.fault_text)
+        base = ((d[0] >> 16) & 0xFFFF) | ((d[1] & 0xFF) << 16) | (d[1] & 0xFF00_0000)
+        esp, ss = struct.unpack("<II", self.machine.read_linear(base + 4 + 8 * ring, 8))
+        return ss & 0xFFFF, esp
+
+    # ------------------------------------------------------------------ injection
+    def inject(self, vector: int, error_code: int | None = None, software: bool = False) -> None:
+        """Deliver an interrupt or exception through the *guest's* IDT, as hardware would: gate
+        check against the virtual CPL, stack switch from the guest's TSS, a frame with the
+        guest's view of EFLAGS and CS, virtual IF cleared for interrupt gates."""
+        if error_code is None and not software and vector in ERROR_CODE_VECTORS:
+            error_code = 0
+        chain = []
+        kind = "software" if software else ("exception" if vector < 32 else "external")
+        while True:
+            why = self._inject_once(vector, error_code, kind == "software")
+            if why is None:
+                return
+            chain.append(f"{vector_name(vector)}: {why[2]}")
+            if kind == "exception" and vector == 6:
+                raise InvalidOpcode("invalid opcode (#UD) and the guest has no #UD handler: "
+                                    + why[2], self.machine.fault_eip, self.machine.fault_text)
+            if kind == "exception" and vector == 8:
+                raise TripleFault("triple fault: " + "; then ".join(chain),
+                                  self.machine.fault_eip, self.machine.fault_text)
+            vector, error_code = (8, 0) if kind == "exception" else why[:2]
+            kind = "exception"
+
+    def _inject_once(self, vector: int, error_code: int | None, software: bool):
+        m = self.machine
+        base, limit = self.virt.IDTR.base, self.virt.IDTR.limit
+        if limit < 7:
+            if vector == 6 and not software:
+                raise InvalidOpcode("invalid opcode (#UD), and the guest has no IDT to handle it",
+                                    m.fault_eip, m.fault_text)
+            raise TripleFault(f"{vector_name(vector)} with no usable IDT (the guest has not "
+                              "loaded one with LIDT)", m.fault_eip, m.fault_text)
+        gate_err = vector * 8 + 2
+        if vector * 8 + 7 > limit:
+            return 13, gate_err, f"vector {vector:#x} is beyond the IDT limit {limit:#x}"
+        lo, hi = struct.unpack("<II", m.read_linear(base + vector * 8, 8))
+        gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
+        if not present:
+            return 11, gate_err, f"IDT gate {vector:#x} is not present"
+        if gtype not in (0xE, 0xF):
+            return 13, gate_err, f"IDT gate {vector:#x} has unsupported type {gtype:#x}"
+        vcpl = self.virt.CPL
+        if software and dpl < vcpl:
+            return 13, gate_err, f"int {vector:#x} from CPL {vcpl} but the gate's DPL is {dpl}"
+        selector = (lo >> 16) & 0xFFFF
+        offset = (hi & 0xFFFF0000) | (lo & 0xFFFF)
+        target = self.guest_dpl(selector)
+        if target is None:
+            return 13, selector & 0xFFFC, f"gate {vector:#x} names {selector:#x}, not a present segment"
+        r = m.regs_for_delivery()
+        eflags = self.guest_eflags()
+        frame = [eflags, self.to_virtual(r["cs"]), r["eip"]]
+        if error_code is not None:
+            frame.append(error_code)
+        if target < vcpl:
+            ss, esp = self.guest_tss_stack(target)
+            frame = [self.to_virtual(r["ss"]), r["esp"]] + frame
+            new_ss = self.to_real(ss)
+        else:
+            new_ss, esp = r["ss"], r["esp"]
+        esp = (esp - 4 * len(frame)) & 0xFFFF_FFFF
+        m.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
+        if gtype == 0xE:
+            self.virt.IF = False
+        self.virt.CPL = target
+        real_flags = r["eflags"] & ~(TF | NT | RF | VM)
+        m.enter(cs=self.to_real((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
+                eflags=real_flags | IF)
+        return None
