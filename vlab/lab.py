@@ -23,6 +23,20 @@ from .state import CpuState
 from .trace import ExitReason, TrapLog
 
 
+class _GuestOrClass:
+    """``Lab.compare([...], guest=...)`` on the class, ``lab.compare()`` on an instance."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj, cls):
+        def bound(strategies=None, guest=None, **options):
+            return self.fn(obj, strategies, guest, **options)
+        bound.__doc__ = self.fn.__doc__
+        return bound
+
+
 class Lab:
     """A guest running under a strategy, with its console, state and trace."""
 
@@ -142,6 +156,20 @@ class Lab:
     @break_on_mode_change.setter
     def break_on_mode_change(self, on: bool) -> None:
         self.machine.break_on_mode_change = on
+
+    @_GuestOrClass
+    def compare(self, strategies: list[str] | None = None, guest: str | None = None, **options):
+        """Run one guest under several strategies (default: all) side by side: console output
+        with the first diverging line marked, exits by reason, modelled cycles, wall time."""
+        from .compare import compare
+
+        guest = guest or (self.guest if self is not None else "kernel")
+        return compare(guest, strategies, **options)
+
+    @property
+    def vcpu(self):
+        """The monitor's virtual CPU (None under native: there is no monitor)."""
+        return getattr(self.strategy, "vcpu", None)
 
     def summary(self) -> dict[str, Any]:
         """The run as one JSON-friendly dict (what ``vlab run --json`` prints)."""
