@@ -193,3 +193,34 @@ class InstructionCounter:
     @property
     def value(self) -> int:
         return self._cell.value
+
+
+class FastRegisters:
+    """32-bit register access straight through the C API.
+
+    Unicorn's Python ``reg_read`` picks a register class per call (several microseconds); a trap
+    handler touches a dozen registers, so the monitor's fast path calls ``uc_reg_read`` and
+    ``uc_reg_write`` directly with one reused ctypes cell. Only for registers whose value fits
+    in 32 bits (general registers, EIP, EFLAGS, CR0-CR4, segment selectors).
+    """
+
+    def __init__(self, uc: unicorn.Uc):
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        self._uch = uc._uch
+        self._read_fn = uclib.uc_reg_read
+        self._write_fn = uclib.uc_reg_write
+        self._cell = ctypes.c_uint32(0)
+        self._ref = ctypes.byref(self._cell)
+
+    def read(self, reg_id: int) -> int:
+        self._cell.value = 0
+        if self._read_fn(self._uch, reg_id, self._ref):
+            raise unicorn.UcError(unicorn.UC_ERR_ARG)
+        return self._cell.value
+
+    def write(self, reg_id: int, value: int) -> None:
+        self._cell.value = value & 0xFFFF_FFFF
+        err = self._write_fn(self._uch, reg_id, self._ref)
+        if err:
+            raise unicorn.UcError(err)

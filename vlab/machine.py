@@ -42,8 +42,6 @@ REGISTER_IDS = {
     "ds": X.UC_X86_REG_DS, "es": X.UC_X86_REG_ES, "fs": X.UC_X86_REG_FS,
     "gs": X.UC_X86_REG_GS, "ss": X.UC_X86_REG_SS,
 }
-_DELIVERY_REGS = [X.UC_X86_REG_EFLAGS, X.UC_X86_REG_ESP, X.UC_X86_REG_CS, X.UC_X86_REG_SS,
-                  X.UC_X86_REG_EIP]
 PE = 0x1
 FAULT_STORM = 10_000  # the same fault this often with nothing retired: the guest is stuck
 IRQ_POLL = 64  # while an interrupt waits for IF, the PIC is sampled every IRQ_POLL instructions
@@ -112,6 +110,7 @@ class Machine:
         uc.mem_map_ptr(0, self.ram_size, unicorn.UC_PROT_ALL, ctypes.addressof(self._ram_buf))
         uc.mem_map(layout.MONITOR_BASE, layout.MONITOR_SIZE, unicorn.UC_PROT_ALL)
         self._fault = engine.FaultReset(uc, self.layout)
+        self._regs = engine.FastRegisters(uc)
         self._counter = engine.InstructionCounter(uc, self.layout)
         uc.hook_add(unicorn.UC_HOOK_INTR, self._hook_interrupt)
         uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._hook_invalid)
@@ -132,7 +131,8 @@ class Machine:
         self.halted = False
         self.failed: VlabError | None = None
         self.fault_eip: int | None = None
-        self.fault_text: str | None = None
+        self._fault_software = False
+        self._fault_text: str | None = None
         self._trail: list[list[Any]] = []
         self._last_cpl = 0
         mon = bytearray(layout.MONITOR_SIZE)
@@ -224,21 +224,21 @@ class Machine:
 
     # ------------------------------------------------------------------ registers
     def reg(self, name: str) -> int:
-        return self.uc.reg_read(REGISTER_IDS[name])
+        return self._regs.read(REGISTER_IDS[name])
 
     def set_reg(self, name: str, value: int) -> None:
-        self.uc.reg_write(REGISTER_IDS[name], value & 0xFFFF_FFFF)
+        self._regs.write(REGISTER_IDS[name], value)
 
     @property
     def eip(self) -> int:
-        return self.uc.reg_read(X.UC_X86_REG_EIP)
+        return self._regs.read(X.UC_X86_REG_EIP)
 
     def cpl(self) -> int:
         """The current privilege level: the RPL of CS in protected mode."""
-        return self.uc.reg_read(X.UC_X86_REG_CS) & 3
+        return self._regs.read(X.UC_X86_REG_CS) & 3
 
     def real_if(self) -> bool:
-        return bool(self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF)
+        return bool(self._regs.read(X.UC_X86_REG_EFLAGS) & IF)
 
     def idtr(self) -> tuple[int, int]:
         _, base, limit, _ = self.uc.reg_read(X.UC_X86_REG_IDTR)
@@ -276,8 +276,9 @@ class Machine:
         return ss & 0xFFFF, esp
 
     def regs_for_delivery(self) -> dict[str, int]:
-        vals = self.uc.reg_read_batch(_DELIVERY_REGS)
-        return dict(zip(("eflags", "esp", "cs", "ss", "eip"), vals, strict=True))
+        r = self._regs.read
+        return {"eflags": r(X.UC_X86_REG_EFLAGS), "esp": r(X.UC_X86_REG_ESP),
+                "cs": r(X.UC_X86_REG_CS), "ss": r(X.UC_X86_REG_SS), "eip": r(X.UC_X86_REG_EIP)}
 
     def enter(self, cs: int, eip: int, ss: int, esp: int, eflags: int) -> None:
         """Load CS:EIP, SS:ESP and EFLAGS, changing the CPL to ``cs & 3`` if needed.
@@ -343,6 +344,19 @@ class Machine:
             self.set_reg("eip", eip)
 
     _deferred_eip: int | None = None
+
+    @property
+    def fault_text(self) -> str | None:
+        """The instruction at the last fault (decoded only when an error message needs it)."""
+        if self._fault_text is not None:
+            return self._fault_text
+        if self.fault_eip is None or self._fault_software:
+            return None
+        return self._instruction_text(self.fault_eip)
+
+    @fault_text.setter
+    def fault_text(self, text: str | None) -> None:
+        self._fault_text = text
 
     def _note_cpl(self) -> None:
         cpl = self.cpl()
@@ -567,6 +581,7 @@ class Machine:
         self._stop_executed = 0
         self._slice_uncounted = 0
         self._last_fault, self._fault_streak = None, 0
+        self._counting = bool(n)
         self._skip_bp = skip_bp
         self._error: VlabError | None = None
         self._unmapped: tuple[int, int, bool] | None = None
@@ -670,9 +685,11 @@ class Machine:
     def _hook_interrupt(self, uc: unicorn.Uc, intno: int, _: object) -> None:
         error_code, software = self._fault.capture()
         self._fault.clear()
-        eip = uc.reg_read(X.UC_X86_REG_EIP)
+        eip = self._regs.read(X.UC_X86_REG_EIP)
+        self._fault_text = None
         if not software:
             self._slice_uncounted += 1  # the faulting instruction did not retire
+        if not software and self._counting:  # (free running: no counter, so no storm check)
             progress = self._counter.value - self._slice_uncounted
             if (eip, progress) == self._last_fault:
                 self._fault_streak += 1
@@ -686,7 +703,7 @@ class Machine:
                 self._fault_streak = 0
             self._last_fault = (eip, progress)
         self.fault_eip = eip
-        self.fault_text = None if software else self._instruction_text(eip)
+        self._fault_software = software
         code = error_code if (not software and intno in delivery.ERROR_CODE_VECTORS) else None
         try:
             self.on_interrupt(intno, code, software)

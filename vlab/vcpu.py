@@ -117,7 +117,15 @@ class VirtualState:
     msrs: dict[int, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "msrs"}
+        return {name: getattr(self, name) for name in _VIRT_FIELDS}
+
+    def values(self) -> tuple:
+        """The fields as a tuple (cheap: used around every exit to find what changed)."""
+        return (self.IF, self.IOPL, self.CR0, self.CR2, self.CR3, self.CR4, self.GDTR, self.IDTR,
+                self.LDTR, self.TR, self.CPL)
+
+
+_VIRT_FIELDS = tuple(f.name for f in fields(VirtualState) if f.name != "msrs")
 
 
 class VirtualCpu:

@@ -8,8 +8,6 @@ checks a student needs (a handler that raises or forgets to advance EIP stops th
 
 from __future__ import annotations
 
-import dataclasses
-
 from .. import layout
 from .. import qualification as q
 from ..errors import GuestError, HandlerError, VlabError
@@ -17,6 +15,7 @@ from ..handlers import HandlerTable, default_handlers
 from ..isa import Instruction, decoder, operands
 from ..state import TableRegister
 from ..trace import COSTS, Exit, ExitReason
+from ..vcpu import _VIRT_FIELDS as _FIELDS
 from ..vcpu import VirtualCpu
 from .base import Strategy
 
@@ -74,6 +73,7 @@ class SoftwareMonitor(Strategy):
         super().__init__()
         self.handlers = handlers if handlers is not None else default_handlers()
         self.shadowed = False  # has the guest loaded its own GDT (now shadowed)?
+        self._classified: dict[tuple[int, bytes], tuple[ExitReason | None, int]] = {}
 
     # ------------------------------------------------------------------ set-up
     def attach(self, machine, trace) -> None:
@@ -186,7 +186,8 @@ class SoftwareMonitor(Strategy):
     # ------------------------------------------------------------------ events
     def on_interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
         m = self.machine
-        self._sync_cpl()
+        cpl = m.cpl()
+        self.vcpu.virt.CPL = 3 if cpl == 3 else 0
         detail = {"vector": vector}
         if software:
             size = 1 if vector in (3, 4) else 2
@@ -199,10 +200,14 @@ class SoftwareMonitor(Strategy):
             self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.eip, None, detail=detail),
                           cost="inject")
             return
-        eip = m.eip
+        eip = m.fault_eip if m.fault_eip is not None else m.eip
         insn = self._decode(eip)
-        if vector == 13 and m.cpl() == 1 and insn is not None:
-            reason, qual = self.classify_fault(insn)
+        if vector == 13 and cpl == 1 and insn is not None:
+            key = (eip, insn.raw)
+            found = self._classified.get(key)
+            if found is None:
+                found = self._classified[key] = self.classify_fault(insn)
+            reason, qual = found
             if reason is not None:
                 self.dispatch(self._exit(reason, eip, insn, qual), cost="trap", from_fault=True)
                 return
@@ -262,7 +267,7 @@ class SoftwareMonitor(Strategy):
             raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "
                                f"EIP={exit_.eip:#010x} in the handler table")
         name = getattr(handler, "__name__", repr(handler))
-        before = v.virt.as_dict()
+        before = v.virt.values()
         v.exit, v._skipped = exit_, False
         try:
             handler(v, exit_)
@@ -285,9 +290,19 @@ class SoftwareMonitor(Strategy):
                                "must transfer control")
         if from_fault and not v._skipped:
             m.retire()  # emulated (IRET, far transfer ...): it executed, once
-        after = v.virt.as_dict()
-        changes = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
-        cycles = COSTS[cost].cycles + (COSTS["inject"].cycles if exit_.reason in (
-            ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT) else 0)
-        m.report_exit(dataclasses.replace(exit_, handler=name, cost=cycles,
-                                          detail={**exit_.detail, "changes": changes}))
+        after = v.virt.values()
+        changes = {}
+        if after != before:
+            changes = {n: (a, b) for n, a, b in zip(_FIELDS, before, after, strict=True) if a != b}
+        exit_.detail["changes"] = changes
+        # The record is completed here, before anyone else sees it (dataclasses.replace would
+        # cost a microsecond per trap on the hot path); it is immutable from then on.
+        object.__setattr__(exit_, "handler", name)
+        object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
+        m.report_exit(exit_)
+
+    def _cost(self, kind: str, reason: ExitReason) -> int:
+        cycles = COSTS[kind].cycles
+        if reason in (ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT):
+            cycles += COSTS["inject"].cycles
+        return cycles
