@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .vcpu import VirtualCpu
 
 Handler = Callable[["VirtualCpu", Exit], None]
-Key = Union[ExitReason, str]
+Key = Union[ExitReason, str, tuple]
 
 
 class HandlerTable:
@@ -43,7 +43,9 @@ class HandlerTable:
 
     def lookup(self, exit_: Exit) -> Handler | None:
         mnemonic = exit_.instruction.split(" ", 1)[0] if exit_.instruction else ""
-        return self._handlers.get(mnemonic) or self._handlers.get(exit_.reason)
+        via = exit_.detail.get("via")
+        return (self._handlers.get((exit_.reason, via)) or self._handlers.get(mnemonic)
+                or self._handlers.get(exit_.reason))
 
     def copy(self) -> HandlerTable:
         return HandlerTable(self._handlers)
@@ -149,8 +151,13 @@ def handle_lidt(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 def handle_ltr(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """LTR: the virtual task register (the guest's TSS gives the stacks for injection)."""
-    vcpu.virt.TR = _operand_value(vcpu, exit_, 0) & 0xFFFF
+    """LTR: the virtual task register (the guest's TSS gives the stacks for injection); like
+    the CPU, mark the guest's TSS descriptor busy."""
+    selector = _operand_value(vcpu, exit_, 0) & 0xFFFF
+    vcpu.virt.TR = selector
+    d = vcpu.guest_descriptor(selector)
+    if d is not None and (d[1] >> 8) & 0x1F == 0x09:  # available 32-bit TSS -> busy
+        vcpu.mem.write_u32(vcpu.virt.GDTR.base + (selector & 0xFFF8) + 4, d[1] | 0x200)
     vcpu.skip()
 
 
@@ -224,7 +231,8 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
         eip, cs = struct.unpack("<IH", raw)
     if mnemonic == "lcall":
         esp -= 8
-        vcpu.mem.write(esp, struct.pack("<II", exit_.eip + len(exit_.raw), m.reg("cs")))
+        vcpu.mem.write(esp, struct.pack("<II", exit_.eip + len(exit_.raw),
+                                        vcpu.to_virtual(m.reg("cs"))))
     m.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.reg("ss"), esp=esp, eflags=m.reg("eflags"))
 
 
@@ -257,6 +265,179 @@ def handle_exception(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_software_interrupt(vcpu: VirtualCpu, exit_: Exit) -> None:
     """INT n: through the guest's IDT, with the gate's DPL checked against the virtual CPL."""
     vcpu.inject(exit_.detail["vector"], software=True)
+
+
+# ------------------------------------------------------------------------ sensitive instructions
+# Under binary translation these never trap: the translator turned them into callouts, and each
+# handler computes what the instruction would do on a CPU whose state is the *virtual* one.
+def _write_operand(vcpu: VirtualCpu, exit_: Exit, index: int, value: int) -> None:
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    op = operands(insn)[index]
+    if op.kind == "reg":
+        vcpu.regs[op.reg] = value
+    else:
+        size = op.size or 4
+        vcpu.mem.write(effective_address(vcpu, exit_, index), (value & ((1 << 8 * size) - 1))
+                       .to_bytes(size, "little"))
+
+
+def handle_pushf(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """PUSHF: push EFLAGS with the *virtual* IF and IOPL (the real ones would be a hole)."""
+    esp = (vcpu.regs.esp - 4) & 0xFFFF_FFFF
+    vcpu.mem.write_u32(esp, vcpu.guest_eflags() & ~0x30000)  # VM and RF are never pushed
+    vcpu.regs.esp = esp
+    vcpu.skip()
+
+
+def handle_popf(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """POPF: the virtual IF and IOPL take the popped values (at virtual CPL 0 both may change),
+    so interrupts really are disabled or enabled as the kernel asks; the real IF stays set."""
+    esp = vcpu.regs.esp
+    value = vcpu.mem.u32(esp)
+    if vcpu.virt.CPL <= vcpu.virt.IOPL:
+        vcpu.virt.IF = bool(value & IF)
+    if vcpu.virt.CPL == 0:
+        vcpu.virt.IOPL = (value & IOPL_MASK) >> 12
+    real = vcpu.regs.eflags
+    keep = IF | IOPL_MASK | 0x30000  # real IF/IOPL and VM/RF stay the monitor's
+    vcpu.regs.eflags = (real & keep) | (value & ~keep & 0x3F7FD5) | 0x2
+    vcpu.regs.esp = esp + 4
+    vcpu.skip()
+
+
+def _store_table_register(vcpu: VirtualCpu, exit_: Exit, reg: TableRegister) -> None:
+    vcpu.mem.write(effective_address(vcpu, exit_), struct.pack("<HI", reg.limit, reg.base))
+
+
+def handle_sgdt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """SGDT: store the *virtual* GDTR (the guest's own table, not the monitor's)."""
+    _store_table_register(vcpu, exit_, vcpu.virt.GDTR)
+    vcpu.skip()
+
+
+def handle_sidt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """SIDT: store the virtual IDTR."""
+    _store_table_register(vcpu, exit_, vcpu.virt.IDTR)
+    vcpu.skip()
+
+
+def handle_sldt(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """SLDT: the virtual LDTR selector."""
+    _write_operand(vcpu, exit_, 0, vcpu.virt.LDTR)
+    vcpu.skip()
+
+
+def handle_str(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """STR: the virtual task register selector."""
+    _write_operand(vcpu, exit_, 0, vcpu.virt.TR)
+    vcpu.skip()
+
+
+def handle_smsw(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """SMSW: the virtual CR0 (to a 32-bit register all of it, as the core does; else bits 15:0)."""
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    op = operands(insn)[0]
+    value = vcpu.virt.CR0 if (op.kind == "reg" and op.size == 4) else vcpu.virt.CR0 & 0xFFFF
+    _write_operand(vcpu, exit_, 0, value)
+    vcpu.skip()
+
+
+def handle_segment_read(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """MOV r/m, Sreg and PUSH Sreg: the selector the guest believes in (RPL 0 for its kernel)."""
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    ops = operands(insn)
+    if insn.mnemonic == "push":
+        esp = (vcpu.regs.esp - 4) & 0xFFFF_FFFF
+        vcpu.mem.write_u32(esp, vcpu.to_virtual(vcpu.regs[ops[0].reg]))
+        vcpu.regs.esp = esp
+    else:
+        value = vcpu.to_virtual(vcpu.regs[ops[1].reg])
+        if ops[0].kind == "reg" and ops[0].size == 4:
+            vcpu.regs[ops[0].reg] = value  # 32-bit destination: zero-extended, as the core does
+        else:
+            _write_operand(vcpu, exit_, 0, value)
+    vcpu.skip()
+
+
+def _segment_rights(vcpu: VirtualCpu, selector: int) -> tuple[bool, int, int] | None:
+    """(usable at the virtual CPL and RPL, dword 2 of the descriptor, scaled limit) or None."""
+    d = vcpu.guest_descriptor(selector)
+    if d is None:
+        return None
+    lo, hi = d
+    dpl, conforming_code = (hi >> 13) & 3, (hi & 0x1C00) == 0x1C00
+    ok = conforming_code or dpl >= max(vcpu.virt.CPL, selector & 3)
+    limit = (hi & 0xF0000) | (lo & 0xFFFF)
+    if hi & (1 << 23):
+        limit = (limit << 12) | 0xFFF
+    return ok, hi, limit
+
+
+def _set_zf(vcpu: VirtualCpu, on: bool) -> None:
+    flags = vcpu.regs.eflags
+    vcpu.regs.eflags = (flags | 0x40) if on else (flags & ~0x40)
+
+
+def handle_lar(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """LAR: access rights from the *guest's* descriptor, judged at the virtual CPL."""
+    r = _segment_rights(vcpu, _operand_value(vcpu, exit_, 1))
+    if r and r[0] and r[1] & (1 << 12):
+        _write_operand(vcpu, exit_, 0, r[1] & 0x00F0FF00)
+        _set_zf(vcpu, True)
+    else:
+        _set_zf(vcpu, False)
+    vcpu.skip()
+
+
+def handle_lsl(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """LSL: the segment limit from the guest's descriptor, judged at the virtual CPL."""
+    r = _segment_rights(vcpu, _operand_value(vcpu, exit_, 1))
+    if r and r[0] and r[1] & (1 << 12):
+        _write_operand(vcpu, exit_, 0, r[2])
+        _set_zf(vcpu, True)
+    else:
+        _set_zf(vcpu, False)
+    vcpu.skip()
+
+
+def handle_verr(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """VERR: readable from the virtual CPL? (data, or readable code)."""
+    r = _segment_rights(vcpu, _operand_value(vcpu, exit_, 0))
+    readable = bool(r and r[1] & (1 << 12) and (not r[1] & (1 << 11) or r[1] & (1 << 9)))
+    _set_zf(vcpu, bool(r and r[0] and readable))
+    vcpu.skip()
+
+
+def handle_verw(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """VERW: writable from the virtual CPL? (writable data only)."""
+    r = _segment_rights(vcpu, _operand_value(vcpu, exit_, 0))
+    writable = bool(r and r[1] & (1 << 12) and not r[1] & (1 << 11) and r[1] & (1 << 9))
+    _set_zf(vcpu, bool(r and r[0] and writable))
+    vcpu.skip()
+
+
+def handle_int_callout(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """INT n met by the translator before it runs: step past it, then deliver through the guest
+    IDT (the frame's return address is the next instruction, as for the hardware)."""
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    vector = {"int3": 3, "into": 4}.get(insn.mnemonic) or operands(insn)[0].value
+    vcpu.skip()
+    vcpu.inject(vector, software=True)
+
+
+def translation_handlers() -> HandlerTable:
+    """vlab's table for binary translation: the software monitor's, plus the sensitive
+    unprivileged instructions, which reach the monitor only as callouts."""
+    table = default_handlers()
+    for key, fn in {
+        ExitReason.PUSHF: handle_pushf, ExitReason.POPF: handle_popf, "sgdt": handle_sgdt,
+        "sidt": handle_sidt, "sldt": handle_sldt, "str": handle_str, ExitReason.SMSW: handle_smsw,
+        ExitReason.SEGMENT_READ: handle_segment_read, "lar": handle_lar, "lsl": handle_lsl,
+        "verr": handle_verr, "verw": handle_verw,
+        (ExitReason.SOFTWARE_INTERRUPT, "callout"): handle_int_callout,
+    }.items():
+        table[key] = fn
+    return table
 
 
 def default_handlers() -> HandlerTable:

@@ -95,6 +95,7 @@ class Machine:
         self.on_io: Callable[[bool, int, int, int], int] = self.device_io
         self.interrupts_enabled: Callable[[], bool] = self.real_if
         self.exit_listeners: list[Callable[[Any], None]] = []
+        self.stop_listeners: list[Callable[[], None]] = []  # called whenever a run returns
         self.monitor_ss = layout.KERNEL_DS  # a flat ring-0 data segment in the real GDT
         self.breakpoints: set[int] = set()
         self.exit_breakpoints: set[Any] = set()
@@ -298,9 +299,14 @@ class Machine:
             if target > 0:  # the trampoline's IRETD needs a 32-bit ring-0 stack segment
                 uc.reg_write(X.UC_X86_REG_SS, self.monitor_ss)
         if target == cpl:
-            uc.reg_write_batch([(X.UC_X86_REG_SS, ss), (X.UC_X86_REG_CS, cs),
-                                (X.UC_X86_REG_ESP, esp), (X.UC_X86_REG_EFLAGS, eflags),
-                                (X.UC_X86_REG_EIP, eip)])
+            # One register at a time: inside a hook, Unicorn's batch write does not redirect EIP.
+            w = self._regs.write
+            if ss != self._regs.read(X.UC_X86_REG_SS):  # a reload would set its Accessed bit
+                w(X.UC_X86_REG_SS, ss)
+            w(X.UC_X86_REG_CS, cs)
+            w(X.UC_X86_REG_ESP, esp)
+            w(X.UC_X86_REG_EFLAGS, eflags)
+            w(X.UC_X86_REG_EIP, eip)
         else:
             self.deprivilege(cs=cs, eip=eip, ss=ss, esp=esp, eflags=eflags)
         self._note_cpl()
@@ -357,6 +363,14 @@ class Machine:
     @fault_text.setter
     def fault_text(self, text: str | None) -> None:
         self._fault_text = text
+
+    def next_guest_entry(self) -> tuple[int, int]:
+        """(CS, EIP) the guest runs at next: past the monitor's trampoline if one is pending."""
+        eip = self.eip
+        if eip == layout.TRAMPOLINE:
+            frame_eip, frame_cs = struct.unpack("<II", self.uc.mem_read(self.reg("esp"), 8))
+            return frame_cs & 0xFFFF, frame_eip
+        return self.reg("cs"), eip
 
     def _note_cpl(self) -> None:
         cpl = self.cpl()
@@ -452,7 +466,10 @@ class Machine:
             self._trail.append([self.snapshot(), 0])
             del self._trail[:-64]
         self._trail[-1][1] += 1
-        stop = self._run(1, None)
+        try:
+            stop = self._run(1, None)
+        finally:
+            self._stopped()
         return stop if stop.reason != "limit" else Stop("step", self.eip)
 
     def step_back(self) -> None:
@@ -482,6 +499,14 @@ class Machine:
         finally:
             if temp:
                 self.remove_breakpoint(until)
+            self._stopped()
+
+    def _stopped(self) -> None:
+        for listener in self.stop_listeners:
+            try:
+                listener()
+            except VlabError:
+                pass
 
     def _run(self, max_instructions: int | None, until: int | None) -> Stop:
         if self.failed is not None:

@@ -47,6 +47,8 @@ class ExitReason(enum.IntEnum):
     DESCRIPTOR_READ = 0x109  # SGDT, SIDT, SLDT, STR, SMSW
     SEGMENT_CHECK = 0x10A  # LAR, LSL, VERR, VERW
     HYPERCALL = 0x10B
+    SMSW = 0x10C
+    CODE_MODIFIED = 0x10D  # the guest wrote to code the translator had translated
     PRIVILEGED_INSTRUCTION = 0x10F  # any other privileged instruction
 
 
@@ -117,6 +119,12 @@ class TrapLog:
         self.by_instruction: Counter[str] = Counter()
         self.total = 0
         self.cycles = 0
+        self.charges: Counter[str] = Counter()  # modelled cycles not tied to one exit
+
+    def charge(self, kind: str, cycles: int) -> None:
+        """Charge monitor work that is not an exit (e.g. translating a block)."""
+        self.charges[kind] += cycles
+        self.cycles += cycles
 
     def record(self, exit_: Exit) -> None:
         self.total += 1

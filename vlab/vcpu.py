@@ -143,6 +143,7 @@ class VirtualCpu:
         self.on_gdt_change: Callable[[], None] = lambda: None
         self._skipped = False
         self._in_hook_io = False
+        self._from_fault = False
 
     # ------------------------------------------------------------------ basic acts
     def skip(self) -> None:
@@ -163,7 +164,8 @@ class VirtualCpu:
             return
         if self.exit is not None and self.exit.raw and not self._skipped \
                 and eip == self.exit.eip + len(self.exit.raw):
-            self.machine.retire()
+            if self._from_fault:  # a faulting instruction was not counted as retired: now it is
+                self.machine.retire()
             self._skipped = True
         self.machine.set_reg("eip", eip)
 

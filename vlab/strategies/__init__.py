@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from ..errors import VlabError
 from .base import Strategy
+from .binary_translation import BinaryTranslation
 from .native import Native
 from .trap_emulate import TrapAndEmulate
 
-STRATEGIES: dict[str, type[Strategy]] = {"native": Native, "trap_emulate": TrapAndEmulate}
-PLANNED = ("binary_translation", "vtx", "paravirt")
+STRATEGIES: dict[str, type[Strategy]] = {
+    "native": Native, "trap_emulate": TrapAndEmulate, "binary_translation": BinaryTranslation,
+}
+PLANNED = ("vtx", "paravirt")
 
 
 def get(name: str) -> type[Strategy]:
@@ -26,4 +29,4 @@ def get(name: str) -> type[Strategy]:
     raise VlabError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
 
 
-__all__ = ["Strategy", "Native", "TrapAndEmulate", "STRATEGIES", "get"]
+__all__ = ["Strategy", "Native", "TrapAndEmulate", "BinaryTranslation", "STRATEGIES", "get"]

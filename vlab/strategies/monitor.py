@@ -68,6 +68,7 @@ class SoftwareMonitor(Strategy):
     monitor = "ring 0"
     #: CR0 the monitor really runs with (PE, ET and NE): what SMSW reveals to the guest.
     REAL_CR0 = 0x31
+    io_cost = "io_trap"  # what an I/O instruction costs (it traps at CPL 1 > IOPL 0)
 
     def __init__(self, handlers: HandlerTable | None = None):
         super().__init__()
@@ -83,6 +84,7 @@ class SoftwareMonitor(Strategy):
         machine.on_interrupt = self.on_interrupt
         machine.on_io = self.on_io
         machine.interrupts_enabled = v.effective_if
+        machine.stop_listeners.append(self.sync_accessed_bits)
 
     def boot(self) -> None:
         """Deprivilege the guest: it starts at its entry point really at CPL 1, believing CPL 0.
@@ -153,6 +155,20 @@ class SoftwareMonitor(Strategy):
             entries.append(lo.to_bytes(4, "little") + hi.to_bytes(4, "little"))
         self._write_monitor_gdt(entries)
         self.shadowed = True
+
+    def sync_accessed_bits(self) -> None:
+        """The CPU sets a descriptor's Accessed bit when it loads it, but it loads the *shadow*:
+        copy those bits back into the guest's own GDT (lazily: when a run stops)."""
+        if not self.shadowed:
+            return
+        v, m = self.vcpu, self.machine
+        count = min((v.virt.GDTR.limit + 1) // 8, layout.MONITOR_TSS_SELECTOR >> 3)
+        shadow = m.uc.mem_read(layout.MONITOR_GDT, 8 * count)
+        base = v.virt.GDTR.base
+        guest = m.read_linear(base, 8 * count)
+        for i in range(1, count):
+            if shadow[8 * i + 5] & 1 and guest[8 * i + 5] & 0x11 == 0x10:  # code/data, not A
+                m.write_linear(base + 8 * i + 5, bytes([guest[8 * i + 5] | 1]))
 
     # ------------------------------------------------------------------ selectors
     _BOOT_TWINS = {layout.KERNEL_CS: layout.RING1_CS, layout.KERNEL_DS: layout.RING1_DS}
@@ -239,7 +255,7 @@ class SoftwareMonitor(Strategy):
                            io_qualification(insn, port, size, not is_out))
         v._in_hook_io = True
         try:
-            self.dispatch(exit_, cost="io_trap")
+            self.dispatch(exit_, cost=self.io_cost)
         finally:
             v._in_hook_io = False
         return 0 if is_out else m.reg("eax") & ((1 << (8 * size)) - 1)
@@ -268,7 +284,7 @@ class SoftwareMonitor(Strategy):
                                f"EIP={exit_.eip:#010x} in the handler table")
         name = getattr(handler, "__name__", repr(handler))
         before = v.virt.values()
-        v.exit, v._skipped = exit_, False
+        v.exit, v._skipped, v._from_fault = exit_, False, from_fault
         try:
             handler(v, exit_)
         except (GuestError, HandlerError):
@@ -295,11 +311,15 @@ class SoftwareMonitor(Strategy):
         if after != before:
             changes = {n: (a, b) for n, a, b in zip(_FIELDS, before, after, strict=True) if a != b}
         exit_.detail["changes"] = changes
+        self.after_exit(exit_)
         # The record is completed here, before anyone else sees it (dataclasses.replace would
         # cost a microsecond per trap on the hot path); it is immutable from then on.
         object.__setattr__(exit_, "handler", name)
         object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
         m.report_exit(exit_)
+
+    def after_exit(self, exit_: Exit) -> None:
+        """Called after every handled exit (binary translation checks the new EIP)."""
 
     def _cost(self, kind: str, reason: ExitReason) -> int:
         cycles = COSTS[kind].cycles

@@ -1,0 +1,186 @@
+"""The binary translator: finds guest kernel code before it runs and marks what must call out.
+
+A block is decoded with Capstone when control can first reach it and stored in the translation
+cache, keyed by guest address. Each instruction is classified: *innocuous* ones run as they are;
+*privileged* and *sensitive-unprivileged* ones become **callouts** into the monitor, which emulates
+them on the virtual CPU. The translator follows direct branches eagerly; indirect ones (RET,
+JMP/CALL through a register or memory, interrupts, IRET) are looked up when they execute, and a
+target not yet translated is translated then.
+
+How vlab realises a callout: the core (Unicorn, i.e. QEMU) already translates every guest block
+into host code; vlab attaches a monitor callback at the exact address of each callout instruction,
+so the callout runs *instead of* the instruction and the rest of the block runs at full speed. The
+guest's memory is never patched: a guest reading its own code sees its original bytes, and the
+translation cache lives in the monitor, out of the guest's reach.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .isa import Instruction, InsnClass, decoder, operands
+
+#: Instructions that end a basic block.
+_JUMPS = frozenset({"jmp", "ljmp", "ret", "retf", "iret", "iretd", "hlt", "ud2", "lcall", "call",
+                    "int", "int3", "into", "loop", "loope", "loopne", "jecxz", "jcxz", "sysenter",
+                    "sysexit", "syscall", "sysret"})
+#: ... and do not fall through to the next instruction.
+_NO_FALLTHROUGH = frozenset({"jmp", "ljmp", "ret", "retf", "iret", "iretd", "ud2", "sysexit",
+                             "sysret"})
+#: Near branches whose target is only known when they execute.
+INDIRECT = frozenset({"ret", "jmp", "call"})
+MAX_BLOCK = 64
+
+
+def _is_jump(insn: Instruction) -> bool:
+    return insn.mnemonic in _JUMPS or (insn.mnemonic.startswith("j") and insn.mnemonic != "jmp")
+
+
+@dataclass
+class TranslatedBlock:
+    """One basic block in the translation cache."""
+
+    address: int
+    instructions: list[Instruction]
+    callouts: dict[int, str] = field(default_factory=dict)  # address -> why it calls out
+    executions: int | None = None  # counted when the strategy profiles blocks
+
+    @property
+    def end(self) -> int:
+        last = self.instructions[-1]
+        return last.address + last.size
+
+    def rows(self) -> list[dict]:
+        """Original and translated form, one row per instruction."""
+        return [{"address": i.address, "original": i.text, "class": i.klass.value,
+                 "translated": f"callout -> {self.callouts[i.address]}"
+                 if i.address in self.callouts else "as is"} for i in self.instructions]
+
+    def __repr__(self) -> str:
+        return (f"<TranslatedBlock {self.address:#010x}: {len(self.instructions)} instructions, "
+                f"{len(self.callouts)} callouts>")
+
+
+class TranslationCache:
+    """Translated blocks by guest address, with the counters a student can inspect."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, TranslatedBlock] = {}
+        self._owner: dict[int, TranslatedBlock] = {}  # instruction address -> its block
+        self.translated = 0  # blocks translated (ever; re-translations count again)
+        self.hits = 0  # indirect-branch lookups that found the target translated
+        self.misses = 0  # ... that had to translate it first
+        self.invalidated = 0  # blocks dropped because the guest wrote to their code
+        self.callouts: Counter[str] = Counter()  # callouts executed, by mnemonic
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __iter__(self):
+        return iter(sorted(self.blocks.values(), key=lambda b: b.address))
+
+    def __contains__(self, address: int) -> bool:
+        return address in self.blocks
+
+    def covers(self, address: int) -> bool:
+        """Is ``address`` the start of an instruction already translated?"""
+        return address in self._owner
+
+    def add(self, block: TranslatedBlock) -> None:
+        self.blocks[block.address] = block
+        for insn in block.instructions:
+            self._owner[insn.address] = block
+        self.translated += 1
+
+    def overlapping(self, start: int, end: int) -> list[TranslatedBlock]:
+        """Blocks whose code overlaps guest bytes [start, end)."""
+        return [b for b in self.blocks.values() if b.address < end and start < b.end]
+
+    def remove(self, block: TranslatedBlock) -> None:
+        self.blocks.pop(block.address, None)
+        for insn in block.instructions:
+            if self._owner.get(insn.address) is block:
+                del self._owner[insn.address]
+        self.invalidated += 1
+
+    def stats(self) -> dict[str, object]:
+        return {"blocks": len(self.blocks), "translated": self.translated, "hits": self.hits,
+                "misses": self.misses, "invalidated": self.invalidated,
+                "callouts": dict(self.callouts)}
+
+
+def callout_reason(insn: Instruction) -> str | None:
+    """Why an instruction must call out (its class), or None if it runs as is."""
+    if insn.klass in (InsnClass.PRIVILEGED, InsnClass.SENSITIVE):
+        return insn.klass.value
+    return None
+
+
+def translate(read, entry: int, cache: TranslationCache, limit: int = 4096) -> list[TranslatedBlock]:
+    """Translate every block reachable by direct control flow from ``entry`` that is not yet in
+    the cache. ``read(address, n)`` reads guest memory. Returns the new blocks."""
+    new: list[TranslatedBlock] = []
+    work = [entry]
+    while work and len(new) < limit:
+        pc = work.pop()
+        if pc in cache.blocks or cache.covers(pc):
+            continue
+        block = _decode_block(read, pc, cache)
+        if block is None:
+            continue
+        cache.add(block)
+        new.append(block)
+        last = block.instructions[-1]
+        if last.mnemonic not in _NO_FALLTHROUGH and not _ends_run(last):
+            work.append(last.address + last.size)
+        target = direct_target(last)
+        if target is not None:
+            work.append(target)
+    return new
+
+
+def _ends_run(insn: Instruction) -> bool:
+    """``out 0xf4, al``: the exit device ends the run; nothing follows it."""
+    return insn.mnemonic == "out" and insn.raw[:2] == b"\xe6\xf4"
+
+
+def _decode_block(read, pc: int, cache: TranslationCache) -> TranslatedBlock | None:
+    insns: list[Instruction] = []
+    callouts: dict[int, str] = {}
+    while len(insns) < MAX_BLOCK:
+        try:
+            code = read(pc, 15)
+        except Exception:
+            break
+        insn = decoder().decode(code, pc)
+        if insn is None:
+            break  # invalid bytes: the core raises #UD when (if) it gets here
+        insns.append(insn)
+        if callout_reason(insn):
+            callouts[pc] = insn.mnemonic
+        if _is_jump(insn) or _ends_run(insn):
+            break
+        pc += insn.size
+        if cache.covers(pc):  # runs into a block translated before: end here
+            break
+    if not insns:
+        return None
+    return TranslatedBlock(insns[0].address, insns, callouts)
+
+
+def direct_target(insn: Instruction) -> int | None:
+    """The target of a direct near branch (JMP/Jcc/CALL/LOOP rel), or None."""
+    if not _is_jump(insn) or insn.mnemonic in ("ljmp", "lcall", "int", "int3", "into"):
+        return None
+    ops = operands(insn)
+    if len(ops) == 1 and ops[0].kind == "imm":
+        return ops[0].value
+    return None
+
+
+def is_indirect(insn: Instruction) -> bool:
+    """RET, or JMP/CALL through a register or memory."""
+    if insn.mnemonic == "ret":
+        return True
+    return insn.mnemonic in ("jmp", "call") and direct_target(insn) is None
