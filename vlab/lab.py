@@ -43,7 +43,7 @@ class Lab:
     def __init__(self, guest: str = "kernel", strategy: str = "native", *,
                  image: bytes | str | Path | Image | None = None,
                  ram_size: int = layout.DEFAULT_RAM, timer_period: int = 10_000,
-                 budget: int | None = 50_000_000):
+                 budget: int | None = 50_000_000, strategy_options: dict | None = None):
         if image is not None:
             self.image = _load_image(image)
             self.guest = self.image.name
@@ -51,6 +51,7 @@ class Lab:
             self.image = guests.build(guest)
             self.guest = guest
         self._options = dict(ram_size=ram_size, timer_period=timer_period, budget=budget)
+        self._strategy_options = dict(strategy_options or {})
         self.history: list[dict[str, Any]] = []
         self.error: VlabError | None = None
         self.wall_time = 0.0
@@ -61,7 +62,11 @@ class Lab:
         self.machine = Machine(**self._options)
         self.machine.load(self.image)
         self.trace = TrapLog()
-        self.strategy = cls()
+        try:
+            self.strategy = cls(**self._strategy_options)
+        except TypeError as e:
+            raise VlabError(f"strategy {strategy!r} does not take options "
+                            f"{sorted(self._strategy_options)}: {e}") from None
         self.strategy.attach(self.machine, self.trace)
         self.strategy.boot()
         self.error = None
@@ -95,10 +100,11 @@ class Lab:
         """Reboot the guest under the same strategy (also the way out of any error)."""
         self._boot(self.strategy.name)
 
-    def switch(self, strategy: str) -> None:
+    def switch(self, strategy: str, **strategy_options) -> None:
         """Reboot the guest under another strategy; the previous run is kept in ``history``."""
         strategies.get(strategy)  # fail before throwing the current run away
         self.history.append(self.summary())
+        self._strategy_options = strategy_options
         self._boot(strategy)
 
     # ---------------------------------------------------------------- looking
@@ -165,6 +171,12 @@ class Lab:
 
         guest = guest or (self.guest if self is not None else "kernel")
         return compare(guest, strategies, **options)
+
+    @property
+    def translations(self) -> list:
+        """Translated blocks (binary translation only): address, original instructions, the
+        translated form (callouts and their handlers), executions when profiling."""
+        return list(getattr(self.strategy, "translations", []))
 
     @property
     def vcpu(self):

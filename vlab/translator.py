@@ -97,6 +97,19 @@ class TranslationCache:
         """Blocks whose code overlaps guest bytes [start, end)."""
         return [b for b in self.blocks.values() if b.address < end and start < b.end]
 
+    def split(self, address: int) -> TranslatedBlock:
+        """Make ``address`` (inside a block) the start of a block of its own; returns the tail."""
+        block = self._owner[address]
+        i = next(k for k, insn in enumerate(block.instructions) if insn.address == address)
+        head, tail = block.instructions[:i], block.instructions[i:]
+        block.instructions = head
+        moved = {a: why for a, why in block.callouts.items() if a >= address}
+        for a in moved:
+            del block.callouts[a]
+        new = TranslatedBlock(address, tail, moved, 0 if block.executions is not None else None)
+        self.add(new)
+        return new
+
     def remove(self, block: TranslatedBlock) -> None:
         self.blocks.pop(block.address, None)
         for insn in block.instructions:
@@ -124,7 +137,10 @@ def translate(read, entry: int, cache: TranslationCache, limit: int = 4096) -> l
     work = [entry]
     while work and len(new) < limit:
         pc = work.pop()
-        if pc in cache.blocks or cache.covers(pc):
+        if pc in cache.blocks:
+            continue
+        if cache.covers(pc):  # a branch into the middle of a block: a new leader, split there
+            new.append(cache.split(pc))
             continue
         block = _decode_block(read, pc, cache)
         if block is None:
@@ -170,10 +186,12 @@ def _decode_block(read, pc: int, cache: TranslationCache) -> TranslatedBlock | N
 
 
 def direct_target(insn: Instruction) -> int | None:
-    """The target of a direct near branch (JMP/Jcc/CALL/LOOP rel), or None."""
-    if not _is_jump(insn) or insn.mnemonic in ("ljmp", "lcall", "int", "int3", "into"):
+    """The target offset of a direct branch (JMP/Jcc/CALL/LOOP rel, far JMP/CALL ptr16:32)."""
+    if not _is_jump(insn) or insn.mnemonic in ("int", "int3", "into"):
         return None
     ops = operands(insn)
+    if insn.mnemonic in ("ljmp", "lcall"):
+        return ops[1].value if len(ops) == 2 and ops[1].kind == "imm" else None
     if len(ops) == 1 and ops[0].kind == "imm":
         return ops[0].value
     return None

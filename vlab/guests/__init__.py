@@ -34,12 +34,13 @@ def _describe(path: Path) -> str:
 
 
 def catalog() -> dict[str, GuestInfo]:
-    """All guests by name: ``kernel``, ``compute`` and ``demo-<instruction>`` ..."""
+    """All guests by name: ``kernel``, ``demo-<instruction>`` ..., ``compute``, ``smc``."""
     guests = {"kernel": GuestInfo("kernel", HERE / "kernel" / "kernel.S",
                                   "the teaching kernel: rings, IDT, timer, syscalls, a user task")}
-    for path in sorted((HERE / "demos").glob("*.S")):
-        name = path.stem if path.stem == "compute" else f"demo-{path.stem}"
-        guests[name] = GuestInfo(name, path, _describe(path))
+    for path in sorted((HERE / "demos").glob("*.S")):  # one per sensitive instruction
+        guests[f"demo-{path.stem}"] = GuestInfo(f"demo-{path.stem}", path, _describe(path))
+    for path in sorted((HERE / "programs").glob("*.S")):  # compute, smc ...
+        guests[path.stem] = GuestInfo(path.stem, path, _describe(path))
     return guests
 
 

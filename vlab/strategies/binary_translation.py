@@ -39,10 +39,12 @@ class BinaryTranslation(SoftwareMonitor):
     title = "binary translation"
     io_cost = "callout"  # translated IN/OUT call the monitor's device model directly
 
-    def __init__(self, handlers: HandlerTable | None = None, profile: bool = True):
+    def __init__(self, handlers: HandlerTable | None = None, profile: bool = False):
         super().__init__(handlers if handlers is not None else translation_handlers())
         self.cache = TranslationCache()
-        self.profile = profile  # count block executions (a callback per block: for teaching)
+        # Count each block's executions for the translation-cache view. Off by default: it costs
+        # a monitor callback per block executed, which is exactly what translation avoids.
+        self.profile = profile
         self._hooks: dict[int, int] = {}  # guest address -> Unicorn hook (callouts, lookups)
         self._entry_hooks: dict[int, int] = {}  # block start -> profiling hook
         self._smc_hook: int | None = None
@@ -63,7 +65,7 @@ class BinaryTranslation(SoftwareMonitor):
         self.cache.misses += 1
         new = translate(self.machine.read, address, self.cache)
         for block in new:
-            self._install(block)
+            self._install(block)  # (a split block keeps its hooks: only its entry hook is new)
         if new:
             self.trace.charge("translation", sum(len(b.instructions) for b in new)
                               * COSTS["translate_insn"].cycles)

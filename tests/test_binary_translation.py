@@ -1,0 +1,137 @@
+"""Binary translation: the unmodified kernel behaves exactly as native; the holes are closed."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_trap_emulate import HOLES
+from vlab import guests
+from vlab.lab import Lab
+from vlab.trace import COSTS, ExitReason
+
+
+def _final_state(lab):
+    st = lab.state()
+    return lab.console, lab.machine.instructions, st.registers, bytes(lab.machine.ram)
+
+
+@pytest.mark.parametrize("guest", ["kernel", "smc", *sorted(n for n in guests.catalog()
+                                                          if n.startswith("demo-"))])
+def test_equals_native_exactly(guest):
+    """Same console, same instructions retired, same registers, same RAM byte for byte."""
+    a, b = Lab(guest, "native"), Lab(guest, "binary_translation")
+    a.run()
+    b.run()
+    assert b.status == "halted"
+    ca, na, ra, ma = _final_state(a)
+    cb, nb, rb, mb = _final_state(b)
+    assert cb == ca and nb == na and rb == ra
+    assert mb == ma
+
+
+@pytest.mark.parametrize("demo", sorted(HOLES))
+def test_hole_demos_native_equals_bt_not_te(demo):
+    c = Lab.compare(["native", "trap_emulate", "binary_translation"], guest=f"demo-{demo}")
+    assert c.runs["binary_translation"].console == c.runs["native"].console
+    assert c.runs["trap_emulate"].console != c.runs["native"].console
+
+
+def test_cli_console_equals_native_and_callouts_reported():
+    def run(strategy):
+        out = subprocess.run([sys.executable, "-m", "vlab", "run", "--strategy", strategy,
+                              "--json"], capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
+
+    native, bt = run("native"), run("binary_translation")
+    assert bt["console"] == native["console"] and bt["status"] == "halted"
+    for reason in ("POPF", "PUSHF", "SMSW", "SEGMENT_READ"):
+        assert bt["exits"][reason] > 0, reason
+
+
+def test_callouts_carry_virtual_values():
+    lab = Lab("kernel", "binary_translation")
+    lab.run()
+    popf = lab.trace.filter("POPF")
+    assert [e.detail["via"] for e in popf] == ["callout", "callout"]
+    # the second POPF restores "interrupts off": the virtual IF goes from 1 to 0
+    assert popf[1].detail["changes"]["IF"] == (True, False)
+    smsw = lab.trace.filter("SMSW")[0]
+    assert smsw.instruction == "smsw eax" and smsw.cost == COSTS["callout"].cycles
+    assert COSTS["callout"].cycles < COSTS["trap"].cycles
+
+
+def test_translation_cache_is_inspectable():
+    lab = Lab("kernel", "binary_translation", strategy_options={"profile": True})
+    lab.run()
+    cache = lab.strategy.cache
+    blocks = lab.translations
+    assert cache.translated == len(blocks) > 20 and cache.hits > 0
+    start = next(b for b in blocks if b.address == lab.image.symbols["_start"])
+    assert start.executions == 1
+    timer = next(b for b in blocks if b.address == lab.image.symbols["timer_handler"])
+    assert timer.executions == 20
+    rows = {r["original"]: r["translated"] for b in blocks for r in b.rows()}
+    assert rows["smsw eax"] == "callout -> smsw" and rows["popfd"] == "callout -> popfd"
+    timer_rows = [(r["original"], r["translated"]) for r in timer.rows()]
+    assert timer_rows[0] == ("push eax", "as is")
+    assert timer_rows[-1] == ("iretd", "callout -> iretd")
+    assert cache.callouts["pushfd"] == 3 and cache.callouts["popfd"] == 2
+    user = lab.image.symbols["user_main"]  # ring-3 code is never translated
+    assert not any(b.address <= user < b.end for b in blocks)
+    assert lab.trace.charges["translation"] == sum(len(b.instructions) for b in blocks) \
+        * COSTS["translate_insn"].cycles
+
+
+def test_self_modifying_code_is_retranslated():
+    lab = Lab("smc", "binary_translation")
+    lab.run()
+    assert lab.console == Lab.compare(["native"], guest="smc").runs["native"].console
+    mods = lab.trace.filter("CODE_MODIFIED")
+    probe, flags = lab.image.symbols["probe"], lab.image.symbols["flags"]
+    assert [e.detail["blocks"] for e in mods] == [[probe], [flags]]
+    assert lab.strategy.cache.invalidated == 2
+    new_flags = lab.strategy.cache.blocks[flags]
+    assert [i.mnemonic for i in new_flags.instructions][:2] == ["pushfd", "pop"]
+    assert flags in new_flags.callouts
+
+
+def test_block_profiling_is_off_by_default():
+    lab = Lab("kernel", "binary_translation")
+    lab.run()
+    assert all(b.executions is None for b in lab.translations)
+    assert Lab("kernel", "native").translations == []
+    with pytest.raises(Exception, match="does not take options"):
+        Lab("kernel", "native", strategy_options={"profile": True})
+
+
+def test_guest_reads_its_own_original_code():
+    lab = Lab("smc", "binary_translation")
+    lab.run()
+    assert lab.console.splitlines()[0] == "code bytes at probe: 0x0000000f 0x00000001 0x000000e0 "
+    addr = lab.image.symbols["_start"]
+    assert lab.machine.read(addr, 16) == lab.image.code[:16]  # never patched by the monitor
+
+
+def test_compare_reports_cycles_and_wall_time():
+    c = Lab.compare(["native", "trap_emulate", "binary_translation"], guest="kernel")
+    te, bt = c.runs["trap_emulate"], c.runs["binary_translation"]
+    assert bt.cycles < te.cycles  # callouts are cheaper than traps, translation paid once
+    assert all(r.wall_time > 0 for r in c.runs.values())
+    assert c.first_divergence("native", "binary_translation") is None
+
+
+def test_a_student_callout_handler_replaces_vlabs():
+    from vlab.handlers import handle_popf
+
+    calls = []
+
+    def my_popf(vcpu, exit_):
+        calls.append(vcpu.mem.u32(vcpu.regs.esp))
+        handle_popf(vcpu, exit_)
+
+    lab = Lab("kernel", "binary_translation")
+    lab.strategy.handlers[ExitReason.POPF] = my_popf
+    lab.run()
+    assert lab.exit_code == 0 and len(calls) == 2 and not calls[1] & 0x200
