@@ -42,7 +42,9 @@ class HandlerTable:
         return key in self._handlers
 
     def lookup(self, exit_: Exit) -> Handler | None:
-        mnemonic = exit_.instruction.split(" ", 1)[0] if exit_.instruction else ""
+        # A mnemonic key names an instruction to emulate: it never catches a reflected exception
+        # (whose exit shows the faulting instruction but carries no bytes to emulate).
+        mnemonic = exit_.instruction.split(" ", 1)[0] if exit_.raw else ""
         via = exit_.detail.get("via")
         return (self._handlers.get((exit_.reason, via)) or self._handlers.get(mnemonic)
                 or self._handlers.get(exit_.reason))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import unicorn
 
 from ..handlers import HandlerTable, translation_handlers
-from ..isa import Instruction, decoder
+from ..isa import Instruction
 from ..trace import COSTS, Exit, ExitReason
 from ..translator import TranslatedBlock, TranslationCache, is_indirect, translate
 from .monitor import SoftwareMonitor

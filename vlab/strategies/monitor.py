@@ -140,7 +140,8 @@ class SoftwareMonitor(Strategy):
         raw = self.machine.read_linear(v.virt.GDTR.base, 8 * count)
         entries = []
         for i in range(count):
-            lo, hi = int.from_bytes(raw[8 * i:8 * i + 4], "little"), int.from_bytes(raw[8 * i + 4:8 * i + 8], "little")
+            lo = int.from_bytes(raw[8 * i:8 * i + 4], "little")
+            hi = int.from_bytes(raw[8 * i + 4:8 * i + 8], "little")
             if i == 0 or not hi & (1 << 12):  # null or system descriptor
                 entries.append(bytes(8))
                 continue
