@@ -24,6 +24,7 @@ def test_kernel_halts_with_report(native_kernel):
     gdt = lab.image.symbols["gdt"]
     assert fields["GDT (sgdt)"] == f"base={gdt:#010x} limit=0x0000003f"
     assert fields["interrupts after popf"] == "0"
+    assert fields["CPU vendor (cpuid)"] == "GenuineIntel"
     assert fields["system calls"] == "14"
     assert fields["user #GP faults"] == "1"
     assert lines[-1] == "kernel done"

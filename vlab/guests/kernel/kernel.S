@@ -6,6 +6,7 @@
 #   - handles the timer (IRQ0 at vector 0x20), #GP, #PF and system calls (int 0x80);
 #   - reads CR0 twice: with MOV (privileged: traps when deprivileged) and with SMSW (does not);
 #   - reads its GDTR with SGDT and its CPL from CS (sensitive, unprivileged: holes);
+#   - reloads CR3 (the TLB-flush idiom) and asks CPUID for the vendor string;
 #   - uses pushf/cli ... popf critical sections (the classic POPF hole);
 #   - starts a ring-3 user task with IRETD; the task makes system calls and takes a #GP;
 #   - idles with HLT until the timer has ticked TARGET_TICKS times, then prints a report
@@ -85,6 +86,13 @@ reload_cs:
     mov eax, cs                         # unprivileged: RPL of CS is the CPL
     and eax, 3
     mov [cpl_seen], eax
+    mov eax, cr3                        # reload CR3: the classic "flush the TLB" idiom
+    mov cr3, eax
+    xor eax, eax                        # CPUID leaf 0: the vendor string (EBX, EDX, ECX)
+    cpuid
+    mov [vendor], ebx
+    mov [vendor + 4], edx
+    mov [vendor + 8], ecx
 
     # --- Interrupts on: unmask the timer, enable.
     mov al, 0xFE
@@ -153,6 +161,10 @@ report:
     PRINT " limit="
     movzx eax, word ptr [sgdt_buf]
     call puthex
+    call newline
+    PRINT "CPU vendor (cpuid): "
+    mov esi, offset vendor
+    call puts
     call newline
     PRINT "CPL (from CS): "
     mov eax, [cpl_seen]
@@ -386,6 +398,7 @@ cpl_seen:          .long 0
 if_after_popf:     .long 0
 kernel_resume_esp: .long 0
 sgdt_buf:          .space 8
+vendor:            .space 16
 .align 16
 tss:               .space 0x68
 .align 8
