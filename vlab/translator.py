@@ -130,9 +130,12 @@ def callout_reason(insn: Instruction) -> str | None:
     return None
 
 
-def translate(read, entry: int, cache: TranslationCache, limit: int = 4096) -> list[TranslatedBlock]:
+def translate(read, entry: int, cache: TranslationCache, classify=None,
+              limit: int = 4096) -> list[TranslatedBlock]:
     """Translate every block reachable by direct control flow from ``entry`` that is not yet in
-    the cache. ``read(address, n)`` reads guest memory. Returns the new blocks."""
+    the cache. ``read(address, n)`` reads guest memory; ``classify(insn)`` says why an
+    instruction must call out (default :func:`callout_reason`). Returns the new blocks."""
+    classify = classify or callout_reason
     new: list[TranslatedBlock] = []
     work = [entry]
     while work and len(new) < limit:
@@ -142,7 +145,7 @@ def translate(read, entry: int, cache: TranslationCache, limit: int = 4096) -> l
         if cache.covers(pc):  # a branch into the middle of a block: a new leader, split there
             new.append(cache.split(pc))
             continue
-        block = _decode_block(read, pc, cache)
+        block = _decode_block(read, pc, cache, classify)
         if block is None:
             continue
         cache.add(block)
@@ -161,7 +164,7 @@ def _ends_run(insn: Instruction) -> bool:
     return insn.mnemonic == "out" and insn.raw[:2] == b"\xe6\xf4"
 
 
-def _decode_block(read, pc: int, cache: TranslationCache) -> TranslatedBlock | None:
+def _decode_block(read, pc: int, cache: TranslationCache, classify) -> TranslatedBlock | None:
     insns: list[Instruction] = []
     callouts: dict[int, str] = {}
     while len(insns) < MAX_BLOCK:
@@ -173,7 +176,7 @@ def _decode_block(read, pc: int, cache: TranslationCache) -> TranslatedBlock | N
         if insn is None:
             break  # invalid bytes: the core raises #UD when (if) it gets here
         insns.append(insn)
-        if callout_reason(insn):
+        if classify(insn):
             callouts[pc] = insn.mnemonic
         if _is_jump(insn) or _ends_run(insn):
             break

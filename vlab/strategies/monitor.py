@@ -61,7 +61,87 @@ def io_qualification(insn: Instruction | None, port: int, size: int, is_in: bool
     return q.encode_io(port, size, is_in, string=string, immediate=immediate)
 
 
-class SoftwareMonitor(Strategy):
+class Monitor(Strategy):
+    """What every monitor has: a virtual CPU, a handler table, and the dispatch of exits."""
+
+    def __init__(self, handlers: HandlerTable | None = None):
+        super().__init__()
+        self.handlers = handlers if handlers is not None else default_handlers()
+        self._classified: dict[tuple[int, bytes], tuple[ExitReason | None, int]] = {}
+
+    def attach(self, machine, trace) -> None:
+        super().attach(machine, trace)
+        self.vcpu = VirtualCpu(machine)
+
+    # ------------------------------------------------------------------ dispatch
+    def _decode(self, eip: int) -> Instruction | None:
+        try:
+            return decoder().decode(self.machine.read(eip, 15), eip)
+        except VlabError:
+            return None
+
+    def _exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
+              detail: dict | None = None, instruction_bytes: bool = True) -> Exit:
+        return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
+                    instruction=insn.text if insn else "",
+                    raw=insn.raw if (insn is not None and instruction_bytes) else b"",
+                    qualification=qual, index=self.trace.total, detail=detail or {})
+
+    def dispatch(self, exit_: Exit, cost: str, from_fault: bool = False) -> None:
+        """Run the handler for one exit, check it, record it."""
+        v, m = self.vcpu, self.machine
+        handler = self.handlers.lookup(exit_)
+        if handler is None:
+            what = exit_.instruction or "no instruction"
+            raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "
+                               f"EIP={exit_.eip:#010x} in the handler table")
+        name = getattr(handler, "__name__", repr(handler))
+        before = v.virt.values()
+        v.exit, v._skipped, v._from_fault = exit_, False, from_fault
+        try:
+            handler(v, exit_)
+        except (GuestError, HandlerError):
+            raise
+        except VlabError as e:
+            raise HandlerError(f"{name} failed while handling {exit_.reason.name} at "
+                               f"EIP={exit_.eip:#010x} ({exit_.instruction}): {e}") from e
+        except Exception as e:
+            raise HandlerError(f"{name} raised {type(e).__name__}: {e} while handling "
+                               f"{exit_.reason.name} at EIP={exit_.eip:#010x} "
+                               f"({exit_.instruction})") from e
+        finally:
+            v.exit = None
+        if exit_.reason in MUST_ADVANCE and not v._skipped and m.eip == exit_.eip:
+            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: it must advance past "
+                               f"'{exit_.instruction}' (call vcpu.skip())")
+        if exit_.reason in MUST_MOVE and m.eip == exit_.eip:
+            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: '{exit_.instruction}' "
+                               "must transfer control")
+        if from_fault and not v._skipped:
+            m.retire()  # emulated (IRET, far transfer ...): it executed, once
+        after = v.virt.values()
+        changes = {}
+        if after != before:
+            changes = {n: (a, b) for n, a, b in zip(_FIELDS, before, after, strict=True) if a != b}
+        exit_.detail["changes"] = changes
+        self.after_exit(exit_)
+        # The record is completed here, before anyone else sees it (dataclasses.replace would
+        # cost a microsecond per trap on the hot path); it is immutable from then on.
+        object.__setattr__(exit_, "handler", name)
+        object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
+        m.report_exit(exit_)
+
+    def after_exit(self, exit_: Exit) -> None:
+        """Called after every handled exit (binary translation checks the new EIP)."""
+
+    def _cost(self, kind: str, reason: ExitReason) -> int:
+        cycles = COSTS[kind].cycles
+        if reason in (ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT):
+            cycles += COSTS["inject"].cycles
+        return cycles
+
+
+class SoftwareMonitor(Monitor):
     """A monitor in ring 0 with the guest kernel deprivileged to ring 1 (ring compression)."""
 
     kernel_ring = 1
@@ -71,15 +151,13 @@ class SoftwareMonitor(Strategy):
     io_cost = "io_trap"  # what an I/O instruction costs (it traps at CPL 1 > IOPL 0)
 
     def __init__(self, handlers: HandlerTable | None = None):
-        super().__init__()
-        self.handlers = handlers if handlers is not None else default_handlers()
+        super().__init__(handlers)
         self.shadowed = False  # has the guest loaded its own GDT (now shadowed)?
-        self._classified: dict[tuple[int, bytes], tuple[ExitReason | None, int]] = {}
 
     # ------------------------------------------------------------------ set-up
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
-        self.vcpu = v = VirtualCpu(machine)
+        v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
         machine.on_interrupt = self.on_interrupt
         machine.on_io = self.on_io
@@ -260,70 +338,3 @@ class SoftwareMonitor(Strategy):
         finally:
             v._in_hook_io = False
         return 0 if is_out else m.reg("eax") & ((1 << (8 * size)) - 1)
-
-    # ------------------------------------------------------------------ dispatch
-    def _decode(self, eip: int) -> Instruction | None:
-        try:
-            return decoder().decode(self.machine.read(eip, 15), eip)
-        except VlabError:
-            return None
-
-    def _exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
-              detail: dict | None = None, instruction_bytes: bool = True) -> Exit:
-        return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
-                    instruction=insn.text if insn else "",
-                    raw=insn.raw if (insn is not None and instruction_bytes) else b"",
-                    qualification=qual, index=self.trace.total, detail=detail or {})
-
-    def dispatch(self, exit_: Exit, cost: str, from_fault: bool = False) -> None:
-        """Run the handler for one exit, check it, record it."""
-        v, m = self.vcpu, self.machine
-        handler = self.handlers.lookup(exit_)
-        if handler is None:
-            what = exit_.instruction or "no instruction"
-            raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "
-                               f"EIP={exit_.eip:#010x} in the handler table")
-        name = getattr(handler, "__name__", repr(handler))
-        before = v.virt.values()
-        v.exit, v._skipped, v._from_fault = exit_, False, from_fault
-        try:
-            handler(v, exit_)
-        except (GuestError, HandlerError):
-            raise
-        except VlabError as e:
-            raise HandlerError(f"{name} failed while handling {exit_.reason.name} at "
-                               f"EIP={exit_.eip:#010x} ({exit_.instruction}): {e}") from e
-        except Exception as e:
-            raise HandlerError(f"{name} raised {type(e).__name__}: {e} while handling "
-                               f"{exit_.reason.name} at EIP={exit_.eip:#010x} "
-                               f"({exit_.instruction})") from e
-        finally:
-            v.exit = None
-        if exit_.reason in MUST_ADVANCE and not v._skipped and m.eip == exit_.eip:
-            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: it must advance past "
-                               f"'{exit_.instruction}' (call vcpu.skip())")
-        if exit_.reason in MUST_MOVE and m.eip == exit_.eip:
-            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: '{exit_.instruction}' "
-                               "must transfer control")
-        if from_fault and not v._skipped:
-            m.retire()  # emulated (IRET, far transfer ...): it executed, once
-        after = v.virt.values()
-        changes = {}
-        if after != before:
-            changes = {n: (a, b) for n, a, b in zip(_FIELDS, before, after, strict=True) if a != b}
-        exit_.detail["changes"] = changes
-        self.after_exit(exit_)
-        # The record is completed here, before anyone else sees it (dataclasses.replace would
-        # cost a microsecond per trap on the hot path); it is immutable from then on.
-        object.__setattr__(exit_, "handler", name)
-        object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
-        m.report_exit(exit_)
-
-    def after_exit(self, exit_: Exit) -> None:
-        """Called after every handled exit (binary translation checks the new EIP)."""
-
-    def _cost(self, kind: str, reason: ExitReason) -> int:
-        cycles = COSTS[kind].cycles
-        if reason in (ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT):
-            cycles += COSTS["inject"].cycles
-        return cycles

@@ -1,0 +1,185 @@
+"""Finding guest code before it runs, and hooking exactly the instructions that matter.
+
+Shared by binary translation (which calls out on every privileged or sensitive instruction) and
+the VT-x model (which intercepts only the instructions the VMCS controls can make exit). Code is
+decoded block by block (``vlab.translator``) when control can first reach it; the chosen
+instructions get a monitor callback at their exact address, indirect branches get a lookup that
+scans their target, and writes to scanned code drop the stale blocks. Nothing else is hooked, so
+the rest of the guest runs at full core speed.
+"""
+
+from __future__ import annotations
+
+import unicorn
+
+from ..errors import GuestFault, VlabError
+from ..isa import Instruction, operands
+from ..trace import COSTS, Exit, ExitReason
+from ..translator import TranslatedBlock, TranslationCache, is_indirect, translate
+
+
+class CodeScanner:
+    """Mixin for a strategy: ``needs_callout(insn)`` picks the instructions to hook and
+    ``callout(insn)`` handles one when it is about to run. Needs ``self.machine``,
+    ``self.trace``, ``self.vcpu`` and ``self.name`` (a :class:`Monitor`)."""
+
+    profile = False
+    charge_translation = True
+
+    def init_scanner(self, profile: bool = False) -> None:
+        self.cache = TranslationCache()
+        self.profile = profile  # count block executions (a callback per block: for teaching)
+        self._hooks: dict[int, int] = {}  # guest address -> Unicorn hook (callouts, lookups)
+        self._entry_hooks: dict[int, int] = {}  # block start -> profiling hook
+        self._smc_hook: int | None = None
+        self._smc_span: tuple[int, int] | None = None
+        self._retranslate: dict[int, int] = {}  # invalidated range start -> trap-on-entry hook
+
+    # ------------------------------------------------------------------ what to hook
+    def needs_callout(self, insn: Instruction) -> str | None:
+        raise NotImplementedError
+
+    def callout(self, insn: Instruction) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ scanning
+    def ensure_translated(self, address: int) -> None:
+        """Scan the code reachable from ``address`` unless the cache has it (a lookup)."""
+        if self.cache.covers(address):
+            self.cache.hits += 1
+            return
+        self.cache.misses += 1
+        new = translate(self.machine.read, address, self.cache, self.needs_callout)
+        for block in new:
+            self._install(block)
+        if new:
+            if self.charge_translation:
+                self.trace.charge("translation", sum(len(b.instructions) for b in new)
+                                  * COSTS["translate_insn"].cycles)
+            self._cover_for_writes()
+
+    def _install(self, block: TranslatedBlock) -> None:
+        uc = self.machine.uc
+        for insn in block.instructions:
+            addr = insn.address
+            if addr in self._hooks:
+                continue
+            if addr in block.callouts:
+                self._hooks[addr] = uc.hook_add(unicorn.UC_HOOK_CODE, self._on_callout, insn,
+                                                addr, addr)
+            elif is_indirect(insn):
+                self._hooks[addr] = uc.hook_add(unicorn.UC_HOOK_CODE, self._lookup, insn, addr, addr)
+        if self.profile and block.address not in self._entry_hooks:
+            block.executions = block.executions or 0
+            self._entry_hooks[block.address] = uc.hook_add(
+                unicorn.UC_HOOK_CODE, self._count_block, None, block.address, block.address)
+        uc.ctl_remove_cache(block.address, block.end)
+
+    def _uninstall(self, block: TranslatedBlock) -> None:
+        uc = self.machine.uc
+        for insn in block.instructions:
+            h = self._hooks.pop(insn.address, None)
+            if h is not None:
+                uc.hook_del(h)
+        h = self._entry_hooks.pop(block.address, None)
+        if h is not None:
+            uc.hook_del(h)
+
+    @property
+    def translations(self) -> list[TranslatedBlock]:
+        return list(self.cache)
+
+    def scan_next_entry(self) -> None:
+        """Wherever an exit sent the kernel (an interrupt handler, an IRET's target, a far
+        jump's), that code must be scanned before it runs."""
+        cs, eip = self.machine.next_guest_entry()
+        if cs & 3 != 3:
+            self.ensure_translated(eip)
+
+    # ------------------------------------------------------------------ the core's callbacks
+    def _guard(self, address: int, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as e:  # reported as the run's error, never a crash of the process
+            self.machine._fail(e if isinstance(e, VlabError)
+                               else GuestFault(f"monitor callback failed: {e!r}", address))
+
+    def _on_callout(self, uc, address: int, size: int, insn: Instruction) -> None:
+        if self.machine.cpl() == 3:  # user code is not scanned: it runs as it is
+            return
+        self._guard(address, self.callout, insn)
+
+    def _count_block(self, uc, address: int, size: int, _: object) -> None:
+        block = self.cache.blocks.get(address)
+        if block is not None and block.executions is not None and self.machine.cpl() != 3:
+            block.executions += 1
+
+    def _lookup(self, uc, address: int, size: int, insn: Instruction) -> None:
+        """An indirect branch (RET, JMP/CALL through a register or memory): is its target
+        scanned? (Real translators do this lookup inside the translated code.)"""
+        if self.machine.cpl() == 3:
+            return
+
+        def check() -> None:
+            target = self._indirect_target(insn)
+            if target is not None:
+                self.ensure_translated(target)
+
+        self._guard(address, check)
+
+    def _indirect_target(self, insn: Instruction) -> int | None:
+        from ..handlers import effective_address
+
+        v = self.vcpu
+        if insn.mnemonic == "ret":
+            return v.mem.u32(v.regs.esp)
+        op = operands(insn)[0]
+        if op.kind == "reg":
+            return v.regs[op.reg]
+        if op.kind == "mem":
+            fake = Exit(ExitReason.PRIVILEGED_INSTRUCTION, insn.address, self.name, 0,
+                        insn.text, insn.raw)
+            return v.mem.u32(effective_address(v, fake))
+        return None
+
+    # ------------------------------------------------------------------ self-modifying code
+    def _cover_for_writes(self) -> None:
+        """Watch guest writes to the span of scanned code (only that span: a store elsewhere
+        never reaches Python)."""
+        if not self.cache.blocks:
+            return
+        lo = min(b.address for b in self.cache.blocks.values())
+        hi = max(b.end for b in self.cache.blocks.values())
+        if self._smc_span == (lo, hi):
+            return
+        uc = self.machine.uc
+        if self._smc_hook is not None:
+            uc.hook_del(self._smc_hook)
+        self._smc_hook = uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._on_code_write, None, lo, hi - 1)
+        self._smc_span = (lo, hi)
+
+    def _on_code_write(self, uc, access: int, address: int, size: int, value: int, _: object) -> None:
+        blocks = [b for b in self.cache.overlapping(address, address + size)
+                  if any(i.address < address + size and address < i.address + i.size
+                         for i in b.instructions)]
+        if not blocks:
+            return  # data between code, not code
+        m = self.machine
+        for block in blocks:
+            self._uninstall(block)
+            self.cache.remove(block)
+            self._retranslate[block.address] = uc.hook_add(
+                unicorn.UC_HOOK_CODE, self._on_reentry, block.address, block.address, block.end - 1)
+        exit_ = Exit(ExitReason.CODE_MODIFIED, m.eip, self.name, self.vcpu.virt.CPL,
+                     handler="translation_cache.invalidate", index=self.trace.total,
+                     detail={"written": address, "size": size,
+                             "blocks": [b.address for b in blocks]})
+        m.report_exit(exit_)
+
+    def _on_reentry(self, uc, address: int, size: int, start: int) -> None:
+        """First instruction executed in a range whose scan was dropped: scan it anew."""
+        h = self._retranslate.pop(start, None)
+        if h is not None:
+            uc.hook_del(h)
+        if self.machine.cpl() != 3:
+            self._guard(address, self.ensure_translated, address)

@@ -1,0 +1,275 @@
+"""A model of Intel VT-x: the VMCS, its controls, and what a VM exit records.
+
+Field names and encodings are the SDM's (Intel SDM vol. 3, appendix B "Field encoding in VMCS");
+control bits are those of SDM vol. 3, 24.6 "VM-execution control fields"; basic exit reasons are
+appendix C. Unicorn cannot execute VMX: vlab *models* non-root mode (the guest runs at CPL 0 on
+the core and vlab intercepts exactly what these controls make exit), and keeps the VMCS as an
+object with ``vmread``/``vmwrite`` by name or encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------------------- field encodings
+# SDM vol. 3, appendix B. 16-bit fields 0x0xxx, 64-bit 0x2xxx, 32-bit 0x4xxx, natural-width 0x6xxx.
+FIELDS: dict[str, int] = {
+    # 16-bit guest-state (B.1.2)
+    "GUEST_ES_SELECTOR": 0x0800, "GUEST_CS_SELECTOR": 0x0802, "GUEST_SS_SELECTOR": 0x0804,
+    "GUEST_DS_SELECTOR": 0x0806, "GUEST_FS_SELECTOR": 0x0808, "GUEST_GS_SELECTOR": 0x080A,
+    "GUEST_LDTR_SELECTOR": 0x080C, "GUEST_TR_SELECTOR": 0x080E,
+    # 16-bit host-state (B.1.3)
+    "HOST_ES_SELECTOR": 0x0C00, "HOST_CS_SELECTOR": 0x0C02, "HOST_SS_SELECTOR": 0x0C04,
+    "HOST_DS_SELECTOR": 0x0C06, "HOST_TR_SELECTOR": 0x0C0C,
+    # 64-bit control (B.2.1)
+    "IO_BITMAP_A": 0x2000, "IO_BITMAP_B": 0x2002, "MSR_BITMAP": 0x2004, "EPT_POINTER": 0x201A,
+    # 64-bit read-only data (B.2.2)
+    "GUEST_PHYSICAL_ADDRESS": 0x2400,
+    # 32-bit control (B.3.1)
+    "PIN_BASED_VM_EXEC_CONTROL": 0x4000, "CPU_BASED_VM_EXEC_CONTROL": 0x4002,
+    "EXCEPTION_BITMAP": 0x4004, "PAGE_FAULT_ERROR_CODE_MASK": 0x4006,
+    "PAGE_FAULT_ERROR_CODE_MATCH": 0x4008, "CR3_TARGET_COUNT": 0x400A,
+    "VM_EXIT_CONTROLS": 0x400C, "VM_ENTRY_CONTROLS": 0x4012,
+    "VM_ENTRY_INTR_INFO_FIELD": 0x4016, "VM_ENTRY_EXCEPTION_ERROR_CODE": 0x4018,
+    "VM_ENTRY_INSTRUCTION_LEN": 0x401A, "SECONDARY_VM_EXEC_CONTROL": 0x401E,
+    # 32-bit read-only data (B.3.2)
+    "VM_INSTRUCTION_ERROR": 0x4400, "VM_EXIT_REASON": 0x4402, "VM_EXIT_INTR_INFO": 0x4404,
+    "VM_EXIT_INTR_ERROR_CODE": 0x4406, "IDT_VECTORING_INFO_FIELD": 0x4408,
+    "IDT_VECTORING_ERROR_CODE": 0x440A, "VM_EXIT_INSTRUCTION_LEN": 0x440C,
+    "VMX_INSTRUCTION_INFO": 0x440E,
+    # 32-bit guest-state (B.3.3)
+    "GUEST_ES_LIMIT": 0x4800, "GUEST_CS_LIMIT": 0x4802, "GUEST_SS_LIMIT": 0x4804,
+    "GUEST_DS_LIMIT": 0x4806, "GUEST_FS_LIMIT": 0x4808, "GUEST_GS_LIMIT": 0x480A,
+    "GUEST_LDTR_LIMIT": 0x480C, "GUEST_TR_LIMIT": 0x480E, "GUEST_GDTR_LIMIT": 0x4810,
+    "GUEST_IDTR_LIMIT": 0x4812, "GUEST_ES_AR_BYTES": 0x4814, "GUEST_CS_AR_BYTES": 0x4816,
+    "GUEST_SS_AR_BYTES": 0x4818, "GUEST_DS_AR_BYTES": 0x481A, "GUEST_FS_AR_BYTES": 0x481C,
+    "GUEST_GS_AR_BYTES": 0x481E, "GUEST_LDTR_AR_BYTES": 0x4820, "GUEST_TR_AR_BYTES": 0x4822,
+    "GUEST_INTERRUPTIBILITY_INFO": 0x4824, "GUEST_ACTIVITY_STATE": 0x4826,
+    # natural-width control (B.4.1)
+    "CR0_GUEST_HOST_MASK": 0x6000, "CR4_GUEST_HOST_MASK": 0x6002, "CR0_READ_SHADOW": 0x6004,
+    "CR4_READ_SHADOW": 0x6006, "CR3_TARGET_VALUE0": 0x6008, "CR3_TARGET_VALUE1": 0x600A,
+    "CR3_TARGET_VALUE2": 0x600C, "CR3_TARGET_VALUE3": 0x600E,
+    # natural-width read-only data (B.4.2)
+    "EXIT_QUALIFICATION": 0x6400, "GUEST_LINEAR_ADDRESS": 0x640A,
+    # natural-width guest-state (B.4.3)
+    "GUEST_CR0": 0x6800, "GUEST_CR3": 0x6802, "GUEST_CR4": 0x6804, "GUEST_ES_BASE": 0x6806,
+    "GUEST_CS_BASE": 0x6808, "GUEST_SS_BASE": 0x680A, "GUEST_DS_BASE": 0x680C,
+    "GUEST_FS_BASE": 0x680E, "GUEST_GS_BASE": 0x6810, "GUEST_LDTR_BASE": 0x6812,
+    "GUEST_TR_BASE": 0x6814, "GUEST_GDTR_BASE": 0x6816, "GUEST_IDTR_BASE": 0x6818,
+    "GUEST_DR7": 0x681A, "GUEST_RSP": 0x681C, "GUEST_RIP": 0x681E, "GUEST_RFLAGS": 0x6820,
+    # natural-width host-state (B.4.4)
+    "HOST_CR0": 0x6C00, "HOST_CR3": 0x6C02, "HOST_CR4": 0x6C04, "HOST_TR_BASE": 0x6C0A,
+    "HOST_GDTR_BASE": 0x6C0C, "HOST_IDTR_BASE": 0x6C0E, "HOST_RSP": 0x6C14, "HOST_RIP": 0x6C16,
+}
+NAMES = {v: k for k, v in FIELDS.items()}
+READ_ONLY = frozenset(n for n, e in FIELDS.items() if (e >> 10) & 3 == 1)  # type bits 11:10 = 1
+
+# ---------------------------------------------------------------------------- control bits
+# Pin-based VM-execution controls (SDM vol. 3, table 24-5)
+EXTERNAL_INTERRUPT_EXITING = 1 << 0
+NMI_EXITING = 1 << 3
+# Primary processor-based VM-execution controls (table 24-6)
+INTERRUPT_WINDOW_EXITING = 1 << 2
+HLT_EXITING = 1 << 7
+INVLPG_EXITING = 1 << 9
+RDPMC_EXITING = 1 << 11
+RDTSC_EXITING = 1 << 12
+CR3_LOAD_EXITING = 1 << 15
+CR3_STORE_EXITING = 1 << 16
+MOV_DR_EXITING = 1 << 23
+UNCOND_IO_EXITING = 1 << 24
+USE_IO_BITMAPS = 1 << 25
+MONITOR_TRAP_FLAG = 1 << 27
+USE_MSR_BITMAPS = 1 << 28
+ACTIVATE_SECONDARY_CONTROLS = 1 << 31
+# Secondary processor-based VM-execution controls (table 24-7)
+ENABLE_EPT = 1 << 1
+DESC_TABLE_EXITING = 1 << 2
+
+CONTROL_BITS = {
+    "PIN_BASED_VM_EXEC_CONTROL": {"EXTERNAL_INTERRUPT_EXITING": EXTERNAL_INTERRUPT_EXITING,
+                                  "NMI_EXITING": NMI_EXITING},
+    "CPU_BASED_VM_EXEC_CONTROL": {
+        "INTERRUPT_WINDOW_EXITING": INTERRUPT_WINDOW_EXITING, "HLT_EXITING": HLT_EXITING,
+        "INVLPG_EXITING": INVLPG_EXITING, "RDPMC_EXITING": RDPMC_EXITING,
+        "RDTSC_EXITING": RDTSC_EXITING, "CR3_LOAD_EXITING": CR3_LOAD_EXITING,
+        "CR3_STORE_EXITING": CR3_STORE_EXITING, "MOV_DR_EXITING": MOV_DR_EXITING,
+        "UNCOND_IO_EXITING": UNCOND_IO_EXITING, "USE_IO_BITMAPS": USE_IO_BITMAPS,
+        "MONITOR_TRAP_FLAG": MONITOR_TRAP_FLAG, "USE_MSR_BITMAPS": USE_MSR_BITMAPS,
+        "ACTIVATE_SECONDARY_CONTROLS": ACTIVATE_SECONDARY_CONTROLS},
+    "SECONDARY_VM_EXEC_CONTROL": {"ENABLE_EPT": ENABLE_EPT,
+                                  "DESC_TABLE_EXITING": DESC_TABLE_EXITING},
+}
+CONTROL_OF = {bit: field for field, bits in CONTROL_BITS.items() for bit in bits}
+
+# Interruption-information format (SDM vol. 3, 24.9.2 and 24.8.3): vector 7:0, type 10:8,
+# error code valid 11, valid 31.
+INTR_TYPE_EXTERNAL, INTR_TYPE_NMI, INTR_TYPE_HW_EXCEPTION, INTR_TYPE_SW_INTERRUPT = 0, 2, 3, 4
+INTR_TYPE_SW_EXCEPTION = 6
+INTR_INFO_VALID = 1 << 31
+INTR_INFO_ERROR_CODE_VALID = 1 << 11
+
+
+def intr_info(vector: int, kind: int, error_code: bool = False) -> int:
+    """An interruption-information value (exit or entry)."""
+    return (vector & 0xFF) | (kind & 7) << 8 | int(error_code) << 11 | INTR_INFO_VALID
+
+
+@dataclass(frozen=True)
+class InterruptionInfo:
+    vector: int
+    kind: int
+    error_code_valid: bool
+    valid: bool
+
+    @classmethod
+    def decode(cls, value: int) -> InterruptionInfo:
+        return cls(value & 0xFF, (value >> 8) & 7, bool(value & INTR_INFO_ERROR_CODE_VALID),
+                   bool(value & INTR_INFO_VALID))
+
+
+class Vmcs:
+    """The virtual-machine control structure: fields by SDM name or encoding, I/O and MSR
+    bitmaps, and which fields the last VM exit changed."""
+
+    def __init__(self) -> None:
+        self._values: dict[int, int] = {enc: 0 for enc in FIELDS.values()}
+        self.io_bitmap_a = bytearray(4096)  # ports 0x0000-0x7FFF, a bit each: 1 = exit
+        self.io_bitmap_b = bytearray(4096)  # ports 0x8000-0xFFFF
+        self.msr_bitmap = bytearray(4096)  # read low, read high, write low, write high (1 KiB each)
+        self.changed_at_exit: set[str] = set()
+        self._before_exit: dict[int, int] = {}
+
+    @staticmethod
+    def encoding(field: str | int) -> int:
+        if isinstance(field, int):
+            if field not in NAMES:
+                raise KeyError(f"no VMCS field with encoding {field:#06x} in vlab's model")
+            return field
+        if field not in FIELDS:
+            raise KeyError(f"no VMCS field {field!r}; fields are named as in the SDM, e.g. "
+                           "'CPU_BASED_VM_EXEC_CONTROL', 'GUEST_RIP', 'EXIT_QUALIFICATION'")
+        return FIELDS[field]
+
+    def vmread(self, field: str | int) -> int:
+        return self._values[self.encoding(field)]
+
+    def vmwrite(self, field: str | int, value: int) -> None:
+        """Write a field (the VM-exit information fields are read-only, as on hardware)."""
+        enc = self.encoding(field)
+        if NAMES[enc] in READ_ONLY:
+            raise PermissionError(f"{NAMES[enc]} is a read-only VM-exit information field")
+        self._values[enc] = value & 0xFFFF_FFFF
+
+    read, write = vmread, vmwrite
+
+    def _set(self, field: str, value: int) -> None:
+        """The processor's own write (VM exit information, guest state saved at exit)."""
+        self._values[FIELDS[field]] = value & 0xFFFF_FFFF
+
+    def __getitem__(self, field: str | int) -> int:
+        return self.vmread(field)
+
+    def __setitem__(self, field: str | int, value: int) -> None:
+        self.vmwrite(field, value)
+
+    # ---------------------------------------------------------------- controls
+    def control(self, name: str) -> bool:
+        """Is a named control bit set, e.g. ``control("HLT_EXITING")``?"""
+        field = CONTROL_OF[name]
+        return bool(self.vmread(field) & CONTROL_BITS[field][name])
+
+    def set_control(self, name: str, on: bool = True) -> None:
+        field = CONTROL_OF.get(name)
+        if field is None:
+            raise KeyError(f"no VM-execution control {name!r}; known: {sorted(CONTROL_OF)}")
+        bit = CONTROL_BITS[field][name]
+        value = self.vmread(field)
+        self.vmwrite(field, (value | bit) if on else (value & ~bit))
+
+    def exception_exits(self, vector: int) -> bool:
+        return bool(self.vmread("EXCEPTION_BITMAP") >> vector & 1)
+
+    def io_exits(self, port: int) -> bool:
+        """Would an access to ``port`` exit (SDM 25.1.3: unconditional I/O exiting, or the I/O
+        bitmaps when "use I/O bitmaps" is set)?"""
+        if self.control("USE_IO_BITMAPS"):
+            bitmap = self.io_bitmap_a if port < 0x8000 else self.io_bitmap_b
+            p = port & 0x7FFF
+            return bool(bitmap[p >> 3] >> (p & 7) & 1)
+        return self.control("UNCOND_IO_EXITING")
+
+    def set_io_exit(self, port: int, on: bool = True) -> None:
+        bitmap = self.io_bitmap_a if port < 0x8000 else self.io_bitmap_b
+        p = port & 0x7FFF
+        if on:
+            bitmap[p >> 3] |= 1 << (p & 7)
+        else:
+            bitmap[p >> 3] &= ~(1 << (p & 7)) & 0xFF
+
+    def msr_exits(self, msr: int, write: bool) -> bool:
+        """RDMSR/WRMSR exit unless "use MSR bitmaps" is set and the MSR's bit is clear (SDM
+        25.1.3; MSRs outside both ranges always exit)."""
+        if not self.control("USE_MSR_BITMAPS"):
+            return True
+        base = 2048 if write else 0
+        if msr <= 0x1FFF:
+            index = msr
+        elif 0xC000_0000 <= msr <= 0xC000_1FFF:
+            base, index = base + 1024, msr - 0xC000_0000
+        else:
+            return True
+        return bool(self.msr_bitmap[base + (index >> 3)] >> (index & 7) & 1)
+
+    def set_msr_exit(self, msr: int, write: bool, on: bool = True) -> None:
+        base = 2048 if write else 0
+        if msr <= 0x1FFF:
+            index = msr
+        elif 0xC000_0000 <= msr <= 0xC000_1FFF:
+            base, index = base + 1024, msr - 0xC000_0000
+        else:
+            raise ValueError(f"MSR {msr:#x} is outside the ranges the MSR bitmap covers")
+        if on:
+            self.msr_bitmap[base + (index >> 3)] |= 1 << (index & 7)
+        else:
+            self.msr_bitmap[base + (index >> 3)] &= ~(1 << (index & 7)) & 0xFF
+
+    def cr_write_exits(self, cr: int, value: int) -> bool:
+        """MOV to CR0/CR4 exits iff a bit the host owns (mask) would differ from its read shadow;
+        MOV to CR3 iff CR3-load exiting and the value is not a CR3 target (SDM 25.1.3)."""
+        if cr in (0, 4):
+            mask = self.vmread(f"CR{cr}_GUEST_HOST_MASK")
+            return bool((value ^ self.vmread(f"CR{cr}_READ_SHADOW")) & mask)
+        if cr == 3:
+            if not self.control("CR3_LOAD_EXITING"):
+                return False
+            targets = [self.vmread(f"CR3_TARGET_VALUE{i}")
+                       for i in range(min(4, self.vmread("CR3_TARGET_COUNT")))]
+            return value not in targets
+        return False
+
+    def cr_read_value(self, cr: int, real: int) -> int:
+        """What MOV from CR0/CR4 (and SMSW) returns in non-root mode: the read shadow for the
+        bits the host owns, the real bits elsewhere (SDM 25.3)."""
+        if cr not in (0, 4):
+            return real
+        mask = self.vmread(f"CR{cr}_GUEST_HOST_MASK")
+        return (real & ~mask) | (self.vmread(f"CR{cr}_READ_SHADOW") & mask)
+
+    # ---------------------------------------------------------------- inspection
+    def mark_exit(self) -> None:
+        """Remember values before a VM exit's updates, to report what the exit changed."""
+        self._before_exit = dict(self._values)
+
+    def note_changes(self) -> None:
+        self.changed_at_exit = {NAMES[e] for e, v in self._values.items()
+                                if self._before_exit.get(e) != v}
+
+    def table(self) -> list[dict]:
+        """Every field: name, encoding, value, whether the last exit changed it."""
+        return [{"field": name, "encoding": f"{enc:#06x}", "value": self._values[enc],
+                 "changed": name in self.changed_at_exit} for name, enc in FIELDS.items()]
+
+    def __repr__(self) -> str:
+        controls = [n for f in CONTROL_BITS for n in CONTROL_BITS[f] if self.control(n)]
+        return f"<Vmcs controls={controls} exit_reason={self.vmread('VM_EXIT_REASON')}>"
