@@ -224,3 +224,24 @@ class FastRegisters:
         err = self._write_fn(self._uch, reg_id, self._ref)
         if err:
             raise unicorn.UcError(err)
+
+
+_CPUID: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+
+
+def native_cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+    """What the core's own CPUID returns for ``leaf``/``subleaf``: (EAX, EBX, ECX, EDX).
+
+    A monitor that passes CPUID through asks the hardware; vlab's hardware is Unicorn, so this
+    runs one CPUID on a scratch core (cached)."""
+    key = (leaf & 0xFFFF_FFFF, subleaf & 0xFFFF_FFFF)
+    if key not in _CPUID:
+        uc = new_core()
+        uc.mem_map(0, 0x1000)
+        uc.mem_write(0, b"\x0f\xa2")  # cpuid
+        uc.reg_write(X.UC_X86_REG_EAX, key[0])
+        uc.reg_write(X.UC_X86_REG_ECX, key[1])
+        uc.emu_start(0, 2)
+        _CPUID[key] = tuple(uc.reg_read(r) for r in (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX,
+                                                     X.UC_X86_REG_ECX, X.UC_X86_REG_EDX))
+    return _CPUID[key]

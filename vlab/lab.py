@@ -179,6 +179,12 @@ class Lab:
         return list(getattr(self.strategy, "translations", []))
 
     @property
+    def vmcs(self):
+        """The VMCS (VT-x model only): ``lab.vmcs.table()``, ``lab.vmcs["EXIT_QUALIFICATION"]``,
+        ``lab.vmcs.set_control("HLT_EXITING", False)``."""
+        return getattr(self.strategy, "vmcs", None)
+
+    @property
     def vcpu(self):
         """The monitor's virtual CPU (None under native: there is no monitor)."""
         return getattr(self.strategy, "vcpu", None)

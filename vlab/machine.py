@@ -94,6 +94,7 @@ class Machine:
         self.on_interrupt: Callable[[int, int | None, bool], None] = self.deliver_interrupt
         self.on_io: Callable[[bool, int, int, int], int] = self.device_io
         self.interrupts_enabled: Callable[[], bool] = self.real_if
+        self.on_halt: Callable[[], None] | None = None  # a monitor that wants HLT as an event
         self.exit_listeners: list[Callable[[Any], None]] = []
         self.stop_listeners: list[Callable[[], None]] = []  # called whenever a run returns
         self.monitor_ss = layout.KERNEL_DS  # a flat ring-0 data segment in the real GDT
@@ -642,6 +643,12 @@ class Machine:
             return Stop(reason, self.eip, detail)
         if not self._stop_counted and (n is None or raw <= n) and self._after_hlt():
             self.halted = True
+            if self.on_halt is not None:
+                try:
+                    self.on_halt()
+                except VlabError as e:
+                    self.failed = e
+                    raise
         return None
 
     def _after_hlt(self) -> bool:

@@ -31,6 +31,7 @@ class ExitReason(enum.IntEnum):
     WRMSR = 32
     GDTR_IDTR_ACCESS = 46
     LDTR_TR_ACCESS = 47
+    MONITOR_TRAP_FLAG = 37
     EPT_VIOLATION = 48
     INVD = 13
     WBINVD = 54

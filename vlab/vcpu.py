@@ -137,6 +137,7 @@ class VirtualCpu:
         self.mem = Memory(machine)
         self.virt = VirtualState()
         self.exit: Exit | None = None
+        self.vmcs = None  # the VMCS, under the VT-x model
         # Set by the strategy: how selectors the guest believes in map to real ones and back.
         self.to_real: Callable[[int], int] = lambda sel: sel
         self.to_virtual: Callable[[int], int] = lambda sel: sel

@@ -138,7 +138,8 @@ class Vmcs:
         self.io_bitmap_b = bytearray(4096)  # ports 0x8000-0xFFFF
         self.msr_bitmap = bytearray(4096)  # read low, read high, write low, write high (1 KiB each)
         self.changed_at_exit: set[str] = set()
-        self._before_exit: dict[int, int] = {}
+        self._changed: set[int] = set()  # encodings written since the last exit began
+        self._lazy: dict[int, object] = {}  # fields computed on first read (saved at exit)
 
     @staticmethod
     def encoding(field: str | int) -> int:
@@ -152,20 +153,36 @@ class Vmcs:
         return FIELDS[field]
 
     def vmread(self, field: str | int) -> int:
-        return self._values[self.encoding(field)]
+        enc = self.encoding(field)
+        if enc in self._lazy:
+            self._values[enc] = self._lazy.pop(enc)() & 0xFFFF_FFFF
+        return self._values[enc]
 
     def vmwrite(self, field: str | int, value: int) -> None:
         """Write a field (the VM-exit information fields are read-only, as on hardware)."""
         enc = self.encoding(field)
         if NAMES[enc] in READ_ONLY:
             raise PermissionError(f"{NAMES[enc]} is a read-only VM-exit information field")
-        self._values[enc] = value & 0xFFFF_FFFF
+        self._store(enc, value)
+
+    def _store(self, enc: int, value: int) -> None:
+        value &= 0xFFFF_FFFF
+        self._lazy.pop(enc, None)
+        if self._values[enc] != value:
+            self._values[enc] = value
+            self._changed.add(enc)
 
     read, write = vmread, vmwrite
 
     def _set(self, field: str, value: int) -> None:
         """The processor's own write (VM exit information, guest state saved at exit)."""
-        self._values[FIELDS[field]] = value & 0xFFFF_FFFF
+        self._store(FIELDS[field], value)
+
+    def _set_lazy(self, field: str, compute) -> None:
+        """Guest state saved at exit, read from the core only if someone looks at it."""
+        enc = FIELDS[field]
+        self._lazy[enc] = compute
+        self._changed.add(enc)
 
     def __getitem__(self, field: str | int) -> int:
         return self.vmread(field)
@@ -258,16 +275,15 @@ class Vmcs:
 
     # ---------------------------------------------------------------- inspection
     def mark_exit(self) -> None:
-        """Remember values before a VM exit's updates, to report what the exit changed."""
-        self._before_exit = dict(self._values)
+        """A VM exit begins: from now on, track which fields it changes."""
+        self._changed = set()
 
     def note_changes(self) -> None:
-        self.changed_at_exit = {NAMES[e] for e, v in self._values.items()
-                                if self._before_exit.get(e) != v}
+        self.changed_at_exit = {NAMES[e] for e in self._changed}
 
     def table(self) -> list[dict]:
         """Every field: name, encoding, value, whether the last exit changed it."""
-        return [{"field": name, "encoding": f"{enc:#06x}", "value": self._values[enc],
+        return [{"field": name, "encoding": f"{enc:#06x}", "value": self.vmread(enc),
                  "changed": name in self.changed_at_exit} for name, enc in FIELDS.items()]
 
     def __repr__(self) -> str:

@@ -12,11 +12,13 @@ from .base import Strategy
 from .binary_translation import BinaryTranslation
 from .native import Native
 from .trap_emulate import TrapAndEmulate
+from .vtx import VtX
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "native": Native, "trap_emulate": TrapAndEmulate, "binary_translation": BinaryTranslation,
+    "vtx": VtX,
 }
-PLANNED = ("vtx", "paravirt")
+PLANNED = ("paravirt",)
 
 
 def get(name: str) -> type[Strategy]:
@@ -29,4 +31,4 @@ def get(name: str) -> type[Strategy]:
     raise VlabError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
 
 
-__all__ = ["Strategy", "Native", "TrapAndEmulate", "BinaryTranslation", "STRATEGIES", "get"]
+__all__ = ["Strategy", "Native", "TrapAndEmulate", "BinaryTranslation", "VtX", "STRATEGIES", "get"]

@@ -82,10 +82,15 @@ class Monitor(Strategy):
 
     def _exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
               detail: dict | None = None, instruction_bytes: bool = True) -> Exit:
+        detail = detail or {}
+        if reason == ExitReason.CR_ACCESS:
+            detail["decoded"] = str(q.decode_cr(qual))
+        elif reason == ExitReason.IO_INSTRUCTION:
+            detail["decoded"] = str(q.decode_io(qual))
         return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
                     instruction=insn.text if insn else "",
                     raw=insn.raw if (insn is not None and instruction_bytes) else b"",
-                    qualification=qual, index=self.trace.total, detail=detail or {})
+                    qualification=qual, index=self.trace.total, detail=detail)
 
     def dispatch(self, exit_: Exit, cost: str, from_fault: bool = False) -> None:
         """Run the handler for one exit, check it, record it."""

@@ -1,0 +1,309 @@
+"""Hardware-assisted virtualization: a model of Intel VT-x.
+
+The unmodified kernel runs in VMX *non-root* mode at CPL 0: its instructions execute natively, so
+POPF, SMSW and ``mov eax, cs`` behave exactly as on bare metal — there are no holes. What reaches
+the monitor (in *root* mode) is exactly what the VMCS controls select (SDM vol. 3, chapter 25):
+CPUID always; HLT, INVLPG, RDTSC, CR3 loads/stores, I/O (unconditionally or per I/O bitmap),
+RDMSR/WRMSR (per MSR bitmap), MOV to CR0/CR4 touching bits the host owns (guest/host masks and
+read shadows), exceptions in the exception bitmap, external interrupts, VMCALL and triple faults.
+Each VM exit fills the VMCS exit-information fields with Intel's basic exit reason, qualification,
+instruction length and interruption information; the root-mode handler reads them, emulates, and
+resumes with VM entry — optionally injecting an event (the timer) through the VM-entry
+interruption-information field. Change a control (``lab.vmcs.set_control("HLT_EXITING", False)``)
+and the exits change with it, live.
+
+Unicorn cannot execute VMX, so vlab models it: the guest really runs at CPL 0 on the core, and the
+instructions that *could* exit are found by scanning code once (``scanning.CodeScanner``) and
+hooked at their exact addresses; CPUID and I/O use Unicorn's instruction hooks, exceptions its
+interrupt hook. Nothing is hooked on the fast path, so a guest with no exits runs at core speed.
+"""
+
+from __future__ import annotations
+
+from unicorn import UC_HOOK_CODE, UC_HOOK_INSN
+from unicorn import x86_const as X
+
+from .. import delivery
+from ..errors import TripleFault, VlabError
+from ..handlers import HandlerTable, vmx_handlers
+from ..isa import Instruction, decoder, operands
+from ..trace import Exit, ExitReason
+from ..vmx import (
+    INTR_TYPE_EXTERNAL,
+    INTR_TYPE_HW_EXCEPTION,
+    INTR_TYPE_SW_EXCEPTION,
+    InterruptionInfo,
+    Vmcs,
+    intr_info,
+)
+from .monitor import Monitor, cr_qualification, io_qualification
+from .scanning import CodeScanner
+
+#: Instructions that a VM-execution control can make exit (besides CPUID, I/O and HLT, which
+#: have their own triggers) or whose result non-root mode changes (reads of shadowed CRs).
+_CANDIDATES = frozenset({"clts", "lmsw", "smsw", "rdmsr", "wrmsr", "invlpg", "rdtsc", "rdpmc"})
+_STATE = ("CR0", "CR3", "CR4")
+
+
+class VtX(CodeScanner, Monitor):
+    name = "vtx"
+    title = "hardware-assisted (VT-x model)"
+    kernel_ring = 0
+    monitor = "VMX root"
+    charge_translation = False  # scanning is how vlab models the hardware: it costs nothing
+
+    def __init__(self, handlers: HandlerTable | None = None, generation: str = "recent",
+                 profile: bool = False):
+        super().__init__(handlers if handlers is not None else vmx_handlers())
+        if generation not in ("recent", "first"):
+            raise VlabError(f"generation {generation!r}: use 'recent' (a few hundred cycles per "
+                            "exit) or 'first' (first-generation VT-x, thousands)")
+        self.generation = generation
+        self.exit_cost = "vmexit_recent" if generation == "recent" else "vmexit_first_gen"
+        self.vmcs = Vmcs()
+        self.init_scanner(profile)
+        self._mtf_hook: int | None = None
+        self._defaults()
+
+    def _defaults(self) -> None:
+        """A KVM-like configuration (SDM names): intercept what a hypervisor must own."""
+        v = self.vmcs
+        for name in ("EXTERNAL_INTERRUPT_EXITING", "HLT_EXITING", "INVLPG_EXITING",
+                     "CR3_LOAD_EXITING", "UNCOND_IO_EXITING", "USE_MSR_BITMAPS"):
+            v.set_control(name)
+        v["EXCEPTION_BITMAP"] = 0
+        v["CR0_GUEST_HOST_MASK"] = 0x8000_0021  # PG, NE, PE: the host owns them
+        v["CR4_GUEST_HOST_MASK"] = 0x0000_2000  # VMXE: hidden from the guest
+
+    # ------------------------------------------------------------------ set-up
+    def attach(self, machine, trace) -> None:
+        super().attach(machine, trace)
+        self.vcpu.vmcs = self.vmcs
+        machine.vmx_mode = "non-root"
+        machine.on_interrupt = self.on_interrupt
+        machine.on_io = self.on_io
+        machine.on_halt = self.on_halt
+        machine.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+
+    def boot(self) -> None:
+        v, m = self.vmcs, self.machine
+        cr0 = m.reg("cr0")
+        v["CR0_READ_SHADOW"] = cr0
+        v["CR4_READ_SHADOW"] = m.reg("cr4")
+        for cr in _STATE:
+            v[f"GUEST_{cr}"] = m.reg(cr.lower())
+        v["HOST_CR0"], v["HOST_RIP"] = cr0, 0  # the monitor's own state (modelled, not used)
+        self.ensure_translated(m.eip)
+
+    def guest_view(self) -> dict:
+        m = self.machine
+        return {"cpl": m.cpl(), "IF": m.real_if(), "vmx": m.vmx_mode}
+
+    # ------------------------------------------------------------------ the exit path
+    def vm_exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
+                intr: int = 0, error_code: int = 0, from_fault: bool = False,
+                in_hook: bool = False) -> None:
+        """VM exit: save guest state and exit information in the VMCS, run the root-mode
+        handler, then VM entry (load guest state, inject the pending event)."""
+        m, v = self.machine, self.vmcs
+        v.mark_exit()
+        length = len(insn.raw) if insn is not None else 0
+        v._set("VM_EXIT_REASON", int(reason))
+        v._set("EXIT_QUALIFICATION", qual)
+        v._set("VM_EXIT_INSTRUCTION_LEN", length)
+        v._set("VM_EXIT_INTR_INFO", intr)
+        v._set("VM_EXIT_INTR_ERROR_CODE", error_code)
+        v._set("GUEST_RIP", eip)
+        v._set("GUEST_RSP", m.reg("esp"))
+        v._set("GUEST_RFLAGS", m.reg("eflags"))
+        for cr in _STATE:
+            v._set(f"GUEST_{cr}", m.reg(cr.lower()))
+        for seg in ("cs", "ds", "es", "fs", "gs", "ss"):  # rarely looked at: read on demand
+            v._set_lazy(f"GUEST_{seg.upper()}_SELECTOR", lambda s=seg: m.reg(s))
+        v._set_lazy("GUEST_GDTR_BASE", lambda: m.gdtr()[0])  # (Unicorn reads these slowly)
+        v._set_lazy("GUEST_GDTR_LIMIT", lambda: m.gdtr()[1])
+        v._set_lazy("GUEST_IDTR_BASE", lambda: m.idtr()[0])
+        v._set_lazy("GUEST_IDTR_LIMIT", lambda: m.idtr()[1])
+        saved = {cr: v[f"GUEST_{cr}"] for cr in _STATE}
+        m.vmx_mode = "root"
+        detail = {"intr_info": intr} if intr else {}
+        exit_ = self._exit(reason, eip, insn, qual, detail=detail)
+        self.vcpu._in_hook_io = in_hook
+        try:
+            self.dispatch(exit_, cost=self.exit_cost, from_fault=from_fault)
+        finally:
+            self.vcpu._in_hook_io = False
+            m.vmx_mode = "non-root"
+        self.vm_entry(saved)
+
+    def vm_entry(self, saved: dict[str, int]) -> None:
+        """Load what the handler changed in the guest-state area; deliver an injected event
+        through the guest IDT (SDM vol. 3, 26.6 "Event injection")."""
+        v, m = self.vmcs, self.machine
+        for cr in _STATE:
+            if v[f"GUEST_{cr}"] != saved[cr]:
+                m.set_reg(cr.lower(), v[f"GUEST_{cr}"])
+        info = InterruptionInfo.decode(v["VM_ENTRY_INTR_INFO_FIELD"])
+        if info.valid:
+            v["VM_ENTRY_INTR_INFO_FIELD"] = 0  # consumed by this entry
+            code = v["VM_ENTRY_EXCEPTION_ERROR_CODE"] if info.error_code_valid else None
+            self._deliver(info.vector, code, info.kind == INTR_TYPE_SW_EXCEPTION)
+        self._sync_mtf()
+        v.note_changes()
+
+    def _deliver(self, vector: int, error_code: int | None, software: bool) -> None:
+        try:
+            delivery.deliver(self.machine, vector, error_code, software)
+        except TripleFault:
+            self.vm_exit(ExitReason.TRIPLE_FAULT, self.machine.eip, None)
+            raise
+
+    def after_exit(self, exit_: Exit) -> None:
+        self.scan_next_entry()
+
+    # ------------------------------------------------------------------ triggers
+    def needs_callout(self, insn: Instruction) -> str | None:
+        mn = insn.mnemonic
+        if mn in _CANDIDATES or (mn == "mov" and "cr" in insn.op_str):
+            return "may exit"
+        return None
+
+    def callout(self, insn: Instruction) -> None:
+        """An instruction a control could make exit is about to run: exit, or let it run."""
+        v, m = self.vmcs, self.machine
+        mn = insn.mnemonic
+        if mn == "mov" or mn in ("clts", "lmsw"):
+            qual = cr_qualification(insn)
+            kind, cr = (qual >> 4) & 3, qual & 0xF
+            reg = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")[(qual >> 8) & 7]
+            if kind == 0:
+                exits = v.cr_write_exits(cr, m.reg(reg))
+            elif kind == 1:
+                exits = cr == 3 and v.control("CR3_STORE_EXITING")
+                if not exits and cr in (0, 4):
+                    self._shadowed_read(insn, cr, reg)
+                    return
+            elif kind == 2:
+                exits = bool(v["CR0_GUEST_HOST_MASK"] & 0x8 and v["CR0_READ_SHADOW"] & 0x8)
+            else:
+                data = (qual >> 16) & 0xF
+                new = (v["CR0_READ_SHADOW"] & ~0xE) | data
+                exits = bool((new ^ v["CR0_READ_SHADOW"]) & v["CR0_GUEST_HOST_MASK"] & 0xF)
+            if exits:
+                self.vm_exit(ExitReason.CR_ACCESS, insn.address, insn, qual)
+            return
+        if mn == "smsw":
+            self._shadowed_read(insn, 0, None)
+        elif mn in ("rdmsr", "wrmsr"):
+            if v.msr_exits(m.reg("ecx"), write=mn == "wrmsr"):
+                reason = ExitReason.RDMSR if mn == "rdmsr" else ExitReason.WRMSR
+                self.vm_exit(reason, insn.address, insn)
+        elif mn == "invlpg" and v.control("INVLPG_EXITING"):
+            from ..handlers import effective_address
+
+            fake = Exit(ExitReason.INVLPG, insn.address, self.name, 0, insn.text, insn.raw)
+            self.vm_exit(ExitReason.INVLPG, insn.address, insn, effective_address(self.vcpu, fake))
+        elif mn == "rdtsc" and v.control("RDTSC_EXITING"):
+            self.vm_exit(ExitReason.RDTSC, insn.address, insn)
+
+    def _shadowed_read(self, insn: Instruction, cr: int, reg: str | None) -> None:
+        """MOV from CR0/CR4 and SMSW never exit, but read the shadow for host-owned bits."""
+        m = self.machine
+        real = m.reg(f"cr{cr}")
+        value = self.vmcs.cr_read_value(cr, real)
+        if value == real:
+            return  # nothing shadowed differs: the instruction runs natively
+        if reg is None:  # SMSW: a register gets CR0 (as the core does), memory bits 15:0
+            op = operands(insn)[0]
+            if op.kind != "reg":
+                value &= 0xFFFF
+            reg = op.reg if op.kind == "reg" else None
+        if reg is None:
+            from ..handlers import effective_address
+
+            fake = Exit(ExitReason.SMSW, insn.address, self.name, 0, insn.text, insn.raw)
+            m.write(effective_address(self.vcpu, fake), value.to_bytes(2, "little"))
+        else:
+            self.vcpu.regs[reg] = value
+        m.set_reg("eip", insn.address + insn.size)
+
+    def _on_cpuid(self, uc, _: object) -> int:
+        """CPUID always exits in non-root mode (SDM 25.1.2); 1 = skip the core's own CPUID."""
+        m = self.machine
+        eip = m.eip
+        insn = decoder().decode(m.read(eip, 2), eip)
+        self._guard(eip, self.vm_exit, ExitReason.CPUID, eip, insn, 0, 0, 0, False, True)
+        return 1
+
+    def on_io(self, is_out: bool, port: int, size: int, value: int) -> int:
+        m = self.machine
+        if not self.vmcs.io_exits(port):
+            return m.device_io(is_out, port, size, value)
+        eip = m.eip
+        insn = self._decode(eip)
+        self.vm_exit(ExitReason.IO_INSTRUCTION, eip, insn,
+                     io_qualification(insn, port, size, not is_out), in_hook=True)
+        return 0 if is_out else m.reg("eax") & ((1 << (8 * size)) - 1)
+
+    def on_halt(self) -> None:
+        """The guest executed HLT (the core stopped after it): exit if HLT exiting is on."""
+        if self.vmcs.control("HLT_EXITING"):
+            m = self.machine
+            eip = m.eip - 1
+            self.vm_exit(ExitReason.HLT, eip, decoder().decode(b"\xf4", eip))
+
+    def on_interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+        m, v = self.machine, self.vmcs
+        if software:
+            if vector in (3, 4) and v.exception_exits(vector):  # INT3/INTO: software exceptions
+                eip = m.eip - 1
+                self.vm_exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip),
+                             intr=intr_info(vector, INTR_TYPE_SW_EXCEPTION))
+            else:
+                self._deliver(vector, None, True)  # INT n never exits: the guest's IDT
+            return
+        if vector >= 32:  # an external interrupt from the PIC
+            if v.control("EXTERNAL_INTERRUPT_EXITING"):
+                self.vm_exit(ExitReason.EXTERNAL_INTERRUPT, m.eip, None,
+                             intr=intr_info(vector, INTR_TYPE_EXTERNAL))
+            else:
+                self._deliver(vector, None, False)
+            return
+        eip = m.fault_eip if m.fault_eip is not None else m.eip
+        insn = self._decode(eip)
+        if vector == 6 and insn is not None and insn.mnemonic == "vmcall":
+            self.vm_exit(ExitReason.VMCALL, eip, insn, from_fault=True)  # SDM 25.1.2: always
+            return
+        if v.exception_exits(vector):
+            has_code = error_code is not None
+            self.vm_exit(ExitReason.EXCEPTION_NMI, eip, insn,
+                         intr=intr_info(vector, INTR_TYPE_HW_EXCEPTION, has_code),
+                         error_code=error_code or 0)
+            return
+        self._deliver(vector, error_code, False)
+
+    # ------------------------------------------------------------------ monitor trap flag
+    def _sync_mtf(self) -> None:
+        """MONITOR_TRAP_FLAG: a VM exit after every guest instruction (a per-instruction hook,
+        installed only while the control is set)."""
+        on = self.vmcs.control("MONITOR_TRAP_FLAG")
+        uc = self.machine.uc
+        if on and self._mtf_hook is None:
+            self._mtf_first = True
+            self._mtf_hook = uc.hook_add(UC_HOOK_CODE, self._on_mtf)
+            uc.ctl_flush_tb()
+        elif not on and self._mtf_hook is not None:
+            uc.hook_del(self._mtf_hook)
+            self._mtf_hook = None
+            uc.ctl_flush_tb()
+
+    def set_control(self, name: str, on: bool = True) -> None:
+        """Change a VM-execution control now (takes effect at once, as after a VM entry)."""
+        self.vmcs.set_control(name, on)
+        self._sync_mtf()
+
+    def _on_mtf(self, uc, address: int, size: int, _: object) -> None:
+        if self._mtf_first:  # the trap comes *after* an instruction: not before the first
+            self._mtf_first = False
+            return
+        self._guard(address, self.vm_exit, ExitReason.MONITOR_TRAP_FLAG, address, None)
