@@ -18,14 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     what = run.add_mutually_exclusive_group()
     what.add_argument("--guest", default="kernel", help="a guest from 'vlab guests' (default kernel)")
     what.add_argument("--image", help="a flat 32-bit image file, loaded and started at 0x100000")
-    run.add_argument("--strategy", default="native", help="native (default), ...")
+    run.add_argument("--strategy", default="native",
+                     help="native (default), trap_emulate, binary_translation, vtx, paravirt")
     run.add_argument("--max-instructions", type=int, default=50_000_000,
                      help="instruction budget (default 50,000,000)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
 
-    sub.add_parser("guests", help="list the guests")
+    g = sub.add_parser("guests", help="list the guests, or diff two builds")
+    g.add_argument("action", nargs="?", choices=["diff"], help="diff A B: what changed in the "
+                   "source between two guests (e.g. kernel kernel-pv)")
+    g.add_argument("names", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "guests":
+        if args.action == "diff":
+            return _diff(args.names)
         return _guests()
     return _run(args)
 
@@ -35,6 +41,22 @@ def _guests() -> int:
 
     for g in guests.catalog().values():
         print(f"{g.name:24} {g.description}")
+    return 0
+
+
+def _diff(names: list[str]) -> int:
+    from . import guests
+    from .errors import VlabError
+
+    if len(names) != 2:
+        print("vlab: usage: vlab guests diff GUEST_A GUEST_B (e.g. kernel kernel-pv)",
+              file=sys.stderr)
+        return 2
+    try:
+        sys.stdout.write(guests.diff(*names))
+    except VlabError as e:
+        print(f"vlab: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -111,6 +111,7 @@ class Comparison:
 
 def compare(guest: str = "kernel", strategies: list[str] | None = None, **options) -> Comparison:
     """Run ``guest`` under each strategy (default: all available) and collect the results."""
+    from . import guests
     from . import strategies as strat
     from .errors import VlabError
     from .lab import Lab
@@ -118,7 +119,7 @@ def compare(guest: str = "kernel", strategies: list[str] | None = None, **option
     names = strategies or list(strat.STRATEGIES)
     result = Comparison(guest)
     for name in names:
-        lab = Lab(guest=guest, strategy=name, **options)
+        lab = Lab(guest=guests.build_for(guest, name), strategy=name, **options)
         try:
             lab.run()
         except VlabError:

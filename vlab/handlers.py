@@ -46,7 +46,9 @@ class HandlerTable:
         # (whose exit shows the faulting instruction but carries no bytes to emulate).
         mnemonic = exit_.instruction.split(" ", 1)[0] if exit_.raw else ""
         via = exit_.detail.get("via")
-        return (self._handlers.get((exit_.reason, via)) or self._handlers.get(mnemonic)
+        hypercall = exit_.detail.get("hypercall")
+        return ((hypercall and self._handlers.get(hypercall))
+                or self._handlers.get((exit_.reason, via)) or self._handlers.get(mnemonic)
                 or self._handlers.get(exit_.reason))
 
     def copy(self) -> HandlerTable:

@@ -91,19 +91,39 @@ class Lab:
         try:
             return fn(*args)
         except VlabError as e:
+            e = self._explain(e)
             self.error = e
-            raise
+            raise e from None
         finally:
             self.wall_time += time.perf_counter() - t0
+
+    def _explain(self, error: VlabError) -> VlabError:
+        """A paravirtual image outside its hypervisor fails at its first hypercall: say why."""
+        from .errors import GuestFault
+        from .strategies.paravirt import is_paravirtual
+
+        if self.strategy.name != "paravirt" and is_paravirtual(self.image.code):
+            wrapped = GuestFault(
+                f"this image is paravirtualized: it needs a hypervisor that implements "
+                f"hypercalls (strategy 'paravirt'). Under {self.strategy.name} its hypercalls "
+                f"(int 0x82) reach no hypervisor. The failure was: {error}")
+            wrapped.eip = getattr(error, "eip", None)
+            self.machine.failed = wrapped
+            return wrapped
+        return error
 
     def reset(self) -> None:
         """Reboot the guest under the same strategy (also the way out of any error)."""
         self._boot(self.strategy.name)
 
     def switch(self, strategy: str, **strategy_options) -> None:
-        """Reboot the guest under another strategy; the previous run is kept in ``history``."""
+        """Reboot the guest under another strategy; the previous run is kept in ``history``.
+        A guest with a paravirtual build (``kernel`` / ``kernel-pv``) switches build too."""
         strategies.get(strategy)  # fail before throwing the current run away
         self.history.append(self.summary())
+        target = guests.build_for(self.guest, strategy)
+        if target != self.guest:
+            self.guest, self.image = target, guests.build(target)
         self._strategy_options = strategy_options
         self._boot(strategy)
 

@@ -35,8 +35,15 @@ def _describe(path: Path) -> str:
 
 def catalog() -> dict[str, GuestInfo]:
     """All guests by name: ``kernel``, ``demo-<instruction>`` ..., ``compute``, ``smc``."""
-    guests = {"kernel": GuestInfo("kernel", HERE / "kernel" / "kernel.S",
-                                  "the teaching kernel: rings, IDT, timer, syscalls, a user task")}
+    kernel = HERE / "kernel" / "kernel.S"
+    guests = {
+        "kernel": GuestInfo("kernel", kernel,
+                            "the teaching kernel: rings, IDT, timer, syscalls, a user task"),
+        "kernel-pv": GuestInfo("kernel-pv", kernel, "the same kernel, paravirtualized: "
+                               "hypercalls instead of privileged instructions", (("PV", 1),)),
+        "kernel-pv-nobatch": GuestInfo("kernel-pv-nobatch", kernel, "kernel-pv without "
+                                       "multicall batching", (("PV", 1), ("PV_NOBATCH", 1))),
+    }
     for path in sorted((HERE / "demos").glob("*.S")):  # one per sensitive instruction
         guests[f"demo-{path.stem}"] = GuestInfo(f"demo-{path.stem}", path, _describe(path))
     for path in sorted((HERE / "programs").glob("*.S")):  # compute, smc ...
@@ -54,6 +61,58 @@ def info(name: str) -> GuestInfo:
     if name not in guests:
         raise VlabError(f"unknown guest {name!r}; known guests: {', '.join(guests)}")
     return guests[name]
+
+
+def build_for(name: str, strategy: str) -> str:
+    """The build of a guest a strategy needs: paravirt runs ``<name>-pv``, the others the
+    unmodified ``<name>`` (a guest without a paravirtual build is returned as is)."""
+    guests = catalog()
+    if strategy == "paravirt" and not name.endswith("-pv") and f"{name}-pv" in guests:
+        return f"{name}-pv"
+    if strategy != "paravirt" and name.endswith("-pv") and name[:-3] in guests:
+        return name[:-3]
+    return name
+
+
+def effective_source(name: str) -> list[str]:
+    """A guest's source as its assembler sees it: includes of the guest's own library inlined
+    and ``.ifdef``/``.ifndef`` blocks on its build symbols resolved (for diffs between builds)."""
+    g = info(name)
+    defined = {k for k, _ in g.defines}
+    out: list[str] = []
+    stack: list[bool] = []
+
+    def emit(text: str) -> None:
+        for line in text.splitlines():
+            stripped = line.strip()
+            word = stripped.split()[0] if stripped else ""
+            if word in (".ifdef", ".ifndef") and stripped.split()[1] in ("PV", "PV_NOBATCH"):
+                on = (stripped.split()[1] in defined) == (word == ".ifdef")
+                stack.append(on)
+                continue
+            if word == ".else" and stack:
+                stack[-1] = not stack[-1]
+                continue
+            if word == ".endif" and stack:
+                stack.pop()
+                continue
+            if all(stack):
+                if word == ".include" and '"lib.inc"' in stripped:
+                    emit((HERE / "include" / "lib.inc").read_text())
+                else:
+                    out.append(line)
+
+    emit(g.source.read_text())
+    return out
+
+
+def diff(a: str, b: str) -> str:
+    """Unified diff of two guests' effective sources: e.g. what paravirtualization changed."""
+    import difflib
+
+    return "".join(difflib.unified_diff([x + "\n" for x in effective_source(a)],
+                                        [x + "\n" for x in effective_source(b)],
+                                        fromfile=a, tofile=b, n=2))
 
 
 _IMAGES: dict[str, Image] = {}

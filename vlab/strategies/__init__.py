@@ -11,14 +11,15 @@ from ..errors import VlabError
 from .base import Strategy
 from .binary_translation import BinaryTranslation
 from .native import Native
+from .paravirt import Paravirt
 from .trap_emulate import TrapAndEmulate
 from .vtx import VtX
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "native": Native, "trap_emulate": TrapAndEmulate, "binary_translation": BinaryTranslation,
-    "vtx": VtX,
+    "vtx": VtX, "paravirt": Paravirt,
 }
-PLANNED = ("paravirt",)
+PLANNED: tuple[str, ...] = ()
 
 
 def get(name: str) -> type[Strategy]:
@@ -31,4 +32,4 @@ def get(name: str) -> type[Strategy]:
     raise VlabError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
 
 
-__all__ = ["Strategy", "Native", "TrapAndEmulate", "BinaryTranslation", "VtX", "STRATEGIES", "get"]
+__all__ = ["Strategy", "Native", "TrapAndEmulate", "BinaryTranslation", "VtX", "Paravirt", "STRATEGIES", "get"]

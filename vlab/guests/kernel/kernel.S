@@ -12,23 +12,54 @@
 #   - idles with HLT until the timer has ticked TARGET_TICKS times, then prints a report
 #     and leaves through the exit device.
 # Its console output is what every other strategy is checked against.
+#
+# Built with --defsym PV=1 it becomes the *paravirtual* kernel (guest "kernel-pv"): every
+# privileged operation is replaced by a hypercall to the hypervisor (int 0x82, Xen's numbers),
+# interrupts are masked with a flag in the shared-info page instead of CLI/STI, and the kernel
+# knows it runs in ring 1. `vlab guests diff kernel kernel-pv` shows exactly what had to change.
 
 .include "vlab.inc"
 
 .set TARGET_TICKS, 20
+.set GDT_ENTRIES, 8
 .set SYS_WRITE, 1              # ebx = buffer, ecx = length
 .set SYS_TICKS, 2              # returns the tick count in eax
 .set SYS_YIELD, 3              # wait for the next timer tick
 .set SYS_EXIT, 4               # end the user task
 .set SYS_PRINTNUM, 5           # print ebx in decimal
 
+# Return from an interrupt or trap handler.
+.macro KIRET
+.ifdef PV
+    push eax                            # Xen's iret frame starts with the guest's EAX
+    mov eax, __HYPERVISOR_iret
+    int HYPERCALL_VECTOR
+.else
+    iretd
+.endif
+.endm
+
 .section .text
 .globl _start
 _start:
+.ifdef PV
+    jmp 1f
+    .ascii "VLAB-PV1"                   # signature: a paravirtualized image
+1:
+.endif
     mov esp, offset kernel_stack_top
     PRINT "vlab teaching kernel\n"
 
     # --- Segmentation: our own GDT; reloading CS needs a far jump.
+.ifdef PV
+    mov eax, __HYPERVISOR_set_gdt       # the hypervisor validates and installs our GDT
+    mov ebx, offset gdt
+    mov ecx, GDT_ENTRIES
+    int HYPERCALL_VECTOR
+    ljmp RING1_CS, offset reload_cs     # we know we run in ring 1: ring-1 segments
+reload_cs:
+    mov ax, RING1_DS
+.else
     mov eax, offset tss                 # patch the TSS base into its descriptor
     mov [gdt_tss + 2], ax
     shr eax, 16
@@ -38,12 +69,36 @@ _start:
     ljmp KERNEL_CS, offset reload_cs
 reload_cs:
     mov ax, KERNEL_DS
+.endif
     mov ds, ax
     mov es, ax
     mov fs, ax
     mov gs, ax
     mov ss, ax
 
+.ifdef PV
+    # --- Stack for traps from ring 3, trap table and event callback: one batched multicall.
+.ifdef PV_NOBATCH
+    mov eax, __HYPERVISOR_stack_switch
+    mov ebx, RING1_DS
+    mov ecx, offset kernel_stack_top
+    int HYPERCALL_VECTOR
+    mov eax, __HYPERVISOR_set_trap_table
+    mov ebx, offset trap_table
+    int HYPERCALL_VECTOR
+    mov eax, __HYPERVISOR_set_callbacks
+    mov ebx, RING1_CS
+    mov ecx, offset event_callback
+    mov edx, RING1_CS
+    mov esi, offset unexpected_exception
+    int HYPERCALL_VECTOR
+.else
+    mov eax, __HYPERVISOR_multicall
+    mov ebx, offset boot_calls
+    mov ecx, 3
+    int HYPERCALL_VECTOR
+.endif
+.else
     # --- The TSS gives the CPU our ring-0 stack for interrupts that arrive from ring 3.
     mov dword ptr [tss + 4], offset kernel_stack_top
     mov dword ptr [tss + 8], KERNEL_DS
@@ -74,20 +129,32 @@ reload_cs:
     mov cl, 0xEE                        # DPL 3: user code may "int 0x80"
     call set_gate
     lidt [idt_desc]
+.endif
     PRINT "descriptor tables loaded\n"
 
     # --- What the CPU tells us about itself.
+.ifndef PV
     mov eax, cr0                        # privileged: a monitor must trap and emulate it
     mov [cr0_mov], eax
     smsw eax                            # the same bits, unprivileged: a hole
     and eax, 0xFFFF
     mov [cr0_smsw], eax
     sgdt [sgdt_buf]                     # unprivileged: shows the *real* GDTR
+.endif
     mov eax, cs                         # unprivileged: RPL of CS is the CPL
     and eax, 3
     mov [cpl_seen], eax
+.ifdef PV
+    mov eax, __HYPERVISOR_mmuext_op     # "reload CR3": ask the hypervisor for a new base
+    mov ebx, offset mmuext_new_baseptr
+    mov ecx, 1
+    xor edx, edx
+    mov esi, DOMID_SELF
+    int HYPERCALL_VECTOR
+.else
     mov eax, cr3                        # reload CR3: the classic "flush the TLB" idiom
     mov cr3, eax
+.endif
     xor eax, eax                        # CPUID leaf 0: the vendor string (EBX, EDX, ECX)
     cpuid
     mov [vendor], ebx
@@ -95,17 +162,46 @@ reload_cs:
     mov [vendor + 8], ecx
 
     # --- Interrupts on: unmask the timer, enable.
+.ifdef PV
+    mov eax, __HYPERVISOR_set_timer_op  # a tick every 10,000 instructions of virtual time
+    mov ebx, 10000
+    xor ecx, ecx
+    int HYPERCALL_VECTOR
+    mov byte ptr [UPCALL_MASK], 0       # events on: a store to shared memory, no trap
+.else
     mov al, 0xFE
     out PIC_DATA, al
     sti
+.endif
 
     # --- A classic critical section.
+.ifdef PV
+    movzx eax, byte ptr [UPCALL_MASK]   # save the event mask (pushf)
+    push eax
+    mov byte ptr [UPCALL_MASK], 1       # mask events (cli)
+    inc dword ptr [critical_sections]
+    pop eax
+    mov [UPCALL_MASK], al               # restore (popf)
+.else
     pushfd
     cli
     inc dword ptr [critical_sections]
     popfd
+.endif
 
     # --- Does POPF restore "interrupts off"? (It cannot at CPL > IOPL: the POPF hole.)
+.ifdef PV
+    mov byte ptr [UPCALL_MASK], 1       # cli
+    movzx eax, byte ptr [UPCALL_MASK]   # pushf: the mask is 1
+    push eax
+    mov byte ptr [UPCALL_MASK], 0       # sti
+    pop eax
+    mov [UPCALL_MASK], al               # popf: masked again
+    movzx eax, byte ptr [UPCALL_MASK]
+    xor eax, 1                          # "IF" is the mask inverted
+    mov [if_after_popf], eax
+    mov byte ptr [UPCALL_MASK], 0       # sti
+.else
     cli
     pushfd                              # flags with IF = 0
     sti
@@ -116,6 +212,7 @@ reload_cs:
     and eax, 1
     mov [if_after_popf], eax
     sti
+.endif
 
     # --- The user task: ring 3, entered with IRETD.
     PRINT "starting user task in ring 3\n"
@@ -130,23 +227,48 @@ reload_cs:
     push 0x202                          # EFLAGS: IF = 1
     push USER_CS                        # CS
     push offset user_main               # EIP
-    iretd
+    KIRET
 
 after_user:
+.ifdef PV
+    mov byte ptr [UPCALL_MASK], 0
+.else
     sti
+.endif
 idle:                                   # wait for the timer with HLT, as an idle loop does
     cmp dword ptr [ticks], TARGET_TICKS
     jae report
+.ifdef PV
+    mov eax, __HYPERVISOR_sched_op      # block until an event arrives
+    mov ebx, SCHEDOP_block
+    int HYPERCALL_VECTOR
+.else
     hlt
+.endif
     jmp idle
 
 report:
+.ifdef PV
+    mov byte ptr [UPCALL_MASK], 1
+.else
     cli
+.endif
     PRINT "--- report ---\n"
     PRINT "ticks: "
     mov eax, [ticks]
     call putdec
     call newline
+.ifdef PV
+    PRINT "CR0 (mov): not read (paravirtualized)\n"
+    PRINT "CR0 (smsw): not read (paravirtualized)\n"
+    PRINT "GDT (set_gdt): base="
+    mov eax, offset gdt
+    call puthex
+    PRINT " entries="
+    mov eax, GDT_ENTRIES
+    call puthex
+    call newline
+.else
     PRINT "CR0 (mov): "
     mov eax, [cr0_mov]
     call puthex
@@ -162,6 +284,7 @@ report:
     movzx eax, word ptr [sgdt_buf]
     call puthex
     call newline
+.endif
     PRINT "CPU vendor (cpuid): "
     mov esi, offset vendor
     call puts
@@ -169,6 +292,9 @@ report:
     PRINT "CPL (from CS): "
     mov eax, [cpl_seen]
     call putdec
+.ifdef PV
+    PRINT " (paravirtualized: the kernel knows its ring)"
+.endif
     call newline
     PRINT "interrupts after popf: "
     mov eax, [if_after_popf]
@@ -189,6 +315,7 @@ report:
     PRINT "kernel done\n"
     EXIT 0
 
+.ifndef PV
 # set_gate: IDT entry eax -> handler ebx, type/attributes cl (SDM vol. 3, figure 6-2).
 set_gate:
     push edi
@@ -203,8 +330,17 @@ set_gate:
     pop ebx
     pop edi
     ret
+.endif
 
 # ---------------------------------------------------------------- interrupt handlers
+.ifdef PV
+event_callback:                         # the hypervisor's upcall: a timer event is pending
+    push eax
+    mov byte ptr [UPCALL_PENDING], 0
+    inc dword ptr [ticks]
+    pop eax
+    KIRET
+.else
 timer_handler:
     push eax
     inc dword ptr [ticks]
@@ -212,6 +348,7 @@ timer_handler:
     out PIC_CMD, al
     pop eax
     iretd
+.endif
 
 # #GP: from ring 3 the task is told off and resumes after the (one-byte) offending instruction;
 # from the kernel it is fatal. Frame: error code, EIP, CS, EFLAGS (, ESP, SS from ring 3).
@@ -229,7 +366,7 @@ gp_handler:
     inc dword ptr [esp + 8]             # skip the one-byte privileged instruction
     pop eax
     add esp, 4                          # drop the error code
-    iretd
+    KIRET
 
 pf_handler:
     PRINT "page fault: kernel stops\n"
@@ -257,7 +394,7 @@ syscall_handler:
     cmp eax, SYS_PRINTNUM
     je sys_printnum
     mov eax, -1
-    iretd
+    KIRET
 sys_write:
     push esi
     push ecx
@@ -273,24 +410,36 @@ sys_write:
     pop ecx
     pop esi
     xor eax, eax
-    iretd
+    KIRET
 sys_ticks:
     mov eax, [ticks]
-    iretd
+    KIRET
 sys_yield:
+.ifdef PV
+    mov byte ptr [UPCALL_MASK], 0       # wait for the next tick, then return to the task
+    mov eax, __HYPERVISOR_sched_op
+    mov ebx, SCHEDOP_block
+    int HYPERCALL_VECTOR
+    mov byte ptr [UPCALL_MASK], 1
+.else
     sti                                 # wait for the next tick, then return to the task
     hlt
     cli
+.endif
     xor eax, eax
-    iretd
+    KIRET
 sys_printnum:
     mov eax, ebx
     call putdec
     xor eax, eax
-    iretd
+    KIRET
 sys_exit:
     mov esp, [kernel_resume_esp]        # abandon the user frame: back to the kernel's flow
+.ifdef PV
+    mov ax, RING1_DS
+.else
     mov ax, KERNEL_DS
+.endif
     mov ds, ax
     mov es, ax
     mov fs, ax
@@ -360,14 +509,23 @@ user_newline:
 .align 8
 gdt:
     .quad 0
+.ifdef PV
+    .quad 0                             # no ring-0 segments: ring 0 is the hypervisor's
+    .quad 0
+.else
     .quad 0x00CF9A000000FFFF            # 0x08 ring 0 code, flat
     .quad 0x00CF92000000FFFF            # 0x10 ring 0 data, flat
+.endif
     .quad 0x00CFBA000000FFFF            # 0x18 ring 1 code
     .quad 0x00CFB2000000FFFF            # 0x20 ring 1 data
     .quad 0x00CFFA000000FFFF            # 0x28 ring 3 code
     .quad 0x00CFF2000000FFFF            # 0x30 ring 3 data
 gdt_tss:
+.ifdef PV
+    .quad 0                             # no TSS: stack_switch tells the hypervisor our stack
+.else
     .quad 0x0000890000000067            # 0x38 TSS (base patched at boot)
+.endif
 gdt_end:
 .align 4
     .word 0
@@ -378,6 +536,32 @@ gdt_desc:
 idt_desc:
     .word SYSCALL_VECTOR * 8 + 7
     .long idt
+.ifdef PV
+.align 4
+boot_calls:                             # multicall entries: op, result, args[6] (32 bytes each)
+    .long __HYPERVISOR_stack_switch, 0, RING1_DS, kernel_stack_top, 0, 0, 0, 0
+    .long __HYPERVISOR_set_trap_table, 0, trap_table, 0, 0, 0, 0, 0
+    .long __HYPERVISOR_set_callbacks, 0, RING1_CS, event_callback, RING1_CS, unexpected_exception, 0, 0
+trap_table:                             # vector, flags (DPL | 4: mask events), CS, handler
+    .byte 0, 4
+    .word RING1_CS
+    .long unexpected_exception
+    .byte 6, 4
+    .word RING1_CS
+    .long unexpected_exception
+    .byte 13, 4
+    .word RING1_CS
+    .long gp_handler
+    .byte 14, 4
+    .word RING1_CS
+    .long pf_handler
+    .byte SYSCALL_VECTOR, 4 | 3         # DPL 3: user code may "int 0x80"
+    .word RING1_CS
+    .long syscall_handler
+    .long 0, 0                          # end of table
+mmuext_new_baseptr:                     # cmd, arg1 (the page directory's frame), arg2
+    .long MMUEXT_NEW_BASEPTR, 0, 0
+.endif
 msg_hello:    .ascii "hello from the user task (ring 3)\n"
 .set msg_hello_len, . - msg_hello
 msg_cpl:      .ascii "user task CPL (from CS): "

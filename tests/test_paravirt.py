@@ -1,0 +1,123 @@
+"""Paravirtualization: the modified kernel speaks hypercalls; the image is not universal."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import build
+from vlab.errors import GuestFault, VlabError
+from vlab.lab import Lab
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return Lab.compare(["native", "trap_emulate", "paravirt"], guest="kernel")
+
+
+def test_pv_kernel_report_equals_native_but_for_mode_lines(runs):
+    pv, native = runs.runs["paravirt"], runs.runs["native"]
+    assert pv.status == "halted" and pv.error is None
+    diff = runs.differing_lines("native", "paravirt")
+    assert [b for _, _, b in diff] == [
+        "CR0 (mov): not read (paravirtualized)",
+        "CR0 (smsw): not read (paravirtualized)",
+        f"GDT (set_gdt): base={Lab('kernel-pv', 'paravirt').image.symbols['gdt']:#010x} "
+        "entries=0x00000008",
+        "CPL (from CS): 1 (paravirtualized: the kernel knows its ring)",
+    ]
+    assert len(pv.console.splitlines()) == len(native.console.splitlines())
+
+
+def test_far_fewer_monitor_entries_than_trap_emulate(runs):
+    pv, te = runs.runs["paravirt"], runs.runs["trap_emulate"]
+    assert pv.total_exits * 3 < te.total_exits
+    assert pv.cycles < te.cycles
+    assert pv.exits["HYPERCALL"] > 0 and "IO_INSTRUCTION" not in pv.exits
+    assert "CLI" not in pv.exits and "STI" not in pv.exits  # masking without exits
+
+
+def test_cli_json_hypercalls_by_name():
+    out = subprocess.run([sys.executable, "-m", "vlab", "run", "--guest", "kernel-pv",
+                          "--strategy", "paravirt", "--json"], capture_output=True, text=True,
+                         check=True).stdout
+    result = json.loads(out)
+    assert result["status"] == "halted" and result["exit_code"] == 0
+    lab = Lab("kernel-pv", "paravirt")
+    lab.run()
+    names = {e.detail["hypercall"] for e in lab.trace if e.reason.name == "HYPERCALL"}
+    assert names == {"console_io", "iret", "sched_op", "set_gdt", "multicall", "mmuext_op",
+                     "set_timer_op"}
+    gdt = next(e for e in lab.trace if e.detail.get("hypercall") == "set_gdt")
+    assert gdt.detail["number"] == 2 and gdt.detail["args"] == {
+        "frames": lab.image.symbols["gdt"], "entries": 8}
+    rows = lab.trace.rows()
+    assert any(r["detail"].get("hypercall") == "console_io" for r in rows)
+
+
+def test_multicall_batching_reduces_hypercalls():
+    batched, single = Lab("kernel-pv", "paravirt"), Lab("kernel-pv-nobatch", "paravirt")
+    batched.run()
+    single.run()
+    def report(lab):  # the GDT's address differs between the two builds; nothing else may
+        return [x for x in lab.console.splitlines() if not x.startswith("GDT")]
+
+    assert report(batched) == report(single)
+    assert batched.strategy.hypercalls == single.strategy.hypercalls - 2  # 3 calls in 1 entry
+    multi = next(e for e in batched.trace if e.detail.get("hypercall") == "multicall")
+    assert multi.detail["batched"] == ["stack_switch", "set_trap_table", "set_callbacks"]
+
+
+def test_pv_image_elsewhere_fails_clearly():
+    for strategy in ("native", "trap_emulate", "binary_translation", "vtx"):
+        lab = Lab("kernel-pv", strategy)
+        with pytest.raises(GuestFault, match="this image is paravirtualized: it needs a "
+                                             "hypervisor that implements hypercalls"):
+            lab.run()
+        assert lab.status == "GuestFault" and strategy in str(lab.error)
+
+
+def test_unmodified_kernel_refused_under_paravirt():
+    with pytest.raises(VlabError, match="'kernel' is not paravirtualized.*kernel-pv"):
+        Lab("kernel", "paravirt")
+
+
+def test_switch_picks_the_build_the_strategy_needs():
+    lab = Lab("kernel", "native")
+    lab.switch("paravirt")
+    assert lab.guest == "kernel-pv"
+    lab.run()
+    lab.switch("vtx")
+    assert lab.guest == "kernel"
+    lab.run()
+    assert lab.exit_code == 0
+
+
+def test_hypercall_arguments_are_validated():
+    lab = Lab(image=build("pv_calls"), strategy="paravirt")
+    lab.run()
+    assert lab.exit_code == 0 and lab.console == "ok\n"
+    base = lab.image.symbols["results"]
+    got = [lab.machine.read_u32(base + 4 * i) for i in range(9)]
+    enosys, efault, einval, eperm = ((-38) & 0xFFFFFFFF, (-14) & 0xFFFFFFFF, (-22) & 0xFFFFFFFF,
+                                     (-1) & 0xFFFFFFFF)
+    assert got == [enosys, efault, einval, einval, eperm, efault, 0, 3, enosys]
+    assert lab.machine.read_u32(0x2000) == 0  # the refused page-table write never happened
+
+
+def test_diff_shows_what_paravirtualization_changed():
+    out = subprocess.run([sys.executable, "-m", "vlab", "guests", "diff", "kernel", "kernel-pv"],
+                         capture_output=True, text=True, check=True).stdout
+    removed = [line[1:].split("#")[0].strip() for line in out.splitlines()
+               if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:].split("#")[0].strip() for line in out.splitlines()
+             if line.startswith("+") and not line.startswith("+++")]
+    for privileged in ("lgdt [gdt_desc]", "ltr ax", "lidt [idt_desc]", "mov eax, cr0", "hlt",
+                       "sti", "cli", "iretd", "out dx, al", "in al, dx"):
+        assert privileged in removed, privileged
+    for hypercall in ("mov eax, __HYPERVISOR_set_gdt", "mov eax, __HYPERVISOR_console_io",
+                      "mov eax, __HYPERVISOR_sched_op", "mov eax, __HYPERVISOR_iret",
+                      "mov byte ptr [UPCALL_MASK], 1"):
+        assert hypercall in added, hypercall
+    assert not any(x in ("lgdt [gdt_desc]", "hlt", "cli", "sti") for x in added)
