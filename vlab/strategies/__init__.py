@@ -32,4 +32,5 @@ def get(name: str) -> type[Strategy]:
     raise VlabError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
 
 
-__all__ = ["Strategy", "Native", "TrapAndEmulate", "BinaryTranslation", "VtX", "Paravirt", "STRATEGIES", "get"]
+__all__ = ["Strategy", "Native", "TrapAndEmulate", "BinaryTranslation", "VtX", "Paravirt",
+           "STRATEGIES", "get"]
