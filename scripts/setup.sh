@@ -7,12 +7,15 @@ cd "$(dirname "$0")/.."
 mode="${1:-lab}"
 case "$mode" in lab|test) ;; *) echo "usage: bash scripts/setup.sh lab|test" >&2; exit 2 ;; esac
 
-# System packages: python3 with venv, GNU binutils (the guest assembler), graphviz (diagrams).
+# System packages: python3 with venv, GNU binutils (the guest assembler), graphviz (diagrams),
+# and for the tests Chromium.
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv python3-pip)
 command -v as >/dev/null && command -v ld >/dev/null && command -v objcopy >/dev/null || need+=(binutils)
 command -v dot >/dev/null || need+=(graphviz)
+# The tests drive the lab UI in a real browser: Debian's Chromium (never a downloaded one).
+[ "$mode" = test ] && { command -v chromium >/dev/null || need+=(chromium); }
 if ((${#need[@]})); then
   echo "vlab: installing system packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

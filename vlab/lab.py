@@ -209,6 +209,31 @@ class Lab:
         """The monitor's virtual CPU (None under native: there is no monitor)."""
         return getattr(self.strategy, "vcpu", None)
 
+    def disassemble(self, address: int | str | None = None, count: int = 1):
+        """Decoded guest instructions at ``address`` (default EIP)."""
+        return self.machine.disassemble(self.address(address), count)
+
+    def widget(self):
+        """The lab's UI (ipywidgets): controls, strategy toggle, CPU, code, trap log, diagram,
+        console, VMCS and translation-cache views."""
+        from .widgets import LabWidget
+
+        return LabWidget(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .widgets import static_html
+
+        bundle = {"text/plain": repr(self), "text/html": static_html(self)}
+        try:
+            ui = self.widget()
+            data = ui.widget._repr_mimebundle_(include=include, exclude=exclude)
+            if isinstance(data, tuple):
+                data = data[0]
+            bundle.update(data or {})
+        except Exception:  # no widget front end: the static view stays
+            pass
+        return bundle
+
     def summary(self) -> dict[str, Any]:
         """The run as one JSON-friendly dict (what ``vlab run --json`` prints)."""
         return {

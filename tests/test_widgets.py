@@ -1,0 +1,97 @@
+"""Every widget builds from a Lab in plain pytest (no browser) and reflects state changes."""
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from vlab import widgets  # noqa: E402
+from vlab.lab import Lab  # noqa: E402
+
+
+def test_each_view_builds_alone_and_follows_the_lab():
+    lab = Lab("kernel", "trap_emulate")
+    cpu, code, console = widgets.RegisterView(lab), widgets.CodeView(lab), widgets.ConsoleView(lab)
+    traps, diag = widgets.TrapLogView(lab), widgets.DiagramView(lab)
+    eip0 = f"{lab.state().eip:#010x}"
+    assert eip0 in cpu.widget.value and "&#9654;" in code.widget.value
+    lab.step()
+    cpu.refresh()
+    assert f"{lab.state().eip:#010x}" in cpu.widget.value
+    assert "background:#fff3a0" in cpu.widget.value  # EIP changed: highlighted
+    lab.run(until="report")
+    for view in (console, traps, diag):
+        view.refresh()
+    assert "starting user task" in console.widget.value
+    assert len(traps.rows.options) == traps.page_size and "CLI" in traps.filter.options
+    traps.filter.value = "HLT"
+    assert all("HLT(12)" in label for label, _ in traps.rows.options)
+    traps.rows.value = traps.rows.options[0][1]
+    assert "handle_hlt" in traps.detail.value
+    assert "<svg" in diag.widget.value and "last: " in diag.widget.value
+    assert "CPL</b> real 1 / guest believes 0" in cpu.widget.value
+
+
+def test_lab_widget_actions_and_strategy_switch():
+    lab = Lab("kernel", "native")
+    ui = lab.widget()
+    eip = lab.state().eip
+    ui.controls.buttons["step"].click()
+    assert lab.state().eip != eip and lab.machine.instructions == 1
+    ui.controls.buttons["back"].click()
+    assert lab.state().eip == eip
+    ui.strategy.widget.value = "vtx"
+    assert lab.strategy.name == "vtx" and "non-root" in ui.cpu.widget.value
+    ui.controls.buttons["exit"].click()  # run to the next exit
+    assert lab.trace.total == 1 and "stopped: exit" in ui.controls.status.value
+    assert "VM_EXIT_REASON" in ui.vmcs.widget.value
+    ui.strategy.widget.value = "paravirt"  # picks kernel-pv
+    assert lab.guest == "kernel-pv" and "previous runs" in ui.history.value
+
+
+def test_background_run_and_pause():
+    lab = Lab("kernel", "binary_translation")
+    ui = lab.widget()
+    ui.controls.speed.value = 3
+    ui.toggle_run()
+    ui.wait(30)
+    assert lab.exit_code == 0 and "kernel done" in ui.console.widget.value
+    assert ui.controls.buttons["run"].description == "Run"
+    assert "callout" in ui.code.widget.value or ui.translations.widget.value.startswith("<div>")
+
+
+def test_errors_are_shown_not_raised():
+    from tests.conftest import build
+
+    lab = Lab(image=build("faults", CASE=1))
+    ui = lab.widget()
+    ui.controls.buttons["run"].click()
+    ui.wait(10)
+    assert "InvalidOpcode" in ui.controls.status.value
+    ui.controls.buttons["reset"].click()
+    assert lab.status == "running"
+
+
+def test_breakpoint_controls():
+    lab = Lab("kernel")
+    ui = lab.widget()
+    ui.controls.bp.value = "timer_handler"
+    ui.controls.widget.children[1].children[1].click()  # "+ breakpoint"
+    ui.controls.buttons["run"].click()
+    ui.wait(10)
+    assert lab.symbol(lab.state().eip) == "timer_handler"
+    ui.controls.ring_bp.value = True
+    assert lab.break_on_mode_change
+
+
+def test_diagram_without_dot_shows_text_and_hint(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    view = widgets.DiagramView(Lab("kernel", "paravirt" if False else "vtx"))
+    assert "apt-get install -y graphviz" in view.widget.value and "digraph" in view.widget.value
+
+
+def test_static_view_for_non_widget_front_ends():
+    lab = Lab("kernel", "trap_emulate")
+    lab.run()
+    bundle = lab._repr_mimebundle_()
+    assert "vlab-static" in bundle["text/html"] and "kernel done" in bundle["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle

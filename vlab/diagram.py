@@ -1,0 +1,68 @@
+"""Architecture diagrams (graphviz): rings and modes for a strategy, the last exit's path lit.
+
+``dot_source(lab)`` builds the DOT text; ``render_svg(dot)`` runs graphviz's ``dot`` and returns
+SVG, or None when the ``dot`` binary is missing (the UI then shows the DOT text and a hint).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+INSTALL_HINT = "install graphviz to draw diagrams: apt-get install -y graphviz (or: conda install graphviz)"
+
+_LAYOUTS = {
+    "native": (["user task\\nring 3", "kernel\\nring 0", "CPU"],
+               [(0, 1, "int 0x80 / faults"), (1, 0, "iret"), (1, 2, "runs directly")], None),
+    "trap_emulate": (["user task\\nring 3", "guest kernel\\nring 1 (believes 0)",
+                      "monitor\\nring 0", "CPU"],
+                     [(0, 1, "int 0x80 (reflected)"), (1, 2, "#GP trap"), (2, 1, "emulate + iret"),
+                      (2, 3, "owns")], "trap"),
+    "binary_translation": (["user task\\nring 3 (not translated)",
+                            "guest kernel\\nring 1, translated code", "monitor\\nring 0", "CPU"],
+                           [(0, 1, "int 0x80 (reflected)"), (1, 2, "callout"),
+                            (2, 1, "back to translated code"), (2, 3, "owns")], "callout"),
+    "vtx": (["user task\\nnon-root ring 3", "guest kernel\\nnon-root ring 0",
+             "monitor\\nVMX root", "CPU"],
+            [(0, 1, "int 0x80 (no exit)"), (1, 2, "VM exit"), (2, 1, "VM entry"),
+             (2, 3, "VMCS")], "VM exit"),
+    "paravirt": (["user task\\nring 3", "PV kernel\\nring 1", "hypervisor\\nring 0", "CPU"],
+                 [(0, 1, "trap bounce"), (1, 2, "hypercall int 0x82"), (2, 1, "event / iret"),
+                  (2, 3, "owns")], "hypercall"),
+}
+
+
+def dot_source(strategy: str, last_exit: str | None = None) -> str:
+    """DOT for a strategy's architecture; the edge the last exit took is drawn in red."""
+    nodes, edges, exit_kind = _LAYOUTS.get(strategy, _LAYOUTS["native"])
+    lines = ["digraph vlab {", '  rankdir=TB; node [shape=box, style="rounded,filled", '
+             'fillcolor="#eef3fb", fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=10];']
+    if strategy == "vtx":
+        lines.append('  subgraph cluster_nonroot { label="VMX non-root"; style=dashed; n0; n1; }')
+        lines.append('  subgraph cluster_root { label="VMX root"; style=dashed; n2; }')
+    for i, label in enumerate(nodes):
+        lines.append(f'  n{i} [label="{label}"];')
+    for a, b, label in edges:
+        lit = last_exit is not None and a == 1 and b == 2
+        attrs = f'label="{label}' + (f"\\n(last: {last_exit})" if lit else "") + '"'
+        if lit:
+            attrs += ', color="#d62728", fontcolor="#d62728", penwidth=2.5'
+        lines.append(f"  n{a} -> n{b} [{attrs}];")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def render_svg(dot: str) -> str | None:
+    """SVG from DOT with graphviz's ``dot``; None when it is not installed."""
+    exe = shutil.which("dot")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "-Tsvg"], input=dot, capture_output=True, text=True,
+                             timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    svg = out.stdout
+    return svg[svg.find("<svg"):] if "<svg" in svg else None
