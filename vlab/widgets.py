@@ -129,7 +129,8 @@ class CodeView(View):
             sym = name if (insn.address == start or "+" not in name) else ""
             translated = ""
             if block is not None and insn.address in block.callouts:
-                translated = f"<td style='color:#d62728'>callout &rarr; {_h(block.callouts[insn.address])}</td>"
+                why = _h(block.callouts[insn.address])
+                translated = f"<td style='color:#d62728'>callout &rarr; {why}</td>"
             elif block is not None and insn.address < block.end:
                 translated = "<td style='color:#888'>as is</td>"
             rows.append(f"<tr><td>{mark}</td><td><code>{insn.address:#010x}</code></td>"

@@ -58,7 +58,8 @@ def jupyter(tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("JupyterLab exited: " + proc.stdout.read().decode()[-2000:])
+                raise RuntimeError("JupyterLab exited: "
+                                   + proc.stdout.read().decode()[-2000:]) from None
             time.sleep(0.5)
     else:
         proc.kill()
