@@ -201,6 +201,29 @@ class VirtualCpu:
     def port_write(self, port: int, size: int, value: int) -> None:
         self.machine.device_io(True, port, size, value & ((1 << (8 * size)) - 1))
 
+    def console_append(self, byte: int) -> None:
+        """Append a byte to the guest's console (what a serial transmit register does)."""
+        serial = self.machine.devices.serial
+        if len(serial.console) < serial.limit:
+            serial.console.append(byte & 0xFF)
+
+    def native_cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+        """What the hardware's CPUID says for ``leaf``/``subleaf``: (EAX, EBX, ECX, EDX)."""
+        from .engine import native_cpuid
+
+        return native_cpuid(leaf, subleaf)
+
+    def hypercall(self, number: int, *args: int) -> int:
+        """Run the hypervisor's own handler for hypercall ``number`` (paravirt)."""
+        from .grading.sandbox import _builtin_hypercall
+
+        return _builtin_hypercall(self, number, list(args))
+
+    @property
+    def vtime(self) -> int:
+        """Virtual time: guest instructions retired plus time skipped by HLT."""
+        return self.machine.vtime
+
     # ------------------------------------------------------------------ descriptors
     def guest_descriptor(self, selector: int) -> tuple[int, int] | None:
         """The two dwords of a descriptor in the *guest's* GDT (virtual GDTR)."""

@@ -58,4 +58,4 @@ batch:
     .long 77, 0, 0, 0, 0, 0, 0, 0
 msg_ok: .ascii "ok\n"
 .align 4
-results: .space 64
+results: .fill 16, 4, 0xDEADBEEF         # not yet written

@@ -1,0 +1,10 @@
+from vlab.grading.core import Scenario, console_matches_reference, halted
+from vlab.trace import ExitReason
+
+INSTALL = {"handle_cli": ExitReason.CLI, "handle_sti": ExitReason.STI}
+SCENARIOS = [
+    Scenario("timer ticks only while interrupts are on", "demo-popf", "trap_emulate", INSTALL,
+             [halted(1), console_matches_reference(1)], visibility="hidden"),
+    Scenario("PUSHF after CLI", "demo-pushf", "trap_emulate", INSTALL,
+             [halted(1), console_matches_reference(1)], visibility="hidden"),
+]

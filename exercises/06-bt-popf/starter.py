@@ -1,0 +1,11 @@
+"""Exercise 6: PUSHF and POPF callouts under binary translation."""
+
+
+def handle_pushf(vcpu, exit):
+    # TODO
+    raise NotImplementedError
+
+
+def handle_popf(vcpu, exit):
+    # TODO
+    raise NotImplementedError

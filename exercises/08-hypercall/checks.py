@@ -1,0 +1,10 @@
+from vlab.grading.core import Exercise, Scenario, console_matches_reference, halted
+
+INSTALL = {"hypercall_console_io": "console_io", "hypercall_multicall": "multicall"}
+EXERCISE = Exercise(
+    name="08-hypercall", title="A paravirtual hypercall handler: console_io and multicall",
+    handlers=["hypercall_console_io", "hypercall_multicall"],
+    scenarios=[
+        Scenario("the paravirtual kernel boots and reports", "kernel-pv", "paravirt", INSTALL,
+                 [halted(2), console_matches_reference(3)]),
+    ])

@@ -1,0 +1,3 @@
+def handle_hlt(vcpu, exit):
+    vcpu.skip()
+    vcpu.halt()

@@ -1,0 +1,326 @@
+"""Exercises, scenarios, checks, and the report."""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import inspect
+import json
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import VlabError
+from .sandbox import Student
+
+EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
+
+
+# ---------------------------------------------------------------------------- checks
+@dataclass
+class Run:
+    """What a scenario run produced, as the checks see it (the grader's own Lab objects)."""
+
+    lab: Any
+    reference: Any | None  # the same scenario with vlab's own handlers
+
+    @property
+    def console(self) -> str:
+        return self.lab.console
+
+    def exits(self) -> dict[str, int]:
+        return self.lab.trace.counts()
+
+
+@dataclass
+class Check:
+    """One observable outcome and its points. ``test(run)`` returns (passed, what went wrong)."""
+
+    description: str
+    points: float
+    test: Callable[[Run], tuple[bool, str]]
+
+
+def console_matches_reference(points: float, description: str = "console output is right") -> Check:
+    def test(run: Run) -> tuple[bool, str]:
+        got, want = run.console.splitlines(), run.reference.console.splitlines()
+        for i in range(max(len(got), len(want))):
+            g = got[i] if i < len(got) else "(nothing)"
+            w = want[i] if i < len(want) else "(nothing)"
+            if g != w:
+                return False, f"console line {i + 1}: expected {w!r}, got {g!r}"
+        return True, ""
+    return Check(description, points, test)
+
+
+def console_contains(text: str, points: float) -> Check:
+    def test(run: Run) -> tuple[bool, str]:
+        return (text in run.console,
+                f"expected the console to contain {text!r}; it ends with {run.console[-120:]!r}")
+    return Check(f"console shows {text.strip()!r}", points, test)
+
+
+def halted(points: float, code: int = 0) -> Check:
+    def test(run: Run) -> tuple[bool, str]:
+        lab = run.lab
+        if lab.status == "halted" and lab.exit_code == code:
+            return True, ""
+        what = lab.status if lab.error is None else f"{lab.status}: {lab.error}"
+        return False, f"expected the guest to reach its end (exit code {code}); it stopped with {what}"
+    return Check("the guest runs to its end", points, test)
+
+
+def exits_match_reference(reason: str, points: float) -> Check:
+    def test(run: Run) -> tuple[bool, str]:
+        got, want = run.exits().get(reason, 0), run.reference.trace.counts().get(reason, 0)
+        return got == want, f"expected {want} {reason} exits, got {got}"
+    return Check(f"as many {reason} exits as vlab's own handlers cause", points, test)
+
+
+def memory_u32(symbol: str, expected: int, points: float, what: str) -> Check:
+    def test(run: Run) -> tuple[bool, str]:
+        got = run.lab.machine.read_u32(run.lab.image.symbols[symbol])
+        return got == expected & 0xFFFF_FFFF, f"{what}: expected {expected & 0xFFFFFFFF:#x}, got {got:#x}"
+    return Check(what, points, test)
+
+
+def custom(description: str, points: float, fn: Callable[[Run], tuple[bool, str]]) -> Check:
+    return Check(description, points, fn)
+
+
+# ---------------------------------------------------------------------------- scenarios
+@dataclass
+class Scenario:
+    """A guest run under a strategy with the student's handlers installed, and its checks."""
+
+    name: str
+    guest: str  # a guest name, or a .S file in the exercise's guests/ folder
+    strategy: str
+    install: dict[str, Any]  # student handler name -> handler-table key
+    checks: list[Check]
+    visibility: str = "visible"  # "visible" | "hidden"
+    budget: int = 2_000_000
+    strategy_options: dict = field(default_factory=dict)
+    setup: Callable[[Any], None] | None = None  # e.g. set VT-x controls
+    directory: Path | None = None
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    def make_lab(self):
+        from ..isa import assemble
+        from ..lab import Lab
+
+        if self.guest.endswith(".S"):
+            path = (self.directory or Path(".")) / "guests" / self.guest
+            image = assemble(path.read_text(), Path(self.guest).stem, include_dirs=[path.parent])
+            lab = Lab(image=image, strategy=self.strategy, budget=self.budget,
+                      strategy_options=self.strategy_options)
+        else:
+            lab = Lab(self.guest, self.strategy, budget=self.budget,
+                      strategy_options=self.strategy_options)
+        if self.setup is not None:
+            self.setup(lab)
+        return lab
+
+
+class RemoteHandler:
+    """Stands in the handler table for a student's function that runs in the sandbox."""
+
+    def __init__(self, student: Student, name: str):
+        self.student, self.__name__ = student, name
+
+    def __call__(self, vcpu, exit_) -> None:
+        self.student.call(self.__name__, vcpu, exit_)
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    score: float
+    max_score: float
+    visibility: str
+    lines: list[str]
+    trace: list[str]
+
+    @property
+    def output(self) -> str:
+        text = "\n".join(self.lines)
+        if self.trace and self.score < self.max_score:
+            text += "\nlast exits before the end:\n" + "\n".join(f"  {t}" for t in self.trace)
+        return text
+
+
+def _run_scenario(scenario: Scenario, student: Student, references: dict) -> ScenarioResult:
+    lab = scenario.make_lab()
+    for name, key in scenario.install.items():
+        lab.strategy.handlers[key] = RemoteHandler(student, name)
+    try:
+        lab.run()
+    except VlabError:
+        pass  # the lab records it (status, error); the checks judge it
+    if scenario.name not in references:
+        ref = scenario.make_lab()
+        try:
+            ref.run()
+        except VlabError:
+            pass
+        references[scenario.name] = ref
+    run = Run(lab, references[scenario.name])
+    score, lines = 0.0, []
+    for c in scenario.checks:
+        try:
+            ok, why = c.test(run)
+        except Exception as e:  # a check that cannot even look: the outcome is missing
+            ok, why = False, f"could not check: {type(e).__name__}: {e}"
+        if ok:
+            score += c.points
+            lines.append(f"[pass] {c.description} (+{c.points:g})")
+        else:
+            lines.append(f"[fail] {c.description}: {why}")
+    trace = [f"#{e.index} {e.reason.name} at {e.eip:#010x} {e.instruction} -> {e.handler}"
+             for e in list(lab.trace.recent)[-5:]]
+    return ScenarioResult(scenario.name, score, scenario.max_score, scenario.visibility, lines,
+                          trace)
+
+
+# ---------------------------------------------------------------------------- exercises
+@dataclass
+class Exercise:
+    """An exercise: task text, the handlers to write, and scenarios."""
+
+    name: str
+    title: str
+    handlers: list[str]
+    scenarios: list[Scenario]
+    directory: Path | None = None
+
+    @property
+    def task(self) -> str:
+        readme = (self.directory or Path(".")) / "README.md"
+        return readme.read_text() if readme.exists() else self.title
+
+    @property
+    def max_score(self) -> float:
+        return sum(s.max_score for s in self.scenarios)
+
+
+def _load_module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_exercise(name: str | Path, hidden: bool = True) -> Exercise:
+    """An exercise by folder name (``03-serial``) or path; hidden scenarios are added when the
+    instructor's ``hidden/scenarios.py`` is present and readable."""
+    path = Path(name)
+    if not path.is_dir():
+        path = EXERCISES / str(name)
+    if not (path / "checks.py").exists():
+        known = sorted(p.name for p in EXERCISES.iterdir() if (p / "checks.py").exists()) \
+            if EXERCISES.is_dir() else []
+        raise VlabError(f"no exercise {str(name)!r}; exercises: {', '.join(known)}")
+    ex = _load_module(path / "checks.py", f"vlab_exercise_{path.name}").EXERCISE
+    ex.directory = path
+    secret = path / "hidden" / "scenarios.py"
+    if hidden and secret.exists():
+        try:
+            ex.scenarios = ex.scenarios + _load_module(secret, f"vlab_hidden_{path.name}").SCENARIOS
+        except PermissionError:
+            pass
+    for s in ex.scenarios:
+        s.directory = path
+    return ex
+
+
+def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True) -> GradeReport:
+    """Grade one submission file (a Python module defining the exercise's handlers)."""
+    ex = exercise if isinstance(exercise, Exercise) else load_exercise(exercise, hidden)
+    student = Student(Path(submission), ex.handlers)
+    results, references = [], {}
+    try:
+        for scenario in ex.scenarios:
+            results.append(_run_scenario(scenario, student, references))
+    finally:
+        output = student.output_text()
+        problem = student.error
+        student.close()
+    return GradeReport(ex.name, results, output, problem)
+
+
+def check(exercise: str, *handlers: Callable, hidden: bool = False) -> GradeReport:
+    """Grade handlers defined in a notebook: their source is sent to the sandbox (helpers they
+    call must be defined inside them, or in a file graded with ``vlab grade``)."""
+    parts = ["from vlab import qualification as q", "from vlab.trace import ExitReason", ""]
+    for fn in handlers:
+        try:
+            parts.append(textwrap.dedent(inspect.getsource(fn)))
+        except (OSError, TypeError) as e:
+            raise VlabError(f"cannot read the source of {getattr(fn, '__name__', fn)!r} ({e}); "
+                            "put your handlers in a .py file and run `vlab grade`") from None
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write("\n".join(parts))
+    try:
+        return grade(exercise, f.name, hidden=hidden)
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+
+
+@dataclass
+class GradeReport:
+    """Scores per scenario with feedback; text, HTML and Gradescope/otter JSON."""
+
+    exercise: str
+    results: list[ScenarioResult]
+    student_output: str = ""
+    problem: str | None = None
+
+    @property
+    def score(self) -> float:
+        return sum(r.score for r in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_score for r in self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        """Gradescope's results.json (also read by otter-grader)."""
+        tests = [{"name": r.name, "score": r.score, "max_score": r.max_score,
+                  "output": r.output, "visibility": "visible" if r.visibility == "visible"
+                  else "after_published"} for r in self.results]
+        out = {"score": self.score, "max_score": self.max_score, "tests": tests}
+        notes = []
+        if self.problem:
+            notes.append(f"problem: {self.problem}")
+        if self.student_output:
+            notes.append("your program printed:\n" + self.student_output)
+        if notes:
+            out["output"] = "\n".join(notes)
+        return out
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2))
+
+    def __str__(self) -> str:
+        lines = [f"{self.exercise}: {self.score:g} / {self.max_score:g}"]
+        for r in self.results:
+            lines.append(f"\n{r.name} ({r.visibility}): {r.score:g} / {r.max_score:g}")
+            lines.extend("  " + x for x in r.output.splitlines())
+        if self.problem:
+            lines.append(f"\nproblem: {self.problem}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for r in self.results:
+            colour = "#2ca02c" if r.score == r.max_score else ("#d62728" if r.score == 0 else "#ff7f0e")
+            rows.append(f"<tr><td>{html.escape(r.name)}</td><td style='color:{colour}'>"
+                        f"<b>{r.score:g} / {r.max_score:g}</b></td><td><pre style='margin:0'>"
+                        f"{html.escape(r.output)}</pre></td></tr>")
+        return (f"<div class='vlab-grade'><h4>{html.escape(self.exercise)}: {self.score:g} / "
+                f"{self.max_score:g}</h4><table>{''.join(rows)}</table></div>")

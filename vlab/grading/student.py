@@ -1,0 +1,216 @@
+"""The student's side of grading: runs *untrusted* handlers in their own process.
+
+Started by :mod:`vlab.grading.sandbox` with a socket to the grader. The submission is loaded here,
+never in the grader. Its handlers get a :class:`ProxyVcpu` whose every operation (a register, a
+byte of memory, ``skip()``) is a request the grader carries out on the real virtual CPU and
+answers — so a submission can affect the guest exactly as a handler may, and nothing else: not the
+grader, not the checks, not its score. Messages are JSON lines (never pickle, which would let the
+submission run code in the grader).
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import socket
+import sys
+import traceback
+
+
+class _Channel:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.file = sock.makefile("rwb", buffering=0)
+
+    def send(self, *msg) -> None:
+        self.file.write(json.dumps(msg).encode() + b"\n")
+
+    def recv(self):
+        line = self.file.readline()
+        if not line:
+            raise SystemExit(0)
+        return json.loads(line)
+
+    def ask(self, *msg):
+        self.send("op", *msg)
+        reply = self.recv()
+        if reply[0] == "err":
+            raise RuntimeError(reply[1])
+        return reply[1]
+
+
+class _Regs:
+    def __init__(self, ch: _Channel):
+        object.__setattr__(self, "_ch", ch)
+
+    def __getattr__(self, name):
+        return self._ch.ask("reg", name)
+
+    def __setattr__(self, name, value):
+        self._ch.ask("set_reg", name, int(value))
+
+    __getitem__ = __getattr__
+
+    def __setitem__(self, name, value):
+        self.__setattr__(name, value)
+
+
+class _Virt:
+    def __init__(self, ch: _Channel):
+        object.__setattr__(self, "_ch", ch)
+
+    def __getattr__(self, name):
+        value = self._ch.ask("virt", name)
+        if isinstance(value, list):
+            return _Table(*value)
+        return value
+
+    def __setattr__(self, name, value):
+        if hasattr(value, "base") and hasattr(value, "limit"):
+            value = [value.base, value.limit]
+        self._ch.ask("set_virt", name, value)
+
+
+class _Table:
+    def __init__(self, base: int, limit: int):
+        self.base, self.limit = base, limit
+
+    def __repr__(self):
+        return f"TableRegister(base={self.base:#x}, limit={self.limit:#x})"
+
+
+class _Mem:
+    def __init__(self, ch: _Channel):
+        self._ch = ch
+
+    def read(self, address: int, size: int) -> bytes:
+        return bytes.fromhex(self._ch.ask("mem_read", int(address), int(size)))
+
+    def write(self, address: int, data: bytes) -> None:
+        self._ch.ask("mem_write", int(address), bytes(data).hex())
+
+    def u8(self, a):
+        return self.read(a, 1)[0]
+
+    def u16(self, a):
+        return int.from_bytes(self.read(a, 2), "little")
+
+    def u32(self, a):
+        return int.from_bytes(self.read(a, 4), "little")
+
+    def write_u16(self, a, v):
+        self.write(a, (v & 0xFFFF).to_bytes(2, "little"))
+
+    def write_u32(self, a, v):
+        self.write(a, (v & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+class _Vmcs:
+    def __init__(self, ch: _Channel):
+        self._ch = ch
+
+    def __getitem__(self, field):
+        return self._ch.ask("vmread", field)
+
+    def __setitem__(self, field, value):
+        self._ch.ask("vmwrite", field, int(value))
+
+    vmread = __getitem__
+    vmwrite = __setitem__
+
+
+class _Hypervisor:
+    def __init__(self, ch: _Channel):
+        self._ch = ch
+
+    def guest_range_ok(self, address: int, size: int) -> bool:
+        return self._ch.ask("guest_range_ok", int(address), int(size))
+
+
+class ProxyVcpu:
+    """What a handler sees: the same names as vlab's VirtualCpu, carried out by the grader."""
+
+    def __init__(self, ch: _Channel):
+        self._ch = ch
+        self.regs, self.virt, self.mem = _Regs(ch), _Virt(ch), _Mem(ch)
+        self.vmcs, self.hv = _Vmcs(ch), _Hypervisor(ch)
+
+    def skip(self):
+        self._ch.ask("skip")
+
+    def halt(self):
+        self._ch.ask("halt")
+
+    def inject(self, vector, error_code=None, software=False):
+        self._ch.ask("inject", int(vector), error_code, bool(software))
+
+    def port_read(self, port, size):
+        return self._ch.ask("port_read", int(port), int(size))
+
+    def port_write(self, port, size, value):
+        self._ch.ask("port_write", int(port), int(size), int(value))
+
+    def console_append(self, byte):
+        self._ch.ask("console_append", int(byte) & 0xFF)
+
+    def guest_eflags(self):
+        return self._ch.ask("guest_eflags")
+
+    def effective_if(self):
+        return self._ch.ask("effective_if")
+
+    def hypercall(self, number, *args):
+        """Run the hypervisor's own handler for hypercall ``number`` (e.g. inside multicall)."""
+        return self._ch.ask("hypercall", int(number), [int(a) for a in args])
+
+    def native_cpuid(self, leaf, subleaf=0):
+        return tuple(self._ch.ask("native_cpuid", int(leaf), int(subleaf)))
+
+    @property
+    def vtime(self):
+        return self._ch.ask("vtime")
+
+
+class ExitView:
+    """The exit a handler is given (fields as in vlab.trace.Exit)."""
+
+    def __init__(self, d: dict):
+        from vlab.trace import ExitReason
+
+        self.reason = ExitReason(d["reason"])
+        self.eip, self.cpl, self.instruction = d["eip"], d["cpl"], d["instruction"]
+        self.raw = bytes.fromhex(d["raw"])
+        self.qualification, self.detail = d["qualification"], d["detail"]
+
+
+def main() -> None:
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    ch = _Channel(sock)
+    path, names = sys.argv[2], sys.argv[3].split(",")
+    try:
+        module = runpy.run_path(path, run_name="submission")
+    except BaseException as e:  # noqa: BLE001 - reported, never fatal to the grader
+        ch.send("loaded", None, f"your file does not load: {type(e).__name__}: {e}")
+        return
+    missing = [n for n in names if not callable(module.get(n))]
+    if missing:
+        ch.send("loaded", None, f"your file defines no function {', '.join(missing)}")
+        return
+    ch.send("loaded", names, None)
+    vcpu = ProxyVcpu(ch)
+    while True:
+        msg = ch.recv()
+        if msg[0] != "call":
+            return
+        _, name, exit_dict = msg
+        try:
+            module[name](vcpu, ExitView(exit_dict))
+        except BaseException as e:  # noqa: BLE001 - SystemExit too: a handler may not end us
+            tb = traceback.format_exception(type(e), e, e.__traceback__)
+            ch.send("raised", f"{type(e).__name__}: {e}", "".join(tb[-3:])[-1500:])
+            continue
+        ch.send("done")
+
+
+if __name__ == "__main__":
+    main()
