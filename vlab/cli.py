@@ -24,11 +24,21 @@ def main(argv: list[str] | None = None) -> int:
                      help="instruction budget (default 50,000,000)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
 
+    gr = sub.add_parser("grade", help="grade a submission (or a folder of them) for an exercise")
+    gr.add_argument("exercise", help="an exercise folder, e.g. exercises/03-serial, or its name")
+    gr.add_argument("submission", help="a .py file, or a folder of submissions (a class)")
+    gr.add_argument("--results", help="write Gradescope/otter results.json here (one file)")
+    gr.add_argument("--out", default="grades", help="folder for a class's results (default grades/)")
+    gr.add_argument("--jobs", type=int, default=1, help="parallel processes for a class")
+    gr.add_argument("--public", action="store_true", help="only the public scenarios")
+
     g = sub.add_parser("guests", help="list the guests, or diff two builds")
     g.add_argument("action", nargs="?", choices=["diff"], help="diff A B: what changed in the "
                    "source between two guests (e.g. kernel kernel-pv)")
     g.add_argument("names", nargs="*")
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return _grade(args)
     if args.command == "guests":
         if args.action == "diff":
             return _diff(args.names)
@@ -42,6 +52,33 @@ def _guests() -> int:
     for g in guests.catalog().values():
         print(f"{g.name:24} {g.description}")
     return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import VlabError
+    from .grading import grade, load_exercise
+    from .grading.batch import grade_class
+
+    try:
+        target = Path(args.submission)
+        if target.is_dir():
+            csv_path = grade_class(args.exercise, target, args.out, args.jobs)
+            print(csv_path.read_text(), end="")
+            print(f"results: {Path(args.out) / '<student>.json'}, summary: {csv_path}")
+            return 0
+        if not target.is_file():
+            print(f"vlab: no submission {str(target)!r}", file=sys.stderr)
+            return 2
+        report = grade(load_exercise(args.exercise, hidden=not args.public), target)
+    except VlabError as e:
+        print(f"vlab: {e}", file=sys.stderr)
+        return 2
+    print(report)
+    if args.results:
+        report.write(args.results)
+    return 0 if report.score == report.max_score else 1
 
 
 def _diff(names: list[str]) -> int:

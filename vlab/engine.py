@@ -229,6 +229,16 @@ class FastRegisters:
 _CPUID: dict[tuple[int, int], tuple[int, int, int, int]] = {}
 
 
+def host_cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+    """CPUID of the *host* a VT-x monitor runs on: the core's answer, except that a host that
+    runs VT-x has VMX (leaf 1, ECX bit 5) and, being bare metal, no hypervisor bit (ECX bit 31).
+    (Unicorn's own CPU model reports the opposite: it describes a virtual machine.)"""
+    eax, ebx, ecx, edx = native_cpuid(leaf, subleaf)
+    if leaf == 1:
+        ecx = (ecx | (1 << 5)) & ~(1 << 31)
+    return eax, ebx, ecx, edx
+
+
 def native_cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
     """What the core's own CPUID returns for ``leaf``/``subleaf``: (EAX, EBX, ECX, EDX).
 

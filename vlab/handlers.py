@@ -448,10 +448,10 @@ def translation_handlers() -> HandlerTable:
 # Under the VT-x model a handler also sees the VMCS (``vcpu.vmcs``): exit information to read
 # (qualification, instruction length, interruption information) and guest state to change.
 def handle_cpuid(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """CPUID (always exits in VMX non-root): pass the hardware's answer through."""
-    from .engine import native_cpuid
+    """CPUID (always exits in VMX non-root): pass the host CPU's answer through."""
+    from .engine import host_cpuid
 
-    eax, ebx, ecx, edx = native_cpuid(vcpu.regs.eax, vcpu.regs.ecx)
+    eax, ebx, ecx, edx = host_cpuid(vcpu.regs.eax, vcpu.regs.ecx)
     vcpu.regs.eax, vcpu.regs.ebx, vcpu.regs.ecx, vcpu.regs.edx = eax, ebx, ecx, edx
     vcpu.skip()
 

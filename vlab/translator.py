@@ -94,8 +94,16 @@ class TranslationCache:
         self.translated += 1
 
     def overlapping(self, start: int, end: int) -> list[TranslatedBlock]:
-        """Blocks whose code overlaps guest bytes [start, end)."""
-        return [b for b in self.blocks.values() if b.address < end and start < b.end]
+        """Blocks with an instruction overlapping guest bytes [start, end) (an x86 instruction
+        is at most 15 bytes long, so only starts in [start - 14, end) can overlap)."""
+        found: list[TranslatedBlock] = []
+        for a in range(start - 14, end):
+            block = self._owner.get(a)
+            if block is not None and block not in found:
+                insn = next(i for i in block.instructions if i.address == a)
+                if a + insn.size > start:
+                    found.append(block)
+        return found
 
     def split(self, address: int) -> TranslatedBlock:
         """Make ``address`` (inside a block) the start of a block of its own; returns the tail."""
@@ -131,7 +139,7 @@ def callout_reason(insn: Instruction) -> str | None:
 
 
 def translate(read, entry: int, cache: TranslationCache, classify=None,
-              limit: int = 4096) -> list[TranslatedBlock]:
+              limit: int = 512) -> list[TranslatedBlock]:
     """Translate every block reachable by direct control flow from ``entry`` that is not yet in
     the cache. ``read(address, n)`` reads guest memory; ``classify(insn)`` says why an
     instruction must call out (default :func:`callout_reason`). Returns the new blocks."""
@@ -151,6 +159,8 @@ def translate(read, entry: int, cache: TranslationCache, classify=None,
         cache.add(block)
         new.append(block)
         last = block.instructions[-1]
+        if all(i.raw == b"\0\0" for i in block.instructions):
+            continue  # zero-filled memory, not code: do not sweep on through it
         if last.mnemonic not in _NO_FALLTHROUGH and not _ends_run(last):
             work.append(last.address + last.size)
         target = direct_target(last)

@@ -208,10 +208,10 @@ class VirtualCpu:
             serial.console.append(byte & 0xFF)
 
     def native_cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
-        """What the hardware's CPUID says for ``leaf``/``subleaf``: (EAX, EBX, ECX, EDX)."""
-        from .engine import native_cpuid
+        """What the host CPU's CPUID says for ``leaf``/``subleaf``: (EAX, EBX, ECX, EDX)."""
+        from .engine import host_cpuid
 
-        return native_cpuid(leaf, subleaf)
+        return host_cpuid(leaf, subleaf)
 
     def hypercall(self, number: int, *args: int) -> int:
         """Run the hypervisor's own handler for hypercall ``number`` (paravirt)."""

@@ -1,5 +1,4 @@
-from vlab.grading.core import (Exercise, Scenario, console_matches_reference, exits_match_reference,
-                               halted)
+from vlab.grading.core import Exercise, Scenario, console_matches_reference, exits_match_reference, halted
 from vlab.trace import ExitReason
 
 INSTALL = {"handle_mov_cr": ExitReason.CR_ACCESS}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import VlabError
+from ..errors import BudgetExhausted, VlabError
 from .sandbox import Student
 
 EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
@@ -102,6 +102,7 @@ class Scenario:
     checks: list[Check]
     visibility: str = "visible"  # "visible" | "hidden"
     budget: int = 2_000_000
+    max_exits: int = 20_000  # a guest polling forever through a wrong handler stops here
     strategy_options: dict = field(default_factory=dict)
     setup: Callable[[Any], None] | None = None  # e.g. set VT-x controls
     directory: Path | None = None
@@ -158,6 +159,14 @@ def _run_scenario(scenario: Scenario, student: Student, references: dict) -> Sce
     lab = scenario.make_lab()
     for name, key in scenario.install.items():
         lab.strategy.handlers[key] = RemoteHandler(student, name)
+
+    def cap(exit_) -> None:
+        if lab.trace.total >= scenario.max_exits:
+            raise BudgetExhausted(f"the guest made {scenario.max_exits:,} exits without reaching "
+                                  "its end (is it waiting for something your handler never "
+                                  "gives it?)", exit_.eip, exit_.instruction)
+
+    lab.machine.exit_listeners.append(cap)
     try:
         lab.run()
     except VlabError:
@@ -247,9 +256,8 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True)
         for scenario in ex.scenarios:
             results.append(_run_scenario(scenario, student, references))
     finally:
-        output = student.output_text()
         problem = student.error
-        student.close()
+        output = student.close()
     return GradeReport(ex.name, results, output, problem)
 
 

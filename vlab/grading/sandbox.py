@@ -37,7 +37,7 @@ def _world_can_use(path: str, need_read: bool = False) -> bool:
         if not os.stat(d).st_mode & 0o001:
             return False
     mode = os.stat(real).st_mode
-    return bool(mode & 0o001) and (not need_read or bool(mode & 0o004))
+    return bool(mode & 0o004) if need_read else bool(mode & 0o001)
 
 
 def _sandbox_python(package_dir: Path) -> tuple[str, bool]:
@@ -100,14 +100,14 @@ class Student:
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(package),
                "HOME": str(self.dir), "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen(
-            [python, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[4]); "
+            [python, "-I", "-u", "-c", "import sys; sys.path.insert(0, sys.argv[4]); "
              "from vlab.grading.student import main; main()",
              str(child.fileno()), str(src), ",".join(names), env["PYTHONPATH"]],
             pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, cwd=self.dir, env=env, preexec_fn=_limits(drop))
         child.close()
         out.close()
-        self.file = parent.makefile("rwb", buffering=0)
+        self.file = parent.makefile("rb")  # buffered reads: one recv per message
         self.spent = 0.0
         self.error: str | None = None
         msg = self._recv(10.0)
@@ -133,7 +133,7 @@ class Student:
 
     def _send(self, *msg) -> None:
         try:
-            self.file.write(json.dumps(msg).encode() + b"\n")
+            self.sock.sendall(json.dumps(msg).encode() + b"\n")
         except OSError:
             pass
 
@@ -191,7 +191,8 @@ class Student:
                 self.proc.kill()
         self.proc.wait()
 
-    def close(self) -> None:
+    def close(self) -> str:
+        """End the student's process; returns what it printed (the first 2,000 characters)."""
         self._send("bye")
         try:
             self.proc.wait(1)
@@ -199,7 +200,9 @@ class Student:
             pass
         self.kill()
         self.sock.close()
+        output = self.output_text()
         shutil.rmtree(self.dir, ignore_errors=True)
+        return output
 
 
 def _exit_json(e) -> dict:
@@ -278,9 +281,9 @@ def _serve(vcpu, req: list):
     if op == "effective_if":
         return vcpu.effective_if()
     if op == "native_cpuid":
-        from ..engine import native_cpuid
+        from ..engine import host_cpuid
 
-        return list(native_cpuid(_int(args[0]), _int(args[1])))
+        return list(host_cpuid(_int(args[0]), _int(args[1])))
     if op == "vtime":
         return vcpu.machine.vtime
     if op == "vmread":

@@ -20,10 +20,10 @@ import traceback
 class _Channel:
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.file = sock.makefile("rwb", buffering=0)
+        self.file = sock.makefile("rb")  # buffered: one recv per message, not one per byte
 
     def send(self, *msg) -> None:
-        self.file.write(json.dumps(msg).encode() + b"\n")
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
 
     def recv(self):
         line = self.file.readline()
@@ -206,8 +206,9 @@ def main() -> None:
         try:
             module[name](vcpu, ExitView(exit_dict))
         except BaseException as e:  # noqa: BLE001 - SystemExit too: a handler may not end us
-            tb = traceback.format_exception(type(e), e, e.__traceback__)
-            ch.send("raised", f"{type(e).__name__}: {e}", "".join(tb[-3:])[-1500:])
+            frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
+            where = "".join(traceback.format_list(frames[-3:]))
+            ch.send("raised", f"{type(e).__name__}: {e}", where[-1500:])
             continue
         ch.send("done")
 

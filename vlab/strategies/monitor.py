@@ -24,7 +24,9 @@ MUST_ADVANCE = frozenset({
     ExitReason.CLI, ExitReason.STI, ExitReason.HLT, ExitReason.CR_ACCESS,
     ExitReason.GDTR_IDTR_ACCESS, ExitReason.LDTR_TR_ACCESS, ExitReason.RDMSR, ExitReason.WRMSR,
     ExitReason.INVLPG, ExitReason.WBINVD, ExitReason.INVD, ExitReason.SEGMENT_LOAD,
-    ExitReason.IO_INSTRUCTION, ExitReason.PRIVILEGED_INSTRUCTION,
+    ExitReason.IO_INSTRUCTION, ExitReason.PRIVILEGED_INSTRUCTION, ExitReason.CPUID,
+    ExitReason.RDTSC, ExitReason.VMCALL, ExitReason.PUSHF, ExitReason.POPF, ExitReason.SMSW,
+    ExitReason.DESCRIPTOR_READ, ExitReason.SEGMENT_READ, ExitReason.SEGMENT_CHECK,
 })
 #: Exits for a control transfer: the handler must send the guest somewhere else.
 MUST_MOVE = frozenset({ExitReason.IRET, ExitReason.FAR_TRANSFER})

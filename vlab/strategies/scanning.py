@@ -159,9 +159,7 @@ class CodeScanner:
         self._smc_span = (lo, hi)
 
     def _on_code_write(self, uc, access: int, address: int, size: int, value: int, _: object) -> None:
-        blocks = [b for b in self.cache.overlapping(address, address + size)
-                  if any(i.address < address + size and address < i.address + i.size
-                         for i in b.instructions)]
+        blocks = self.cache.overlapping(address, address + size)
         if not blocks:
             return  # data between code, not code
         m = self.machine

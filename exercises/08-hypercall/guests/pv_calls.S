@@ -44,6 +44,12 @@ _start:
     stosd
     mov eax, [batch + 32 + 4]
     stosd
+    mov eax, __HYPERVISOR_console_io    # a direct, valid call: returns the bytes written
+    mov ebx, CONSOLEIO_write
+    mov ecx, 3
+    mov edx, offset msg_ok
+    int HYPERCALL_VECTOR
+    stosd
     EXIT 0
 .section .data
 .align 8

@@ -18,6 +18,7 @@ SCENARIOS = [
               results(-22, 2, "console_io with an unknown command -> -EINVAL"),
               results(-14, 5, "multicall with a bad array pointer -> -EFAULT"),
               results(0, 6, "multicall returns 0"),
-              results(3, 7, "multicall writes each call's result (console_io: 3 bytes)")],
+              results(3, 7, "multicall writes each call's result (console_io: 3 bytes)"),
+              results(3, 9, "console_io returns the number of bytes written")],
              visibility="hidden"),
 ]

@@ -1,0 +1,250 @@
+"""The autograder: reference solutions score full marks, typical mistakes lose points with the
+right feedback, and hostile submissions cannot raise their score."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from vlab.grading import check, grade, load_exercise
+from vlab.grading.batch import grade_class
+
+SOLUTIONS = Path(__file__).parent / "solutions"
+EXERCISES = {"01-cli-sti": "s01_cli_sti", "02-hlt": "s02_hlt", "03-serial": "s03_serial",
+             "04-cpuid": "s04_cpuid", "05-cr": "s05_cr", "06-bt-popf": "s06_bt_popf",
+             "07-vtx-exits": "s07_vtx_exits", "08-hypercall": "s08_hypercall"}
+
+
+def _file(tmp_path, source: str) -> Path:
+    path = tmp_path / "submission.py"
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+@pytest.mark.parametrize("exercise", sorted(EXERCISES))
+def test_reference_solution_scores_full_marks(exercise):
+    report = grade(exercise, SOLUTIONS / f"{EXERCISES[exercise]}.py")
+    assert report.score == report.max_score > 0, str(report)
+    assert any(r.visibility == "hidden" for r in report.results)
+
+
+def _variant(exercise: str, old: str, new: str) -> str:
+    source = (SOLUTIONS / f"{EXERCISES[exercise]}.py").read_text()
+    assert old in source, (exercise, old)
+    return source.replace(old, new)
+
+
+WRONG = [  # (exercise, the mistake, replaced text, replacement, expected feedback)
+    ("01-cli-sti", "forgets to advance EIP", "    vcpu.virt.IF = False\n    vcpu.skip()",
+     "    vcpu.virt.IF = False", "must advance past 'cli'"),
+    ("01-cli-sti", "swaps the flag", "vcpu.virt.IF = True", "vcpu.virt.IF = False",
+     "HLT with no interrupt"),
+    ("01-cli-sti", "STI forgets the flag", "    vcpu.virt.IF = True\n", "",
+     "HLT with no interrupt"),
+    ("02-hlt", "spins instead of halting", "    vcpu.halt()", "    pass", "HLT exits"),
+    ("02-hlt", "halts without advancing", "    vcpu.skip()\n", "", "must advance past 'hlt'"),
+    ("02-hlt", "raises", "    vcpu.halt()", "    raise RuntimeError('oops')",
+     "handle_hlt raised RuntimeError: oops"),
+    ("03-serial", "LSR says busy", "0x60 if port == 0x3FD", "0x00 if port == 0x3FD",
+     "BudgetExhausted"),
+    ("03-serial", "wrong operand size", "REG = {1: \"al\", 2: \"ax\", 4: \"eax\"}",
+     "REG = {1: \"eax\", 2: \"eax\", 4: \"eax\"}", "console line"),
+    ("03-serial", "forgets to advance EIP", "    vcpu.port_write(port, size, value)\n    vcpu.skip()",
+     "    vcpu.port_write(port, size, value)\n        return", "must advance"),
+    ("04-cpuid", "forgets to advance EIP", "    vcpu.skip()", "    pass", "must advance past 'cpuid'"),
+    ("04-cpuid", "leaves VMX visible", "(ecx & ~(1 << 5)) | (1 << 31)", "ecx | (1 << 31)",
+     "VMX: 0 hypervisor: 1"),
+    ("04-cpuid", "does not advertise the hypervisor", "(ecx & ~(1 << 5)) | (1 << 31)",
+     "ecx & ~(1 << 5)", "VMX: 0 hypervisor: 1"),
+    ("04-cpuid", "signature in the wrong registers", "0x40000000, SIGNATURE, SIGNATURE, SIGNATURE",
+     "0x40000000, SIGNATURE, 0, SIGNATURE", "signature: vlabvlabvlab"),
+    ("05-cr", "always uses EAX", "REGISTERS[(q >> 8) & 7]", "\"eax\"", "console line"),
+    ("05-cr", "swaps the direction", "if kind == 0:", "if kind == 1:", "console line"),
+    ("05-cr", "forgets to advance EIP", "    vcpu.skip()", "    pass", "must advance past 'mov"),
+    ("06-bt-popf", "PUSHF shows the real flags", "vcpu.guest_eflags()", "vcpu.regs.eflags",
+     "console line"),
+    ("06-bt-popf", "POPF ignores IF", "    vcpu.virt.IF = bool(value & IF)\n", "",
+     "interrupts after popf"),
+    ("06-bt-popf", "POPF leaves the stack", "    vcpu.regs.esp = esp + 4\n", "",
+     "a function that saves and restores the flags"),
+    ("07-vtx-exits", "misreads the direction bit", "bool(q >> 3 & 1)", "bool(q >> 4 & 1)",
+     "console line"),
+    ("07-vtx-exits", "misreads the register field", "REGISTERS[(q >> 8) & 7]",
+     "REGISTERS[(q >> 4) & 7]", "console line"),
+    ("07-vtx-exits", "misreads the port field", "(q >> 16) & 0xFFFF", "(q >> 8) & 0xFFFF",
+     "the guest runs to its end"),
+    ("08-hypercall", "does not validate the buffer",
+     "    if count > 4096 or not vcpu.hv.guest_range_ok(buf, count):", "    if count > 4096:",
+     "console_io with a buffer outside the guest"),
+    ("08-hypercall", "multicall drops the results",
+     "        vcpu.mem.write_u32(entry + 4, vcpu.hypercall(op, *args))",
+     "        vcpu.hypercall(op, *args)", "multicall writes each call's result"),
+    ("08-hypercall", "console_io returns 0", "    vcpu.regs.eax = count", "    vcpu.regs.eax = 0",
+     "console_io returns the number of bytes written"),
+]
+
+
+@pytest.mark.parametrize("exercise,mistake,old,new,feedback", WRONG,
+                         ids=[f"{w[0]}:{w[1]}" for w in WRONG])
+def test_known_wrong_handler_loses_points(tmp_path, exercise, mistake, old, new, feedback):
+    report = grade(exercise, _file(tmp_path, _variant(exercise, old, new)))
+    assert report.score < report.max_score, mistake
+    assert feedback in str(report), str(report)
+
+
+def test_every_exercise_has_three_known_mistakes():
+    counts = {ex: sum(1 for w in WRONG if w[0] == ex) for ex in EXERCISES}
+    assert all(n >= 3 for n in counts.values()), counts
+
+
+HOSTILE = {
+    "endless loop": """
+        def handle_cli(vcpu, exit):
+            while True:
+                pass
+        def handle_sti(vcpu, exit):
+            while True:
+                pass
+    """,
+    "sys.exit": """
+        import sys
+        def handle_cli(vcpu, exit):
+            sys.exit(0)
+        handle_sti = handle_cli
+    """,
+    "exit at import": """
+        import os
+        os._exit(0)
+    """,
+    "huge output": """
+        def handle_cli(vcpu, exit):
+            print("x" * 10_000_000)
+        handle_sti = handle_cli
+    """,
+    "patches the grader": """
+        import vlab.grading.core as core, vlab.grading.sandbox as sb
+        core.GradeReport.score = property(lambda self: 10)
+        core._run_scenario = lambda *a, **k: None
+        sb.Student.call = lambda *a, **k: None
+        def handle_cli(vcpu, exit):
+            raise NotImplementedError
+        handle_sti = handle_cli
+    """,
+    "fork bomb": """
+        import os
+        def handle_cli(vcpu, exit):
+            for _ in range(200):
+                try:
+                    os.fork()
+                except OSError:
+                    break
+            raise NotImplementedError
+        handle_sti = handle_cli
+    """,
+    "garbage on the channel": """
+        import os, socket
+        def handle_cli(vcpu, exit):
+            for fd in range(3, 20):
+                try:
+                    os.write(fd, b'["done"]\\n["done"]\\nnot json\\n')
+                except OSError:
+                    pass
+            raise NotImplementedError
+        handle_sti = handle_cli
+    """,
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+def test_hostile_submissions_cannot_raise_their_score(tmp_path, attack):
+    report = grade("01-cli-sti", _file(tmp_path, HOSTILE[attack]))
+    assert report.score == 0, str(report)
+    assert len(report.results) == 3 and report.max_score == 10
+
+
+def test_submission_cannot_edit_vlab_or_read_hidden_scenarios(tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("this test checks the sandbox's separate user, which needs root (as CI runs)")
+    exercise = tmp_path / "ex"
+    shutil.copytree(Path(__file__).parents[1] / "exercises" / "01-cli-sti", exercise)
+    secret = exercise / "hidden" / "scenarios.py"
+    secret.chmod(0o600)
+    target = Path(__file__).parents[1] / "vlab" / "grading" / "core.py"
+    before = target.read_bytes()
+    source = f"""
+        def handle_cli(vcpu, exit):
+            for path in ({str(target)!r}, {str(secret)!r}):
+                try:
+                    print("READ", open(path).read()[:40])
+                except OSError as e:
+                    print("DENIED", type(e).__name__)
+            try:
+                open({str(target)!r}, "a").write("# pwned")
+            except OSError as e:
+                print("NO WRITE", type(e).__name__)
+            raise NotImplementedError
+        handle_sti = handle_cli
+    """
+    from vlab.grading.sandbox import _sandbox_python
+
+    assert _sandbox_python(Path(__file__).parents[1])[1], "the sandbox must run as another user"
+    report = grade(load_exercise(exercise), _file(tmp_path, source))
+    assert target.read_bytes() == before
+    assert report.score == 0
+    assert "NO WRITE" in report.student_output and "DENIED PermissionError" in report.student_output
+    assert "SCENARIOS" not in report.student_output
+
+
+def test_grading_is_deterministic(tmp_path):
+    sub = _file(tmp_path, _variant("03-serial", "0x60 if port == 0x3FD", "0x60 if port == 0x3FD", ))
+    runs = {json.dumps(grade("03-serial", sub).to_json(), sort_keys=True) for _ in range(5)}
+    assert len(runs) == 1
+
+
+def test_results_json_is_gradescope_format(tmp_path):
+    report = grade("02-hlt", SOLUTIONS / "s02_hlt.py")
+    out = tmp_path / "results.json"
+    report.write(out)
+    data = json.loads(out.read_text())
+    assert set(data) >= {"score", "max_score", "tests"}
+    for t in data["tests"]:
+        assert set(t) == {"name", "score", "max_score", "output", "visibility"}
+        assert t["visibility"] in ("visible", "after_published")
+    assert "<table>" in report._repr_html_()
+
+
+def test_cli_grade_one_and_a_class(tmp_path):
+    results = tmp_path / "r.json"
+    ok = subprocess.run([sys.executable, "-m", "vlab", "grade", "exercises/01-cli-sti",
+                         str(SOLUTIONS / "s01_cli_sti.py"), "--results", str(results)],
+                        capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert ok.returncode == 0 and json.loads(results.read_text())["score"] == 10
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(SOLUTIONS / "s01_cli_sti.py", subs / "ada.py")
+    shutil.copy(Path(__file__).parents[1] / "exercises" / "01-cli-sti" / "starter.py", subs / "bob.py")
+    csv_path = grade_class("01-cli-sti", subs, tmp_path / "out", jobs=2)
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith('student,"kernel boots') and rows[1].startswith("ada,")
+    assert float(rows[1].split(",")[-3]) == 10 and float(rows[2].split(",")[-3]) == 0
+    assert (tmp_path / "out" / "ada.json").exists() and (tmp_path / "out" / "bob.json").exists()
+
+
+def handle_cli(vcpu, exit):
+    vcpu.virt.IF = False
+    vcpu.skip()
+
+
+def handle_sti(vcpu, exit):
+    vcpu.virt.IF = True
+    vcpu.skip()
+
+
+def test_check_from_a_notebook():
+    report = check("01-cli-sti", handle_cli, handle_sti)
+    assert report.score == report.max_score and all(r.visibility == "visible" for r in report.results)
