@@ -261,18 +261,48 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True)
     return GradeReport(ex.name, results, output, problem)
 
 
+def _plain(value: Any) -> bool:
+    """A constant whose repr rebuilds it (numbers, strings, bytes, and containers of them)."""
+    if isinstance(value, (int, float, str, bytes, bool, type(None))):
+        return True
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(k) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _sources(fn: Callable, seen: dict[str, str]) -> None:
+    """The source of ``fn`` and of the helper functions and constants it uses (recursively)."""
+    name = getattr(fn, "__name__", repr(fn))
+    if name in seen:
+        return
+    try:
+        seen[name] = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as e:
+        raise VlabError(f"cannot read the source of {name!r} ({e}); put your handlers in a .py "
+                        "file and run `vlab grade`") from None
+    scope = getattr(fn, "__globals__", {})
+    for used in fn.__code__.co_names:
+        if used in seen or used not in scope:
+            continue
+        value = scope[used]
+        if inspect.isfunction(value):
+            _sources(value, seen)
+        elif _plain(value):
+            seen[used] = f"{used} = {value!r}\n"
+
+
 def check(exercise: str, *handlers: Callable, hidden: bool = False) -> GradeReport:
-    """Grade handlers defined in a notebook: their source is sent to the sandbox (helpers they
-    call must be defined inside them, or in a file graded with ``vlab grade``)."""
-    parts = ["from vlab import qualification as q", "from vlab.trace import ExitReason", ""]
+    """Grade handlers defined in a notebook: their source — with the helper functions and
+    constants they use — is sent to the sandbox and graded like a file."""
+    seen: dict[str, str] = {}
     for fn in handlers:
-        try:
-            parts.append(textwrap.dedent(inspect.getsource(fn)))
-        except (OSError, TypeError) as e:
-            raise VlabError(f"cannot read the source of {getattr(fn, '__name__', fn)!r} ({e}); "
-                            "put your handlers in a .py file and run `vlab grade`") from None
+        _sources(fn, seen)
+    header = ["from vlab import qualification as q", "from vlab.trace import ExitReason", ""]
+    body = sorted(seen.items(), key=lambda kv: not kv[1].endswith("\n") or "def " in kv[1])
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write("\n".join(parts))
+        f.write("\n".join(header + [src for _, src in body]))
     try:
         return grade(exercise, f.name, hidden=hidden)
     finally:
