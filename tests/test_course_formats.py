@@ -7,6 +7,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
+
+
+def _load(path: Path) -> dict:
+    nb = json.loads(path.read_text())
+    for c in nb["cells"]:
+        if isinstance(c["source"], list):
+            c["source"] = "".join(c["source"])
+    return nb
 EXERCISES = sorted(p for p in (ROOT / "exercises").iterdir() if (p / "checks.py").exists())
 
 
@@ -24,7 +32,7 @@ def test_exercise_folder_layout(ex):
 
 
 def test_nbgrader_example():
-    nb = json.loads((ROOT / "exercises" / "03-serial" / "nbgrader" / "serial.ipynb").read_text())
+    nb = _load(ROOT / "exercises" / "03-serial" / "nbgrader" / "serial.ipynb")
     cells = nb["cells"]
     ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells]
     assert len(set(ids)) == len(ids)
@@ -43,7 +51,7 @@ def test_nbgrader_example():
 
 
 def test_otter_example():
-    nb = json.loads((ROOT / "exercises" / "03-serial" / "otter" / "serial.ipynb").read_text())
+    nb = _load(ROOT / "exercises" / "03-serial" / "otter" / "serial.ipynb")
     raw = [c["source"] for c in nb["cells"] if c["cell_type"] == "raw"]
     assert raw[0].startswith("# ASSIGNMENT CONFIG")
     assert re.search(r"# BEGIN QUESTION\nname: serial\npoints: 12", "\n".join(raw))
