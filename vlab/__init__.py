@@ -10,6 +10,13 @@ __version__ = "0.1.0"
 __all__ = ["Lab", "Machine", "__version__"]
 
 
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext vlab``: the ``%%asm`` cell magic."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str):
     # Lazy: `import vlab` stays fast; Unicorn and Capstone load on first use.
     if name == "Lab":

@@ -261,17 +261,19 @@ def _include_texts(source: str, include_dirs: list[Path]) -> str:
 
 def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
              defines: dict[str, int] | None = None, prelude: bool = True,
-             include_dirs: list[Path] | None = None, use_cache: bool = True) -> Image:
+             include_dirs: list[Path] | None = None, use_cache: bool = True,
+             header: str = "", footer: str = "") -> Image:
     """Assemble guest source (Intel syntax) into a flat :class:`Image` loaded at ``origin``.
 
     Errors raise :class:`AssemblyError` with the source line number and the assembler's message.
     """
     dirs = [Path(d) for d in (include_dirs or [])] + [INCLUDE_DIR]
     defines = dict(defines or {})
-    text = (_PRELUDE if prelude else "") + source
+    text = (_PRELUDE if prelude else "") + header + source
     if not text.endswith("\n"):
         text += "\n"
-    text += _EPILOGUE
+    text += footer + _EPILOGUE
+    shift = (2 if prelude else 0) + header.count("\n")
     as_bin, ld_bin, nm_bin, objcopy = (_tool(t) for t in ("as", "ld", "nm", "objcopy"))
     key = hashlib.sha256(repr((text, _include_texts(text, dirs), sorted(defines.items()), origin,
                                   _toolchain_id(as_bin))).encode()).hexdigest()[:24]
@@ -289,7 +291,7 @@ def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
             cmd += ["--defsym", f"{k}={v}"]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
-            raise _assembly_error(res.stderr, name, src.name, shift=2 if prelude else 0)
+            raise _assembly_error(res.stderr, name, src.name, shift=shift)
         res = subprocess.run([ld_bin, "-m", "elf_i386", "-N", f"-Ttext={origin:#x}", "-e", "_start",
                               "-o", f"{tmp}/g.elf", f"{tmp}/g.o"], capture_output=True, text=True)
         if res.returncode != 0:
