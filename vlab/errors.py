@@ -31,6 +31,16 @@ class GuestFault(GuestError):
     """The guest raised a fault it cannot handle itself (e.g. no gate in its IDT)."""
 
 
+class ProtectionFault(GuestFault):
+    """The CPU would refuse this (a selector it may not load): a #GP the monitor reflects into
+    the guest, as hardware would raise it."""
+
+    def __init__(self, message: str, error_code: int = 0, eip: int | None = None):
+        self.vector = 13
+        self.error_code = error_code & 0xFFFC
+        super().__init__(message, eip)
+
+
 class InvalidOpcode(GuestFault):
     """The guest executed bytes that are not a valid instruction (#UD) and has no #UD handler."""
 

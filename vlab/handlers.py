@@ -44,7 +44,7 @@ class HandlerTable:
     def lookup(self, exit_: Exit) -> Handler | None:
         # A mnemonic key names an instruction to emulate: it never catches a reflected exception
         # (whose exit shows the faulting instruction but carries no bytes to emulate).
-        mnemonic = exit_.instruction.split(" ", 1)[0] if exit_.raw else ""
+        mnemonic = _mnemonic(exit_.instruction) if exit_.raw else ""
         via = exit_.detail.get("via")
         hypercall = exit_.detail.get("hypercall")
         return ((hypercall and self._handlers.get(hypercall))
@@ -56,6 +56,17 @@ class HandlerTable:
 
     def items(self):
         return self._handlers.items()
+
+
+_PREFIXES = frozenset({"rep", "repe", "repne", "repz", "repnz", "lock", "bnd", "notrack"})
+
+
+def _mnemonic(text: str) -> str:
+    """The mnemonic of an instruction's text, without prefixes ("rep insb ..." -> "insb")."""
+    for word in text.split():
+        if word not in _PREFIXES:
+            return word
+    return ""
 
 
 # ------------------------------------------------------------------------ helpers
@@ -116,6 +127,17 @@ def handle_out(vcpu: VirtualCpu, exit_: Exit) -> None:
     """OUT: write AL/AX/EAX to the virtual device named by the exit qualification."""
     io = q.decode_io(exit_.qualification)
     vcpu.port_write(io.port, io.size, vcpu.regs[{1: "al", 2: "ax", 4: "eax"}[io.size]])
+    vcpu.skip()
+
+
+def handle_string_io(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """INS/OUTS (one element per exit): the element comes from (or goes to) memory, not AL;
+    the core moves it and steps EDI/ESI and ECX."""
+    io = q.decode_io(exit_.qualification)
+    if io.is_in:
+        exit_.detail["result"] = vcpu.port_read(io.port, io.size)
+    else:
+        vcpu.port_write(io.port, io.size, exit_.detail.get("value", 0))
     vcpu.skip()
 
 
@@ -538,7 +560,9 @@ def vmx_handlers() -> HandlerTable:
 
 def handle_io(vcpu: VirtualCpu, exit_: Exit) -> None:
     """I/O exit (reason 30): IN or OUT, as the qualification's direction bit says."""
-    if q.decode_io(exit_.qualification).is_in:
+    if q.decode_io(exit_.qualification).string:
+        handle_string_io(vcpu, exit_)
+    elif q.decode_io(exit_.qualification).is_in:
         handle_in(vcpu, exit_)
     else:
         handle_out(vcpu, exit_)
@@ -549,6 +573,8 @@ def default_handlers() -> HandlerTable:
     return HandlerTable({
         ExitReason.CLI: handle_cli, ExitReason.STI: handle_sti, ExitReason.HLT: handle_hlt,
         "in": handle_in, "out": handle_out, ExitReason.CR_ACCESS: handle_mov_cr,
+        **{m: handle_string_io for m in ("insb", "insw", "insd", "outsb", "outsw", "outsd")},
+        ExitReason.IO_INSTRUCTION: handle_io,
         "lgdt": handle_lgdt, "lidt": handle_lidt, "ltr": handle_ltr, "lldt": handle_lldt,
         ExitReason.RDMSR: handle_rdmsr, ExitReason.WRMSR: handle_wrmsr,
         ExitReason.INVLPG: handle_invlpg, ExitReason.WBINVD: handle_nop, ExitReason.INVD: handle_nop,

@@ -23,7 +23,8 @@ from unicorn import x86_const as X
 
 from . import delivery, engine, layout
 from .devices import PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
-from .errors import BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, UnmappedAccess, VlabError
+from .errors import (BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, ProtectionFault,
+                     UnmappedAccess, VlabError)
 from .isa import Image, decoder
 from .state import IF, CpuState, Eflags, TableRegister
 
@@ -118,6 +119,8 @@ class Machine:
         uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._hook_invalid)
         uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._hook_unmapped)
+        uc.hook_add(unicorn.UC_HOOK_CODE, self._hook_monitor_code, None, layout.MONITOR_BASE,
+                    layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._hook_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._hook_out, None, 1, 0, X.UC_X86_INS_OUT)
         self._bp_hooks: dict[int, int] = {}
@@ -229,7 +232,13 @@ class Machine:
         return self._regs.read(REGISTER_IDS[name])
 
     def set_reg(self, name: str, value: int) -> None:
-        self._regs.write(REGISTER_IDS[name], value)
+        try:
+            self._regs.write(REGISTER_IDS[name], value)
+        except unicorn.UcError:
+            if name in ("cs", "ds", "es", "fs", "gs", "ss"):
+                raise ProtectionFault(f"the CPU refuses to load {name.upper()} with "
+                                      f"{value & 0xFFFF:#06x}", value) from None
+            raise
 
     @property
     def eip(self) -> int:
@@ -291,6 +300,37 @@ class Machine:
         """
         uc = self.uc
         target, cpl = cs & 3, self.cpl()
+        why = self._check_target(cs, ss, target)
+        if why:  # the CPU would raise #GP(selector) and change nothing
+            raise ProtectionFault(f"a transfer to {cs:#06x}:{eip:#010x} with stack {ss:#06x} is "
+                                  f"not allowed: {why}", cs if "code" in why else ss)
+        try:
+            self._enter(cs, eip, ss, esp, eflags, target, cpl)
+        except unicorn.UcError as e:
+            raise ProtectionFault(f"the CPU refused a transfer to {cs:#06x}:{eip:#010x}: {e}",
+                                  cs) from None
+        self._note_cpl()
+
+    def _check_target(self, cs: int, ss: int, ring: int) -> str | None:
+        """Why the CPU would refuse CS/SS for ``ring`` (None: it accepts them)."""
+        code = self.descriptor(cs)
+        if code is None or not code[1] & (1 << 15) or not code[1] & (1 << 12) \
+                or not code[1] & (1 << 11):
+            return f"{cs:#06x} is not a present code segment"
+        conforming = bool(code[1] & (1 << 10))
+        if not conforming and (code[1] >> 13) & 3 != ring:
+            return f"code segment {cs:#06x} has DPL {(code[1] >> 13) & 3}, not {ring}"
+        data = self.descriptor(ss)
+        if data is None or not data[1] & (1 << 15) or not data[1] & (1 << 12) \
+                or data[1] & (1 << 11) or not data[1] & (1 << 9):
+            return f"{ss:#06x} is not a present writable data segment"
+        if (data[1] >> 13) & 3 != ring or ss & 3 != ring:
+            return f"stack segment {ss:#06x} is not for ring {ring}"
+        return None
+
+    def _enter(self, cs: int, eip: int, ss: int, esp: int, eflags: int, target: int,
+               cpl: int) -> None:
+        uc = self.uc
         if target < cpl:
             cr0 = uc.reg_read(X.UC_X86_REG_CR0)
             uc.reg_write(X.UC_X86_REG_CR0, cr0 & ~PE)
@@ -310,7 +350,6 @@ class Machine:
             w(X.UC_X86_REG_EIP, eip)
         else:
             self.deprivilege(cs=cs, eip=eip, ss=ss, esp=esp, eflags=eflags)
-        self._note_cpl()
 
     def deprivilege(self, cs: int, eip: int, ss: int, esp: int, eflags: int) -> None:
         """Drop to an outer ring with a real IRETD (the monitor's trampoline), as an OS does."""
@@ -320,6 +359,7 @@ class Machine:
         uc = self.uc
         uc.reg_write(X.UC_X86_REG_ESP, top)
         uc.reg_write(X.UC_X86_REG_EIP, layout.TRAMPOLINE)
+        self._trampoline_armed = True
         if self._in_slice:
             self._slice_uncounted += 1  # the trampoline's IRETD is the monitor's, not the guest's
             return
@@ -707,6 +747,16 @@ class Machine:
             return
         if address in self.breakpoints:
             self._request_stop("breakpoint", address, adjust=-1)
+
+    def _hook_monitor_code(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
+        """Only the monitor's own trampoline, entered by the monitor, may run up here."""
+        if address == layout.TRAMPOLINE and self._trampoline_armed:
+            self._trampoline_armed = False
+            return
+        self._fail(GuestFault(f"the guest jumped into the machine's reserved memory at "
+                              f"{address:#010x} (the monitor's area): refused", address))
+
+    _trampoline_armed = False
 
     def _hook_block(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
         cpl = uc.reg_read(X.UC_X86_REG_CS) & 3

@@ -16,7 +16,7 @@ translator has translated, the affected blocks are dropped and translated again 
 from __future__ import annotations
 
 from ..handlers import HandlerTable, translation_handlers
-from ..isa import Instruction
+from ..isa import Instruction, operands
 from ..trace import Exit, ExitReason
 from ..translator import callout_reason
 from .monitor import SoftwareMonitor
@@ -31,6 +31,9 @@ _SENSITIVE_REASONS = {
     "verw": ExitReason.SEGMENT_CHECK, "int": ExitReason.SOFTWARE_INTERRUPT,
     "int3": ExitReason.SOFTWARE_INTERRUPT, "into": ExitReason.SOFTWARE_INTERRUPT,
 }
+
+
+_SEGMENTS = frozenset({"cs", "ds", "es", "fs", "gs", "ss"})
 
 
 class BinaryTranslation(CodeScanner, SoftwareMonitor):
@@ -56,6 +59,8 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
         """A translated sensitive or privileged instruction is about to run: emulate it instead."""
         self.vcpu.virt.CPL = 0
         reason, qual = self._classify(insn)
+        if reason is None:
+            return
         self.cache.callouts[insn.mnemonic] += 1
         self.dispatch(self._exit(reason, insn.address, insn, qual, detail={"via": "callout"}),
                       cost="callout")
@@ -67,8 +72,12 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
             reason, qual = self.classify_fault(insn)
             if reason is None:
                 mn = insn.mnemonic
-                if mn in ("mov", "push") and "s" in insn.op_str:
+                ops = operands(insn)
+                if (mn == "push" and ops and ops[0].reg in _SEGMENTS) or (
+                        mn == "mov" and len(ops) == 2 and ops[1].reg in _SEGMENTS):
                     reason = ExitReason.SEGMENT_READ
+                elif mn in ("mov", "pop") and ops and ops[0].reg == "cs":
+                    reason = None  # not a valid instruction: it runs (and faults) as natively
                 else:
                     reason = _SENSITIVE_REASONS.get(mn, ExitReason.PRIVILEGED_INSTRUCTION)
             found = self._classified[key] = (reason, qual)

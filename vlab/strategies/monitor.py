@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import layout
 from .. import qualification as q
-from ..errors import GuestError, HandlerError, VlabError
+from ..errors import GuestError, GuestFault, HandlerError, ProtectionFault, VlabError
 from ..handlers import HandlerTable, default_handlers
 from ..isa import Instruction, decoder, operands
 from ..state import TableRegister
@@ -59,8 +59,14 @@ def cr_qualification(insn: Instruction) -> int:
 def io_qualification(insn: Instruction | None, port: int, size: int, is_in: bool) -> int:
     """Intel's I/O qualification (SDM vol. 3, table 28-5)."""
     immediate = insn is not None and insn.raw[-2:-1] != b"" and insn.raw[0] in (0xE4, 0xE5, 0xE6, 0xE7)
-    string = insn is not None and insn.mnemonic.startswith(("ins", "outs"))
-    return q.encode_io(port, size, is_in, string=string, immediate=immediate)
+    string = insn is not None and base_mnemonic(insn.mnemonic).startswith(("ins", "outs"))
+    rep = insn is not None and insn.mnemonic.startswith("rep")
+    return q.encode_io(port, size, is_in, string=string, rep=rep, immediate=immediate)
+
+
+def base_mnemonic(mnemonic: str) -> str:
+    """The mnemonic without prefixes (Capstone writes "rep insb", "lock add")."""
+    return mnemonic.rsplit(" ", 1)[-1]
 
 
 class Monitor(Strategy):
@@ -107,6 +113,13 @@ class Monitor(Strategy):
         v.exit, v._skipped, v._from_fault = exit_, False, from_fault
         try:
             handler(v, exit_)
+        except ProtectionFault as pf:
+            # what the handler tried, the CPU refuses (a selector the guest may not use): the
+            # guest gets the #GP the hardware would raise
+            v.exit = None
+            self.reflect_fault(pf, exit_)
+            m.report_exit(exit_)
+            return
         except (GuestError, HandlerError):
             raise
         except VlabError as e:
@@ -137,6 +150,11 @@ class Monitor(Strategy):
         object.__setattr__(exit_, "handler", name)
         object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
         m.report_exit(exit_)
+
+    def reflect_fault(self, fault: ProtectionFault, exit_: Exit) -> None:
+        """Give the guest the #GP its instruction would have raised on hardware."""
+        exit_.detail["reflected"] = f"#GP({fault.error_code:#x}): {fault.reason}"
+        self.vcpu.inject(fault.vector, fault.error_code)
 
     def after_exit(self, exit_: Exit) -> None:
         """Called after every handled exit (binary translation checks the new EIP)."""
@@ -200,8 +218,9 @@ class SoftwareMonitor(Monitor):
         limit = layout.MONITOR_GDT_ENTRIES
         self.machine.monitor_ss = layout.MONITOR_DS
         if len(entries) > layout.MONITOR_TSS_SELECTOR >> 3:
-            raise VlabError(f"the guest GDT has {len(entries)} entries; this monitor shadows at "
-                            f"most {layout.MONITOR_TSS_SELECTOR >> 3}")
+            raise GuestFault(f"the guest loaded a GDT of {len(entries)} entries; vlab's monitor "
+                             f"shadows at most {layout.MONITOR_TSS_SELECTOR >> 3} (it keeps the "
+                             "top of its GDT for itself)", self.machine.eip)
         table = bytearray(8 * limit)
         for i, e in enumerate(entries):
             table[8 * i:8 * i + 8] = e
@@ -337,11 +356,17 @@ class SoftwareMonitor(Monitor):
         self._sync_cpl()
         eip = m.eip
         insn = self._decode(eip)
+        if insn is None:  # bytes Capstone cannot decode (e.g. LOCK OUT): the core ran them; so
+            return m.device_io(is_out, port, size, value)  # does the device, as natively
         exit_ = self._exit(ExitReason.IO_INSTRUCTION, eip, insn,
-                           io_qualification(insn, port, size, not is_out))
+                           io_qualification(insn, port, size, not is_out), detail={"value": value})
         v._in_hook_io = True
         try:
             self.dispatch(exit_, cost=self.io_cost)
         finally:
             v._in_hook_io = False
-        return 0 if is_out else m.reg("eax") & ((1 << (8 * size)) - 1)
+        if is_out:
+            return 0
+        if "result" in exit_.detail:  # INS: the element goes to memory, not to EAX
+            return exit_.detail["result"]
+        return m.reg("eax") & ((1 << (8 * size)) - 1)

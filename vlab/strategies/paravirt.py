@@ -89,6 +89,19 @@ class Paravirt(SoftwareMonitor):
             return True
         return self.machine.read(SHARED_INFO + 1, 1) == b"\x00"
 
+    def reflect_fault(self, fault, exit_) -> None:
+        """A hypercall asked for a transfer the CPU refuses: the guest gets -EINVAL; a trap's
+        bounce that fails is a #GP through its trap table."""
+        if exit_.reason == ExitReason.HYPERCALL:
+            self.vcpu.regs.eax = EINVAL & 0xFFFF_FFFF
+            exit_.detail["reflected"] = f"-EINVAL: {fault.reason}"
+            return
+        entry = self.trap_table.get(13)
+        if entry is None:
+            raise GuestFault(f"{fault.reason}, and the paravirtual kernel has no #GP handler",
+                             exit_.eip, exit_.instruction)
+        self.bounce(entry[0], entry[1], fault.error_code, mask=bool(entry[2] & 4))
+
     def to_real(self, sel: int) -> int:
         return sel  # a paravirtual kernel uses the real (ring-1) selectors itself
 

@@ -48,6 +48,8 @@ class CodeScanner:
         if self.cache.covers(address):
             self.cache.hits += 1
             return
+        if not 0 <= address < self.machine.ram_size:
+            return  # outside guest RAM: the core reports the access, nothing to translate
         self.cache.misses += 1
         new = translate(self.machine.read, address, self.cache, self.needs_callout)
         for block in new:

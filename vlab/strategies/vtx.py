@@ -63,6 +63,7 @@ class VtX(CodeScanner, Monitor):
         self.vmcs = Vmcs()
         self.init_scanner(profile)
         self._mtf_hook: int | None = None
+        self._io_value, self._io_result = 0, None
         self._defaults()
 
     def _defaults(self) -> None:
@@ -127,6 +128,8 @@ class VtX(CodeScanner, Monitor):
         saved = {cr: v[f"GUEST_{cr}"] for cr in _STATE}
         m.vmx_mode = "root"
         detail = {"intr_info": intr} if intr else {}
+        if reason == ExitReason.IO_INSTRUCTION:
+            detail["value"] = self._io_value
         exit_ = self._exit(reason, eip, insn, qual, detail=detail)
         self.vcpu._in_hook_io = in_hook
         try:
@@ -134,6 +137,8 @@ class VtX(CodeScanner, Monitor):
         finally:
             self.vcpu._in_hook_io = False
             m.vmx_mode = "non-root"
+        if "result" in exit_.detail:
+            self._io_result = exit_.detail["result"]
         self.vm_entry(saved)
 
     def vm_entry(self, saved: dict[str, int]) -> None:
@@ -241,9 +246,16 @@ class VtX(CodeScanner, Monitor):
             return m.device_io(is_out, port, size, value)
         eip = m.eip
         insn = self._decode(eip)
+        if insn is None:  # undecodable bytes the core ran anyway: to the device, as natively
+            return m.device_io(is_out, port, size, value)
+        self._io_value, self._io_result = value, None
         self.vm_exit(ExitReason.IO_INSTRUCTION, eip, insn,
                      io_qualification(insn, port, size, not is_out), in_hook=True)
-        return 0 if is_out else m.reg("eax") & ((1 << (8 * size)) - 1)
+        if is_out:
+            return 0
+        if self._io_result is not None:  # INS: the element goes to memory, not to EAX
+            return self._io_result
+        return m.reg("eax") & ((1 << (8 * size)) - 1)
 
     def on_halt(self) -> None:
         """The guest executed HLT (the core stopped after it): exit if HLT exiting is on."""
