@@ -360,10 +360,13 @@ def handle_str(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 def handle_smsw(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """SMSW: the virtual CR0 (to a 32-bit register all of it, as the core does; else bits 15:0)."""
+    """SMSW: bits 15:0 of the virtual CR0 (to a 32-bit register the core writes only the low 16
+    bits, keeping the rest, so the monitor does the same)."""
     insn = decoder().decode(exit_.raw, exit_.eip)
     op = operands(insn)[0]
-    value = vcpu.virt.CR0 if (op.kind == "reg" and op.size == 4) else vcpu.virt.CR0 & 0xFFFF
+    value = vcpu.virt.CR0 & 0xFFFF
+    if op.kind == "reg" and op.size == 4:
+        value |= vcpu.regs[op.reg] & 0xFFFF_0000
     _write_operand(vcpu, exit_, 0, value)
     vcpu.skip()
 

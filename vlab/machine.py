@@ -23,8 +23,15 @@ from unicorn import x86_const as X
 
 from . import delivery, engine, layout
 from .devices import PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
-from .errors import (BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, ProtectionFault,
-                     UnmappedAccess, VlabError)
+from .errors import (
+    BudgetExhausted,
+    GuestFault,
+    GuestHang,
+    InvalidOpcode,
+    ProtectionFault,
+    UnmappedAccess,
+    VlabError,
+)
 from .isa import Image, decoder
 from .state import IF, CpuState, Eflags, TableRegister
 
@@ -98,6 +105,8 @@ class Machine:
         self.on_halt: Callable[[], None] | None = None  # a monitor that wants HLT as an event
         self.exit_listeners: list[Callable[[Any], None]] = []
         self.stop_listeners: list[Callable[[], None]] = []  # called whenever a run returns
+        self._restore_after_slice: list[tuple[int, bytes]] = []
+        self.slice_listeners: list[Callable[[], None]] = []  # called after every emu_start
         self.monitor_ss = layout.KERNEL_DS  # a flat ring-0 data segment in the real GDT
         self.breakpoints: set[int] = set()
         self.exit_breakpoints: set[Any] = set()
@@ -125,6 +134,8 @@ class Machine:
         uc.hook_add(unicorn.UC_HOOK_INSN, self._hook_out, None, 1, 0, X.UC_X86_INS_OUT)
         self._bp_hooks: dict[int, int] = {}
         self._mode_hook: int | None = None
+        self._monitor_hook = None
+        self.protect_monitor()  # the reserved area is never guest memory, under any strategy
 
     def reset(self) -> None:
         """Power-cycle: clear RAM, rebuild the boot state and reload the image (if any)."""
@@ -298,7 +309,6 @@ class Machine:
         that works (DESIGN.md): leave protected mode, load SS = 0 (CPL becomes 0), re-enter it.
         Going *outward* is done as the CPU allows it: an IRETD in the monitor's trampoline.
         """
-        uc = self.uc
         target, cpl = cs & 3, self.cpl()
         why = self._check_target(cs, ss, target)
         if why:  # the CPU would raise #GP(selector) and change nothing
@@ -659,6 +669,11 @@ class Machine:
             uc_error = e
         finally:
             self._in_slice = False
+            for address, original in self._restore_after_slice:
+                self.uc.mem_write(address, original)
+            self._restore_after_slice.clear()
+            for listener in self.slice_listeners:
+                listener()
         raw = self._counter.value if n else 0
         if self._stop_counted:
             executed = self._stop_executed
@@ -758,6 +773,27 @@ class Machine:
 
     _trampoline_armed = False
 
+    def protect_monitor(self) -> None:
+        """The guest may not write the machine's reserved area (boot tables; the monitor's GDT,
+        TSS, IDT, trampoline and stack). Only the CPU's own updates of a descriptor's Accessed
+        or Busy bit pass; anything else stops the guest, and the bytes are put back."""
+        if self._monitor_hook is None:
+            self._monitor_hook = self.uc.hook_add(
+                unicorn.UC_HOOK_MEM_WRITE, self._hook_monitor_write, None, layout.MONITOR_BASE,
+                layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
+
+    def _hook_monitor_write(self, uc: unicorn.Uc, access: int, address: int, size: int,
+                            value: int, _: object) -> None:
+        old = bytes(uc.mem_read(address, size))
+        if size == 4 and address % 8 == 4:
+            before = int.from_bytes(old, "little")
+            if (value & 0xFFFF_FFFF) ^ before in (0x100, 0x200) and value & 0xFFFF_FFFF > before:
+                return  # the CPU marking a descriptor accessed, or a TSS busy
+        self._restore_after_slice.append((address, old))
+        self._fail(GuestFault(f"the guest wrote to the monitor's memory at {address:#010x} "
+                              "(refused: it is outside the guest's RAM)", self.eip,
+                              self._instruction_text(self.eip)))
+
     def _hook_block(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
         cpl = uc.reg_read(X.UC_X86_REG_CS) & 3
         if cpl != self._last_cpl:
@@ -855,6 +891,12 @@ class Machine:
 
     def _slice_progress(self) -> int:
         return max(0, self._counter.value - self._slice_uncounted) if self._in_slice else 0
+
+    @property
+    def counting(self) -> bool:
+        """Is the current slice counting instructions (so every instruction passes Unicorn's
+        hook helper, and a hook added now takes effect at once)?"""
+        return self._in_slice and self._counting
 
     def _resample(self) -> None:
         """Something the interrupt logic depends on changed: end the slice after this instruction."""

@@ -12,8 +12,9 @@ import struct
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Callable
 
+from . import layout
 from .delivery import ERROR_CODE_VECTORS, vector_name
-from .errors import GuestFault, InvalidOpcode, TripleFault, VlabError
+from .errors import GuestFault, InvalidOpcode, TripleFault, UnmappedAccess, VlabError
 from .state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
 
 if TYPE_CHECKING:
@@ -76,7 +77,16 @@ class Memory:
         return self._m.read(address, size)
 
     def write(self, address: int, data: bytes) -> None:
-        self._m.write(address, data)
+        """Write on the guest's behalf: only its RAM, as the CPU would let it."""
+        m = self._m
+        end = address + len(data)
+        if address < 0 or end > m.ram_size:
+            if address < layout.MONITOR_BASE + layout.MONITOR_SIZE and end > layout.MONITOR_BASE:
+                raise GuestFault(f"the guest wrote to the monitor's memory at {address:#010x} "
+                                 "(refused: it is outside the guest's RAM)", m.fault_eip)
+            raise UnmappedAccess(f"write of {len(data)} bytes at {address:#010x} outside guest "
+                                 "RAM", address, m.fault_eip)
+        m.write(address, data)
 
     def u8(self, address: int) -> int:
         return self.read(address, 1)[0]

@@ -56,8 +56,8 @@ def test_lab_ui_in_jupyterlab(jupyter, browser):
     page.click(".vlab-run")
     page.wait_for_function("() => document.querySelector('.vlab-status')?.innerText"
                            ".includes('halted')", timeout=60_000)
-    rows = page.locator(".vlab-traplog option").count()
-    assert rows > 0
+    page.wait_for_function("() => document.querySelectorAll('.vlab-traplog option').length > 0",
+                           timeout=30_000)  # the redraw after a background run comes last
     assert "exits" in page.inner_text(".vlab-trap-summary")
     page.click("li.lm-TabBar-tab:has-text('Diagram')")
     assert page.locator(".vlab-diagram svg").count() == 1

@@ -13,7 +13,7 @@ from .. import qualification as q
 from ..errors import GuestError, GuestFault, HandlerError, ProtectionFault, VlabError
 from ..handlers import HandlerTable, default_handlers
 from ..isa import Instruction, decoder, operands
-from ..state import TableRegister
+from ..state import TF, TableRegister
 from ..trace import COSTS, Exit, ExitReason
 from ..vcpu import _VIRT_FIELDS as _FIELDS
 from ..vcpu import VirtualCpu
@@ -110,6 +110,8 @@ class Monitor(Strategy):
                                f"EIP={exit_.eip:#010x} in the handler table")
         name = getattr(handler, "__name__", repr(handler))
         before = v.virt.values()
+        emulates = exit_.reason in MUST_ADVANCE or exit_.reason in MUST_MOVE
+        single_step = emulates and bool(m.reg("eflags") & TF)
         v.exit, v._skipped, v._from_fault = exit_, False, from_fault
         try:
             handler(v, exit_)
@@ -150,6 +152,12 @@ class Monitor(Strategy):
         object.__setattr__(exit_, "handler", name)
         object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
         m.report_exit(exit_)
+        if single_step:  # TF was set: the CPU would trap (#DB) after this instruction (as KVM
+            self.single_step_trap()  # does after skipping an emulated instruction)
+
+    def single_step_trap(self) -> None:
+        """Deliver the #DB the hardware raises after an instruction executed with TF set."""
+        self.vcpu.inject(1)
 
     def reflect_fault(self, fault: ProtectionFault, exit_: Exit) -> None:
         """Give the guest the #GP its instruction would have raised on hardware."""

@@ -26,6 +26,10 @@ class CodeScanner:
     profile = False
     charge_translation = True
 
+    def attach(self, machine, trace) -> None:
+        super().attach(machine, trace)
+        machine.slice_listeners.append(self._drop_stale)
+
     def init_scanner(self, profile: bool = False) -> None:
         self.cache = TranslationCache()
         self.profile = profile  # count block executions (a callback per block: for teaching)
@@ -34,6 +38,7 @@ class CodeScanner:
         self._smc_hook: int | None = None
         self._smc_span: tuple[int, int] | None = None
         self._retranslate: dict[int, int] = {}  # invalidated range start -> trap-on-entry hook
+        self._stale: list[tuple[int, int]] = []  # core translations to drop after this slice
 
     # ------------------------------------------------------------------ what to hook
     def needs_callout(self, insn: Instruction) -> str | None:
@@ -75,7 +80,24 @@ class CodeScanner:
             block.executions = block.executions or 0
             self._entry_hooks[block.address] = uc.hook_add(
                 unicorn.UC_HOOK_CODE, self._count_block, None, block.address, block.address)
-        uc.ctl_remove_cache(block.address, block.end)
+        self._forget_core_translation(block.address, block.end)
+
+    def _forget_core_translation(self, start: int, end: int) -> None:
+        """The core must re-translate [start, end) to see new hooks. Never from inside a hook
+        (dropping the block being executed disturbs Unicorn's instruction count): in a counted
+        slice new hooks work at once anyway; in a free-running one the slice ends first."""
+        m = self.machine
+        if not m._in_slice:
+            m.uc.ctl_remove_cache(start, end)
+            return
+        if not m.counting:
+            self._stale.append((start, end))
+            m._resample()
+
+    def _drop_stale(self) -> None:
+        for start, end in self._stale:
+            self.machine.uc.ctl_remove_cache(start, end)
+        self._stale.clear()
 
     def _uninstall(self, block: TranslatedBlock) -> None:
         uc = self.machine.uc

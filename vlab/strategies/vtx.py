@@ -41,7 +41,8 @@ from .scanning import CodeScanner
 
 #: Instructions that a VM-execution control can make exit (besides CPUID, I/O and HLT, which
 #: have their own triggers) or whose result non-root mode changes (reads of shadowed CRs).
-_CANDIDATES = frozenset({"clts", "lmsw", "smsw", "rdmsr", "wrmsr", "invlpg", "rdtsc", "rdpmc"})
+_CANDIDATES = frozenset({"clts", "lmsw", "smsw", "rdmsr", "wrmsr", "invlpg", "rdtsc", "rdpmc",
+                         "cpuid"})
 _STATE = ("CR0", "CR3", "CR4")
 
 
@@ -166,6 +167,9 @@ class VtX(CodeScanner, Monitor):
     def after_exit(self, exit_: Exit) -> None:
         self.scan_next_entry()
 
+    def single_step_trap(self) -> None:
+        self._deliver(1, None, False)
+
     # ------------------------------------------------------------------ triggers
     def needs_callout(self, insn: Instruction) -> str | None:
         mn = insn.mnemonic
@@ -177,6 +181,9 @@ class VtX(CodeScanner, Monitor):
         """An instruction a control could make exit is about to run: exit, or let it run."""
         v, m = self.vmcs, self.machine
         mn = insn.mnemonic
+        if mn == "cpuid":  # always exits (SDM 25.1.2)
+            self.vm_exit(ExitReason.CPUID, insn.address, insn)
+            return
         if mn == "mov" or mn in ("clts", "lmsw"):
             qual = cr_qualification(insn)
             kind, cr = (qual >> 4) & 3, qual & 0xF
@@ -218,11 +225,12 @@ class VtX(CodeScanner, Monitor):
         value = self.vmcs.cr_read_value(cr, real)
         if value == real:
             return  # nothing shadowed differs: the instruction runs natively
-        if reg is None:  # SMSW: a register gets CR0 (as the core does), memory bits 15:0
+        if reg is None:  # SMSW: bits 15:0 (to a 32-bit register the core keeps bits 31:16)
             op = operands(insn)[0]
-            if op.kind != "reg":
-                value &= 0xFFFF
-            reg = op.reg if op.kind == "reg" else None
+            value &= 0xFFFF
+            if op.kind == "reg":
+                reg = op.reg
+                value |= self.vcpu.regs[reg] & 0xFFFF_0000 if op.size == 4 else 0
         if reg is None:
             from ..handlers import effective_address
 
@@ -233,7 +241,9 @@ class VtX(CodeScanner, Monitor):
         m.set_reg("eip", insn.address + insn.size)
 
     def _on_cpuid(self, uc, _: object) -> int:
-        """CPUID always exits in non-root mode (SDM 25.1.2); 1 = skip the core's own CPUID."""
+        """CPUID in code the scanner did not see (a ring-3 task): it exits all the same.
+        (Scanned CPUIDs exit from their exact-address callout instead: Unicorn's CPUID
+        instruction hook leaves the lazily computed arithmetic flags stale.)"""
         m = self.machine
         eip = m.eip
         insn = decoder().decode(m.read(eip, 2), eip)
