@@ -206,6 +206,12 @@ def test_grading_is_deterministic(tmp_path):
     assert len(runs) == 1
 
 
+def test_hundred_reruns_give_the_same_score(tmp_path):
+    sub = _file(tmp_path, _variant("05-cr", "if kind == 0:", "if kind == 1:"))  # partial credit
+    scores = [grade("05-cr", sub, hidden=False).score for _ in range(100)]
+    assert len(set(scores)) == 1 and 0 < scores[0] < 5, scores
+
+
 def test_results_json_is_gradescope_format(tmp_path):
     report = grade("02-hlt", SOLUTIONS / "s02_hlt.py")
     out = tmp_path / "results.json"

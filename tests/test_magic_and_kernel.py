@@ -82,6 +82,9 @@ def test_vlab_kernel_runs_assembly_and_magics(tmp_path, monkeypatch):
         assert re.search(r"EIP", run("%step 3"))
         assert "<svg" in run("%diagram") or "digraph" in run("%diagram")
         assert "halted" in run("%%python\nprint(lab.status)")
+        faulting = run("    ud2\n")  # a guest that faults: the kernel reports it and stays usable
+        assert "InvalidOpcode" in faulting
+        assert "42" in run("%%python\nprint(6 * 7)")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

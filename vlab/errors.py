@@ -31,14 +31,23 @@ class GuestFault(GuestError):
     """The guest raised a fault it cannot handle itself (e.g. no gate in its IDT)."""
 
 
-class ProtectionFault(GuestFault):
+class GuestException(GuestFault):
+    """What an emulated instruction would raise on hardware (e.g. #UD for MOV from CR7): the
+    monitor reflects it into the guest instead of failing."""
+
+    def __init__(self, message: str, vector: int, error_code: int | None = None,
+                 eip: int | None = None):
+        self.vector = vector
+        self.error_code = error_code
+        super().__init__(message, eip)
+
+
+class ProtectionFault(GuestException):
     """The CPU would refuse this (a selector it may not load): a #GP the monitor reflects into
     the guest, as hardware would raise it."""
 
     def __init__(self, message: str, error_code: int = 0, eip: int | None = None):
-        self.vector = 13
-        self.error_code = error_code & 0xFFFC
-        super().__init__(message, eip)
+        super().__init__(message, 13, error_code & 0xFFFC, eip)
 
 
 class InvalidOpcode(GuestFault):

@@ -11,7 +11,7 @@ import struct
 from typing import TYPE_CHECKING, Callable, Union
 
 from . import qualification as q
-from .errors import GuestFault
+from .errors import GuestException, GuestFault
 from .isa import decoder, operands
 from .state import IF, IOPL_MASK, TableRegister
 from .trace import Exit, ExitReason
@@ -145,6 +145,8 @@ def handle_string_io(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_mov_cr(vcpu: VirtualCpu, exit_: Exit) -> None:
     """MOV to/from CRn, CLTS, LMSW: on the virtual control registers (qualification decoded)."""
     cr = q.decode_cr(exit_.qualification)
+    if cr.cr not in (0, 2, 3, 4):
+        raise GuestException(f"CR{cr.cr} does not exist: #UD", 6)
     name = f"CR{cr.cr}"
     if cr.access_type == 0:
         setattr(vcpu.virt, name, vcpu.regs[cr.register])
@@ -154,6 +156,22 @@ def handle_mov_cr(vcpu: VirtualCpu, exit_: Exit) -> None:
         vcpu.virt.CR0 &= ~0x8  # CLTS clears CR0.TS
     else:
         vcpu.virt.CR0 = (vcpu.virt.CR0 & ~0xE) | (cr.lmsw_data & 0xF) | (vcpu.virt.CR0 & 1)
+    vcpu.skip()
+
+
+def handle_mov_dr(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """MOV to/from a debug register (exit reason 29): on virtual debug registers (DR4/DR5 are
+    DR6/DR7, as with CR4.DE clear)."""
+    insn = decoder().decode(exit_.raw, exit_.eip)
+    dst, src = operands(insn)
+    to_dr = dst.reg.startswith("dr")
+    n = int((dst if to_dr else src).reg[2:])
+    n = {4: 6, 5: 7}.get(n, n)
+    key = 0xD0 + n  # kept with the virtual MSRs, under keys no MSR uses
+    if to_dr:
+        vcpu.virt.msrs[key] = vcpu.regs[src.reg]
+    else:
+        vcpu.regs[dst.reg] = vcpu.virt.msrs.get(key, {6: 0xFFFF0FF0, 7: 0x400}.get(n, 0))
     vcpu.skip()
 
 
@@ -581,6 +599,7 @@ def default_handlers() -> HandlerTable:
         "lgdt": handle_lgdt, "lidt": handle_lidt, "ltr": handle_ltr, "lldt": handle_lldt,
         ExitReason.RDMSR: handle_rdmsr, ExitReason.WRMSR: handle_wrmsr,
         ExitReason.INVLPG: handle_invlpg, ExitReason.WBINVD: handle_nop, ExitReason.INVD: handle_nop,
+        ExitReason.DR_ACCESS: handle_mov_dr,
         ExitReason.IRET: handle_iret, ExitReason.FAR_TRANSFER: handle_far_transfer,
         ExitReason.SEGMENT_LOAD: handle_segment_load,
         ExitReason.EXTERNAL_INTERRUPT: handle_external_interrupt,

@@ -26,6 +26,7 @@ class ExitReason(enum.IntEnum):
     RDTSC = 16
     VMCALL = 18
     CR_ACCESS = 28
+    DR_ACCESS = 29
     IO_INSTRUCTION = 30
     RDMSR = 31
     WRMSR = 32

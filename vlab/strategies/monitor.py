@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import layout
 from .. import qualification as q
-from ..errors import GuestError, GuestFault, HandlerError, ProtectionFault, VlabError
+from ..errors import GuestError, GuestException, GuestFault, HandlerError, VlabError
 from ..handlers import HandlerTable, default_handlers
 from ..isa import Instruction, decoder, operands
 from ..state import TF, TableRegister
@@ -25,6 +25,7 @@ MUST_ADVANCE = frozenset({
     ExitReason.GDTR_IDTR_ACCESS, ExitReason.LDTR_TR_ACCESS, ExitReason.RDMSR, ExitReason.WRMSR,
     ExitReason.INVLPG, ExitReason.WBINVD, ExitReason.INVD, ExitReason.SEGMENT_LOAD,
     ExitReason.IO_INSTRUCTION, ExitReason.PRIVILEGED_INSTRUCTION, ExitReason.CPUID,
+    ExitReason.DR_ACCESS,
     ExitReason.RDTSC, ExitReason.VMCALL, ExitReason.PUSHF, ExitReason.POPF, ExitReason.SMSW,
     ExitReason.DESCRIPTOR_READ, ExitReason.SEGMENT_READ, ExitReason.SEGMENT_CHECK,
 })
@@ -115,7 +116,7 @@ class Monitor(Strategy):
         v.exit, v._skipped, v._from_fault = exit_, False, from_fault
         try:
             handler(v, exit_)
-        except ProtectionFault as pf:
+        except GuestException as pf:
             # what the handler tried, the CPU refuses (a selector the guest may not use): the
             # guest gets the #GP the hardware would raise
             v.exit = None
@@ -136,9 +137,6 @@ class Monitor(Strategy):
         if exit_.reason in MUST_ADVANCE and not v._skipped and m.eip == exit_.eip:
             raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: it must advance past "
                                f"'{exit_.instruction}' (call vcpu.skip())")
-        if exit_.reason in MUST_MOVE and m.eip == exit_.eip:
-            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: '{exit_.instruction}' "
-                               "must transfer control")
         if from_fault and not v._skipped:
             m.retire()  # emulated (IRET, far transfer ...): it executed, once
         after = v.virt.values()
@@ -159,9 +157,9 @@ class Monitor(Strategy):
         """Deliver the #DB the hardware raises after an instruction executed with TF set."""
         self.vcpu.inject(1)
 
-    def reflect_fault(self, fault: ProtectionFault, exit_: Exit) -> None:
-        """Give the guest the #GP its instruction would have raised on hardware."""
-        exit_.detail["reflected"] = f"#GP({fault.error_code:#x}): {fault.reason}"
+    def reflect_fault(self, fault: GuestException, exit_: Exit) -> None:
+        """Give the guest the exception its instruction would have raised on hardware."""
+        exit_.detail["reflected"] = f"vector {fault.vector}: {fault.reason}"
         self.vcpu.inject(fault.vector, fault.error_code)
 
     def after_exit(self, exit_: Exit) -> None:
@@ -348,6 +346,8 @@ class SoftwareMonitor(Monitor):
     def classify_fault(self, insn: Instruction) -> tuple[ExitReason | None, int]:
         """Which emulation a #GP at the deprivileged kernel asks for (None: a real fault)."""
         mn = insn.mnemonic
+        if mn == "mov" and "dr" in insn.op_str and any(o.reg.startswith("dr") for o in operands(insn)):
+            return ExitReason.DR_ACCESS, 0
         if mn == "mov" and "cr" in insn.op_str:
             return ExitReason.CR_ACCESS, cr_qualification(insn)
         if mn in ("clts", "lmsw"):
