@@ -40,12 +40,7 @@ def compute_image(iterations: int, with_timer: bool):
 
 
 TIMER_SETUP = """\
-    mov eax, offset tick
-    mov [idt + 0x20 * 8], ax
-    mov word ptr [idt + 0x20 * 8 + 2], KERNEL_CS
-    mov byte ptr [idt + 0x20 * 8 + 5], 0x8E
-    shr eax, 16
-    mov [idt + 0x20 * 8 + 6], ax
+    SET_GATE idt, 0x20, tick, 0x8E
     lidt [idt_desc]
     mov al, 0xFE
     out PIC_DATA, al

@@ -7,18 +7,8 @@
 .globl _start
 _start:
     mov esp, 0x90000
-    mov eax, offset gp_handler
-    mov [idt + 13 * 8], ax
-    mov word ptr [idt + 13 * 8 + 2], KERNEL_CS
-    mov byte ptr [idt + 13 * 8 + 5], 0x8E
-    shr eax, 16
-    mov [idt + 13 * 8 + 6], ax
-    mov eax, offset df_handler
-    mov [idt + 8 * 8], ax
-    mov word ptr [idt + 8 * 8 + 2], KERNEL_CS
-    mov byte ptr [idt + 8 * 8 + 5], 0x8E
-    shr eax, 16
-    mov [idt + 8 * 8 + 6], ax
+    SET_GATE idt, 13, gp_handler, 0x8E
+    SET_GATE idt, 8, df_handler, 0x8E
     lidt [idt_desc]
     push USER_DS
     push 0x80000

@@ -4,12 +4,7 @@
 .section .text
 .globl _start
 _start:
-    mov eax, offset handler             # gate 0x30 -> handler, DPL 0 interrupt gate
-    mov [idt + 0x30 * 8], ax
-    mov word ptr [idt + 0x30 * 8 + 2], KERNEL_CS
-    mov byte ptr [idt + 0x30 * 8 + 5], 0x8E
-    shr eax, 16
-    mov [idt + 0x30 * 8 + 6], ax
+    SET_GATE idt, 0x30, handler, 0x8E
     lidt [idt_desc]
     int 0x30                            # sensitive: gate DPL checked against the real CPL
     PRINT "INT 0x30: handler ran, CS there = "

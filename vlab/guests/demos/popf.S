@@ -4,12 +4,7 @@
 .section .text
 .globl _start
 _start:
-    mov eax, offset tick                # gate 0x20 -> tick, DPL 0 interrupt gate
-    mov [idt + 0x20 * 8], ax
-    mov word ptr [idt + 0x20 * 8 + 2], KERNEL_CS
-    mov byte ptr [idt + 0x20 * 8 + 5], 0x8E
-    shr eax, 16
-    mov [idt + 0x20 * 8 + 6], ax
+    SET_GATE idt, 0x20, tick, 0x8E
     lidt [idt_desc]
     mov eax, 1000                       # a tick every 1000 instructions
     out TIMER_PORT, eax

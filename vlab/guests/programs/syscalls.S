@@ -7,12 +7,7 @@
 .section .text
 .globl _start
 _start:
-    mov eax, offset syscall_entry       # gate 0x80 -> syscall_entry, DPL 3, interrupt gate
-    mov [idt + 0x80 * 8], ax
-    mov word ptr [idt + 0x80 * 8 + 2], KERNEL_CS
-    mov byte ptr [idt + 0x80 * 8 + 5], 0xEE
-    shr eax, 16
-    mov [idt + 0x80 * 8 + 6], ax
+    SET_GATE idt, 0x80, syscall_entry, 0xEE
     lidt [idt_desc]
     mov [kernel_esp], esp
     mov ax, USER_DS
