@@ -20,6 +20,18 @@ def lab_of(name: str, strategy: str = "native", **defines: int) -> Lab:
     return Lab(image=build(name, **defines), strategy=strategy)
 
 
+def assert_same_as_native(guest: str, strategy: str) -> None:
+    """The guest under ``strategy`` ends exactly as natively: console, instructions retired,
+    registers and every byte of RAM."""
+    a, b = Lab(guest, "native"), Lab(guest, strategy)
+    a.run()
+    b.run()
+    assert b.status == "halted"
+    assert b.console == a.console and b.machine.instructions == a.machine.instructions
+    assert b.state().registers == a.state().registers
+    assert bytes(b.machine.ram) == bytes(a.machine.ram)
+
+
 @pytest.fixture(scope="session")
 def native_kernel() -> Lab:
     lab = Lab("kernel", "native")

@@ -6,29 +6,18 @@ import sys
 
 import pytest
 
+from tests.conftest import assert_same_as_native
 from tests.test_trap_emulate import HOLES
 from vlab import guests
 from vlab.lab import Lab
 from vlab.trace import COSTS, ExitReason
 
 
-def _final_state(lab):
-    st = lab.state()
-    return lab.console, lab.machine.instructions, st.registers, bytes(lab.machine.ram)
-
-
 @pytest.mark.parametrize("guest", ["kernel", "smc", *sorted(n for n in guests.catalog()
                                                           if n.startswith("demo-"))])
 def test_equals_native_exactly(guest):
     """Same console, same instructions retired, same registers, same RAM byte for byte."""
-    a, b = Lab(guest, "native"), Lab(guest, "binary_translation")
-    a.run()
-    b.run()
-    assert b.status == "halted"
-    ca, na, ra, ma = _final_state(a)
-    cb, nb, rb, mb = _final_state(b)
-    assert cb == ca and nb == na and rb == ra
-    assert mb == ma
+    assert_same_as_native(guest, "binary_translation")
 
 
 @pytest.mark.parametrize("demo", sorted(HOLES))

@@ -3,10 +3,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from vlab.errors import GuestFault, VlabError
 from vlab.isa import assemble

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import build
+from tests.conftest import assert_same_as_native, build
 from vlab import guests
 from vlab.errors import VlabError
 from vlab.lab import Lab
@@ -17,13 +17,7 @@ from vlab.vmx import FIELDS, INTR_TYPE_EXTERNAL, InterruptionInfo, Vmcs
 @pytest.mark.parametrize("guest", ["kernel", "smc", *sorted(n for n in guests.catalog()
                                                           if n.startswith("demo-"))])
 def test_equals_native_exactly(guest):
-    a, b = Lab(guest, "native"), Lab(guest, "vtx")
-    a.run()
-    b.run()
-    assert b.status == "halted"
-    assert b.console == a.console and b.machine.instructions == a.machine.instructions
-    assert b.state().registers == a.state().registers
-    assert bytes(b.machine.ram) == bytes(a.machine.ram)
+    assert_same_as_native(guest, "vtx")
 
 
 def test_cli_kernel_exits_by_intel_reason():
