@@ -23,6 +23,11 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
               if o.get("output_type") == "error"]
     assert not errors
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    if "vlab.grading.check" in "".join(c.source for c in nb.cells):  # a graded self-check
+        shown = [o["data"].get("text/html", "") for c in nb.cells if c.cell_type == "code"
+                 for o in c.get("outputs", []) if "data" in o]
+        assert any("vlab-grade" in h for h in shown) or "report.score == report.max_score" in \
+            "".join(c.source for c in nb.cells)
     print(f"{path.name}: {time.perf_counter() - t:.1f} s")
 
 
