@@ -296,7 +296,7 @@ def _serve(vcpu, req: list):
         vcpu.vmcs.vmwrite(args[0], _int(args[1]))
         return None
     if op == "hypercall":  # vlab's own hypercall handler, for a student's multicall
-        return _builtin_hypercall(vcpu, _int(args[0]), [_int(a) for a in args[1][:5]])
+        return vcpu.hypercall(_int(args[0]), *[_int(a) for a in args[1][:5]])
     if op == "guest_range_ok":
         hv = getattr(vcpu, "hv", None)
         if hv is None:
@@ -304,21 +304,3 @@ def _serve(vcpu, req: list):
         return hv.guest_range_ok(_int(args[0]), _int(args[1]))
     raise ValueError(f"unknown operation {op!r}")
 
-
-def _builtin_hypercall(vcpu, number: int, args: list[int]) -> int:
-    from ..strategies.paravirt import HYPERCALLS, hypercall_handlers
-
-    name = HYPERCALLS.get(number)
-    if name is None or name in ("multicall", "iret"):
-        return (-38 if name is None else -22) & 0xFFFF_FFFF
-    regs = ("ebx", "ecx", "edx", "esi", "edi")
-    saved = {r: vcpu.regs[r] for r in ("eax", *regs)}
-    try:
-        for reg, val in zip(regs, args, strict=False):
-            vcpu.regs[reg] = val
-        vcpu.regs.eax = number
-        hypercall_handlers()[name](vcpu, vcpu.exit)
-        return vcpu.regs.eax
-    finally:
-        for reg, val in saved.items():
-            vcpu.regs[reg] = val
