@@ -10,7 +10,7 @@ clear IF for interrupt gates, and load CS:EIP. A monitor's ``inject`` is exactly
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .errors import InvalidOpcode, TripleFault
 from .state import IF, NT, RF, TF, VM
@@ -34,39 +34,41 @@ def vector_name(vector: int) -> str:
     return EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
 
 
-class _Escalate(Exception):
-    """Delivery of one event failed: deliver ``vector`` (with ``error_code``) instead."""
-
-    def __init__(self, vector: int, error_code: int, why: str):
-        self.vector, self.error_code, self.why = vector, error_code, why
+#: Why one delivery attempt failed: the fault to raise instead (vector, error code, reason).
+Failure = tuple[int, int, str]
 
 
 def deliver(m: Machine, vector: int, error_code: int | None = None, software: bool = False) -> int:
     """Deliver one event through the guest IDT as the CPU would; returns the vector delivered
     (a failed delivery escalates to #GP, #DF and finally a triple fault, as on hardware)."""
+    return escalate(lambda v, c, soft: _deliver_once(m, v, c, soft), m, vector, error_code,
+                    software)
+
+
+def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Machine,
+             vector: int, error_code: int | None, software: bool) -> int:
+    """Try ``attempt(vector, error_code, software)``; while it fails, deliver what the CPU
+    would raise instead (SDM vol. 3, 6.15 "Interrupt 8 - double fault"): a fault while
+    delivering an exception becomes #DF, one while delivering #DF a triple fault. Returns the
+    vector finally delivered."""
     chain: list[str] = []
-    current, code = vector, error_code
     kind = "software" if software else ("exception" if vector < 32 else "external")
     while True:
-        try:
-            _deliver_once(m, current, code, kind == "software")
-            return current
-        except _Escalate as esc:
-            chain.append(f"{vector_name(current)}: {esc.why}")
-            if kind == "exception" and current == 6:
-                raise InvalidOpcode("invalid opcode (#UD) and the guest has no #UD handler: "
-                                    + esc.why, m.fault_eip, m.fault_text) from None
-            if kind == "exception" and current == 8:
-                raise TripleFault("triple fault: " + "; then ".join(chain),
-                                  m.fault_eip, m.fault_text) from None
-            if kind == "exception":  # a fault while delivering an exception: double fault
-                current, code = 8, 0
-            else:
-                current, code = esc.vector, esc.error_code
-            kind = "exception"
+        failure = attempt(vector, error_code, kind == "software")
+        if failure is None:
+            return vector
+        chain.append(f"{vector_name(vector)}: {failure[2]}")
+        if kind == "exception" and vector == 6:
+            raise InvalidOpcode("invalid opcode (#UD) and the guest has no #UD handler: "
+                                + failure[2], m.fault_eip, m.fault_text)
+        if kind == "exception" and vector == 8:
+            raise TripleFault("triple fault: " + "; then ".join(chain), m.fault_eip, m.fault_text)
+        vector, error_code = (8, 0) if kind == "exception" else failure[:2]
+        kind = "exception"
 
 
-def _deliver_once(m: Machine, vector: int, error_code: int | None, software: bool) -> None:
+def _deliver_once(m: Machine, vector: int, error_code: int | None,
+                  software: bool) -> Failure | None:
     idt_base, idt_limit = m.idtr()
     if idt_limit < 7:
         if vector == 6 and not software:
@@ -76,25 +78,25 @@ def _deliver_once(m: Machine, vector: int, error_code: int | None, software: boo
                           "with LIDT)", m.fault_eip, m.fault_text)
     gate_err = vector * 8 + 2  # error code naming an IDT entry (SDM 6.13)
     if vector * 8 + 7 > idt_limit:
-        raise _Escalate(13, gate_err, f"vector {vector:#x} is beyond the IDT limit {idt_limit:#x}")
+        return (13, gate_err, f"vector {vector:#x} is beyond the IDT limit {idt_limit:#x}")
     lo, hi = struct.unpack("<II", m.read_linear(idt_base + vector * 8, 8))
     gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
     if not present:
-        raise _Escalate(11, gate_err, f"IDT gate {vector:#x} is not present")
+        return (11, gate_err, f"IDT gate {vector:#x} is not present")
     if gtype not in (_GATE_INTERRUPT, _GATE_TRAP):
-        raise _Escalate(13, gate_err, f"IDT gate {vector:#x} has type {gtype:#x} "
+        return (13, gate_err, f"IDT gate {vector:#x} has type {gtype:#x} "
                         "(vlab supports 32-bit interrupt and trap gates)")
     cpl = m.cpl()
     if software and dpl < cpl:
-        raise _Escalate(13, gate_err, f"int {vector:#x} from CPL {cpl} but the gate's DPL is {dpl}")
+        return (13, gate_err, f"int {vector:#x} from CPL {cpl} but the gate's DPL is {dpl}")
     selector = (lo >> 16) & 0xFFFF
     offset = (hi & 0xFFFF0000) | (lo & 0xFFFF)
     target_dpl = m.code_segment_dpl(selector)
     if target_dpl is None:
-        raise _Escalate(13, selector & 0xFFFC, f"IDT gate {vector:#x} names {selector:#x}, "
+        return (13, selector & 0xFFFC, f"IDT gate {vector:#x} names {selector:#x}, "
                         "which is not a present code segment")
     if target_dpl > cpl:
-        raise _Escalate(13, selector & 0xFFFC, "an interrupt cannot go to an outer ring")
+        return (13, selector & 0xFFFC, "an interrupt cannot go to an outer ring")
     regs = m.regs_for_delivery()
     eflags, esp, old_cs, old_ss, eip = regs["eflags"], regs["esp"], regs["cs"], regs["ss"], regs["eip"]
     frame = [eflags, old_cs, eip] + ([error_code] if error_code is not None else [])
@@ -110,3 +112,4 @@ def _deliver_once(m: Machine, vector: int, error_code: int | None, software: boo
         new_flags &= ~IF
     m.enter(cs=(selector & 0xFFFC) | target_dpl, eip=offset, ss=new_ss, esp=new_esp,
             eflags=new_flags)
+    return None

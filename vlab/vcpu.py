@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Callable
 
 from . import layout
-from .delivery import ERROR_CODE_VECTORS, vector_name
+from .delivery import ERROR_CODE_VECTORS, Failure, escalate, vector_name
 from .errors import GuestFault, InvalidOpcode, TripleFault, UnmappedAccess, VlabError
 from .state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
 
@@ -266,23 +266,10 @@ class VirtualCpu:
         guest's view of EFLAGS and CS, virtual IF cleared for interrupt gates."""
         if error_code is None and not software and vector in ERROR_CODE_VECTORS:
             error_code = 0
-        chain = []
-        kind = "software" if software else ("exception" if vector < 32 else "external")
-        while True:
-            why = self._inject_once(vector, error_code, kind == "software")
-            if why is None:
-                return
-            chain.append(f"{vector_name(vector)}: {why[2]}")
-            if kind == "exception" and vector == 6:
-                raise InvalidOpcode("invalid opcode (#UD) and the guest has no #UD handler: "
-                                    + why[2], self.machine.fault_eip, self.machine.fault_text)
-            if kind == "exception" and vector == 8:
-                raise TripleFault("triple fault: " + "; then ".join(chain),
-                                  self.machine.fault_eip, self.machine.fault_text)
-            vector, error_code = (8, 0) if kind == "exception" else why[:2]
-            kind = "exception"
+        escalate(self._inject_once, self.machine, vector, error_code, software)
 
-    def _inject_once(self, vector: int, error_code: int | None, software: bool):
+    def _inject_once(self, vector: int, error_code: int | None,
+                     software: bool) -> Failure | None:
         m = self.machine
         base, limit = self.virt.IDTR.base, self.virt.IDTR.limit
         if limit < 7:
