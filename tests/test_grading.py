@@ -241,16 +241,8 @@ def test_cli_grade_one_and_a_class(tmp_path):
     assert (tmp_path / "out" / "ada.json").exists() and (tmp_path / "out" / "bob.json").exists()
 
 
-def handle_cli(vcpu, exit):
-    vcpu.virt.IF = False
-    vcpu.skip()
-
-
-def handle_sti(vcpu, exit):
-    vcpu.virt.IF = True
-    vcpu.skip()
-
-
 def test_check_from_a_notebook():
+    from tests.solutions.s01_cli_sti import handle_cli, handle_sti
+
     report = check("01-cli-sti", handle_cli, handle_sti)
     assert report.score == report.max_score and all(r.visibility == "visible" for r in report.results)

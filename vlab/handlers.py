@@ -425,26 +425,26 @@ def _set_zf(vcpu: VirtualCpu, on: bool) -> None:
     vcpu.regs.eflags = (flags | 0x40) if on else (flags & ~0x40)
 
 
-def handle_lar(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """LAR: access rights from the *guest's* descriptor, judged at the virtual CPL."""
+def _load_if_accessible(vcpu: VirtualCpu, exit_: Exit, value) -> None:
+    """LAR/LSL: if the guest's descriptor is usable at the virtual CPL, load ``value(rights)``
+    into the destination and set ZF; otherwise clear ZF."""
     r = _segment_rights(vcpu, _operand_value(vcpu, exit_, 1))
     if r and r[0] and r[1] & (1 << 12):
-        _write_operand(vcpu, exit_, 0, r[1] & 0x00F0FF00)
+        _write_operand(vcpu, exit_, 0, value(r))
         _set_zf(vcpu, True)
     else:
         _set_zf(vcpu, False)
     vcpu.skip()
+
+
+def handle_lar(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """LAR: access rights from the *guest's* descriptor, judged at the virtual CPL."""
+    _load_if_accessible(vcpu, exit_, lambda r: r[1] & 0x00F0FF00)
 
 
 def handle_lsl(vcpu: VirtualCpu, exit_: Exit) -> None:
     """LSL: the segment limit from the guest's descriptor, judged at the virtual CPL."""
-    r = _segment_rights(vcpu, _operand_value(vcpu, exit_, 1))
-    if r and r[0] and r[1] & (1 << 12):
-        _write_operand(vcpu, exit_, 0, r[2])
-        _set_zf(vcpu, True)
-    else:
-        _set_zf(vcpu, False)
-    vcpu.skip()
+    _load_if_accessible(vcpu, exit_, lambda r: r[2])
 
 
 def handle_verr(vcpu: VirtualCpu, exit_: Exit) -> None:

@@ -707,12 +707,9 @@ class Machine:
         return None
 
     def _after_hlt(self) -> bool:
+        """Did the slice end because the guest executed HLT (the byte F4 just before EIP)?"""
         eip = self.eip
-        return eip > 0 and self.read_linear(eip - 1, 1) == b"\xf4" and self._is_hlt_before(eip)
-
-    def _is_hlt_before(self, eip: int) -> bool:
-        insn = decoder().decode(self.read_linear(eip - 1, 1), eip - 1)
-        return insn is not None and insn.mnemonic == "hlt"
+        return eip > 0 and self.read_linear(eip - 1, 1) == b"\xf4"
 
     def _translate(self, e: unicorn.UcError) -> VlabError:
         eip = self.eip

@@ -224,32 +224,36 @@ class Vmcs:
         else:
             bitmap[p >> 3] &= ~(1 << (p & 7)) & 0xFF
 
+    @staticmethod
+    def _msr_bit(msr: int, write: bool) -> tuple[int, int] | None:
+        """(byte, bit) of an MSR in the MSR bitmap: read low, read high, write low, write high,
+        1 KiB each (SDM 24.6.9); None for MSRs outside both ranges."""
+        base = 2048 if write else 0
+        if msr <= 0x1FFF:
+            index = msr
+        elif 0xC000_0000 <= msr <= 0xC000_1FFF:
+            base, index = base + 1024, msr - 0xC000_0000
+        else:
+            return None
+        return base + (index >> 3), index & 7
+
     def msr_exits(self, msr: int, write: bool) -> bool:
         """RDMSR/WRMSR exit unless "use MSR bitmaps" is set and the MSR's bit is clear (SDM
         25.1.3; MSRs outside both ranges always exit)."""
         if not self.control("USE_MSR_BITMAPS"):
             return True
-        base = 2048 if write else 0
-        if msr <= 0x1FFF:
-            index = msr
-        elif 0xC000_0000 <= msr <= 0xC000_1FFF:
-            base, index = base + 1024, msr - 0xC000_0000
-        else:
-            return True
-        return bool(self.msr_bitmap[base + (index >> 3)] >> (index & 7) & 1)
+        where = self._msr_bit(msr, write)
+        return where is None or bool(self.msr_bitmap[where[0]] >> where[1] & 1)
 
     def set_msr_exit(self, msr: int, write: bool, on: bool = True) -> None:
-        base = 2048 if write else 0
-        if msr <= 0x1FFF:
-            index = msr
-        elif 0xC000_0000 <= msr <= 0xC000_1FFF:
-            base, index = base + 1024, msr - 0xC000_0000
-        else:
+        where = self._msr_bit(msr, write)
+        if where is None:
             raise ValueError(f"MSR {msr:#x} is outside the ranges the MSR bitmap covers")
+        byte, bit = where
         if on:
-            self.msr_bitmap[base + (index >> 3)] |= 1 << (index & 7)
+            self.msr_bitmap[byte] |= 1 << bit
         else:
-            self.msr_bitmap[base + (index >> 3)] &= ~(1 << (index & 7)) & 0xFF
+            self.msr_bitmap[byte] &= ~(1 << bit) & 0xFF
 
     def cr_write_exits(self, cr: int, value: int) -> bool:
         """MOV to CR0/CR4 exits iff a bit the host owns (mask) would differ from its read shadow;
