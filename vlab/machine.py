@@ -21,7 +21,7 @@ from typing import Any, Callable
 import unicorn
 from unicorn import x86_const as X
 
-from . import delivery, engine, layout
+from . import delivery, engine, layout, paging
 from .devices import PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
 from .errors import (
     BudgetExhausted,
@@ -103,6 +103,12 @@ class Machine:
         self.on_io: Callable[[bool, int, int, int], int] = self.device_io
         self.interrupts_enabled: Callable[[], bool] = self.real_if
         self.on_halt: Callable[[], None] | None = None  # a monitor that wants HLT as an event
+        # A monitor's MMU (shadow page tables): translates for the host and tracks its writes.
+        self.mmu: Any = None
+        # A monitor that makes guest-physical pages inaccessible (EPT): called with
+        # (access "read"/"write"/"fetch", guest-physical address) outside the core's run.
+        self.on_protection: Callable[[str, int], None] | None = None
+        self.restore_listeners: list[Callable[[], None]] = []
         self.exit_listeners: list[Callable[[Any], None]] = []
         self.stop_listeners: list[Callable[[], None]] = []  # called whenever a run returns
         self._restore_after_slice: list[tuple[int, bytes]] = []
@@ -119,6 +125,11 @@ class Machine:
     # ------------------------------------------------------------------ set-up
     def _new_core(self) -> None:
         self.uc = uc = engine.new_core()
+        # No "until" address: Unicorn invalidates the code at until-1 after every emu_start, and
+        # under guest paging that page walk can fault *silently* (a #PF that leaves stale fault
+        # state behind, so the guest's next real #PF arrives as #DF). An empty exit list instead.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
         uc.mem_map_ptr(0, self.ram_size, unicorn.UC_PROT_ALL, ctypes.addressof(self._ram_buf))
         uc.mem_map(layout.MONITOR_BASE, layout.MONITOR_SIZE, unicorn.UC_PROT_ALL)
         self._fault = engine.FaultReset(uc, self.layout)
@@ -128,6 +139,8 @@ class Machine:
         uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._hook_invalid)
         uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._hook_unmapped)
+        uc.hook_add(unicorn.UC_HOOK_MEM_READ_PROT | unicorn.UC_HOOK_MEM_WRITE_PROT
+                    | unicorn.UC_HOOK_MEM_FETCH_PROT, self._hook_protection)
         uc.hook_add(unicorn.UC_HOOK_CODE, self._hook_monitor_code, None, layout.MONITOR_BASE,
                     layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._hook_in, None, 1, 0, X.UC_X86_INS_IN)
@@ -208,17 +221,64 @@ class Machine:
 
     # ------------------------------------------------------------------ memory
     def read(self, address: int, size: int) -> bytes:
-        """Guest memory (linear = physical while paging is off)."""
+        """Guest memory at a linear address (through the guest's page tables when paging is on)."""
         return self.read_linear(address, size)
 
+    def paging(self) -> bool:
+        """Does the guest translate linear addresses (its CR0.PG, as it believes it)?"""
+        if self.mmu is not None:
+            return self.mmu.enabled()
+        return bool(self._regs.read(X.UC_X86_REG_CR0) & paging.PG)
+
+    def translate(self, linear: int, write: bool = False) -> int:
+        """Guest-linear -> guest-physical as the guest's own page tables say (A/D set as the
+        CPU would); :class:`~vlab.paging.PageFault` if they refuse the access."""
+        if self.mmu is not None:
+            return self.mmu.translate(linear, write)
+        r = self._regs.read
+        w = paging.walk(self.read_physical_u32, r(X.UC_X86_REG_CR3), linear, write=write,
+                        wp=bool(r(X.UC_X86_REG_CR0) & paging.WP),
+                        pse=bool(r(X.UC_X86_REG_CR4) & paging.PSE))
+        if not w.ok:
+            raise paging.PageFault(f"page fault at {linear:#010x} "
+                                   f"({paging.error_code_text(w.error_code)})", linear, w.error_code)
+        paging.set_accessed(self.read_physical_u32, self._write_physical_u32, w, write)
+        return w.physical
+
+    def _pieces(self, address: int, size: int, write: bool):
+        """(physical, length) pieces of a linear range, page by page."""
+        if address >= layout.MONITOR_BASE or not self.paging():
+            yield address, size
+            return
+        while size > 0:
+            n = min(size, paging.PAGE - (address & 0xFFF))
+            yield self.translate(address, write), n
+            address, size = address + n, size - n
+
     def read_linear(self, address: int, size: int) -> bytes:
+        if address < layout.MONITOR_BASE and self.paging():
+            return b"".join(self.read_physical(p, n) for p, n in self._pieces(address, size, False))
+        return self.read_physical(address, size)
+
+    def read_physical(self, address: int, size: int) -> bytes:
         if 0 <= address and address + size <= self.ram_size:
             return bytes(self.ram[address:address + size])
+        if address < layout.MONITOR_BASE:  # (nothing else the guest may name is memory)
+            raise UnmappedAccess(f"read of {size} bytes at {address:#010x} outside guest RAM",
+                                 address, self.fault_eip, self.fault_text)
         try:
             return bytes(self.uc.mem_read(address, size))
         except unicorn.UcError:
             raise UnmappedAccess(f"read of {size} bytes at {address:#010x} outside guest RAM",
                                  address, self.fault_eip, self.fault_text) from None
+
+    def read_physical_u32(self, address: int) -> int:
+        if 0 <= address and address + 4 <= self.ram_size:
+            return int.from_bytes(self.ram[address:address + 4], "little")
+        return struct.unpack("<I", self.read_physical(address, 4))[0]
+
+    def _write_physical_u32(self, address: int, value: int) -> None:
+        self.write_physical(address, struct.pack("<I", value & 0xFFFF_FFFF))
 
     def write(self, address: int, data: bytes) -> None:
         """Write guest memory from the host (translated code there is discarded)."""
@@ -226,9 +286,24 @@ class Machine:
         self.uc.ctl_remove_cache(address, address + len(data))
 
     def write_linear(self, address: int, data: bytes) -> None:
+        if address < layout.MONITOR_BASE and self.paging():
+            pieces = list(self._pieces(address, len(data), True))  # all checked before any write
+            offset = 0
+            for p, n in pieces:
+                self.write_physical(p, data[offset:offset + n])
+                if self.mmu is not None:
+                    self.mmu.host_write(p, n)
+                offset += n
+            return
+        self.write_physical(address, data)
+
+    def write_physical(self, address: int, data: bytes) -> None:
         if 0 <= address and address + len(data) <= self.ram_size:
             self.ram[address:address + len(data)] = data
             return
+        if address < layout.MONITOR_BASE:  # (the monitor's own area is written as it is)
+            raise UnmappedAccess(f"write of {len(data)} bytes at {address:#010x} outside guest "
+                                 "RAM", address, self.fault_eip, self.fault_text)
         try:
             self.uc.mem_write(address, bytes(data))
         except unicorn.UcError:
@@ -661,6 +736,7 @@ class Machine:
         self._skip_bp = skip_bp
         self._error: VlabError | None = None
         self._unmapped: tuple[int, int, bool] | None = None
+        self._protected: tuple[str, int] | None = None
         start = self.eip
         uc_error = None
         try:
@@ -681,9 +757,23 @@ class Machine:
             executed = n
         else:
             executed = raw
+        if self._protected is not None and uc_error is not None and self._error is None:
+            # An access to a guest-physical page the monitor keeps inaccessible (EPT): the
+            # instruction did not complete; the monitor handles it and the guest retries it.
+            executed -= 1
+            uc_error = None
         executed = max(0, executed - self._slice_uncounted)
         self.instructions += executed
         self.vtime += executed
+        if self._protected is not None and self._error is None:
+            access, address = self._protected
+            self._protected = None
+            try:
+                self.on_protection(access, address)
+            except VlabError as e:
+                self.failed = e
+                raise
+            return self._consume_stop() if self._pending_stop is not None else None
         if self._error is None and uc_error is not None:
             self._error = self._translate(uc_error)
         if self._error is not None:
@@ -842,6 +932,16 @@ class Machine:
         self._unmapped = (address, size, access == unicorn.UC_MEM_FETCH_UNMAPPED)
         return False
 
+    _PROT_ACCESS = {unicorn.UC_MEM_READ_PROT: "read", unicorn.UC_MEM_WRITE_PROT: "write",
+                    unicorn.UC_MEM_FETCH_PROT: "fetch"}
+
+    def _hook_protection(self, uc: unicorn.Uc, access: int, address: int, size: int,
+                         value: int, _: object) -> bool:
+        if self.on_protection is None or not 0 <= address < self.ram_size:
+            return False
+        self._protected = (self._PROT_ACCESS.get(access, "read"), address)
+        return False  # the core stops at the instruction; the monitor handles it outside
+
     def _hook_in(self, uc: unicorn.Uc, port: int, size: int, _: object) -> int:
         try:
             return self.on_io(False, port, size, 0) & ((1 << (8 * size)) - 1)
@@ -924,3 +1024,5 @@ class Machine:
         self.failed = None
         self._trail = []
         self.uc.ctl_flush_tb()
+        for listener in self.restore_listeners:
+            listener()

@@ -43,6 +43,12 @@ def catalog() -> dict[str, GuestInfo]:
                                "hypercalls instead of privileged instructions", (("PV", 1),)),
         "kernel-pv-nobatch": GuestInfo("kernel-pv-nobatch", kernel, "kernel-pv without "
                                        "multicall batching", (("PV", 1), ("PV_NOBATCH", 1))),
+        "paging": GuestInfo("paging", HERE / "kernel" / "paging.S",
+                            "the paging kernel: page tables, two address spaces, demand-zero "
+                            "faults, INVLPG, a fork-like loop"),
+        "paging-pv": GuestInfo("paging-pv", HERE / "kernel" / "paging.S",
+                               "the paging kernel, paravirtualized: page-table updates are "
+                               "validated hypercalls (mmu_update, mmuext_op)", (("PV", 1),)),
     }
     for path in sorted((HERE / "demos").glob("*.S")):  # one per sensitive instruction
         guests[f"demo-{path.stem}"] = GuestInfo(f"demo-{path.stem}", path, _describe(path))
