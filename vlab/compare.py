@@ -20,6 +20,9 @@ class Run:
     cycles: int  # modelled cycles spent in the monitor
     wall_time: float  # seconds, measured
     error: str | None = None
+    entries: int = 0  # transitions into the monitor: traps, VM exits, hypercalls
+    callouts: int = 0  # binary translation's calls from translated code (no transition)
+    memory: dict = field(default_factory=dict)  # the monitor's MMU counters
 
 
 @dataclass
@@ -65,8 +68,9 @@ class Comparison:
     def table(self) -> list[dict[str, Any]]:
         """One row per strategy: status, instructions, monitor entries, modelled cycles, time."""
         return [{"strategy": r.strategy, "status": r.status, "instructions": r.instructions,
-                 "exits": r.total_exits, "modelled_cycles": r.cycles,
-                 "wall_ms": round(r.wall_time * 1000, 2)} for r in self.runs.values()]
+                 "exits": r.total_exits, "entries": r.entries, "callouts": r.callouts,
+                 "modelled_cycles": r.cycles, "wall_ms": round(r.wall_time * 1000, 2)}
+                for r in self.runs.values()]
 
     def __str__(self) -> str:
         names = self.strategies
@@ -82,8 +86,8 @@ class Comparison:
         out.append("")
         for row in self.table():
             out.append(f"{row['strategy']:>20}: {row['status']}, {row['instructions']:,} instructions, "
-                       f"{row['exits']:,} exits, {row['modelled_cycles']:,} modelled cycles, "
-                       f"{row['wall_ms']} ms")
+                       f"{row['entries']:,} monitor entries + {row['callouts']:,} callouts, "
+                       f"{row['modelled_cycles']:,} modelled cycles, {row['wall_ms']} ms")
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
@@ -101,30 +105,47 @@ class Comparison:
         head = "<tr><th></th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
         stats = "".join(
             f"<tr><td>{html.escape(r['strategy'])}</td><td>{r['status']}</td>"
-            f"<td>{r['instructions']:,}</td><td>{r['exits']:,}</td>"
+            f"<td>{r['instructions']:,}</td><td>{r['entries']:,}</td><td>{r['callouts']:,}</td>"
             f"<td>{r['modelled_cycles']:,}</td><td>{r['wall_ms']}</td></tr>" for r in self.table())
         return (f"<div class='vlab-compare'><b>{html.escape(self.guest)}</b>"
                 f"<table>{head}{''.join(rows)}</table><table><tr><th>strategy</th><th>status</th>"
-                f"<th>instructions</th><th>exits</th><th>modelled cycles</th><th>wall ms</th></tr>"
+                f"<th>instructions</th><th>monitor entries</th><th>callouts</th>"
+                f"<th>modelled cycles</th><th>wall ms</th></tr>"
                 f"{stats}</table></div>")
 
 
-def compare(guest: str = "kernel", strategies: list[str] | None = None, **options) -> Comparison:
-    """Run ``guest`` under each strategy (default: all available) and collect the results."""
+#: The memory-virtualization comparison (issue: the MMU is where BT and VT-x part ways): each
+#: configuration is (label, strategy, strategy options).
+MEMORY_CONFIGS = [
+    ("native", "native", {}),
+    ("binary_translation", "binary_translation", {}),
+    ("vtx (no EPT, first generation)", "vtx", {"ept": False, "generation": "first"}),
+    ("vtx (EPT)", "vtx", {"ept": True}),
+    ("paravirt", "paravirt", {}),
+]
+
+
+def compare(guest: str = "kernel", strategies: list | None = None, **options) -> Comparison:
+    """Run ``guest`` under each strategy (default: all available) and collect the results.
+    An entry of ``strategies`` is a strategy name, or ``(label, strategy, strategy_options)``
+    (e.g. ``("vtx (no EPT)", "vtx", {"ept": False})``); paravirt runs the guest's PV build."""
     from . import guests
     from . import strategies as strat
     from .errors import VlabError
     from .lab import Lab
 
-    names = strategies or list(strat.STRATEGIES)
+    configs = [c if isinstance(c, tuple) else (c, c, {})
+               for c in (strategies or list(strat.STRATEGIES))]
     result = Comparison(guest)
-    for name in names:
-        lab = Lab(guest=guests.build_for(guest, name), strategy=name, **options)
+    for label, name, strategy_options in configs:
+        lab = Lab(guest=guests.build_for(guest, name), strategy=name,
+                  strategy_options=strategy_options, **options)
         try:
             lab.run()
         except VlabError:
             pass
         s = lab.summary()
-        result.runs[name] = Run(name, s["status"], s["console"], s["instructions"], s["exits"],
-                                lab.trace.total, lab.trace.cycles, lab.wall_time, s["error"])
+        result.runs[label] = Run(label, s["status"], s["console"], s["instructions"], s["exits"],
+                                 lab.trace.total, lab.trace.cycles, lab.wall_time, s["error"],
+                                 lab.trace.entries, lab.trace.callouts, lab.memory_summary())
     return result

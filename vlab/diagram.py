@@ -66,3 +66,71 @@ def render_svg(dot: str) -> str | None:
         return None
     svg = out.stdout
     return svg[svg.find("<svg"):] if "<svg" in svg else None
+
+
+def translation_dot(t) -> str:
+    """DOT for one address translation (a :class:`vlab.paging.Translation`): the guest's walk
+    GVA -> GPA, and beside it what the core uses — the shadow's walk (GVA -> HPA) or the EPT
+    entry (GPA -> HPA). A level that would fault is drawn in red."""
+    from .paging import entry_text
+
+    red = 'color="#d62728", fontcolor="#d62728"'
+    out = ["digraph walk {", '  rankdir=LR; node [shape=box, style="rounded,filled", '
+           'fillcolor="#eef3fb", fontname="Helvetica", fontsize=10]; '
+           'edge [fontname="Helvetica", fontsize=9];',
+           f'  gva [label="GVA\\n{t.linear:#010x}", fillcolor="#fff3a0"];']
+
+    def chain(prefix: str, walk, title: str, colour: str) -> str:
+        out.append(f'  subgraph cluster_{prefix} {{ label="{title}"; style=dashed;')
+        out.append(f'    {prefix}_cr3 [label="CR3\\n{walk.cr3:#010x}", fillcolor="{colour}"];')
+        last = f"{prefix}_cr3"
+        for level, address, entry in walk.rows():
+            bad = not entry & 1
+            node = f"{prefix}_{level.lower()}"
+            out.append(f'    {node} [label="{level} @ {address:#010x}\\n{entry_text(entry, level)}"'
+                       f', fillcolor="{colour}"{", " + red if bad else ""}];')
+            out.append(f"    {last} -> {node};")
+            last = node
+        out.append("  }")
+        out.append(f"  gva -> {prefix}_cr3 [style=dotted];")
+        return last
+
+    if t.guest is not None:
+        end = chain("g", t.guest, "the guest's page tables (GVA -> GPA)", "#eef3fb")
+        if t.gpa is not None:
+            out.append(f'  gpa [label="GPA\\n{t.gpa:#010x}"];')
+            out.append(f"  {end} -> gpa;")
+        else:
+            out.append(f'  gfault [label="#PF: the guest\'s tables refuse it", {red}];')
+            out.append(f"  {end} -> gfault;")
+    elif t.gpa is not None:
+        out.append(f'  gpa [label="GPA\\n{t.gpa:#010x}\\n(paging off)"];')
+        out.append("  gva -> gpa;")
+    if t.shadow is not None:
+        end = chain("s", t.shadow, "the shadow page tables the core walks (GVA -> HPA)",
+                    "#e8f5e9")
+        if t.hpa is not None:
+            out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}", fillcolor="#fff3a0"];')
+            out.append(f"  {end} -> hpa;")
+        else:
+            out.append(f'  hidden [label="not shadowed yet:\\na hidden page fault fills it", {red}];')
+            out.append(f"  {end} -> hidden;")
+        if t.guest is not None and t.guest.pte_address is not None:
+            out.append('  g_pte -> s_pte [style=dashed, label="kept in sync\\n(write-protected)"];')
+    elif t.mechanism.endswith("EPT") or t.mechanism == "EPT":
+        if t.ept is not None:
+            g, h, p = t.ept
+            rights = "".join(c for c, bit in (("R", 1), ("W", 2), ("X", 4)) if p & bit)
+            out.append(f'  ept [label="EPT entry\\n{g:#010x} -> {h:#010x} {rights}", '
+                       'fillcolor="#e8f5e9"];')
+            out.append('  gpa -> ept [label="second dimension\\n(hardware)"];')
+            out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}", fillcolor="#fff3a0"];')
+            out.append("  ept -> hpa;")
+        elif t.gpa is not None:
+            out.append(f'  ept [label="EPT: not mapped\\n(EPT violation, exit 48)", {red}];')
+            out.append("  gpa -> ept;")
+    elif t.hpa is not None and t.gpa is not None:
+        out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}\\n(= GPA: no monitor)", fillcolor="#fff3a0"];')
+        out.append("  gpa -> hpa;")
+    out.append("}")
+    return "\n".join(out)

@@ -225,7 +225,13 @@ def handle_wrmsr(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 def handle_invlpg(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """INVLPG: no shadow page tables yet (paging is off): nothing to invalidate."""
+    """INVLPG: the guest changed a mapping; drop what the shadow page tables hold for it
+    (under VT-x the exit qualification is the linear address, SDM vol. 3, table 28-1)."""
+    if exit_.reason == ExitReason.INVLPG and exit_.qualification:
+        linear = exit_.qualification
+    else:
+        linear = effective_address(vcpu, exit_)
+    vcpu.invlpg(linear)
     vcpu.skip()
 
 
@@ -302,7 +308,11 @@ def handle_external_interrupt(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 def handle_exception(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """A fault the guest must handle itself (its user task's #GP, a #PF ...): reflect it."""
+    """A fault the guest must handle itself (its user task's #GP, a true #PF ...): reflect it.
+    A *hidden* page fault (the shadow page tables lacked a mapping the guest's tables have) was
+    fixed by the monitor's MMU already: the guest must never see it."""
+    if exit_.detail.get("page_fault") in ("hidden", "pt_write"):
+        return
     vcpu.inject(exit_.detail["vector"], exit_.detail.get("error_code"))
 
 
@@ -543,7 +553,11 @@ def handle_exception_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
     event injection on the next VM entry (SDM vol. 3, 26.6)."""
     from .vmx import INTR_TYPE_HW_EXCEPTION, INTR_TYPE_SW_EXCEPTION, InterruptionInfo, intr_info
 
+    if exit_.detail.get("page_fault") in ("hidden", "pt_write"):
+        return  # the shadow page tables lacked a mapping: fixed in root mode, nothing to inject
     info = InterruptionInfo.decode(vcpu.vmcs["VM_EXIT_INTR_INFO"])
+    if info.vector == 14:  # a true page fault: the guest reads CR2 natively (SDM 27.1: the
+        vcpu.machine.set_reg("cr2", exit_.qualification)  # exit qualification is the address)
     kind = INTR_TYPE_SW_EXCEPTION if info.kind == INTR_TYPE_SW_EXCEPTION else INTR_TYPE_HW_EXCEPTION
     vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(info.vector, kind, info.error_code_valid)
     vcpu.vmcs["VM_ENTRY_EXCEPTION_ERROR_CODE"] = vcpu.vmcs["VM_EXIT_INTR_ERROR_CODE"]
@@ -566,6 +580,13 @@ def handle_monitor_trap(vcpu: VirtualCpu, exit_: Exit) -> None:
     """Monitor trap flag (reason 37): one guest instruction has run; nothing to emulate."""
 
 
+def handle_ept_violation(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """EPT violation (reason 48): the guest touched a guest-physical page the EPT does not map.
+    vlab's hypervisor allocates guest RAM on demand: map the page (read, write, execute); the
+    guest then retries the access (nothing to skip)."""
+    vcpu.ept.map(vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"])
+
+
 def vmx_handlers() -> HandlerTable:
     """vlab's root-mode handler table for the VT-x model (keyed by Intel basic exit reason)."""
     return HandlerTable({
@@ -576,6 +597,7 @@ def vmx_handlers() -> HandlerTable:
         ExitReason.VMCALL: handle_vmcall, ExitReason.EXCEPTION_NMI: handle_exception_vmx,
         ExitReason.EXTERNAL_INTERRUPT: handle_external_interrupt_vmx,
         ExitReason.TRIPLE_FAULT: handle_triple_fault, ExitReason.MONITOR_TRAP_FLAG: handle_monitor_trap,
+        ExitReason.EPT_VIOLATION: handle_ept_violation,
     })
 
 

@@ -209,6 +209,34 @@ class Lab:
         """The monitor's virtual CPU (None under native: there is no monitor)."""
         return getattr(self.strategy, "vcpu", None)
 
+    def translate(self, linear: int | str):
+        """How a guest-virtual address (or label) reaches memory now: the guest's walk, and the
+        shadow's walk or the EPT entry beside it (:class:`vlab.paging.Translation`)."""
+        from .paging import describe
+
+        return describe(self.machine, self.strategy, self.address(linear))
+
+    def page_faults(self) -> list:
+        """The page faults the monitor saw (kind hidden / true / pt_write), most recent last."""
+        pager = getattr(self.strategy, "pager", None)
+        return list(pager.recent) if pager is not None else []
+
+    def memory_summary(self) -> dict[str, Any]:
+        """The monitor's MMU counters (shadow page tables, EPT or paravirtual page tables)."""
+        s = self.strategy
+        out: dict[str, Any] = {}
+        pager = getattr(s, "pager", None)
+        if pager is not None:
+            out.update(pager.summary())
+        ept = getattr(s, "ept", None)
+        if ept is not None:
+            out.update({"EPT pages mapped": len(ept.present), "EPT violations": ept.violations})
+        mmu = getattr(s, "mmu", None)
+        if mmu is not None and hasattr(mmu, "l2"):
+            out.update({"pinned page directories": len(mmu.l2), "page tables": len(mmu.l1),
+                        **dict(mmu.stats)})
+        return out
+
     def disassemble(self, address: int | str | None = None, count: int = 1):
         """Decoded guest instructions at ``address`` (default EIP)."""
         return self.machine.disassemble(self.address(address), count)

@@ -105,9 +105,10 @@ class Machine:
         self.on_halt: Callable[[], None] | None = None  # a monitor that wants HLT as an event
         # A monitor's MMU (shadow page tables): translates for the host and tracks its writes.
         self.mmu: Any = None
-        # A monitor that makes guest-physical pages inaccessible (EPT): called with
-        # (access "read"/"write"/"fetch", guest-physical address) outside the core's run.
-        self.on_protection: Callable[[str, int], None] | None = None
+        # A monitor that leaves guest-physical pages out of the core until first touched (EPT):
+        # called from the core with (access "read"/"write"/"fetch", guest-physical address);
+        # True once the page is there (the access is then retried).
+        self.on_unmapped_ram: Callable[[str, int], bool] | None = None
         self.restore_listeners: list[Callable[[], None]] = []
         self.exit_listeners: list[Callable[[Any], None]] = []
         self.stop_listeners: list[Callable[[], None]] = []  # called whenever a run returns
@@ -139,8 +140,6 @@ class Machine:
         uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._hook_invalid)
         uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._hook_unmapped)
-        uc.hook_add(unicorn.UC_HOOK_MEM_READ_PROT | unicorn.UC_HOOK_MEM_WRITE_PROT
-                    | unicorn.UC_HOOK_MEM_FETCH_PROT, self._hook_protection)
         uc.hook_add(unicorn.UC_HOOK_CODE, self._hook_monitor_code, None, layout.MONITOR_BASE,
                     layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._hook_in, None, 1, 0, X.UC_X86_INS_IN)
@@ -230,11 +229,12 @@ class Machine:
             return self.mmu.enabled()
         return bool(self._regs.read(X.UC_X86_REG_CR0) & paging.PG)
 
-    def translate(self, linear: int, write: bool = False) -> int:
+    def translate(self, linear: int, write: bool = False, accessed: bool = True) -> int:
         """Guest-linear -> guest-physical as the guest's own page tables say (A/D set as the
-        CPU would); :class:`~vlab.paging.PageFault` if they refuse the access."""
+        CPU would, unless ``accessed`` is False: a look that must not change the guest);
+        :class:`~vlab.paging.PageFault` if they refuse the access."""
         if self.mmu is not None:
-            return self.mmu.translate(linear, write)
+            return self.mmu.translate(linear, write, accessed)
         r = self._regs.read
         w = paging.walk(self.read_physical_u32, r(X.UC_X86_REG_CR3), linear, write=write,
                         wp=bool(r(X.UC_X86_REG_CR0) & paging.WP),
@@ -242,23 +242,41 @@ class Machine:
         if not w.ok:
             raise paging.PageFault(f"page fault at {linear:#010x} "
                                    f"({paging.error_code_text(w.error_code)})", linear, w.error_code)
-        paging.set_accessed(self.read_physical_u32, self._write_physical_u32, w, write)
+        if accessed:
+            paging.set_accessed(self.read_physical_u32, self._write_physical_u32, w, write)
         return w.physical
 
-    def _pieces(self, address: int, size: int, write: bool):
+    def _pieces(self, address: int, size: int, write: bool, accessed: bool = True):
         """(physical, length) pieces of a linear range, page by page."""
         if address >= layout.MONITOR_BASE or not self.paging():
             yield address, size
             return
         while size > 0:
             n = min(size, paging.PAGE - (address & 0xFFF))
-            yield self.translate(address, write), n
+            yield self.translate(address, write, accessed), n
             address, size = address + n, size - n
 
-    def read_linear(self, address: int, size: int) -> bytes:
+    def read_linear(self, address: int, size: int, accessed: bool = True) -> bytes:
         if address < layout.MONITOR_BASE and self.paging():
-            return b"".join(self.read_physical(p, n) for p, n in self._pieces(address, size, False))
+            return b"".join(self.read_physical(p, n)
+                            for p, n in self._pieces(address, size, False, accessed))
         return self.read_physical(address, size)
+
+    def code_bytes(self, address: int, size: int = 15) -> bytes:
+        """Up to ``size`` instruction bytes at ``address`` (fewer if the next page is not
+        mapped), looked at without side effects; UnmappedAccess if none can be read."""
+        try:
+            return self.peek(address, size)
+        except VlabError:
+            room = 0x1000 - (address & 0xFFF)
+            if room >= size:
+                raise
+            return self.peek(address, room)
+
+    def peek(self, address: int, size: int) -> bytes:
+        """Read guest memory only to look at it (disassembly, the lab's views): unlike the
+        CPU's own accesses, this sets no Accessed bit in the guest's page tables."""
+        return self.read_linear(address, size, accessed=False)
 
     def read_physical(self, address: int, size: int) -> bytes:
         if 0 <= address and address + size <= self.ram_size:
@@ -418,7 +436,7 @@ class Machine:
         uc = self.uc
         if target < cpl:
             cr0 = uc.reg_read(X.UC_X86_REG_CR0)
-            uc.reg_write(X.UC_X86_REG_CR0, cr0 & ~PE)
+            uc.reg_write(X.UC_X86_REG_CR0, cr0 & ~(PE | paging.PG))  # (PG needs PE)
             uc.reg_write(X.UC_X86_REG_SS, 0)
             uc.reg_write(X.UC_X86_REG_CR0, cr0)
             cpl = 0
@@ -529,8 +547,8 @@ class Machine:
         """Decode ``count`` instructions at ``address`` (default EIP)."""
         address = self.eip if address is None else address
         try:
-            code = self.read(address, 15 * count)
-        except UnmappedAccess:
+            code = self.peek(address, 15 * count)
+        except VlabError:
             return []
         return decoder().decode_many(code, address, count)
 
@@ -736,7 +754,7 @@ class Machine:
         self._skip_bp = skip_bp
         self._error: VlabError | None = None
         self._unmapped: tuple[int, int, bool] | None = None
-        self._protected: tuple[str, int] | None = None
+        self._fetch_miss: int | None = None
         start = self.eip
         uc_error = None
         try:
@@ -757,19 +775,12 @@ class Machine:
             executed = n
         else:
             executed = raw
-        if self._protected is not None and uc_error is not None and self._error is None:
-            # An access to a guest-physical page the monitor keeps inaccessible (EPT): the
-            # instruction did not complete; the monitor handles it and the guest retries it.
-            executed -= 1
-            uc_error = None
         executed = max(0, executed - self._slice_uncounted)
         self.instructions += executed
         self.vtime += executed
-        if self._protected is not None and self._error is None:
-            access, address = self._protected
-            self._protected = None
-            try:
-                self.on_protection(access, address)
+        if self._fetch_miss is not None and self._error is None and uc_error is not None:
+            try:  # a fetch from guest RAM the monitor maps on first touch: map, then go on
+                self.on_unmapped_ram("fetch", self._fetch_miss)
             except VlabError as e:
                 self.failed = e
                 raise
@@ -799,7 +810,7 @@ class Machine:
     def _after_hlt(self) -> bool:
         """Did the slice end because the guest executed HLT (the byte F4 just before EIP)?"""
         eip = self.eip
-        return eip > 0 and self.read_linear(eip - 1, 1) == b"\xf4"
+        return eip > 0 and self.peek(eip - 1, 1) == b"\xf4"
 
     def _translate(self, e: unicorn.UcError) -> VlabError:
         eip = self.eip
@@ -892,8 +903,9 @@ class Machine:
         self._fault.clear()
         eip = self._regs.read(X.UC_X86_REG_EIP)
         self._fault_text = None
-        if not software:
-            self._slice_uncounted += 1  # the faulting instruction did not retire
+        if not software and not (intno == 14 and self._fetch_fault(eip)):
+            self._slice_uncounted += 1  # the faulting instruction did not retire (a fault on
+            # fetching it came before Unicorn counted it at all)
         if not software and self._counting:  # (free running: no counter, so no storm check)
             progress = self._counter.value - self._slice_uncounted
             if (eip, progress) == self._last_fault:
@@ -917,6 +929,19 @@ class Machine:
         except Exception as e:  # a bug in a handler must not kill the process
             self._fail(GuestFault(f"internal error while handling vector {intno}: {e!r}", eip))
 
+    def _fetch_fault(self, eip: int) -> bool:
+        """Was this #PF raised by fetching the instruction at ``eip`` (CR2 inside its bytes)?
+        (32-bit paging has no I/D bit in the error code: SDM vol. 3, 4.7.)"""
+        cr2 = self._regs.read(X.UC_X86_REG_CR2)
+        if not eip <= cr2 < eip + 15:
+            return False
+        try:
+            code = self.code_bytes(eip)
+        except VlabError:
+            return True  # its bytes cannot even be read: the fetch is what faulted
+        insns = decoder().decode_many(code, eip, 1)
+        return not insns or cr2 < eip + insns[0].size
+
     def _hook_invalid(self, uc: unicorn.Uc, _: object) -> bool:
         eip = uc.reg_read(X.UC_X86_REG_EIP)
         self.fault_eip, self.fault_text = eip, self._instruction_text(eip) or self._hexbytes(eip)
@@ -927,20 +952,28 @@ class Machine:
             self._fail(e)
         return True
 
+    _ACCESS = {unicorn.UC_MEM_READ_UNMAPPED: "read", unicorn.UC_MEM_WRITE_UNMAPPED: "write",
+               unicorn.UC_MEM_FETCH_UNMAPPED: "fetch"}
+
     def _hook_unmapped(self, uc: unicorn.Uc, access: int, address: int, size: int, value: int,
                        _: object) -> bool:
+        if self.on_unmapped_ram is not None and 0 <= address < self.ram_size:
+            if access == unicorn.UC_MEM_FETCH_UNMAPPED:
+                # (mapped from outside the run: a page that appears in the middle of a
+                # translation would escape the core's self-modifying-code tracking)
+                self._fetch_miss = address
+                return False
+            try:  # guest RAM the monitor maps on first touch (EPT): the access is retried
+                return self.on_unmapped_ram(self._ACCESS.get(access, "read"), address)
+            except VlabError as e:
+                self._fail(e)
+                return False
+            except Exception as e:  # a bug in a handler must not kill the process
+                self._fail(GuestFault(f"internal error while mapping {address:#010x}: {e!r}",
+                                      self._regs.read(X.UC_X86_REG_EIP)))
+                return False
         self._unmapped = (address, size, access == unicorn.UC_MEM_FETCH_UNMAPPED)
         return False
-
-    _PROT_ACCESS = {unicorn.UC_MEM_READ_PROT: "read", unicorn.UC_MEM_WRITE_PROT: "write",
-                    unicorn.UC_MEM_FETCH_PROT: "fetch"}
-
-    def _hook_protection(self, uc: unicorn.Uc, access: int, address: int, size: int,
-                         value: int, _: object) -> bool:
-        if self.on_protection is None or not 0 <= address < self.ram_size:
-            return False
-        self._protected = (self._PROT_ACCESS.get(access, "read"), address)
-        return False  # the core stops at the instruction; the monitor handles it outside
 
     def _hook_in(self, uc: unicorn.Uc, port: int, size: int, _: object) -> int:
         try:

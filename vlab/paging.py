@@ -50,6 +50,22 @@ SHADOW_PAGES = 512
 SHADOW_CACHE = 8  # shadow page directories kept (one per guest CR3)
 
 
+MONITOR_PT = SHADOW_BASE - PAGE  # the page table that maps the monitor's area (host memory)
+
+
+def monitor_page_table(machine: Machine) -> int:
+    """The page table (in host memory) that maps the monitor's 64 KiB at the top of every
+    address space the monitor builds (shadow page directories; a paravirtual guest's own)."""
+    if not getattr(machine, "_monitor_pt_mapped", False):
+        machine.uc.mem_map(MONITOR_PT, PAGE, unicorn.UC_PROT_ALL)
+        first = (layout.MONITOR_BASE >> 12) & 0x3FF
+        entries = b"".join(struct.pack("<I", (layout.MONITOR_BASE + i * PAGE) | P | RW | A | D)
+                           for i in range(layout.MONITOR_SIZE // PAGE))
+        machine.uc.mem_write(MONITOR_PT + 4 * first, entries)
+        machine._monitor_pt_mapped = True
+    return MONITOR_PT
+
+
 class PageFault(GuestException):
     """A #PF the guest's own page tables raise (vector 14, with CR2 = ``address``)."""
 
@@ -190,10 +206,7 @@ class ShadowPager:
         self.active: int | None = None  # guest PD frame whose shadow the core uses
         self.stats: Counter[str] = Counter()
         self.recent: deque[FaultRecord] = deque(maxlen=200)
-        self._monitor_pt = self._alloc()
-        for i in range(layout.MONITOR_SIZE // PAGE):
-            self._w(self._monitor_pt + ((layout.MONITOR_BASE >> 12) & 0x3FF) * 4 + 4 * i,
-                    (layout.MONITOR_BASE + i * PAGE) | P | RW | A | D)
+        self._monitor_pt = monitor_page_table(machine)
 
     # ------------------------------------------------------------------ host memory
     def _map_pool(self) -> None:
@@ -204,7 +217,7 @@ class ShadowPager:
             m.uc.mem_map_ptr(SHADOW_BASE, SHADOW_PAGES * PAGE, unicorn.UC_PROT_ALL,
                              ctypes.addressof(buf))
         ctypes.memset(buf, 0, SHADOW_PAGES * PAGE)
-        self._mem = memoryview(buf).cast("I")
+        self._mem = memoryview(buf).cast("B").cast("I")
         self._free = [SHADOW_BASE + i * PAGE for i in range(SHADOW_PAGES - 1, -1, -1)]
 
     def _alloc(self) -> int:
@@ -239,14 +252,15 @@ class ShadowPager:
         return walk(self._gr, cr3, linear, write=write, user=user, wp=bool(cr0 & WP),
                     pse=bool(cr4 & PSE))
 
-    def translate(self, linear: int, write: bool = False) -> int:
+    def translate(self, linear: int, write: bool = False, accessed: bool = True) -> int:
         """Guest-virtual -> guest-physical through the *guest's* tables (what the monitor does
         when it reads guest memory for a handler), setting A/D as the CPU would."""
         w = self.guest_walk(linear, write)
         if not w.ok:
             raise PageFault(f"page fault at {linear:#010x} ({error_code_text(w.error_code)})",
                             linear, w.error_code)
-        set_accessed(self._gr, self._gw, w, write)
+        if accessed:
+            set_accessed(self._gr, self._gw, w, write)
         return w.physical
 
     def host_write(self, physical: int, size: int) -> None:
@@ -291,18 +305,11 @@ class ShadowPager:
         self.pds.clear()
         self.pts.clear()
         self.parents.clear()
-        self.rmap.clear()
-        self.active = None
+        self.rmap.clear()  # (the active directory's shadow is rebuilt at the next fault)
 
     def _map_pool_reset(self) -> None:
-        keep = getattr(self, "_monitor_pt", None)
+        ctypes.memset(self.machine._shadow_buf, 0, SHADOW_PAGES * PAGE)
         self._free = [SHADOW_BASE + i * PAGE for i in range(SHADOW_PAGES - 1, -1, -1)]
-        if keep is not None:
-            for page in list(self._free):
-                if page != keep:
-                    i = (page - SHADOW_BASE) >> 2
-                    self._mem[i:i + 1024] = memoryview(bytes(PAGE)).cast("I")
-            self._free.remove(keep)
 
     # ------------------------------------------------------------------ faults
     def page_fault(self, linear: int, error_code: int, eip: int, user: bool) -> FaultRecord:
@@ -459,6 +466,8 @@ class ShadowPager:
         def read(address: int) -> int:
             if SHADOW_BASE <= address < SHADOW_BASE + SHADOW_PAGES * PAGE:
                 return self._r(address)
+            if MONITOR_PT <= address < MONITOR_PT + PAGE:
+                return struct.unpack("<I", self.machine.uc.mem_read(address, 4))[0]
             return 0
         return walk(read, root, linear)
 
@@ -472,9 +481,10 @@ class Ept:
 
     vlab's EPT maps each guest frame to the host frame of the same number (guest RAM is one
     host buffer); what it really controls is *which* guest frames are present. A frame not in the
-    EPT is made inaccessible in the core, so the first access to it stops the guest and becomes
-    an EPT-violation exit. With ``lazy`` (the default, as KVM does) guest RAM starts unmapped and
-    the handler maps each frame on first touch: demand allocation.
+    EPT is not in the core at all, so the first access to it stops the guest at that instruction
+    and becomes an EPT-violation exit; the handler maps it (with :meth:`map`) and the access is
+    retried. With ``lazy`` (the default, as KVM does) guest RAM starts unmapped: demand
+    allocation. EPT entries here are all-or-nothing (read, write and execute).
     """
 
     def __init__(self, machine: Machine, lazy: bool = True):
@@ -483,32 +493,22 @@ class Ept:
         self.lazy = lazy
         self.violations = 0
         self.recent: deque[tuple[int, int, int]] = deque(maxlen=200)  # (gpa, linear, qual)
-        uc = machine.uc
         if lazy:
-            uc.mem_protect(0, machine.ram_size, unicorn.UC_PROT_NONE)
+            machine.uc.mem_unmap(0, machine.ram_size)
         else:
-            for gfn in range(machine.ram_size >> 12):
-                self.present[gfn] = 7
+            self.present = {gfn: 7 for gfn in range(machine.ram_size >> 12)}
 
-    def map(self, gpa: int, permissions: int = 7) -> None:
-        """Map the guest-physical page holding ``gpa`` (R=1, W=2, X=4)."""
+    def map(self, gpa: int) -> None:
+        """Map the guest-physical page holding ``gpa`` (read, write, execute)."""
+        m = self.machine
         gfn = gpa >> 12
-        if not 0 <= gpa < self.machine.ram_size:
-            raise GuestFault(f"EPT: {gpa:#010x} is not guest RAM ({self.machine.ram_size:#x} "
-                             "bytes)", self.machine.eip)
-        prot = (unicorn.UC_PROT_READ if permissions & 1 else 0) | \
-            (unicorn.UC_PROT_WRITE if permissions & 2 else 0) | \
-            (unicorn.UC_PROT_EXEC if permissions & 4 else 0)
-        self.machine.uc.mem_protect(gfn << 12, PAGE, prot)
-        self.present[gfn] = permissions & 7
-
-    def restore_all(self) -> None:
-        """Re-apply the EPT to the core (after a snapshot put RAM back)."""
-        uc = self.machine.uc
-        if self.lazy:
-            uc.mem_protect(0, self.machine.ram_size, unicorn.UC_PROT_NONE)
-            for gfn, perms in self.present.items():
-                self.map(gfn << 12, perms)
+        if not 0 <= gpa < m.ram_size:
+            raise GuestFault(f"EPT: {gpa:#010x} is not guest RAM ({m.ram_size:#x} bytes)", m.eip)
+        if gfn in self.present:
+            return
+        m.uc.mem_map_ptr(gfn << 12, PAGE, unicorn.UC_PROT_ALL,
+                         ctypes.addressof(m._ram_buf) + (gfn << 12))
+        self.present[gfn] = 7
 
     def entries(self) -> list[tuple[int, int, int]]:
         """(guest frame, host frame, permissions), in guest-physical order."""
@@ -533,3 +533,97 @@ def decode_ept_qualification(qual: int) -> dict:
             "readable": bool(qual & 8), "writable": bool(qual & 0x10),
             "executable": bool(qual & 0x20), "linear_valid": bool(qual & 0x80),
             "final_translation": bool(qual & 0x100)}
+
+
+# ---------------------------------------------------------------------------- the lab's view
+@dataclass
+class Translation:
+    """How one guest-virtual address reaches memory under the active strategy: the guest's own
+    walk (GVA -> GPA), and what the core really uses (the shadow's walk GVA -> HPA, or the EPT
+    entry GPA -> HPA)."""
+
+    linear: int
+    mechanism: str  # "none" | "guest page tables" | "shadow page tables" | "EPT" | "direct (PV)"
+    guest: Walk | None = None
+    shadow: Walk | None = None
+    ept: tuple[int, int, int] | None = None  # (GPA page, HPA page, permissions) or None
+    gpa: int | None = None
+    hpa: int | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"GVA {self.linear:#010x} ({self.mechanism})"]
+        if self.guest is not None:
+            for level, address, entry in self.guest.rows():
+                out.append(f"  guest {level} @ {address:#010x} = {entry:#010x} "
+                           f"({entry_text(entry, level)})")
+            if not self.guest.ok:
+                out.append(f"  guest walk faults: {error_code_text(self.guest.error_code)}")
+        if self.gpa is not None:
+            out.append(f"  GPA {self.gpa:#010x}")
+        if self.shadow is not None:
+            for level, address, entry in self.shadow.rows():
+                out.append(f"  shadow {level} @ {address:#010x} = {entry:#010x} "
+                           f"({entry_text(entry, level)})")
+            if not self.shadow.ok:
+                out.append("  not in the shadow yet: the next access is a hidden fault")
+        if self.ept is not None:
+            g, h, p = self.ept
+            rights = "".join(c for c, bit in (("R", 1), ("W", 2), ("X", 4)) if p & bit) or "-"
+            out.append(f"  EPT {g:#010x} -> {h:#010x} ({rights})")
+        elif self.mechanism == "EPT" and self.gpa is not None:
+            out.append("  EPT: not mapped (the next access is an EPT violation)")
+        if self.hpa is not None:
+            out.append(f"  HPA {self.hpa:#010x}")
+        return out
+
+
+def describe(machine: Machine, strategy, linear: int) -> Translation:
+    """The :class:`Translation` of ``linear`` as things stand (no side effects)."""
+    linear &= 0xFFFF_FFFF
+    pager = getattr(strategy, "pager", None)
+    ept = getattr(strategy, "ept", None)
+    if pager is not None and pager.enabled():
+        g = pager.guest_walk(linear)
+        s = pager.shadow_walk(linear)
+        return Translation(linear, "shadow page tables", g, s, gpa=g.physical if g.ok else None,
+                           hpa=s.physical if s is not None and s.ok else None)
+    if not machine.reg("cr0") & PG:
+        gpa = linear
+        t = Translation(linear, "none (paging off)", gpa=gpa)
+    else:
+        r = machine._regs.read
+        from unicorn import x86_const as X
+
+        g = walk(machine.read_physical_u32, r(X.UC_X86_REG_CR3), linear,
+                 pse=bool(r(X.UC_X86_REG_CR4) & PSE))
+        mech = "direct paging (PV, validated)" if getattr(strategy, "name", "") == "paravirt" \
+            else "guest page tables"
+        t = Translation(linear, mech, g, gpa=g.physical if g.ok else None)
+    if ept is not None and t.gpa is not None:
+        t.mechanism = "EPT" if t.guest is None else "guest page tables + EPT"
+        perms = ept.present.get(t.gpa >> 12)
+        if perms:
+            t.ept = (t.gpa & FRAME, t.gpa & FRAME, perms)
+            t.hpa = t.gpa
+    elif t.gpa is not None:
+        t.hpa = t.gpa
+    return t
+
+
+def mapped_pages(read32: Callable[[int], int], cr3: int, limit: int = 64,
+                 skip_pde: int | None = MONITOR_PDE) -> list[tuple[int, int, int]]:
+    """(linear page, entry, frame) of present 4 KiB mappings under ``cr3``, lowest first."""
+    out = []
+    for i in range(1024):
+        if i == skip_pde:
+            continue
+        pde = read32((cr3 & FRAME) + 4 * i)
+        if not pde & P or pde & PS:
+            continue
+        for j in range(1024):
+            pte = read32((pde & FRAME) + 4 * j)
+            if pte & P:
+                out.append(((i << 22) | (j << 12), pte, pte & FRAME))
+                if len(out) >= limit:
+                    return out
+    return out

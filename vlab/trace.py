@@ -69,6 +69,14 @@ class Exit:
     cost: int = 0
     index: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
+    #: How the monitor was entered, as charged: "trap", "io_trap", "inject", "vmexit_recent",
+    #: "vmexit_first_gen", "hypercall" (a hardware transition into the monitor) or "callout"
+    #: (binary translation: a call from translated code, the guest never left the monitor).
+    kind: str = ""
+
+    @property
+    def is_callout(self) -> bool:
+        return self.kind == "callout"
 
     def row(self) -> dict[str, Any]:
         """A flat dict (for tables and pandas)."""
@@ -120,6 +128,7 @@ class TrapLog:
         self.by_reason: Counter[ExitReason] = Counter()
         self.by_instruction: Counter[str] = Counter()
         self.total = 0
+        self.callouts = 0  # of which calls from translated code (no trap, no VM exit)
         self.cycles = 0
         self.charges: Counter[str] = Counter()  # modelled cycles not tied to one exit
 
@@ -130,11 +139,19 @@ class TrapLog:
 
     def record(self, exit_: Exit) -> None:
         self.total += 1
+        if exit_.kind == "callout":
+            self.callouts += 1
         self.by_reason[exit_.reason] += 1
         if exit_.instruction:
             self.by_instruction[exit_.instruction.split()[0]] += 1
         self.cycles += exit_.cost
         self.recent.append(exit_)
+
+    @property
+    def entries(self) -> int:
+        """Transitions into the monitor: traps, VM exits, hypercalls (callouts excluded: binary
+        translation's whole point is that the guest's code calls the monitor without trapping)."""
+        return self.total - self.callouts
 
     @property
     def dropped(self) -> int:

@@ -148,10 +148,12 @@ class VirtualCpu:
         self.virt = VirtualState()
         self.exit: Exit | None = None
         self.vmcs = None  # the VMCS, under the VT-x model
+        self.ept = None  # its extended page tables (vlab.paging.Ept), when enabled
         # Set by the strategy: how selectors the guest believes in map to real ones and back.
         self.to_real: Callable[[int], int] = lambda sel: sel
         self.to_virtual: Callable[[int], int] = lambda sel: sel
         self.on_gdt_change: Callable[[], None] = lambda: None
+        self.on_invlpg: Callable[[int], None] = lambda linear: None
         self._skipped = False
         self._in_hook_io = False
         self._from_fault = False
@@ -179,6 +181,10 @@ class VirtualCpu:
                 self.machine.retire()
             self._skipped = True
         self.machine.set_reg("eip", eip)
+
+    def invlpg(self, linear: int) -> None:
+        """Invalidate what the monitor's MMU holds for the page at ``linear`` (INVLPG)."""
+        self.on_invlpg(linear & 0xFFFF_FFFF)
 
     def halt(self) -> None:
         """The guest waits for an interrupt (HLT): virtual time skips ahead to the next one."""

@@ -289,6 +289,50 @@ class TranslationView(View):
                 f"</th><th>insns</th><th>callouts</th><th>runs</th></tr>{rows}</table>")
 
 
+class MemoryView(View):
+    """Paging: for the address the last page fault touched (else EIP), the guest's walk and
+    beside it the shadow's walk or the EPT entry, as a table and a graphviz diagram; the
+    monitor's MMU counters and its latest page faults (hidden / true / page-table write)."""
+
+    css = "vlab-memory"
+    _key: tuple | None = None
+    _svg = ""
+
+    def focus(self) -> int:
+        lab = self.lab
+        faults = lab.page_faults()
+        if faults:
+            return faults[-1].linear
+        for e in reversed(lab.trace.recent):
+            if "cr2" in e.detail or "linear" in e.detail:
+                value = e.detail.get("cr2", e.detail.get("linear"))
+                if value is not None:
+                    return value
+        return lab.state().eip
+
+    def render(self) -> str:
+        lab = self.lab
+        address = self.focus()
+        try:
+            t = lab.translate(address)
+        except VlabError as e:
+            return f"<i>{_h(e)}</i>"
+        summary = lab.memory_summary()
+        stats = ", ".join(f"{_h(k)} {_h(hex(v) if k == 'active guest CR3' and v else v)}"
+                          for k, v in summary.items()) or "the monitor keeps no page tables here"
+        walk = "<br>".join(_h(line) for line in t.lines())
+        faults = "".join(f"<li><code>{_h(f.text())}</code></li>" for f in lab.page_faults()[-8:])
+        key = (lab.strategy.name, t.lines())
+        if key != self._key:  # graphviz only when the walk changes
+            self._key = key
+            svg = diagram.render_svg(diagram.translation_dot(t))
+            self._svg = svg if svg is not None else f"<i>{_h(diagram.INSTALL_HINT)}</i>"
+        return (f"<div><b>{_h(t.mechanism)}</b> &middot; {stats}</div>"
+                f"<div class='vlab-walk'><code>{walk}</code></div>"
+                f"<div>{self._svg}</div>"
+                + (f"<div>latest page faults:<ul>{faults}</ul></div>" if faults else ""))
+
+
 class Controls:
     """Step, step over, step back, run/pause (in the background), run to next exit, reset;
     breakpoints (address or label, exit reason, ring change); speed."""
@@ -382,9 +426,11 @@ class LabWidget:
         self.cpu, self.code = RegisterView(lab), CodeView(lab)
         self.console, self.diagram = ConsoleView(lab), DiagramView(lab)
         self.traps, self.vmcs, self.translations = TrapLogView(lab), VmcsView(lab), TranslationView(lab)
+        self.memory = MemoryView(lab)
         tabs = W.Tab(children=[self.traps.widget, self.diagram.widget, self.console.widget,
-                               self.vmcs.widget, self.translations.widget])
-        for i, title in enumerate(["Trap log", "Diagram", "Console", "VMCS", "Translations"]):
+                               self.vmcs.widget, self.translations.widget, self.memory.widget])
+        for i, title in enumerate(["Trap log", "Diagram", "Console", "VMCS", "Translations",
+                                   "Memory"]):
             tabs.set_title(i, title)
         self.history = W.HTML()
         self.widget = W.VBox([self.controls.widget, self.strategy.widget,
@@ -469,7 +515,7 @@ class LabWidget:
         """Redraw every view once (one batch per action)."""
         lab = self.lab
         for view in (self.cpu, self.code, self.console, self.traps, self.diagram, self.vmcs,
-                     self.translations):
+                     self.translations, self.memory):
             view.refresh()
         self.controls.counter.value = f"{lab.machine.instructions:,} instructions &middot; {_h(lab.status)}"
         if self.strategy.widget.value != lab.strategy.name:

@@ -14,5 +14,6 @@ EXERCISE = Exercise(
     scenarios=[
         Scenario("CR3 and port I/O", "cr3.S", "vtx", INSTALL,
                  [halted(1), console_matches_reference(3), exits_match_reference("CR_ACCESS", 1)],
-                 setup=store_exiting),
+                 setup=store_exiting,
+                 strategy_options={"ept": False}),
     ])

@@ -49,11 +49,19 @@ def catalog() -> dict[str, GuestInfo]:
         "paging-pv": GuestInfo("paging-pv", HERE / "kernel" / "paging.S",
                                "the paging kernel, paravirtualized: page-table updates are "
                                "validated hypercalls (mmu_update, mmuext_op)", (("PV", 1),)),
+        "forkwait": GuestInfo("forkwait", HERE / "kernel" / "paging.S",
+                              "the page-table workload alone: 200 address spaces created, "
+                              "entered and destroyed", (("FORKWAIT", 1),)),
+        "forkwait-pv": GuestInfo("forkwait-pv", HERE / "kernel" / "paging.S",
+                                 "forkwait, paravirtualized", (("PV", 1), ("FORKWAIT", 1))),
     }
     for path in sorted((HERE / "demos").glob("*.S")):  # one per sensitive instruction
         guests[f"demo-{path.stem}"] = GuestInfo(f"demo-{path.stem}", path, _describe(path))
     for path in sorted((HERE / "programs").glob("*.S")):  # compute, smc ...
         guests[path.stem] = GuestInfo(path.stem, path, _describe(path))
+    guests["syscalls-pv"] = GuestInfo("syscalls-pv", HERE / "programs" / "syscalls.S",
+                                      "syscalls, paravirtualized (trap table, iret hypercall)",
+                                      (("PV", 1),))
     return guests
 
 

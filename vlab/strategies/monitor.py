@@ -8,7 +8,7 @@ checks a student needs (a handler that raises or forgets to advance EIP stops th
 
 from __future__ import annotations
 
-from .. import layout
+from .. import layout, paging
 from .. import qualification as q
 from ..errors import GuestError, GuestException, GuestFault, HandlerError, VlabError
 from ..handlers import HandlerTable, default_handlers
@@ -85,7 +85,7 @@ class Monitor(Strategy):
     # ------------------------------------------------------------------ dispatch
     def _decode(self, eip: int) -> Instruction | None:
         try:
-            return decoder().decode(self.machine.read(eip, 15), eip)
+            return decoder().decode(self.machine.code_bytes(eip), eip)
         except VlabError:
             return None
 
@@ -144,11 +144,14 @@ class Monitor(Strategy):
         if after != before:
             changes = {n: (a, b) for n, a, b in zip(_FIELDS, before, after, strict=True) if a != b}
         exit_.detail["changes"] = changes
+        if "CR0" in changes or "CR3" in changes or "CR4" in changes:
+            self.control_registers_changed()
         self.after_exit(exit_)
         # The record is completed here, before anyone else sees it (dataclasses.replace would
         # cost a microsecond per trap on the hot path); it is immutable from then on.
         object.__setattr__(exit_, "handler", name)
         object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
+        object.__setattr__(exit_, "kind", cost)
         m.report_exit(exit_)
         if single_step:  # TF was set: the CPU would trap (#DB) after this instruction (as KVM
             self.single_step_trap()  # does after skipping an emulated instruction)
@@ -164,6 +167,9 @@ class Monitor(Strategy):
 
     def after_exit(self, exit_: Exit) -> None:
         """Called after every handled exit (binary translation checks the new EIP)."""
+
+    def control_registers_changed(self) -> None:
+        """A handler changed the guest's CR0, CR3 or CR4 (paging may have to follow)."""
 
     def _cost(self, kind: str, reason: ExitReason) -> int:
         cycles = COSTS[kind].cycles
@@ -190,6 +196,9 @@ class SoftwareMonitor(Monitor):
         super().attach(machine, trace)
         v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
+        v.on_invlpg = self.invlpg
+        self.pager: paging.ShadowPager | None = None
+        machine.restore_listeners.append(self._after_restore)
         machine.on_interrupt = self.on_interrupt
         machine.on_io = self.on_io
         machine.interrupts_enabled = v.effective_if
@@ -281,6 +290,46 @@ class SoftwareMonitor(Monitor):
             if shadow[8 * i + 5] & 1 and guest[8 * i + 5] & 0x11 == 0x10:  # code/data, not A
                 m.write_linear(base + 8 * i + 5, bytes([guest[8 * i + 5] | 1]))
 
+    # ------------------------------------------------------------------ paging (shadow tables)
+    def control_registers_changed(self) -> None:
+        """The guest turned paging on or off, or loaded CR3: the core follows with the shadow
+        page tables (guest-virtual -> host-physical) for the guest's current directory."""
+        v, m = self.vcpu, self.machine
+        if v.virt.CR0 & paging.PG:
+            if self.pager is None:
+                self.pager = paging.ShadowPager(m, lambda: (v.virt.CR0, v.virt.CR3, v.virt.CR4))
+                m.mmu = self.pager
+            root = self.pager.sync()
+            m.set_reg("cr3", root)
+            m.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP)
+        elif self.pager is not None:
+            self.pager.sync()
+            m.set_reg("cr0", self.REAL_CR0)
+
+    def invlpg(self, linear: int) -> None:
+        if self.pager is not None and self.pager.active is not None:
+            self.pager.invlpg(linear)
+
+    def _after_restore(self) -> None:
+        if self.pager is not None:  # the shadows describe the old RAM: rebuild them lazily
+            self.pager.flush_all()
+            self.control_registers_changed()
+
+    def page_fault(self, error_code: int) -> None:
+        """A #PF under the shadow: hidden (the monitor fills the shadow and the guest retries),
+        a page-table write (the shadows built from that frame are dropped), or true (the guest's
+        own tables refuse the access: it gets the #PF, with CR2)."""
+        m = self.machine
+        linear = m.reg("cr2")
+        eip = m.fault_eip if m.fault_eip is not None else m.eip
+        rec = self.pager.page_fault(linear, error_code, eip, user=m.cpl() == 3)
+        detail = {"vector": 14, "error_code": rec.error_code, "cr2": linear,
+                  "page_fault": rec.kind, "fault": rec}
+        if rec.kind == "true":
+            self.vcpu.virt.CR2 = linear
+        self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), detail=detail,
+                                 instruction_bytes=False), cost="trap")
+
     # ------------------------------------------------------------------ selectors
     _BOOT_TWINS = {layout.KERNEL_CS: layout.RING1_CS, layout.KERNEL_DS: layout.RING1_DS}
     _BOOT_BACK = {v: k for k, v in _BOOT_TWINS.items()}
@@ -326,6 +375,9 @@ class SoftwareMonitor(Monitor):
         if vector >= 32:
             self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.eip, None, detail=detail),
                           cost="inject")
+            return
+        if vector == 14 and self.pager is not None and self.pager.active is not None:
+            self.page_fault(error_code or 0)
             return
         eip = m.fault_eip if m.fault_eip is not None else m.eip
         insn = self._decode(eip)

@@ -17,8 +17,9 @@ an unmodified kernel cannot run here (it would execute privileged instructions n
 from __future__ import annotations
 
 import struct
+from collections import Counter
 
-from .. import layout
+from .. import layout, paging
 from ..devices import PIC_COMMAND, TIMER_VECTOR
 from ..errors import GuestFault, VlabError
 from ..handlers import HandlerTable
@@ -29,6 +30,12 @@ from .monitor import SoftwareMonitor
 PV_SIGNATURE = b"VLAB-PV1"  # at entry + 2, after a short jump over it
 HYPERCALL_VECTOR = 0x82
 SHARED_INFO = 0x1000  # vcpu_info: +0 upcall_pending, +1 upcall_mask (as Xen's vcpu_info)
+SHARED_CR2 = SHARED_INFO + 8  # vcpu_info.arch.cr2: where a #PF's address is handed over
+# mmuext_op commands (xen/include/public/xen.h)
+MMUEXT_PIN_L2_TABLE, MMUEXT_UNPIN_TABLE, MMUEXT_NEW_BASEPTR = 1, 4, 5
+MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_INVLPG_LOCAL = 6, 7
+_MMUEXT_NAMES = {1: "pin_l2_table", 4: "unpin_table", 5: "new_baseptr", 6: "tlb_flush_local",
+                 7: "invlpg_local"}
 ENOSYS, EFAULT, EINVAL, EPERM = -38, -14, -22, -1
 
 #: Xen's hypercall numbers (xen/include/public/xen.h) for the calls vlab implements.
@@ -44,6 +51,13 @@ _ARGS = {  # argument names, for the trace
     "console_io": ("cmd", "count", "buffer"), "iret": (),
     "mmuext_op": ("ops", "count", "done", "domid"), "sched_op": ("cmd", "arg"),
 }
+
+
+def _pv_build(name: str) -> str:
+    from .. import guests
+
+    pv = guests.build_for(name, "paravirt")
+    return pv if pv != name else "kernel-pv"
 
 
 def is_paravirtual(code: bytes) -> bool:
@@ -63,12 +77,14 @@ class Paravirt(SoftwareMonitor):
         self.kernel_stack: tuple[int, int] | None = None  # (ss, esp) from stack_switch
         self.event_callback: tuple[int, int] | None = None
         self.hypercalls = 0
+        self.mmu: PvMmu | None = None
 
     # ------------------------------------------------------------------ set-up
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         self.vcpu.hv = self
         machine.interrupts_enabled = self.events_enabled
+        self.mmu = PvMmu(self)
 
     def boot(self) -> None:
         m = self.machine
@@ -78,10 +94,17 @@ class Paravirt(SoftwareMonitor):
                 f"guest {getattr(image, 'name', '?')!r} is not paravirtualized: it would execute "
                 "privileged instructions that this hypervisor does not emulate (a paravirtual "
                 "hypervisor only answers hypercalls). Run it under trap_emulate, "
-                "binary_translation or vtx, or run its paravirtual build 'kernel-pv' here.")
+                f"binary_translation or vtx, or run its paravirtual build "
+                f"'{_pv_build(getattr(image, 'name', 'kernel'))}' here.")
         super().boot()
         m.write(SHARED_INFO, b"\x00\x01")  # no event pending; events masked (like IF = 0)
         m.set_reg("esi", SHARED_INFO)  # as Xen hands the guest its start info
+
+    def control_registers_changed(self) -> None:
+        """(A paravirtual guest has no shadow page tables: its own are the real ones.)"""
+
+    def _after_restore(self) -> None:
+        self.mmu.after_restore()
 
     def events_enabled(self) -> bool:
         """The guest's interrupt flag is the shared-info mask: a byte it writes, never a trap."""
@@ -126,6 +149,12 @@ class Paravirt(SoftwareMonitor):
         eip = m.eip - (2 if software else 0) if software else (m.fault_eip or m.eip)
         insn = self._decode(eip)
         detail = {"vector": vector}
+        if vector == 14 and not software:  # the guest cannot read CR2: hand it over (as Xen)
+            cr2 = m.reg("cr2")
+            m.write_physical(SHARED_CR2, struct.pack("<I", cr2))
+            detail["cr2"] = cr2
+            detail["page_fault"] = "true"
+            self.mmu.stats["page_faults"] += 1
         if error_code is not None:
             detail["error_code"] = error_code
         reason = ExitReason.SOFTWARE_INTERRUPT if software else ExitReason.EXCEPTION_NMI
@@ -329,34 +358,202 @@ def hypercall_iret(vcpu, exit_: Exit) -> None:
 
 
 def hypercall_mmuext_op(vcpu, exit_: Exit) -> None:
-    """mmuext_op(ops, count, done, domid): MMUEXT_NEW_BASEPTR (5) loads CR3 (validated)."""
+    """mmuext_op(ops, count, done, domid): {cmd, arg1, arg2} each. PIN_L2_TABLE (1) validates a
+    page directory and everything it maps, UNPIN_TABLE (4) releases one, NEW_BASEPTR (5) loads
+    CR3 with a pinned directory, TLB_FLUSH_LOCAL (6) and INVLPG_LOCAL (7) flush the TLB."""
     hv, ptr, count = vcpu.hv, vcpu.regs.ebx, vcpu.regs.ecx
     if count > 64 or not hv.guest_range_ok(ptr, 12 * count):
         return _result(vcpu, EFAULT)
     for i in range(count):
         cmd, arg1, _ = struct.unpack("<III", vcpu.mem.read(ptr + 12 * i, 12))
-        if cmd != 5:
-            return _result(vcpu, EINVAL)
-        if not hv.guest_range_ok(arg1 << 12, 4096):
-            return _result(vcpu, EPERM)  # a page directory outside the guest's memory
-        vcpu.virt.CR3 = arg1 << 12
+        error = hv.mmu.ext_op(cmd, arg1)
+        if error:
+            return _result(vcpu, error)
     _result(vcpu, 0)
 
 
 def hypercall_mmu_update(vcpu, exit_: Exit) -> None:
     """mmu_update(reqs, count, done, domid): requests {u64 ptr, u64 val} write page-table
-    entries; both the entry and the frame it maps must belong to the guest."""
+    entries. The hypervisor refuses a frame the guest does not own (-EPERM), an entry outside
+    its page tables or a writable mapping of one of them (-EINVAL)."""
     hv, ptr, count = vcpu.hv, vcpu.regs.ebx, vcpu.regs.ecx
     if count > 512 or not hv.guest_range_ok(ptr, 16 * count):
         return _result(vcpu, EFAULT)
     for i in range(count):
         where, value = struct.unpack("<QQ", vcpu.mem.read(ptr + 16 * i, 16))
-        where &= ~3
-        if not hv.guest_range_ok(where, 4) or (value & 1 and not hv.guest_range_ok(
-                value & ~0xFFF, 4096)):
-            return _result(vcpu, EPERM)  # another's memory: refused
-        vcpu.mem.write_u32(where, value)
+        error = hv.mmu.update(where & 0xFFFF_FFFC, value & 0xFFFF_FFFF)
+        if error:
+            return _result(vcpu, error)
     _result(vcpu, 0)
+
+
+class PvMmu:
+    """Direct paging, as Xen's for paravirtual guests: the guest's own page tables are the ones
+    the core walks (no shadow), but the guest may only change them through the hypervisor, which
+    keeps every frame's *type*: a frame in use as a page directory (pinned L2) or page table
+    (L1, referenced from a pinned directory) may never be mapped writable, and no entry may map
+    a frame the guest does not own. The top 4 MiB of every directory belong to the hypervisor."""
+
+    def __init__(self, hv: Paravirt):
+        self.hv = hv
+        self.machine = hv.machine
+        self.l2: set[int] = set()  # pinned page directories (frame addresses)
+        self.l1: Counter[int] = Counter()  # page tables -> references from pinned directories
+        self.writable: Counter[int] = Counter()  # frame -> writable mappings in typed tables
+        self.base: int | None = None
+        self.stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ frames
+    def owned(self, frame: int) -> bool:
+        return 0 <= frame and frame + 0x1000 <= self.machine.ram_size
+
+    def _entries(self, frame: int) -> list[int]:
+        raw = self.machine.read_physical(frame, 0x1000)
+        return list(struct.unpack("<1024I", raw))
+
+    def _write(self, address: int, value: int) -> None:
+        self.machine.write_physical(address, struct.pack("<I", value & 0xFFFF_FFFF))
+
+    def _flush(self) -> None:
+        m = self.machine
+        if m.reg("cr0") & paging.PG:
+            m.set_reg("cr3", m.reg("cr3"))
+
+    def _check_l1(self, frame: int) -> int:
+        """0 if ``frame`` may become a page table, else the error."""
+        if not self.owned(frame):
+            return EPERM
+        if self.writable[frame] or frame in self.l2:
+            return EINVAL  # mapped writable somewhere, or a directory: not a page table
+        for e in self._entries(frame):
+            if e & paging.P:
+                target = e & paging.FRAME
+                if not self.owned(target):
+                    return EPERM
+                if e & paging.RW and (target in self.l1 or target in self.l2 or target == frame):
+                    return EINVAL
+        return 0
+
+    def _ref_l1(self, frame: int) -> None:
+        if self.l1[frame] == 0:
+            for e in self._entries(frame):
+                if e & paging.P and e & paging.RW:
+                    self.writable[e & paging.FRAME] += 1
+        self.l1[frame] += 1
+
+    def _unref_l1(self, frame: int) -> None:
+        self.l1[frame] -= 1
+        if self.l1[frame] <= 0:
+            del self.l1[frame]
+            for e in self._entries(frame):
+                if e & paging.P and e & paging.RW:
+                    self.writable[e & paging.FRAME] -= 1
+
+    # ------------------------------------------------------------------ mmuext_op
+    def ext_op(self, cmd: int, arg: int) -> int:
+        self.stats[_MMUEXT_NAMES.get(cmd, f"mmuext {cmd}")] += 1
+        if cmd == MMUEXT_PIN_L2_TABLE:
+            return self.pin(arg << 12)
+        if cmd == MMUEXT_UNPIN_TABLE:
+            return self.unpin(arg << 12)
+        if cmd == MMUEXT_NEW_BASEPTR:
+            return self.new_baseptr(arg << 12)
+        if cmd in (MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_INVLPG_LOCAL):
+            self._flush()
+            return 0
+        return EINVAL
+
+    def pin(self, pd: int) -> int:
+        """Validate a page directory and all it maps; from now on it is a directory."""
+        if not self.owned(pd):
+            return EPERM
+        if pd in self.l2 or pd in self.l1:
+            return EINVAL
+        entries = self._entries(pd)
+        if entries[paging.MONITOR_PDE] & paging.P:
+            return EPERM  # the hypervisor's own slot
+        tables = [e & paging.FRAME for e in entries[:paging.MONITOR_PDE] if e & paging.P]
+        for t in tables:
+            if t not in self.l1:
+                error = self._check_l1(t)
+                if error:
+                    return error
+        for t in tables:
+            self._ref_l1(t)
+        if self.writable[pd]:
+            for t in tables:
+                self._unref_l1(t)
+            return EINVAL  # still mapped writable: the guest could rewrite it behind our back
+        self.l2.add(pd)
+        self._write(pd + 4 * paging.MONITOR_PDE,
+                    paging.monitor_page_table(self.machine) | paging.P | paging.RW | paging.A)
+        return 0
+
+    def unpin(self, pd: int) -> int:
+        if pd not in self.l2 or pd == self.base:
+            return EINVAL
+        for e in self._entries(pd)[:paging.MONITOR_PDE]:
+            if e & paging.P:
+                self._unref_l1(e & paging.FRAME)
+        self._write(pd + 4 * paging.MONITOR_PDE, 0)
+        self.l2.discard(pd)
+        return 0
+
+    def new_baseptr(self, pd: int) -> int:
+        """Load CR3 with a pinned directory (paging on from the first one)."""
+        if not self.owned(pd):
+            return EPERM
+        if pd not in self.l2:
+            return EINVAL
+        m = self.machine
+        self.base = pd
+        self.hv.vcpu.virt.CR3 = pd
+        m.set_reg("cr3", pd)
+        m.set_reg("cr0", m.reg("cr0") | paging.PG | paging.WP)
+        return 0
+
+    # ------------------------------------------------------------------ mmu_update
+    def update(self, where: int, value: int) -> int:
+        """Write one entry of a pinned directory or of a page table, after checking it."""
+        frame, index = where & paging.FRAME, (where >> 2) & 0x3FF
+        target = value & paging.FRAME
+        if not self.owned(frame) or (value & paging.P and not self.owned(target)):
+            return EPERM  # another's memory: refused
+        old = self.machine.read_physical_u32(where)
+        if frame in self.l2:
+            if index >= paging.MONITOR_PDE:
+                return EPERM
+            if value & paging.P and target not in self.l1:
+                error = self._check_l1(target)
+                if error:
+                    return error
+            if value & paging.P:
+                self._ref_l1(target)
+            if old & paging.P:
+                self._unref_l1(old & paging.FRAME)
+        elif frame in self.l1:
+            if value & paging.P and value & paging.RW and (target in self.l1 or target in self.l2):
+                return EINVAL  # a writable mapping of a page table
+            if old & paging.P and old & paging.RW:
+                self.writable[old & paging.FRAME] -= 1
+            if value & paging.P and value & paging.RW:
+                self.writable[target] += 1
+        else:
+            return EINVAL  # not a page table the hypervisor knows
+        self._write(where, value)
+        self.stats["page-table updates"] += 1
+        if old & paging.P and (value ^ old) & (paging.P | paging.RW | paging.FRAME):
+            self._flush()  # a mapping went away or lost write access: no stale TLB entry
+        return 0
+
+    def after_restore(self) -> None:
+        """RAM went back in time: recompute the types from the pinned directories' contents."""
+        self.l1.clear()
+        self.writable.clear()
+        for pd in self.l2:
+            for e in self._entries(pd)[:paging.MONITOR_PDE]:
+                if e & paging.P:
+                    self._ref_l1(e & paging.FRAME)
 
 
 def hypercall_multicall(vcpu, exit_: Exit) -> None:

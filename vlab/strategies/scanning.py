@@ -56,7 +56,7 @@ class CodeScanner:
         if not 0 <= address < self.machine.ram_size:
             return  # outside guest RAM: the core reports the access, nothing to translate
         self.cache.misses += 1
-        new = translate(self.machine.read, address, self.cache, self.needs_callout)
+        new = translate(self.machine.code_bytes, address, self.cache, self.needs_callout)
         for block in new:
             self._install(block)
         if new:

@@ -23,8 +23,8 @@ from __future__ import annotations
 from unicorn import UC_HOOK_CODE, UC_HOOK_INSN
 from unicorn import x86_const as X
 
-from .. import delivery
-from ..errors import TripleFault, VlabError
+from .. import delivery, paging
+from ..errors import GuestFault, TripleFault, VlabError
 from ..handlers import HandlerTable, vmx_handlers
 from ..isa import Instruction, decoder, operands
 from ..trace import Exit, ExitReason
@@ -54,12 +54,19 @@ class VtX(CodeScanner, Monitor):
     charge_translation = False  # scanning is how vlab models the hardware: it costs nothing
 
     def __init__(self, handlers: HandlerTable | None = None, generation: str = "recent",
-                 profile: bool = False):
+                 profile: bool = False, ept: bool | None = None, ept_lazy: bool = True):
         super().__init__(handlers if handlers is not None else vmx_handlers())
         if generation not in ("recent", "first"):
             raise VlabError(f"generation {generation!r}: use 'recent' (a few hundred cycles per "
                             "exit) or 'first' (first-generation VT-x, thousands)")
         self.generation = generation
+        #: Extended page tables: on by default on recent cores; first-generation VT-x had none,
+        #: so its monitor keeps shadow page tables (as a software monitor does).
+        self.ept_enabled = (generation == "recent") if ept is None else bool(ept)
+        self.ept_lazy = ept_lazy
+        self.ept: paging.Ept | None = None
+        self.pager: paging.ShadowPager | None = None
+        self._guest_cr0 = self._guest_cr3 = 0
         self.exit_cost = "vmexit_recent" if generation == "recent" else "vmexit_first_gen"
         self.vmcs = Vmcs()
         self.init_scanner(profile)
@@ -76,6 +83,15 @@ class VtX(CodeScanner, Monitor):
         v["EXCEPTION_BITMAP"] = 0
         v["CR0_GUEST_HOST_MASK"] = 0x8000_0021  # PG, NE, PE: the host owns them
         v["CR4_GUEST_HOST_MASK"] = 0x0000_2000  # VMXE: hidden from the guest
+        if self.ept_enabled:  # the MMU is virtualized in hardware: CR3 and #PF stay in the guest
+            v.set_control("ACTIVATE_SECONDARY_CONTROLS")
+            v.set_control("ENABLE_EPT")
+            for name in ("CR3_LOAD_EXITING", "INVLPG_EXITING"):
+                v.set_control(name, False)
+        else:  # shadow page tables: the monitor must see CR3, INVLPG and every #PF (as KVM)
+            v.set_control("CR3_STORE_EXITING")
+            v["EXCEPTION_BITMAP"] = 1 << 14
+            v["CR0_GUEST_HOST_MASK"] = 0x8001_0021  # and WP, which the shadow forces on
 
     # ------------------------------------------------------------------ set-up
     def attach(self, machine, trace) -> None:
@@ -86,6 +102,11 @@ class VtX(CodeScanner, Monitor):
         machine.on_io = self.on_io
         machine.on_halt = self.on_halt
         machine.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        self.vcpu.on_invlpg = self._invlpg
+        machine.restore_listeners.append(self._after_restore)
+        if self.ept_enabled:
+            self.ept = self.vcpu.ept = paging.Ept(machine, lazy=self.ept_lazy)
+            machine.on_unmapped_ram = self._on_ept_violation
 
     def boot(self) -> None:
         v, m = self.vmcs, self.machine
@@ -95,6 +116,8 @@ class VtX(CodeScanner, Monitor):
         for cr in _STATE:
             v[f"GUEST_{cr}"] = m.reg(cr.lower())
         v["HOST_CR0"], v["HOST_RIP"] = cr0, 0  # the monitor's own state (modelled, not used)
+        v["EPT_POINTER"] = 0x6 | (3 << 3) if self.ept_enabled else 0  # write-back, 4-level walk
+        self._guest_cr0, self._guest_cr3 = cr0, m.reg("cr3")
         self.ensure_translated(m.eip)
 
     def guest_view(self) -> dict:
@@ -104,7 +127,7 @@ class VtX(CodeScanner, Monitor):
     # ------------------------------------------------------------------ the exit path
     def vm_exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
                 intr: int = 0, error_code: int = 0, from_fault: bool = False,
-                in_hook: bool = False) -> None:
+                in_hook: bool = False, detail: dict | None = None) -> None:
         """VM exit: save guest state and exit information in the VMCS, run the root-mode
         handler, then VM entry (load guest state, inject the pending event)."""
         m, v = self.machine, self.vmcs
@@ -118,8 +141,8 @@ class VtX(CodeScanner, Monitor):
         v._set("GUEST_RIP", eip)
         v._set("GUEST_RSP", m.reg("esp"))
         v._set("GUEST_RFLAGS", m.reg("eflags"))
-        for cr in _STATE:
-            v._set(f"GUEST_{cr}", m.reg(cr.lower()))
+        for cr, value in self._guest_crs().items():
+            v._set(f"GUEST_{cr}", value)
         for seg in ("cs", "ds", "es", "fs", "gs", "ss"):  # rarely looked at: read on demand
             v._set_lazy(f"GUEST_{seg.upper()}_SELECTOR", lambda s=seg: m.reg(s))
         v._set_lazy("GUEST_GDTR_BASE", lambda: m.gdtr()[0])  # (Unicorn reads these slowly)
@@ -128,7 +151,9 @@ class VtX(CodeScanner, Monitor):
         v._set_lazy("GUEST_IDTR_LIMIT", lambda: m.idtr()[1])
         saved = {cr: v[f"GUEST_{cr}"] for cr in _STATE}
         m.vmx_mode = "root"
-        detail = {"intr_info": intr} if intr else {}
+        detail = dict(detail or {})
+        if intr:
+            detail["intr_info"] = intr
         if reason == ExitReason.IO_INSTRUCTION:
             detail["value"] = self._io_value
         exit_ = self._exit(reason, eip, insn, qual, detail=detail)
@@ -146,9 +171,12 @@ class VtX(CodeScanner, Monitor):
         """Load what the handler changed in the guest-state area; deliver an injected event
         through the guest IDT (SDM vol. 3, 26.6 "Event injection")."""
         v, m = self.vmcs, self.machine
-        for cr in _STATE:
-            if v[f"GUEST_{cr}"] != saved[cr]:
+        changed = {cr for cr in _STATE if v[f"GUEST_{cr}"] != saved[cr]}
+        if self.ept_enabled:
+            for cr in changed:
                 m.set_reg(cr.lower(), v[f"GUEST_{cr}"])
+        elif changed:
+            self._load_guest_crs()
         info = InterruptionInfo.decode(v["VM_ENTRY_INTR_INFO_FIELD"])
         if info.valid:
             v["VM_ENTRY_INTR_INFO_FIELD"] = 0  # consumed by this entry
@@ -156,6 +184,111 @@ class VtX(CodeScanner, Monitor):
             self._deliver(info.vector, code, info.kind == INTR_TYPE_SW_EXCEPTION)
         self._sync_mtf()
         v.note_changes()
+
+    # ------------------------------------------------------------------ the MMU
+    def _guest_crs(self) -> dict[str, int]:
+        """CR0, CR3, CR4 as the guest has them (with shadow paging the core runs with the
+        shadow's root in CR3 and WP forced on in CR0)."""
+        m = self.machine
+        cr0, cr4 = m.reg("cr0"), m.reg("cr4")
+        if self.ept_enabled:
+            return {"CR0": cr0, "CR3": m.reg("cr3"), "CR4": cr4}
+        owned = paging.PG | paging.WP
+        return {"CR0": (cr0 & ~owned) | (self._guest_cr0 & owned), "CR3": self._guest_cr3,
+                "CR4": cr4}
+
+    def _load_guest_crs(self) -> None:
+        """Without EPT: load what the guest asked for, with the shadow page tables under it."""
+        v, m = self.vmcs, self.machine
+        self._guest_cr0, self._guest_cr3 = v["GUEST_CR0"], v["GUEST_CR3"]
+        m.set_reg("cr4", v["GUEST_CR4"])
+        if self._guest_cr0 & paging.PG:
+            if self.pager is None:
+                self.pager = paging.ShadowPager(
+                    m, lambda: (self._guest_cr0, self._guest_cr3, m.reg("cr4")))
+                m.mmu = self.pager
+            m.set_reg("cr3", self.pager.sync())
+            m.set_reg("cr0", self._guest_cr0 | paging.WP)
+        else:
+            if self.pager is not None:
+                self.pager.sync()
+            m.set_reg("cr0", self._guest_cr0)
+            m.set_reg("cr3", self._guest_cr3)
+
+    def _invlpg(self, linear: int) -> None:
+        if self.pager is not None and self.pager.active is not None:
+            self.pager.invlpg(linear)
+
+    def _after_restore(self) -> None:
+        if self.pager is not None:
+            self.pager.flush_all()
+            self._load_guest_crs()
+
+    def _shadow_page_fault(self, error_code: int) -> None:
+        """#PF with shadow paging (exception bitmap bit 14): a VM exit; the root-mode MMU
+        classifies it first (the exit qualification is the faulting linear address)."""
+        m = self.machine
+        linear = m.reg("cr2")
+        eip = m.fault_eip if m.fault_eip is not None else m.eip
+        rec = self.pager.page_fault(linear, error_code, eip, user=m.cpl() == 3)
+        if rec.kind == "true":
+            self._last_guest_cr2 = linear
+        else:
+            m.set_reg("cr2", getattr(self, "_last_guest_cr2", 0))  # the guest never saw it
+        self.vm_exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), qual=linear,
+                     intr=intr_info(14, INTR_TYPE_HW_EXCEPTION, True), error_code=rec.error_code,
+                     detail={"vector": 14, "error_code": rec.error_code, "cr2": linear,
+                             "page_fault": rec.kind, "fault": rec})
+
+    def _on_ept_violation(self, access: str, gpa: int) -> bool:
+        """The guest touched a guest-physical page the EPT does not map: exit reason 48 with
+        the qualification and the guest-physical (and linear) address (SDM vol. 3, 28.2.1).
+        Runs while the core waits at the access; True once the handler has mapped the page."""
+        m, v = self.machine, self.vmcs
+        eip = m.eip
+        insn = self._decode(eip)
+        linear = self._violation_linear(access, gpa, eip, insn)
+        qual = paging.ept_qualification(access, 0, linear_valid=linear is not None)
+        v._set("GUEST_PHYSICAL_ADDRESS", gpa)
+        v._set("GUEST_LINEAR_ADDRESS", linear or 0)
+        self.ept.violations += 1
+        self.ept.recent.append((gpa, linear if linear is not None else -1, qual))
+        self.vm_exit(ExitReason.EPT_VIOLATION, eip, insn, qual, in_hook=True,
+                     detail={"gpa": gpa, "linear": linear, "access": access,
+                             "decoded": paging.decode_ept_qualification(qual)})
+        if gpa >> 12 not in self.ept.present:
+            raise GuestFault(f"EPT violation at guest-physical {gpa:#010x} ({access}): the "
+                             "EPT-violation handler did not map the page, so the guest cannot "
+                             "go on (map it with vcpu.ept.map(gpa))", eip)
+        return True
+
+    def _violation_linear(self, access: str, gpa: int, eip: int,
+                          insn: Instruction | None) -> int | None:
+        """The linear address whose translation is ``gpa`` (the VMCS's guest-linear address):
+        the instruction's own bytes for a fetch, else its memory operands and stack."""
+        m = self.machine
+        if not m.paging():
+            return gpa
+        candidates = [eip, eip + (insn.size - 1 if insn else 0)]
+        if insn is not None and access != "fetch":
+            from ..handlers import effective_address
+
+            fake = Exit(ExitReason.EPT_VIOLATION, eip, self.name, 0, insn.text, insn.raw)
+            for i, op in enumerate(operands(insn)):
+                if op.kind == "mem":
+                    try:
+                        candidates.append(effective_address(self.vcpu, fake, i))
+                    except (VlabError, IndexError, ValueError):
+                        pass
+            esp = m.reg("esp")
+            candidates += [esp - 4, esp, m.reg("esi"), m.reg("edi")]
+        for c in candidates:
+            try:
+                if m.translate(c & 0xFFFF_FFFF, accessed=False) >> 12 == gpa >> 12:
+                    return (c & 0xFFFF_F000) | (gpa & 0xFFF)
+            except VlabError:
+                continue
+        return None
 
     def _deliver(self, vector: int, error_code: int | None, software: bool) -> None:
         try:
@@ -295,6 +428,10 @@ class VtX(CodeScanner, Monitor):
         insn = self._decode(eip)
         if vector == 6 and insn is not None and insn.mnemonic == "vmcall":
             self.vm_exit(ExitReason.VMCALL, eip, insn, from_fault=True)  # SDM 25.1.2: always
+            return
+        if vector == 14 and self.pager is not None and self.pager.active is not None \
+                and v.exception_exits(14):
+            self._shadow_page_fault(error_code or 0)
             return
         if v.exception_exits(vector):
             has_code = error_code is not None

@@ -10,5 +10,6 @@ def store_exiting(lab):
 
 SCENARIOS = [
     Scenario("the whole kernel under VT-x", "kernel", "vtx", INSTALL,
-             [halted(1), console_matches_reference(2)], visibility="hidden", setup=store_exiting),
+             [halted(1), console_matches_reference(2)], visibility="hidden", setup=store_exiting,
+             strategy_options={"ept": False}),
 ]

@@ -1,0 +1,267 @@
+"""Memory virtualization: the paging kernel under every strategy, shadow page tables, EPT, and
+paravirtual page tables validated by the hypervisor."""
+
+from pathlib import Path
+
+import pytest
+
+from vlab import guests, paging
+from vlab.errors import GuestFault
+from vlab.isa import assemble
+from vlab.lab import Lab
+from vlab.trace import ExitReason
+
+FAITHFUL = [("binary_translation", {}), ("vtx", {"ept": False}), ("vtx", {"ept": True}),
+            ("trap_emulate", {})]
+PV_MMU = Path(__file__).parent / "guests" / "pv_mmu.S"
+EINVAL, EPERM = (-22) & 0xFFFF_FFFF, (-1) & 0xFFFF_FFFF
+
+
+def run(guest: str, strategy: str = "native", **options) -> Lab:
+    lab = Lab(guests.build_for(guest, strategy), strategy, strategy_options=options)
+    lab.run()
+    return lab
+
+
+@pytest.fixture(scope="module")
+def native():
+    return run("paging")
+
+
+def test_paging_kernel_report(native):
+    lines = native.console.splitlines()
+    assert native.exit_code == 0
+    assert "task A: heap[0] = 0x100000aa" in lines and "task B: heap[0] = 0x200000aa" in lines
+    # the same virtual address in each address space keeps each task's own value
+    assert "task A: after the switch, heap[0] = 0x100000aa" in lines
+    assert "task B: after the switch, heap[0] = 0x200000aa" in lines
+    assert "task A: after unmap, heap[0] = 0x00000000" in lines  # INVLPG: the old frame is gone
+    assert "task A: killed: page fault at 0x00100000 (error code 0x00000005)" in lines
+    assert "task B: killed: page fault at 0x00101000 (error code 0x00000007)" in lines
+    assert "fork test: 24 address spaces created, entered and destroyed, checksum 0x00004590" in lines
+    assert "demand-zero page faults: 6" in lines and "frames free at the end: 512 of 512" in lines
+
+
+@pytest.mark.parametrize("strategy,options", FAITHFUL,
+                         ids=["bt", "vtx-shadow", "vtx-ept", "trap_emulate"])
+def test_same_console_instructions_and_memory_as_native(native, strategy, options):
+    lab = run("paging", strategy, **options)
+    assert lab.console == native.console
+    assert lab.machine.instructions == native.machine.instructions
+    if strategy != "trap_emulate":  # (T&E: the Accessed bit of a descriptor, a known hole)
+        assert bytes(lab.machine.ram) == bytes(native.machine.ram)
+
+
+def test_paravirtual_build_prints_the_same_report(native):
+    lab = run("paging", "paravirt")
+    assert lab.guest == "paging-pv" and lab.exit_code == 0
+    assert lab.console == native.console
+    names = {e.detail.get("hypercall") for e in lab.trace}
+    assert {"mmu_update", "mmuext_op", "multicall"} <= names
+
+
+def _native_page_faults(guest: str) -> list[tuple[int, int, int]]:
+    """(CR2, error code, EIP) of every #PF the guest's own handler receives natively."""
+    lab = Lab(guest)
+    m = lab.machine
+    seen = []
+    deliver = m.on_interrupt
+
+    def spy(vector, code, software):
+        if vector == 14 and not software:
+            seen.append((m.reg("cr2"), code, m.fault_eip))
+        deliver(vector, code, software)
+    m.on_interrupt = spy
+    lab.run()
+    return seen
+
+
+@pytest.mark.parametrize("strategy,options", [("binary_translation", {}), ("vtx", {"ept": False})])
+def test_hidden_and_true_faults_are_told_apart(strategy, options):
+    lab = run("paging", strategy, **options)
+    faults = [e for e in lab.trace if e.detail.get("vector") == 14]
+    kinds = {k: [e for e in faults if e.detail["page_fault"] == k]
+             for k in ("hidden", "true", "pt_write")}
+    assert len(kinds["hidden"]) > 100 and len(kinds["pt_write"]) > 10
+    # exactly the faults the guest sees natively reach it, with the same CR2 and error code
+    true = [(e.detail["cr2"], e.detail["error_code"], e.eip) for e in kinds["true"]]
+    assert true == _native_page_faults("paging")
+    stats = lab.strategy.pager.stats
+    assert stats["true_faults"] == len(true) == 8
+    assert stats["hidden_faults"] == len(kinds["hidden"])
+    assert stats["pt_write_traps"] == len(kinds["pt_write"])
+    assert stats["shadow_hits"] > 0  # a task switch back finds its shadow in the cache
+
+
+def test_page_table_writes_are_trapped_and_drop_the_shadow():
+    lab = run("forkwait", "binary_translation")
+    writes = [e.detail["fault"] for e in lab.trace if e.detail.get("page_fault") == "pt_write"]
+    assert writes
+    pager = lab.strategy.pager
+    for rec in writes:
+        assert rec.frame is not None and 0x200000 <= rec.frame < 0x400000  # pool frames
+        assert rec.error_code & paging.PF_WRITE and rec.error_code & paging.PF_PRESENT
+    # the shadow of a torn-down address space is not kept (its directory frame was rewritten)
+    assert len(pager.pds) <= paging.SHADOW_CACHE and pager.stats["shadow_drops"] >= len(writes)
+
+
+def test_shadow_is_what_the_core_walks():
+    lab = Lab("paging", "binary_translation")
+    lab.run(until="fork_test")
+    m, pager = lab.machine, lab.strategy.pager
+    assert paging.SHADOW_BASE <= m.reg("cr3") < paging.SHADOW_BASE + paging.SHADOW_PAGES * 4096
+    assert lab.strategy.vcpu.virt.CR3 == lab.image.symbols["kernel_pd"]
+    walk = pager.shadow_walk(m.eip)
+    assert walk is not None and walk.ok and walk.physical == m.eip  # identity-mapped kernel
+    guest = pager.guest_walk(m.eip)
+    assert guest.ok and guest.pde_address == lab.image.symbols["kernel_pd"]
+    # the monitor's area is mapped in every shadow, supervisor only, nowhere in the guest's
+    top = pager.shadow_walk(0xFFFF2000)
+    assert top.ok and top.physical == 0xFFFF2000 and not top.pte & paging.US
+    assert not pager.guest_walk(0xFFFF2000).ok
+
+
+def test_ept_removes_cr3_and_page_fault_exits():
+    shadow = run("forkwait", "vtx", ept=False, generation="first")
+    ept = run("forkwait", "vtx")
+    assert ept.strategy.ept_enabled and not shadow.strategy.ept_enabled
+    c_shadow, c_ept = shadow.trace.counts(), ept.trace.counts()
+    assert c_shadow["CR_ACCESS"] >= 400 and c_shadow["EXCEPTION_NMI"] > 1000
+    assert c_ept.get("CR_ACCESS", 0) <= 1 and "EXCEPTION_NMI" not in c_ept
+    assert 0 < c_ept["EPT_VIOLATION"] < 40  # once per guest frame first touched
+    assert ept.trace.entries < shadow.trace.entries / 10
+
+
+def test_ept_violation_exit_information():
+    lab = Lab("paging", "vtx")
+    lab.run()
+    vio = lab.trace.filter("EPT_VIOLATION")
+    assert vio and all(e.reason == 48 for e in vio)
+    first = vio[0]  # the very first fetch at the entry point, paging still off
+    assert first.eip == lab.image.entry and first.detail["gpa"] >> 12 == lab.image.entry >> 12
+    assert first.qualification & 0b111 == 0b100  # an instruction fetch
+    assert first.qualification & 0x38 == 0  # the EPT entry allowed nothing: not present
+    assert first.qualification & 0x180 == 0x180  # linear address valid, final translation
+    kinds = {e.detail["access"] for e in vio}
+    assert {"fetch", "write"} <= kinds
+    for e in vio:
+        q = paging.decode_ept_qualification(e.qualification)
+        assert q[e.detail["access"]] and sum(q[k] for k in ("read", "write", "fetch")) == 1
+        if e.detail["linear"] is not None:  # the linear address translates to the GPA
+            assert lab.machine.translate(e.detail["linear"], accessed=False) >> 12 \
+                == e.detail["gpa"] >> 12
+    vmcs = lab.vmcs
+    assert vmcs["GUEST_PHYSICAL_ADDRESS"] == vio[-1].detail["gpa"]
+    assert sorted(lab.strategy.ept.present) == sorted({e.detail["gpa"] >> 12 for e in vio})
+
+
+@pytest.mark.parametrize("access,bit", [("read", 0x1), ("write", 0x2), ("fetch", 0x4)])
+def test_ept_qualification_format(access, bit):
+    q = paging.ept_qualification(access, permissions=0b101)
+    assert q & 0x7 == bit and (q >> 3) & 0x7 == 0b101 and q & 0x80 and q & 0x100
+    assert paging.ept_qualification(access, linear_valid=False) & 0x180 == 0
+
+
+def test_an_ept_handler_that_does_not_map_is_caught():
+    lab = Lab("paging", "vtx")
+    seen = []
+    lab.strategy.handlers[ExitReason.EPT_VIOLATION] = lambda vcpu, exit_: seen.append(exit_)
+    with pytest.raises(GuestFault, match="did not map the page"):
+        lab.run()
+    assert len(seen) == 1 and seen[0].detail["gpa"] == lab.image.entry
+    lab.reset()  # the lab stays usable
+    lab.run()
+    assert lab.exit_code == 0
+
+
+def test_ept_demand_allocation_can_be_off():
+    lab = run("paging", "vtx", ept_lazy=False)
+    assert "EPT_VIOLATION" not in lab.trace.counts()
+    assert len(lab.strategy.ept.present) == lab.machine.ram_size >> 12
+
+
+def test_hostile_paravirtual_guest_cannot_map_what_it_does_not_own():
+    lab = Lab(image=assemble(PV_MMU.read_text(), "pv_mmu", include_dirs=[PV_MMU.parent]),
+              strategy="paravirt")
+    lab.run()
+    m, sym = lab.machine, lab.image.symbols
+    results = [m.read_u32(sym["results"] + 4 * i) for i in range(8)]
+    assert results == [0,       # pin + NEW_BASEPTR of a valid directory
+                       EPERM,   # map the hypervisor's frame
+                       EPERM,   # map a frame beyond the guest's RAM
+                       EINVAL,  # map its own page table writable
+                       EPERM,   # take the hypervisor's top PDE
+                       EINVAL,  # an "update" of a frame that is no page table
+                       0,       # a legitimate read-only mapping
+                       EINVAL]  # unpin the directory in use
+    assert m.read_u32(sym["pt"] + 8) == 0x2003  # the refused updates never happened
+    assert m.read_u32(sym["pt"]) == 0x1
+    # a direct write to its own page directory faults: it is read-only to the guest
+    assert lab.exit_code == 0 and m.read_u32(sym["fault_cr2"]) == sym["pd"] + 4
+    assert m.read_u32(sym["fault_code"]) == paging.PF_PRESENT | paging.PF_WRITE
+    assert m.read_u32(sym["pd"] + 4) == 0
+
+
+def test_forkwait_comparison_shape():
+    """The page-table workload: VT-x without EPT enters the monitor most, VT-x with EPT least
+    among the full-virtualization strategies (the published finding's shape)."""
+    entries = {}
+    for label, strategy, options in [("bt", "binary_translation", {}),
+                                     ("vtx-shadow", "vtx", {"ept": False}),
+                                     ("vtx-ept", "vtx", {"ept": True}),
+                                     ("paravirt", "paravirt", {})]:
+        lab = run("forkwait", strategy, **options)
+        assert lab.console.endswith("checksum 0x001373b0\n"), label
+        entries[label] = lab.trace.entries
+    full = {k: v for k, v in entries.items() if k != "paravirt"}
+    assert max(full, key=full.get) == "vtx-shadow"
+    assert min(full, key=full.get) == "vtx-ept"
+
+
+def test_snapshot_restore_under_shadow_paging():
+    lab = Lab("paging", "binary_translation")
+    lab.run(until="fork_test")
+    snap = lab.machine.snapshot()
+    lab.run()
+    first, count = lab.console, lab.machine.instructions
+    lab.machine.restore(snap)  # RAM goes back: the shadows are rebuilt from the guest's tables
+    lab.run()
+    assert lab.console == first and lab.machine.instructions == count
+
+
+def test_guest_cannot_reach_shadow_memory_or_the_monitor_slot():
+    src = """
+    .include "vlab.inc"
+    .set SHADOW, 0xE0000000
+    .globl _start
+    _start:
+        mov eax, offset pd
+        mov ebx, offset pt
+        or ebx, 3
+        mov [eax], ebx                  # PDE 0: identity for the first 4 MiB
+        mov ecx, 0
+    1:  mov edx, ecx
+        shl edx, 12
+        or edx, 3
+        mov [pt + ecx * 4], edx
+        inc ecx
+        cmp ecx, 1024
+        jb 1b
+        mov dword ptr [pt + 4 * 8], SHADOW + 3   # page 8 -> the monitor's shadow tables
+        mov cr3, eax
+        mov eax, cr0
+        or eax, 0x80000000
+        mov cr0, eax
+        mov eax, [0x8000]                         # read them through that mapping
+        EXIT 0
+    .section .data
+    .balign 4096
+    pd: .space 4096
+    pt: .space 4096
+    """
+    image = assemble(src, "peek_shadow")
+    for strategy in ("native", "binary_translation", "vtx"):
+        lab = Lab(image=image, strategy=strategy, strategy_options={} if strategy == "native"
+                  else ({"ept": False} if strategy == "vtx" else {}))
+        with pytest.raises(Exception, match="outside guest RAM"):
+            lab.run()
