@@ -95,3 +95,38 @@ def test_static_view_for_non_widget_front_ends():
     bundle = lab._repr_mimebundle_()
     assert "vlab-static" in bundle["text/html"] and "kernel done" in bundle["text/html"]
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+@pytest.mark.parametrize("strategy,options,mechanism", [
+    ("binary_translation", {}, "shadow page tables"),
+    ("vtx", {}, "guest page tables + EPT"),
+    ("native", {}, "guest page tables"),
+])
+def test_memory_view_shows_the_walk_of_the_last_fault(strategy, options, mechanism):
+    lab = Lab("paging", strategy, strategy_options=options)
+    lab.run(until="fork_test")
+    view = widgets.MemoryView(lab)
+    html = view.widget.value
+    assert f"<b>{mechanism}</b>" in html and "guest PDE @" in html and "<svg" in html
+    if strategy == "binary_translation":
+        last = lab.page_faults()[-1]
+        assert f"GVA {last.linear:#010x}" in html and "shadow PDE @" in html
+        assert "hidden_faults" in html and "latest page faults" in html
+    if strategy == "vtx":
+        assert "EPT violations" in html
+    lab.run()
+    view.refresh()
+    assert view.widget.value != html or strategy != "binary_translation"
+
+
+def test_translation_diagram_names_both_dimensions():
+    from vlab import diagram
+
+    lab = Lab("paging", "vtx")
+    lab.run(until="fork_test")
+    dot = diagram.translation_dot(lab.translate("user_main"))
+    assert "GPA" in dot and "EPT entry" in dot and "HPA" in dot
+    lab2 = Lab("paging", "binary_translation")
+    lab2.run(until="fork_test")
+    dot = diagram.translation_dot(lab2.translate("user_main"))
+    assert "shadow page tables the core walks" in dot and "kept in sync" in dot

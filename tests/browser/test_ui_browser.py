@@ -61,6 +61,8 @@ def test_lab_ui_in_jupyterlab(jupyter, browser):
     assert "exits" in page.inner_text(".vlab-trap-summary")
     page.click("li.lm-TabBar-tab:has-text('Diagram')")
     assert page.locator(".vlab-diagram svg").count() == 1
+    page.click("li.lm-TabBar-tab:has-text('Memory')")
+    assert page.locator(".vlab-memory").is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-trap-emulate.png"), full_page=True)
 
