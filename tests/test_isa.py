@@ -40,7 +40,7 @@ ENCODINGS = [
     ("ljmp 0x08, 0x100000", "ea 00 00 10 00 08 00"), ("lcall 0x08, 0x100000", "9a 00 00 10 00 08 00"),
     ("lar eax, ecx", "0f 02 c1"), ("lsl eax, ecx", "0f 03 c1"), ("verr ax", "0f 00 e0"),
     ("verw ax", "0f 00 e8"), ("out 0xf4, al", "e6 f4"), ("out dx, al", "ee"), ("in al, dx", "ec"),
-    ("int 0x82", "cd 82"), ("vmcall", "0f 01 c1"), ("cpuid", "0f a2"),
+    ("int 0x82", "cd 82"), ("vmcall", "0f 01 c1"), ("cpuid", "0f a2"), ("invlpg [ebx]", "0f 01 3b"),
 ]
 
 

@@ -216,6 +216,27 @@ class Lab:
 
         return describe(self.machine, self.strategy, self.address(linear))
 
+    def page_tables(self, limit: int = 24) -> dict[str, list[tuple[int, int, int]]]:
+        """Present 4 KiB mappings (linear page, entry, frame), lowest first: the guest's current
+        tables, and beside them the shadow's (shadow paging) or the EPT's (guest-physical ->
+        host-physical)."""
+        from . import paging
+
+        m, s = self.machine, self.strategy
+        out: dict[str, list[tuple[int, int, int]]] = {}
+        pager = getattr(s, "pager", None)
+        if pager is not None and pager.enabled():
+            out["guest"] = paging.mapped_pages(m.read_physical_u32, pager.guest()[1], limit)
+            root = pager.shadow_root()
+            if root is not None:
+                out["shadow"] = paging.mapped_pages(pager.read_shadow, root, limit)
+        elif m.reg("cr0") & paging.PG:
+            out["guest"] = paging.mapped_pages(m.read_physical_u32, m.reg("cr3"), limit)
+        ept = getattr(s, "ept", None)
+        if ept is not None:
+            out["ept"] = [(g, 0x7, h) for g, h, _ in ept.entries()[:limit]]
+        return out
+
     def page_faults(self) -> list:
         """The page faults the monitor saw (kind hidden / true / pt_write), most recent last."""
         pager = getattr(self.strategy, "pager", None)

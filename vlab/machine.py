@@ -466,11 +466,16 @@ class Machine:
         if self._in_slice:
             self._slice_uncounted += 1  # the trampoline's IRETD is the monitor's, not the guest's
             return
-        uc.emu_start(layout.TRAMPOLINE, layout.UNTIL_NEVER, 0, 1)
+        self._run_trampoline(cs & 3)
+
+    def _run_trampoline(self, ring: int) -> None:
+        """Execute the trampoline's IRETD now, outside any slice (it is the monitor's, not
+        counted as the guest's)."""
+        self.uc.emu_start(layout.TRAMPOLINE, layout.UNTIL_NEVER, 0, 1)
         self._fault.capture()
         self._fault.clear()
-        if self.cpl() != cs & 3:
-            raise VlabError(f"deprivilege to ring {cs & 3} failed (CPL is {self.cpl()})")
+        if self.cpl() != ring:
+            raise VlabError(f"deprivilege to ring {ring} failed (CPL is {self.cpl()})")
 
     # ------------------------------------------------------------------ for monitors
     def retire(self) -> None:
@@ -768,6 +773,9 @@ class Machine:
             self._restore_after_slice.clear()
             for listener in self.slice_listeners:
                 listener()
+        trampoline = self._trampoline_armed and self.eip == layout.TRAMPOLINE
+        if trampoline:  # the slice ended before the trampoline's IRETD ran: it was not counted
+            self._slice_uncounted -= 1
         raw = self._counter.value if n else 0
         if self._stop_counted:
             executed = self._stop_executed
@@ -778,6 +786,10 @@ class Machine:
         executed = max(0, executed - self._slice_uncounted)
         self.instructions += executed
         self.vtime += executed
+        if trampoline and self._error is None and uc_error is None:
+            # finish the monitor's transition before anything else looks at the guest (an
+            # interrupt delivered now would otherwise interrupt the monitor, not the guest)
+            self._run_trampoline(struct.unpack("<II", self.uc.mem_read(self.reg("esp"), 8))[1] & 3)
         if self._fetch_miss is not None and self._error is None and uc_error is not None:
             try:  # a fetch from guest RAM the monitor maps on first touch: map, then go on
                 self.on_unmapped_ram("fetch", self._fetch_miss)

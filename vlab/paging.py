@@ -457,19 +457,24 @@ class ShadowPager:
             m.set_reg("cr3", m.reg("cr3"))  # a CR3 reload flushes the core's TLB
 
     # ------------------------------------------------------------------ for the lab
-    def shadow_walk(self, linear: int) -> Walk | None:
-        """The walk the core does through the active shadow (None: no shadow active)."""
+    def shadow_root(self) -> int | None:
+        """Host-physical address of the shadow directory the core uses (None: none)."""
         if self.active is None or self.active not in self.pds:
             return None
-        root = self.pds[self.active].address
+        return self.pds[self.active].address
 
-        def read(address: int) -> int:
-            if SHADOW_BASE <= address < SHADOW_BASE + SHADOW_PAGES * PAGE:
-                return self._r(address)
-            if MONITOR_PT <= address < MONITOR_PT + PAGE:
-                return struct.unpack("<I", self.machine.uc.mem_read(address, 4))[0]
-            return 0
-        return walk(read, root, linear)
+    def read_shadow(self, address: int) -> int:
+        """One dword of the shadow tables (or of the monitor's own page table)."""
+        if SHADOW_BASE <= address < SHADOW_BASE + SHADOW_PAGES * PAGE:
+            return self._r(address)
+        if MONITOR_PT <= address < MONITOR_PT + PAGE:
+            return struct.unpack("<I", self.machine.uc.mem_read(address, 4))[0]
+        return 0
+
+    def shadow_walk(self, linear: int) -> Walk | None:
+        """The walk the core does through the active shadow (None: no shadow active)."""
+        root = self.shadow_root()
+        return None if root is None else walk(self.read_shadow, root, linear)
 
     def summary(self) -> dict:
         return {"shadow page directories": len(self.pds), "shadow page tables": len(self.pts),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as W
 
-from . import diagram
+from . import diagram, paging
 from .errors import VlabError
 from .isa import InsnClass
 from .state import CpuState
@@ -330,7 +330,24 @@ class MemoryView(View):
         return (f"<div><b>{_h(t.mechanism)}</b> &middot; {stats}</div>"
                 f"<div class='vlab-walk'><code>{walk}</code></div>"
                 f"<div>{self._svg}</div>"
-                + (f"<div>latest page faults:<ul>{faults}</ul></div>" if faults else ""))
+                + (f"<div>latest page faults:<ul>{faults}</ul></div>" if faults else "")
+                + self._tables())
+
+    def _tables(self) -> str:
+        """The guest's mappings beside the shadow's (or the EPT's), side by side."""
+        tables = self.lab.page_tables(limit=16)
+        if not tables:
+            return ""
+        titles = {"guest": "guest page tables (GVA → GPA)", "shadow": "shadow (GVA → HPA)",
+                  "ept": "EPT (GPA → HPA)"}
+        cols = []
+        for name, rows in tables.items():
+            body = "".join(f"<tr><td><code>{a:#010x}</code></td><td><code>{f:#010x}</code></td>"
+                           f"<td>{_h(paging.entry_text(e).split(' P', 1)[-1])}</td></tr>"
+                           for a, e, f in rows)
+            cols.append(f"<td style='vertical-align:top'><b>{_h(titles[name])}</b><table "
+                        f"style='font-size:85%'>{body}</table></td>")
+        return f"<table class='vlab-page-tables'><tr>{''.join(cols)}</tr></table>"
 
 
 class Controls:

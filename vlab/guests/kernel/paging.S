@@ -51,10 +51,11 @@
 .set T_FRAME, 12
 .set T_SIZE, 64
 .set FRAME_DWORDS, 13                   # pushad (8) + EIP, CS, EFLAGS, ESP, SS
-.set SYS_REPORT, 1                      # ebx = value, ecx = label: "task X: <label><value>"
+.set SYS_REPORT, 1                      # ebx = value, ecx = label number: "task X: <label><value>"
 .set SYS_YIELD, 2
 .set SYS_UNMAP, 3                       # ebx = a heap address
 .set SYS_EXIT, 4
+.set LABELS, 5                          # report labels (kernel strings, chosen by number)
 
 # Return from an interrupt or trap handler.
 .macro KIRET
@@ -684,8 +685,11 @@ sys_return:
 
 sys_report:
     call print_task
-    mov esi, ecx                        # the label (in the user code page, readable by us)
+    cmp ecx, LABELS
+    jae 1f
+    mov esi, [labels + ecx * 4]         # the label the task asked for, by number
     call puts
+1:
     mov eax, ebx
     call puthex
     call newline
@@ -807,11 +811,11 @@ user_main:                              # ebx = task number (0 = A, 1 = B)
     or eax, 0xAA
     mov [USER_HEAP], eax                # not mapped yet: a demand-zero page fault first
     mov ebx, [USER_HEAP]
-    mov ecx, offset lbl_heap
+    mov ecx, 0                          # "heap" label
     mov eax, SYS_REPORT
     int 0x80
     mov ebx, [USER_HEAP + 0x1000]       # a second heap page, only read: zero
-    mov ecx, offset lbl_heap2
+    mov ecx, 1                          # "heap2" label
     mov eax, SYS_REPORT
     int 0x80
     mov ecx, 3000                       # some work (the timer ticks meanwhile)
@@ -820,14 +824,14 @@ user_main:                              # ebx = task number (0 = A, 1 = B)
     mov eax, SYS_YIELD
     int 0x80
     mov ebx, [USER_HEAP]                # same virtual address, own frame: still our value
-    mov ecx, offset lbl_after
+    mov ecx, 2                          # "after" label
     mov eax, SYS_REPORT
     int 0x80
     mov ebx, USER_HEAP
     mov eax, SYS_UNMAP
     int 0x80
     mov ebx, [USER_HEAP]                # unmapped: a new zero page on demand
-    mov ecx, offset lbl_again
+    mov ecx, 3                          # "again" label
     mov eax, SYS_REPORT
     int 0x80
     mov eax, SYS_YIELD
@@ -838,16 +842,11 @@ user_main:                              # ebx = task number (0 = A, 1 = B)
     jmp 3f
 2:  mov dword ptr [user_main], eax      # task B writes its code: a read-only page
 3:  mov ebx, ebp
-    mov ecx, offset lbl_survived
+    mov ecx, 4                          # "survived" label
     mov eax, SYS_REPORT
     int 0x80
     mov eax, SYS_EXIT
     int 0x80
-lbl_heap:     .asciz "heap[0] = "
-lbl_heap2:    .asciz "heap page 2 reads "
-lbl_after:    .asciz "after the switch, heap[0] = "
-lbl_again:    .asciz "after unmap, heap[0] = "
-lbl_survived: .asciz "survived a forbidden access?! "
 .balign 4096
 user_text_end:
 
@@ -918,7 +917,13 @@ unpin_calls:
 mmuext_ops:   .space 24                 # {cmd, arg1, arg2} x 2
 mmu_reqs:     .space 32                 # {u64 ptr, u64 val} x 2
 .endif
+lbl_heap:     .asciz "heap[0] = "
+lbl_heap2:    .asciz "heap page 2 reads "
+lbl_after:    .asciz "after the switch, heap[0] = "
+lbl_again:    .asciz "after unmap, heap[0] = "
+lbl_survived: .asciz "survived a forbidden access?! "
 .align 4
+labels:           .long lbl_heap, lbl_heap2, lbl_after, lbl_again, lbl_survived
 ticks:            .long 0
 demand_faults:    .long 0
 killed:           .long 0
