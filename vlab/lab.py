@@ -226,12 +226,12 @@ class Lab:
         out: dict[str, list[tuple[int, int, int]]] = {}
         pager = getattr(s, "pager", None)
         if pager is not None and pager.enabled():
-            out["guest"] = paging.mapped_pages(m.read_physical_u32, pager.guest()[1], limit)
+            out["guest"] = paging.mapped_pages(m.table_u32, pager.guest()[1], limit)
             root = pager.shadow_root()
             if root is not None:
                 out["shadow"] = paging.mapped_pages(pager.read_shadow, root, limit)
         elif m.reg("cr0") & paging.PG:
-            out["guest"] = paging.mapped_pages(m.read_physical_u32, m.reg("cr3"), limit)
+            out["guest"] = paging.mapped_pages(m.table_u32, m.reg("cr3"), limit)
         ept = getattr(s, "ept", None)
         if ept is not None:
             out["ept"] = [(g, 0x7, h) for g, h, _ in ept.entries()[:limit]]

@@ -236,7 +236,7 @@ class Machine:
         if self.mmu is not None:
             return self.mmu.translate(linear, write, accessed)
         r = self._regs.read
-        w = paging.walk(self.read_physical_u32, r(X.UC_X86_REG_CR3), linear, write=write,
+        w = paging.walk(self.table_u32, r(X.UC_X86_REG_CR3), linear, write=write,
                         wp=bool(r(X.UC_X86_REG_CR0) & paging.WP),
                         pse=bool(r(X.UC_X86_REG_CR4) & paging.PSE))
         if not w.ok:
@@ -283,17 +283,24 @@ class Machine:
             return bytes(self.ram[address:address + size])
         if address < layout.MONITOR_BASE:  # (nothing else the guest may name is memory)
             raise UnmappedAccess(f"read of {size} bytes at {address:#010x} outside guest RAM",
-                                 address, self.fault_eip, self.fault_text)
+                                 address, self.fault_eip, self._fault_text)
         try:
             return bytes(self.uc.mem_read(address, size))
         except unicorn.UcError:
             raise UnmappedAccess(f"read of {size} bytes at {address:#010x} outside guest RAM",
-                                 address, self.fault_eip, self.fault_text) from None
+                                 address, self.fault_eip, self._fault_text) from None
 
     def read_physical_u32(self, address: int) -> int:
         if 0 <= address and address + 4 <= self.ram_size:
             return int.from_bytes(self.ram[address:address + 4], "little")
         return struct.unpack("<I", self.read_physical(address, 4))[0]
+
+    def table_u32(self, address: int) -> int:
+        """A page-table entry as a walk reads it: outside guest RAM there is nothing (0, not
+        present), as on a bus where no memory answers."""
+        if 0 <= address and address + 4 <= self.ram_size:
+            return int.from_bytes(self.ram[address:address + 4], "little")
+        return 0
 
     def _write_physical_u32(self, address: int, value: int) -> None:
         self.write_physical(address, struct.pack("<I", value & 0xFFFF_FFFF))
@@ -321,12 +328,12 @@ class Machine:
             return
         if address < layout.MONITOR_BASE:  # (the monitor's own area is written as it is)
             raise UnmappedAccess(f"write of {len(data)} bytes at {address:#010x} outside guest "
-                                 "RAM", address, self.fault_eip, self.fault_text)
+                                 "RAM", address, self.fault_eip, self._fault_text)
         try:
             self.uc.mem_write(address, bytes(data))
         except unicorn.UcError:
             raise UnmappedAccess(f"write of {len(data)} bytes at {address:#010x} outside guest RAM",
-                                 address, self.fault_eip, self.fault_text) from None
+                                 address, self.fault_eip, self._fault_text) from None
 
     def read_u32(self, address: int) -> int:
         return struct.unpack("<I", self.read_linear(address, 4))[0]

@@ -238,7 +238,7 @@ class ShadowPager:
         self._mem[(address - SHADOW_BASE) >> 2] = value & 0xFFFF_FFFF
 
     def _gr(self, address: int) -> int:
-        return self.machine.read_physical_u32(address)
+        return self.machine.table_u32(address)
 
     def _gw(self, address: int, value: int) -> None:
         self.machine.write_physical(address, struct.pack("<I", value & 0xFFFF_FFFF))
@@ -599,7 +599,7 @@ def describe(machine: Machine, strategy, linear: int) -> Translation:
         r = machine._regs.read
         from unicorn import x86_const as X
 
-        g = walk(machine.read_physical_u32, r(X.UC_X86_REG_CR3), linear,
+        g = walk(machine.table_u32, r(X.UC_X86_REG_CR3), linear,
                  pse=bool(r(X.UC_X86_REG_CR4) & PSE))
         mech = "direct paging (PV, validated)" if getattr(strategy, "name", "") == "paravirt" \
             else "guest page tables"
