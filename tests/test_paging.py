@@ -265,3 +265,34 @@ def test_guest_cannot_reach_shadow_memory_or_the_monitor_slot():
                   else ({"ept": False} if strategy == "vtx" else {}))
         with pytest.raises(Exception, match="outside guest RAM"):
             lab.run()
+
+
+@pytest.mark.parametrize("guest,strategy,options", [
+    ("paging", "vtx", {}), ("paging", "vtx", {"ept": False}),
+    ("paging", "binary_translation", {}), ("paging-pv", "paravirt", {})])
+def test_step_back_under_paging(guest, strategy, options):
+    lab = Lab(guest, strategy, strategy_options=options)
+    lab.run(until="user_main")  # ring 3, in a task's own address space
+    for _ in range(40):
+        lab.step()
+    target = lab.state()
+    for _ in range(5):
+        lab.step_back()
+    for _ in range(5):
+        lab.step()
+    assert lab.state().eip == target.eip and lab.state().esp == target.esp
+    lab.run()
+    assert lab.console.endswith("kernel done\n")
+
+
+def test_cli_json_reports_the_mmu():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "vlab", "run", "--guest", "forkwait",
+                          "--strategy", "binary_translation", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    assert result["memory"]["pt_write_traps"] == 400 and result["memory"]["cr3_loads"] == 401
+    assert result["monitor_entries"] + result["callouts"] == sum(result["exits"].values())

@@ -293,6 +293,9 @@ class Lab:
             "console": self.console,
             "instructions": self.machine.instructions,
             "exits": self.trace.counts(),
+            "monitor_entries": self.trace.entries,
+            "callouts": self.trace.callouts,
+            "memory": self.memory_summary(),
             "error": str(self.error) if self.error is not None else None,
         }
 
