@@ -14,7 +14,6 @@ it (1.00 = raw speed).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import unicorn  # noqa: E402
+from rawcore import raw_core  # noqa: E402
 from unicorn import x86_const as X  # noqa: E402
 
 from vlab import guests, layout  # noqa: E402
@@ -33,22 +33,9 @@ from vlab.lab import Lab  # noqa: E402
 def raw_unicorn(code: bytes) -> float:
     """The guest on bare Unicorn: same RAM mapping and boot state, no monitor, no devices but a
     serial line that is always ready and the exit port (which stops the run)."""
-    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_32)
+    uc, _ = raw_core(code)
     uc.ctl_exits_enabled(True)  # (no 'until' probe under guest paging, as vlab's machine)
     uc.ctl_set_exits([])
-    buf = (ctypes.c_ubyte * layout.DEFAULT_RAM)()
-    uc.mem_map_ptr(0, layout.DEFAULT_RAM, unicorn.UC_PROT_ALL, ctypes.addressof(buf))
-    uc.mem_map(layout.MONITOR_BASE, layout.MONITOR_SIZE)
-    gdt = layout.boot_gdt()
-    uc.mem_write(layout.BOOT_GDT, gdt)
-    uc.reg_write(X.UC_X86_REG_GDTR, (0, layout.BOOT_GDT, len(gdt) - 1, 0))
-    uc.reg_write(X.UC_X86_REG_CR0, 0x11)
-    uc.reg_write(X.UC_X86_REG_CS, layout.KERNEL_CS)
-    for r in (X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_SS):
-        uc.reg_write(r, layout.KERNEL_DS)
-    uc.reg_write(X.UC_X86_REG_TR, (layout.TSS_SELECTOR, layout.BOOT_TSS, 0x67, 0x8B00))
-    buf[layout.ENTRY:layout.ENTRY + len(code)] = code
-    uc.reg_write(X.UC_X86_REG_ESP, layout.BOOT_STACK)
     uc.hook_add(unicorn.UC_HOOK_INSN, lambda uc, port, size, _: 0x20, None, 1, 0,
                 X.UC_X86_INS_IN)
 

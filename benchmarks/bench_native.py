@@ -15,7 +15,6 @@ Targets (issue 2): free >= 0.9 x raw; import <= 0.5 s; step + state <= 1 ms.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import unicorn  # noqa: E402
-from unicorn import x86_const as X  # noqa: E402
+from rawcore import raw_core  # noqa: E402
 
 from vlab import guests, layout  # noqa: E402
 from vlab.isa import assemble  # noqa: E402
@@ -71,19 +70,7 @@ def best_of(fn, repeat: int = 3) -> float:
 def raw_unicorn(code: bytes, loop_top: int, loop_end: int) -> float:
     """Raw Unicorn: the same image, flat ring-0 segments, RAM mapped the same way as vlab's
     (host buffer), stopped the same way (an exact-address hook at the loop's end): no vlab."""
-    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_32)
-    buf = (ctypes.c_ubyte * layout.DEFAULT_RAM)()
-    uc.mem_map_ptr(0, layout.DEFAULT_RAM, unicorn.UC_PROT_ALL, ctypes.addressof(buf))
-    uc.mem_map(layout.MONITOR_BASE, layout.MONITOR_SIZE)
-    gdt = layout.boot_gdt()
-    uc.mem_write(layout.BOOT_GDT, gdt)
-    uc.reg_write(X.UC_X86_REG_GDTR, (0, layout.BOOT_GDT, len(gdt) - 1, 0))
-    uc.reg_write(X.UC_X86_REG_CR0, 0x11)
-    uc.reg_write(X.UC_X86_REG_CS, layout.KERNEL_CS)
-    for r in (X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_SS):
-        uc.reg_write(r, layout.KERNEL_DS)
-    uc.mem_write(layout.ENTRY, code)
-    uc.reg_write(X.UC_X86_REG_ESP, layout.BOOT_STACK)
+    uc, _ = raw_core(code)
     uc.hook_add(unicorn.UC_HOOK_CODE, lambda *_: uc.emu_stop(), None, loop_end, loop_end)
     t = time.perf_counter()
     uc.emu_start(layout.ENTRY, layout.UNTIL_NEVER)

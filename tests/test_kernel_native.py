@@ -48,7 +48,8 @@ def test_cli_json():
                           "native", "--json"], capture_output=True, text=True, check=True).stdout
     result = json.loads(out)
     assert set(result) == {"guest", "strategy", "status", "exit_code", "console", "instructions",
-                           "exits", "error"}
+                           "exits", "monitor_entries", "callouts", "memory", "error"}
+    assert result["monitor_entries"] == result["callouts"] == 0 and result["memory"] == {}
     assert result["status"] == "halted" and result["exit_code"] == 0 and result["error"] is None
     assert "CPL (from CS): 0" in result["console"]
     assert "hello from the user task (ring 3)" in result["console"]

@@ -111,8 +111,8 @@ def effective_source(name: str) -> list[str]:
                 stack.pop()
                 continue
             if all(stack):
-                if word == ".include" and '"lib.inc"' in stripped:
-                    emit((HERE / "include" / "lib.inc").read_text())
+                if word == ".include" and ('"lib.inc"' in stripped or '"kernel.inc"' in stripped):
+                    emit((HERE / "include" / stripped.split('"')[1]).read_text())
                 else:
                     out.append(line)
 

@@ -19,6 +19,7 @@
 # knows it runs in ring 1. `vlab guests diff kernel kernel-pv` shows exactly what had to change.
 
 .include "vlab.inc"
+.include "kernel.inc"
 
 .set TARGET_TICKS, 20
 .set GDT_ENTRIES, 8
@@ -28,53 +29,15 @@
 .set SYS_EXIT, 4               # end the user task
 .set SYS_PRINTNUM, 5           # print ebx in decimal
 
-# Return from an interrupt or trap handler.
-.macro KIRET
-.ifdef PV
-    push eax                            # Xen's iret frame starts with the guest's EAX
-    mov eax, __HYPERVISOR_iret
-    int HYPERCALL_VECTOR
-.else
-    iretd
-.endif
-.endm
-
 .section .text
 .globl _start
 _start:
-.ifdef PV
-    jmp 1f
-    .ascii "VLAB-PV1"                   # signature: a paravirtualized image
-1:
-.endif
+    PV_SIGNATURE
     mov esp, offset kernel_stack_top
     PRINT "vlab teaching kernel\n"
 
     # --- Segmentation: our own GDT; reloading CS needs a far jump.
-.ifdef PV
-    mov eax, __HYPERVISOR_set_gdt       # the hypervisor validates and installs our GDT
-    mov ebx, offset gdt
-    mov ecx, GDT_ENTRIES
-    int HYPERCALL_VECTOR
-    ljmp RING1_CS, offset reload_cs     # we know we run in ring 1: ring-1 segments
-reload_cs:
-    mov ax, RING1_DS
-.else
-    mov eax, offset tss                 # patch the TSS base into its descriptor
-    mov [gdt_tss + 2], ax
-    shr eax, 16
-    mov [gdt_tss + 4], al
-    mov [gdt_tss + 7], ah
-    lgdt [gdt_desc]
-    ljmp KERNEL_CS, offset reload_cs
-reload_cs:
-    mov ax, KERNEL_DS
-.endif
-    mov ds, ax
-    mov es, ax
-    mov fs, ax
-    mov gs, ax
-    mov ss, ax
+    LOAD_SEGMENTS
 
 .ifdef PV
     # --- Stack for traps from ring 3, trap table and event callback: one batched multicall.
@@ -506,36 +469,7 @@ user_newline:
 
 # ---------------------------------------------------------------- data
 .section .data
-.align 8
-gdt:
-    .quad 0
-.ifdef PV
-    .quad 0                             # no ring-0 segments: ring 0 is the hypervisor's
-    .quad 0
-.else
-    .quad 0x00CF9A000000FFFF            # 0x08 ring 0 code, flat
-    .quad 0x00CF92000000FFFF            # 0x10 ring 0 data, flat
-.endif
-    .quad 0x00CFBA000000FFFF            # 0x18 ring 1 code
-    .quad 0x00CFB2000000FFFF            # 0x20 ring 1 data
-    .quad 0x00CFFA000000FFFF            # 0x28 ring 3 code
-    .quad 0x00CFF2000000FFFF            # 0x30 ring 3 data
-gdt_tss:
-.ifdef PV
-    .quad 0                             # no TSS: stack_switch tells the hypervisor our stack
-.else
-    .quad 0x0000890000000067            # 0x38 TSS (base patched at boot)
-.endif
-gdt_end:
-.align 4
-    .word 0
-gdt_desc:
-    .word gdt_end - gdt - 1
-    .long gdt
-    .word 0
-idt_desc:
-    .word SYSCALL_VECTOR * 8 + 7
-    .long idt
+    KERNEL_GDT
 .ifdef PV
 .align 4
 boot_calls:                             # multicall entries: op, result, args[6] (32 bytes each)

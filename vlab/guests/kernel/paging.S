@@ -25,6 +25,7 @@
 # and the faulting address of a #PF comes from the shared-info page (it cannot read CR2).
 
 .include "vlab.inc"
+.include "kernel.inc"
 
 .set USER_BASE,      0x40000000         # every task's private space starts here (PDE 256)
 .set USER_PDE,       USER_BASE >> 22
@@ -56,33 +57,18 @@
 .set SYS_UNMAP, 3                       # ebx = a heap address
 .set SYS_EXIT, 4
 .set LABELS, 5                          # report labels (kernel strings, chosen by number)
+.set GDT_ENTRIES, 8
 
-# Return from an interrupt or trap handler.
-.macro KIRET
-.ifdef PV
-    push eax
-    mov eax, __HYPERVISOR_iret
-    int HYPERCALL_VECTOR
-.else
-    iretd
-.endif
-.endm
-
-# Load CR3 with the page directory at \reg (the hypervisor does it for a paravirtual kernel).
-.macro SET_CR3 reg
-.ifdef PV
-    push eax
+# PV_CALL number, buffer, count: a hypercall that takes a request buffer (mmu_update,
+# mmuext_op: buffer, count, done = 0, DOMID_SELF), every register but EAX preserved.
+.macro PV_CALL number, buffer, count
     push ebx
     push ecx
     push edx
     push esi
-    mov eax, \reg
-    shr eax, 12
-    mov [mmuext_ops + 4], eax
-    mov dword ptr [mmuext_ops], MMUEXT_NEW_BASEPTR
-    mov eax, __HYPERVISOR_mmuext_op
-    mov ebx, offset mmuext_ops
-    mov ecx, 1
+    mov eax, \number
+    mov ebx, offset \buffer
+    mov ecx, \count
     xor edx, edx
     mov esi, DOMID_SELF
     int HYPERCALL_VECTOR
@@ -90,6 +76,17 @@
     pop edx
     pop ecx
     pop ebx
+.endm
+
+# Load CR3 with the page directory at \reg (the hypervisor does it for a paravirtual kernel).
+.macro SET_CR3 reg
+.ifdef PV
+    push eax
+    mov eax, \reg
+    shr eax, 12
+    mov [mmuext_ops + 4], eax
+    mov dword ptr [mmuext_ops], MMUEXT_NEW_BASEPTR
+    PV_CALL __HYPERVISOR_mmuext_op, mmuext_ops, 1
     pop eax
 .else
     mov cr3, \reg
@@ -100,24 +97,11 @@
 .macro PTE_WRITE ptr, val
 .ifdef PV
     push eax
-    push ebx
-    push ecx
-    push edx
-    push esi
     mov [mmu_reqs], \ptr
     mov dword ptr [mmu_reqs + 4], 0
     mov [mmu_reqs + 8], \val
     mov dword ptr [mmu_reqs + 12], 0
-    mov eax, __HYPERVISOR_mmu_update
-    mov ebx, offset mmu_reqs
-    mov ecx, 1
-    xor edx, edx
-    mov esi, DOMID_SELF
-    int HYPERCALL_VECTOR
-    pop esi
-    pop edx
-    pop ecx
-    pop ebx
+    PV_CALL __HYPERVISOR_mmu_update, mmu_reqs, 1
     pop eax
 .else
     mov [\ptr], \val
@@ -127,41 +111,14 @@
 .section .text
 .globl _start
 _start:
-.ifdef PV
-    jmp 1f
-    .ascii "VLAB-PV1"                   # signature: a paravirtualized image
-1:
-.endif
+    PV_SIGNATURE
     mov esp, offset kernel_stack_top
 .ifndef FORKWAIT
     PRINT "vlab paging kernel\n"
 .endif
 
     # --- Segments, TSS, IDT (as the teaching kernel; see kernel.S).
-.ifdef PV
-    mov eax, __HYPERVISOR_set_gdt
-    mov ebx, offset gdt
-    mov ecx, GDT_ENTRIES
-    int HYPERCALL_VECTOR
-    ljmp RING1_CS, offset reload_cs
-reload_cs:
-    mov ax, RING1_DS
-.else
-    mov eax, offset tss
-    mov [gdt_tss + 2], ax
-    shr eax, 16
-    mov [gdt_tss + 4], al
-    mov [gdt_tss + 7], ah
-    lgdt [gdt_desc]
-    ljmp KERNEL_CS, offset reload_cs
-reload_cs:
-    mov ax, KERNEL_DS
-.endif
-    mov ds, ax
-    mov es, ax
-    mov fs, ax
-    mov gs, ax
-    mov ss, ax
+    LOAD_SEGMENTS
 .ifdef PV
     mov eax, __HYPERVISOR_multicall     # kernel stack, trap table, event callback: one entry
     mov ebx, offset boot_calls
@@ -200,12 +157,7 @@ reload_cs:
     mov [mmuext_ops + 4], eax
     mov dword ptr [mmuext_ops + 12], MMUEXT_NEW_BASEPTR  # ... and loads CR3 (paging on)
     mov [mmuext_ops + 16], eax
-    mov eax, __HYPERVISOR_mmuext_op
-    mov ebx, offset mmuext_ops
-    mov ecx, 2
-    xor edx, edx
-    mov esi, DOMID_SELF
-    int HYPERCALL_VECTOR
+    PV_CALL __HYPERVISOR_mmuext_op, mmuext_ops, 2
     test eax, eax
     jnz boot_failed
 .else
@@ -725,14 +677,7 @@ sys_unmap:                              # ebx = a heap address: unmap its page, 
 .ifdef PV
     mov dword ptr [mmuext_ops], MMUEXT_INVLPG_LOCAL
     mov [mmuext_ops + 4], ebx
-    mov eax, __HYPERVISOR_mmuext_op
-    push ebx
-    mov ebx, offset mmuext_ops
-    mov ecx, 1
-    xor edx, edx
-    mov esi, DOMID_SELF
-    int HYPERCALL_VECTOR
-    pop ebx
+    PV_CALL __HYPERVISOR_mmuext_op, mmuext_ops, 1
 .else
     invlpg [ebx]
 .endif
@@ -854,37 +799,7 @@ user_text_end:
 
 # ---------------------------------------------------------------- data
 .section .data
-.align 8
-.set GDT_ENTRIES, 8
-gdt:
-    .quad 0
-.ifdef PV
-    .quad 0
-    .quad 0
-.else
-    .quad 0x00CF9A000000FFFF
-    .quad 0x00CF92000000FFFF
-.endif
-    .quad 0x00CFBA000000FFFF
-    .quad 0x00CFB2000000FFFF
-    .quad 0x00CFFA000000FFFF
-    .quad 0x00CFF2000000FFFF
-gdt_tss:
-.ifdef PV
-    .quad 0
-.else
-    .quad 0x0000890000000067
-.endif
-gdt_end:
-.align 4
-    .word 0
-gdt_desc:
-    .word gdt_end - gdt - 1
-    .long gdt
-    .word 0
-idt_desc:
-    .word SYSCALL_VECTOR * 8 + 7
-    .long idt
+    KERNEL_GDT
 .ifdef PV
 .align 4
 boot_calls:

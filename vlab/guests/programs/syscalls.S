@@ -3,25 +3,15 @@
 # --defsym PV=1 ("syscalls-pv") the kernel part asks the hypervisor instead: a trap table entry
 # for int 0x80, the stack for traps from ring 3, and the iret hypercall.
 .include "vlab.inc"
+.include "kernel.inc"
 .ifndef ITERATIONS
 .set ITERATIONS, 2000
 .endif
-.macro KIRET
-.ifdef PV
-    push eax
-    mov eax, __HYPERVISOR_iret
-    int HYPERCALL_VECTOR
-.else
-    iretd
-.endif
-.endm
 .section .text
 .globl _start
 _start:
+    PV_SIGNATURE
 .ifdef PV
-    jmp 1f
-    .ascii "VLAB-PV1"
-1:
     mov [kernel_esp], esp
     mov eax, __HYPERVISOR_set_trap_table
     mov ebx, offset trap_table
