@@ -398,15 +398,7 @@ sys_printnum:
     KIRET
 sys_exit:
     mov esp, [kernel_resume_esp]        # abandon the user frame: back to the kernel's flow
-.ifdef PV
-    mov ax, RING1_DS
-.else
-    mov ax, KERNEL_DS
-.endif
-    mov ds, ax
-    mov es, ax
-    mov fs, ax
-    mov gs, ax
+    KERNEL_DATA_SEGMENTS                # the kernel's own data segments again
     jmp after_user
 
 # ---------------------------------------------------------------- the ring-3 user task

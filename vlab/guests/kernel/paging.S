@@ -515,15 +515,7 @@ schedule:
     loop .Lsched_next
     mov eax, offset kernel_pd           # nobody left: the kernel's own address space
     SET_CR3 eax
-.ifdef PV
-    mov ax, RING1_DS
-.else
-    mov ax, KERNEL_DS
-.endif
-    mov ds, ax
-    mov es, ax
-    mov fs, ax
-    mov gs, ax
+    KERNEL_DATA_SEGMENTS                # the kernel's own data segments again
     mov esp, [kernel_resume_esp]
     jmp after_tasks
 
