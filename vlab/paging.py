@@ -203,6 +203,7 @@ class ShadowPager:
         self.pts: dict[int, _ShadowPage] = {}  # guest PT frame -> shadow PT (shared by PDs)
         self.parents: dict[int, set[int]] = {}  # guest PT frame -> guest PD frames using it
         self.rmap: dict[int, set[tuple[int, int]]] = {}  # frame -> {(shadow PT, index)}
+        self._spt_at: dict[int, _ShadowPage] = {}  # shadow PT address -> its page
         self.active: int | None = None  # guest PD frame whose shadow the core uses
         self.stats: Counter[str] = Counter()
         self.recent: deque[FaultRecord] = deque(maxlen=200)
@@ -306,6 +307,7 @@ class ShadowPager:
         self.pts.clear()
         self.parents.clear()
         self.rmap.clear()  # (the active directory's shadow is rebuilt at the next fault)
+        self._spt_at.clear()
 
     def _map_pool_reset(self) -> None:
         ctypes.memset(self.machine._shadow_buf, 0, SHADOW_PAGES * PAGE)
@@ -358,6 +360,7 @@ class ShadowPager:
         spt = self.pts.get(gpt)
         if spt is None:
             spt = self.pts[gpt] = _ShadowPage(self._alloc(), gpt, "PT")
+            self._spt_at[spt.address] = spt
             self._protect(gpt)
             self.stats["shadow_syncs"] += 1
         spde = spt.address | (w.pde & (P | RW | US)) | A
@@ -378,6 +381,18 @@ class ShadowPager:
         spt.filled[pti] = pte
         self.rmap.setdefault(frame, set()).add((spt.address, pti))
         return spte
+
+    def prepare_write(self, physical: int) -> bool:
+        """A write to guest memory is about to happen (binary translation's callout for an
+        instruction known to write page tables): if it hits a shadowed table, drop that shadow
+        now, so the write runs without a trap. True if it did."""
+        frame = physical & FRAME
+        if frame not in self.pds and frame not in self.pts:
+            return False
+        self.stats["pt_writes_prepared"] += 1
+        self._unshadow(frame)
+        self._flush_tlb()
+        return True
 
     def invlpg(self, linear: int) -> None:
         """INVLPG: forget what the shadow holds for ``linear`` (and its PDE if that changed)."""
@@ -429,19 +444,20 @@ class ShadowPager:
                         del spd.filled[i]
             for i in list(spt.filled):
                 self._clear_pte(spt, i)
+            self._spt_at.pop(spt.address, None)
             self._release(spt.address)
         if frame in self.pds:
             self._drop_pd(frame)
             if frame == self.active:  # the active directory itself: start a fresh shadow
                 spd = self._new_pd(frame)
                 self.machine.set_reg("cr3", spd.address)
-        # the frame is plain memory again: let its mappings be rebuilt writable
-        for spt_address, i in list(self.rmap.get(frame, ())):
-            self._w(spt_address + 4 * i, 0)
-            owner = next((s for s in self.pts.values() if s.address == spt_address), None)
-            if owner is not None:
-                owner.filled.pop(i, None)
-        self.rmap.pop(frame, None)
+        # the frame is plain memory again: where the guest lets it be written (and has marked
+        # it dirty), its mappings become writable at once; the others stay read-only
+        for spt_address, i in self.rmap.get(frame, ()):
+            owner = self._spt_at.get(spt_address)
+            pte = owner.filled.get(i, 0) if owner is not None else 0
+            if pte & RW and pte & D:
+                self._w(spt_address + 4 * i, self._r(spt_address + 4 * i) | RW | D)
 
     def _drop_pd(self, frame: int) -> None:
         spd = self.pds.pop(frame)

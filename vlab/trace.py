@@ -51,6 +51,7 @@ class ExitReason(enum.IntEnum):
     HYPERCALL = 0x10B
     SMSW = 0x10C
     CODE_MODIFIED = 0x10D  # the guest wrote to code the translator had translated
+    PAGE_TABLE_WRITE = 0x10E  # a write to a shadowed guest page table, prepared by a callout
     PRIVILEGED_INSTRUCTION = 0x10F  # any other privileged instruction
 
 

@@ -11,15 +11,23 @@ User code at ring 3 is not translated: it runs directly, as in VMware's design (
 ASPLOS 2006). A callout is far cheaper than a trap (no fault, no IDT, no IRET); a block's
 translation is paid once, then the translation cache serves it. When the guest writes to code the
 translator has translated, the affected blocks are dropped and translated again when next reached.
+
+With guest paging the monitor keeps shadow page tables (``vlab.paging``), and guest page-table
+frames are write-protected. Translation *adapts* (Adams & Agesen, sec. 3.3): a kernel instruction
+that once took a page-table write trap gets a callout that prepares its write (drops the shadow
+it would invalidate) before it runs, so from then on it never traps.
 """
 
 from __future__ import annotations
 
-from ..handlers import HandlerTable, translation_handlers
+import unicorn
+
+from ..errors import VlabError
+from ..handlers import HandlerTable, effective_address, translation_handlers
 from ..isa import Instruction, operands
 from ..trace import Exit, ExitReason
 from ..translator import callout_reason
-from .monitor import SoftwareMonitor
+from .monitor import SoftwareMonitor, base_mnemonic
 from .scanning import CodeScanner
 
 _SENSITIVE_REASONS = {
@@ -46,6 +54,7 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
         # Counting each block's executions (for the translation-cache view) costs a monitor
         # callback per block executed, which is exactly what translation avoids: off by default.
         self.init_scanner(profile)
+        self._pt_writers: dict[int, int] = {}  # kernel address -> its write-preparing callout
 
     def boot(self) -> None:
         super().boot()
@@ -82,6 +91,64 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
                     reason = _SENSITIVE_REASONS.get(mn, ExitReason.PRIVILEGED_INSTRUCTION)
             found = self._classified[key] = (reason, qual)
         return found
+
+    # ------------------------------------------------------------------ adaptive translation
+    def page_fault(self, error_code: int) -> None:
+        super().page_fault(error_code)
+        rec = self.pager.recent[-1] if self.pager.recent else None
+        if rec is not None and rec.kind == "pt_write" and self.machine.cpl() != 3:
+            self._adapt(rec.eip)
+
+    def _adapt(self, address: int) -> None:
+        """Retranslate a kernel instruction that writes page tables: it gets a callout."""
+        if address in self._pt_writers:
+            return
+        insn = self._decode(address)
+        if insn is None or self._written(insn) is None:
+            return
+        uc = self.machine.uc
+        self._pt_writers[address] = uc.hook_add(unicorn.UC_HOOK_CODE, self._on_pt_writer, insn,
+                                                address, address)
+        uc.ctl_remove_cache(address, address + 1)
+
+    def _on_pt_writer(self, uc, address: int, size: int, insn: Instruction) -> None:
+        if self.machine.cpl() == 3 or self.pager is None:
+            return
+        self._guard(address, self._prepare_write, insn)
+
+    def _prepare_write(self, insn: Instruction) -> None:
+        m = self.machine
+        span = self._written(insn)
+        if span is None:
+            return
+        start, length = span
+        page = start & ~0xFFF
+        while page < start + length:
+            try:
+                physical = m.translate(page, accessed=False)
+            except VlabError:
+                physical = None
+            if physical is not None and self.pager.prepare_write(physical):
+                self.record(self._exit(ExitReason.PAGE_TABLE_WRITE, insn.address, insn,
+                                       detail={"via": "callout", "frame": physical & ~0xFFF}),
+                            "callout", "shadow pager (adaptive translation)")
+            page += 0x1000
+
+    def _written(self, insn: Instruction) -> tuple[int, int] | None:
+        """(linear address, length) an instruction is about to write, if it is a store."""
+        v, mn = self.vcpu, base_mnemonic(insn.mnemonic)
+        if mn[:4] in ("stos", "movs"):
+            size = {"b": 1, "w": 2, "d": 4}.get(mn[-1], 4)
+            count = v.regs.ecx if insn.mnemonic.startswith("rep") else 1
+            return v.regs.edi, size * max(1, min(count, 4096))
+        if mn == "push":
+            return (v.regs.esp - 4) & 0xFFFF_FFFF, 4
+        ops = operands(insn)
+        if ops and ops[0].kind == "mem":
+            fake = Exit(ExitReason.PAGE_TABLE_WRITE, insn.address, self.name, 0, insn.text,
+                        insn.raw)
+            return effective_address(v, fake, 0), ops[0].size or 4
+        return None
 
     def after_exit(self, exit_: Exit) -> None:
         self.scan_next_entry()
