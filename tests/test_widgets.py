@@ -130,3 +130,15 @@ def test_translation_diagram_names_both_dimensions():
     lab2.run(until="fork_test")
     dot = diagram.translation_dot(lab2.translate("user_main"))
     assert "shadow page tables the core walks" in dot and "kept in sync" in dot
+
+
+def test_ept_checkbox_switches_vtx_between_ept_and_shadow_paging():
+    ui = widgets.LabWidget(Lab("paging", "vtx"))
+    assert ui.strategy.ept.value and ui.lab.strategy.ept_enabled
+    ui.strategy.ept.value = False  # reboots under VT-x with shadow page tables
+    assert ui.lab.strategy.name == "vtx" and not ui.lab.strategy.ept_enabled
+    ui.act(ui.lab.run)
+    assert "hidden_faults" in ui.memory.widget.value and ui.lab.exit_code == 0
+    ui.strategy.widget.value = "binary_translation"
+    ui.strategy.widget.value = "vtx"  # the checkbox's choice holds for the next switch
+    assert not ui.lab.strategy.ept_enabled

@@ -412,7 +412,8 @@ def _parse(text: str):
 
 class StrategyToggle:
     """native / trap-and-emulate / binary translation / VT-x / paravirt: switching reboots the
-    guest (with the build the strategy needs) and keeps the previous run for comparison."""
+    guest (with the build the strategy needs) and keeps the previous run for comparison. For
+    VT-x, "EPT" chooses nested paging or shadow page tables (first-generation hardware)."""
 
     def __init__(self, ui: LabWidget):
         from . import strategies
@@ -423,10 +424,23 @@ class StrategyToggle:
             value=ui.lab.strategy.name)
         self.widget.add_class("vlab-strategy")
         self.widget.observe(self._switch, names="value")
+        self.ept = W.Checkbox(value=bool(getattr(ui.lab.strategy, "ept_enabled", True)),
+                              description="EPT (VT-x)", indent=False)
+        self.ept.add_class("vlab-ept")
+        self.ept.observe(self._ept, names="value")
+        self.box = W.HBox([self.widget, self.ept])
+
+    def _options(self, strategy: str) -> dict:
+        return {"ept": self.ept.value} if strategy == "vtx" else {}
 
     def _switch(self, change) -> None:
         if change["new"] != self.ui.lab.strategy.name:
-            self.ui.act(lambda: self.ui.lab.switch(change["new"]))
+            self.ui.act(lambda: self.ui.lab.switch(change["new"], **self._options(change["new"])))
+
+    def _ept(self, change) -> None:
+        lab = self.ui.lab
+        if lab.strategy.name == "vtx" and lab.strategy.ept_enabled != change["new"]:
+            self.ui.act(lambda: lab.switch("vtx", ept=change["new"]))
 
 
 class LabWidget:
@@ -450,7 +464,7 @@ class LabWidget:
                                    "Memory"]):
             tabs.set_title(i, title)
         self.history = W.HTML()
-        self.widget = W.VBox([self.controls.widget, self.strategy.widget,
+        self.widget = W.VBox([self.controls.widget, self.strategy.box,
                               W.HBox([self.cpu.widget, self.code.widget]), tabs, self.history])
         self.widget.add_class("vlab-lab")
         self.refresh()
