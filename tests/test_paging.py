@@ -313,3 +313,52 @@ def test_adaptive_translation_turns_page_table_write_traps_into_callouts():
     assert len(sites) == 2 and all(bt.symbol(a).startswith("space_destroy+") for a in sites)
     assert shadow.strategy.pager.stats["pt_write_traps"] == 400
     assert bt.trace.entries < shadow.trace.entries
+
+
+def test_a_page_fault_while_delivering_is_the_guests():
+    """int 0x80 with the stack page unmapped: delivery itself faults (#PF, then #DF, then a
+    triple fault), the same under every strategy, never an error of vlab's own."""
+    src = """
+    .include "vlab.inc"
+    .globl _start
+    _start:
+        mov ecx, 0
+    1:  mov edx, ecx
+        shl edx, 12
+        or edx, 3
+        mov [0x201000 + ecx * 4], edx
+        inc ecx
+        cmp ecx, 1024
+        jb 1b
+        mov dword ptr [0x201000 + 4 * 0x90], 0      # the stack page: not mapped
+        mov dword ptr [0x200000], 0x201003
+        SET_GATE idt, 0x80, handler, 0xEE
+        lidt [idt_desc]
+        mov esp, 0x91000
+        mov eax, 0x200000
+        mov cr3, eax
+        mov eax, cr0
+        or eax, 0x80000000
+        mov cr0, eax
+        int 0x80
+        EXIT 0
+    handler:
+        EXIT 1
+    .section .data
+    .align 4
+        .word 0
+    idt_desc: .word 0x81 * 8 - 1
+              .long idt
+    .align 8
+    idt: .space 0x81 * 8
+    """
+    image = assemble(src, "pf_in_delivery")
+    outcomes = set()
+    for strategy, options in [("native", {}), ("trap_emulate", {}), ("binary_translation", {}),
+                              ("vtx", {"ept": False}), ("vtx", {})]:
+        lab = Lab(image=image, strategy=strategy, strategy_options=options)
+        with pytest.raises(Exception) as info:
+            lab.run()
+        outcomes.add((type(info.value).__name__, "#PF" in str(info.value)))
+        assert lab.machine.reg("cr2") >> 12 == 0x90 or strategy == "trap_emulate"
+    assert outcomes == {("TripleFault", True)}

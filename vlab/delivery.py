@@ -13,6 +13,7 @@ import struct
 from typing import TYPE_CHECKING, Callable
 
 from .errors import InvalidOpcode, TripleFault
+from .paging import PageFault
 from .state import IF, NT, RF, TF, VM
 
 if TYPE_CHECKING:
@@ -54,7 +55,11 @@ def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Mach
     chain: list[str] = []
     kind = "software" if software else ("exception" if vector < 32 else "external")
     while True:
-        failure = attempt(vector, error_code, kind == "software")
+        try:
+            failure = attempt(vector, error_code, kind == "software")
+        except PageFault as pf:  # the IDT, the TSS or the new stack is not mapped: a #PF
+            m.note_page_fault(pf.address)
+            failure = (14, pf.error_code, f"page fault at {pf.address:#010x} while delivering")
         if failure is None:
             return vector
         chain.append(f"{vector_name(vector)}: {failure[2]}")

@@ -110,6 +110,8 @@ class Machine:
         # True once the page is there (the access is then retried).
         self.on_unmapped_ram: Callable[[str, int], bool] | None = None
         self.restore_listeners: list[Callable[[], None]] = []
+        # Where a monitor keeps the guest's CR2, if not in the core (a #PF raised by vlab itself)
+        self.on_cr2: Callable[[int], None] | None = None
         self.exit_listeners: list[Callable[[Any], None]] = []
         self.stop_listeners: list[Callable[[], None]] = []  # called whenever a run returns
         self._restore_after_slice: list[tuple[int, bytes]] = []
@@ -245,6 +247,12 @@ class Machine:
         if accessed:
             paging.set_accessed(self.read_physical_u32, self._write_physical_u32, w, write)
         return w.physical
+
+    def note_page_fault(self, address: int) -> None:
+        """vlab raised a #PF itself (delivering an event): CR2 holds its address."""
+        self.set_reg("cr2", address)
+        if self.on_cr2 is not None:
+            self.on_cr2(address)
 
     def _pieces(self, address: int, size: int, write: bool, accessed: bool = True):
         """(physical, length) pieces of a linear range, page by page."""

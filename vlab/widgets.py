@@ -84,6 +84,7 @@ class RegisterView(View):
             rows.append(f"<tr{style}><td>{r.upper()}</td><td{cls}><code>{value:#010x}</code></td></tr>")
         sym = lab.symbol(st.eip)
         virt = lab.vcpu.virt if lab.vcpu is not None else None
+        pager = getattr(lab.strategy, "pager", None)
         lines = [
             f"<b>EFLAGS</b> <code>{_h(st.eflags)}</code>",
             f"<b>CPL</b> real {st.cpl} / guest believes {view.get('cpl', st.cpl)}",
@@ -91,7 +92,9 @@ class RegisterView(View):
             f"<b>IF</b> real {int(st.eflags.IF)} / guest {int(bool(view.get('IF', st.eflags.IF)))}",
             f"<b>CR0</b> {st.cr0:#010x}" + (f" (virtual {virt.CR0:#010x})" if virt and
                                            virt.CR0 != st.cr0 else ""),
-            f"<b>CR3</b> {st.cr3:#010x}",
+            f"<b>CR3</b> {st.cr3:#010x}" + (f" (guest {pager.guest()[1]:#010x}: the core walks "
+                                           "the shadow)" if pager is not None and pager.enabled()
+                                           else ""),
             f"<b>GDTR</b> {_h(st.gdtr)}" + (f"<br>&nbsp;&nbsp;virtual {_h(virt.GDTR)}"
                                             if virt and virt.GDTR != st.gdtr else ""),
             f"<b>IDTR</b> {_h(st.idtr)}" + (f"<br>&nbsp;&nbsp;virtual {_h(virt.IDTR)}"

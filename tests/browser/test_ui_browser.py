@@ -87,3 +87,21 @@ def test_lab_ui_in_notebook7(jupyter, browser):
     assert page.inner_text(".vlab-eip") != eip0
     page.screenshot(path=str(ARTIFACTS / "ui-notebook7.png"), full_page=True)
     page.close()
+
+
+def test_memory_tab_shows_the_shadow_walk(jupyter, browser):
+    write_notebook(jupyter["root"] / "mem.ipynb", [
+        "from vlab import Lab\nlab = Lab('paging', 'binary_translation')\n"
+        "lab.run(until='fork_test')\nui = lab.widget()\nui.widget"])
+    page = browser.new_page(viewport={"width": 1500, "height": 1400})
+    page.goto(f"{jupyter['base']}/lab/tree/mem.ipynb?reset&token={TOKEN}")
+    _run_all(page)
+    page.wait_for_selector(".vlab-step", timeout=60_000)
+    page.click("li.lm-TabBar-tab:has-text('Memory')")
+    page.wait_for_selector(".vlab-memory svg", timeout=30_000)
+    text = page.inner_text(".vlab-memory")
+    assert "shadow page tables" in text and "shadow PDE @" in text and "hidden_faults" in text
+    assert page.locator(".vlab-page-tables").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-memory.png"), full_page=True)
+    page.close()

@@ -204,6 +204,7 @@ class SoftwareMonitor(Monitor):
         v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
         v.on_invlpg = self.invlpg
+        machine.on_cr2 = lambda address: setattr(v.virt, "CR2", address)
         self.pager: paging.ShadowPager | None = None
         machine.restore_listeners.append(self._after_restore)
         machine.on_interrupt = self.on_interrupt
