@@ -353,8 +353,10 @@ def handle_popf(vcpu: VirtualCpu, exit_: Exit) -> None:
     if vcpu.virt.CPL == 0:
         vcpu.virt.IOPL = (value & IOPL_MASK) >> 12
     real = vcpu.regs.eflags
-    keep = IF | IOPL_MASK | 0x30000  # real IF/IOPL and VM/RF stay the monitor's
-    vcpu.regs.eflags = (real & keep) | (value & ~keep & 0x3F7FD5) | 0x2
+    # real IF/IOPL stay the monitor's; RF, VM, VIF and VIP are not POPF's to change, and the
+    # rest is what POPF loads in protected mode (SDM vol. 2, POPF: EFLAGS AND 257FD5H)
+    keep = IF | IOPL_MASK | 0x1B0000
+    vcpu.regs.eflags = (real & keep) | (value & ~keep & 0x247FD5) | 0x2
     vcpu.regs.esp = esp + 4
     vcpu.skip()
 
