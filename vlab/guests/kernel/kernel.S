@@ -296,22 +296,7 @@ set_gate:
 .endif
 
 # ---------------------------------------------------------------- interrupt handlers
-.ifdef PV
-event_callback:                         # the hypervisor's upcall: a timer event is pending
-    push eax
-    mov byte ptr [UPCALL_PENDING], 0
-    inc dword ptr [ticks]
-    pop eax
-    KIRET
-.else
-timer_handler:
-    push eax
-    inc dword ptr [ticks]
-    mov al, 0x20                        # EOI to the PIC
-    out PIC_CMD, al
-    pop eax
-    iretd
-.endif
+    TICK_HANDLER                        # timer_handler / event_callback: count ticks
 
 # #GP: from ring 3 the task is told off and resumes after the (one-byte) offending instruction;
 # from the kernel it is fatal. Frame: error code, EIP, CS, EFLAGS (, ESP, SS from ring 3).

@@ -533,22 +533,7 @@ print_task:
     ret
 
 # ---------------------------------------------------------------- interrupt handlers
-.ifdef PV
-event_callback:                         # a timer event: count it
-    push eax
-    mov byte ptr [UPCALL_PENDING], 0
-    inc dword ptr [ticks]
-    pop eax
-    KIRET
-.else
-timer_handler:
-    push eax
-    inc dword ptr [ticks]
-    mov al, 0x20
-    out PIC_CMD, al
-    pop eax
-    iretd
-.endif
+    TICK_HANDLER                        # timer_handler / event_callback: count ticks
 
 # #PF: error code, EIP, CS, EFLAGS (, ESP, SS from ring 3) on the stack.
 pf_handler:
