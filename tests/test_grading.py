@@ -17,7 +17,8 @@ from vlab.grading.batch import grade_class
 SOLUTIONS = Path(__file__).parent / "solutions"
 EXERCISES = {"01-cli-sti": "s01_cli_sti", "02-hlt": "s02_hlt", "03-serial": "s03_serial",
              "04-cpuid": "s04_cpuid", "05-cr": "s05_cr", "06-bt-popf": "s06_bt_popf",
-             "07-vtx-exits": "s07_vtx_exits", "08-hypercall": "s08_hypercall"}
+             "07-vtx-exits": "s07_vtx_exits", "08-hypercall": "s08_hypercall",
+             "09-ept": "s09_ept"}
 
 
 def _file(tmp_path, source: str) -> Path:
@@ -84,6 +85,14 @@ WRONG = [  # (exercise, the mistake, replaced text, replacement, expected feedba
     ("08-hypercall", "multicall drops the results",
      "        vcpu.mem.write_u32(entry + 4, vcpu.hypercall(op, *args))",
      "        vcpu.hypercall(op, *args)", "multicall writes each call's result"),
+    ("09-ept", "maps the linear address", "GUEST_PHYSICAL_ADDRESS", "GUEST_LINEAR_ADDRESS",
+     "is not guest RAM"),
+    ("09-ept", "maps a frame number", 'vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"])',
+     'vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"] >> 12)', "did not map the page"),
+    ("09-ept", "skips the faulting instruction",
+     '    vcpu.ept.map(vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"])',
+     '    vcpu.ept.map(vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"])\n    vcpu.skip()',
+     "skipped the instruction"),
     ("08-hypercall", "console_io returns 0", "    vcpu.regs.eax = count", "    vcpu.regs.eax = 0",
      "console_io returns the number of bytes written"),
 ]

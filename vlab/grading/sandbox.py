@@ -295,6 +295,11 @@ def _serve(vcpu, req: list):
             raise VlabError("no VMCS: this exercise's strategy is not VT-x")
         vcpu.vmcs.vmwrite(args[0], _int(args[1]))
         return None
+    if op == "ept_map":
+        if getattr(vcpu, "ept", None) is None:
+            raise VlabError("no EPT: this exercise's strategy is not VT-x with EPT")
+        vcpu.ept.map(_int(args[0]))
+        return None
     if op == "hypercall":  # vlab's own hypercall handler, for a student's multicall
         return vcpu.hypercall(_int(args[0]), *[_int(a) for a in args[1][:5]])
     if op == "guest_range_ok":

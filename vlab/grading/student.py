@@ -127,13 +127,21 @@ class _Hypervisor:
         return self._ch.ask("guest_range_ok", int(address), int(size))
 
 
+class _Ept:
+    def __init__(self, ch: _Channel):
+        self._ch = ch
+
+    def map(self, gpa: int) -> None:
+        self._ch.ask("ept_map", int(gpa))
+
+
 class ProxyVcpu:
     """What a handler sees: the same names as vlab's VirtualCpu, carried out by the grader."""
 
     def __init__(self, ch: _Channel):
         self._ch = ch
         self.regs, self.virt, self.mem = _Regs(ch), _Virt(ch), _Mem(ch)
-        self.vmcs, self.hv = _Vmcs(ch), _Hypervisor(ch)
+        self.vmcs, self.hv, self.ept = _Vmcs(ch), _Hypervisor(ch), _Ept(ch)
 
     def skip(self):
         self._ch.ask("skip")

@@ -24,7 +24,7 @@ from unicorn import UC_HOOK_CODE, UC_HOOK_INSN
 from unicorn import x86_const as X
 
 from .. import delivery, paging
-from ..errors import GuestFault, TripleFault, VlabError
+from ..errors import GuestFault, HandlerError, TripleFault, VlabError
 from ..handlers import HandlerTable, vmx_handlers
 from ..isa import Instruction, decoder, operands
 from ..trace import Exit, ExitReason
@@ -256,6 +256,10 @@ class VtX(CodeScanner, Monitor):
         self.vm_exit(ExitReason.EPT_VIOLATION, eip, insn, qual, in_hook=True,
                      detail={"gpa": gpa, "linear": linear, "access": access,
                              "decoded": paging.decode_ept_qualification(qual)})
+        if self.vcpu._skipped:
+            raise HandlerError("the EPT-violation handler skipped the instruction: an EPT "
+                               "violation is not an instruction to emulate, the guest retries "
+                               "the access once the page is mapped (do not call skip())")
         if gpa >> 12 not in self.ept.present:
             raise GuestFault(f"EPT violation at guest-physical {gpa:#010x} ({access}): the "
                              "EPT-violation handler did not map the page, so the guest cannot "

@@ -1,0 +1,2 @@
+def handle_ept_violation(vcpu, exit):
+    vcpu.ept.map(vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"])
