@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from vlab import guests, paging
-from vlab.errors import GuestFault
+from vlab.errors import GuestFault, TripleFault
 from vlab.isa import assemble
 from vlab.lab import Lab
 from vlab.trace import ExitReason
@@ -362,3 +362,27 @@ def test_a_page_fault_while_delivering_is_the_guests():
         outcomes.add((type(info.value).__name__, "#PF" in str(info.value)))
         assert lab.machine.reg("cr2") >> 12 == 0x90 or strategy == "trap_emulate"
     assert outcomes == {("TripleFault", True)}
+
+
+@pytest.mark.parametrize("cr3", [0xF0000000, 0xFFFF0000, 0x200000])
+def test_paging_on_with_a_useless_cr3_ends_the_same_everywhere(cr3):
+    """CR3 outside RAM, at the monitor's area, or an empty directory: the first fetch faults and
+    with no IDT the guest triple-faults, under every strategy alike (never an error of vlab's)."""
+    image = assemble(f""".include "vlab.inc"
+    .globl _start
+    _start:
+        mov eax, {cr3:#x}
+        mov cr3, eax
+        mov eax, cr0
+        or eax, 0x80000000
+        mov cr0, eax
+        nop
+        EXIT 0
+    """, f"cr3_{cr3:x}")
+    for strategy, options in [("native", {}), ("trap_emulate", {}), ("binary_translation", {}),
+                              ("vtx", {"ept": False}), ("vtx", {})]:
+        lab = Lab(image=image, strategy=strategy, strategy_options=options)
+        with pytest.raises(TripleFault, match="#PF"):
+            lab.run()
+        lab.reset()
+        assert lab.state().eip == lab.image.entry
