@@ -265,6 +265,7 @@ class Machine:
             address, size = address + n, size - n
 
     def read_linear(self, address: int, size: int, accessed: bool = True) -> bytes:
+        """Guest memory at a linear address, as the CPU reads it (Accessed bits set)."""
         if address < layout.MONITOR_BASE and self.paging():
             return b"".join(self.read_physical(p, n)
                             for p, n in self._pieces(address, size, False, accessed))
@@ -287,6 +288,7 @@ class Machine:
         return self.read_linear(address, size, accessed=False)
 
     def read_physical(self, address: int, size: int) -> bytes:
+        """Guest-physical memory (or the monitor's own area above ``MONITOR_BASE``)."""
         if 0 <= address and address + size <= self.ram_size:
             return bytes(self.ram[address:address + size])
         if address < layout.MONITOR_BASE:  # (nothing else the guest may name is memory)
@@ -299,6 +301,7 @@ class Machine:
                                  address, self.fault_eip, self._fault_text) from None
 
     def read_physical_u32(self, address: int) -> int:
+        """One guest-physical dword."""
         if 0 <= address and address + 4 <= self.ram_size:
             return int.from_bytes(self.ram[address:address + 4], "little")
         return struct.unpack("<I", self.read_physical(address, 4))[0]
@@ -319,6 +322,7 @@ class Machine:
         self.uc.ctl_remove_cache(address, address + len(data))
 
     def write_linear(self, address: int, data: bytes) -> None:
+        """Write guest memory at a linear address, as the CPU writes it (Dirty bits set)."""
         if address < layout.MONITOR_BASE and self.paging():
             pieces = list(self._pieces(address, len(data), True))  # all checked before any write
             offset = 0
@@ -331,6 +335,7 @@ class Machine:
         self.write_physical(address, data)
 
     def write_physical(self, address: int, data: bytes) -> None:
+        """Write guest-physical memory (or the monitor's own area)."""
         if 0 <= address and address + len(data) <= self.ram_size:
             self.ram[address:address + len(data)] = data
             return

@@ -99,6 +99,7 @@ class Walk:
 
     @property
     def ok(self) -> bool:
+        """Did the walk find a translation that allows the access?"""
         return self.error_code is None
 
     def rows(self) -> list[tuple[str, int, int]]:
@@ -160,7 +161,7 @@ def entry_text(entry: int, level: str = "PTE") -> str:
     return f"frame {entry & FRAME:#010x} P {' '.join(flags)}".rstrip()
 
 
-@dataclass
+@dataclass(frozen=True)
 class FaultRecord:
     """A page fault the monitor saw, and what it did about it (for the lab's views)."""
 
@@ -173,6 +174,7 @@ class FaultRecord:
     frame: int | None = None  # the guest page-table frame written (pt_write)
 
     def text(self) -> str:
+        """The fault in one line, for the lab's views."""
         what = {"hidden": "hidden fault: the monitor filled its shadow",
                 "true": "true fault: injected into the guest as #PF",
                 "pt_write": "page-table write: the shadows built from that frame were dropped"}
@@ -246,9 +248,11 @@ class ShadowPager:
 
     # ------------------------------------------------------------------ the guest's view
     def enabled(self) -> bool:
+        """Has the guest turned paging on (its CR0.PG)?"""
         return bool(self.guest()[0] & PG)
 
     def guest_walk(self, linear: int, write: bool = False, user: bool = False) -> Walk:
+        """Walk the guest's own tables for ``linear`` (no side effects)."""
         cr0, cr3, cr4 = self.guest()
         return walk(self._gr, cr3, linear, write=write, user=user, wp=bool(cr0 & WP),
                     pse=bool(cr4 & PSE))
@@ -493,6 +497,7 @@ class ShadowPager:
         return None if root is None else walk(self.read_shadow, root, linear)
 
     def summary(self) -> dict:
+        """The pager's counters, for ``lab.memory_summary()``."""
         return {"shadow page directories": len(self.pds), "shadow page tables": len(self.pts),
                 "active guest CR3": self.active, **dict(self.stats)}
 
@@ -550,6 +555,7 @@ def ept_qualification(access: str, permissions: int = 0, linear_valid: bool = Tr
 
 
 def decode_ept_qualification(qual: int) -> dict:
+    """The bits of an EPT-violation qualification by name."""
     return {"read": bool(qual & 1), "write": bool(qual & 2), "fetch": bool(qual & 4),
             "readable": bool(qual & 8), "writable": bool(qual & 0x10),
             "executable": bool(qual & 0x20), "linear_valid": bool(qual & 0x80),
@@ -572,6 +578,7 @@ class Translation:
     hpa: int | None = None
 
     def lines(self) -> list[str]:
+        """The translation as text, one level per line."""
         out = [f"GVA {self.linear:#010x} ({self.mechanism})"]
         if self.guest is not None:
             for level, address, entry in self.guest.rows():

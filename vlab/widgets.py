@@ -302,6 +302,7 @@ class MemoryView(View):
     _svg = ""
 
     def focus(self) -> int:
+        """The address to show: the last page fault's, else EIP."""
         lab = self.lab
         faults = lab.page_faults()
         if faults:

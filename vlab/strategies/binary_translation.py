@@ -94,6 +94,7 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
 
     # ------------------------------------------------------------------ adaptive translation
     def page_fault(self, error_code: int) -> None:
+        """As any software monitor; a page-table write trap also retranslates its instruction."""
         super().page_fault(error_code)
         rec = self.pager.recent[-1] if self.pager.recent else None
         if rec is not None and rec.kind == "pt_write" and self.machine.cpl() != 3:

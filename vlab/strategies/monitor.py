@@ -315,6 +315,7 @@ class SoftwareMonitor(Monitor):
             m.set_reg("cr0", self.REAL_CR0)
 
     def invlpg(self, linear: int) -> None:
+        """INVLPG reached the monitor: drop that shadow mapping."""
         if self.pager is not None and self.pager.active is not None:
             self.pager.invlpg(linear)
 

@@ -405,6 +405,7 @@ class PvMmu:
 
     # ------------------------------------------------------------------ frames
     def owned(self, frame: int) -> bool:
+        """Is ``frame`` the guest's own memory?"""
         return 0 <= frame and frame + 0x1000 <= self.machine.ram_size
 
     def _entries(self, frame: int) -> list[int]:
@@ -451,6 +452,7 @@ class PvMmu:
 
     # ------------------------------------------------------------------ mmuext_op
     def ext_op(self, cmd: int, arg: int) -> int:
+        """One mmuext_op command; 0 or the error the guest gets."""
         self.stats[_MMUEXT_NAMES.get(cmd, f"mmuext {cmd}")] += 1
         if cmd == MMUEXT_PIN_L2_TABLE:
             return self.pin(arg << 12)
@@ -490,6 +492,7 @@ class PvMmu:
         return 0
 
     def unpin(self, pd: int) -> int:
+        """Release a pinned directory (never the one in use); its tables lose their type."""
         if pd not in self.l2 or pd == self.base:
             return EINVAL
         for e in self._entries(pd)[:paging.MONITOR_PDE]:
