@@ -386,3 +386,38 @@ def test_paging_on_with_a_useless_cr3_ends_the_same_everywhere(cr3):
             lab.run()
         lab.reset()
         assert lab.state().eip == lab.image.entry
+
+
+def test_cr0_writes_that_do_not_exit_keep_the_bits_the_host_owns():
+    """VT-x without EPT forces CR0.WP on under the guest (shadow page tables need it); a guest
+    that never set WP writes CR0 (only TS changes): no exit, and WP stays set in the real CR0
+    while the guest still reads its own value (SDM vol. 3, 25.3)."""
+    image = assemble(""".include "vlab.inc"
+    .globl _start
+    _start:
+        mov ecx, 0
+    1:  mov edx, ecx
+        shl edx, 12
+        or edx, 3
+        mov [0x201000 + ecx * 4], edx
+        inc ecx
+        cmp ecx, 1024
+        jb 1b
+        mov dword ptr [0x200000], 0x201003
+        mov eax, 0x200000
+        mov cr3, eax
+        mov eax, cr0
+        or eax, 0x80000000                  # PG, without WP
+        mov cr0, eax
+        mov eax, cr0
+        or eax, 8                           # TS: a bit the guest owns
+        mov cr0, eax
+        mov ebx, cr0                        # what the guest reads back
+        EXIT 0
+    """, "cr0_masked")
+    lab = Lab(image=image, strategy="vtx", strategy_options={"ept": False})
+    lab.run()
+    cr_exits = [e.detail["decoded"] for e in lab.trace.filter("CR_ACCESS")]
+    assert cr_exits.count("MOV to CR0 from EAX") == 1  # only the one that turned paging on
+    assert lab.machine.reg("cr0") & paging.WP and lab.machine.reg("cr0") & 0x8
+    assert not lab.machine.reg("ebx") & paging.WP and lab.machine.reg("ebx") & 0x80000008

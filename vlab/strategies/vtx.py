@@ -327,6 +327,9 @@ class VtX(CodeScanner, Monitor):
             reg = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")[(qual >> 8) & 7]
             if kind == 0:
                 exits = v.cr_write_exits(cr, m.reg(reg))
+                if not exits and cr in (0, 4):
+                    self._masked_write(insn, cr, reg)
+                    return
             elif kind == 1:
                 exits = cr == 3 and v.control("CR3_STORE_EXITING")
                 if not exits and cr in (0, 4):
@@ -354,6 +357,19 @@ class VtX(CodeScanner, Monitor):
             self.vm_exit(ExitReason.INVLPG, insn.address, insn, effective_address(self.vcpu, fake))
         elif mn == "rdtsc" and v.control("RDTSC_EXITING"):
             self.vm_exit(ExitReason.RDTSC, insn.address, insn)
+
+    def _masked_write(self, insn: Instruction, cr: int, reg: str) -> None:
+        """MOV to CR0/CR4 that does not exit loads only the bits the guest owns: the bits set
+        in the guest/host mask keep their value in the real register (SDM vol. 3, 25.3) — e.g.
+        CR0.WP, which shadow page tables rely on."""
+        m = self.machine
+        mask = self.vmcs[f"CR{cr}_GUEST_HOST_MASK"]
+        real = m.reg(f"cr{cr}")
+        value = (m.reg(reg) & ~mask) | (real & mask)
+        if value == m.reg(reg):
+            return  # nothing the host owns would change: the instruction runs natively
+        m.set_reg(f"cr{cr}", value)
+        m.set_reg("eip", insn.address + insn.size)
 
     def _shadowed_read(self, insn: Instruction, cr: int, reg: str | None) -> None:
         """MOV from CR0/CR4 and SMSW never exit, but read the shadow for host-owned bits."""
