@@ -170,7 +170,6 @@ class FaultRecord:
     kind: str  # "hidden" | "true" | "pt_write"
     eip: int
     guest: Walk | None = None
-    shadow_pte: int | None = None
     frame: int | None = None  # the guest page-table frame written (pt_write)
 
     def text(self) -> str:
@@ -186,7 +185,6 @@ class FaultRecord:
 class _ShadowPage:
     address: int  # host-physical
     guest_frame: int
-    level: str  # "PD" | "PT"
     filled: dict[int, int] = field(default_factory=dict)  # index -> guest entry it came from
 
 
@@ -219,9 +217,8 @@ class ShadowPager:
             buf = m._shadow_buf = (ctypes.c_ubyte * (SHADOW_PAGES * PAGE))()
             m.uc.mem_map_ptr(SHADOW_BASE, SHADOW_PAGES * PAGE, unicorn.UC_PROT_ALL,
                              ctypes.addressof(buf))
-        ctypes.memset(buf, 0, SHADOW_PAGES * PAGE)
         self._mem = memoryview(buf).cast("B").cast("I")
-        self._free = [SHADOW_BASE + i * PAGE for i in range(SHADOW_PAGES - 1, -1, -1)]
+        self._map_pool_reset()
 
     def _alloc(self) -> int:
         if not self._free:
@@ -298,7 +295,7 @@ class ShadowPager:
         while len(self.pds) >= SHADOW_CACHE:
             oldest = next(f for f in self.pds if f != self.active)
             self._drop_pd(oldest)
-        spd = _ShadowPage(self._alloc(), frame, "PD")
+        spd = _ShadowPage(self._alloc(), frame)
         self._w(spd.address + 4 * MONITOR_PDE, self._monitor_pt | P | RW | A)
         self.pds[frame] = spd
         self._protect(frame)
@@ -345,14 +342,13 @@ class ShadowPager:
         else:
             self.stats["hidden_faults"] += 1
         set_accessed(self._gr, self._gw, w, write)
-        spte = self._fill(linear, self.guest_walk(linear, write, user), write, eip)
+        self._fill(linear, self.guest_walk(linear, write, user), write, eip)
         self._flush_tlb()
-        rec = FaultRecord(linear, error_code, kind, eip, w, spte,
-                          target if kind == "pt_write" else None)
+        rec = FaultRecord(linear, error_code, kind, eip, w, target if kind == "pt_write" else None)
         self.recent.append(rec)
         return rec
 
-    def _fill(self, linear: int, w: Walk, write: bool, eip: int) -> int:
+    def _fill(self, linear: int, w: Walk, write: bool, eip: int) -> None:
         if self.active is None:
             raise GuestFault("a page fault under the shadow with guest paging off", eip)
         spd = self.pds.get(self.active)
@@ -363,7 +359,7 @@ class ShadowPager:
         gpt = w.pde & FRAME
         spt = self.pts.get(gpt)
         if spt is None:
-            spt = self.pts[gpt] = _ShadowPage(self._alloc(), gpt, "PT")
+            spt = self.pts[gpt] = _ShadowPage(self._alloc(), gpt)
             self._spt_at[spt.address] = spt
             self._protect(gpt)
             self.stats["shadow_syncs"] += 1
@@ -384,7 +380,6 @@ class ShadowPager:
         self._w(spt.address + 4 * pti, spte)
         spt.filled[pti] = pte
         self.rmap.setdefault(frame, set()).add((spt.address, pti))
-        return spte
 
     def prepare_write(self, physical: int) -> bool:
         """A write to guest memory is about to happen (binary translation's callout for an
@@ -518,7 +513,6 @@ class Ept:
         self.present: dict[int, int] = {}  # guest frame number -> permissions (R=1 W=2 X=4)
         self.lazy = lazy
         self.violations = 0
-        self.recent: deque[tuple[int, int, int]] = deque(maxlen=200)  # (gpa, linear, qual)
         if lazy:
             machine.uc.mem_unmap(0, machine.ram_size)
         else:

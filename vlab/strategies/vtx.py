@@ -252,7 +252,6 @@ class VtX(CodeScanner, Monitor):
         v._set("GUEST_PHYSICAL_ADDRESS", gpa)
         v._set("GUEST_LINEAR_ADDRESS", linear or 0)
         self.ept.violations += 1
-        self.ept.recent.append((gpa, linear if linear is not None else -1, qual))
         self.vm_exit(ExitReason.EPT_VIOLATION, eip, insn, qual, in_hook=True,
                      detail={"gpa": gpa, "linear": linear, "access": access,
                              "decoded": paging.decode_ept_qualification(qual)})
