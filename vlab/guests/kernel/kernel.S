@@ -449,26 +449,13 @@ user_newline:
     KERNEL_GDT
 .ifdef PV
 .align 4
-boot_calls:                             # multicall entries: op, result, args[6] (32 bytes each)
-    .long __HYPERVISOR_stack_switch, 0, RING1_DS, kernel_stack_top, 0, 0, 0, 0
-    .long __HYPERVISOR_set_trap_table, 0, trap_table, 0, 0, 0, 0, 0
-    .long __HYPERVISOR_set_callbacks, 0, RING1_CS, event_callback, RING1_CS, unexpected_exception, 0, 0
+    PV_BOOT_CALLS
 trap_table:                             # vector, flags (DPL | 4: mask events), CS, handler
-    .byte 0, 4
-    .word RING1_CS
-    .long unexpected_exception
-    .byte 6, 4
-    .word RING1_CS
-    .long unexpected_exception
-    .byte 13, 4
-    .word RING1_CS
-    .long gp_handler
-    .byte 14, 4
-    .word RING1_CS
-    .long pf_handler
-    .byte SYSCALL_VECTOR, 4 | 3         # DPL 3: user code may "int 0x80"
-    .word RING1_CS
-    .long syscall_handler
+    TRAP 0, 4, unexpected_exception
+    TRAP 6, 4, unexpected_exception
+    TRAP 13, 4, gp_handler
+    TRAP 14, 4, pf_handler
+    TRAP SYSCALL_VECTOR, 4 | 3, syscall_handler  # DPL 3: user code may "int 0x80"
     .long 0, 0                          # end of table
 mmuext_new_baseptr:                     # cmd, arg1 (the page directory's frame), arg2
     .long MMUEXT_NEW_BASEPTR, 0, 0

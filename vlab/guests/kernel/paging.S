@@ -321,6 +321,24 @@ space_create:
     pop ecx
     ret
 
+# KERNEL_PT_REQS rights (PV): two mmu_update requests in mmu_reqs that set the kernel's own
+# mappings of the frames at eax (a directory) and edx (a table) to frame | rights.
+# Leaves edi = the directory's frame number; changes eax, ecx, edx.
+.macro KERNEL_PT_REQS rights
+    mov edi, eax
+    shr edi, 12
+    lea ecx, [kernel_pt + edi * 4]
+    mov [mmu_reqs], ecx
+    or eax, \rights
+    mov [mmu_reqs + 8], eax
+    mov ecx, edx
+    shr ecx, 12
+    lea ecx, [kernel_pt + ecx * 4]
+    mov [mmu_reqs + 16], ecx
+    or edx, \rights
+    mov [mmu_reqs + 24], edx
+.endm
+
 # space_pin: eax = pd, edx = pt, filled: from now on they are live page tables. A paravirtual
 # kernel maps both read-only and asks the hypervisor to validate ("pin") the directory.
 space_pin:
@@ -331,18 +349,7 @@ space_pin:
     push edx
     push esi
     push edi
-    mov edi, eax
-    shr edi, 12                         # mmu_update: kernel_pt entries of pd and pt, read-only
-    lea ecx, [kernel_pt + edi * 4]
-    mov [mmu_reqs], ecx
-    or eax, PTE_P
-    mov [mmu_reqs + 8], eax
-    mov ecx, edx
-    shr ecx, 12
-    lea ecx, [kernel_pt + ecx * 4]
-    mov [mmu_reqs + 16], ecx
-    or edx, PTE_P
-    mov [mmu_reqs + 24], edx
+    KERNEL_PT_REQS PTE_P                # mmu_update: our mappings of pd and pt, read-only
     mov dword ptr [mmuext_ops], MMUEXT_PIN_L2_TABLE
     mov [mmuext_ops + 4], edi
     mov dword ptr [pin_calls + 8], offset mmu_reqs   # multicall: mmu_update(2) + mmuext_op(1)
@@ -381,20 +388,9 @@ space_destroy:
 .ifdef PV
     push eax                            # unpin, then make both frames writable again: one multicall
     push edx
-    mov edi, eax
-    shr edi, 12
+    KERNEL_PT_REQS PTE_P | PTE_W        # our mappings of pd and pt, writable again
     mov dword ptr [mmuext_ops], MMUEXT_UNPIN_TABLE
     mov [mmuext_ops + 4], edi
-    lea ecx, [kernel_pt + edi * 4]
-    mov [mmu_reqs], ecx
-    or eax, PTE_P | PTE_W
-    mov [mmu_reqs + 8], eax
-    mov ecx, edx
-    shr ecx, 12
-    lea ecx, [kernel_pt + ecx * 4]
-    mov [mmu_reqs + 16], ecx
-    or edx, PTE_P | PTE_W
-    mov [mmu_reqs + 24], edx
     mov dword ptr [unpin_calls + 8], offset mmuext_ops
     mov dword ptr [unpin_calls + 12], 1
     mov dword ptr [unpin_calls + 40], offset mmu_reqs
@@ -779,26 +775,13 @@ user_text_end:
     KERNEL_GDT
 .ifdef PV
 .align 4
-boot_calls:
-    .long __HYPERVISOR_stack_switch, 0, RING1_DS, kernel_stack_top, 0, 0, 0, 0
-    .long __HYPERVISOR_set_trap_table, 0, trap_table, 0, 0, 0, 0, 0
-    .long __HYPERVISOR_set_callbacks, 0, RING1_CS, event_callback, RING1_CS, unexpected_exception, 0, 0
+    PV_BOOT_CALLS
 trap_table:
-    .byte 0, 4
-    .word RING1_CS
-    .long unexpected_exception
-    .byte 6, 4
-    .word RING1_CS
-    .long unexpected_exception
-    .byte 13, 4
-    .word RING1_CS
-    .long unexpected_exception
-    .byte 14, 4
-    .word RING1_CS
-    .long pf_handler
-    .byte SYSCALL_VECTOR, 4 | 3
-    .word RING1_CS
-    .long syscall_handler
+    TRAP 0, 4, unexpected_exception
+    TRAP 6, 4, unexpected_exception
+    TRAP 13, 4, unexpected_exception
+    TRAP 14, 4, pf_handler
+    TRAP SYSCALL_VECTOR, 4 | 3, syscall_handler
     .long 0, 0
 pin_calls:                              # multicall entries: op, result, args[6]
     .long __HYPERVISOR_mmu_update, 0, 0, 0, 0, DOMID_SELF, 0, 0

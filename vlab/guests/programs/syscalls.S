@@ -65,9 +65,7 @@ done:
 .align 4
 .ifdef PV
 trap_table:                             # vector, flags (DPL 3 | 4: mask events), CS, handler
-    .byte 0x80, 4 | 3
-    .word RING1_CS
-    .long syscall_entry
+    TRAP 0x80, 4 | 3, syscall_entry
     .long 0, 0
 .endif
     .word 0
