@@ -10,6 +10,7 @@ clear IF for interrupt gates, and load CS:EIP. A monitor's ``inject`` is exactly
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from .errors import InvalidOpcode, TripleFault
@@ -72,30 +73,49 @@ def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Mach
         kind = "exception"
 
 
-def _deliver_once(m: Machine, vector: int, error_code: int | None,
-                  software: bool) -> Failure | None:
-    idt_base, idt_limit = m.idtr()
-    if idt_limit < 7:
+@dataclass(frozen=True)
+class Gate:
+    """A usable IDT gate: where it sends the event, and whether it clears IF."""
+
+    selector: int
+    offset: int
+    interrupt: bool  # an interrupt gate (IF cleared), not a trap gate
+
+
+def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
+              cpl: int) -> Gate | Failure:
+    """The gate for ``vector`` in the IDT at ``base``/``limit``, checked as the CPU checks it
+    (SDM vol. 3, 6.12.1), or the fault the CPU raises instead. (The machine passes the real IDTR
+    and CPL, a monitor's inject the guest's virtual ones.)"""
+    if limit < 7:
         if vector == 6 and not software:
             raise InvalidOpcode("invalid opcode (#UD), and the guest has no IDT to handle it",
                                 m.fault_eip, m.fault_text)
         raise TripleFault(f"{vector_name(vector)} with no usable IDT (the guest has not loaded one "
                           "with LIDT)", m.fault_eip, m.fault_text)
     gate_err = vector * 8 + 2  # error code naming an IDT entry (SDM 6.13)
-    if vector * 8 + 7 > idt_limit:
-        return (13, gate_err, f"vector {vector:#x} is beyond the IDT limit {idt_limit:#x}")
-    lo, hi = struct.unpack("<II", m.read_linear(idt_base + vector * 8, 8))
+    if vector * 8 + 7 > limit:
+        return (13, gate_err, f"vector {vector:#x} is beyond the IDT limit {limit:#x}")
+    lo, hi = struct.unpack("<II", m.read_linear(base + vector * 8, 8))
     gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
     if not present:
         return (11, gate_err, f"IDT gate {vector:#x} is not present")
     if gtype not in (_GATE_INTERRUPT, _GATE_TRAP):
         return (13, gate_err, f"IDT gate {vector:#x} has type {gtype:#x} "
                         "(vlab supports 32-bit interrupt and trap gates)")
-    cpl = m.cpl()
     if software and dpl < cpl:
         return (13, gate_err, f"int {vector:#x} from CPL {cpl} but the gate's DPL is {dpl}")
-    selector = (lo >> 16) & 0xFFFF
-    offset = (hi & 0xFFFF0000) | (lo & 0xFFFF)
+    return Gate((lo >> 16) & 0xFFFF, (hi & 0xFFFF0000) | (lo & 0xFFFF),
+                gtype == _GATE_INTERRUPT)
+
+
+def _deliver_once(m: Machine, vector: int, error_code: int | None,
+                  software: bool) -> Failure | None:
+    cpl = m.cpl()
+    gate = read_gate(m, *m.idtr(), vector, software, cpl)
+    if not isinstance(gate, Gate):
+        return gate
+    selector, offset = gate.selector, gate.offset
     target_dpl = m.code_segment_dpl(selector)
     if target_dpl is None:
         return (13, selector & 0xFFFC, f"IDT gate {vector:#x} names {selector:#x}, "
@@ -113,7 +133,7 @@ def _deliver_once(m: Machine, vector: int, error_code: int | None,
     new_esp = (new_esp - 4 * len(frame)) & 0xFFFF_FFFF
     m.write_linear(new_esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
     new_flags = eflags & ~(TF | NT | RF | VM)
-    if gtype == _GATE_INTERRUPT:
+    if gate.interrupt:
         new_flags &= ~IF
     m.enter(cs=(selector & 0xFFFC) | target_dpl, eip=offset, ss=new_ss, esp=new_esp,
             eflags=new_flags)

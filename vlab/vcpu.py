@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Callable
 
 from . import layout
-from .delivery import ERROR_CODE_VECTORS, Failure, escalate, vector_name
-from .errors import GuestFault, InvalidOpcode, TripleFault, UnmappedAccess, VlabError
+from .delivery import ERROR_CODE_VECTORS, Failure, Gate, escalate, read_gate
+from .errors import GuestFault, UnmappedAccess, VlabError
 from .state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
 
 if TYPE_CHECKING:
@@ -277,27 +277,11 @@ class VirtualCpu:
     def _inject_once(self, vector: int, error_code: int | None,
                      software: bool) -> Failure | None:
         m = self.machine
-        base, limit = self.virt.IDTR.base, self.virt.IDTR.limit
-        if limit < 7:
-            if vector == 6 and not software:
-                raise InvalidOpcode("invalid opcode (#UD), and the guest has no IDT to handle it",
-                                    m.fault_eip, m.fault_text)
-            raise TripleFault(f"{vector_name(vector)} with no usable IDT (the guest has not "
-                              "loaded one with LIDT)", m.fault_eip, m.fault_text)
-        gate_err = vector * 8 + 2
-        if vector * 8 + 7 > limit:
-            return 13, gate_err, f"vector {vector:#x} is beyond the IDT limit {limit:#x}"
-        lo, hi = struct.unpack("<II", m.read_linear(base + vector * 8, 8))
-        gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
-        if not present:
-            return 11, gate_err, f"IDT gate {vector:#x} is not present"
-        if gtype not in (0xE, 0xF):
-            return 13, gate_err, f"IDT gate {vector:#x} has unsupported type {gtype:#x}"
         vcpl = self.virt.CPL
-        if software and dpl < vcpl:
-            return 13, gate_err, f"int {vector:#x} from CPL {vcpl} but the gate's DPL is {dpl}"
-        selector = (lo >> 16) & 0xFFFF
-        offset = (hi & 0xFFFF0000) | (lo & 0xFFFF)
+        gate = read_gate(m, self.virt.IDTR.base, self.virt.IDTR.limit, vector, software, vcpl)
+        if not isinstance(gate, Gate):
+            return gate
+        selector, offset = gate.selector, gate.offset
         target = self.guest_dpl(selector)
         if target is None:
             return 13, selector & 0xFFFC, f"gate {vector:#x} names {selector:#x}, not a present segment"
@@ -314,7 +298,7 @@ class VirtualCpu:
             new_ss, esp = r["ss"], r["esp"]
         esp = (esp - 4 * len(frame)) & 0xFFFF_FFFF
         m.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
-        if gtype == 0xE:
+        if gate.interrupt:
             self.virt.IF = False
         self.virt.CPL = target
         real_flags = r["eflags"] & ~(TF | NT | RF | VM)
