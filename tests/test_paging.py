@@ -15,6 +15,19 @@ FAITHFUL = [("binary_translation", {}), ("vtx", {"ept": False}), ("vtx", {"ept":
             ("trap_emulate", {})]
 PV_MMU = Path(__file__).parent / "guests" / "pv_mmu.S"
 EINVAL, EPERM = (-22) & 0xFFFF_FFFF, (-1) & 0xFFFF_FFFF
+#: Guest assembly: a page directory at 0x200000 whose table at 0x201000 maps the first 4 MiB to
+#: themselves, read/write (the test then changes entries, loads CR3 and sets CR0.PG).
+IDENTITY_MAP = """
+        mov ecx, 0
+    1:  mov edx, ecx
+        shl edx, 12
+        or edx, 3
+        mov [0x201000 + ecx * 4], edx
+        inc ecx
+        cmp ecx, 1024
+        jb 1b
+        mov dword ptr [0x200000], 0x201003
+"""
 
 
 def run(guest: str, strategy: str = "native", **options) -> Lab:
@@ -234,30 +247,15 @@ def test_guest_cannot_reach_shadow_memory_or_the_monitor_slot():
     .include "vlab.inc"
     .set SHADOW, 0xE0000000
     .globl _start
-    _start:
-        mov eax, offset pd
-        mov ebx, offset pt
-        or ebx, 3
-        mov [eax], ebx                  # PDE 0: identity for the first 4 MiB
-        mov ecx, 0
-    1:  mov edx, ecx
-        shl edx, 12
-        or edx, 3
-        mov [pt + ecx * 4], edx
-        inc ecx
-        cmp ecx, 1024
-        jb 1b
-        mov dword ptr [pt + 4 * 8], SHADOW + 3   # page 8 -> the monitor's shadow tables
+    _start:""" + IDENTITY_MAP + """
+        mov dword ptr [0x201000 + 4 * 8], SHADOW + 3   # page 8 -> the monitor's shadow tables
+        mov eax, 0x200000
         mov cr3, eax
         mov eax, cr0
         or eax, 0x80000000
         mov cr0, eax
         mov eax, [0x8000]                         # read them through that mapping
         EXIT 0
-    .section .data
-    .balign 4096
-    pd: .space 4096
-    pt: .space 4096
     """
     image = assemble(src, "peek_shadow")
     for strategy in ("native", "binary_translation", "vtx"):
@@ -321,17 +319,8 @@ def test_a_page_fault_while_delivering_is_the_guests():
     src = """
     .include "vlab.inc"
     .globl _start
-    _start:
-        mov ecx, 0
-    1:  mov edx, ecx
-        shl edx, 12
-        or edx, 3
-        mov [0x201000 + ecx * 4], edx
-        inc ecx
-        cmp ecx, 1024
-        jb 1b
+    _start:""" + IDENTITY_MAP + """
         mov dword ptr [0x201000 + 4 * 0x90], 0      # the stack page: not mapped
-        mov dword ptr [0x200000], 0x201003
         SET_GATE idt, 0x80, handler, 0xEE
         lidt [idt_desc]
         mov esp, 0x91000
@@ -394,16 +383,7 @@ def test_cr0_writes_that_do_not_exit_keep_the_bits_the_host_owns():
     while the guest still reads its own value (SDM vol. 3, 25.3)."""
     image = assemble(""".include "vlab.inc"
     .globl _start
-    _start:
-        mov ecx, 0
-    1:  mov edx, ecx
-        shl edx, 12
-        or edx, 3
-        mov [0x201000 + ecx * 4], edx
-        inc ecx
-        cmp ecx, 1024
-        jb 1b
-        mov dword ptr [0x200000], 0x201003
+    _start:""" + IDENTITY_MAP + """
         mov eax, 0x200000
         mov cr3, eax
         mov eax, cr0
