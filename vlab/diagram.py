@@ -72,7 +72,7 @@ def translation_dot(t) -> str:
     """DOT for one address translation (a :class:`vlab.paging.Translation`): the guest's walk
     GVA -> GPA, and beside it what the core uses — the shadow's walk (GVA -> HPA) or the EPT
     entry (GPA -> HPA). A level that would fault is drawn in red."""
-    from .paging import entry_text
+    from .paging import entry_text, ept_rights
 
     red = 'color="#d62728", fontcolor="#d62728"'
     out = ["digraph walk {", '  rankdir=LR; node [shape=box, style="rounded,filled", '
@@ -117,11 +117,10 @@ def translation_dot(t) -> str:
             out.append(f"  {end} -> hidden;")
         if t.guest is not None and t.guest.pte_address is not None:
             out.append('  g_pte -> s_pte [style=dashed, label="kept in sync\\n(write-protected)"];')
-    elif t.mechanism.endswith("EPT") or t.mechanism == "EPT":
+    elif t.mechanism.endswith("EPT"):
         if t.ept is not None:
             g, h, p = t.ept
-            rights = "".join(c for c, bit in (("R", 1), ("W", 2), ("X", 4)) if p & bit)
-            out.append(f'  ept [label="EPT entry\\n{g:#010x} -> {h:#010x} {rights}", '
+            out.append(f'  ept [label="EPT entry\\n{g:#010x} -> {h:#010x} {ept_rights(p)}", '
                        'fillcolor="#e8f5e9"];')
             out.append('  gpa -> ept [label="second dimension\\n(hardware)"];')
             out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}", fillcolor="#fff3a0"];')

@@ -535,6 +535,11 @@ class Ept:
         return [(g << 12, g << 12, p) for g, p in sorted(self.present.items())]
 
 
+def ept_rights(permissions: int) -> str:
+    """EPT permissions as letters: "RWX", "R", ... (bit 0 read, 1 write, 2 execute)."""
+    return "".join(c for c, bit in (("R", 1), ("W", 2), ("X", 4)) if permissions & bit)
+
+
 def ept_qualification(access: str, permissions: int = 0, linear_valid: bool = True,
                       final: bool = True) -> int:
     """EPT-violation exit qualification (SDM vol. 3, table 28-7): bit 0 data read, 1 data
@@ -590,8 +595,7 @@ class Translation:
                 out.append("  not in the shadow yet: the next access is a hidden fault")
         if self.ept is not None:
             g, h, p = self.ept
-            rights = "".join(c for c, bit in (("R", 1), ("W", 2), ("X", 4)) if p & bit) or "-"
-            out.append(f"  EPT {g:#010x} -> {h:#010x} ({rights})")
+            out.append(f"  EPT {g:#010x} -> {h:#010x} ({ept_rights(p) or '-'})")
         elif self.mechanism == "EPT" and self.gpa is not None:
             out.append("  EPT: not mapped (the next access is an EPT violation)")
         if self.hpa is not None:
