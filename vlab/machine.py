@@ -255,10 +255,8 @@ class Machine:
             self.on_cr2(address)
 
     def _pieces(self, address: int, size: int, write: bool, accessed: bool = True):
-        """(physical, length) pieces of a linear range, page by page."""
-        if address >= layout.MONITOR_BASE or not self.paging():
-            yield address, size
-            return
+        """(physical, length) pieces of a linear range, page by page (callers have checked
+        that the guest pages and that the range is not the monitor's own area)."""
         while size > 0:
             n = min(size, paging.PAGE - (address & 0xFFF))
             yield self.translate(address, write, accessed), n

@@ -318,13 +318,11 @@ class ShadowPager:
     def page_fault(self, linear: int, error_code: int, eip: int, user: bool) -> FaultRecord:
         """A #PF the core raised under the shadow: classify it and (unless true) fix it."""
         write = bool(error_code & PF_WRITE)
-        if (linear >> 22) == MONITOR_PDE:
-            w = self.guest_walk(linear, write, user)
-            if w.ok or w.error_code & PF_PRESENT:
-                raise GuestFault(f"the guest mapped {linear:#010x}: linear addresses from "
-                                 f"{MONITOR_PDE << 22:#010x} up are reserved by vlab's monitor "
-                                 "(as VMware's were)", eip)
         w = self.guest_walk(linear, write, user)
+        if (linear >> 22) == MONITOR_PDE and (w.ok or w.error_code & PF_PRESENT):
+            raise GuestFault(f"the guest mapped {linear:#010x}: linear addresses from "
+                             f"{MONITOR_PDE << 22:#010x} up are reserved by vlab's monitor "
+                             "(as VMware's were)", eip)
         if not w.ok:
             self.stats["true_faults"] += 1
             rec = FaultRecord(linear, w.error_code, "true", eip, w)
@@ -342,7 +340,7 @@ class ShadowPager:
         else:
             self.stats["hidden_faults"] += 1
         set_accessed(self._gr, self._gw, w, write)
-        self._fill(linear, self.guest_walk(linear, write, user), write, eip)
+        self._fill(linear, w, write, eip)
         self._flush_tlb()
         rec = FaultRecord(linear, error_code, kind, eip, w, target if kind == "pt_write" else None)
         self.recent.append(rec)
