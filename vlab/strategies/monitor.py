@@ -81,6 +81,9 @@ class Monitor(Strategy):
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         self.vcpu = VirtualCpu(machine)
+        self.pager: paging.ShadowPager | None = None  # shadow page tables, once the guest pages
+        self.vcpu.on_invlpg = self.invlpg
+        machine.restore_listeners.append(self._after_restore)
 
     # ------------------------------------------------------------------ dispatch
     def _decode(self, eip: int) -> Instruction | None:
@@ -178,6 +181,34 @@ class Monitor(Strategy):
     def control_registers_changed(self) -> None:
         """A handler changed the guest's CR0, CR3 or CR4 (paging may have to follow)."""
 
+    # ------------------------------------------------------------------ shadow page tables
+    def guest_paging_registers(self) -> tuple[int, int, int]:
+        """CR0, CR3 and CR4 as the guest believes them (where this monitor keeps them)."""
+        raise NotImplementedError
+
+    def follow_guest_paging(self) -> bool:
+        """The guest's CR0 or CR3 changed: with its paging on, point the core's CR3 at the
+        shadow of its current directory (the pager is made on first use). True if it pages."""
+        if self.guest_paging_registers()[0] & paging.PG:
+            if self.pager is None:
+                self.pager = paging.ShadowPager(self.machine, self.guest_paging_registers)
+                self.machine.mmu = self.pager
+            self.machine.set_reg("cr3", self.pager.sync())
+            return True
+        if self.pager is not None:
+            self.pager.sync()
+        return False
+
+    def invlpg(self, linear: int) -> None:
+        """INVLPG reached the monitor: drop that shadow mapping."""
+        if self.pager is not None and self.pager.active is not None:
+            self.pager.invlpg(linear)
+
+    def _after_restore(self) -> None:
+        if self.pager is not None:  # the shadows describe the old RAM: rebuild them lazily
+            self.pager.flush_all()
+            self.control_registers_changed()
+
     def _cost(self, kind: str, reason: ExitReason) -> int:
         cycles = COSTS[kind].cycles
         if reason in (ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT):
@@ -203,10 +234,7 @@ class SoftwareMonitor(Monitor):
         super().attach(machine, trace)
         v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
-        v.on_invlpg = self.invlpg
         machine.on_cr2 = lambda address: setattr(v.virt, "CR2", address)
-        self.pager: paging.ShadowPager | None = None
-        machine.restore_listeners.append(self._after_restore)
         machine.on_interrupt = self.on_interrupt
         machine.on_io = self.on_io
         machine.interrupts_enabled = v.effective_if
@@ -302,27 +330,14 @@ class SoftwareMonitor(Monitor):
     def control_registers_changed(self) -> None:
         """The guest turned paging on or off, or loaded CR3: the core follows with the shadow
         page tables (guest-virtual -> host-physical) for the guest's current directory."""
-        v, m = self.vcpu, self.machine
-        if v.virt.CR0 & paging.PG:
-            if self.pager is None:
-                self.pager = paging.ShadowPager(m, lambda: (v.virt.CR0, v.virt.CR3, v.virt.CR4))
-                m.mmu = self.pager
-            root = self.pager.sync()
-            m.set_reg("cr3", root)
-            m.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP)
+        if self.follow_guest_paging():
+            self.machine.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP)
         elif self.pager is not None:
-            self.pager.sync()
-            m.set_reg("cr0", self.REAL_CR0)
+            self.machine.set_reg("cr0", self.REAL_CR0)
 
-    def invlpg(self, linear: int) -> None:
-        """INVLPG reached the monitor: drop that shadow mapping."""
-        if self.pager is not None and self.pager.active is not None:
-            self.pager.invlpg(linear)
-
-    def _after_restore(self) -> None:
-        if self.pager is not None:  # the shadows describe the old RAM: rebuild them lazily
-            self.pager.flush_all()
-            self.control_registers_changed()
+    def guest_paging_registers(self) -> tuple[int, int, int]:
+        virt = self.vcpu.virt
+        return virt.CR0, virt.CR3, virt.CR4
 
     def page_fault(self, error_code: int) -> None:
         """A #PF under the shadow: hidden (the monitor fills the shadow and the guest retries),

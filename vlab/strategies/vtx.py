@@ -65,7 +65,6 @@ class VtX(CodeScanner, Monitor):
         self.ept_enabled = (generation == "recent") if ept is None else bool(ept)
         self.ept_lazy = ept_lazy
         self.ept: paging.Ept | None = None
-        self.pager: paging.ShadowPager | None = None
         self._guest_cr0 = self._guest_cr3 = 0
         self.exit_cost = "vmexit_recent" if generation == "recent" else "vmexit_first_gen"
         self.vmcs = Vmcs()
@@ -102,8 +101,6 @@ class VtX(CodeScanner, Monitor):
         machine.on_io = self.on_io
         machine.on_halt = self.on_halt
         machine.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
-        self.vcpu.on_invlpg = self._invlpg
-        machine.restore_listeners.append(self._after_restore)
         if self.ept_enabled:
             self.ept = self.vcpu.ept = paging.Ept(machine, lazy=self.ept_lazy)
             machine.on_unmapped_ram = self._on_ept_violation
@@ -176,7 +173,7 @@ class VtX(CodeScanner, Monitor):
             for cr in changed:
                 m.set_reg(cr.lower(), v[f"GUEST_{cr}"])
         elif changed:
-            self._load_guest_crs()
+            self.control_registers_changed()
         info = InterruptionInfo.decode(v["VM_ENTRY_INTR_INFO_FIELD"])
         if info.valid:
             v["VM_ENTRY_INTR_INFO_FIELD"] = 0  # consumed by this entry
@@ -197,32 +194,22 @@ class VtX(CodeScanner, Monitor):
         return {"CR0": (cr0 & ~owned) | (self._guest_cr0 & owned), "CR3": self._guest_cr3,
                 "CR4": cr4}
 
-    def _load_guest_crs(self) -> None:
-        """Without EPT: load what the guest asked for, with the shadow page tables under it."""
+    def control_registers_changed(self) -> None:
+        """Without EPT: load what the guest asked for, with the shadow page tables under it.
+        (With EPT the core runs on the guest's own registers: nothing to follow.)"""
+        if self.ept_enabled:
+            return
         v, m = self.vmcs, self.machine
         self._guest_cr0, self._guest_cr3 = v["GUEST_CR0"], v["GUEST_CR3"]
         m.set_reg("cr4", v["GUEST_CR4"])
-        if self._guest_cr0 & paging.PG:
-            if self.pager is None:
-                self.pager = paging.ShadowPager(
-                    m, lambda: (self._guest_cr0, self._guest_cr3, m.reg("cr4")))
-                m.mmu = self.pager
-            m.set_reg("cr3", self.pager.sync())
+        if self.follow_guest_paging():
             m.set_reg("cr0", self._guest_cr0 | paging.WP)
         else:
-            if self.pager is not None:
-                self.pager.sync()
             m.set_reg("cr0", self._guest_cr0)
             m.set_reg("cr3", self._guest_cr3)
 
-    def _invlpg(self, linear: int) -> None:
-        if self.pager is not None and self.pager.active is not None:
-            self.pager.invlpg(linear)
-
-    def _after_restore(self) -> None:
-        if self.pager is not None:
-            self.pager.flush_all()
-            self._load_guest_crs()
+    def guest_paging_registers(self) -> tuple[int, int, int]:
+        return self._guest_cr0, self._guest_cr3, self.machine.reg("cr4")
 
     def _shadow_page_fault(self, error_code: int) -> None:
         """#PF with shadow paging (exception bitmap bit 14): a VM exit; the root-mode MMU
