@@ -199,6 +199,16 @@ class Monitor(Strategy):
             self.pager.sync()
         return False
 
+    def shadow_page_fault(self, error_code: int) -> tuple[int, paging.FaultRecord, dict]:
+        """Let the pager classify the #PF the core just raised (and fix a hidden one):
+        (faulting EIP, the record, the exit's detail)."""
+        m = self.machine
+        linear = m.reg("cr2")
+        eip = m.fault_eip if m.fault_eip is not None else m.eip
+        rec = self.pager.page_fault(linear, error_code, eip, user=m.cpl() == 3)
+        return eip, rec, {"vector": 14, "error_code": rec.error_code, "cr2": linear,
+                          "page_fault": rec.kind, "fault": rec}
+
     def invlpg(self, linear: int) -> None:
         """INVLPG reached the monitor: drop that shadow mapping."""
         if self.pager is not None and self.pager.active is not None:
@@ -343,14 +353,9 @@ class SoftwareMonitor(Monitor):
         """A #PF under the shadow: hidden (the monitor fills the shadow and the guest retries),
         a page-table write (the shadows built from that frame are dropped), or true (the guest's
         own tables refuse the access: it gets the #PF, with CR2)."""
-        m = self.machine
-        linear = m.reg("cr2")
-        eip = m.fault_eip if m.fault_eip is not None else m.eip
-        rec = self.pager.page_fault(linear, error_code, eip, user=m.cpl() == 3)
-        detail = {"vector": 14, "error_code": rec.error_code, "cr2": linear,
-                  "page_fault": rec.kind, "fault": rec}
+        eip, rec, detail = self.shadow_page_fault(error_code)
         if rec.kind == "true":
-            self.vcpu.virt.CR2 = linear
+            self.vcpu.virt.CR2 = rec.linear
         self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), detail=detail,
                                  instruction_bytes=False), cost="trap")
 

@@ -66,6 +66,7 @@ class VtX(CodeScanner, Monitor):
         self.ept_lazy = ept_lazy
         self.ept: paging.Ept | None = None
         self._guest_cr0 = self._guest_cr3 = 0
+        self._guest_cr2 = 0  # (the core's CR2 also changes on hidden faults, which it must not)
         self.exit_cost = "vmexit_recent" if generation == "recent" else "vmexit_first_gen"
         self.vmcs = Vmcs()
         self.init_scanner(profile)
@@ -214,18 +215,14 @@ class VtX(CodeScanner, Monitor):
     def _shadow_page_fault(self, error_code: int) -> None:
         """#PF with shadow paging (exception bitmap bit 14): a VM exit; the root-mode MMU
         classifies it first (the exit qualification is the faulting linear address)."""
-        m = self.machine
-        linear = m.reg("cr2")
-        eip = m.fault_eip if m.fault_eip is not None else m.eip
-        rec = self.pager.page_fault(linear, error_code, eip, user=m.cpl() == 3)
+        eip, rec, detail = self.shadow_page_fault(error_code)
         if rec.kind == "true":
-            self._last_guest_cr2 = linear
+            self._guest_cr2 = rec.linear
         else:
-            m.set_reg("cr2", getattr(self, "_last_guest_cr2", 0))  # the guest never saw it
-        self.vm_exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), qual=linear,
+            self.machine.set_reg("cr2", self._guest_cr2)  # the guest never saw this one
+        self.vm_exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), qual=rec.linear,
                      intr=intr_info(14, INTR_TYPE_HW_EXCEPTION, True), error_code=rec.error_code,
-                     detail={"vector": 14, "error_code": rec.error_code, "cr2": linear,
-                             "page_fault": rec.kind, "fault": rec})
+                     detail=detail)
 
     def _on_ept_violation(self, access: str, gpa: int) -> bool:
         """The guest touched a guest-physical page the EPT does not map: exit reason 48 with
