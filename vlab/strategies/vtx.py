@@ -102,6 +102,7 @@ class VtX(CodeScanner, Monitor):
         machine.on_io = self.on_io
         machine.on_halt = self.on_halt
         machine.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        machine.on_cr2 = lambda address: setattr(self, "_guest_cr2", address)
         if self.ept_enabled:
             self.ept = self.vcpu.ept = paging.Ept(machine, lazy=self.ept_lazy)
             machine.on_unmapped_ram = self._on_ept_violation
