@@ -245,7 +245,7 @@ class Machine:
             raise paging.PageFault(f"page fault at {linear:#010x} "
                                    f"({paging.error_code_text(w.error_code)})", linear, w.error_code)
         if accessed:
-            paging.set_accessed(self.read_physical_u32, self._write_physical_u32, w, write)
+            paging.set_accessed(self.table_u32, self._write_physical_u32, w, write)
         return w.physical
 
     def note_page_fault(self, address: int) -> None:
@@ -297,12 +297,6 @@ class Machine:
         except unicorn.UcError:
             raise UnmappedAccess(f"read of {size} bytes at {address:#010x} outside guest RAM",
                                  address, self.fault_eip, self._fault_text) from None
-
-    def read_physical_u32(self, address: int) -> int:
-        """One guest-physical dword."""
-        if 0 <= address and address + 4 <= self.ram_size:
-            return int.from_bytes(self.ram[address:address + 4], "little")
-        return struct.unpack("<I", self.read_physical(address, 4))[0]
 
     def table_u32(self, address: int) -> int:
         """A page-table entry as a walk reads it: outside guest RAM there is nothing (0, not
@@ -807,7 +801,7 @@ class Machine:
         if trampoline and self._error is None and uc_error is None:
             # finish the monitor's transition before anything else looks at the guest (an
             # interrupt delivered now would otherwise interrupt the monitor, not the guest)
-            self._run_trampoline(struct.unpack("<II", self.uc.mem_read(self.reg("esp"), 8))[1] & 3)
+            self._run_trampoline(self.next_guest_entry()[0] & 3)
         if self._fetch_miss is not None and self._error is None and uc_error is not None:
             try:  # a fetch from guest RAM the monitor maps on first touch: map, then go on
                 self.on_unmapped_ram("fetch", self._fetch_miss)

@@ -522,7 +522,7 @@ class PvMmu:
         target = value & paging.FRAME
         if not self.owned(frame) or (value & paging.P and not self.owned(target)):
             return EPERM  # another's memory: refused
-        old = self.machine.read_physical_u32(where)
+        old = self.machine.table_u32(where)  # (a frame of the guest's: checked above)
         if frame in self.l2:
             if index >= paging.MONITOR_PDE:
                 return EPERM
