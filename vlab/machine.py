@@ -248,6 +248,12 @@ class Machine:
             paging.set_accessed(self.table_u32, self._write_physical_u32, w, write)
         return w.physical
 
+    def flush_tlb(self) -> None:
+        """Forget the core's cached translations (a CR3 reload, as a kernel does it); after a
+        monitor changed page tables the core walks."""
+        if self._regs.read(X.UC_X86_REG_CR0) & paging.PG:
+            self.set_reg("cr3", self._regs.read(X.UC_X86_REG_CR3))
+
     def note_page_fault(self, address: int) -> None:
         """vlab raised a #PF itself (delivering an event): CR2 holds its address."""
         self.set_reg("cr2", address)

@@ -270,7 +270,7 @@ class ShadowPager:
         for frame in {physical & FRAME, (physical + size - 1) & FRAME}:
             if frame in self.pds or frame in self.pts:
                 self._unshadow(frame)
-                self._flush_tlb()
+                self.machine.flush_tlb()
 
     # ------------------------------------------------------------------ CR0/CR3 changes
     def sync(self) -> int | None:
@@ -341,7 +341,7 @@ class ShadowPager:
             self.stats["hidden_faults"] += 1
         set_accessed(self._gr, self._gw, w, write)
         self._fill(linear, w, write, eip)
-        self._flush_tlb()
+        self.machine.flush_tlb()
         rec = FaultRecord(linear, error_code, kind, eip, w, target if kind == "pt_write" else None)
         self.recent.append(rec)
         return rec
@@ -388,7 +388,7 @@ class ShadowPager:
             return False
         self.stats["pt_writes_prepared"] += 1
         self._unshadow(frame)
-        self._flush_tlb()
+        self.machine.flush_tlb()
         return True
 
     def invlpg(self, linear: int) -> None:
@@ -408,7 +408,7 @@ class ShadowPager:
             spt = self.pts.get(gpde & FRAME)
             if spt is not None and pti in spt.filled:
                 self._clear_pte(spt, pti)
-        self._flush_tlb()
+        self.machine.flush_tlb()
 
     # ------------------------------------------------------------------ coherence
     def _protect(self, frame: int) -> None:
@@ -463,11 +463,6 @@ class ShadowPager:
             if users is not None:
                 users.discard(frame)
         self._release(spd.address)
-
-    def _flush_tlb(self) -> None:
-        m = self.machine
-        if m.reg("cr0") & PG:
-            m.set_reg("cr3", m.reg("cr3"))  # a CR3 reload flushes the core's TLB
 
     # ------------------------------------------------------------------ for the lab
     def shadow_root(self) -> int | None:

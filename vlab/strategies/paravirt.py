@@ -415,11 +415,6 @@ class PvMmu:
     def _write(self, address: int, value: int) -> None:
         self.machine.write_physical(address, struct.pack("<I", value & 0xFFFF_FFFF))
 
-    def _flush(self) -> None:
-        m = self.machine
-        if m.reg("cr0") & paging.PG:
-            m.set_reg("cr3", m.reg("cr3"))
-
     def _check_l1(self, frame: int) -> int:
         """0 if ``frame`` may become a page table, else the error."""
         if not self.owned(frame):
@@ -461,7 +456,7 @@ class PvMmu:
         if cmd == MMUEXT_NEW_BASEPTR:
             return self.new_baseptr(arg << 12)
         if cmd in (MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_INVLPG_LOCAL):
-            self._flush()
+            self.machine.flush_tlb()
             return 0
         return EINVAL
 
@@ -546,7 +541,7 @@ class PvMmu:
         self._write(where, value)
         self.stats["page-table updates"] += 1
         if old & paging.P and (value ^ old) & (paging.P | paging.RW | paging.FRAME):
-            self._flush()  # a mapping went away or lost write access: no stale TLB entry
+            self.machine.flush_tlb()  # a mapping went away or lost write access: no stale TLB entry
         return 0
 
     def after_restore(self) -> None:
