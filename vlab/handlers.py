@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Union
 
 from . import qualification as q
 from .errors import GuestException, GuestFault
-from .isa import decoder, operands
+from .isa import Instruction, decoder, operands
 from .state import IF, IOPL_MASK, TableRegister
 from .trace import Exit, ExitReason
 
@@ -83,10 +83,14 @@ def _operand_value(vcpu: VirtualCpu, exit_: Exit, index: int) -> int:
 
 def effective_address(vcpu: VirtualCpu, exit_: Exit, index: int = 0) -> int:
     """The linear address of a memory operand of the exit's instruction (flat segments)."""
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    return operand_address(vcpu, decoder().decode(exit_.raw, exit_.eip), index)
+
+
+def operand_address(vcpu: VirtualCpu, insn: Instruction, index: int = 0) -> int:
+    """The linear address of memory operand ``index`` of a decoded instruction."""
     op = operands(insn)[index]
     if op.kind != "mem":
-        raise GuestFault(f"{exit_.instruction}: operand {index} is not in memory", exit_.eip)
+        raise GuestFault(f"{insn.text}: operand {index} is not in memory", insn.address)
     addr = op.disp
     if op.base:
         addr += vcpu.regs[op.base]

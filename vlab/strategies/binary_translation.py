@@ -23,7 +23,7 @@ from __future__ import annotations
 import unicorn
 
 from ..errors import VlabError
-from ..handlers import HandlerTable, effective_address, translation_handlers
+from ..handlers import HandlerTable, operand_address, translation_handlers
 from ..isa import Instruction, operands
 from ..trace import Exit, ExitReason
 from ..translator import callout_reason
@@ -146,9 +146,7 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
             return (v.regs.esp - 4) & 0xFFFF_FFFF, 4
         ops = operands(insn)
         if ops and ops[0].kind == "mem":
-            fake = Exit(ExitReason.PAGE_TABLE_WRITE, insn.address, self.name, 0, insn.text,
-                        insn.raw)
-            return effective_address(v, fake, 0), ops[0].size or 4
+            return operand_address(v, insn, 0), ops[0].size or 4
         return None
 
     def after_exit(self, exit_: Exit) -> None:

@@ -152,7 +152,7 @@ class CodeScanner:
         self._guard(address, check)
 
     def _indirect_target(self, insn: Instruction) -> int | None:
-        from ..handlers import effective_address
+        from ..handlers import operand_address
 
         v = self.vcpu
         if insn.mnemonic == "ret":
@@ -161,9 +161,7 @@ class CodeScanner:
         if op.kind == "reg":
             return v.regs[op.reg]
         if op.kind == "mem":
-            fake = Exit(ExitReason.PRIVILEGED_INSTRUCTION, insn.address, self.name, 0,
-                        insn.text, insn.raw)
-            return v.mem.u32(effective_address(v, fake))
+            return v.mem.u32(operand_address(v, insn))
         return None
 
     # ------------------------------------------------------------------ self-modifying code

@@ -25,7 +25,7 @@ from unicorn import x86_const as X
 
 from .. import delivery, paging
 from ..errors import GuestFault, HandlerError, TripleFault, VlabError
-from ..handlers import HandlerTable, vmx_handlers
+from ..handlers import HandlerTable, operand_address, vmx_handlers
 from ..isa import Instruction, decoder, operands
 from ..trace import Exit, ExitReason
 from ..vmx import (
@@ -259,13 +259,10 @@ class VtX(CodeScanner, Monitor):
             return gpa
         candidates = [eip, eip + (insn.size - 1 if insn else 0)]
         if insn is not None and access != "fetch":
-            from ..handlers import effective_address
-
-            fake = Exit(ExitReason.EPT_VIOLATION, eip, self.name, 0, insn.text, insn.raw)
             for i, op in enumerate(operands(insn)):
                 if op.kind == "mem":
                     try:
-                        candidates.append(effective_address(self.vcpu, fake, i))
+                        candidates.append(operand_address(self.vcpu, insn, i))
                     except (VlabError, IndexError, ValueError):
                         pass
             esp = m.reg("esp")
@@ -335,10 +332,7 @@ class VtX(CodeScanner, Monitor):
                 reason = ExitReason.RDMSR if mn == "rdmsr" else ExitReason.WRMSR
                 self.vm_exit(reason, insn.address, insn)
         elif mn == "invlpg" and v.control("INVLPG_EXITING"):
-            from ..handlers import effective_address
-
-            fake = Exit(ExitReason.INVLPG, insn.address, self.name, 0, insn.text, insn.raw)
-            self.vm_exit(ExitReason.INVLPG, insn.address, insn, effective_address(self.vcpu, fake))
+            self.vm_exit(ExitReason.INVLPG, insn.address, insn, operand_address(self.vcpu, insn))
         elif mn == "rdtsc" and v.control("RDTSC_EXITING"):
             self.vm_exit(ExitReason.RDTSC, insn.address, insn)
 
@@ -369,10 +363,7 @@ class VtX(CodeScanner, Monitor):
                 reg = op.reg
                 value |= self.vcpu.regs[reg] & 0xFFFF_0000 if op.size == 4 else 0
         if reg is None:
-            from ..handlers import effective_address
-
-            fake = Exit(ExitReason.SMSW, insn.address, self.name, 0, insn.text, insn.raw)
-            m.write(effective_address(self.vcpu, fake), value.to_bytes(2, "little"))
+            m.write(operand_address(self.vcpu, insn), value.to_bytes(2, "little"))
         else:
             self.vcpu.regs[reg] = value
         m.set_reg("eip", insn.address + insn.size)
