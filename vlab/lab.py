@@ -234,7 +234,7 @@ class Lab:
             out["guest"] = paging.mapped_pages(m.table_u32, m.reg("cr3"), limit)
         ept = getattr(s, "ept", None)
         if ept is not None:
-            out["ept"] = [(g, 0x7, h) for g, h, _ in ept.entries()[:limit]]
+            out["ept"] = [(g, p, h) for g, h, p in ept.entries()[:limit]]
         return out
 
     def page_faults(self) -> list:
