@@ -45,6 +45,7 @@ _SEGMENTS = frozenset({"cs", "ds", "es", "fs", "gs", "ss"})
 
 
 class BinaryTranslation(CodeScanner, SoftwareMonitor):
+    capabilities = frozenset({"virtual_cpu", "shadow_paging", "translation_cache"})
     name = "binary_translation"
     title = "binary translation"
     io_cost = "callout"  # translated IN/OUT call the monitor's device model directly

@@ -73,6 +73,8 @@ def base_mnemonic(mnemonic: str) -> str:
 class Monitor(Strategy):
     """What every monitor has: a virtual CPU, a handler table, and the dispatch of exits."""
 
+    capabilities = frozenset({"virtual_cpu", "shadow_paging"})
+
     def __init__(self, handlers: HandlerTable | None = None):
         super().__init__()
         self.handlers = handlers if handlers is not None else default_handlers()

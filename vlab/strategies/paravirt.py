@@ -66,6 +66,7 @@ def is_paravirtual(code: bytes) -> bool:
 
 
 class Paravirt(SoftwareMonitor):
+    capabilities = frozenset({"virtual_cpu", "hypercalls", "pv_mmu"})
     name = "paravirt"
     title = "paravirtualization (hypercalls)"
     kernel_ring = 1

@@ -47,6 +47,7 @@ _STATE = ("CR0", "CR3", "CR4")
 
 
 class VtX(CodeScanner, Monitor):
+    capabilities = frozenset({"virtual_cpu", "shadow_paging", "vmcs", "ept"})
     name = "vtx"
     title = "hardware-assisted (VT-x model)"
     kernel_ring = 0
