@@ -10,7 +10,7 @@ from tests.conftest import assert_same_as_native
 from tests.test_trap_emulate import HOLES
 from vlab import guests
 from vlab.lab import Lab
-from vlab.trace import COSTS, ExitReason
+from vlab.monitor.trace import COSTS, ExitReason
 
 
 @pytest.mark.parametrize("guest", ["kernel", "smc", *sorted(n for n in guests.catalog()
@@ -112,7 +112,7 @@ def test_compare_reports_cycles_and_wall_time():
 
 
 def test_a_student_callout_handler_replaces_vlabs():
-    from vlab.handlers import handle_popf
+    from vlab.monitor.handlers import handle_popf
 
     calls = []
 

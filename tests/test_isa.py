@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from vlab import devices, guests, layout
+from vlab import guests, layout
 from vlab.errors import AssemblyError
+from vlab.hw import devices
 from vlab.isa import INCLUDE_DIR, InsnClass, assemble, classify, decoder
 
 

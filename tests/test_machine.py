@@ -5,9 +5,9 @@ import pytest
 from tests.conftest import build, lab_of
 from vlab import layout
 from vlab.errors import BudgetExhausted, GuestHang, InvalidOpcode, TripleFault, UnmappedAccess, VlabError
+from vlab.hw.machine import Machine
 from vlab.lab import Lab
-from vlab.machine import Machine
-from vlab.trace import Exit, ExitReason
+from vlab.monitor.trace import Exit, ExitReason
 
 
 def test_ten_thousand_consecutive_faults_are_each_a_gp():

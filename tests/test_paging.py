@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from vlab import guests, paging
+from vlab import guests
 from vlab.errors import GuestFault, TripleFault
+from vlab.hw import paging
 from vlab.isa import assemble
 from vlab.lab import Lab
-from vlab.trace import ExitReason
+from vlab.monitor.trace import ExitReason
 
 FAITHFUL = [("binary_translation", {}), ("vtx", {"ept": False}), ("vtx", {"ept": True}),
             ("trap_emulate", {})]

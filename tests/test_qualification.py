@@ -2,9 +2,9 @@
 
 import pytest
 
-from vlab import qualification as q
 from vlab.isa import decoder
-from vlab.strategies.monitor import cr_qualification
+from vlab.monitor import qualification as q
+from vlab.monitor.dispatch import cr_qualification
 
 
 @pytest.mark.parametrize("code,qual,text", [

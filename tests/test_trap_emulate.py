@@ -8,9 +8,9 @@ import pytest
 
 from vlab import layout
 from vlab.errors import HandlerError, VlabError
-from vlab.handlers import handle_sti
 from vlab.lab import Lab
-from vlab.trace import ExitReason
+from vlab.monitor.handlers import handle_sti
+from vlab.monitor.trace import ExitReason
 
 
 @pytest.fixture(scope="module")

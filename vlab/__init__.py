@@ -7,12 +7,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Lab", "Machine", "__version__"]
+from vlab import _compat
+
+_compat.install()
+
+__all__ = ["Lab", "Machine", "ExitReason", "Exit", "HandlerTable", "__version__"]
 
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext vlab``: the ``%%asm`` cell magic."""
-    from .magic import load_ipython_extension as load
+    from vlab.magic import load_ipython_extension as load
 
     load(ipython)
 
@@ -20,9 +24,15 @@ def load_ipython_extension(ipython) -> None:
 def __getattr__(name: str):
     # Lazy: `import vlab` stays fast; Unicorn and Capstone load on first use.
     if name == "Lab":
-        from .lab import Lab
+        from vlab.lab import Lab
         return Lab
     if name == "Machine":
-        from .machine import Machine
+        from vlab.hw.machine import Machine
         return Machine
+    if name in ("ExitReason", "Exit"):
+        from vlab.monitor import trace
+        return getattr(trace, name)
+    if name == "HandlerTable":
+        from vlab.monitor.handlers import HandlerTable
+        return HandlerTable
     raise AttributeError(f"module 'vlab' has no attribute {name!r}")

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import __version__
+from vlab import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _guests() -> int:
-    from . import guests
+    from vlab import guests
 
     for g in guests.catalog().values():
         print(f"{g.name:24} {g.description}")
@@ -57,9 +57,9 @@ def _guests() -> int:
 def _grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .errors import VlabError
-    from .grading import grade, load_exercise
-    from .grading.batch import grade_class
+    from vlab.errors import VlabError
+    from vlab.grading import grade, load_exercise
+    from vlab.grading.batch import grade_class
 
     try:
         target = Path(args.submission)
@@ -82,8 +82,8 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _diff(names: list[str]) -> int:
-    from . import guests
-    from .errors import VlabError
+    from vlab import guests
+    from vlab.errors import VlabError
 
     if len(names) != 2:
         print("vlab: usage: vlab guests diff GUEST_A GUEST_B (e.g. kernel kernel-pv)",
@@ -98,8 +98,8 @@ def _diff(names: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .errors import VlabError
-    from .lab import Lab
+    from vlab.errors import VlabError
+    from vlab.lab import Lab
 
     try:
         lab = Lab(guest=args.guest, strategy=args.strategy, image=args.image,

@@ -129,10 +129,10 @@ def compare(guest: str = "kernel", strategies: list | None = None, **options) ->
     """Run ``guest`` under each strategy (default: all available) and collect the results.
     An entry of ``strategies`` is a strategy name, or ``(label, strategy, strategy_options)``
     (e.g. ``("vtx (no EPT)", "vtx", {"ept": False})``); paravirt runs the guest's PV build."""
-    from . import guests
-    from . import strategies as strat
-    from .errors import VlabError
-    from .lab import Lab
+    from vlab import guests
+    from vlab import strategies as strat
+    from vlab.errors import VlabError
+    from vlab.lab import Lab
 
     configs = [c if isinstance(c, tuple) else (c, c, {})
                for c in (strategies or list(strat.STRATEGIES))]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import capstone
 
-from .errors import AssemblyError, VlabError
+from vlab.errors import AssemblyError, VlabError
 
 
 class InsnClass(enum.Enum):

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import guests, layout, strategies
-from .errors import VlabError
-from .events import Signal
-from .isa import Image
-from .machine import Machine, Stop
-from .state import CpuState
-from .trace import ExitReason, TrapLog
+from vlab import guests, layout, strategies
+from vlab.errors import VlabError
+from vlab.events import Signal
+from vlab.hw.machine import Machine, Stop
+from vlab.isa import Image
+from vlab.monitor.trace import ExitReason, TrapLog
+from vlab.state import CpuState
 
 
 class _GuestOrClass:
@@ -126,8 +126,8 @@ class Lab:
 
     def _explain(self, error: VlabError) -> VlabError:
         """A paravirtual image outside its hypervisor fails at its first hypercall: say why."""
-        from .errors import GuestFault
-        from .strategies.paravirt import is_paravirtual
+        from vlab.errors import GuestFault
+        from vlab.strategies.paravirt import is_paravirtual
 
         if self.strategy.name != "paravirt" and is_paravirtual(self.image.code):
             wrapped = GuestFault(
@@ -254,7 +254,7 @@ class Lab:
     def compare(self, strategies: list[str] | None = None, guest: str | None = None, **options):
         """Run one guest under several strategies (default: all) side by side: console output
         with the first diverging line marked, exits by reason, modelled cycles, wall time."""
-        from .compare import compare
+        from vlab.compare import compare
 
         guest = guest or (self.guest if self is not None else "kernel")
         return compare(guest, strategies, **options)
@@ -279,7 +279,7 @@ class Lab:
     def translate(self, linear: int | str):
         """How a guest-virtual address (or label) reaches memory now: the guest's walk, and the
         shadow's walk or the EPT entry beside it (:class:`vlab.paging.Translation`)."""
-        from .paging import describe
+        from vlab.hw.paging import describe
 
         return describe(self.machine, self.strategy, self.address(linear))
 
@@ -287,7 +287,7 @@ class Lab:
         """Present 4 KiB mappings (linear page, entry, frame), lowest first: the guest's current
         tables, and beside them the shadow's (shadow paging) or the EPT's (guest-physical ->
         host-physical)."""
-        from . import paging
+        from vlab.hw import paging
 
         m, s = self.machine, self.strategy
         out: dict[str, list[tuple[int, int, int]]] = {}

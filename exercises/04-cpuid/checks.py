@@ -1,5 +1,5 @@
 from vlab.grading.core import Exercise, Scenario, console_contains, halted
-from vlab.trace import ExitReason
+from vlab.monitor.trace import ExitReason
 
 INSTALL = {"handle_cpuid": ExitReason.CPUID}
 EXERCISE = Exercise(

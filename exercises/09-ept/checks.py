@@ -1,5 +1,5 @@
 from vlab.grading.core import Exercise, Scenario, console_matches_reference, exits_match_reference, halted
-from vlab.trace import ExitReason
+from vlab.monitor.trace import ExitReason
 
 INSTALL = {"handle_ept_violation": ExitReason.EPT_VIOLATION}
 EXERCISE = Exercise(

@@ -15,7 +15,16 @@ the grader's process. Results: :class:`GradeReport` (notebook display, text, Gra
 
 from __future__ import annotations
 
-from .core import Check, Exercise, GradeReport, Scenario, ScenarioResult, check, grade, load_exercise
+from vlab.grading.core import (
+           Check,
+           Exercise,
+           GradeReport,
+           Scenario,
+           ScenarioResult,
+           check,
+           grade,
+           load_exercise,
+)
 
 __all__ = ["Check", "Exercise", "GradeReport", "Scenario", "ScenarioResult", "check", "grade",
            "load_exercise"]

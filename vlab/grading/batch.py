@@ -6,7 +6,7 @@ import csv
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .core import grade, load_exercise
+from vlab.grading.core import grade, load_exercise
 
 
 def submissions(folder: Path) -> dict[str, Path]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import BudgetExhausted, VlabError
-from .sandbox import Student
+from vlab.errors import BudgetExhausted, VlabError
+from vlab.grading.sandbox import Student
 
 EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
 
@@ -112,8 +112,8 @@ class Scenario:
         return sum(c.points for c in self.checks)
 
     def make_lab(self):
-        from ..isa import assemble
-        from ..lab import Lab
+        from vlab.isa import assemble
+        from vlab.lab import Lab
 
         if self.guest.endswith(".S"):
             path = (self.directory or Path(".")) / "guests" / self.guest

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import HandlerError, VlabError
+from vlab.errors import HandlerError, VlabError
 
 CALL_TIMEOUT = 2.0  # seconds one handler call may take
 TOTAL_TIMEOUT = 20.0  # seconds of handler time per scenario run
@@ -42,11 +42,11 @@ def _world_can_use(path: str, need_read: bool = False) -> bool:
 
 def _sandbox_python(package_dir: Path) -> tuple[str, bool]:
     """The interpreter for the student's process, and whether it can run as ``nobody``.
-    The student side needs only the standard library and ``vlab.trace``."""
+    The student side needs only the standard library and ``vlab.monitor.trace``."""
     if os.geteuid() != 0:
         return sys.executable, False
     try:
-        pkg_ok = _world_can_use(str(package_dir / "vlab" / "trace.py"), need_read=True)
+        pkg_ok = _world_can_use(str(package_dir / "vlab" / "monitor" / "trace.py"), need_read=True)
     except OSError:
         pkg_ok = False
     if pkg_ok:
@@ -240,7 +240,7 @@ def _serve(vcpu, req: list):
         if name not in _VIRT:
             raise AttributeError(f"the virtual CPU has no field {name!r}")
         if name in ("GDTR", "IDTR"):
-            from ..state import TableRegister
+            from vlab.state import TableRegister
 
             value = TableRegister(_int(value[0]), _int(value[1]))
         elif name == "IF":
@@ -281,7 +281,7 @@ def _serve(vcpu, req: list):
     if op == "effective_if":
         return vcpu.effective_if()
     if op == "native_cpuid":
-        from ..engine import host_cpuid
+        from vlab.hw.core import host_cpuid
 
         return list(host_cpuid(_int(args[0]), _int(args[1])))
     if op == "vtime":

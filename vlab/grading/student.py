@@ -180,10 +180,10 @@ class ProxyVcpu:
 
 
 class ExitView:
-    """The exit a handler is given (fields as in vlab.trace.Exit)."""
+    """The exit a handler is given (fields as in vlab.monitor.trace.Exit)."""
 
     def __init__(self, d: dict):
-        from vlab.trace import ExitReason
+        from vlab.monitor.trace import ExitReason
 
         self.reason = ExitReason(d["reason"])
         self.eip, self.cpl, self.instruction = d["eip"], d["cpl"], d["instruction"]

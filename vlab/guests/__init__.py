@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import VlabError
-from ..isa import Image, assemble
+from vlab.errors import VlabError
+from vlab.isa import Image, assemble
 
 HERE = Path(__file__).parent
 

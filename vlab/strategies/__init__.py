@@ -7,13 +7,13 @@ same guest image (DESIGN.md, "The five strategies").
 
 from __future__ import annotations
 
-from ..errors import VlabError
-from .base import Strategy
-from .binary_translation import BinaryTranslation
-from .native import Native
-from .paravirt import Paravirt
-from .trap_emulate import TrapAndEmulate
-from .vtx import VtX
+from vlab.errors import VlabError
+from vlab.strategies.base import Strategy
+from vlab.strategies.binary_translation import BinaryTranslation
+from vlab.strategies.native import Native
+from vlab.strategies.paravirt import Paravirt
+from vlab.strategies.trap_emulate import TrapAndEmulate
+from vlab.strategies.vtx import VtX
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "native": Native, "trap_emulate": TrapAndEmulate, "binary_translation": BinaryTranslation,

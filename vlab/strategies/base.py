@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..machine import Machine
-    from ..trace import TrapLog
+    from vlab.hw.machine import Machine
+    from vlab.monitor.trace import TrapLog
 
 
 class Strategy:

@@ -7,7 +7,7 @@ a native run is empty by definition.
 
 from __future__ import annotations
 
-from .base import Strategy
+from vlab.strategies.base import Strategy
 
 
 class Native(Strategy):

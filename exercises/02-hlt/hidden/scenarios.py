@@ -1,5 +1,5 @@
 from vlab.grading.core import Scenario, exits_match_reference, halted
-from vlab.trace import ExitReason
+from vlab.monitor.trace import ExitReason
 
 SCENARIOS = [
     Scenario("HLT under binary translation", "kernel", "binary_translation",

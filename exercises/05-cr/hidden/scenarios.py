@@ -1,5 +1,5 @@
 from vlab.grading.core import Scenario, console_matches_reference, halted
-from vlab.trace import ExitReason
+from vlab.monitor.trace import ExitReason
 
 SCENARIOS = [
     Scenario("the kernel reads CR0 and reloads CR3", "kernel", "trap_emulate",

@@ -1,5 +1,5 @@
 from vlab.grading.core import Scenario, console_matches_reference, halted
-from vlab.trace import ExitReason
+from vlab.monitor.trace import ExitReason
 
 INSTALL = {"handle_pushf": ExitReason.PUSHF, "handle_popf": ExitReason.POPF}
 SCENARIOS = [

@@ -1,5 +1,5 @@
 from vlab.grading.core import Scenario, console_matches_reference, halted
-from vlab.trace import ExitReason
+from vlab.monitor.trace import ExitReason
 
 INSTALL = {"handle_io": ExitReason.IO_INSTRUCTION, "handle_cr_access": ExitReason.CR_ACCESS}
 

@@ -8,16 +8,17 @@ checks a student needs (a handler that raises or forgets to advance EIP stops th
 
 from __future__ import annotations
 
-from .. import layout, paging
-from .. import qualification as q
-from ..errors import GuestError, GuestException, GuestFault, HandlerError, VlabError
-from ..handlers import HandlerTable, default_handlers
-from ..isa import Instruction, decoder, operands
-from ..state import TF, TableRegister
-from ..trace import COSTS, Exit, ExitReason
-from ..vcpu import _VIRT_FIELDS as _FIELDS
-from ..vcpu import VirtualCpu
-from .base import Strategy
+from vlab import layout
+from vlab.errors import GuestError, GuestException, GuestFault, HandlerError, VlabError
+from vlab.hw import paging
+from vlab.isa import Instruction, decoder, operands
+from vlab.monitor import qualification as q
+from vlab.monitor.handlers import HandlerTable, default_handlers
+from vlab.monitor.trace import COSTS, Exit, ExitReason
+from vlab.monitor.vcpu import _VIRT_FIELDS as _FIELDS
+from vlab.monitor.vcpu import VirtualCpu
+from vlab.state import TF, TableRegister
+from vlab.strategies.base import Strategy
 
 #: Exits for an instruction the monitor emulates: its handler must move EIP past it.
 MUST_ADVANCE = frozenset({

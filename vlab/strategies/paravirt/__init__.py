@@ -19,13 +19,14 @@ from __future__ import annotations
 import struct
 from collections import Counter
 
-from .. import layout, paging
-from ..devices import PIC_COMMAND, TIMER_VECTOR
-from ..errors import GuestFault, VlabError
-from ..handlers import HandlerTable
-from ..state import IF, NT, RF, TF, VM
-from ..trace import Exit, ExitReason
-from .monitor import SoftwareMonitor
+from vlab import layout
+from vlab.errors import GuestFault, VlabError
+from vlab.hw import paging
+from vlab.hw.devices import PIC_COMMAND, TIMER_VECTOR
+from vlab.monitor.dispatch import SoftwareMonitor
+from vlab.monitor.handlers import HandlerTable
+from vlab.monitor.trace import Exit, ExitReason
+from vlab.state import IF, NT, RF, TF, VM
 
 PV_SIGNATURE = b"VLAB-PV1"  # at entry + 2, after a short jump over it
 HYPERCALL_VECTOR = 0x82
@@ -54,7 +55,7 @@ _ARGS = {  # argument names, for the trace
 
 
 def _pv_build(name: str) -> str:
-    from .. import guests
+    from vlab import guests
 
     pv = guests.build_for(name, "paravirt")
     return pv if pv != name else "kernel-pv"

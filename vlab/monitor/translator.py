@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .isa import InsnClass, Instruction, decoder, operands
+from vlab.isa import InsnClass, Instruction, decoder, operands
 
 #: Instructions that end a basic block.
 _JUMPS = frozenset({"jmp", "ljmp", "ret", "retf", "iret", "iretd", "hlt", "ud2", "lcall", "call",

@@ -26,7 +26,7 @@ from functools import lru_cache
 import unicorn
 from unicorn import x86_const as X
 
-from .errors import EngineError
+from vlab.errors import EngineError
 
 #: Unicorn series vlab was measured against (pyproject pins the same range).
 SUPPORTED_SERIES = "2.1."

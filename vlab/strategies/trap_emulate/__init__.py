@@ -17,7 +17,7 @@ faithfully: the holes are visible in its report, exactly where the kernel uses t
 
 from __future__ import annotations
 
-from .monitor import SoftwareMonitor
+from vlab.monitor.dispatch import SoftwareMonitor
 
 
 class TrapAndEmulate(SoftwareMonitor):

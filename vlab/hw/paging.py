@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Callable
 
 import unicorn
 
-from . import layout
-from .errors import GuestException, GuestFault, UnmappedAccess
+from vlab import layout
+from vlab.errors import GuestException, GuestFault, UnmappedAccess
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from vlab.hw.machine import Machine
 
 P, RW, US, A, D, PS = 0x1, 0x2, 0x4, 0x20, 0x40, 0x80
 PG, WP = 1 << 31, 1 << 16

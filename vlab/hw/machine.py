@@ -21,9 +21,8 @@ from typing import Any, Callable
 import unicorn
 from unicorn import x86_const as X
 
-from . import delivery, engine, layout, paging
-from .devices import PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
-from .errors import (
+from vlab import layout
+from vlab.errors import (
     BudgetExhausted,
     GuestFault,
     GuestHang,
@@ -32,8 +31,11 @@ from .errors import (
     UnmappedAccess,
     VlabError,
 )
-from .isa import Image, decoder
-from .state import IF, CpuState, Eflags, TableRegister
+from vlab.hw import core as engine
+from vlab.hw import delivery, paging
+from vlab.hw.devices import PIC_COMMAND, PIC_DATA, TIMER_PORT, Devices
+from vlab.isa import Image, decoder
+from vlab.state import IF, CpuState, Eflags, TableRegister
 
 _REGS = [X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX,
          X.UC_X86_REG_ESI, X.UC_X86_REG_EDI, X.UC_X86_REG_EBP, X.UC_X86_REG_ESP,

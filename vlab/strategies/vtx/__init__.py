@@ -23,12 +23,14 @@ from __future__ import annotations
 from unicorn import UC_HOOK_CODE, UC_HOOK_INSN
 from unicorn import x86_const as X
 
-from .. import delivery, paging
-from ..errors import GuestFault, HandlerError, TripleFault, VlabError
-from ..handlers import HandlerTable, operand_address, vmx_handlers
-from ..isa import Instruction, decoder, operands
-from ..trace import Exit, ExitReason
-from ..vmx import (
+from vlab.errors import GuestFault, HandlerError, TripleFault, VlabError
+from vlab.hw import delivery, paging
+from vlab.isa import Instruction, decoder, operands
+from vlab.monitor.dispatch import Monitor, cr_qualification, io_qualification
+from vlab.monitor.handlers import HandlerTable, operand_address, vmx_handlers
+from vlab.monitor.scanner import CodeScanner
+from vlab.monitor.trace import Exit, ExitReason
+from vlab.strategies.vtx.vmcs import (
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
     INTR_TYPE_SW_EXCEPTION,
@@ -36,8 +38,6 @@ from ..vmx import (
     Vmcs,
     intr_info,
 )
-from .monitor import Monitor, cr_qualification, io_qualification
-from .scanning import CodeScanner
 
 #: Instructions that a VM-execution control can make exit (besides CPUID, I/O and HLT, which
 #: have their own triggers) or whose result non-root mode changes (reads of shadowed CRs).

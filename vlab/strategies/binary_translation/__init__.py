@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import unicorn
 
-from ..errors import VlabError
-from ..handlers import HandlerTable, operand_address, translation_handlers
-from ..isa import Instruction, operands
-from ..trace import Exit, ExitReason
-from ..translator import callout_reason
-from .monitor import SoftwareMonitor, base_mnemonic
-from .scanning import CodeScanner
+from vlab.errors import VlabError
+from vlab.isa import Instruction, operands
+from vlab.monitor.dispatch import SoftwareMonitor, base_mnemonic
+from vlab.monitor.handlers import HandlerTable, operand_address, translation_handlers
+from vlab.monitor.scanner import CodeScanner
+from vlab.monitor.trace import Exit, ExitReason
+from vlab.monitor.translator import callout_reason
 
 _SENSITIVE_REASONS = {
     "pushf": ExitReason.PUSHF, "pushfd": ExitReason.PUSHF, "popf": ExitReason.POPF,

@@ -10,14 +10,14 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Callable, Union
 
-from . import qualification as q
-from .errors import GuestException, GuestFault
-from .isa import Instruction, decoder, operands
-from .state import IF, IOPL_MASK, TableRegister
-from .trace import Exit, ExitReason
+from vlab.errors import GuestException, GuestFault
+from vlab.isa import Instruction, decoder, operands
+from vlab.monitor import qualification as q
+from vlab.monitor.trace import Exit, ExitReason
+from vlab.state import IF, IOPL_MASK, TableRegister
 
 if TYPE_CHECKING:
-    from .vcpu import VirtualCpu
+    from vlab.monitor.vcpu import VirtualCpu
 
 Handler = Callable[["VirtualCpu", Exit], None]
 Key = Union[ExitReason, str, tuple]
@@ -508,7 +508,7 @@ def translation_handlers() -> HandlerTable:
 # (qualification, instruction length, interruption information) and guest state to change.
 def handle_cpuid(vcpu: VirtualCpu, exit_: Exit) -> None:
     """CPUID (always exits in VMX non-root): pass the host CPU's answer through."""
-    from .engine import host_cpuid
+    from vlab.hw.core import host_cpuid
 
     eax, ebx, ecx, edx = host_cpuid(vcpu.regs.eax, vcpu.regs.ecx)
     vcpu.regs.eax, vcpu.regs.ebx, vcpu.regs.ecx, vcpu.regs.edx = eax, ebx, ecx, edx
@@ -557,7 +557,12 @@ def handle_vmcall(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_exception_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
     """An exception the exception bitmap intercepts (reason 0): give it back to the guest by
     event injection on the next VM entry (SDM vol. 3, 26.6)."""
-    from .vmx import INTR_TYPE_HW_EXCEPTION, INTR_TYPE_SW_EXCEPTION, InterruptionInfo, intr_info
+    from vlab.strategies.vtx.vmcs import (
+        INTR_TYPE_HW_EXCEPTION,
+        INTR_TYPE_SW_EXCEPTION,
+        InterruptionInfo,
+        intr_info,
+    )
 
     if exit_.detail.get("page_fault") in ("hidden", "pt_write"):
         return  # the shadow page tables lacked a mapping: fixed in root mode, nothing to inject
@@ -572,7 +577,7 @@ def handle_exception_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_external_interrupt_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
     """External interrupt (reason 1, the timer): acknowledge it and inject it into the guest
     with the VM-entry interruption-information field."""
-    from .vmx import INTR_TYPE_EXTERNAL, InterruptionInfo, intr_info
+    from vlab.strategies.vtx.vmcs import INTR_TYPE_EXTERNAL, InterruptionInfo, intr_info
 
     info = InterruptionInfo.decode(vcpu.vmcs["VM_EXIT_INTR_INFO"])
     vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(info.vector, INTR_TYPE_EXTERNAL)

@@ -13,12 +13,12 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from .errors import InvalidOpcode, TripleFault
-from .paging import PageFault
-from .state import IF, NT, RF, TF, VM
+from vlab.errors import InvalidOpcode, TripleFault
+from vlab.hw.paging import PageFault
+from vlab.state import IF, NT, RF, TF, VM
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from vlab.hw.machine import Machine
 
 #: Exceptions that push an error code (SDM vol. 3, table 6-1).
 ERROR_CODE_VECTORS = frozenset({8, 10, 11, 12, 13, 14, 17})

@@ -12,14 +12,14 @@ import struct
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Callable
 
-from . import layout
-from .delivery import ERROR_CODE_VECTORS, Failure, Gate, escalate, read_gate
-from .errors import GuestFault, UnmappedAccess, VlabError
-from .state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
+from vlab import layout
+from vlab.errors import GuestFault, UnmappedAccess, VlabError
+from vlab.hw.delivery import ERROR_CODE_VECTORS, Failure, Gate, escalate, read_gate
+from vlab.state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
 
 if TYPE_CHECKING:
-    from .machine import Machine
-    from .trace import Exit
+    from vlab.hw.machine import Machine
+    from vlab.monitor.trace import Exit
 
 _SUB = {  # 16- and 8-bit registers: (32-bit register, shift, mask)
     "ax": ("eax", 0, 0xFFFF), "bx": ("ebx", 0, 0xFFFF), "cx": ("ecx", 0, 0xFFFF),
@@ -225,7 +225,7 @@ class VirtualCpu:
 
     def native_cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
         """What the host CPU's CPUID says for ``leaf``/``subleaf``: (EAX, EBX, ECX, EDX)."""
-        from .engine import host_cpuid
+        from vlab.hw.core import host_cpuid
 
         return host_cpuid(leaf, subleaf)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import unicorn
 
-from ..errors import GuestFault, VlabError
-from ..isa import Instruction, operands
-from ..trace import COSTS, Exit, ExitReason
-from ..translator import TranslatedBlock, TranslationCache, is_indirect, translate
+from vlab.errors import GuestFault, VlabError
+from vlab.isa import Instruction, operands
+from vlab.monitor.trace import COSTS, Exit, ExitReason
+from vlab.monitor.translator import TranslatedBlock, TranslationCache, is_indirect, translate
 
 
 class CodeScanner:
@@ -152,7 +152,7 @@ class CodeScanner:
         self._guard(address, check)
 
     def _indirect_target(self, insn: Instruction) -> int | None:
-        from ..handlers import operand_address
+        from vlab.monitor.handlers import operand_address
 
         v = self.vcpu
         if insn.mnemonic == "ret":
