@@ -27,9 +27,9 @@ def assert_same_as_native(guest: str, strategy: str) -> None:
     a.run()
     b.run()
     assert b.status == "halted"
-    assert b.console == a.console and b.machine.instructions == a.machine.instructions
+    assert b.console == a.console and b.instructions == a.instructions
     assert b.state().registers == a.state().registers
-    assert bytes(b.machine.ram) == bytes(a.machine.ram)
+    assert b.physical_memory() == a.physical_memory()
 
 
 @pytest.fixture(scope="session")

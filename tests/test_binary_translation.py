@@ -100,7 +100,7 @@ def test_guest_reads_its_own_original_code():
     lab.run()
     assert lab.console.splitlines()[0] == "code bytes at probe: 0x0000000f 0x00000001 0x000000e0 "
     addr = lab.image.symbols["_start"]
-    assert lab.machine.read(addr, 16) == lab.image.code[:16]  # never patched by the monitor
+    assert lab.read(addr, 16) == lab.image.code[:16]  # never patched by the monitor
 
 
 def test_compare_reports_cycles_and_wall_time():

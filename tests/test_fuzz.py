@@ -52,7 +52,7 @@ def _final(code: bytes, strategy: str):
     # the stack away from the code: a POP/POPF at the boot stack would read the program's own
     # bytes and the next PUSH rewrite the block being executed (QEMU's restart of such a block
     # is an emulator artifact, not a behaviour of the strategies compared)
-    lab.machine.set_reg("esp", 0x80000)
+    lab.machine.cpu.set_reg("esp", 0x80000)
     try:
         lab.run()
     except VlabError as e:
@@ -62,7 +62,7 @@ def _final(code: bytes, strategy: str):
     st_ = lab.state()
     regs = dict(st_.registers)
     flags = st_.eflags.value & 0x8D5  # the arithmetic flags (IF/IOPL are the monitor's)
-    return outcome, regs, flags, bytes(lab.machine.ram), lab.machine.instructions
+    return outcome, regs, flags, lab.physical_memory(), lab.instructions
 
 
 def _differential(choices):

@@ -15,10 +15,10 @@ MONITORS = ("trap_emulate", "binary_translation", "vtx")
 @pytest.mark.parametrize("case,what", [(1, "monitor GDT"), (2, "monitor TSS"), (5, "monitor stack")])
 def test_guest_cannot_write_monitor_memory(strategy, case, what):
     lab = Lab(image=build("hostile", CASE=case), strategy=strategy)
-    before = bytes(lab.machine.uc.mem_read(layout.MONITOR_BASE, layout.MONITOR_SIZE))
+    before = bytes(lab.machine.core.uc.mem_read(layout.MONITOR_BASE, layout.MONITOR_SIZE))
     with pytest.raises(GuestFault, match="wrote to the monitor's memory"):
         lab.run()
-    after = bytes(lab.machine.uc.mem_read(layout.MONITOR_BASE, layout.MONITOR_SIZE))
+    after = bytes(lab.machine.core.uc.mem_read(layout.MONITOR_BASE, layout.MONITOR_SIZE))
     assert after == before, f"{what} changed"
 
 
@@ -48,7 +48,7 @@ def test_translation_cache_is_out_of_reach():
     lab = Lab("smc", "binary_translation")
     lab.run()  # the guest rewrites its code: the monitor notices and retranslates
     assert lab.exit_code == 0 and lab.strategy.cache.invalidated == 2
-    assert all(b.address < lab.machine.ram_size for b in lab.translations)
+    assert all(b.address < lab.machine.memory.ram_size for b in lab.translations)
 
 
 ERRORS = [("faults", {"CASE": 1}), ("faults", {"CASE": 2}), ("faults", {"CASE": 3}),
@@ -67,5 +67,5 @@ def test_lab_works_again_after_any_error(strategy, guest, defines):
     with pytest.raises(VlabError):  # and it behaves the same again
         lab.run()
     lab.switch("vtx" if strategy != "vtx" else "native")
-    assert lab.status == "running" and lab.machine.instructions == 0
+    assert lab.status == "running" and lab.instructions == 0
     assert lab.state().eip == layout.ENTRY and lab.history[-1]["status"] != "running"

@@ -39,7 +39,7 @@ def test_kernel_run_is_deterministic(native_kernel):
     again = Lab("kernel", "native")
     again.run()
     assert again.console == native_kernel.console
-    assert again.machine.instructions == native_kernel.machine.instructions
+    assert again.instructions == native_kernel.instructions
     assert again.machine.vtime == native_kernel.machine.vtime
 
 

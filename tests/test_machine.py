@@ -7,7 +7,7 @@ from vlab import layout
 from vlab.errors import BudgetExhausted, GuestHang, InvalidOpcode, TripleFault, UnmappedAccess, VlabError
 from vlab.hw.machine import Machine
 from vlab.lab import Lab
-from vlab.monitor.trace import Exit, ExitReason
+from vlab.monitor.trace import ExitReason
 
 
 def test_ten_thousand_consecutive_faults_are_each_a_gp():
@@ -38,10 +38,10 @@ def test_int80_delivered_through_guest_idt_with_stack_switch():
     m = lab.machine
     assert st.cpl == 0 and st.cs == layout.KERNEL_CS and not st.eflags.IF  # interrupt gate
     assert st.esp == lab.image.symbols["kernel_stack_top"] - 20  # from the TSS's ESP0
-    eip, cs, eflags, esp, ss = (m.read_u32(st.esp + 4 * i) for i in range(5))
+    eip, cs, eflags, esp, ss = (m.memory.read_u32(st.esp + 4 * i) for i in range(5))
     assert cs == layout.USER_CS and ss == layout.USER_DS and eflags & 0x200
     assert lab.symbol(eip).startswith("user_main+")  # just after the int 0x80
-    assert m.read(eip - 2, 2) == b"\xcd\x80"
+    assert m.memory.read(eip - 2, 2) == b"\xcd\x80"
 
 
 def test_timer_delivered_through_guest_idt():
@@ -96,21 +96,15 @@ def test_address_breakpoint_and_resume():
 
 
 def test_exit_reason_breakpoint():
-    """Exit breakpoints fire when a strategy reports that exit (here a stub monitor for OUT)."""
-    lab = Lab("demo-smsw")
-    m = lab.machine
-
-    def io_with_exit(is_out, port, size, value):
-        m.report_exit(Exit(ExitReason.IO_INSTRUCTION, m.eip, "stub", m.cpl(), qualification=port))
-        return m.device_io(is_out, port, size, value)
-
-    m.on_io = io_with_exit
+    """Exit breakpoints stop a run right after the monitor handled that exit (Bochs' vmexitbp)."""
+    lab = Lab("demo-smsw", "trap_emulate")
     lab.break_on_exit("IO_INSTRUCTION")
     stop = lab.run()
     assert stop.reason == "exit" and stop.detail.reason == ExitReason.IO_INSTRUCTION
-    assert stop.detail.qualification == 0x3FD  # the first LSR poll
-    assert lab.trace.total == 1
-
+    # the first I/O the demo does is the serial driver's line-status poll: IN from 0x3FD
+    assert stop.detail.qualification >> 16 == 0x3FD and stop.detail.qualification & 0x8
+    assert lab.trace.counts()["IO_INSTRUCTION"] == 1
+    assert stop.eip == stop.detail.eip + len(stop.detail.raw)  # stopped after it, not before
 
 def test_snapshot_restore_roundtrip():
     lab = Lab("kernel")
@@ -143,12 +137,12 @@ def test_step_then_step_back_restores_state():
 
 def test_deprivilege_really_lowers_cpl():
     m = Machine()
-    m.deprivilege(cs=layout.RING1_CS, eip=layout.ENTRY, ss=layout.RING1_DS, esp=0x80000,
+    m.cpu.deprivilege(cs=layout.RING1_CS, eip=layout.ENTRY, ss=layout.RING1_DS, esp=0x80000,
                   eflags=0x2)
     assert m.state().cpl == 1 and m.state().ss == layout.RING1_DS
-    m.enter(cs=layout.KERNEL_CS, eip=layout.ENTRY, ss=layout.KERNEL_DS, esp=0x80000, eflags=0x2)
+    m.cpu.enter(cs=layout.KERNEL_CS, eip=layout.ENTRY, ss=layout.KERNEL_DS, esp=0x80000, eflags=0x2)
     assert m.state().cpl == 0
-    m.deprivilege(cs=layout.USER_CS, eip=layout.ENTRY, ss=layout.USER_DS, esp=0x80000, eflags=0x2)
+    m.cpu.deprivilege(cs=layout.USER_CS, eip=layout.ENTRY, ss=layout.USER_DS, esp=0x80000, eflags=0x2)
     assert m.state().cpl == 3
 
 
@@ -182,19 +176,19 @@ def test_budget_exhausted_is_exact_and_resumable():
     lab = Lab(image=build("faults", CASE=4), budget=12_345)
     with pytest.raises(BudgetExhausted):
         lab.run()
-    assert lab.machine.instructions == 12_345
-    lab.machine.budget = 20_000
+    assert lab.instructions == 12_345
+    lab.machine.clock.budget = 20_000
     with pytest.raises(BudgetExhausted):
         lab.run()
-    assert lab.machine.instructions == 20_000
+    assert lab.instructions == 20_000
 
 
 def test_run_limit_counts_exactly():
     lab = Lab("kernel")
     stop = lab.run(max_instructions=1000)
-    assert stop.reason == "limit" and lab.machine.instructions == 1000
+    assert stop.reason == "limit" and lab.instructions == 1000
     lab.run(max_instructions=2345)
-    assert lab.machine.instructions == 3345
+    assert lab.instructions == 3345
 
 
 def test_bad_image_is_refused_clearly():

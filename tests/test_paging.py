@@ -8,9 +8,11 @@ import pytest
 from vlab import guests
 from vlab.errors import GuestFault, TripleFault
 from vlab.hw import paging
+from vlab.hw.machine import BareMetal
 from vlab.isa import assemble
 from vlab.lab import Lab
 from vlab.monitor.trace import ExitReason
+from vlab.strategies.vtx.ept import decode_ept_qualification, ept_qualification
 
 FAITHFUL = [("binary_translation", {}), ("vtx", {"ept": False}), ("vtx", {"ept": True}),
             ("trap_emulate", {})]
@@ -61,9 +63,9 @@ def test_paging_kernel_report(native):
 def test_same_console_instructions_and_memory_as_native(native, strategy, options):
     lab = run("paging", strategy, **options)
     assert lab.console == native.console
-    assert lab.machine.instructions == native.machine.instructions
+    assert lab.instructions == native.instructions
     if strategy != "trap_emulate":  # (T&E: the Accessed bit of a descriptor, a known hole)
-        assert bytes(lab.machine.ram) == bytes(native.machine.ram)
+        assert lab.physical_memory() == native.physical_memory()
 
 
 def test_paravirtual_build_prints_the_same_report(native):
@@ -79,13 +81,13 @@ def _native_page_faults(guest: str) -> list[tuple[int, int, int]]:
     lab = Lab(guest)
     m = lab.machine
     seen = []
-    deliver = m.on_interrupt
 
-    def spy(vector, code, software):
-        if vector == 14 and not software:
-            seen.append((m.reg("cr2"), code, m.fault_eip))
-        deliver(vector, code, software)
-    m.on_interrupt = spy
+    class Spy(BareMetal):  # the bare machine, watched: what the guest's IDT receives
+        def interrupt(self, vector, code, software):
+            if vector == 14 and not software:
+                seen.append((m.cpu.reg("cr2"), code, m.clock.fault_eip))
+            super().interrupt(vector, code, software)
+    m.monitor = Spy(m)
     lab.run()
     return seen
 
@@ -123,11 +125,11 @@ def test_shadow_is_what_the_core_walks():
     lab = Lab("paging", "binary_translation")
     lab.run(until="fork_test")
     m, pager = lab.machine, lab.strategy.pager
-    assert paging.SHADOW_BASE <= m.reg("cr3") < paging.SHADOW_BASE + paging.SHADOW_PAGES * 4096
+    assert paging.SHADOW_BASE <= m.cpu.reg("cr3") < paging.SHADOW_BASE + paging.SHADOW_PAGES * 4096
     assert lab.strategy.vcpu.virt.CR3 == lab.image.symbols["kernel_pd"]
-    walk = pager.shadow_walk(m.eip)
-    assert walk is not None and walk.ok and walk.physical == m.eip  # identity-mapped kernel
-    guest = pager.guest_walk(m.eip)
+    walk = pager.shadow_walk(m.cpu.eip)
+    assert walk is not None and walk.ok and walk.physical == m.cpu.eip  # identity-mapped kernel
+    guest = pager.guest_walk(m.cpu.eip)
     assert guest.ok and guest.pde_address == lab.image.symbols["kernel_pd"]
     # the monitor's area is mapped in every shadow, supervisor only, nowhere in the guest's
     top = pager.shadow_walk(0xFFFF2000)
@@ -159,10 +161,10 @@ def test_ept_violation_exit_information():
     kinds = {e.detail["access"] for e in vio}
     assert {"fetch", "write"} <= kinds
     for e in vio:
-        q = paging.decode_ept_qualification(e.qualification)
+        q = decode_ept_qualification(e.qualification)
         assert q[e.detail["access"]] and sum(q[k] for k in ("read", "write", "fetch")) == 1
         if e.detail["linear"] is not None:  # the linear address translates to the GPA
-            assert lab.machine.translate(e.detail["linear"], accessed=False) >> 12 \
+            assert lab.machine.memory.translate(e.detail["linear"], accessed=False) >> 12 \
                 == e.detail["gpa"] >> 12
     vmcs = lab.vmcs
     assert vmcs["GUEST_PHYSICAL_ADDRESS"] == vio[-1].detail["gpa"]
@@ -171,9 +173,9 @@ def test_ept_violation_exit_information():
 
 @pytest.mark.parametrize("access,bit", [("read", 0x1), ("write", 0x2), ("fetch", 0x4)])
 def test_ept_qualification_format(access, bit):
-    q = paging.ept_qualification(access, permissions=0b101)
+    q = ept_qualification(access, permissions=0b101)
     assert q & 0x7 == bit and (q >> 3) & 0x7 == 0b101 and q & 0x80 and q & 0x100
-    assert paging.ept_qualification(access, linear_valid=False) & 0x180 == 0
+    assert ept_qualification(access, linear_valid=False) & 0x180 == 0
 
 
 def test_an_ept_handler_that_does_not_map_is_caught():
@@ -191,7 +193,7 @@ def test_an_ept_handler_that_does_not_map_is_caught():
 def test_ept_demand_allocation_can_be_off():
     lab = run("paging", "vtx", ept_lazy=False)
     assert "EPT_VIOLATION" not in lab.trace.counts()
-    assert len(lab.strategy.ept.present) == lab.machine.ram_size >> 12
+    assert len(lab.strategy.ept.present) == lab.machine.memory.ram_size >> 12
 
 
 def test_hostile_paravirtual_guest_cannot_map_what_it_does_not_own():
@@ -199,7 +201,7 @@ def test_hostile_paravirtual_guest_cannot_map_what_it_does_not_own():
               strategy="paravirt")
     lab.run()
     m, sym = lab.machine, lab.image.symbols
-    results = [m.read_u32(sym["results"] + 4 * i) for i in range(8)]
+    results = [m.memory.read_u32(sym["results"] + 4 * i) for i in range(8)]
     assert results == [0,       # pin + NEW_BASEPTR of a valid directory
                        EPERM,   # map the hypervisor's frame
                        EPERM,   # map a frame beyond the guest's RAM
@@ -208,12 +210,12 @@ def test_hostile_paravirtual_guest_cannot_map_what_it_does_not_own():
                        EINVAL,  # an "update" of a frame that is no page table
                        0,       # a legitimate read-only mapping
                        EINVAL]  # unpin the directory in use
-    assert m.read_u32(sym["pt"] + 8) == 0x2003  # the refused updates never happened
-    assert m.read_u32(sym["pt"]) == 0x1
+    assert m.memory.read_u32(sym["pt"] + 8) == 0x2003  # the refused updates never happened
+    assert m.memory.read_u32(sym["pt"]) == 0x1
     # a direct write to its own page directory faults: it is read-only to the guest
-    assert lab.exit_code == 0 and m.read_u32(sym["fault_cr2"]) == sym["pd"] + 4
-    assert m.read_u32(sym["fault_code"]) == paging.PF_PRESENT | paging.PF_WRITE
-    assert m.read_u32(sym["pd"] + 4) == 0
+    assert lab.exit_code == 0 and m.memory.read_u32(sym["fault_cr2"]) == sym["pd"] + 4
+    assert m.memory.read_u32(sym["fault_code"]) == paging.PF_PRESENT | paging.PF_WRITE
+    assert m.memory.read_u32(sym["pd"] + 4) == 0
 
 
 def test_forkwait_comparison_shape():
@@ -237,10 +239,10 @@ def test_snapshot_restore_under_shadow_paging():
     lab.run(until="fork_test")
     snap = lab.machine.snapshot()
     lab.run()
-    first, count = lab.console, lab.machine.instructions
+    first, count = lab.console, lab.instructions
     lab.machine.restore(snap)  # RAM goes back: the shadows are rebuilt from the guest's tables
     lab.run()
-    assert lab.console == first and lab.machine.instructions == count
+    assert lab.console == first and lab.instructions == count
 
 
 def test_guest_cannot_reach_shadow_memory_or_the_monitor_slot():
@@ -350,7 +352,7 @@ def test_a_page_fault_while_delivering_is_the_guests():
         with pytest.raises(Exception) as info:
             lab.run()
         outcomes.add((type(info.value).__name__, "#PF" in str(info.value)))
-        assert lab.machine.reg("cr2") >> 12 == 0x90 or strategy == "trap_emulate"
+        assert lab.state().cr2 >> 12 == 0x90 or strategy == "trap_emulate"
     assert outcomes == {("TripleFault", True)}
 
 
@@ -400,5 +402,5 @@ def test_cr0_writes_that_do_not_exit_keep_the_bits_the_host_owns():
     lab.run()
     cr_exits = [e.detail["decoded"] for e in lab.trace.filter("CR_ACCESS")]
     assert cr_exits.count("MOV to CR0 from EAX") == 1  # only the one that turned paging on
-    assert lab.machine.reg("cr0") & paging.WP and lab.machine.reg("cr0") & 0x8
-    assert not lab.machine.reg("ebx") & paging.WP and lab.machine.reg("ebx") & 0x80000008
+    assert lab.state().cr0 & paging.WP and lab.state().cr0 & 0x8
+    assert not lab.state().ebx & paging.WP and lab.state().ebx & 0x80000008

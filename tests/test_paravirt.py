@@ -103,11 +103,11 @@ def test_hypercall_arguments_are_validated():
     lab.run()
     assert lab.exit_code == 0 and lab.console == "ok\nok\n"  # batched, then a direct call
     base = lab.image.symbols["results"]
-    got = [lab.machine.read_u32(base + 4 * i) for i in range(10)]
+    got = [lab.read_u32(base + 4 * i) for i in range(10)]
     enosys, efault, einval, eperm = ((-38) & 0xFFFFFFFF, (-14) & 0xFFFFFFFF, (-22) & 0xFFFFFFFF,
                                      (-1) & 0xFFFFFFFF)
     assert got == [enosys, efault, einval, einval, eperm, efault, 0, 3, enosys, 3]
-    assert lab.machine.read_u32(0x2000) == 0  # the refused page-table write never happened
+    assert lab.read_u32(0x2000) == 0  # the refused page-table write never happened
 
 
 def test_diff_shows_what_paravirtualization_changed():

@@ -139,7 +139,7 @@ def test_exit_breakpoint_on_hlt():
     lab.break_on_exit("HLT")
     stop = lab.run()
     assert stop.reason == "exit" and stop.detail.reason == ExitReason.HLT
-    assert lab.machine.read(lab.state().eip - 1, 1) == b"\xf4"  # stopped just after the HLT
+    assert lab.read(lab.state().eip - 1, 1) == b"\xf4"  # stopped just after the HLT
 
 
 def test_student_handler_replaces_vlabs():

@@ -120,7 +120,7 @@ def test_msr_bitmap_selects_msrs():
 def test_cr0_write_goes_to_shadow_and_reads_return_it():
     lab = _vtx("vmx_ops")
     assert lab.vmcs["CR0_READ_SHADOW"] & 0x20  # the handler recorded the guest's NE
-    assert lab.machine.reg("ebx") == 0x55  # (vmcall's EBX) ... and SMSW ran before it
+    assert lab.state().ebx == 0x55  # (vmcall's EBX) ... and SMSW ran before it
 
 
 def test_vmcall_reaches_handler_with_registers():
@@ -136,9 +136,9 @@ def test_vmcall_reaches_handler_with_registers():
     lab.strategy.handlers[ExitReason.VMCALL] = my_vmcall
     lab.run()
     assert seen == {"eax": 0x11223344, "ebx": 0x55, "ecx": 0x66, "reason": 18, "length": 3}
-    assert lab.machine.read_u32(lab.image.symbols["result"]) == 0x55 + 0x66
+    assert lab.read_u32(lab.image.symbols["result"]) == 0x55 + 0x66
     default = _vtx("vmx_ops")
-    assert default.machine.read_u32(default.image.symbols["result"]) == (-1000) & 0xFFFFFFFF
+    assert default.read_u32(default.image.symbols["result"]) == (-1000) & 0xFFFFFFFF
 
 
 def test_event_injection_delivers_the_timer():
@@ -150,7 +150,7 @@ def test_event_injection_delivers_the_timer():
             info = InterruptionInfo.decode(lab.vmcs["VM_EXIT_INTR_INFO"])
             injected.append((info.vector, info.kind, info.valid))
 
-    lab.machine.exit_listeners.append(spy)
+    lab.events.exit_recorded.connect(spy)
     lab.run()
     assert injected == [(0x20, INTR_TYPE_EXTERNAL, True)] * 20
     assert lab.machine.devices.timer.ticks == 20 and "ticks: 20" in lab.console
@@ -173,7 +173,7 @@ def test_monitor_trap_flag_exits_after_each_instruction():
     lab.strategy.set_control("MONITOR_TRAP_FLAG", True)
     lab.run()
     mtf = lab.trace.by_reason[ExitReason.MONITOR_TRAP_FLAG]
-    assert mtf >= lab.machine.instructions - 1 and lab.exit_code == 0
+    assert mtf >= lab.instructions - 1 and lab.exit_code == 0
 
 
 def test_vmcs_fields_and_inspection():

@@ -85,7 +85,7 @@ class Lab:
             raise VlabError(f"strategy {strategy!r} does not take options "
                             f"{sorted(self._strategy_options)}: {e}") from None
         self.strategy.attach(self.machine, self.trace)
-        self.machine.exit_listeners.append(self._exit_recorded)
+        self.strategy.exit_recorded.connect(self._exit_recorded)
         self.strategy.boot()
         self.error = None
         self.wall_time = 0.0
@@ -135,7 +135,7 @@ class Lab:
                 f"hypercalls (strategy 'paravirt'). Under {self.strategy.name} its hypercalls "
                 f"(int 0x82) reach no hypervisor. The failure was: {error}")
             wrapped.eip = getattr(error, "eip", None)
-            self.machine.failed = wrapped
+            self.machine.clock.failed = wrapped
             return wrapped
         return error
 
@@ -188,7 +188,7 @@ class Lab:
     @property
     def exit_breakpoints(self) -> set:
         """Exit reasons that stop a run after the monitor handles them (edit freely)."""
-        return self.machine.exit_breakpoints
+        return self.strategy.exit_breakpoints
 
     @property
     def ept_enabled(self) -> bool | None:
@@ -201,10 +201,19 @@ class Lab:
             return None
         return self.strategy.cache.stats()
 
+    def read(self, where: int | str, size: int) -> bytes:
+        """Guest memory at an address or label, as the guest sees it (through its page tables),
+        looked at without side effects (no Accessed bit set)."""
+        return self.machine.memory.peek(self.address(where), size)
+
+    def physical_memory(self) -> bytes:
+        """A copy of all guest-physical RAM (to compare two runs byte for byte)."""
+        return bytes(self.machine.memory.ram)
+
     def read_u32(self, where: int | str) -> int:
         """A 32-bit guest value at an address or label (as the guest reads it: through its page
         tables when it pages)."""
-        return self.machine.read_u32(self.address(where))
+        return self.machine.memory.read_u32(self.address(where))
 
     def guest_view(self) -> dict:
         """What the guest believes (CPL, IF, ...) as opposed to what the core really has."""
@@ -240,7 +249,7 @@ class Lab:
 
     def break_on_exit(self, reason: ExitReason | str) -> None:
         """Stop after the monitor handles an exit of this reason (Bochs' ``vmexitbp``)."""
-        self.machine.exit_breakpoints.add(ExitReason[reason] if isinstance(reason, str) else reason)
+        self.strategy.exit_breakpoints.add(ExitReason[reason] if isinstance(reason, str) else reason)
 
     @property
     def break_on_mode_change(self) -> bool:
@@ -278,8 +287,8 @@ class Lab:
 
     def translate(self, linear: int | str):
         """How a guest-virtual address (or label) reaches memory now: the guest's walk, and the
-        shadow's walk or the EPT entry beside it (:class:`vlab.paging.Translation`)."""
-        from vlab.hw.paging import describe
+        shadow's walk or the EPT entry beside it (:class:`vlab.translation.Translation`)."""
+        from vlab.translation import describe
 
         return describe(self.machine, self.strategy, self.address(linear))
 
@@ -293,12 +302,12 @@ class Lab:
         out: dict[str, list[tuple[int, int, int]]] = {}
         pager = getattr(s, "pager", None)
         if pager is not None and pager.enabled():
-            out["guest"] = paging.mapped_pages(m.table_u32, pager.guest()[1], limit)
+            out["guest"] = paging.mapped_pages(m.memory.table_u32, pager.guest()[1], limit)
             root = pager.shadow_root()
             if root is not None:
                 out["shadow"] = paging.mapped_pages(pager.read_shadow, root, limit)
-        elif m.reg("cr0") & paging.PG:
-            out["guest"] = paging.mapped_pages(m.table_u32, m.reg("cr3"), limit)
+        elif m.cpu.reg("cr0") & paging.PG:
+            out["guest"] = paging.mapped_pages(m.memory.table_u32, m.cpu.reg("cr3"), limit)
         ept = getattr(s, "ept", None)
         if ept is not None:
             out["ept"] = [(g, p, h) for g, h, p in ept.entries()[:limit]]

@@ -396,7 +396,7 @@ class Controls:
 
     def _exit_bp(self, change) -> None:
         lab = self.ui.lab
-        lab.machine.exit_breakpoints.clear()
+        lab.exit_breakpoints.clear()
         if change["new"] != "(none)":
             lab.break_on_exit(change["new"])
 
@@ -498,7 +498,7 @@ class LabWidget:
         return self.lab.step()
 
     def run_to_exit(self):
-        m = self.lab.machine
+        m = self.lab
         saved = set(m.exit_breakpoints)
         m.exit_breakpoints.update(ExitReason)
         try:

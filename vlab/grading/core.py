@@ -81,7 +81,7 @@ def exits_match_reference(reason: str, points: float) -> Check:
 
 def memory_u32(symbol: str, expected: int, points: float, what: str) -> Check:
     def test(run: Run) -> tuple[bool, str]:
-        got = run.lab.machine.read_u32(run.lab.image.symbols[symbol])
+        got = run.lab.machine.memory.read_u32(run.lab.image.symbols[symbol])
         return got == expected & 0xFFFF_FFFF, f"{what}: expected {expected & 0xFFFFFFFF:#x}, got {got:#x}"
     return Check(what, points, test)
 
@@ -166,7 +166,7 @@ def _run_scenario(scenario: Scenario, student: Student, references: dict) -> Sce
                                   "its end (is it waiting for something your handler never "
                                   "gives it?)", exit_.eip, exit_.instruction)
 
-    lab.machine.exit_listeners.append(cap)
+    lab.events.exit_recorded.connect(cap)
     try:
         lab.run()
     except VlabError:

@@ -160,6 +160,38 @@ def probe() -> EngineLayout:
     return layout
 
 
+class Core:
+    """One Unicorn core in 32-bit mode with the probes vlab relies on: the fault-state reset
+    (and the fault's error code), the instruction counter, and fast register access."""
+
+    def __init__(self) -> None:
+        self.layout = probe()
+        self.uc = uc = new_core()
+        # No "until" address: Unicorn invalidates the code at until-1 after every emu_start, and
+        # under guest paging that page walk can fault *silently* (a #PF that leaves stale fault
+        # state behind, so the guest's next real #PF arrives as #DF). An empty exit list instead.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
+        self.fault = FaultReset(uc, self.layout)
+        self.registers = FastRegisters(uc)
+        self.counter = InstructionCounter(uc, self.layout)
+
+    def capture_fault(self) -> tuple[int, bool]:
+        """The fault in flight: (error code, came from an ``int n``); and forget it."""
+        found = self.fault.capture()
+        self.fault.clear()
+        return found
+
+    def clear_fault(self) -> None:
+        """Forget any fault in flight (after the core ran outside a hook, or a restore)."""
+        self.fault.capture()
+        self.fault.clear()
+
+    def flush(self) -> None:
+        """Drop every translated block (code changed under the core)."""
+        self.uc.ctl_flush_tb()
+
+
 class FaultReset:
     """Reads a fault's error code and clears Unicorn's stale fault state (one reused context)."""
 

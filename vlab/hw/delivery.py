@@ -59,16 +59,17 @@ def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Mach
         try:
             failure = attempt(vector, error_code, kind == "software")
         except PageFault as pf:  # the IDT, the TSS or the new stack is not mapped: a #PF
-            m.note_page_fault(pf.address)
+            m.cpu.set_reg("cr2", pf.address)
+            m.monitor.page_fault_raised(pf.address)
             failure = (14, pf.error_code, f"page fault at {pf.address:#010x} while delivering")
         if failure is None:
             return vector
         chain.append(f"{vector_name(vector)}: {failure[2]}")
         if kind == "exception" and vector == 6:
             raise InvalidOpcode("invalid opcode (#UD) and the guest has no #UD handler: "
-                                + failure[2], m.fault_eip, m.fault_text)
+                                + failure[2], m.clock.fault_eip, m.clock.fault_text)
         if kind == "exception" and vector == 8:
-            raise TripleFault("triple fault: " + "; then ".join(chain), m.fault_eip, m.fault_text)
+            raise TripleFault("triple fault: " + "; then ".join(chain), m.clock.fault_eip, m.clock.fault_text)
         vector, error_code = (8, 0) if kind == "exception" else failure[:2]
         kind = "exception"
 
@@ -90,13 +91,13 @@ def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
     if limit < 7:
         if vector == 6 and not software:
             raise InvalidOpcode("invalid opcode (#UD), and the guest has no IDT to handle it",
-                                m.fault_eip, m.fault_text)
+                                m.clock.fault_eip, m.clock.fault_text)
         raise TripleFault(f"{vector_name(vector)} with no usable IDT (the guest has not loaded one "
-                          "with LIDT)", m.fault_eip, m.fault_text)
+                          "with LIDT)", m.clock.fault_eip, m.clock.fault_text)
     gate_err = vector * 8 + 2  # error code naming an IDT entry (SDM 6.13)
     if vector * 8 + 7 > limit:
         return (13, gate_err, f"vector {vector:#x} is beyond the IDT limit {limit:#x}")
-    lo, hi = struct.unpack("<II", m.read_linear(base + vector * 8, 8))
+    lo, hi = struct.unpack("<II", m.memory.read_linear(base + vector * 8, 8))
     gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
     if not present:
         return (11, gate_err, f"IDT gate {vector:#x} is not present")
@@ -111,30 +112,30 @@ def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
 
 def _deliver_once(m: Machine, vector: int, error_code: int | None,
                   software: bool) -> Failure | None:
-    cpl = m.cpl()
-    gate = read_gate(m, *m.idtr(), vector, software, cpl)
+    cpl = m.cpu.cpl()
+    gate = read_gate(m, *m.cpu.idtr(), vector, software, cpl)
     if not isinstance(gate, Gate):
         return gate
     selector, offset = gate.selector, gate.offset
-    target_dpl = m.code_segment_dpl(selector)
+    target_dpl = m.cpu.code_segment_dpl(selector)
     if target_dpl is None:
         return (13, selector & 0xFFFC, f"IDT gate {vector:#x} names {selector:#x}, "
                         "which is not a present code segment")
     if target_dpl > cpl:
         return (13, selector & 0xFFFC, "an interrupt cannot go to an outer ring")
-    regs = m.regs_for_delivery()
+    regs = m.cpu.regs_for_delivery()
     eflags, esp, old_cs, old_ss, eip = regs["eflags"], regs["esp"], regs["cs"], regs["ss"], regs["eip"]
     frame = [eflags, old_cs, eip] + ([error_code] if error_code is not None else [])
     if target_dpl < cpl:
-        new_ss, new_esp = m.tss_stack(target_dpl)
+        new_ss, new_esp = m.cpu.tss_stack(target_dpl)
         frame = [old_ss, esp] + frame
     else:
         new_ss, new_esp = old_ss, esp
     new_esp = (new_esp - 4 * len(frame)) & 0xFFFF_FFFF
-    m.write_linear(new_esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
+    m.memory.write_linear(new_esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
     new_flags = eflags & ~(TF | NT | RF | VM)
     if gate.interrupt:
         new_flags &= ~IF
-    m.enter(cs=(selector & 0xFFFC) | target_dpl, eip=offset, ss=new_ss, esp=new_esp,
+    m.cpu.enter(cs=(selector & 0xFFFC) | target_dpl, eip=offset, ss=new_ss, esp=new_esp,
             eflags=new_flags)
     return None

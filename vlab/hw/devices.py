@@ -142,3 +142,28 @@ class Devices:
 
     def copy(self) -> Devices:
         return copy.deepcopy(self)
+
+    def read(self, port: int) -> int:
+        """IN from ``port``: the device that decodes it answers; nothing there reads all ones
+        (the bus floats high)."""
+        for device in (self.serial, self.pic, self.timer):
+            if device.handles(port):
+                return device.read(port)
+        return 0xFFFF_FFFF
+
+    def write(self, port: int, value: int, now: int) -> str | None:
+        """OUT to ``port`` at virtual time ``now``. Returns what the machine must do next:
+        "exit" (the exit device was written), "resample" (what may interrupt changed: a PIC mask
+        or EOI, a new timer period), or None."""
+        if self.exit.handles(port):
+            self.exit.code = value & 0xFF
+            return "exit"
+        if self.serial.handles(port):
+            self.serial.write(port, value)
+        elif self.pic.handles(port):
+            self.pic.write(port, value)
+            return "resample"
+        elif self.timer.handles(port):
+            self.timer.reprogram(value, now)
+            return "resample"
+        return None

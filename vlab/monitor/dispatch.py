@@ -14,6 +14,7 @@ from vlab.hw import paging
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor import qualification as q
 from vlab.monitor.handlers import HandlerTable, default_handlers
+from vlab.monitor.shadow import FaultRecord, ShadowPager
 from vlab.monitor.trace import COSTS, Exit, ExitReason
 from vlab.monitor.vcpu import _VIRT_FIELDS as _FIELDS
 from vlab.monitor.vcpu import VirtualCpu
@@ -84,14 +85,44 @@ class Monitor(Strategy):
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         self.vcpu = VirtualCpu(machine)
-        self.pager: paging.ShadowPager | None = None  # shadow page tables, once the guest pages
+        self.pager: ShadowPager | None = None  # shadow page tables, once the guest pages
         self.vcpu.on_invlpg = self.invlpg
-        machine.restore_listeners.append(self._after_restore)
+        machine.monitor = self  # the machine's events now come here
+        machine.restored.connect(lambda _: self._after_restore())
+
+    # ------------------------------------------------------------------ the machine's events
+    # (the defaults: as the bare machine does; each monitor overrides what it intercepts)
+    maps_ram_on_demand = False
+
+    def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+        """An interrupt or exception on the core."""
+        from vlab.hw import delivery
+
+        delivery.deliver(self.machine, vector, error_code, software)
+        self.machine.clock.note_cpl()
+
+    def io(self, is_out: bool, port: int, size: int, value: int) -> int:
+        """Port I/O by the guest."""
+        return self.machine.device_io(is_out, port, size, value)
+
+    def interrupts_enabled(self) -> bool:
+        """May an external interrupt be delivered now (the guest's IF, as the monitor keeps it)?"""
+        return self.machine.cpu.real_if()
+
+    def hlt(self) -> None:
+        """The guest executed HLT on the core."""
+
+    def unmapped_ram(self, access: str, address: int) -> bool:
+        """Guest RAM the monitor left out of the core was touched."""
+        return False
+
+    def page_fault_raised(self, address: int) -> None:
+        """vlab raised a #PF while delivering an event: the guest's CR2 is ``address``."""
 
     # ------------------------------------------------------------------ dispatch
     def _decode(self, eip: int) -> Instruction | None:
         try:
-            return decoder().decode(self.machine.code_bytes(eip), eip)
+            return decoder().decode(self.machine.memory.code_bytes(eip), eip)
         except VlabError:
             return None
 
@@ -118,7 +149,7 @@ class Monitor(Strategy):
         name = getattr(handler, "__name__", repr(handler))
         before = v.virt.values()
         emulates = exit_.reason in MUST_ADVANCE or exit_.reason in MUST_MOVE
-        single_step = emulates and bool(m.reg("eflags") & TF)
+        single_step = emulates and bool(m.cpu.reg("eflags") & TF)
         v.exit, v._skipped, v._from_fault = exit_, False, from_fault
         try:
             handler(v, exit_)
@@ -127,7 +158,7 @@ class Monitor(Strategy):
             # guest gets the #GP the hardware would raise
             v.exit = None
             self.reflect_fault(pf, exit_)
-            m.report_exit(exit_)
+            self.report_exit(exit_)
             return
         except (GuestError, HandlerError):
             raise
@@ -140,11 +171,11 @@ class Monitor(Strategy):
                                f"({exit_.instruction})") from e
         finally:
             v.exit = None
-        if exit_.reason in MUST_ADVANCE and not v._skipped and m.eip == exit_.eip:
+        if exit_.reason in MUST_ADVANCE and not v._skipped and m.cpu.eip == exit_.eip:
             raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: it must advance past "
                                f"'{exit_.instruction}' (call vcpu.skip())")
         if from_fault and not v._skipped:
-            m.retire()  # emulated (IRET, far transfer ...): it executed, once
+            m.clock.retire()  # emulated (IRET, far transfer ...): it executed, once
         after = v.virt.values()
         changes = {}
         if after != before:
@@ -158,7 +189,7 @@ class Monitor(Strategy):
         object.__setattr__(exit_, "handler", name)
         object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
         object.__setattr__(exit_, "kind", cost)
-        m.report_exit(exit_)
+        self.report_exit(exit_)
         if single_step:  # TF was set: the CPU would trap (#DB) after this instruction (as KVM
             self.single_step_trap()  # does after skipping an emulated instruction)
 
@@ -167,7 +198,7 @@ class Monitor(Strategy):
         object.__setattr__(exit_, "handler", handler)
         object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
         object.__setattr__(exit_, "kind", cost)
-        self.machine.report_exit(exit_)
+        self.report_exit(exit_)
 
     def single_step_trap(self) -> None:
         """Deliver the #DB the hardware raises after an instruction executed with TF set."""
@@ -194,21 +225,21 @@ class Monitor(Strategy):
         shadow of its current directory (the pager is made on first use). True if it pages."""
         if self.guest_paging_registers()[0] & paging.PG:
             if self.pager is None:
-                self.pager = paging.ShadowPager(self.machine, self.guest_paging_registers)
-                self.machine.mmu = self.pager
-            self.machine.set_reg("cr3", self.pager.sync())
+                self.pager = ShadowPager(self.machine, self.guest_paging_registers)
+                self.machine.memory.mmu = self.pager
+            self.machine.cpu.set_reg("cr3", self.pager.sync())
             return True
         if self.pager is not None:
             self.pager.sync()
         return False
 
-    def shadow_page_fault(self, error_code: int) -> tuple[int, paging.FaultRecord, dict]:
+    def shadow_page_fault(self, error_code: int) -> tuple[int, FaultRecord, dict]:
         """Let the pager classify the #PF the core just raised (and fix a hidden one):
         (faulting EIP, the record, the exit's detail)."""
         m = self.machine
-        linear = m.reg("cr2")
-        eip = m.fault_eip if m.fault_eip is not None else m.eip
-        rec = self.pager.page_fault(linear, error_code, eip, user=m.cpl() == 3)
+        linear = m.cpu.reg("cr2")
+        eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
+        rec = self.pager.page_fault(linear, error_code, eip, user=m.cpu.cpl() == 3)
         return eip, rec, {"vector": 14, "error_code": rec.error_code, "cr2": linear,
                           "page_fault": rec.kind, "fault": rec}
 
@@ -247,11 +278,13 @@ class SoftwareMonitor(Monitor):
         super().attach(machine, trace)
         v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
-        machine.on_cr2 = lambda address: setattr(v.virt, "CR2", address)
-        machine.on_interrupt = self.on_interrupt
-        machine.on_io = self.on_io
-        machine.interrupts_enabled = v.effective_if
-        machine.stop_listeners.append(self.sync_accessed_bits)
+        machine.stopped.connect(lambda _: self.sync_accessed_bits())
+
+    def interrupts_enabled(self) -> bool:
+        return self.vcpu.effective_if()
+
+    def page_fault_raised(self, address: int) -> None:
+        self.vcpu.virt.CR2 = address
 
     def boot(self) -> None:
         """Deprivilege the guest: it starts at its entry point really at CPL 1, believing CPL 0.
@@ -263,28 +296,28 @@ class SoftwareMonitor(Monitor):
         gdt = layout.boot_gdt()
         v.virt.GDTR = TableRegister(layout.BOOT_GDT, len(gdt) - 1)
         v.virt.TR = layout.TSS_SELECTOR
-        v.virt.CR0 = m.reg("cr0")
+        v.virt.CR0 = m.cpu.reg("cr0")
         self._write_monitor_gdt([gdt[i:i + 8] for i in range(0, len(gdt) - 8, 8)])
         from unicorn import x86_const as X
 
-        uc = m.uc
+        uc = m.core.uc
         uc.reg_write(X.UC_X86_REG_IDTR, (0, layout.MONITOR_IDT, 0x7FF, 0))
         uc.reg_write(X.UC_X86_REG_LDTR, (layout.MONITOR_LDT_SELECTOR, layout.MONITOR_LDT, 7, 0x8200))
         uc.reg_write(X.UC_X86_REG_TR, (layout.MONITOR_TSS_SELECTOR, layout.BOOT_TSS, 0x67, 0x8B00))
         uc.reg_write(X.UC_X86_REG_CR0, self.REAL_CR0)
-        m.deprivilege(cs=layout.RING1_CS, eip=m.eip, ss=layout.RING1_DS, esp=m.reg("esp"),
+        m.cpu.deprivilege(cs=layout.RING1_CS, eip=m.cpu.eip, ss=layout.RING1_DS, esp=m.cpu.reg("esp"),
                       eflags=0x202)
         for seg in ("ds", "es", "fs", "gs"):
-            m.set_reg(seg, layout.RING1_DS)
-        m.uc.ctl_flush_tb()
+            m.cpu.set_reg(seg, layout.RING1_DS)
+        m.core.uc.ctl_flush_tb()
 
     def _write_monitor_gdt(self, entries: list[bytes]) -> None:
         limit = layout.MONITOR_GDT_ENTRIES
-        self.machine.monitor_ss = layout.MONITOR_DS
+        self.machine.cpu.monitor_ss = layout.MONITOR_DS
         if len(entries) > layout.MONITOR_TSS_SELECTOR >> 3:
             raise GuestFault(f"the guest loaded a GDT of {len(entries)} entries; vlab's monitor "
                              f"shadows at most {layout.MONITOR_TSS_SELECTOR >> 3} (it keeps the "
-                             "top of its GDT for itself)", self.machine.eip)
+                             "top of its GDT for itself)", self.machine.cpu.eip)
         table = bytearray(8 * limit)
         for i, e in enumerate(entries):
             table[8 * i:8 * i + 8] = e
@@ -294,10 +327,10 @@ class SoftwareMonitor(Monitor):
         table[layout.MONITOR_LDT_SELECTOR:layout.MONITOR_LDT_SELECTOR + 8] = ldt
         table[layout.MONITOR_DS:layout.MONITOR_DS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x92)
         table[layout.MONITOR_CS:layout.MONITOR_CS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x9A)
-        self.machine.uc.mem_write(layout.MONITOR_GDT, bytes(table))
+        self.machine.core.uc.mem_write(layout.MONITOR_GDT, bytes(table))
         from unicorn import x86_const as X
 
-        self.machine.uc.reg_write(X.UC_X86_REG_GDTR, (0, layout.MONITOR_GDT, 8 * limit - 1, 0))
+        self.machine.core.uc.reg_write(X.UC_X86_REG_GDTR, (0, layout.MONITOR_GDT, 8 * limit - 1, 0))
 
     def shadow_gdt(self) -> None:
         """The guest loaded a GDT: build the shadow the core uses. Ring-0 code and data become
@@ -305,7 +338,7 @@ class SoftwareMonitor(Monitor):
         not copied (the monitor emulates LTR and keeps its own TSS)."""
         v = self.vcpu
         count = (v.virt.GDTR.limit + 1) // 8
-        raw = self.machine.read_linear(v.virt.GDTR.base, 8 * count)
+        raw = self.machine.memory.read_linear(v.virt.GDTR.base, 8 * count)
         entries = []
         for i in range(count):
             lo = int.from_bytes(raw[8 * i:8 * i + 4], "little")
@@ -332,21 +365,21 @@ class SoftwareMonitor(Monitor):
             return
         v, m = self.vcpu, self.machine
         count = min((v.virt.GDTR.limit + 1) // 8, layout.MONITOR_TSS_SELECTOR >> 3)
-        shadow = m.uc.mem_read(layout.MONITOR_GDT, 8 * count)
+        shadow = m.core.uc.mem_read(layout.MONITOR_GDT, 8 * count)
         base = v.virt.GDTR.base
-        guest = m.read_linear(base, 8 * count)
+        guest = m.memory.read_linear(base, 8 * count)
         for i in range(1, count):
             if shadow[8 * i + 5] & 1 and guest[8 * i + 5] & 0x11 == 0x10:  # code/data, not A
-                m.write_linear(base + 8 * i + 5, bytes([guest[8 * i + 5] | 1]))
+                m.memory.write_linear(base + 8 * i + 5, bytes([guest[8 * i + 5] | 1]))
 
     # ------------------------------------------------------------------ paging (shadow tables)
     def control_registers_changed(self) -> None:
         """The guest turned paging on or off, or loaded CR3: the core follows with the shadow
         page tables (guest-virtual -> host-physical) for the guest's current directory."""
         if self.follow_guest_paging():
-            self.machine.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP)
+            self.machine.cpu.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP)
         elif self.pager is not None:
-            self.machine.set_reg("cr0", self.REAL_CR0)
+            self.machine.cpu.set_reg("cr0", self.REAL_CR0)
 
     def guest_paging_registers(self) -> tuple[int, int, int]:
         virt = self.vcpu.virt
@@ -389,29 +422,29 @@ class SoftwareMonitor(Monitor):
                 ("CR0", "CR3", "GDTR", "IDTR", "TR", "LDTR", "IOPL")}}
 
     def _sync_cpl(self) -> None:
-        self.vcpu.virt.CPL = 3 if self.machine.cpl() == 3 else 0
+        self.vcpu.virt.CPL = 3 if self.machine.cpu.cpl() == 3 else 0
 
     # ------------------------------------------------------------------ events
-    def on_interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+    def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
         m = self.machine
-        cpl = m.cpl()
+        cpl = m.cpu.cpl()
         self.vcpu.virt.CPL = 3 if cpl == 3 else 0
         detail = {"vector": vector}
         if software:
             size = 1 if vector in (3, 4) else 2
-            start = m.eip - size
-            insn = decoder().decode(m.read(start, size), start)
+            start = m.cpu.eip - size
+            insn = decoder().decode(m.memory.read(start, size), start)
             self.dispatch(self._exit(ExitReason.SOFTWARE_INTERRUPT, start, insn, detail=detail,
                                      instruction_bytes=False), cost="trap")
             return
         if vector >= 32:
-            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.eip, None, detail=detail),
+            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None, detail=detail),
                           cost="inject")
             return
         if vector == 14 and self.pager is not None and self.pager.active is not None:
             self.page_fault(error_code or 0)
             return
-        eip = m.fault_eip if m.fault_eip is not None else m.eip
+        eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
         insn = self._decode(eip)
         if vector == 13 and cpl == 1 and insn is not None:
             key = (eip, insn.raw)
@@ -441,12 +474,12 @@ class SoftwareMonitor(Monitor):
             return ExitReason.SEGMENT_LOAD, 0
         return _GP_REASONS.get(mn), 0
 
-    def on_io(self, is_out: bool, port: int, size: int, value: int) -> int:
+    def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m, v = self.machine, self.vcpu
-        if m.cpl() == 3:  # the guest's user task: Unicorn has no IOPL check; as native
+        if m.cpu.cpl() == 3:  # the guest's user task: Unicorn has no IOPL check; as native
             return m.device_io(is_out, port, size, value)
         self._sync_cpl()
-        eip = m.eip
+        eip = m.cpu.eip
         insn = self._decode(eip)
         if insn is None:  # bytes Capstone cannot decode (e.g. LOCK OUT): the core ran them; so
             return m.device_io(is_out, port, size, value)  # does the device, as natively
@@ -461,4 +494,4 @@ class SoftwareMonitor(Monitor):
             return 0
         if "result" in exit_.detail:  # INS: the element goes to memory, not to EAX
             return exit_.detail["result"]
-        return m.reg("eax") & ((1 << (8 * size)) - 1)
+        return m.cpu.reg("eax") & ((1 << (8 * size)) - 1)

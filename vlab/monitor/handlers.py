@@ -259,11 +259,11 @@ def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
     if target > vcpu.virt.CPL:
         new_esp, ss = struct.unpack("<II", vcpu.mem.read(esp + 12, 8))
         vcpu.virt.CPL = target
-        m.enter(cs=vcpu.to_real(cs), eip=eip, ss=vcpu.to_real(ss & 0xFFFF), esp=new_esp,
+        m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=vcpu.to_real(ss & 0xFFFF), esp=new_esp,
                 eflags=real_flags)
     else:
         vcpu.virt.CPL = target
-        m.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.reg("ss"), esp=esp + 12, eflags=real_flags)
+        m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 12, eflags=real_flags)
 
 
 def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
@@ -274,8 +274,8 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
     esp = vcpu.regs.esp
     if mnemonic == "retf":
         eip, cs = struct.unpack("<II", vcpu.mem.read(esp, 8))
-        m.enter(cs=vcpu.to_real(cs & 0xFFFF), eip=eip, ss=m.reg("ss"), esp=esp + 8,
-                eflags=m.reg("eflags"))
+        m.cpu.enter(cs=vcpu.to_real(cs & 0xFFFF), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 8,
+                eflags=m.cpu.reg("eflags"))
         return
     ops = operands(decoder().decode(exit_.raw, exit_.eip))
     if len(ops) == 2 and ops[0].kind == "imm":
@@ -286,8 +286,8 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
     if mnemonic == "lcall":
         esp -= 8
         vcpu.mem.write(esp, struct.pack("<II", exit_.eip + len(exit_.raw),
-                                        vcpu.to_virtual(m.reg("cs"))))
-    m.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.reg("ss"), esp=esp, eflags=m.reg("eflags"))
+                                        vcpu.to_virtual(m.cpu.reg("cs"))))
+    m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.cpu.reg("ss"), esp=esp, eflags=m.cpu.reg("eflags"))
 
 
 def handle_segment_load(vcpu: VirtualCpu, exit_: Exit) -> None:
@@ -568,7 +568,7 @@ def handle_exception_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
         return  # the shadow page tables lacked a mapping: fixed in root mode, nothing to inject
     info = InterruptionInfo.decode(vcpu.vmcs["VM_EXIT_INTR_INFO"])
     if info.vector == 14:  # a true page fault: the guest reads CR2 natively (SDM 27.1: the
-        vcpu.machine.set_reg("cr2", exit_.qualification)  # exit qualification is the address)
+        vcpu.machine.cpu.set_reg("cr2", exit_.qualification)  # exit qualification is the address)
     kind = INTR_TYPE_SW_EXCEPTION if info.kind == INTR_TYPE_SW_EXCEPTION else INTR_TYPE_HW_EXCEPTION
     vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(info.vector, kind, info.error_code_valid)
     vcpu.vmcs["VM_ENTRY_EXCEPTION_ERROR_CODE"] = vcpu.vmcs["VM_EXIT_INTR_ERROR_CODE"]

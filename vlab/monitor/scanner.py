@@ -28,7 +28,7 @@ class CodeScanner:
 
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
-        machine.slice_listeners.append(self._drop_stale)
+        machine.slice_ended.connect(lambda _: self._drop_stale())
 
     def init_scanner(self, profile: bool = False) -> None:
         self.cache = TranslationCache()
@@ -53,10 +53,10 @@ class CodeScanner:
         if self.cache.covers(address):
             self.cache.hits += 1
             return
-        if not 0 <= address < self.machine.ram_size:
+        if not 0 <= address < self.machine.memory.ram_size:
             return  # outside guest RAM: the core reports the access, nothing to translate
         self.cache.misses += 1
-        new = translate(self.machine.code_bytes, address, self.cache, self.needs_callout)
+        new = translate(self.machine.memory.code_bytes, address, self.cache, self.needs_callout)
         for block in new:
             self._install(block)
         if new:
@@ -66,7 +66,7 @@ class CodeScanner:
             self._cover_for_writes()
 
     def _install(self, block: TranslatedBlock) -> None:
-        uc = self.machine.uc
+        uc = self.machine.core.uc
         for insn in block.instructions:
             addr = insn.address
             if addr in self._hooks:
@@ -87,20 +87,20 @@ class CodeScanner:
         (dropping the block being executed disturbs Unicorn's instruction count): in a counted
         slice new hooks work at once anyway; in a free-running one the slice ends first."""
         m = self.machine
-        if not m._in_slice:
-            m.uc.ctl_remove_cache(start, end)
+        if not m.clock.in_slice:
+            m.core.uc.ctl_remove_cache(start, end)
             return
-        if not m.counting:
+        if not m.clock.counting:
             self._stale.append((start, end))
-            m._resample()
+            m.clock.resample()
 
     def _drop_stale(self) -> None:
         for start, end in self._stale:
-            self.machine.uc.ctl_remove_cache(start, end)
+            self.machine.core.uc.ctl_remove_cache(start, end)
         self._stale.clear()
 
     def _uninstall(self, block: TranslatedBlock) -> None:
-        uc = self.machine.uc
+        uc = self.machine.core.uc
         for insn in block.instructions:
             h = self._hooks.pop(insn.address, None)
             if h is not None:
@@ -116,7 +116,7 @@ class CodeScanner:
     def scan_next_entry(self) -> None:
         """Wherever an exit sent the kernel (an interrupt handler, an IRET's target, a far
         jump's), that code must be scanned before it runs."""
-        cs, eip = self.machine.next_guest_entry()
+        cs, eip = self.machine.cpu.next_guest_entry()
         if cs & 3 != 3:
             self.ensure_translated(eip)
 
@@ -125,23 +125,23 @@ class CodeScanner:
         try:
             fn(*args)
         except Exception as e:  # reported as the run's error, never a crash of the process
-            self.machine._fail(e if isinstance(e, VlabError)
+            self.machine.clock.fail(e if isinstance(e, VlabError)
                                else GuestFault(f"monitor callback failed: {e!r}", address))
 
     def _on_callout(self, uc, address: int, size: int, insn: Instruction) -> None:
-        if self.machine.cpl() == 3:  # user code is not scanned: it runs as it is
+        if self.machine.cpu.cpl() == 3:  # user code is not scanned: it runs as it is
             return
         self._guard(address, self.callout, insn)
 
     def _count_block(self, uc, address: int, size: int, _: object) -> None:
         block = self.cache.blocks.get(address)
-        if block is not None and block.executions is not None and self.machine.cpl() != 3:
+        if block is not None and block.executions is not None and self.machine.cpu.cpl() != 3:
             block.executions += 1
 
     def _lookup(self, uc, address: int, size: int, insn: Instruction) -> None:
         """An indirect branch (RET, JMP/CALL through a register or memory): is its target
         scanned? (Real translators do this lookup inside the translated code.)"""
-        if self.machine.cpl() == 3:
+        if self.machine.cpu.cpl() == 3:
             return
 
         def check() -> None:
@@ -174,7 +174,7 @@ class CodeScanner:
         hi = max(b.end for b in self.cache.blocks.values())
         if self._smc_span == (lo, hi):
             return
-        uc = self.machine.uc
+        uc = self.machine.core.uc
         if self._smc_hook is not None:
             uc.hook_del(self._smc_hook)
         self._smc_hook = uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._on_code_write, None, lo, hi - 1)
@@ -190,16 +190,16 @@ class CodeScanner:
             self.cache.remove(block)
             self._retranslate[block.address] = uc.hook_add(
                 unicorn.UC_HOOK_CODE, self._on_reentry, block.address, block.address, block.end - 1)
-        exit_ = Exit(ExitReason.CODE_MODIFIED, m.eip, self.name, self.vcpu.virt.CPL,
+        exit_ = Exit(ExitReason.CODE_MODIFIED, m.cpu.eip, self.name, self.vcpu.virt.CPL,
                      handler="translation_cache.invalidate", index=self.trace.total,
                      detail={"written": address, "size": size,
                              "blocks": [b.address for b in blocks]})
-        m.report_exit(exit_)
+        self.report_exit(exit_)
 
     def _on_reentry(self, uc, address: int, size: int, start: int) -> None:
         """First instruction executed in a range whose scan was dropped: scan it anew."""
         h = self._retranslate.pop(start, None)
         if h is not None:
             uc.hook_del(h)
-        if self.machine.cpl() != 3:
+        if self.machine.cpu.cpl() != 3:
             self._guard(address, self.ensure_translated, address)

@@ -41,10 +41,10 @@ class Registers:
     def __getattr__(self, name: str) -> int:
         m = self._vcpu.machine
         if name in _FULL:
-            return m.reg(name)
+            return m.cpu.reg(name)
         if name in _SUB:
             full, shift, mask = _SUB[name]
-            return (m.reg(full) >> shift) & mask
+            return (m.cpu.reg(full) >> shift) & mask
         raise AttributeError(f"no register {name!r}")
 
     def __setattr__(self, name: str, value: int) -> None:
@@ -52,11 +52,11 @@ class Registers:
         if name == "eip":
             v.set_eip(value)
         elif name in _FULL:
-            v.machine.set_reg(name, value)
+            v.machine.cpu.set_reg(name, value)
         elif name in _SUB:
             full, shift, mask = _SUB[name]
-            old = v.machine.reg(full)
-            v.machine.set_reg(full, (old & ~(mask << shift)) | ((value & mask) << shift))
+            old = v.machine.cpu.reg(full)
+            v.machine.cpu.set_reg(full, (old & ~(mask << shift)) | ((value & mask) << shift))
         else:
             raise AttributeError(f"no register {name!r}")
 
@@ -74,19 +74,19 @@ class Memory:
         self._m = machine
 
     def read(self, address: int, size: int) -> bytes:
-        return self._m.read(address, size)
+        return self._m.memory.read(address, size)
 
     def write(self, address: int, data: bytes) -> None:
         """Write on the guest's behalf: only its RAM, as the CPU would let it."""
         m = self._m
         end = address + len(data)
-        if address < 0 or end > m.ram_size:
+        if address < 0 or end > m.memory.ram_size:
             if address < layout.MONITOR_BASE + layout.MONITOR_SIZE and end > layout.MONITOR_BASE:
                 raise GuestFault(f"the guest wrote to the monitor's memory at {address:#010x} "
-                                 "(refused: it is outside the guest's RAM)", m.fault_eip)
+                                 "(refused: it is outside the guest's RAM)", m.clock.fault_eip)
             raise UnmappedAccess(f"write of {len(data)} bytes at {address:#010x} outside guest "
-                                 "RAM", address, m.fault_eip)
-        m.write(address, data)
+                                 "RAM", address, m.clock.fault_eip)
+        m.memory.write(address, data)
 
     def u8(self, address: int) -> int:
         return self.read(address, 1)[0]
@@ -148,7 +148,7 @@ class VirtualCpu:
         self.virt = VirtualState()
         self.exit: Exit | None = None
         self.vmcs = None  # the VMCS, under the VT-x model
-        self.ept = None  # its extended page tables (vlab.paging.Ept), when enabled
+        self.ept = None  # its extended page tables (vlab.strategies.vtx.ept.Ept), when enabled
         # Set by the strategy: how selectors the guest believes in map to real ones and back.
         self.to_real: Callable[[int], int] = lambda sel: sel
         self.to_virtual: Callable[[int], int] = lambda sel: sel
@@ -171,16 +171,16 @@ class VirtualCpu:
         if self._in_hook_io:
             natural = self.exit.eip + len(self.exit.raw)
             if eip != natural:
-                self.machine.defer_eip(eip)
+                self.machine.clock.defer_eip(eip)
             if not self._skipped:
                 self._skipped = True
             return
         if self.exit is not None and self.exit.raw and not self._skipped \
                 and eip == self.exit.eip + len(self.exit.raw):
             if self._from_fault:  # a faulting instruction was not counted as retired: now it is
-                self.machine.retire()
+                self.machine.clock.retire()
             self._skipped = True
-        self.machine.set_reg("eip", eip)
+        self.machine.cpu.set_reg("eip", eip)
 
     def invlpg(self, linear: int) -> None:
         """Invalidate what the monitor's MMU holds for the page at ``linear`` (INVLPG)."""
@@ -188,7 +188,7 @@ class VirtualCpu:
 
     def halt(self) -> None:
         """The guest waits for an interrupt (HLT): virtual time skips ahead to the next one."""
-        self.machine.halt()
+        self.machine.clock.halt()
 
     @property
     def cpl(self) -> int:
@@ -197,13 +197,13 @@ class VirtualCpu:
 
     def effective_if(self) -> bool:
         """The interrupt flag the guest has: virtual in its kernel, real in ring 3."""
-        if self.machine.cpl() == 3:
-            return self.machine.real_if()
+        if self.machine.cpu.cpl() == 3:
+            return self.machine.cpu.real_if()
         return self.virt.IF
 
     def guest_eflags(self) -> int:
         """EFLAGS as the guest should see them: real flags with virtual IF and IOPL."""
-        real = self.machine.reg("eflags")
+        real = self.machine.cpu.reg("eflags")
         out = real & ~(IF | IOPL_MASK)
         if self.effective_if():
             out |= IF
@@ -247,7 +247,7 @@ class VirtualCpu:
         index = selector & 0xFFF8
         if index == 0 or selector & 4 or index + 7 > self.virt.GDTR.limit:
             return None
-        return struct.unpack("<II", self.machine.read_linear(self.virt.GDTR.base + index, 8))
+        return struct.unpack("<II", self.machine.memory.read_linear(self.virt.GDTR.base + index, 8))
 
     def guest_dpl(self, selector: int) -> int | None:
         d = self.guest_descriptor(selector)
@@ -260,9 +260,9 @@ class VirtualCpu:
         d = self.guest_descriptor(self.virt.TR)
         if d is None:
             raise GuestFault("the guest has no TSS (virtual TR) to switch stacks with",
-                             self.machine.fault_eip, self.machine.fault_text)
+                             self.machine.clock.fault_eip, self.machine.clock.fault_text)
         base = ((d[0] >> 16) & 0xFFFF) | ((d[1] & 0xFF) << 16) | (d[1] & 0xFF00_0000)
-        esp, ss = struct.unpack("<II", self.machine.read_linear(base + 4 + 8 * ring, 8))
+        esp, ss = struct.unpack("<II", self.machine.memory.read_linear(base + 4 + 8 * ring, 8))
         return ss & 0xFFFF, esp
 
     # ------------------------------------------------------------------ injection
@@ -285,7 +285,7 @@ class VirtualCpu:
         target = self.guest_dpl(selector)
         if target is None:
             return 13, selector & 0xFFFC, f"gate {vector:#x} names {selector:#x}, not a present segment"
-        r = m.regs_for_delivery()
+        r = m.cpu.regs_for_delivery()
         eflags = self.guest_eflags()
         frame = [eflags, self.to_virtual(r["cs"]), r["eip"]]
         if error_code is not None:
@@ -297,11 +297,11 @@ class VirtualCpu:
         else:
             new_ss, esp = r["ss"], r["esp"]
         esp = (esp - 4 * len(frame)) & 0xFFFF_FFFF
-        m.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
+        m.memory.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
         if gate.interrupt:
             self.virt.IF = False
         self.virt.CPL = target
         real_flags = r["eflags"] & ~(TF | NT | RF | VM)
-        m.enter(cs=self.to_real((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
+        m.cpu.enter(cs=self.to_real((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
                 eflags=real_flags | IF)
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from vlab.events import Signal
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -23,12 +25,23 @@ class Strategy:
     def __init__(self) -> None:
         self.machine: Machine | None = None
         self.trace: TrapLog | None = None
+        #: Every exit, once recorded (the Lab and the grader observe it).
+        self.exit_recorded: Signal[Any] = Signal("exit_recorded")
+        #: Exit reasons after which a run stops (Bochs' ``vmexitbp``).
+        self.exit_breakpoints: set = set()
 
     def attach(self, machine: Machine, trace: TrapLog) -> None:
-        """Take over the machine's event callbacks (called once, before the guest runs)."""
+        """Configure the machine for this strategy (called once, before the guest runs)."""
         self.machine = machine
         self.trace = trace
-        machine.exit_listeners.append(trace.record)
+
+    def report_exit(self, exit_) -> None:
+        """One exit into the monitor, complete: trace it, tell observers, stop if asked."""
+        self.trace.record(exit_)
+        if self.exit_recorded:
+            self.exit_recorded.emit(exit_)
+        if exit_.reason in self.exit_breakpoints:
+            self.machine.clock.request_stop("exit", exit_)
 
     def boot(self) -> None:
         """Put the guest at its entry point in the state this strategy runs it in."""
@@ -36,4 +49,4 @@ class Strategy:
     def guest_view(self) -> dict:
         """What the guest believes about itself (CPL, IF ...), for the lab's state view."""
         m = self.machine
-        return {"cpl": m.cpl(), "IF": m.real_if()}
+        return {"cpl": m.cpu.cpl(), "IF": m.cpu.real_if()}

@@ -59,7 +59,7 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
 
     def boot(self) -> None:
         super().boot()
-        self.ensure_translated(self.machine.eip)
+        self.ensure_translated(self.machine.cpu.eip)
 
     def needs_callout(self, insn: Instruction) -> str | None:
         """Privileged and sensitive-unprivileged instructions call out; the rest runs as is."""
@@ -98,7 +98,7 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
         """As any software monitor; a page-table write trap also retranslates its instruction."""
         super().page_fault(error_code)
         rec = self.pager.recent[-1] if self.pager.recent else None
-        if rec is not None and rec.kind == "pt_write" and self.machine.cpl() != 3:
+        if rec is not None and rec.kind == "pt_write" and self.machine.cpu.cpl() != 3:
             self._adapt(rec.eip)
 
     def _adapt(self, address: int) -> None:
@@ -108,13 +108,13 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
         insn = self._decode(address)
         if insn is None or self._written(insn) is None:
             return
-        uc = self.machine.uc
+        uc = self.machine.core.uc
         self._pt_writers[address] = uc.hook_add(unicorn.UC_HOOK_CODE, self._on_pt_writer, insn,
                                                 address, address)
         uc.ctl_remove_cache(address, address + 1)
 
     def _on_pt_writer(self, uc, address: int, size: int, insn: Instruction) -> None:
-        if self.machine.cpl() == 3 or self.pager is None:
+        if self.machine.cpu.cpl() == 3 or self.pager is None:
             return
         self._guard(address, self._prepare_write, insn)
 
@@ -127,7 +127,7 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
         page = start & ~0xFFF
         while page < start + length:
             try:
-                physical = m.translate(page, accessed=False)
+                physical = m.memory.translate(page, accessed=False)
             except VlabError:
                 physical = None
             if physical is not None and self.pager.prepare_write(physical):

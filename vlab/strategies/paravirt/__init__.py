@@ -85,8 +85,10 @@ class Paravirt(SoftwareMonitor):
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         self.vcpu.hv = self
-        machine.interrupts_enabled = self.events_enabled
         self.mmu = PvMmu(self)
+
+    def interrupts_enabled(self) -> bool:
+        return self.events_enabled()
 
     def boot(self) -> None:
         m = self.machine
@@ -99,8 +101,8 @@ class Paravirt(SoftwareMonitor):
                 f"binary_translation or vtx, or run its paravirtual build "
                 f"'{_pv_build(getattr(image, 'name', 'kernel'))}' here.")
         super().boot()
-        m.write(SHARED_INFO, b"\x00\x01")  # no event pending; events masked (like IF = 0)
-        m.set_reg("esi", SHARED_INFO)  # as Xen hands the guest its start info
+        m.memory.write(SHARED_INFO, b"\x00\x01")  # no event pending; events masked (like IF = 0)
+        m.cpu.set_reg("esi", SHARED_INFO)  # as Xen hands the guest its start info
 
     def control_registers_changed(self) -> None:
         """(A paravirtual guest has no shadow page tables: its own are the real ones.)"""
@@ -110,9 +112,9 @@ class Paravirt(SoftwareMonitor):
 
     def events_enabled(self) -> bool:
         """The guest's interrupt flag is the shared-info mask: a byte it writes, never a trap."""
-        if self.machine.cpl() == 3:
+        if self.machine.cpu.cpl() == 3:
             return True
-        return self.machine.read(SHARED_INFO + 1, 1) == b"\x00"
+        return self.machine.memory.read(SHARED_INFO + 1, 1) == b"\x00"
 
     def reflect_fault(self, fault, exit_) -> None:
         """A hypercall asked for a transfer the CPU refuses: the guest gets -EINVAL; a trap's
@@ -134,26 +136,26 @@ class Paravirt(SoftwareMonitor):
         return sel
 
     def guest_view(self) -> dict:
-        return {"cpl": self.machine.cpl(), "IF": self.events_enabled(),
-                "event_mask": self.machine.read(SHARED_INFO + 1, 1)[0]}
+        return {"cpl": self.machine.cpu.cpl(), "IF": self.events_enabled(),
+                "event_mask": self.machine.memory.read(SHARED_INFO + 1, 1)[0]}
 
     # ------------------------------------------------------------------ events
-    def on_interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+    def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
         m = self.machine
-        if software and vector == HYPERCALL_VECTOR and m.cpl() == 1:
-            self.hypercall(m.eip - 2)
+        if software and vector == HYPERCALL_VECTOR and m.cpu.cpl() == 1:
+            self.hypercall(m.cpu.eip - 2)
             return
         if vector >= 32 and not software:
-            exit_ = Exit(ExitReason.EXTERNAL_INTERRUPT, m.eip, self.name, self._vcpl(),
+            exit_ = Exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, self.name, self._vcpl(),
                          index=self.trace.total, detail={"vector": vector, "event": "timer"})
             self.dispatch(exit_, cost="inject")
             return
-        eip = m.eip - (2 if software else 0) if software else (m.fault_eip or m.eip)
+        eip = m.cpu.eip - (2 if software else 0) if software else (m.clock.fault_eip or m.cpu.eip)
         insn = self._decode(eip)
         detail = {"vector": vector}
         if vector == 14 and not software:  # the guest cannot read CR2: hand it over (as Xen)
-            cr2 = m.reg("cr2")
-            m.write_physical(SHARED_CR2, struct.pack("<I", cr2))
+            cr2 = m.cpu.reg("cr2")
+            m.memory.write_physical(SHARED_CR2, struct.pack("<I", cr2))
             detail["cr2"] = cr2
             detail["page_fault"] = "true"
             self.mmu.stats["page_faults"] += 1
@@ -164,15 +166,15 @@ class Paravirt(SoftwareMonitor):
                       cost="trap")
 
     def _vcpl(self) -> int:
-        return self.machine.cpl()
+        return self.machine.cpu.cpl()
 
-    def on_io(self, is_out: bool, port: int, size: int, value: int) -> int:
+    def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m = self.machine
-        if m.cpl() == 3:
+        if m.cpu.cpl() == 3:
             return m.device_io(is_out, port, size, value)
         raise GuestFault("the paravirtual kernel executed IN/OUT: it has no I/O privilege here "
-                         "(its console is the console_io hypercall)", m.eip,
-                         m._instruction_text(m.eip))
+                         "(its console is the console_io hypercall)", m.cpu.eip,
+                         m.instruction_text(m.cpu.eip))
 
     def hypercall(self, eip: int) -> None:
         """``int 0x82`` from the kernel: one exit, dispatched by number."""
@@ -208,13 +210,13 @@ class Paravirt(SoftwareMonitor):
 
     def guest_range_ok(self, address: int, size: int) -> bool:
         """Is [address, address+size) inside the guest's own memory?"""
-        return 0 <= address and size >= 0 and address + size <= self.machine.ram_size
+        return 0 <= address and size >= 0 and address + size <= self.machine.memory.ram_size
 
     def bounce(self, cs: int, eip: int, error_code: int | None = None, mask: bool = True) -> None:
         """Enter a guest handler as the hardware would enter an interrupt gate: a frame on the
         kernel stack (switching from ring 3 with the stack_switch stack), events masked."""
         m = self.machine
-        r = m.regs_for_delivery()
+        r = m.cpu.regs_for_delivery()
         shown = r["eflags"] & ~IF
         if self.events_enabled():
             shown |= IF
@@ -222,16 +224,16 @@ class Paravirt(SoftwareMonitor):
         if r["cs"] & 3 == 3:
             if self.kernel_stack is None:
                 raise GuestFault("a trap from ring 3, but the kernel never told the hypervisor "
-                                 "its stack (stack_switch)", m.eip)
+                                 "its stack (stack_switch)", m.cpu.eip)
             ss, esp = self.kernel_stack
             frame = [r["ss"], r["esp"]] + frame
         else:
             ss, esp = r["ss"], r["esp"]
         esp -= 4 * len(frame)
-        m.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
+        m.memory.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
         if mask:
-            m.write(SHARED_INFO + 1, b"\x01")
-        m.enter(cs=cs, eip=eip, ss=ss, esp=esp, eflags=(r["eflags"] & ~(TF | NT | RF | VM)) | IF)
+            m.memory.write(SHARED_INFO + 1, b"\x01")
+        m.cpu.enter(cs=cs, eip=eip, ss=ss, esp=esp, eflags=(r["eflags"] & ~(TF | NT | RF | VM)) | IF)
 
 
 # ---------------------------------------------------------------------------- hypercall handlers
@@ -332,8 +334,8 @@ def hypercall_sched_op(vcpu, exit_: Exit) -> None:
     if cmd == 2:
         _result(vcpu, 0)
         m.devices.exit.code = arg & 0xFF
-        if m._in_slice:
-            m._request_stop("halted", m.devices.exit.code, adjust=0)
+        if m.clock.in_slice:
+            m.clock.request_stop("halted", m.devices.exit.code, adjust=0)
         return
     _result(vcpu, EINVAL)
 
@@ -349,14 +351,14 @@ def hypercall_iret(vcpu, exit_: Exit) -> None:
     cs &= 0xFFFF
     if cs & 3 == 0:
         return _result(vcpu, EPERM)
-    m.write(SHARED_INFO + 1, b"\x00" if eflags & IF else b"\x01")
+    m.memory.write(SHARED_INFO + 1, b"\x00" if eflags & IF else b"\x01")
     vcpu.regs.eax = eax
     flags = (eflags & ~(0x3000 | NT | VM)) | IF
     if cs & 3 == 3:
         new_esp, ss = struct.unpack("<II", vcpu.mem.read(esp + 16, 8))
-        m.enter(cs=cs, eip=eip, ss=ss & 0xFFFF, esp=new_esp, eflags=flags)
+        m.cpu.enter(cs=cs, eip=eip, ss=ss & 0xFFFF, esp=new_esp, eflags=flags)
     else:
-        m.enter(cs=cs, eip=eip, ss=m.reg("ss"), esp=esp + 16, eflags=flags)
+        m.cpu.enter(cs=cs, eip=eip, ss=m.cpu.reg("ss"), esp=esp + 16, eflags=flags)
 
 
 def hypercall_mmuext_op(vcpu, exit_: Exit) -> None:
@@ -408,14 +410,14 @@ class PvMmu:
     # ------------------------------------------------------------------ frames
     def owned(self, frame: int) -> bool:
         """Is ``frame`` the guest's own memory?"""
-        return 0 <= frame and frame + 0x1000 <= self.machine.ram_size
+        return 0 <= frame and frame + 0x1000 <= self.machine.memory.ram_size
 
     def _entries(self, frame: int) -> list[int]:
-        raw = self.machine.read_physical(frame, 0x1000)
+        raw = self.machine.memory.read_physical(frame, 0x1000)
         return list(struct.unpack("<1024I", raw))
 
     def _write(self, address: int, value: int) -> None:
-        self.machine.write_physical(address, struct.pack("<I", value & 0xFFFF_FFFF))
+        self.machine.memory.write_physical(address, struct.pack("<I", value & 0xFFFF_FFFF))
 
     def _check_l1(self, frame: int) -> int:
         """0 if ``frame`` may become a page table, else the error."""
@@ -458,7 +460,7 @@ class PvMmu:
         if cmd == MMUEXT_NEW_BASEPTR:
             return self.new_baseptr(arg << 12)
         if cmd in (MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_INVLPG_LOCAL):
-            self.machine.flush_tlb()
+            self.machine.memory.flush_tlb()
             return 0
         return EINVAL
 
@@ -485,7 +487,7 @@ class PvMmu:
             return EINVAL  # still mapped writable: the guest could rewrite it behind our back
         self.l2.add(pd)
         self._write(pd + 4 * paging.MONITOR_PDE,
-                    paging.monitor_page_table(self.machine) | paging.P | paging.RW | paging.A)
+                    self.machine.memory.monitor_page_table() | paging.P | paging.RW | paging.A)
         return 0
 
     def unpin(self, pd: int) -> int:
@@ -508,8 +510,8 @@ class PvMmu:
         m = self.machine
         self.base = pd
         self.hv.vcpu.virt.CR3 = pd
-        m.set_reg("cr3", pd)
-        m.set_reg("cr0", m.reg("cr0") | paging.PG | paging.WP)
+        m.cpu.set_reg("cr3", pd)
+        m.cpu.set_reg("cr0", m.cpu.reg("cr0") | paging.PG | paging.WP)
         return 0
 
     # ------------------------------------------------------------------ mmu_update
@@ -519,7 +521,7 @@ class PvMmu:
         target = value & paging.FRAME
         if not self.owned(frame) or (value & paging.P and not self.owned(target)):
             return EPERM  # another's memory: refused
-        old = self.machine.table_u32(where)  # (a frame of the guest's: checked above)
+        old = self.machine.memory.table_u32(where)  # (a frame of the guest's: checked above)
         if frame in self.l2:
             if index >= paging.MONITOR_PDE:
                 return EPERM
@@ -543,7 +545,7 @@ class PvMmu:
         self._write(where, value)
         self.stats["page-table updates"] += 1
         if old & paging.P and (value ^ old) & (paging.P | paging.RW | paging.FRAME):
-            self.machine.flush_tlb()  # a mapping went away or lost write access: no stale TLB entry
+            self.machine.memory.flush_tlb()  # a mapping went away or lost write access: no stale TLB entry
         return 0
 
     def after_restore(self) -> None:
@@ -601,7 +603,7 @@ def handle_event(vcpu, exit_: Exit) -> None:
     m.devices.pic.write(PIC_COMMAND, 0x20)  # the hypervisor owns the PIC: EOI here
     if hv.event_callback is None:
         return  # nowhere to deliver: the event stays pending in shared info
-    m.write(SHARED_INFO, b"\x01")
+    m.memory.write(SHARED_INFO, b"\x01")
     hv.bounce(*hv.event_callback)
 
 
@@ -612,11 +614,11 @@ def handle_trap(vcpu, exit_: Exit) -> None:
     entry = hv.trap_table.get(vector)
     software = exit_.reason == ExitReason.SOFTWARE_INTERRUPT
     m = vcpu.machine
-    if entry is None or (software and (entry[2] & 3) < m.cpl()):
+    if entry is None or (software and (entry[2] & 3) < m.cpu.cpl()):
         if vector == TIMER_VECTOR:
             return
         raise GuestFault(f"the paravirtual kernel has no trap-table entry for vector {vector:#x} "
-                         f"(or its DPL forbids it from CPL {m.cpl()})", exit_.eip, exit_.instruction)
+                         f"(or its DPL forbids it from CPL {m.cpu.cpl()})", exit_.eip, exit_.instruction)
     cs, eip, flags = entry
     hv.bounce(cs, eip, exit_.detail.get("error_code"), mask=bool(flags & 4))
 

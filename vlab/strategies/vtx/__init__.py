@@ -30,6 +30,7 @@ from vlab.monitor.dispatch import Monitor, cr_qualification, io_qualification
 from vlab.monitor.handlers import HandlerTable, operand_address, vmx_handlers
 from vlab.monitor.scanner import CodeScanner
 from vlab.monitor.trace import Exit, ExitReason
+from vlab.strategies.vtx.ept import Ept, decode_ept_qualification, ept_qualification
 from vlab.strategies.vtx.vmcs import (
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
@@ -65,7 +66,7 @@ class VtX(CodeScanner, Monitor):
         #: so its monitor keeps shadow page tables (as a software monitor does).
         self.ept_enabled = (generation == "recent") if ept is None else bool(ept)
         self.ept_lazy = ept_lazy
-        self.ept: paging.Ept | None = None
+        self.ept: Ept | None = None
         self._guest_cr0 = self._guest_cr3 = 0
         self._guest_cr2 = 0  # (the core's CR2 also changes on hidden faults, which it must not)
         self.exit_cost = "vmexit_recent" if generation == "recent" else "vmexit_first_gen"
@@ -98,31 +99,33 @@ class VtX(CodeScanner, Monitor):
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         self.vcpu.vmcs = self.vmcs
-        machine.vmx_mode = "non-root"
-        machine.on_interrupt = self.on_interrupt
-        machine.on_io = self.on_io
-        machine.on_halt = self.on_halt
-        machine.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
-        machine.on_cr2 = lambda address: setattr(self, "_guest_cr2", address)
+        machine.cpu.vmx_mode = "non-root"
+        machine.core.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
         if self.ept_enabled:
-            self.ept = self.vcpu.ept = paging.Ept(machine, lazy=self.ept_lazy)
-            machine.on_unmapped_ram = self._on_ept_violation
+            self.ept = self.vcpu.ept = Ept(machine, lazy=self.ept_lazy)
+            self.maps_ram_on_demand = True
+
+    def page_fault_raised(self, address: int) -> None:
+        self._guest_cr2 = address
+
+    def unmapped_ram(self, access: str, address: int) -> bool:
+        return self._on_ept_violation(access, address)
 
     def boot(self) -> None:
         v, m = self.vmcs, self.machine
-        cr0 = m.reg("cr0")
+        cr0 = m.cpu.reg("cr0")
         v["CR0_READ_SHADOW"] = cr0
-        v["CR4_READ_SHADOW"] = m.reg("cr4")
+        v["CR4_READ_SHADOW"] = m.cpu.reg("cr4")
         for cr in _STATE:
-            v[f"GUEST_{cr}"] = m.reg(cr.lower())
+            v[f"GUEST_{cr}"] = m.cpu.reg(cr.lower())
         v["HOST_CR0"], v["HOST_RIP"] = cr0, 0  # the monitor's own state (modelled, not used)
         v["EPT_POINTER"] = 0x6 | (3 << 3) if self.ept_enabled else 0  # write-back, 4-level walk
-        self._guest_cr0, self._guest_cr3 = cr0, m.reg("cr3")
-        self.ensure_translated(m.eip)
+        self._guest_cr0, self._guest_cr3 = cr0, m.cpu.reg("cr3")
+        self.ensure_translated(m.cpu.eip)
 
     def guest_view(self) -> dict:
         m = self.machine
-        return {"cpl": m.cpl(), "IF": m.real_if(), "vmx": m.vmx_mode}
+        return {"cpl": m.cpu.cpl(), "IF": m.cpu.real_if(), "vmx": m.cpu.vmx_mode}
 
     # ------------------------------------------------------------------ the exit path
     def vm_exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
@@ -139,18 +142,18 @@ class VtX(CodeScanner, Monitor):
         v._set("VM_EXIT_INTR_INFO", intr)
         v._set("VM_EXIT_INTR_ERROR_CODE", error_code)
         v._set("GUEST_RIP", eip)
-        v._set("GUEST_RSP", m.reg("esp"))
-        v._set("GUEST_RFLAGS", m.reg("eflags"))
+        v._set("GUEST_RSP", m.cpu.reg("esp"))
+        v._set("GUEST_RFLAGS", m.cpu.reg("eflags"))
         for cr, value in self._guest_crs().items():
             v._set(f"GUEST_{cr}", value)
         for seg in ("cs", "ds", "es", "fs", "gs", "ss"):  # rarely looked at: read on demand
-            v._set_lazy(f"GUEST_{seg.upper()}_SELECTOR", lambda s=seg: m.reg(s))
-        v._set_lazy("GUEST_GDTR_BASE", lambda: m.gdtr()[0])  # (Unicorn reads these slowly)
-        v._set_lazy("GUEST_GDTR_LIMIT", lambda: m.gdtr()[1])
-        v._set_lazy("GUEST_IDTR_BASE", lambda: m.idtr()[0])
-        v._set_lazy("GUEST_IDTR_LIMIT", lambda: m.idtr()[1])
+            v._set_lazy(f"GUEST_{seg.upper()}_SELECTOR", lambda s=seg: m.cpu.reg(s))
+        v._set_lazy("GUEST_GDTR_BASE", lambda: m.cpu.gdtr()[0])  # (Unicorn reads these slowly)
+        v._set_lazy("GUEST_GDTR_LIMIT", lambda: m.cpu.gdtr()[1])
+        v._set_lazy("GUEST_IDTR_BASE", lambda: m.cpu.idtr()[0])
+        v._set_lazy("GUEST_IDTR_LIMIT", lambda: m.cpu.idtr()[1])
         saved = {cr: v[f"GUEST_{cr}"] for cr in _STATE}
-        m.vmx_mode = "root"
+        m.cpu.vmx_mode = "root"
         detail = dict(detail or {})
         if intr:
             detail["intr_info"] = intr
@@ -162,7 +165,7 @@ class VtX(CodeScanner, Monitor):
             self.dispatch(exit_, cost=self.exit_cost, from_fault=from_fault)
         finally:
             self.vcpu._in_hook_io = False
-            m.vmx_mode = "non-root"
+            m.cpu.vmx_mode = "non-root"
         if "result" in exit_.detail:
             self._io_result = exit_.detail["result"]
         self.vm_entry(saved)
@@ -174,7 +177,7 @@ class VtX(CodeScanner, Monitor):
         changed = {cr for cr in _STATE if v[f"GUEST_{cr}"] != saved[cr]}
         if self.ept_enabled:
             for cr in changed:
-                m.set_reg(cr.lower(), v[f"GUEST_{cr}"])
+                m.cpu.set_reg(cr.lower(), v[f"GUEST_{cr}"])
         elif changed:
             self.control_registers_changed()
         info = InterruptionInfo.decode(v["VM_ENTRY_INTR_INFO_FIELD"])
@@ -190,9 +193,9 @@ class VtX(CodeScanner, Monitor):
         """CR0, CR3, CR4 as the guest has them (with shadow paging the core runs with the
         shadow's root in CR3 and WP forced on in CR0)."""
         m = self.machine
-        cr0, cr4 = m.reg("cr0"), m.reg("cr4")
+        cr0, cr4 = m.cpu.reg("cr0"), m.cpu.reg("cr4")
         if self.ept_enabled:
-            return {"CR0": cr0, "CR3": m.reg("cr3"), "CR4": cr4}
+            return {"CR0": cr0, "CR3": m.cpu.reg("cr3"), "CR4": cr4}
         owned = paging.PG | paging.WP
         return {"CR0": (cr0 & ~owned) | (self._guest_cr0 & owned), "CR3": self._guest_cr3,
                 "CR4": cr4}
@@ -204,15 +207,15 @@ class VtX(CodeScanner, Monitor):
             return
         v, m = self.vmcs, self.machine
         self._guest_cr0, self._guest_cr3 = v["GUEST_CR0"], v["GUEST_CR3"]
-        m.set_reg("cr4", v["GUEST_CR4"])
+        m.cpu.set_reg("cr4", v["GUEST_CR4"])
         if self.follow_guest_paging():
-            m.set_reg("cr0", self._guest_cr0 | paging.WP)
+            m.cpu.set_reg("cr0", self._guest_cr0 | paging.WP)
         else:
-            m.set_reg("cr0", self._guest_cr0)
-            m.set_reg("cr3", self._guest_cr3)
+            m.cpu.set_reg("cr0", self._guest_cr0)
+            m.cpu.set_reg("cr3", self._guest_cr3)
 
     def guest_paging_registers(self) -> tuple[int, int, int]:
-        return self._guest_cr0, self._guest_cr3, self.machine.reg("cr4")
+        return self._guest_cr0, self._guest_cr3, self.machine.cpu.reg("cr4")
 
     def _shadow_page_fault(self, error_code: int) -> None:
         """#PF with shadow paging (exception bitmap bit 14): a VM exit; the root-mode MMU
@@ -221,7 +224,7 @@ class VtX(CodeScanner, Monitor):
         if rec.kind == "true":
             self._guest_cr2 = rec.linear
         else:
-            self.machine.set_reg("cr2", self._guest_cr2)  # the guest never saw this one
+            self.machine.cpu.set_reg("cr2", self._guest_cr2)  # the guest never saw this one
         self.vm_exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), qual=rec.linear,
                      intr=intr_info(14, INTR_TYPE_HW_EXCEPTION, True), error_code=rec.error_code,
                      detail=detail)
@@ -231,16 +234,16 @@ class VtX(CodeScanner, Monitor):
         the qualification and the guest-physical (and linear) address (SDM vol. 3, 28.2.1).
         Runs while the core waits at the access; True once the handler has mapped the page."""
         m, v = self.machine, self.vmcs
-        eip = m.eip
+        eip = m.cpu.eip
         insn = self._decode(eip)
         linear = self._violation_linear(access, gpa, eip, insn)
-        qual = paging.ept_qualification(access, 0, linear_valid=linear is not None)
+        qual = ept_qualification(access, 0, linear_valid=linear is not None)
         v._set("GUEST_PHYSICAL_ADDRESS", gpa)
         v._set("GUEST_LINEAR_ADDRESS", linear or 0)
         self.ept.violations += 1
         self.vm_exit(ExitReason.EPT_VIOLATION, eip, insn, qual, in_hook=True,
                      detail={"gpa": gpa, "linear": linear, "access": access,
-                             "decoded": paging.decode_ept_qualification(qual)})
+                             "decoded": decode_ept_qualification(qual)})
         if self.vcpu._skipped:
             raise HandlerError("the EPT-violation handler skipped the instruction: an EPT "
                                "violation is not an instruction to emulate, the guest retries "
@@ -256,7 +259,7 @@ class VtX(CodeScanner, Monitor):
         """The linear address whose translation is ``gpa`` (the VMCS's guest-linear address):
         the instruction's own bytes for a fetch, else its memory operands and stack."""
         m = self.machine
-        if not m.paging():
+        if not m.memory.paging():
             return gpa
         candidates = [eip, eip + (insn.size - 1 if insn else 0)]
         if insn is not None and access != "fetch":
@@ -266,11 +269,11 @@ class VtX(CodeScanner, Monitor):
                         candidates.append(operand_address(self.vcpu, insn, i))
                     except (VlabError, IndexError, ValueError):
                         pass
-            esp = m.reg("esp")
-            candidates += [esp - 4, esp, m.reg("esi"), m.reg("edi")]
+            esp = m.cpu.reg("esp")
+            candidates += [esp - 4, esp, m.cpu.reg("esi"), m.cpu.reg("edi")]
         for c in candidates:
             try:
-                if m.translate(c & 0xFFFF_FFFF, accessed=False) >> 12 == gpa >> 12:
+                if m.memory.translate(c & 0xFFFF_FFFF, accessed=False) >> 12 == gpa >> 12:
                     return (c & 0xFFFF_F000) | (gpa & 0xFFF)
             except VlabError:
                 continue
@@ -280,7 +283,7 @@ class VtX(CodeScanner, Monitor):
         try:
             delivery.deliver(self.machine, vector, error_code, software)
         except TripleFault:
-            self.vm_exit(ExitReason.TRIPLE_FAULT, self.machine.eip, None)
+            self.vm_exit(ExitReason.TRIPLE_FAULT, self.machine.cpu.eip, None)
             raise
 
     def after_exit(self, exit_: Exit) -> None:
@@ -308,7 +311,7 @@ class VtX(CodeScanner, Monitor):
             kind, cr = (qual >> 4) & 3, qual & 0xF
             reg = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")[(qual >> 8) & 7]
             if kind == 0:
-                exits = v.cr_write_exits(cr, m.reg(reg))
+                exits = v.cr_write_exits(cr, m.cpu.reg(reg))
                 if not exits and cr in (0, 4):
                     self._masked_write(insn, cr, reg)
                     return
@@ -329,7 +332,7 @@ class VtX(CodeScanner, Monitor):
         if mn == "smsw":
             self._shadowed_read(insn, 0, None)
         elif mn in ("rdmsr", "wrmsr"):
-            if v.msr_exits(m.reg("ecx"), write=mn == "wrmsr"):
+            if v.msr_exits(m.cpu.reg("ecx"), write=mn == "wrmsr"):
                 reason = ExitReason.RDMSR if mn == "rdmsr" else ExitReason.WRMSR
                 self.vm_exit(reason, insn.address, insn)
         elif mn == "invlpg" and v.control("INVLPG_EXITING"):
@@ -343,17 +346,17 @@ class VtX(CodeScanner, Monitor):
         CR0.WP, which shadow page tables rely on."""
         m = self.machine
         mask = self.vmcs[f"CR{cr}_GUEST_HOST_MASK"]
-        real = m.reg(f"cr{cr}")
-        value = (m.reg(reg) & ~mask) | (real & mask)
-        if value == m.reg(reg):
+        real = m.cpu.reg(f"cr{cr}")
+        value = (m.cpu.reg(reg) & ~mask) | (real & mask)
+        if value == m.cpu.reg(reg):
             return  # nothing the host owns would change: the instruction runs natively
-        m.set_reg(f"cr{cr}", value)
-        m.set_reg("eip", insn.address + insn.size)
+        m.cpu.set_reg(f"cr{cr}", value)
+        m.cpu.set_reg("eip", insn.address + insn.size)
 
     def _shadowed_read(self, insn: Instruction, cr: int, reg: str | None) -> None:
         """MOV from CR0/CR4 and SMSW never exit, but read the shadow for host-owned bits."""
         m = self.machine
-        real = m.reg(f"cr{cr}")
+        real = m.cpu.reg(f"cr{cr}")
         value = self.vmcs.cr_read_value(cr, real)
         if value == real:
             return  # nothing shadowed differs: the instruction runs natively
@@ -364,26 +367,26 @@ class VtX(CodeScanner, Monitor):
                 reg = op.reg
                 value |= self.vcpu.regs[reg] & 0xFFFF_0000 if op.size == 4 else 0
         if reg is None:
-            m.write(operand_address(self.vcpu, insn), value.to_bytes(2, "little"))
+            m.memory.write(operand_address(self.vcpu, insn), value.to_bytes(2, "little"))
         else:
             self.vcpu.regs[reg] = value
-        m.set_reg("eip", insn.address + insn.size)
+        m.cpu.set_reg("eip", insn.address + insn.size)
 
     def _on_cpuid(self, uc, _: object) -> int:
         """CPUID in code the scanner did not see (a ring-3 task): it exits all the same.
         (Scanned CPUIDs exit from their exact-address callout instead: Unicorn's CPUID
         instruction hook leaves the lazily computed arithmetic flags stale.)"""
         m = self.machine
-        eip = m.eip
-        insn = decoder().decode(m.read(eip, 2), eip)
+        eip = m.cpu.eip
+        insn = decoder().decode(m.memory.read(eip, 2), eip)
         self._guard(eip, self.vm_exit, ExitReason.CPUID, eip, insn, 0, 0, 0, False, True)
         return 1
 
-    def on_io(self, is_out: bool, port: int, size: int, value: int) -> int:
+    def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m = self.machine
         if not self.vmcs.io_exits(port):
             return m.device_io(is_out, port, size, value)
-        eip = m.eip
+        eip = m.cpu.eip
         insn = self._decode(eip)
         if insn is None:  # undecodable bytes the core ran anyway: to the device, as natively
             return m.device_io(is_out, port, size, value)
@@ -394,20 +397,20 @@ class VtX(CodeScanner, Monitor):
             return 0
         if self._io_result is not None:  # INS: the element goes to memory, not to EAX
             return self._io_result
-        return m.reg("eax") & ((1 << (8 * size)) - 1)
+        return m.cpu.reg("eax") & ((1 << (8 * size)) - 1)
 
-    def on_halt(self) -> None:
+    def hlt(self) -> None:
         """The guest executed HLT (the core stopped after it): exit if HLT exiting is on."""
         if self.vmcs.control("HLT_EXITING"):
             m = self.machine
-            eip = m.eip - 1
+            eip = m.cpu.eip - 1
             self.vm_exit(ExitReason.HLT, eip, decoder().decode(b"\xf4", eip))
 
-    def on_interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+    def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
         m, v = self.machine, self.vmcs
         if software:
             if vector in (3, 4) and v.exception_exits(vector):  # INT3/INTO: software exceptions
-                eip = m.eip - 1
+                eip = m.cpu.eip - 1
                 self.vm_exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip),
                              intr=intr_info(vector, INTR_TYPE_SW_EXCEPTION))
             else:
@@ -415,12 +418,12 @@ class VtX(CodeScanner, Monitor):
             return
         if vector >= 32:  # an external interrupt from the PIC
             if v.control("EXTERNAL_INTERRUPT_EXITING"):
-                self.vm_exit(ExitReason.EXTERNAL_INTERRUPT, m.eip, None,
+                self.vm_exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None,
                              intr=intr_info(vector, INTR_TYPE_EXTERNAL))
             else:
                 self._deliver(vector, None, False)
             return
-        eip = m.fault_eip if m.fault_eip is not None else m.eip
+        eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
         insn = self._decode(eip)
         if vector == 6 and insn is not None and insn.mnemonic == "vmcall":
             self.vm_exit(ExitReason.VMCALL, eip, insn, from_fault=True)  # SDM 25.1.2: always
@@ -442,7 +445,7 @@ class VtX(CodeScanner, Monitor):
         """MONITOR_TRAP_FLAG: a VM exit after every guest instruction (a per-instruction hook,
         installed only while the control is set)."""
         on = self.vmcs.control("MONITOR_TRAP_FLAG")
-        uc = self.machine.uc
+        uc = self.machine.core.uc
         if on and self._mtf_hook is None:
             self._mtf_first = True
             self._mtf_hook = uc.hook_add(UC_HOOK_CODE, self._on_mtf)

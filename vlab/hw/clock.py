@@ -1,0 +1,353 @@
+"""Virtual time and the run loop: slices of guest execution between deadlines.
+
+Virtual time is guest instructions retired (plus time skipped while halted). The run loop cuts a
+run into *slices*: one ``emu_start`` each, exactly as long as the nearest deadline allows (the
+caller's limit, the instruction budget, the next timer tick), so an interrupt arrives at the same
+guest instruction under every strategy. Between slices it services the machine: the timer ticks,
+a pending interrupt is delivered if the guest can take it, a halted guest skips ahead to its next
+interrupt. Unicorn's ``count=`` mode counts the instructions of a slice; only when nothing can
+observe time (no budget, the timer masked) does the core run free at full speed.
+
+A hook that must stop the slice (a breakpoint, a fault the monitor wants to see at once, an
+error) calls :meth:`Clock.request_stop` or :meth:`Clock.fail`; the counter then says exactly how
+many instructions the slice retired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import unicorn
+
+from vlab import layout
+from vlab.errors import BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, UnmappedAccess, VlabError
+
+if TYPE_CHECKING:
+    from vlab.hw.machine import Machine
+
+IRQ_POLL = 64  # while an interrupt waits for IF, the PIC is sampled every IRQ_POLL instructions
+#: Stop reasons that only end a slice so that the run loop re-plans (never returned to a caller).
+INTERNAL_STOPS = frozenset({"resample", "hlt", "deferred"})
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a ``run()`` or ``step()`` returned."""
+
+    reason: str  # "halted" | "breakpoint" | "mode_change" | "exit" | "limit" | "step"
+    eip: int
+    detail: Any = None
+
+    def __str__(self) -> str:
+        extra = f" ({self.detail})" if self.detail is not None else ""
+        return f"{self.reason} at {self.eip:#010x}{extra}"
+
+
+@dataclass
+class Slice:
+    """The bookkeeping of one ``emu_start`` (hooks inside it update these fields)."""
+
+    counting: bool = False  # counted (count=N): every instruction passes Unicorn's hook helper
+    uncounted: int = 0  # counted by Unicorn but not retired by the guest (faults, trampoline)
+    stop_counted: bool = False  # the counter was read when the stop was requested
+    stop_executed: int = 0
+    stop_req: tuple[str, Any] | None = None
+    error: VlabError | None = None
+    unmapped: tuple[int, int, bool] | None = None  # (address, size, fetch)
+    fetch_miss: int | None = None  # a fetch from RAM a monitor maps on first touch
+    skip_bp: int | None = None  # resuming from this breakpoint: let it execute once
+    last_fault: tuple[int, int] | None = None
+    fault_streak: int = 0
+
+
+class Clock:
+    """Owns virtual time, the run loop and the state of a run (halted, failed, last fault)."""
+
+    def __init__(self, machine: Machine, budget: int | None):
+        self._m = machine
+        self.budget = budget
+        self.slice: Slice | None = None  # while a slice runs
+        self.reset()
+
+    def reset(self) -> None:
+        self.instructions = 0
+        self.vtime = 0
+        self.halted = False
+        self.failed: VlabError | None = None
+        self.fault_eip: int | None = None
+        self.fault_software = False
+        self.fault_text_if_known: str | None = None
+        self.last_cpl = 0
+        self.pending_stop: tuple[str, Any] | None = None
+        self.deferred_eip: int | None = None
+        self.trampoline_ring: int | None = None
+
+    # ------------------------------------------------------------------ what hooks may ask
+    @property
+    def fault_text(self) -> str | None:
+        """The instruction at the last fault (decoded only when an error message needs it)."""
+        if self.fault_text_if_known is not None:
+            return self.fault_text_if_known
+        if self.fault_eip is None or self.fault_software:
+            return None
+        return self._m.instruction_text(self.fault_eip)
+
+    @property
+    def in_slice(self) -> bool:
+        return self.slice is not None
+
+    @property
+    def counting(self) -> bool:
+        """Is the current slice counting instructions (so every instruction passes Unicorn's
+        hook helper, and a hook added now takes effect at once)?"""
+        return self.slice is not None and self.slice.counting
+
+    def progress(self) -> int:
+        """Instructions the guest retired so far in the current slice."""
+        s = self.slice
+        return max(0, self._m.core.counter.value - s.uncounted) if s is not None else 0
+
+    def request_stop(self, reason: str, detail: Any = None, adjust: int = 0) -> None:
+        """From inside a hook: stop the slice after the current point.
+
+        ``adjust`` corrects Unicorn's counter, which has already counted the instruction being
+        hooked: -1 when that instruction has not executed (breakpoints), 0 when it has.
+        Internal reasons (:data:`INTERNAL_STOPS`) only end the slice so that the run loop
+        re-plans; a visible reason (breakpoint, exit, ...) is returned to the caller.
+        Outside a slice the stop is returned when the current call ends.
+        """
+        s = self.slice
+        if s is None:
+            if reason not in INTERNAL_STOPS and self.pending_stop is None:
+                self.pending_stop = (reason, detail)
+            return
+        if not s.stop_counted:
+            s.stop_counted = True
+            s.stop_executed = self._m.core.counter.value + adjust
+        if reason not in INTERNAL_STOPS and s.stop_req is None:
+            s.stop_req = (reason, detail)
+        self._m.core.uc.emu_stop()
+
+    def fail(self, error: VlabError) -> None:
+        """From inside a hook: end the slice with ``error`` (raised when the slice returns)."""
+        s = self.slice
+        if s is None:  # (the trampoline, run outside a slice, checks the CPL it reached)
+            self._m.core.uc.emu_stop()
+            return
+        if s.error is None:
+            s.error = error
+            if not s.stop_counted:
+                s.stop_counted = True
+                s.stop_executed = self._m.core.counter.value
+        self._m.core.uc.emu_stop()
+
+    def resample(self) -> None:
+        """Something the interrupt logic depends on changed: end the slice after this instruction."""
+        if self.slice is not None:
+            self.request_stop("resample")
+
+    def retire(self) -> None:
+        """A monitor emulated the trapping instruction: it counts as retired, once."""
+        if self.slice is not None:
+            self.slice.uncounted -= 1
+
+    def halt(self) -> None:
+        """Enter the HLT state (a monitor emulated HLT): time skips to the next interrupt."""
+        self.halted = True
+        self.request_stop("hlt")
+
+    def defer_eip(self, eip: int) -> None:
+        """Set EIP once the current instruction hook has returned (inside an IN/OUT hook an EIP
+        write would make Unicorn count the next instruction twice)."""
+        if self.slice is not None:
+            self.deferred_eip = eip
+            self.request_stop("deferred")
+        else:
+            self._m.cpu.set_reg("eip", eip)
+
+    def trampoline_armed(self, ring: int) -> None:
+        """The CPU was sent through the monitor's trampoline to ``ring``: inside a slice its
+        IRETD runs as part of the slice (not counted as the guest's); outside, at once."""
+        self.trampoline_ring = ring
+        if self.slice is not None:
+            self.slice.uncounted += 1
+            return
+        self._m.cpu.run_trampoline(ring)
+        self.trampoline_ring = None
+
+    def note_cpl(self) -> None:
+        """The CPL may have changed (an event was delivered): stop if someone watches."""
+        cpl = self._m.cpu.cpl()
+        if self._m.break_on_mode_change and cpl != self.last_cpl:
+            self.request_stop("mode_change", f"CPL {self.last_cpl} -> {cpl}")
+        self.last_cpl = cpl
+
+    # ------------------------------------------------------------------ the run loop
+    def run(self, max_instructions: int | None) -> Stop:
+        """Slices until a stop, ``max_instructions`` more (reason "limit"), or an error."""
+        m = self._m
+        if self.failed is not None:
+            raise VlabError(f"the machine stopped with {type(self.failed).__name__}: "
+                            f"{self.failed}; call reset() to start again")
+        if m.exit_code is not None:
+            return Stop("halted", m.cpu.eip, m.exit_code)
+        limit = None if max_instructions is None else self.instructions + max_instructions
+        first = True
+        while True:
+            if limit is not None and self.instructions >= limit:
+                return Stop("limit", m.cpu.eip)
+            if self.budget is not None and self.instructions >= self.budget:
+                raise BudgetExhausted(f"instruction budget of {self.budget:,} exhausted "
+                                      "(a runaway guest, or raise the budget)", m.cpu.eip,
+                                      m.instruction_text(m.cpu.eip))
+            stop = self._service()
+            if stop is not None:
+                return stop
+            stop = self._slice(self._slice_length(limit), skip_bp=m.cpu.eip if first else None)
+            first = False
+            if stop is not None:
+                return stop
+
+    def _slice_length(self, limit: int | None) -> int | None:
+        bounds = []
+        if limit is not None:
+            bounds.append(limit - self.instructions)
+        if self.budget is not None:
+            bounds.append(self.budget - self.instructions)
+        timer, pic = self._m.devices.timer, self._m.devices.pic
+        if timer.period and not pic.mask & 1:
+            bounds.append(max(1, timer.next_deadline - self.vtime))
+        if pic.irr & ~pic.mask:
+            bounds.append(IRQ_POLL)
+        return max(1, min(bounds)) if bounds else None
+
+    def _service(self) -> Stop | None:
+        """At an instruction boundary: the timer, pending interrupts, and the HLT state."""
+        m = self._m
+        timer, pic = m.devices.timer, m.devices.pic
+        if timer.period and self.vtime >= timer.next_deadline:
+            self._tick()
+        if m.monitor.interrupts_enabled():
+            vector = pic.pending_vector()
+            if vector is None and self.halted and timer.period and not pic.mask & 1 \
+                    and not pic.isr:
+                self.vtime = max(self.vtime, timer.next_deadline)  # HLT: skip to the next tick
+                self._tick()
+                vector = pic.pending_vector()
+            if vector is not None:
+                pic.acknowledge(vector)
+                self.halted = False
+                self._deliver_outside(vector)
+                if self.pending_stop is not None:
+                    return self.consume_stop()
+        if self.halted:
+            self.failed = GuestHang(
+                "HLT with no interrupt that can wake it (interrupts disabled, the timer masked, "
+                "or the last interrupt not acknowledged with EOI): the guest would wait forever",
+                m.cpu.eip, None)
+            raise self.failed
+        return None
+
+    def _tick(self) -> None:
+        timer = self._m.devices.timer
+        timer.ticks += 1
+        while timer.next_deadline <= self.vtime:
+            timer.next_deadline += timer.period
+        self._m.devices.pic.raise_irq(0)
+
+    def _deliver_outside(self, vector: int) -> None:
+        """An external interrupt between slices, through whatever handles events."""
+        self.pending_stop = None
+        try:
+            self._m.monitor.interrupt(vector, None, False)
+        except VlabError as e:
+            self.failed = e
+            raise
+        self.note_cpl()
+
+    def consume_stop(self) -> Stop:
+        """The stop requested outside a slice, as the caller's result."""
+        reason, detail = self.pending_stop
+        self.pending_stop = None
+        return Stop(reason, self._m.cpu.eip, detail)
+
+    def _slice(self, n: int | None, skip_bp: int | None) -> Stop | None:
+        """One ``emu_start``: exactly ``n`` instructions at most (``None``: run free)."""
+        m = self._m
+        core = m.core
+        s = self.slice = Slice(counting=bool(n), skip_bp=skip_bp)
+        uc_error = None
+        try:
+            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
+        except unicorn.UcError as e:
+            uc_error = e
+        finally:
+            self.slice = None
+            m.hooks.after_slice()
+            if m.slice_ended:
+                m.slice_ended.emit(None)
+        trampoline = self.trampoline_ring is not None and m.cpu.eip == layout.TRAMPOLINE
+        if trampoline:  # the slice ended before the trampoline's IRETD ran: it was not counted
+            s.uncounted -= 1
+        raw = core.counter.value if n else 0
+        if s.stop_counted:
+            executed = s.stop_executed
+        elif n and raw > n:
+            executed = n
+        else:
+            executed = raw
+        executed = max(0, executed - s.uncounted)
+        self.instructions += executed
+        self.vtime += executed
+        if trampoline and s.error is None and uc_error is None:
+            # finish the monitor's transition before anything else looks at the guest (an
+            # interrupt delivered now would otherwise interrupt the monitor, not the guest)
+            m.cpu.run_trampoline(m.cpu.next_guest_entry()[0] & 3)
+        self.trampoline_ring = None
+        if s.fetch_miss is not None and s.error is None and uc_error is not None:
+            try:  # a fetch from guest RAM the monitor maps on first touch: map, then go on
+                m.monitor.unmapped_ram("fetch", s.fetch_miss)
+            except VlabError as e:
+                self.failed = e
+                raise
+            return self.consume_stop() if self.pending_stop is not None else None
+        if s.error is None and uc_error is not None:
+            s.error = self._error_of(uc_error, s)
+        if s.error is not None:
+            if not isinstance(s.error, BudgetExhausted):
+                self.failed = s.error
+            raise s.error
+        if self.deferred_eip is not None:
+            m.cpu.set_reg("eip", self.deferred_eip)
+            self.deferred_eip = None
+        if s.stop_req is not None:
+            reason, detail = s.stop_req
+            return Stop(reason, m.cpu.eip, detail)
+        if not s.stop_counted and (n is None or raw <= n) and self._after_hlt():
+            self.halted = True
+            try:
+                m.monitor.hlt()
+            except VlabError as e:
+                self.failed = e
+                raise
+        return None
+
+    def _after_hlt(self) -> bool:
+        """Did the slice end because the guest executed HLT (the byte F4 just before EIP)?"""
+        eip = self._m.cpu.eip
+        return eip > 0 and self._m.memory.peek(eip - 1, 1) == b"\xf4"
+
+    def _error_of(self, e: unicorn.UcError, s: Slice) -> VlabError:
+        m = self._m
+        eip = m.cpu.eip
+        text = m.instruction_text(eip)
+        if s.unmapped is not None:
+            addr, size, fetch = s.unmapped
+            what = "fetch from" if fetch else "access to"
+            return UnmappedAccess(f"{what} {addr:#010x} ({size} bytes) outside guest RAM "
+                                  f"({m.memory.ram_size:#x} bytes)", addr, eip, text)
+        if e.errno == unicorn.UC_ERR_INSN_INVALID:
+            return InvalidOpcode("invalid opcode", eip, text or m.hex_bytes(eip))
+        return GuestFault(f"the core stopped: {e}", eip, text)
+

@@ -1,0 +1,221 @@
+"""The core's hooks: where Unicorn hands control back to vlab, turned into machine events.
+
+Unicorn never delivers an interrupt or exception through the guest's IDT, and IN/OUT never
+fault (DESIGN.md, "Unicorn facts"): every such event reaches one of these hooks instead, which
+reads what the core hides (the error code, whether an ``int n`` raised it, the stale fault state
+to clear) and hands a clean event to the machine's :attr:`~vlab.hw.machine.Machine.monitor` —
+the bare machine's own delivery, or a monitor that wants to see it. Hooks also keep the
+monitor's reserved area out of the guest's reach, stop at breakpoints, and watch CPL changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import unicorn
+from unicorn import x86_const as X
+
+from vlab import layout
+from vlab.errors import GuestFault, VlabError
+from vlab.hw.clock import Slice
+from vlab.hw.delivery import ERROR_CODE_VECTORS, vector_name
+from vlab.isa import decoder
+
+if TYPE_CHECKING:
+    from vlab.hw.machine import Machine
+
+FAULT_STORM = 10_000  # the same fault this often with nothing retired: the guest is stuck
+_ACCESS = {unicorn.UC_MEM_READ_UNMAPPED: "read", unicorn.UC_MEM_WRITE_UNMAPPED: "write",
+           unicorn.UC_MEM_FETCH_UNMAPPED: "fetch"}
+
+
+class Hooks:
+    """Installs the core's hooks and owns what only they track (breakpoint and mode hooks,
+    monitor-area bytes to put back)."""
+
+    def __init__(self, machine: Machine):
+        self._m = machine
+        uc = machine.core.uc
+        uc.hook_add(unicorn.UC_HOOK_INTR, self._interrupt)
+        uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._invalid)
+        uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED,
+                    self._unmapped)
+        uc.hook_add(unicorn.UC_HOOK_CODE, self._monitor_code, None, layout.MONITOR_BASE,
+                    layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
+        uc.hook_add(unicorn.UC_HOOK_INSN, self._in, None, 1, 0, X.UC_X86_INS_IN)
+        uc.hook_add(unicorn.UC_HOOK_INSN, self._out, None, 1, 0, X.UC_X86_INS_OUT)
+        # The guest may not write the machine's reserved area (boot tables; the monitor's GDT,
+        # TSS, IDT, trampoline and stack), under any strategy.
+        uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._monitor_write, None, layout.MONITOR_BASE,
+                    layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
+        self._breakpoints: dict[int, int] = {}
+        self._mode_hook: int | None = None
+        self._put_back: list[tuple[int, bytes]] = []
+
+    # ------------------------------------------------------------------ breakpoints
+    def add_breakpoint(self, address: int) -> None:
+        if address in self._breakpoints:
+            return
+        uc = self._m.core.uc
+        self._breakpoints[address] = uc.hook_add(unicorn.UC_HOOK_CODE, self._breakpoint, None,
+                                                 address, address)
+        uc.ctl_remove_cache(address, address + 1)
+
+    def remove_breakpoint(self, address: int) -> None:
+        h = self._breakpoints.pop(address, None)
+        if h is not None:
+            uc = self._m.core.uc
+            uc.hook_del(h)
+            uc.ctl_remove_cache(address, address + 1)
+
+    def watch_mode_changes(self, on: bool) -> None:
+        """A CPL change always ends a translation block, so a block hook sees each one."""
+        uc = self._m.core.uc
+        if on and self._mode_hook is None:
+            self._mode_hook = uc.hook_add(unicorn.UC_HOOK_BLOCK, self._block)
+            uc.ctl_flush_tb()
+        elif not on and self._mode_hook is not None:
+            uc.hook_del(self._mode_hook)
+            self._mode_hook = None
+            uc.ctl_flush_tb()
+
+    def after_slice(self) -> None:
+        """Put back monitor-area bytes a refused guest write changed."""
+        for address, original in self._put_back:
+            self._m.core.uc.mem_write(address, original)
+        self._put_back.clear()
+
+    # ------------------------------------------------------------------ the hooks
+    def _breakpoint(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
+        s = self._m.clock.slice
+        if s is not None and address == s.skip_bp:  # resuming from here: let it execute once
+            s.skip_bp = None
+            return
+        if address in self._m.breakpoints:
+            self._m.clock.request_stop("breakpoint", address, adjust=-1)
+
+    def _monitor_code(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
+        """Only the monitor's own trampoline, entered by the monitor, may run up here."""
+        clock = self._m.clock
+        if address == layout.TRAMPOLINE and clock.trampoline_ring is not None:
+            clock.trampoline_ring = None
+            return
+        clock.fail(GuestFault(f"the guest jumped into the machine's reserved memory at "
+                              f"{address:#010x} (the monitor's area): refused", address))
+
+    def _monitor_write(self, uc: unicorn.Uc, access: int, address: int, size: int,
+                       value: int, _: object) -> None:
+        """Only the CPU's own updates of a descriptor's Accessed or Busy bit pass; anything
+        else stops the guest, and the bytes are put back."""
+        old = bytes(uc.mem_read(address, size))
+        if size == 4 and address % 8 == 4:
+            before = int.from_bytes(old, "little")
+            if (value & 0xFFFF_FFFF) ^ before in (0x100, 0x200) and value & 0xFFFF_FFFF > before:
+                return  # the CPU marking a descriptor accessed, or a TSS busy
+        self._put_back.append((address, old))
+        eip = self._m.cpu.eip
+        self._m.clock.fail(GuestFault(f"the guest wrote to the monitor's memory at {address:#010x} "
+                                      "(refused: it is outside the guest's RAM)", eip,
+                                      self._m.instruction_text(eip)))
+
+    def _block(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
+        clock = self._m.clock
+        cpl = uc.reg_read(X.UC_X86_REG_CS) & 3
+        if cpl != clock.last_cpl:
+            before, clock.last_cpl = clock.last_cpl, cpl
+            clock.request_stop("mode_change", f"CPL {before} -> {cpl}")
+
+    def _interrupt(self, uc: unicorn.Uc, intno: int, _: object) -> None:
+        m = self._m
+        clock, s = m.clock, m.clock.slice or Slice()  # (outside a slice: the trampoline)
+        error_code, software = m.core.capture_fault()
+        eip = m.cpu.eip
+        clock.fault_text_if_known = None
+        if not software and not (intno == 14 and self._fetch_fault(eip)):
+            s.uncounted += 1  # the faulting instruction did not retire (a fault on fetching it
+            # came before Unicorn counted it at all)
+        if not software and s.counting:  # (free running: no counter, so no storm check)
+            progress = m.core.counter.value - s.uncounted
+            if (eip, progress) == s.last_fault:
+                s.fault_streak += 1
+                if s.fault_streak >= FAULT_STORM:
+                    clock.fail(GuestFault(
+                        f"the guest is stuck: {vector_name(intno)} at the same "
+                        f"instruction {FAULT_STORM:,} times in a row with no progress", eip,
+                        m.instruction_text(eip)))
+                    return
+            else:
+                s.fault_streak = 0
+            s.last_fault = (eip, progress)
+        clock.fault_eip = eip
+        clock.fault_software = software
+        code = error_code if (not software and intno in ERROR_CODE_VECTORS) else None
+        try:
+            m.monitor.interrupt(intno, code, software)
+        except VlabError as e:
+            clock.fail(e)
+        except Exception as e:  # a bug in a handler must not kill the process
+            clock.fail(GuestFault(f"internal error while handling vector {intno}: {e!r}", eip))
+
+    def _fetch_fault(self, eip: int) -> bool:
+        """Was this #PF raised by fetching the instruction at ``eip`` (CR2 inside its bytes)?
+        (32-bit paging has no I/D bit in the error code: SDM vol. 3, 4.7.)"""
+        m = self._m
+        cr2 = m.cpu.reg("cr2")
+        if not eip <= cr2 < eip + 15:
+            return False
+        try:
+            code = m.memory.code_bytes(eip)
+        except VlabError:
+            return True  # its bytes cannot even be read: the fetch is what faulted
+        insns = decoder().decode_many(code, eip, 1)
+        return not insns or cr2 < eip + insns[0].size
+
+    def _invalid(self, uc: unicorn.Uc, _: object) -> bool:
+        m = self._m
+        eip = m.cpu.eip
+        m.clock.fault_eip = eip
+        m.clock.fault_software = False
+        m.clock.fault_text_if_known = m.instruction_text(eip) or m.hex_bytes(eip)
+        if m.clock.slice is not None:
+            m.clock.slice.uncounted += 1
+        try:
+            m.monitor.interrupt(6, None, False)
+        except VlabError as e:
+            m.clock.fail(e)
+        return True
+
+    def _unmapped(self, uc: unicorn.Uc, access: int, address: int, size: int, value: int,
+                  _: object) -> bool:
+        m = self._m
+        s = m.clock.slice or Slice()
+        if m.monitor.maps_ram_on_demand and 0 <= address < m.memory.ram_size:
+            if access == unicorn.UC_MEM_FETCH_UNMAPPED:
+                # (mapped from outside the run: a page that appears in the middle of a
+                # translation would escape the core's self-modifying-code tracking)
+                s.fetch_miss = address
+                return False
+            try:  # guest RAM the monitor maps on first touch (EPT): the access is retried
+                return m.monitor.unmapped_ram(_ACCESS.get(access, "read"), address)
+            except VlabError as e:
+                m.clock.fail(e)
+                return False
+            except Exception as e:  # a bug in a handler must not kill the process
+                m.clock.fail(GuestFault(f"internal error while mapping {address:#010x}: {e!r}",
+                                        m.cpu.eip))
+                return False
+        s.unmapped = (address, size, access == unicorn.UC_MEM_FETCH_UNMAPPED)
+        return False
+
+    def _in(self, uc: unicorn.Uc, port: int, size: int, _: object) -> int:
+        try:
+            return self._m.monitor.io(False, port, size, 0) & ((1 << (8 * size)) - 1)
+        except VlabError as e:
+            self._m.clock.fail(e)
+            return 0
+
+    def _out(self, uc: unicorn.Uc, port: int, size: int, value: int, _: object) -> None:
+        try:
+            self._m.monitor.io(True, port, size, value)
+        except VlabError as e:
+            self._m.clock.fail(e)
