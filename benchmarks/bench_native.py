@@ -36,6 +36,7 @@ from benchlib import (
     raw_compute,
     run_to,
     timed_run_to,
+    warm_up,
 )
 
 from vlab import Lab
@@ -72,6 +73,7 @@ def main() -> None:
     plain = compute_image(n, with_timer=False)
     timed = compute_image(n, with_timer=True)
 
+    warm_up("native")
     raw = best_of(lambda: raw_compute(plain), args.repeat)
     free = best_of(lambda: vlab_run(plain, None, n)[0], args.repeat)
     counted, _ = best_of(lambda: vlab_run(plain, 10**12, n), args.repeat)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchlib import best_of, check, exits_since, parse_args, run_to, timed_run_to
+from benchlib import best_of, check, exits_since, parse_args, run_to, timed_run_to, warm_up
 from rawcore import raw_loop
 from unicorn import x86_const as X
 
@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int)
     args = parse_args(ap, short={"iterations": 2_000}, full={"iterations": 100_000})
     n = args.iterations
+    warm_up("trap_emulate")
     src = (Path(__file__).parent / "guests" / "trap_loop.S").read_text()
     print(f"{'privileged instruction':<24}{'raw us/iter':>12}{'trap us/iter':>14}{'us per trap':>13}"
           f"{'traps/s':>10}")

@@ -27,6 +27,7 @@ from benchlib import (
     raw_compute,
     run_to,
     timed_run_to,
+    warm_up,
 )
 from rawcore import raw_loop
 from unicorn import x86_const as X
@@ -91,6 +92,7 @@ def main() -> None:
                       full={"iterations": 25_000_000, "exits": 100_000})
     n_insn = 4 * args.iterations
     img = compute_image(args.iterations, with_timer=False)
+    warm_up("vtx")
     raw = best_of(lambda: raw_compute(img), args.repeat)
     vtx, prologue = best_of(lambda: vtx_compute(img), args.repeat)
     before = ", ".join(f"{n} {r}" for r, n in prologue.items()) or "none"

@@ -124,6 +124,18 @@ def raw_compute(image: Image) -> float:
     return secs
 
 
+def warm_up(*strategies: str) -> None:
+    """Run a tiny compute loop once on raw Unicorn and under each strategy, untimed: the first
+    run in a process pays one-off costs (lazy imports, first JIT) that would otherwise land in
+    the first measurement (which, with one repetition in ``--short`` mode, is the only one)."""
+    img = compute_image(1_000)
+    raw_compute(img)
+    for strategy in strategies:
+        lab = Lab(image=img, strategy=strategy, budget=None)
+        run_to(lab, "loop_top")
+        timed_run_to(lab, "loop_end")
+
+
 # ---------------------------------------------------------------- running a Lab over a loop
 def run_to(lab: Lab, label: str) -> None:
     """Run ``lab`` until ``label``; fail unless it stopped there."""
