@@ -21,6 +21,7 @@ import argparse
 import time
 
 from benchlib import (
+    COMPUTE_LOOP_INSTRUCTIONS,
     best_of,
     check,
     compute_image,
@@ -64,7 +65,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int)
     args = parse_args(ap, short={"iterations": 200_000, "translations": 2},
                       full={"iterations": 25_000_000, "translations": 20})
-    n_insn = 4 * args.iterations
+    n_insn = COMPUTE_LOOP_INSTRUCTIONS * args.iterations
     img = compute_image(args.iterations, with_timer=False)
     warm_up("binary_translation")
     raw = best_of(lambda: raw_compute(img), args.repeat)

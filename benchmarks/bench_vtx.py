@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from benchlib import (
+    COMPUTE_LOOP_INSTRUCTIONS,
     best_of,
     check,
     compute_image,
@@ -90,7 +91,7 @@ def main() -> None:
     ap.add_argument("--exits", type=int)
     args = parse_args(ap, short={"iterations": 200_000, "exits": 2_000},
                       full={"iterations": 25_000_000, "exits": 100_000})
-    n_insn = 4 * args.iterations
+    n_insn = COMPUTE_LOOP_INSTRUCTIONS * args.iterations
     img = compute_image(args.iterations, with_timer=False)
     warm_up("vtx")
     raw = best_of(lambda: raw_compute(img), args.repeat)
