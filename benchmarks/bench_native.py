@@ -1,14 +1,19 @@
 """Native speed against raw Unicorn on the same guest image, measured in one run.
 
-    python benchmarks/bench_native.py [--iterations N]
+    python benchmarks/bench_native.py [--iterations N] [--short]
 
-Prints guest instructions per second for raw Unicorn (no hooks, no counting) and for vlab's
-Machine under the native strategy in its three modes, and the ratios:
+Prints guest instructions per second for raw Unicorn (no hooks, no counting) and for a Lab under
+the native strategy in its three modes, and the ratios:
   * free     - no budget, timer masked: nothing observes time, the core runs free;
   * counted  - with an instruction budget: every instruction counted (Unicorn's count= mode);
   * timer    - timer armed (IRQ0 every 10,000 instructions, delivered through the guest IDT).
-Also: the time of ``import vlab`` (fresh interpreter) and of one ``step()`` + ``state()``.
-Each speed is the best of three runs in this process (the first also pays the JIT warm-up).
+Each is timed over the compute loop alone (``loop_top`` to ``loop_end``, 4 instructions an
+iteration), after an untimed run to the loop. Also: the time of ``import vlab`` (fresh
+interpreter) and of one ``step()`` + ``state()``. Each speed is the best of three runs in this
+process (the first also pays the JIT warm-up); ``--short`` (CI) runs each once on a small loop.
+Exits non-zero if a run does not end at the loop's end with ECX = 0, if a counted run retired
+other than 4 instructions an iteration (plus the tick handler's per tick), or if the timer did
+not tick as often as the instructions retired imply.
 Targets (issue 2): free >= 0.9 x raw; import <= 0.5 s; step + state <= 1 ms.
 """
 
@@ -18,119 +23,95 @@ import argparse
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import (
+    COMPUTE_LOOP_INSTRUCTIONS,
+    ROOT,
+    TICK_HANDLER_INSTRUCTIONS,
+    best_of,
+    check,
+    compute_image,
+    parse_args,
+    ratio,
+    raw_compute,
+    run_to,
+    timed_run_to,
+    warm_up,
+)
 
-import unicorn  # noqa: E402
-from rawcore import raw_core  # noqa: E402
+from vlab import Lab
 
-from vlab import guests, layout  # noqa: E402
-from vlab.isa import assemble  # noqa: E402
-from vlab.machine import Machine  # noqa: E402
-
-
-def compute_image(iterations: int, with_timer: bool):
-    src = guests.source("compute")
-    if with_timer:  # unmask the timer and enable interrupts, with a handler that EOIs
-        src = src.replace("    mov ecx, ITERATIONS\n", TIMER_SETUP + "    mov ecx, ITERATIONS\n")
-        src += TIMER_HANDLER
-    return assemble(src, "compute", defines={"ITERATIONS": iterations})
-
-
-TIMER_SETUP = """\
-    SET_GATE idt, 0x20, tick, 0x8E
-    lidt [idt_desc]
-    mov al, 0xFE
-    out PIC_DATA, al
-    sti
-"""
-TIMER_HANDLER = """
-tick:
-    push eax
-    mov al, 0x20
-    out PIC_CMD, al
-    pop eax
-    iretd
-.section .data
-.align 4
-    .word 0
-idt_desc: .word 0x21 * 8 - 1
-          .long idt
-.align 8
-idt:      .space 0x21 * 8
-"""
+TIMER_PERIOD = 10_000
 
 
-def best_of(fn, repeat: int = 3) -> float:
-    """The fastest of ``repeat`` timings (the first run also pays the JIT's warm-up)."""
-    return min(fn() for _ in range(repeat))
-
-
-def raw_unicorn(code: bytes, loop_top: int, loop_end: int) -> float:
-    """Raw Unicorn: the same image, flat ring-0 segments, RAM mapped the same way as vlab's
-    (host buffer), stopped the same way (an exact-address hook at the loop's end): no vlab."""
-    uc, _ = raw_core(code)
-    uc.hook_add(unicorn.UC_HOOK_CODE, lambda *_: uc.emu_stop(), None, loop_end, loop_end)
-    t = time.perf_counter()
-    uc.emu_start(layout.ENTRY, layout.UNTIL_NEVER)
-    return time.perf_counter() - t
-
-
-def vlab_run(image, budget, loop_end) -> tuple[float, Machine]:
-    m = Machine(budget=budget)
-    m.load(image)
-    t = time.perf_counter()
-    m.run(until=loop_end)
-    return time.perf_counter() - t, m
+def vlab_run(image, budget: int | None, iterations: int) -> tuple[float, Lab]:
+    """The loop under native, timed; checked: it ended with ECX = 0, and when counted, retired
+    exactly the loop's instructions (and the tick handler's)."""
+    lab = Lab(image=image, strategy="native", budget=budget, timer_period=TIMER_PERIOD)
+    run_to(lab, "loop_top")
+    before = lab.instructions
+    ticks_before = lab.read_u32("ticks") if "ticks" in image.symbols else 0
+    secs = timed_run_to(lab, "loop_end")
+    check(lab.state().ecx == 0, f"native: the loop ended with ECX = {lab.state().ecx:#x}")
+    check(lab.trace.total == 0, f"native recorded exits: {lab.trace.counts()}")
+    if budget is not None:
+        ticks = (lab.read_u32("ticks") if "ticks" in image.symbols else 0) - ticks_before
+        want = COMPUTE_LOOP_INSTRUCTIONS * iterations + TICK_HANDLER_INSTRUCTIONS * ticks
+        got = lab.instructions - before
+        check(got == want, f"native, counted: the loop retired {got:,} instructions, "
+                           f"expected {want:,} ({iterations:,} iterations, {ticks} ticks)")
+    return secs, lab
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--iterations", type=int, default=25_000_000)
-    args = ap.parse_args()
-    n_insn = 4 * args.iterations
-    plain = compute_image(args.iterations, with_timer=False)
-    timed = compute_image(args.iterations, with_timer=True)
-    # The loop ends where "PRINT" begins: the instruction after "jnz loop_top".
-    end_plain = plain.symbols["loop_top"] + 8
-    end_timed = timed.symbols["loop_top"] + 8
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iterations", type=int)
+    args = parse_args(ap, short={"iterations": 200_000, "reps": 200},
+                      full={"iterations": 25_000_000, "reps": 2000})
+    n = args.iterations
+    n_insn = COMPUTE_LOOP_INSTRUCTIONS * n
+    plain = compute_image(n, with_timer=False)
+    timed = compute_image(n, with_timer=True)
 
-    raw = best_of(lambda: raw_unicorn(plain.code, plain.symbols["loop_top"], end_plain))
-    free = best_of(lambda: vlab_run(plain, None, end_plain)[0])
-    counted, m_counted = min((vlab_run(plain, 10**12, end_plain) for _ in range(3)),
-                             key=lambda r: r[0])
-    timer, m_timer = min((vlab_run(timed, 10**12, end_timed) for _ in range(3)),
-                         key=lambda r: r[0])
-    assert m_counted.instructions >= n_insn, m_counted.instructions
+    warm_up("native")
+    raw = best_of(lambda: raw_compute(plain), args.repeat)
+    free = best_of(lambda: vlab_run(plain, None, n)[0], args.repeat)
+    counted, _ = best_of(lambda: vlab_run(plain, 10**12, n), args.repeat)
+    timer, lab_timer = best_of(lambda: vlab_run(timed, 10**12, n), args.repeat)
+    ticks = lab_timer.read_u32("ticks")
+    check(ticks > 0, "timer armed, but the guest's tick handler never ran")
+    expected_ticks = lab_timer.instructions // TIMER_PERIOD
+    check(abs(ticks - expected_ticks) <= 1,
+          f"timer armed: {ticks} ticks handled by the guest, but {lab_timer.instructions:,} "
+          f"instructions retired imply {expected_ticks}")
 
     print(f"compute loop: {n_insn:,} guest instructions")
-    print(f"{'mode':<34}{'M instr/s':>12}{'ratio to raw':>14}")
+    print(f"{'mode':<38}{'M instr/s':>12}{'ratio to raw':>14}")
     for name, secs in [("raw Unicorn (same image)", raw), ("vlab native, free running", free),
                        ("vlab native, counted (budget)", counted),
-                       (f"vlab native, timer armed ({m_timer.devices.timer.ticks} ticks)", timer)]:
-        print(f"{name:<34}{n_insn / secs / 1e6:>12.1f}{raw / secs:>14.2f}")
+                       (f"vlab native, timer armed ({ticks} ticks)", timer)]:
+        print(f"{name:<38}{n_insn / secs / 1e6:>12.1f}{ratio(raw / secs):>14}")
 
-    t = subprocess.run([sys.executable, "-c",
-                        "import time; t=time.perf_counter(); import vlab; "
-                        "print(time.perf_counter()-t)"], capture_output=True, text=True,
-                       cwd=Path(__file__).resolve().parents[1], check=True)
-    print(f"import vlab: {float(t.stdout):.3f} s (target <= 0.5 s)")
-    t = subprocess.run([sys.executable, "-c",
-                        "import time; t=time.perf_counter(); from vlab import Lab; "
-                        "print(time.perf_counter()-t)"], capture_output=True, text=True,
-                       cwd=Path(__file__).resolve().parents[1], check=True)
-    print(f"from vlab import Lab (loads Unicorn and Capstone): {float(t.stdout):.3f} s")
-    from vlab.lab import Lab
+    for code, label in (("import vlab", "import vlab"),
+                        ("from vlab import Lab", "from vlab import Lab (loads Unicorn and Capstone)")):
+        t = subprocess.run([sys.executable, "-c",
+                            f"import time; t=time.perf_counter(); {code}; "
+                            "print(time.perf_counter()-t)"], capture_output=True, text=True,
+                           cwd=ROOT)
+        check(t.returncode == 0, f"{code!r} failed in a fresh interpreter:\n{t.stderr}")
+        suffix = " (target <= 0.5 s)" if code == "import vlab" else ""
+        print(f"{label}: {float(t.stdout):.3f} s{suffix}")
 
     lab = Lab("kernel")
-    lab.run(until="user_main")
-    reps = 2000
+    run_to(lab, "user_main")
+    start = lab.instructions
     t0 = time.perf_counter()
-    for _ in range(reps):
+    for _ in range(args.reps):
         lab.step()
         lab.state()
-    per = (time.perf_counter() - t0) / reps
+    per = (time.perf_counter() - t0) / args.reps
+    check(lab.instructions - start == args.reps,
+          f"step(): {args.reps} steps retired {lab.instructions - start} instructions")
     print(f"step() + state(): {per * 1e6:.0f} us (target <= 1000 us)")
 
 

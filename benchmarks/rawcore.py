@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,3 +34,28 @@ def raw_core(code: bytes) -> tuple[unicorn.Uc, ctypes.Array]:
     buf[layout.ENTRY:layout.ENTRY + len(code)] = code
     uc.reg_write(X.UC_X86_REG_ESP, layout.BOOT_STACK)
     return uc, buf
+
+
+def raw_loop(code: bytes, top: int, end: int) -> tuple[float, unicorn.Uc]:
+    """Seconds raw Unicorn takes from ``top`` to ``end`` on ``code``, timed as vlab's runs are:
+    first run (untimed) to ``top``, then from ``top`` until an exact-address hook at ``end``
+    stops it (the hook at ``top`` removed and its translation dropped, as vlab does with a
+    breakpoint). Returns (seconds, the core, stopped at ``end``); raises if it stopped elsewhere."""
+    uc, _ = raw_core(code)
+    hook = uc.hook_add(unicorn.UC_HOOK_CODE, lambda uc, *_: uc.emu_stop(), None, top, top)
+    uc.emu_start(layout.ENTRY, layout.UNTIL_NEVER)
+    stopped_at = uc.reg_read(X.UC_X86_REG_EIP)
+    if stopped_at != top:
+        raise RuntimeError(f"raw Unicorn did not reach the loop at {top:#x} (stopped at "
+                           f"{stopped_at:#x})")
+    uc.hook_del(hook)
+    uc.ctl_remove_cache(top, top + 1)
+    uc.hook_add(unicorn.UC_HOOK_CODE, lambda uc, *_: uc.emu_stop(), None, end, end)
+    t = time.perf_counter()
+    uc.emu_start(top, layout.UNTIL_NEVER)
+    secs = time.perf_counter() - t
+    stopped_at = uc.reg_read(X.UC_X86_REG_EIP)
+    if stopped_at != end:
+        raise RuntimeError(f"raw Unicorn did not reach the loop's end at {end:#x} (stopped at "
+                           f"{stopped_at:#x})")
+    return secs, uc
