@@ -25,7 +25,7 @@ from unicorn import x86_const as X
 
 from vlab import Lab, guests, layout
 from vlab.compare import MEMORY_CONFIGS
-from vlab.devices import EXIT_PORT
+from vlab.hw.devices import EXIT_PORT
 
 #: A guest that runs away on raw Unicorn stops here (one watchdog thread for the whole run).
 RAW_TIMEOUT_S = 60

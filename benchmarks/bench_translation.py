@@ -34,7 +34,7 @@ from benchlib import (
 )
 
 from vlab import Lab, guests
-from vlab.translator import TranslationCache, translate  # internal: no public API times it
+from vlab.monitor.translator import TranslationCache, translate  # internal: no public API times it
 
 
 def bt_run(img, iterations: int, profile: bool) -> float:
