@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from vlab import widgets  # noqa: E402
+from vlab import ui as widgets  # noqa: E402
 from vlab.lab import Lab  # noqa: E402
 
 
@@ -120,7 +120,7 @@ def test_memory_view_shows_the_walk_of_the_last_fault(strategy, options, mechani
 
 
 def test_translation_diagram_names_both_dimensions():
-    from vlab import diagram
+    from vlab.ui import diagram
 
     lab = Lab("paging", "vtx")
     lab.run(until="fork_test")

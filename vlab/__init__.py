@@ -12,7 +12,7 @@ __all__ = ["Lab", "Machine", "__version__"]
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext vlab``: the ``%%asm`` cell magic."""
-    from .magic import load_ipython_extension as load
+    from .ui.magic import load_ipython_extension as load
 
     load(ipython)
 

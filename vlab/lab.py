@@ -54,7 +54,7 @@ class Lab:
 
     #: Where the default view lives: the model names it but never imports it (a view package
     #: may be absent, e.g. in the grader's sandbox).
-    VIEW_MODULE = "vlab.widgets"
+    VIEW_MODULE = "vlab.ui"
 
     def __init__(self, guest: str = "kernel", strategy: str = "native", *,
                  image: bytes | str | Path | Image | None = None,

@@ -72,7 +72,7 @@ def translation_dot(t) -> str:
     """DOT for one address translation (a :class:`vlab.paging.Translation`): the guest's walk
     GVA -> GPA, and beside it what the core uses — the shadow's walk (GVA -> HPA) or the EPT
     entry (GPA -> HPA). A level that would fault is drawn in red."""
-    from .paging import entry_text, ept_rights
+    from ..paging import entry_text, ept_rights
 
     red = 'color="#d62728", fontcolor="#d62728"'
     out = ["digraph walk {", '  rankdir=LR; node [shape=box, style="rounded,filled", '

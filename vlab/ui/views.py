@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as W
 
-from . import diagram, paging
-from .errors import VlabError
-from .isa import InsnClass
-from .state import CpuState
-from .trace import ExitReason
+from .. import paging
+from ..errors import VlabError
+from ..isa import InsnClass
+from ..state import CpuState
+from ..trace import ExitReason
+from . import diagram
 
 if TYPE_CHECKING:
-    from .lab import Lab
+    from ..lab import Lab
 
 MAX_REDRAWS_PER_S = 10
 STRATEGY_LABELS = {"native": "native", "trap_emulate": "trap-and-emulate",
@@ -420,7 +421,7 @@ class StrategyToggle:
     VT-x, "EPT" chooses nested paging or shadow page tables (first-generation hardware)."""
 
     def __init__(self, ui: LabWidget):
-        from . import strategies
+        from .. import strategies
 
         self.ui = ui
         self.widget = W.ToggleButtons(
