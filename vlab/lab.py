@@ -372,6 +372,13 @@ class Lab:
         return (f"<Lab guest={self.guest!r} strategy={self.strategy.name!r} status={self.status} "
                 f"instructions={self.machine.instructions}>")
 
+    # ---------------------------------------------------------------- read-only, for views
+    @staticmethod
+    def available_strategies() -> dict[str, frozenset[str]]:
+        """Every strategy a Lab can switch to, by name, with the capabilities it declares (what
+        the strategy toggle offers, and which options a switch takes: "ept")."""
+        return {name: cls.capabilities for name, cls in strategies.STRATEGIES.items()}
+
 
 def _load_image(image: bytes | str | Path | Image) -> Image:
     if isinstance(image, Image):
