@@ -335,16 +335,15 @@ class Lab:
         return importlib.import_module(self.VIEW_MODULE)
 
     def widget(self):
-        """The lab's UI (ipywidgets): controls, strategy toggle, CPU, code, trap log, diagram,
-        console, VMCS and translation-cache views."""
+        """The lab's UI, an ipywidgets ``VBox``: controls, strategy toggle, CPU, code, trap log,
+        diagram, console, VMCS, translation-cache and memory views."""
         return self._view().LabWidget(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         view = self._view()
         bundle = {"text/plain": repr(self), "text/html": view.static_html(self)}
         try:
-            ui = self.widget()
-            data = ui.widget._repr_mimebundle_(include=include, exclude=exclude)
+            data = self.widget()._repr_mimebundle_(include=include, exclude=exclude)
             if isinstance(data, tuple):
                 data = data[0]
             bundle.update(data or {})

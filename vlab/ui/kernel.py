@@ -93,11 +93,19 @@ class Session:
             self._show(f"<div style='color:#b00'>{html.escape(str(e))}</div>")
         self.regs()
 
+    def _show_view(self, view_class) -> None:
+        """One view's HTML as it stands now (the view is closed at once: it stops observing)."""
+        view = view_class(self.lab)
+        try:
+            self._show(view.value)
+        finally:
+            view.close()
+
     def regs(self, _: str = "") -> None:
         from .views import RegisterView
 
         if self._need_lab():
-            self._show(RegisterView(self.lab).render())
+            self._show_view(RegisterView)
 
     def trace(self, _: str = "") -> None:
         from .magic import report_html
@@ -109,13 +117,13 @@ class Session:
         from .views import DiagramView
 
         if self._need_lab():
-            self._show(DiagramView(self.lab).render())
+            self._show_view(DiagramView)
 
     def widget(self, _: str = "") -> None:
         from IPython.display import display
 
         if self._need_lab():
-            display(self.lab.widget().widget)
+            display(self.lab.widget())
 
     def run(self, _: str = "") -> None:
         from ..errors import VlabError

@@ -50,8 +50,8 @@ def report_html(lab, trace_rows: int = 12) -> str:
     trace = (f"<table><tr><th>exit</th><th>EIP</th><th>instruction</th><th>handler</th></tr>"
              f"{rows}</table>" if rows else "<i>no exits</i>")
     counts = ", ".join(f"{k} {v}" for k, v in lab.trace.counts().items()) or "none"
-    return (f"<div class='vlab-asm'><b>{html.escape(lab.strategy.name)}</b>: "
-            f"{html.escape(status)} &middot; {lab.machine.instructions:,} instructions &middot; "
+    return (f"<div class='vlab-asm'><b>{html.escape(lab.strategy_name)}</b>: "
+            f"{html.escape(status)} &middot; {lab.instructions:,} instructions &middot; "
             f"exits: {html.escape(counts)}<pre>{html.escape(lab.console)}</pre>{trace}</div>")
 
 
