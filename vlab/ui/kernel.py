@@ -66,14 +66,15 @@ class Session:
         return True
 
     def strategy(self, name: str = "") -> None:
-        from .. import strategies
+        from ..lab import Lab
 
+        known = ", ".join(Lab.available_strategies())
         if not name:
-            self._show(f"strategy: <b>{self.strategy_name}</b> (of {', '.join(strategies.STRATEGIES)})")
+            self._show(f"strategy: <b>{self.strategy_name}</b> (of {known})")
             return
-        if name not in strategies.STRATEGIES:
+        if name not in Lab.available_strategies():
             self._show(f"<div style='color:#b00'>unknown strategy {html.escape(name)!r}; "
-                       f"known: {', '.join(strategies.STRATEGIES)}</div>")
+                       f"known: {known}</div>")
             return
         self.strategy_name = name
         if self.lab is not None:
