@@ -247,3 +247,34 @@ def test_ui_reads_the_lab_only_through_its_public_api():
             offences += [f"{path.name}:{number}: {why}: {line.strip()}"
                          for pattern, why in forbidden.items() if re.search(pattern, code)]
     assert not offences, "\n".join(offences)
+
+
+def test_the_end_of_a_cell_never_waits_for_a_background_slice():
+    import threading
+
+    from vlab.ui.base import lab_lock
+
+    lab = Lab("kernel", "native")
+    cpu = ui.RegisterView(lab)
+    for _ in range(100):  # the first step is drawn at once, the next ones only marked due
+        lab.step()
+        if cpu.due:
+            break
+    assert cpu.due
+    holding, release = threading.Event(), threading.Event()
+
+    def slice_in_the_background():
+        with lab_lock(lab):
+            holding.set()
+            release.wait(10)
+
+    runner = threading.Thread(target=slice_in_the_background)
+    runner.start()
+    holding.wait(10)
+    t0 = time.monotonic()
+    ui.flush(wait=False)  # what IPython's post_run_cell does
+    assert time.monotonic() - t0 < 0.5 and cpu.due
+    release.set()
+    runner.join(10)
+    ui.flush(lab)
+    assert not cpu.due and f"{lab.instructions:,} instructions" in cpu.value

@@ -80,19 +80,29 @@ def action(lab: Lab) -> Iterator[None]:
     flush(lab)
 
 
-def flush(lab: Lab | None = None) -> None:
-    """Redraw every view whose redraw was postponed (those of ``lab``, or all of them)."""
+def flush(lab: Lab | None = None, *, wait: bool = True) -> None:
+    """Redraw every view whose redraw was postponed (those of ``lab``, or all of them). With
+    ``wait=False`` a view whose Lab is running in the background stays due (the run redraws it
+    when it stops) instead of waiting for the slice to end."""
     with _PENDING_GUARD:
         views = [v for v in _PENDING if lab is None or v.lab is lab]
         for v in views:
             _PENDING.discard(v)
     for view in views:
-        if view.due:
+        if not view.due:
+            continue
+        lock = lab_lock(view.lab)
+        if not lock.acquire(blocking=wait):
+            view._postpone()
+            continue
+        try:
             view.refresh()
+        finally:
+            lock.release()
 
 
 def _after_cell(result=None) -> None:
-    flush()
+    flush(wait=False)
 
 
 def _flush_after_cells() -> None:
