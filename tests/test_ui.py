@@ -278,3 +278,15 @@ def test_the_end_of_a_cell_never_waits_for_a_background_slice():
     runner.join(10)
     ui.flush(lab)
     assert not cpu.due and f"{lab.instructions:,} instructions" in cpu.value
+
+
+def test_a_view_that_fails_to_draw_never_breaks_the_lab(monkeypatch):
+    lab = Lab("kernel", "native")
+    code = ui.CodeView(lab)
+
+    def broken(self):
+        raise KeyError("a bug in a view")
+
+    monkeypatch.setattr(ui.CodeView, "render", broken)
+    lab.step()  # the "stopped" observer fails: the step does not
+    assert lab.instructions == 1 and "could not draw" in code.value and "KeyError" in code.value

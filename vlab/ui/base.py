@@ -154,11 +154,14 @@ class LabView:
             self._postpone()
             return
         now = time.monotonic()
-        if now - self._drawn_at >= self.min_interval:
-            self._drawn_at = now
-            self.refresh()
-        else:
+        if now - self._drawn_at < self.min_interval:
             self._postpone()
+            return
+        self._drawn_at = now
+        try:
+            self.refresh()
+        except Exception as e:  # called from inside lab.step() & co.: a view must not break them
+            self._draw_failed(e)
 
     def _lab_switched(self, strategy: str) -> None:
         """The Lab rebooted (under ``strategy``): a view that compares with what it drew before
@@ -181,7 +184,11 @@ class LabView:
                 self._drawing = False
 
     def draw(self) -> None:
+        """Read the Lab and set this view's widgets (never change the Lab)."""
         raise NotImplementedError
+
+    def _draw_failed(self, error: Exception) -> None:
+        self.log.error("vlab: %s could not draw: %r", type(self).__name__, error)
 
     def close(self) -> None:
         """Stop observing the Lab and close the widget."""
@@ -200,3 +207,7 @@ class HtmlView(LabView, W.HTML):
     def render(self) -> str:
         """The view as HTML (what :meth:`draw` shows)."""
         raise NotImplementedError
+
+    def _draw_failed(self, error: Exception) -> None:
+        self.value = (f"<i style='color:#d62728'>{h(type(self).__name__)} could not draw: "
+                      f"{h(type(error).__name__)}: {h(error)}</i>")
