@@ -48,6 +48,7 @@ class LabActions:
 
     # ---------------------------------------------------------------- the actions
     def step(self) -> None:
+        """Execute one guest instruction."""
         self.act(self.lab.step)
 
     def step_over(self) -> None:
@@ -60,6 +61,7 @@ class LabActions:
         self.act(over)
 
     def step_back(self) -> None:
+        """Undo the last step."""
         self.act(self.lab.step_back)
 
     def run_to_exit(self) -> None:
@@ -76,6 +78,7 @@ class LabActions:
         self.act(to_exit)
 
     def reset(self) -> None:
+        """Reboot the guest under the same strategy."""
         self.act(self.lab.reset)
 
     def add_breakpoint(self, text: str) -> None:
@@ -91,6 +94,7 @@ class LabActions:
         self.act(set_it)
 
     def break_on_mode_change(self, on: bool) -> None:
+        """Stop whenever the guest changes ring (or not)."""
         self.act(lambda: setattr(self.lab, "break_on_mode_change", on))
 
     def switch(self, strategy: str, **options) -> None:
