@@ -27,7 +27,7 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 extra="lab"; [ "$mode" = test ] && extra="test"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extra]"
-.venv/bin/python -m vlab.kernel install --sys-prefix >/dev/null  # the "x86 (vlab)" kernel
+.venv/bin/python -m vlab.ui.kernel install --sys-prefix >/dev/null  # the "x86 (vlab)" kernel
 
 if [ "$mode" = lab ]; then
   root_flag=""; [ "$(id -u)" -eq 0 ] && root_flag="--allow-root"

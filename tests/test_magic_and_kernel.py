@@ -55,7 +55,7 @@ def test_asm_assembly_error_names_the_line(shell):
 def test_vlab_kernel_runs_assembly_and_magics(tmp_path, monkeypatch):
     from jupyter_client.manager import start_new_kernel
 
-    from vlab import kernel
+    from vlab.ui import kernel
 
     where = kernel.install(prefix=str(tmp_path))
     assert Path(where, "kernel.json").exists()
@@ -91,7 +91,7 @@ def test_vlab_kernel_runs_assembly_and_magics(tmp_path, monkeypatch):
 
 
 def test_kernel_cell_translation():
-    from vlab.kernel import translate
+    from vlab.ui.kernel import translate
 
     assert translate("%strategy vtx\n%step 10") == \
         "__vlab_session.strategy('vtx')\n__vlab_session.step('10')"
@@ -112,7 +112,7 @@ def test_binder_files():
     assert re.fullmatch(r"python-3\.\d+\n", b.joinpath("runtime.txt").read_text())
     post = b / "postBuild"
     assert os.access(post, os.X_OK) and post.read_text().startswith("#!/bin/bash")
-    assert "set -e" in post.read_text() and "vlab.kernel install" in post.read_text()
+    assert "set -e" in post.read_text() and "vlab.ui.kernel install" in post.read_text()
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"https://mybinder\.org/v2/gh/[^/\s]+/vlab/HEAD\?urlpath=lab/tree/notebooks/"
                      r"00-start-here\.ipynb", readme)

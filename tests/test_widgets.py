@@ -4,31 +4,39 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from vlab import widgets  # noqa: E402
 from vlab.lab import Lab  # noqa: E402
+from vlab.ui import (  # noqa: E402
+    CodeView,
+    ConsoleView,
+    DiagramView,
+    LabWidget,
+    MemoryView,
+    RegisterView,
+    TrapLogView,
+)
 
 
 def test_each_view_builds_alone_and_follows_the_lab():
     lab = Lab("kernel", "trap_emulate")
-    cpu, code, console = widgets.RegisterView(lab), widgets.CodeView(lab), widgets.ConsoleView(lab)
-    traps, diag = widgets.TrapLogView(lab), widgets.DiagramView(lab)
+    cpu, code, console = RegisterView(lab), CodeView(lab), ConsoleView(lab)
+    traps, diag = TrapLogView(lab), DiagramView(lab)
     eip0 = f"{lab.state().eip:#010x}"
-    assert eip0 in cpu.widget.value and "&#9654;" in code.widget.value
+    assert eip0 in cpu.value and "&#9654;" in code.value
     lab.step()
     cpu.refresh()
-    assert f"{lab.state().eip:#010x}" in cpu.widget.value
-    assert "background:#fff3a0" in cpu.widget.value  # EIP changed: highlighted
+    assert f"{lab.state().eip:#010x}" in cpu.value
+    assert "background:#fff3a0" in cpu.value  # EIP changed: highlighted
     lab.run(until="report")
     for view in (console, traps, diag):
         view.refresh()
-    assert "starting user task" in console.widget.value
+    assert "starting user task" in console.value
     assert len(traps.rows.options) == traps.page_size and "CLI" in traps.filter.options
     traps.filter.value = "HLT"
     assert all("HLT(12)" in label for label, _ in traps.rows.options)
     traps.rows.value = traps.rows.options[0][1]
     assert "handle_hlt" in traps.detail.value
-    assert "<svg" in diag.widget.value and "last: " in diag.widget.value
-    assert "CPL</b> real 1 / guest believes 0" in cpu.widget.value
+    assert "<svg" in diag.value and "last: " in diag.value
+    assert "CPL</b> real 1 / guest believes 0" in cpu.value
 
 
 def test_lab_widget_actions_and_strategy_switch():
@@ -39,12 +47,12 @@ def test_lab_widget_actions_and_strategy_switch():
     assert lab.state().eip != eip and lab.machine.instructions == 1
     ui.controls.buttons["back"].click()
     assert lab.state().eip == eip
-    ui.strategy.widget.value = "vtx"
-    assert lab.strategy.name == "vtx" and "non-root" in ui.cpu.widget.value
+    ui.strategy.buttons.value = "vtx"
+    assert lab.strategy.name == "vtx" and "non-root" in ui.cpu.value
     ui.controls.buttons["exit"].click()  # run to the next exit
     assert lab.trace.total == 1 and "stopped: exit" in ui.controls.status.value
-    assert "VM_EXIT_REASON" in ui.vmcs.widget.value
-    ui.strategy.widget.value = "paravirt"  # picks kernel-pv
+    assert "VM_EXIT_REASON" in ui.vmcs.value
+    ui.strategy.buttons.value = "paravirt"  # picks kernel-pv
     assert lab.guest == "kernel-pv" and "previous runs" in ui.history.value
 
 
@@ -52,11 +60,11 @@ def test_background_run_and_pause():
     lab = Lab("kernel", "binary_translation")
     ui = lab.widget()
     ui.controls.speed.value = 3
-    ui.toggle_run()
-    ui.wait(30)
-    assert lab.exit_code == 0 and "kernel done" in ui.console.widget.value
+    ui.actions.toggle_run()
+    ui.actions.wait(30)
+    assert lab.exit_code == 0 and "kernel done" in ui.console.value
     assert ui.controls.buttons["run"].description == "Run"
-    assert "callout" in ui.code.widget.value or ui.translations.widget.value.startswith("<div>")
+    assert "callout" in ui.code.value or ui.translations.value.startswith("<div>")
 
 
 def test_errors_are_shown_not_raised():
@@ -65,7 +73,7 @@ def test_errors_are_shown_not_raised():
     lab = Lab(image=build("faults", CASE=1))
     ui = lab.widget()
     ui.controls.buttons["run"].click()
-    ui.wait(10)
+    ui.actions.wait(10)
     assert "InvalidOpcode" in ui.controls.status.value
     ui.controls.buttons["reset"].click()
     assert lab.status == "running"
@@ -75,9 +83,9 @@ def test_breakpoint_controls():
     lab = Lab("kernel")
     ui = lab.widget()
     ui.controls.bp.value = "timer_handler"
-    ui.controls.widget.children[1].children[1].click()  # "+ breakpoint"
+    ui.controls.add_bp.click()
     ui.controls.buttons["run"].click()
-    ui.wait(10)
+    ui.actions.wait(10)
     assert lab.symbol(lab.state().eip) == "timer_handler"
     ui.controls.ring_bp.value = True
     assert lab.break_on_mode_change
@@ -85,8 +93,8 @@ def test_breakpoint_controls():
 
 def test_diagram_without_dot_shows_text_and_hint(monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: None)
-    view = widgets.DiagramView(Lab("kernel", "paravirt" if False else "vtx"))
-    assert "apt-get install -y graphviz" in view.widget.value and "digraph" in view.widget.value
+    view = DiagramView(Lab("kernel", "paravirt" if False else "vtx"))
+    assert "apt-get install -y graphviz" in view.value and "digraph" in view.value
 
 
 def test_static_view_for_non_widget_front_ends():
@@ -105,8 +113,8 @@ def test_static_view_for_non_widget_front_ends():
 def test_memory_view_shows_the_walk_of_the_last_fault(strategy, options, mechanism):
     lab = Lab("paging", strategy, strategy_options=options)
     lab.run(until="fork_test")
-    view = widgets.MemoryView(lab)
-    html = view.widget.value
+    view = MemoryView(lab)
+    html = view.value
     assert f"<b>{mechanism}</b>" in html and "guest PDE @" in html and "<svg" in html
     if strategy == "binary_translation":
         last = lab.page_faults()[-1]
@@ -116,11 +124,11 @@ def test_memory_view_shows_the_walk_of_the_last_fault(strategy, options, mechani
         assert "EPT violations" in html
     lab.run()
     view.refresh()
-    assert view.widget.value != html or strategy != "binary_translation"
+    assert view.value != html or strategy != "binary_translation"
 
 
 def test_translation_diagram_names_both_dimensions():
-    from vlab import diagram
+    from vlab.ui import diagram
 
     lab = Lab("paging", "vtx")
     lab.run(until="fork_test")
@@ -133,12 +141,12 @@ def test_translation_diagram_names_both_dimensions():
 
 
 def test_ept_checkbox_switches_vtx_between_ept_and_shadow_paging():
-    ui = widgets.LabWidget(Lab("paging", "vtx"))
+    ui = LabWidget(Lab("paging", "vtx"))
     assert ui.strategy.ept.value and ui.lab.strategy.ept_enabled
     ui.strategy.ept.value = False  # reboots under VT-x with shadow page tables
     assert ui.lab.strategy.name == "vtx" and not ui.lab.strategy.ept_enabled
-    ui.act(ui.lab.run)
-    assert "hidden_faults" in ui.memory.widget.value and ui.lab.exit_code == 0
-    ui.strategy.widget.value = "binary_translation"
-    ui.strategy.widget.value = "vtx"  # the checkbox's choice holds for the next switch
+    ui.actions.act(ui.lab.run)
+    assert "hidden_faults" in ui.memory.value and ui.lab.exit_code == 0
+    ui.strategy.buttons.value = "binary_translation"
+    ui.strategy.buttons.value = "vtx"  # the checkbox's choice holds for the next switch
     assert not ui.lab.strategy.ept_enabled

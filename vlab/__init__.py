@@ -16,7 +16,7 @@ __all__ = ["Lab", "Machine", "ExitReason", "Exit", "HandlerTable", "__version__"
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext vlab``: the ``%%asm`` cell magic."""
-    from vlab.magic import load_ipython_extension as load
+    from vlab.ui.magic import load_ipython_extension as load
 
     load(ipython)
 

@@ -54,7 +54,7 @@ class Lab:
 
     #: Where the default view lives: the model names it but never imports it (a view package
     #: may be absent, e.g. in the grader's sandbox).
-    VIEW_MODULE = "vlab.widgets"
+    VIEW_MODULE = "vlab.ui"
 
     def __init__(self, guest: str = "kernel", strategy: str = "native", *,
                  image: bytes | str | Path | Image | None = None,
@@ -344,16 +344,15 @@ class Lab:
         return importlib.import_module(self.VIEW_MODULE)
 
     def widget(self):
-        """The lab's UI (ipywidgets): controls, strategy toggle, CPU, code, trap log, diagram,
-        console, VMCS and translation-cache views."""
+        """The lab's UI, an ipywidgets ``VBox``: controls, strategy toggle, CPU, code, trap log,
+        diagram, console, VMCS, translation-cache and memory views."""
         return self._view().LabWidget(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         view = self._view()
         bundle = {"text/plain": repr(self), "text/html": view.static_html(self)}
         try:
-            ui = self.widget()
-            data = ui.widget._repr_mimebundle_(include=include, exclude=exclude)
+            data = self.widget()._repr_mimebundle_(include=include, exclude=exclude)
             if isinstance(data, tuple):
                 data = data[0]
             bundle.update(data or {})
@@ -380,6 +379,13 @@ class Lab:
     def __repr__(self) -> str:
         return (f"<Lab guest={self.guest!r} strategy={self.strategy.name!r} status={self.status} "
                 f"instructions={self.machine.instructions}>")
+
+    # ---------------------------------------------------------------- read-only, for views
+    @staticmethod
+    def available_strategies() -> dict[str, frozenset[str]]:
+        """Every strategy a Lab can switch to, by name, with the capabilities it declares (what
+        the strategy toggle offers, and which options a switch takes: "ept")."""
+        return {name: cls.capabilities for name, cls in strategies.STRATEGIES.items()}
 
 
 def _load_image(image: bytes | str | Path | Image) -> Image:

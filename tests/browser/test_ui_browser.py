@@ -14,7 +14,7 @@ import time
 from tests.browser.conftest import ARTIFACTS, TOKEN, write_notebook
 
 UI_CELLS = [
-    "from vlab import Lab\nlab = Lab('kernel', 'trap_emulate')\nui = lab.widget()\nui.widget",
+    "from vlab import Lab\nlab = Lab('kernel', 'trap_emulate')\nui = lab.widget()\nui",
     "import ipywidgets as W\nping = W.Button(description='ping')\nping.add_class('vlab-ping')\n"
     "pong = W.Label('0')\npong.add_class('vlab-pong')\n"
     "def bump(_):\n    pong.value = str(int(pong.value) + 1)\nping.on_click(bump)\nW.HBox([ping, pong])",
@@ -92,7 +92,7 @@ def test_lab_ui_in_notebook7(jupyter, browser):
 def test_memory_tab_shows_the_shadow_walk(jupyter, browser):
     write_notebook(jupyter["root"] / "mem.ipynb", [
         "from vlab import Lab\nlab = Lab('paging', 'binary_translation')\n"
-        "lab.run(until='fork_test')\nui = lab.widget()\nui.widget"])
+        "lab.run(until='fork_test')\nui = lab.widget()\nui"])
     page = browser.new_page(viewport={"width": 1500, "height": 1400})
     page.goto(f"{jupyter['base']}/lab/tree/mem.ipynb?reset&token={TOKEN}")
     _run_all(page)

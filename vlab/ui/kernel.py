@@ -8,7 +8,7 @@ Python call on a :class:`Session` in the kernel's IPython shell.
   ``%run`` (continue), ``%reset``;
 * ``%%python``: the rest of the cell is plain Python (``lab`` is the current Lab).
 
-Install the kernelspec: ``python -m vlab.kernel install [--user | --sys-prefix]`` (the README's
+Install the kernelspec: ``python -m vlab.ui.kernel install [--user | --sys-prefix]`` (the README's
 set-up command does it).
 """
 
@@ -38,7 +38,7 @@ class Session:
         display(HTML(markup))
 
     def run_source(self, source: str) -> None:
-        from .errors import AssemblyError, VlabError
+        from ..errors import AssemblyError, VlabError
         from .magic import error_html, report_html, run_cell
 
         try:
@@ -66,14 +66,15 @@ class Session:
         return True
 
     def strategy(self, name: str = "") -> None:
-        from . import strategies
+        from ..lab import Lab
 
+        known = ", ".join(Lab.available_strategies())
         if not name:
-            self._show(f"strategy: <b>{self.strategy_name}</b> (of {', '.join(strategies.STRATEGIES)})")
+            self._show(f"strategy: <b>{self.strategy_name}</b> (of {known})")
             return
-        if name not in strategies.STRATEGIES:
+        if name not in Lab.available_strategies():
             self._show(f"<div style='color:#b00'>unknown strategy {html.escape(name)!r}; "
-                       f"known: {', '.join(strategies.STRATEGIES)}</div>")
+                       f"known: {known}</div>")
             return
         self.strategy_name = name
         if self.lab is not None:
@@ -82,7 +83,7 @@ class Session:
         self._show(f"strategy: <b>{html.escape(name)}</b>")
 
     def step(self, count: str = "1") -> None:
-        from .errors import VlabError
+        from ..errors import VlabError
 
         if not self._need_lab():
             return
@@ -93,11 +94,19 @@ class Session:
             self._show(f"<div style='color:#b00'>{html.escape(str(e))}</div>")
         self.regs()
 
+    def _show_view(self, view_class) -> None:
+        """One view's HTML as it stands now (the view is closed at once: it stops observing)."""
+        view = view_class(self.lab)
+        try:
+            self._show(view.value)
+        finally:
+            view.close()
+
     def regs(self, _: str = "") -> None:
-        from .widgets import RegisterView
+        from .views import RegisterView
 
         if self._need_lab():
-            self._show(RegisterView(self.lab).render())
+            self._show_view(RegisterView)
 
     def trace(self, _: str = "") -> None:
         from .magic import report_html
@@ -106,19 +115,19 @@ class Session:
             self._show(report_html(self.lab, trace_rows=40))
 
     def diagram(self, _: str = "") -> None:
-        from .widgets import DiagramView
+        from .views import DiagramView
 
         if self._need_lab():
-            self._show(DiagramView(self.lab).render())
+            self._show_view(DiagramView)
 
     def widget(self, _: str = "") -> None:
         from IPython.display import display
 
         if self._need_lab():
-            display(self.lab.widget().widget)
+            display(self.lab.widget())
 
     def run(self, _: str = "") -> None:
-        from .errors import VlabError
+        from ..errors import VlabError
         from .magic import report_html
 
         if not self._need_lab():
@@ -167,7 +176,7 @@ class VlabKernel(IPythonKernel):
 
 
 def kernel_json() -> dict:
-    return {"argv": [sys.executable, "-m", "vlab.kernel", "-f", "{connection_file}"],
+    return {"argv": [sys.executable, "-m", "vlab.ui.kernel", "-f", "{connection_file}"],
             "display_name": "x86 (vlab)", "language": "gas",
             "metadata": {"debugger": False}}
 

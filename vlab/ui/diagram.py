@@ -1,48 +1,81 @@
 """Architecture diagrams (graphviz): rings and modes for a strategy, the last exit's path lit.
 
-``dot_source(lab)`` builds the DOT text; ``render_svg(dot)`` runs graphviz's ``dot`` and returns
-SVG, or None when the ``dot`` binary is missing (the UI then shows the DOT text and a hint).
+``architecture(lab.capabilities)`` names the picture that fits the active strategy,
+``dot_source(name, last_exit)`` builds its DOT text, ``translation_dot(t)`` one address
+translation's; ``render_svg(dot)`` runs graphviz's ``dot`` and returns SVG, or None when the
+``dot`` binary is missing (the UI then shows the DOT text and a hint).
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Collection
 
 INSTALL_HINT = "install graphviz to draw diagrams: apt-get install -y graphviz (or: conda install graphviz)"
 
-_LAYOUTS = {
-    "native": (["user task\\nring 3", "kernel\\nring 0", "CPU"],
-               [(0, 1, "int 0x80 / faults"), (1, 0, "iret"), (1, 2, "runs directly")], None),
-    "trap_emulate": (["user task\\nring 3", "guest kernel\\nring 1 (believes 0)",
-                      "monitor\\nring 0", "CPU"],
-                     [(0, 1, "int 0x80 (reflected)"), (1, 2, "#GP trap"), (2, 1, "emulate + iret"),
-                      (2, 3, "owns")], "trap"),
-    "binary_translation": (["user task\\nring 3 (not translated)",
-                            "guest kernel\\nring 1, translated code", "monitor\\nring 0", "CPU"],
-                           [(0, 1, "int 0x80 (reflected)"), (1, 2, "callout"),
-                            (2, 1, "back to translated code"), (2, 3, "owns")], "callout"),
-    "vtx": (["user task\\nnon-root ring 3", "guest kernel\\nnon-root ring 0",
-             "monitor\\nVMX root", "CPU"],
-            [(0, 1, "int 0x80 (no exit)"), (1, 2, "VM exit"), (2, 1, "VM entry"),
-             (2, 3, "VMCS")], "VM exit"),
-    "paravirt": (["user task\\nring 3", "PV kernel\\nring 1", "hypervisor\\nring 0", "CPU"],
-                 [(0, 1, "trap bounce"), (1, 2, "hypercall int 0x82"), (2, 1, "event / iret"),
-                  (2, 3, "owns")], "hypercall"),
+
+@dataclass(frozen=True)
+class Picture:
+    """Boxes (top to bottom), arrows between them (from, to, label; the arrow 1 -> 2 is the
+    one an exit takes into the monitor) and dashed clusters (label, boxes)."""
+
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[int, int, str], ...]
+    clusters: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+
+PICTURES = {
+    "native": Picture(("user task\\nring 3", "kernel\\nring 0", "CPU"),
+                      ((0, 1, "int 0x80 / faults"), (1, 0, "iret"), (1, 2, "runs directly"))),
+    "trap_emulate": Picture(("user task\\nring 3", "guest kernel\\nring 1 (believes 0)",
+                             "monitor\\nring 0", "CPU"),
+                            ((0, 1, "int 0x80 (reflected)"), (1, 2, "#GP trap"),
+                             (2, 1, "emulate + iret"), (2, 3, "owns"))),
+    "binary_translation": Picture(("user task\\nring 3 (not translated)",
+                                   "guest kernel\\nring 1, translated code", "monitor\\nring 0",
+                                   "CPU"),
+                                  ((0, 1, "int 0x80 (reflected)"), (1, 2, "callout"),
+                                   (2, 1, "back to translated code"), (2, 3, "owns"))),
+    "vtx": Picture(("user task\\nnon-root ring 3", "guest kernel\\nnon-root ring 0",
+                    "monitor\\nVMX root", "CPU"),
+                   ((0, 1, "int 0x80 (no exit)"), (1, 2, "VM exit"), (2, 1, "VM entry"),
+                    (2, 3, "VMCS")),
+                   (("VMX non-root", (0, 1)), ("VMX root", (2,)))),
+    "paravirt": Picture(("user task\\nring 3", "PV kernel\\nring 1", "hypervisor\\nring 0", "CPU"),
+                        ((0, 1, "trap bounce"), (1, 2, "hypercall int 0x82"), (2, 1, "event / iret"),
+                         (2, 3, "owns"))),
 }
 
 
-def dot_source(strategy: str, last_exit: str | None = None) -> str:
-    """DOT for a strategy's architecture; the edge the last exit took is drawn in red."""
-    nodes, edges, exit_kind = _LAYOUTS.get(strategy, _LAYOUTS["native"])
+def architecture(capabilities: Collection[str]) -> str:
+    """The picture for a strategy with these capabilities (``lab.capabilities``): what the
+    monitor has decides how the guest reaches it."""
+    if "vmcs" in capabilities:
+        return "vtx"
+    if "hypercalls" in capabilities:
+        return "paravirt"
+    if "translation_cache" in capabilities:
+        return "binary_translation"
+    if "virtual_cpu" in capabilities:
+        return "trap_emulate"
+    return "native"
+
+
+def dot_source(picture: str, last_exit: str | None = None) -> str:
+    """DOT for one of the PICTURES; the arrow the last exit took is drawn in red."""
+    p = PICTURES.get(picture, PICTURES["native"])
     lines = ["digraph vlab {", '  rankdir=TB; node [shape=box, style="rounded,filled", '
              'fillcolor="#eef3fb", fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=10];']
-    if strategy == "vtx":
-        lines.append('  subgraph cluster_nonroot { label="VMX non-root"; style=dashed; n0; n1; }')
-        lines.append('  subgraph cluster_root { label="VMX root"; style=dashed; n2; }')
-    for i, label in enumerate(nodes):
+    for i, (label, members) in enumerate(p.clusters):
+        names = "; ".join(f"n{m}" for m in members)
+        lines.append(f'  subgraph cluster_{i} {{ label="{label}"; style=dashed; {names}; }}')
+    for i, label in enumerate(p.nodes):
         lines.append(f'  n{i} [label="{label}"];')
-    for a, b, label in edges:
+    for a, b, label in p.edges:
         lit = last_exit is not None and a == 1 and b == 2
         attrs = f'label="{label}' + (f"\\n(last: {last_exit})" if lit else "") + '"'
         if lit:
@@ -53,10 +86,30 @@ def dot_source(strategy: str, last_exit: str | None = None) -> str:
 
 
 def render_svg(dot: str) -> str | None:
-    """SVG from DOT with graphviz's ``dot``; None when it is not installed."""
+    """SVG from DOT with graphviz's ``dot``; None when it is not installed. The latest pictures
+    are kept, so a view that redraws the same picture does not run graphviz again."""
     exe = shutil.which("dot")
     if exe is None:
         return None
+    with _CACHE_GUARD:
+        svg = _CACHE.get(dot)
+    if svg is None:
+        svg = _run_dot(exe, dot)
+        if svg is None:
+            return None
+        with _CACHE_GUARD:
+            _CACHE[dot] = svg
+            while len(_CACHE) > CACHED_PICTURES:
+                _CACHE.popitem(last=False)
+    return svg
+
+
+CACHED_PICTURES = 64
+_CACHE: OrderedDict[str, str] = OrderedDict()
+_CACHE_GUARD = threading.Lock()
+
+
+def _run_dot(exe: str, dot: str) -> str | None:
     try:
         out = subprocess.run([exe, "-Tsvg"], input=dot, capture_output=True, text=True,
                              timeout=20)

@@ -15,7 +15,7 @@ import argparse
 import html
 import shlex
 
-from .errors import AssemblyError, VlabError
+from ..errors import AssemblyError, VlabError
 
 HEADER = '.include "vlab.inc"\n.globl _start\n_start:\n'
 FOOTER = '\n    EXIT 0\n.include "lib.inc"\n'
@@ -23,14 +23,14 @@ FOOTER = '\n    EXIT 0\n.include "lib.inc"\n'
 
 def assemble_cell(source: str, name: str = "cell"):
     """Assemble a cell's guest code into an image (PRINT/EXIT and vlab.inc available)."""
-    from .isa import assemble
+    from ..isa import assemble
 
     return assemble(source, name, header=HEADER, footer=FOOTER)
 
 
 def run_cell(source: str, strategy: str = "native", max_instructions: int = 5_000_000):
     """Assemble and run a cell; returns the Lab (its error, if any, is in ``lab.error``)."""
-    from .lab import Lab
+    from ..lab import Lab
 
     lab = Lab(image=assemble_cell(source), strategy=strategy, budget=max_instructions)
     try:
@@ -50,8 +50,8 @@ def report_html(lab, trace_rows: int = 12) -> str:
     trace = (f"<table><tr><th>exit</th><th>EIP</th><th>instruction</th><th>handler</th></tr>"
              f"{rows}</table>" if rows else "<i>no exits</i>")
     counts = ", ".join(f"{k} {v}" for k, v in lab.trace.counts().items()) or "none"
-    return (f"<div class='vlab-asm'><b>{html.escape(lab.strategy.name)}</b>: "
-            f"{html.escape(status)} &middot; {lab.machine.instructions:,} instructions &middot; "
+    return (f"<div class='vlab-asm'><b>{html.escape(lab.strategy_name)}</b>: "
+            f"{html.escape(status)} &middot; {lab.instructions:,} instructions &middot; "
             f"exits: {html.escape(counts)}<pre>{html.escape(lab.console)}</pre>{trace}</div>")
 
 
