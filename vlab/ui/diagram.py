@@ -126,7 +126,7 @@ def translation_dot(t) -> str:
     GVA -> GPA, and beside it what the core uses — the shadow's walk (GVA -> HPA) or the EPT
     entry (GPA -> HPA). A level that would fault is drawn in red."""
     from vlab.hw.paging import entry_text
-    from vlab.strategies.vtx.ept import ept_rights
+    from vlab.translation import ept_rights
 
     red = 'color="#d62728", fontcolor="#d62728"'
     out = ["digraph walk {", '  rankdir=LR; node [shape=box, style="rounded,filled", '
