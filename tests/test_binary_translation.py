@@ -112,7 +112,7 @@ def test_compare_reports_cycles_and_wall_time():
 
 
 def test_a_student_callout_handler_replaces_vlabs():
-    from vlab.monitor.handlers import handle_popf
+    from vlab.strategies.binary_translation.handlers import handle_popf
 
     calls = []
 

@@ -123,29 +123,3 @@ MEMORY_CONFIGS = [
     ("vtx (EPT)", "vtx", {"ept": True}),
     ("paravirt", "paravirt", {}),
 ]
-
-
-def compare(guest: str = "kernel", strategies: list | None = None, **options) -> Comparison:
-    """Run ``guest`` under each strategy (default: all available) and collect the results.
-    An entry of ``strategies`` is a strategy name, or ``(label, strategy, strategy_options)``
-    (e.g. ``("vtx (no EPT)", "vtx", {"ept": False})``); paravirt runs the guest's PV build."""
-    from vlab import guests
-    from vlab import strategies as strat
-    from vlab.errors import VlabError
-    from vlab.lab import Lab
-
-    configs = [c if isinstance(c, tuple) else (c, c, {})
-               for c in (strategies or list(strat.STRATEGIES))]
-    result = Comparison(guest)
-    for label, name, strategy_options in configs:
-        lab = Lab(guest=guests.build_for(guest, name), strategy=name,
-                  strategy_options=strategy_options, **options)
-        try:
-            lab.run()
-        except VlabError:
-            pass
-        s = lab.summary()
-        result.runs[label] = Run(label, s["status"], s["console"], s["instructions"], s["exits"],
-                                 lab.trace.total, lab.trace.cycles, lab.wall_time, s["error"],
-                                 lab.trace.entries, lab.trace.callouts, lab.memory_summary())
-    return result

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from vlab import guests, layout, strategies
+from vlab import strategies as _strategies
+from vlab.compare import Comparison, Run
 from vlab.errors import VlabError
 from vlab.events import Signal
 from vlab.hw.machine import Machine, Stop
@@ -129,7 +131,7 @@ class Lab:
         from vlab.errors import GuestFault
         from vlab.strategies.paravirt import is_paravirtual
 
-        if self.strategy.name != "paravirt" and is_paravirtual(self.image.code):
+        if "hypercalls" not in self.strategy.capabilities and is_paravirtual(self.image.code):
             wrapped = GuestFault(
                 f"this image is paravirtualized: it needs a hypervisor that implements "
                 f"hypercalls (strategy 'paravirt'). Under {self.strategy.name} its hypercalls "
@@ -263,8 +265,6 @@ class Lab:
     def compare(self, strategies: list[str] | None = None, guest: str | None = None, **options):
         """Run one guest under several strategies (default: all) side by side: console output
         with the first diverging line marked, exits by reason, modelled cycles, wall time."""
-        from vlab.compare import compare
-
         guest = guest or (self.guest if self is not None else "kernel")
         return compare(guest, strategies, **options)
 
@@ -272,18 +272,20 @@ class Lab:
     def translations(self) -> list:
         """Translated blocks (binary translation only): address, original instructions, the
         translated form (callouts and their handlers), executions when profiling."""
-        return list(getattr(self.strategy, "translations", []))
+        if "translation_cache" not in self.strategy.capabilities:
+            return []
+        return list(self.strategy.translations)
 
     @property
     def vmcs(self):
         """The VMCS (VT-x model only): ``lab.vmcs.table()``, ``lab.vmcs["EXIT_QUALIFICATION"]``,
         ``lab.vmcs.set_control("HLT_EXITING", False)``."""
-        return getattr(self.strategy, "vmcs", None)
+        return self.strategy.vmcs
 
     @property
     def vcpu(self):
         """The monitor's virtual CPU (None under native: there is no monitor)."""
-        return getattr(self.strategy, "vcpu", None)
+        return self.strategy.vcpu
 
     def translate(self, linear: int | str):
         """How a guest-virtual address (or label) reaches memory now: the guest's walk, and the
@@ -296,43 +298,15 @@ class Lab:
         """Present 4 KiB mappings (linear page, entry, frame), lowest first: the guest's current
         tables, and beside them the shadow's (shadow paging) or the EPT's (guest-physical ->
         host-physical)."""
-        from vlab.hw import paging
-
-        m, s = self.machine, self.strategy
-        out: dict[str, list[tuple[int, int, int]]] = {}
-        pager = getattr(s, "pager", None)
-        if pager is not None and pager.enabled():
-            out["guest"] = paging.mapped_pages(m.memory.table_u32, pager.guest()[1], limit)
-            root = pager.shadow_root()
-            if root is not None:
-                out["shadow"] = paging.mapped_pages(pager.read_shadow, root, limit)
-        elif m.cpu.reg("cr0") & paging.PG:
-            out["guest"] = paging.mapped_pages(m.memory.table_u32, m.cpu.reg("cr3"), limit)
-        ept = getattr(s, "ept", None)
-        if ept is not None:
-            out["ept"] = [(g, p, h) for g, h, p in ept.entries()[:limit]]
-        return out
+        return self.strategy.page_tables(limit)
 
     def page_faults(self) -> list:
         """The page faults the monitor saw (kind hidden / true / pt_write), most recent last."""
-        pager = getattr(self.strategy, "pager", None)
-        return list(pager.recent) if pager is not None else []
+        return self.strategy.page_faults()
 
     def memory_summary(self) -> dict[str, Any]:
         """The monitor's MMU counters (shadow page tables, EPT or paravirtual page tables)."""
-        s = self.strategy
-        out: dict[str, Any] = {}
-        pager = getattr(s, "pager", None)
-        if pager is not None:
-            out.update(pager.summary())
-        ept = getattr(s, "ept", None)
-        if ept is not None:
-            out.update({"EPT pages mapped": len(ept.present), "EPT violations": ept.violations})
-        mmu = getattr(s, "mmu", None)
-        if mmu is not None and hasattr(mmu, "l2"):
-            out.update({"pinned page directories": len(mmu.l2), "page tables": len(mmu.l1),
-                        **dict(mmu.stats)})
-        return out
+        return self.strategy.memory_summary()
 
     def disassemble(self, address: int | str | None = None, count: int = 1):
         """Decoded guest instructions at ``address`` (default EIP)."""
@@ -397,3 +371,24 @@ def _load_image(image: bytes | str | Path | Image) -> Image:
     if not path.is_file():
         raise VlabError(f"no image file {str(path)!r}")
     return Image(path.stem, path.read_bytes(), layout.ENTRY)
+
+
+def compare(guest: str = "kernel", strategies: list | None = None, **options) -> Comparison:
+    """Run ``guest`` under each strategy (default: all available) and collect the results.
+    An entry of ``strategies`` is a strategy name, or ``(label, strategy, strategy_options)``
+    (e.g. ``("vtx (no EPT)", "vtx", {"ept": False})``); paravirt runs the guest's PV build."""
+    configs = [c if isinstance(c, tuple) else (c, c, {})
+               for c in (strategies or list(_strategies.STRATEGIES))]
+    result = Comparison(guest)
+    for label, name, strategy_options in configs:
+        lab = Lab(guest=guests.build_for(guest, name), strategy=name,
+                  strategy_options=strategy_options, **options)
+        try:
+            lab.run()
+        except VlabError:
+            pass
+        s = lab.summary()
+        result.runs[label] = Run(label, s["status"], s["console"], s["instructions"], s["exits"],
+                                 lab.trace.total, lab.trace.cycles, lab.wall_time, s["error"],
+                                 lab.trace.entries, lab.trace.callouts, lab.memory_summary())
+    return result

@@ -14,7 +14,7 @@ from vlab.strategies.vtx.ept import ept_rights
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
-    from vlab.strategies.base import Strategy
+    from vlab.monitor.base import Strategy
 
 
 @dataclass

@@ -52,7 +52,7 @@ def new_core() -> unicorn.Uc:
 
 def handle_address(uc: unicorn.Uc) -> int:
     """The address of the ``uc_struct`` behind a core."""
-    return ctypes.cast(uc._uch, ctypes.c_void_p).value
+    return ctypes.cast(uc._uch, ctypes.c_void_p).value  # noqa: SLF001 (the probe reaches in, on purpose)
 
 
 def context_address(ctx: unicorn.UcContext) -> int:
@@ -191,6 +191,30 @@ class Core:
         """Drop every translated block (code changed under the core)."""
         self.uc.ctl_flush_tb()
 
+    # ------------------------------------------------------------------ for monitors
+    # A monitor sees the core only through these: where it wants control (an exact instruction
+    # address, a range of writes, CPUID), and which translated code to forget. Callbacks get
+    # Unicorn's arguments (core, address, size, data) and must not raise.
+    def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None) -> int:
+        """Call ``callback(core, address, size, data)`` before each instruction in
+        [begin, end] (every instruction when begin > end); a handle for :meth:`remove_hook`."""
+        return self.uc.hook_add(unicorn.UC_HOOK_CODE, callback, data, begin, end)
+
+    def on_write(self, callback, begin: int, end: int) -> int:
+        """Call ``callback(core, access, address, size, value, None)`` on writes to [begin, end]."""
+        return self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, callback, None, begin, end)
+
+    def on_cpuid(self, callback) -> int:
+        """Call ``callback(core, None)`` at every CPUID; returning 1 skips the core's own."""
+        return self.uc.hook_add(unicorn.UC_HOOK_INSN, callback, None, 1, 0, X.UC_X86_INS_CPUID)
+
+    def remove_hook(self, handle: int) -> None:
+        self.uc.hook_del(handle)
+
+    def forget_code(self, begin: int, end: int) -> None:
+        """Drop the core's translation of [begin, end): it re-translates (and sees new hooks)."""
+        self.uc.ctl_remove_cache(begin, end)
+
 
 class FaultReset:
     """Reads a fault's error code and clears Unicorn's stale fault state (one reused context)."""
@@ -239,7 +263,7 @@ class FastRegisters:
     def __init__(self, uc: unicorn.Uc):
         from unicorn.unicorn_py3.unicorn import uclib
 
-        self._uch = uc._uch
+        self._uch = uc._uch  # noqa: SLF001 (the C handle, for direct uc_reg_read calls)
         self._read_fn = uclib.uc_reg_read
         self._write_fn = uclib.uc_reg_write
         self._cell = ctypes.c_uint32(0)

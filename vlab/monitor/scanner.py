@@ -10,8 +10,6 @@ the rest of the guest runs at full core speed.
 
 from __future__ import annotations
 
-import unicorn
-
 from vlab.errors import GuestFault, VlabError
 from vlab.isa import Instruction, operands
 from vlab.monitor.trace import COSTS, Exit, ExitReason
@@ -66,20 +64,19 @@ class CodeScanner:
             self._cover_for_writes()
 
     def _install(self, block: TranslatedBlock) -> None:
-        uc = self.machine.core.uc
+        core = self.machine.core
         for insn in block.instructions:
             addr = insn.address
             if addr in self._hooks:
                 continue
             if addr in block.callouts:
-                self._hooks[addr] = uc.hook_add(unicorn.UC_HOOK_CODE, self._on_callout, insn,
-                                                addr, addr)
+                self._hooks[addr] = core.on_execute(self._on_callout, addr, addr, insn)
             elif is_indirect(insn):
-                self._hooks[addr] = uc.hook_add(unicorn.UC_HOOK_CODE, self._lookup, insn, addr, addr)
+                self._hooks[addr] = core.on_execute(self._lookup, addr, addr, insn)
         if self.profile and block.address not in self._entry_hooks:
             block.executions = block.executions or 0
-            self._entry_hooks[block.address] = uc.hook_add(
-                unicorn.UC_HOOK_CODE, self._count_block, None, block.address, block.address)
+            self._entry_hooks[block.address] = core.on_execute(
+                self._count_block, block.address, block.address)
         self._forget_core_translation(block.address, block.end)
 
     def _forget_core_translation(self, start: int, end: int) -> None:
@@ -88,7 +85,7 @@ class CodeScanner:
         slice new hooks work at once anyway; in a free-running one the slice ends first."""
         m = self.machine
         if not m.clock.in_slice:
-            m.core.uc.ctl_remove_cache(start, end)
+            m.core.forget_code(start, end)
             return
         if not m.clock.counting:
             self._stale.append((start, end))
@@ -96,18 +93,18 @@ class CodeScanner:
 
     def _drop_stale(self) -> None:
         for start, end in self._stale:
-            self.machine.core.uc.ctl_remove_cache(start, end)
+            self.machine.core.forget_code(start, end)
         self._stale.clear()
 
     def _uninstall(self, block: TranslatedBlock) -> None:
-        uc = self.machine.core.uc
+        core = self.machine.core
         for insn in block.instructions:
             h = self._hooks.pop(insn.address, None)
             if h is not None:
-                uc.hook_del(h)
+                core.remove_hook(h)
         h = self._entry_hooks.pop(block.address, None)
         if h is not None:
-            uc.hook_del(h)
+            core.remove_hook(h)
 
     @property
     def translations(self) -> list[TranslatedBlock]:
@@ -174,10 +171,10 @@ class CodeScanner:
         hi = max(b.end for b in self.cache.blocks.values())
         if self._smc_span == (lo, hi):
             return
-        uc = self.machine.core.uc
+        core = self.machine.core
         if self._smc_hook is not None:
-            uc.hook_del(self._smc_hook)
-        self._smc_hook = uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._on_code_write, None, lo, hi - 1)
+            core.remove_hook(self._smc_hook)
+        self._smc_hook = core.on_write(self._on_code_write, lo, hi - 1)
         self._smc_span = (lo, hi)
 
     def _on_code_write(self, uc, access: int, address: int, size: int, value: int, _: object) -> None:
@@ -188,8 +185,8 @@ class CodeScanner:
         for block in blocks:
             self._uninstall(block)
             self.cache.remove(block)
-            self._retranslate[block.address] = uc.hook_add(
-                unicorn.UC_HOOK_CODE, self._on_reentry, block.address, block.address, block.end - 1)
+            self._retranslate[block.address] = m.core.on_execute(
+                self._on_reentry, block.address, block.end - 1, block.address)
         exit_ = Exit(ExitReason.CODE_MODIFIED, m.cpu.eip, self.name, self.vcpu.virt.CPL,
                      handler="translation_cache.invalidate", index=self.trace.total,
                      detail={"written": address, "size": size,
@@ -200,6 +197,6 @@ class CodeScanner:
         """First instruction executed in a range whose scan was dropped: scan it anew."""
         h = self._retranslate.pop(start, None)
         if h is not None:
-            uc.hook_del(h)
+            self.machine.core.remove_hook(h)
         if self.machine.cpu.cpl() != 3:
             self._guard(address, self.ensure_translated, address)

@@ -154,9 +154,11 @@ class VirtualCpu:
         self.to_virtual: Callable[[int], int] = lambda sel: sel
         self.on_gdt_change: Callable[[], None] = lambda: None
         self.on_invlpg: Callable[[int], None] = lambda linear: None
-        self._skipped = False
-        self._in_hook_io = False
-        self._from_fault = False
+        # The current exit's progress, which the dispatcher checks after the handler returns:
+        self.advanced = False  # has the handler moved EIP past the instruction (skip)?
+        self.in_io_hook = False  # are we inside the core's IN/OUT hook (EIP writes deferred)?
+        self.emulating_fault = False  # was the instruction a fault (not yet counted as retired)?
+        self.string_in_value: int | None = None  # what an emulated INS reads (goes to memory)
 
     # ------------------------------------------------------------------ basic acts
     def skip(self) -> None:
@@ -164,22 +166,22 @@ class VirtualCpu:
         if self.exit is None or not self.exit.raw:
             raise VlabError("skip(): the current exit has no instruction to skip")
         self.set_eip(self.exit.eip + len(self.exit.raw))
-        self._skipped = True
+        self.advanced = True
 
     def set_eip(self, eip: int) -> None:
         eip &= 0xFFFF_FFFF
-        if self._in_hook_io:
+        if self.in_io_hook:
             natural = self.exit.eip + len(self.exit.raw)
             if eip != natural:
                 self.machine.clock.defer_eip(eip)
-            if not self._skipped:
-                self._skipped = True
+            if not self.advanced:
+                self.advanced = True
             return
-        if self.exit is not None and self.exit.raw and not self._skipped \
+        if self.exit is not None and self.exit.raw and not self.advanced \
                 and eip == self.exit.eip + len(self.exit.raw):
-            if self._from_fault:  # a faulting instruction was not counted as retired: now it is
+            if self.emulating_fault:  # a faulting instruction was not counted as retired: now it is
                 self.machine.clock.retire()
-            self._skipped = True
+            self.advanced = True
         self.machine.cpu.set_reg("eip", eip)
 
     def invlpg(self, linear: int) -> None:

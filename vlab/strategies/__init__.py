@@ -8,7 +8,7 @@ same guest image (DESIGN.md, "The five strategies").
 from __future__ import annotations
 
 from vlab.errors import VlabError
-from vlab.strategies.base import Strategy
+from vlab.monitor.base import Strategy
 from vlab.strategies.binary_translation import BinaryTranslation
 from vlab.strategies.native import Native
 from vlab.strategies.paravirt import Paravirt

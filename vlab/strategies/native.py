@@ -7,7 +7,7 @@ a native run is empty by definition.
 
 from __future__ import annotations
 
-from vlab.strategies.base import Strategy
+from vlab.monitor.base import Strategy
 
 
 class Native(Strategy):

@@ -93,7 +93,7 @@ def flush(lab: Lab | None = None, *, wait: bool = True) -> None:
             continue
         lock = lab_lock(view.lab)
         if not lock.acquire(blocking=wait):
-            view._postpone()
+            view.postpone()
             continue
         try:
             view.refresh()
@@ -151,11 +151,11 @@ class LabView:
     def _lab_changed(self, _payload=None) -> None:
         """The Lab stopped, switched or was changed by an action: redraw, or mark due."""
         if _sync(self.lab).acting:
-            self._postpone()
+            self.postpone()
             return
         now = time.monotonic()
         if now - self._drawn_at < self.min_interval:
-            self._postpone()
+            self.postpone()
             return
         self._drawn_at = now
         try:
@@ -168,7 +168,7 @@ class LabView:
         forgets it here."""
         self._lab_changed(strategy)
 
-    def _postpone(self) -> None:
+    def postpone(self) -> None:
         self.due = True
         with _PENDING_GUARD:
             _PENDING.add(self)

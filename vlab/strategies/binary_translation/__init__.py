@@ -20,15 +20,15 @@ it would invalidate) before it runs, so from then on it never traps.
 
 from __future__ import annotations
 
-import unicorn
-
 from vlab.errors import VlabError
 from vlab.isa import Instruction, operands
-from vlab.monitor.dispatch import SoftwareMonitor, base_mnemonic
-from vlab.monitor.handlers import HandlerTable, operand_address, translation_handlers
+from vlab.monitor.dispatch import base_mnemonic
+from vlab.monitor.handlers import HandlerTable, operand_address
 from vlab.monitor.scanner import CodeScanner
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.monitor.translator import callout_reason
+from vlab.strategies.binary_translation.handlers import translation_handlers
+from vlab.strategies.trap_emulate import TrapAndEmulate
 
 _SENSITIVE_REASONS = {
     "pushf": ExitReason.PUSHF, "pushfd": ExitReason.PUSHF, "popf": ExitReason.POPF,
@@ -44,7 +44,7 @@ _SENSITIVE_REASONS = {
 _SEGMENTS = frozenset({"cs", "ds", "es", "fs", "gs", "ss"})
 
 
-class BinaryTranslation(CodeScanner, SoftwareMonitor):
+class BinaryTranslation(CodeScanner, TrapAndEmulate):
     capabilities = frozenset({"virtual_cpu", "shadow_paging", "translation_cache"})
     name = "binary_translation"
     title = "binary translation"
@@ -108,10 +108,9 @@ class BinaryTranslation(CodeScanner, SoftwareMonitor):
         insn = self._decode(address)
         if insn is None or self._written(insn) is None:
             return
-        uc = self.machine.core.uc
-        self._pt_writers[address] = uc.hook_add(unicorn.UC_HOOK_CODE, self._on_pt_writer, insn,
-                                                address, address)
-        uc.ctl_remove_cache(address, address + 1)
+        core = self.machine.core
+        self._pt_writers[address] = core.on_execute(self._on_pt_writer, address, address, insn)
+        core.forget_code(address, address + 1)
 
     def _on_pt_writer(self, uc, address: int, size: int, insn: Instruction) -> None:
         if self.machine.cpu.cpl() == 3 or self.pager is None:

@@ -23,10 +23,10 @@ from vlab import layout
 from vlab.errors import GuestFault, VlabError
 from vlab.hw import paging
 from vlab.hw.devices import PIC_COMMAND, TIMER_VECTOR
-from vlab.monitor.dispatch import SoftwareMonitor
 from vlab.monitor.handlers import HandlerTable
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.state import IF, NT, RF, TF, VM
+from vlab.strategies.trap_emulate import TrapAndEmulate
 
 PV_SIGNATURE = b"VLAB-PV1"  # at entry + 2, after a short jump over it
 HYPERCALL_VECTOR = 0x82
@@ -66,7 +66,7 @@ def is_paravirtual(code: bytes) -> bool:
     return code[:2] == b"\xeb\x08" and code[2:10] == PV_SIGNATURE
 
 
-class Paravirt(SoftwareMonitor):
+class Paravirt(TrapAndEmulate):
     capabilities = frozenset({"virtual_cpu", "hypercalls", "pv_mmu"})
     name = "paravirt"
     title = "paravirtualization (hypercalls)"
@@ -106,6 +106,11 @@ class Paravirt(SoftwareMonitor):
 
     def control_registers_changed(self) -> None:
         """(A paravirtual guest has no shadow page tables: its own are the real ones.)"""
+
+    def memory_summary(self) -> dict:
+        mmu = self.mmu
+        return {"pinned page directories": len(mmu.l2), "page tables": len(mmu.l1),
+                **dict(mmu.stats)}
 
     def _after_restore(self) -> None:
         self.mmu.after_restore()
@@ -289,7 +294,7 @@ def hypercall_set_gdt(vcpu, exit_: Exit) -> None:
         if hi & (1 << 15) and hi & (1 << 12) and (hi >> 13) & 3 == 0:
             return _result(vcpu, EINVAL)  # a ring-0 segment would give the guest ring 0
         table.append(d if hi & (1 << 12) else bytes(8))  # system descriptors: not accepted
-    hv._write_monitor_gdt(table)
+    hv.write_monitor_gdt(table)
     vcpu.virt.GDTR = vcpu.virt.GDTR.__class__(base, 8 * entries - 1)
     _result(vcpu, 0)
 
@@ -576,7 +581,7 @@ def hypercall_multicall(vcpu, exit_: Exit) -> None:
                 for reg, val in zip(("ebx", "ecx", "edx", "esi", "edi"), args, strict=False):
                     vcpu.regs[reg] = val
                 vcpu.regs.eax = op
-                handler = hv.handlers._handlers.get(name)
+                handler = hv.handlers.get(name)
                 if handler is None:
                     result = ENOSYS
                 else:

@@ -17,9 +17,138 @@ faithfully: the holes are visible in its report, exactly where the kernel uses t
 
 from __future__ import annotations
 
-from vlab.monitor.dispatch import SoftwareMonitor
+from vlab.hw import paging
+from vlab.isa import Instruction, decoder, operands
+from vlab.monitor.dispatch import cr_qualification, io_qualification
+from vlab.monitor.trace import ExitReason
+from vlab.strategies.trap_emulate.rings import DeprivilegedMonitor
+
+#: What a #GP at the deprivileged kernel asks the monitor to emulate, by instruction.
+_GP_REASONS = {
+    "cli": ExitReason.CLI, "sti": ExitReason.STI, "hlt": ExitReason.HLT,
+    "clts": ExitReason.CR_ACCESS, "lmsw": ExitReason.CR_ACCESS,
+    "lgdt": ExitReason.GDTR_IDTR_ACCESS, "lidt": ExitReason.GDTR_IDTR_ACCESS,
+    "ltr": ExitReason.LDTR_TR_ACCESS, "lldt": ExitReason.LDTR_TR_ACCESS,
+    "rdmsr": ExitReason.RDMSR, "wrmsr": ExitReason.WRMSR, "invlpg": ExitReason.INVLPG,
+    "wbinvd": ExitReason.WBINVD, "invd": ExitReason.INVD, "iretd": ExitReason.IRET,
+    "iret": ExitReason.IRET, "retf": ExitReason.FAR_TRANSFER, "ljmp": ExitReason.FAR_TRANSFER,
+    "lcall": ExitReason.FAR_TRANSFER,
+}
 
 
-class TrapAndEmulate(SoftwareMonitor):
+class TrapAndEmulate(DeprivilegedMonitor):
+    """The classical VMM: every privileged instruction of the deprivileged kernel faults, and
+    the monitor emulates it on the virtual CPU."""
+
     name = "trap_emulate"
-    title = "trap-and-emulate (ring compression)"
+    title = "trap-and-emulate (ring deprivileging)"
+
+    def interrupts_enabled(self) -> bool:
+        return self.vcpu.effective_if()
+
+    def page_fault_raised(self, address: int) -> None:
+        self.vcpu.virt.CR2 = address
+
+    # ------------------------------------------------------------------ paging (shadow tables)
+    def control_registers_changed(self) -> None:
+        """The guest turned paging on or off, or loaded CR3: the core follows with the shadow
+        page tables (guest-virtual -> host-physical) for the guest's current directory."""
+        if self.follow_guest_paging():
+            self.machine.cpu.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP)
+        elif self.pager is not None:
+            self.machine.cpu.set_reg("cr0", self.REAL_CR0)
+
+    def guest_paging_registers(self) -> tuple[int, int, int]:
+        virt = self.vcpu.virt
+        return virt.CR0, virt.CR3, virt.CR4
+
+    def page_fault(self, error_code: int) -> None:
+        """A #PF under the shadow: hidden (the monitor fills the shadow and the guest retries),
+        a page-table write (the shadows built from that frame are dropped), or true (the guest's
+        own tables refuse the access: it gets the #PF, with CR2)."""
+        eip, rec, detail = self.shadow_page_fault(error_code)
+        if rec.kind == "true":
+            self.vcpu.virt.CR2 = rec.linear
+        self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), detail=detail,
+                                 instruction_bytes=False), cost="trap")
+
+    def guest_view(self) -> dict:
+        v = self.vcpu
+        self._sync_cpl()
+        return {"cpl": v.virt.CPL, "IF": v.effective_if(), **{k: v.virt.as_dict()[k] for k in
+                ("CR0", "CR3", "GDTR", "IDTR", "TR", "LDTR", "IOPL")}}
+
+    def _sync_cpl(self) -> None:
+        self.vcpu.virt.CPL = 3 if self.machine.cpu.cpl() == 3 else 0
+
+    # ------------------------------------------------------------------ events
+    def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+        m = self.machine
+        cpl = m.cpu.cpl()
+        self.vcpu.virt.CPL = 3 if cpl == 3 else 0
+        detail = {"vector": vector}
+        if software:
+            size = 1 if vector in (3, 4) else 2
+            start = m.cpu.eip - size
+            insn = decoder().decode(m.memory.read(start, size), start)
+            self.dispatch(self._exit(ExitReason.SOFTWARE_INTERRUPT, start, insn, detail=detail,
+                                     instruction_bytes=False), cost="trap")
+            return
+        if vector >= 32:
+            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None, detail=detail),
+                          cost="inject")
+            return
+        if vector == 14 and self.pager is not None and self.pager.active is not None:
+            self.page_fault(error_code or 0)
+            return
+        eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
+        insn = self._decode(eip)
+        if vector == 13 and cpl == 1 and insn is not None:
+            key = (eip, insn.raw)
+            found = self._classified.get(key)
+            if found is None:
+                found = self._classified[key] = self.classify_fault(insn)
+            reason, qual = found
+            if reason is not None:
+                self.dispatch(self._exit(reason, eip, insn, qual), cost="trap", from_fault=True)
+                return
+        if error_code is not None:
+            detail["error_code"] = error_code
+        self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, insn, detail=detail,
+                                 instruction_bytes=False), cost="trap")
+
+    def classify_fault(self, insn: Instruction) -> tuple[ExitReason | None, int]:
+        """Which emulation a #GP at the deprivileged kernel asks for (None: a real fault)."""
+        mn = insn.mnemonic
+        if mn == "mov" and "dr" in insn.op_str and any(o.reg.startswith("dr") for o in operands(insn)):
+            return ExitReason.DR_ACCESS, 0
+        if mn == "mov" and "cr" in insn.op_str:
+            return ExitReason.CR_ACCESS, cr_qualification(insn)
+        if mn in ("clts", "lmsw"):
+            return ExitReason.CR_ACCESS, cr_qualification(insn)
+        if mn in ("mov", "pop") and operands(insn) and operands(insn)[0].reg in (
+                "ss", "ds", "es", "fs", "gs"):
+            return ExitReason.SEGMENT_LOAD, 0
+        return _GP_REASONS.get(mn), 0
+
+    def io(self, is_out: bool, port: int, size: int, value: int) -> int:
+        m, v = self.machine, self.vcpu
+        if m.cpu.cpl() == 3:  # the guest's user task: Unicorn has no IOPL check; as native
+            return m.device_io(is_out, port, size, value)
+        self._sync_cpl()
+        eip = m.cpu.eip
+        insn = self._decode(eip)
+        if insn is None:  # bytes Capstone cannot decode (e.g. LOCK OUT): the core ran them; so
+            return m.device_io(is_out, port, size, value)  # does the device, as natively
+        exit_ = self._exit(ExitReason.IO_INSTRUCTION, eip, insn,
+                           io_qualification(insn, port, size, not is_out), detail={"value": value})
+        v.in_io_hook, v.string_in_value = True, None
+        try:
+            self.dispatch(exit_, cost=self.io_cost)
+        finally:
+            v.in_io_hook = False
+        if is_out:
+            return 0
+        if v.string_in_value is not None:  # INS: the element goes to memory, not to EAX
+            return v.string_in_value
+        return m.cpu.reg("eax") & ((1 << (8 * size)) - 1)

@@ -20,17 +20,15 @@ interrupt hook. Nothing is hooked on the fast path, so a guest with no exits run
 
 from __future__ import annotations
 
-from unicorn import UC_HOOK_CODE, UC_HOOK_INSN
-from unicorn import x86_const as X
-
 from vlab.errors import GuestFault, HandlerError, TripleFault, VlabError
 from vlab.hw import delivery, paging
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor.dispatch import Monitor, cr_qualification, io_qualification
-from vlab.monitor.handlers import HandlerTable, operand_address, vmx_handlers
+from vlab.monitor.handlers import HandlerTable, operand_address
 from vlab.monitor.scanner import CodeScanner
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.strategies.vtx.ept import Ept, decode_ept_qualification, ept_qualification
+from vlab.strategies.vtx.handlers import vmx_handlers
 from vlab.strategies.vtx.vmcs import (
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
@@ -100,7 +98,7 @@ class VtX(CodeScanner, Monitor):
         super().attach(machine, trace)
         self.vcpu.vmcs = self.vmcs
         machine.cpu.vmx_mode = "non-root"
-        machine.core.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        machine.core.on_cpuid(self._on_cpuid)
         if self.ept_enabled:
             self.ept = self.vcpu.ept = Ept(machine, lazy=self.ept_lazy)
             self.maps_ram_on_demand = True
@@ -123,6 +121,19 @@ class VtX(CodeScanner, Monitor):
         self._guest_cr0, self._guest_cr3 = cr0, m.cpu.reg("cr3")
         self.ensure_translated(m.cpu.eip)
 
+    def memory_summary(self) -> dict:
+        out = super().memory_summary()
+        if self.ept is not None:
+            out.update({"EPT pages mapped": len(self.ept.present),
+                        "EPT violations": self.ept.violations})
+        return out
+
+    def page_tables(self, limit: int = 24) -> dict[str, list[tuple[int, int, int]]]:
+        out = super().page_tables(limit)
+        if self.ept is not None:  # guest-physical -> host-physical, beside the guest's tables
+            out["ept"] = [(g, p, h) for g, h, p in self.ept.entries()[:limit]]
+        return out
+
     def guest_view(self) -> dict:
         m = self.machine
         return {"cpl": m.cpu.cpl(), "IF": m.cpu.real_if(), "vmx": m.cpu.vmx_mode}
@@ -136,22 +147,19 @@ class VtX(CodeScanner, Monitor):
         m, v = self.machine, self.vmcs
         v.mark_exit()
         length = len(insn.raw) if insn is not None else 0
-        v._set("VM_EXIT_REASON", int(reason))
-        v._set("EXIT_QUALIFICATION", qual)
-        v._set("VM_EXIT_INSTRUCTION_LEN", length)
-        v._set("VM_EXIT_INTR_INFO", intr)
-        v._set("VM_EXIT_INTR_ERROR_CODE", error_code)
-        v._set("GUEST_RIP", eip)
-        v._set("GUEST_RSP", m.cpu.reg("esp"))
-        v._set("GUEST_RFLAGS", m.cpu.reg("eflags"))
-        for cr, value in self._guest_crs().items():
-            v._set(f"GUEST_{cr}", value)
-        for seg in ("cs", "ds", "es", "fs", "gs", "ss"):  # rarely looked at: read on demand
-            v._set_lazy(f"GUEST_{seg.upper()}_SELECTOR", lambda s=seg: m.cpu.reg(s))
-        v._set_lazy("GUEST_GDTR_BASE", lambda: m.cpu.gdtr()[0])  # (Unicorn reads these slowly)
-        v._set_lazy("GUEST_GDTR_LIMIT", lambda: m.cpu.gdtr()[1])
-        v._set_lazy("GUEST_IDTR_BASE", lambda: m.cpu.idtr()[0])
-        v._set_lazy("GUEST_IDTR_LIMIT", lambda: m.cpu.idtr()[1])
+        # SDM vol. 3, 27.2-27.3: the exit information, and the guest state as it is at the exit
+        # (saved now: a later look at the VMCS must not see the CPU as it is then)
+        g = m.cpu.segment_state()
+        v.save_at_exit({
+            "VM_EXIT_REASON": int(reason), "EXIT_QUALIFICATION": qual,
+            "VM_EXIT_INSTRUCTION_LEN": length, "VM_EXIT_INTR_INFO": intr,
+            "VM_EXIT_INTR_ERROR_CODE": error_code, "GUEST_RIP": eip,
+            "GUEST_RSP": g["esp"], "GUEST_RFLAGS": g["eflags"],
+            **{f"GUEST_{cr}": value for cr, value in self._guest_crs().items()},
+            **{f"GUEST_{seg.upper()}_SELECTOR": g[seg] for seg in ("cs", "ds", "es", "fs", "gs", "ss")},
+            "GUEST_GDTR_BASE": g["gdtr"][0], "GUEST_GDTR_LIMIT": g["gdtr"][1],
+            "GUEST_IDTR_BASE": g["idtr"][0], "GUEST_IDTR_LIMIT": g["idtr"][1],
+        })
         saved = {cr: v[f"GUEST_{cr}"] for cr in _STATE}
         m.cpu.vmx_mode = "root"
         detail = dict(detail or {})
@@ -160,14 +168,14 @@ class VtX(CodeScanner, Monitor):
         if reason == ExitReason.IO_INSTRUCTION:
             detail["value"] = self._io_value
         exit_ = self._exit(reason, eip, insn, qual, detail=detail)
-        self.vcpu._in_hook_io = in_hook
+        self.vcpu.in_io_hook, self.vcpu.string_in_value = in_hook, None
         try:
             self.dispatch(exit_, cost=self.exit_cost, from_fault=from_fault)
         finally:
-            self.vcpu._in_hook_io = False
+            self.vcpu.in_io_hook = False
             m.cpu.vmx_mode = "non-root"
-        if "result" in exit_.detail:
-            self._io_result = exit_.detail["result"]
+        if self.vcpu.string_in_value is not None:
+            self._io_result = self.vcpu.string_in_value
         self.vm_entry(saved)
 
     def vm_entry(self, saved: dict[str, int]) -> None:
@@ -238,13 +246,12 @@ class VtX(CodeScanner, Monitor):
         insn = self._decode(eip)
         linear = self._violation_linear(access, gpa, eip, insn)
         qual = ept_qualification(access, 0, linear_valid=linear is not None)
-        v._set("GUEST_PHYSICAL_ADDRESS", gpa)
-        v._set("GUEST_LINEAR_ADDRESS", linear or 0)
+        v.save_at_exit({"GUEST_PHYSICAL_ADDRESS": gpa, "GUEST_LINEAR_ADDRESS": linear or 0})
         self.ept.violations += 1
         self.vm_exit(ExitReason.EPT_VIOLATION, eip, insn, qual, in_hook=True,
                      detail={"gpa": gpa, "linear": linear, "access": access,
                              "decoded": decode_ept_qualification(qual)})
-        if self.vcpu._skipped:
+        if self.vcpu.advanced:
             raise HandlerError("the EPT-violation handler skipped the instruction: an EPT "
                                "violation is not an instruction to emulate, the guest retries "
                                "the access once the page is mapped (do not call skip())")
@@ -445,15 +452,15 @@ class VtX(CodeScanner, Monitor):
         """MONITOR_TRAP_FLAG: a VM exit after every guest instruction (a per-instruction hook,
         installed only while the control is set)."""
         on = self.vmcs.control("MONITOR_TRAP_FLAG")
-        uc = self.machine.core.uc
+        core = self.machine.core
         if on and self._mtf_hook is None:
             self._mtf_first = True
-            self._mtf_hook = uc.hook_add(UC_HOOK_CODE, self._on_mtf)
-            uc.ctl_flush_tb()
+            self._mtf_hook = core.on_execute(self._on_mtf)
+            core.flush()
         elif not on and self._mtf_hook is not None:
-            uc.hook_del(self._mtf_hook)
+            core.remove_hook(self._mtf_hook)
             self._mtf_hook = None
-            uc.ctl_flush_tb()
+            core.flush()
 
     def set_control(self, name: str, on: bool = True) -> None:
         """Change a VM-execution control now (takes effect at once, as after a VM entry)."""

@@ -139,7 +139,6 @@ class Vmcs:
         self.msr_bitmap = bytearray(4096)  # read low, read high, write low, write high (1 KiB each)
         self.changed_at_exit: set[str] = set()
         self._changed: set[int] = set()  # encodings written since the last exit began
-        self._lazy: dict[int, object] = {}  # fields computed on first read (saved at exit)
 
     @staticmethod
     def encoding(field: str | int) -> int:
@@ -153,10 +152,7 @@ class Vmcs:
         return FIELDS[field]
 
     def vmread(self, field: str | int) -> int:
-        enc = self.encoding(field)
-        if enc in self._lazy:
-            self._values[enc] = self._lazy.pop(enc)() & 0xFFFF_FFFF
-        return self._values[enc]
+        return self._values[self.encoding(field)]
 
     def vmwrite(self, field: str | int, value: int) -> None:
         """Write a field (the VM-exit information fields are read-only, as on hardware)."""
@@ -167,22 +163,17 @@ class Vmcs:
 
     def _store(self, enc: int, value: int) -> None:
         value &= 0xFFFF_FFFF
-        self._lazy.pop(enc, None)
         if self._values[enc] != value:
             self._values[enc] = value
             self._changed.add(enc)
 
     read, write = vmread, vmwrite
 
-    def _set(self, field: str, value: int) -> None:
-        """The processor's own write (VM exit information, guest state saved at exit)."""
-        self._store(FIELDS[field], value)
-
-    def _set_lazy(self, field: str, compute) -> None:
-        """Guest state saved at exit, read from the core only if someone looks at it."""
-        enc = FIELDS[field]
-        self._lazy[enc] = compute
-        self._changed.add(enc)
+    def save_at_exit(self, values: dict[str, int]) -> None:
+        """The processor's own writes at a VM exit: exit information (read-only to software)
+        and the guest-state area as the guest had it (SDM vol. 3, 27.2 and 27.3)."""
+        for field, value in values.items():
+            self._store(FIELDS[field], value)
 
     def __getitem__(self, field: str | int) -> int:
         return self.vmread(field)

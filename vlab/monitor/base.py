@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vlab.events import Signal
+from vlab.hw import paging
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -42,6 +43,31 @@ class Strategy:
             self.exit_recorded.emit(exit_)
         if exit_.reason in self.exit_breakpoints:
             self.machine.clock.request_stop("exit", exit_)
+
+    #: What a monitor keeps (None here: no monitor): its virtual CPU, and under VT-x the VMCS.
+    vcpu = None
+    vmcs = None
+
+    @property
+    def translations(self) -> list:
+        """Translated blocks (a strategy with a translation cache overrides this)."""
+        return []
+
+    def page_faults(self) -> list:
+        """The page faults the monitor saw (kind hidden / true / pt_write), most recent last."""
+        return []
+
+    def memory_summary(self) -> dict:
+        """The monitor's MMU counters (shadow page tables, EPT, paravirtual page tables)."""
+        return {}
+
+    def page_tables(self, limit: int = 24) -> dict[str, list[tuple[int, int, int]]]:
+        """Present 4 KiB mappings (linear page, entry, frame): here the guest's own tables, which
+        the core walks as they are."""
+        m = self.machine
+        if not m.cpu.reg("cr0") & paging.PG:
+            return {}
+        return {"guest": paging.mapped_pages(m.memory.table_u32, m.cpu.reg("cr3"), limit)}
 
     def boot(self) -> None:
         """Put the guest at its entry point in the state this strategy runs it in."""

@@ -1,0 +1,150 @@
+"""Ring deprivileging: how a monitor in ring 0 runs a kernel that believes it is in ring 0.
+
+The guest kernel really runs at CPL 1 (its user tasks stay at CPL 3); the monitor keeps the
+tables the core uses to itself, and shows the guest the ones it believes in:
+
+- **the GDT**: the core loads the monitor's GDT, a *shadow* of the guest's in which every DPL-0
+  code and data descriptor becomes DPL 1 and every limit stops below the monitor's area; the
+  monitor's TSS, LDT and flat segments sit at its top. (Uhlig et al. 2005 call the resulting
+  0/1/3 → 1/1/3 squeeze *ring compression*; on x86-64, with only rings 0 and 3 usable, it is the
+  0/3/3 problem.)
+- **selectors**: the guest loads selectors with RPL 0; the core is given RPL 1 (``to_real``),
+  and anything the guest reads back (an interrupt frame, ``mov eax, cs`` once translated) shows
+  RPL 0 again (``to_virtual``);
+- **IDT, TSS, LDT, CR0**: the core runs with the monitor's; the guest's live in the virtual CPU.
+
+The trap path that uses all this is in :mod:`vlab.strategies.trap_emulate` (``__init__.py``).
+"""
+
+from __future__ import annotations
+
+from vlab import layout
+from vlab.errors import GuestFault
+from vlab.monitor.dispatch import Monitor
+from vlab.monitor.handlers import HandlerTable
+from vlab.state import TableRegister
+
+
+class DeprivilegedMonitor(Monitor):
+    """A monitor in ring 0 with the guest kernel deprivileged to ring 1: the tables the core
+    really uses, and the selectors the guest believes in."""
+
+    kernel_ring = 1
+    monitor = "ring 0"
+    #: CR0 the monitor really runs with (PE, ET and NE): what SMSW reveals to the guest.
+    REAL_CR0 = 0x31
+    io_cost = "io_trap"  # what an I/O instruction costs (it traps at CPL 1 > IOPL 0)
+
+    def __init__(self, handlers: HandlerTable | None = None):
+        super().__init__(handlers)
+        self.shadowed = False  # has the guest loaded its own GDT (now shadowed)?
+
+    # ------------------------------------------------------------------ set-up
+    def attach(self, machine, trace) -> None:
+        super().attach(machine, trace)
+        v = self.vcpu
+        v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
+        machine.stopped.connect(lambda _: self.sync_accessed_bits())
+
+    def boot(self) -> None:
+        """Deprivilege the guest: it starts at its entry point really at CPL 1, believing CPL 0.
+
+        The monitor's own GDT (the boot descriptors, plus its TSS and LDT at the top), IDT and
+        CR0 are what the core really uses; the guest's virtual registers hold what it believes.
+        """
+        m, v = self.machine, self.vcpu
+        gdt = layout.boot_gdt()
+        v.virt.GDTR = TableRegister(layout.BOOT_GDT, len(gdt) - 1)
+        v.virt.TR = layout.TSS_SELECTOR
+        v.virt.CR0 = m.cpu.reg("cr0")
+        self.write_monitor_gdt([gdt[i:i + 8] for i in range(0, len(gdt) - 8, 8)])
+        m.cpu.load_table_registers(idtr=(layout.MONITOR_IDT, 0x7FF),
+                                   ldtr=(layout.MONITOR_LDT_SELECTOR, layout.MONITOR_LDT, 7),
+                                   tr=(layout.MONITOR_TSS_SELECTOR, layout.BOOT_TSS, 0x67))
+        m.cpu.set_reg("cr0", self.REAL_CR0)
+        m.cpu.deprivilege(cs=layout.RING1_CS, eip=m.cpu.eip, ss=layout.RING1_DS,
+                          esp=m.cpu.reg("esp"), eflags=0x202)
+        for seg in ("ds", "es", "fs", "gs"):
+            m.cpu.set_reg(seg, layout.RING1_DS)
+        m.core.flush()
+
+    def write_monitor_gdt(self, entries: list[bytes]) -> None:
+        """Load the GDT the core really uses: ``entries`` (the guest's, shadowed) below the
+        monitor's own TSS, LDT, data and code descriptors at the top."""
+        limit = layout.MONITOR_GDT_ENTRIES
+        self.machine.cpu.monitor_ss = layout.MONITOR_DS
+        if len(entries) > layout.MONITOR_TSS_SELECTOR >> 3:
+            raise GuestFault(f"the guest loaded a GDT of {len(entries)} entries; vlab's monitor "
+                             f"shadows at most {layout.MONITOR_TSS_SELECTOR >> 3} (it keeps the "
+                             "top of its GDT for itself)", self.machine.cpu.eip)
+        table = bytearray(8 * limit)
+        for i, e in enumerate(entries):
+            table[8 * i:8 * i + 8] = e
+        tss = layout.segment_descriptor(layout.BOOT_TSS, 0x67, 0x8B, 0x0)  # busy: TR holds it
+        ldt = layout.segment_descriptor(layout.MONITOR_LDT, 7, 0x82, 0x0)
+        table[layout.MONITOR_TSS_SELECTOR:layout.MONITOR_TSS_SELECTOR + 8] = tss
+        table[layout.MONITOR_LDT_SELECTOR:layout.MONITOR_LDT_SELECTOR + 8] = ldt
+        table[layout.MONITOR_DS:layout.MONITOR_DS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x92)
+        table[layout.MONITOR_CS:layout.MONITOR_CS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x9A)
+        self.machine.memory.write_physical(layout.MONITOR_GDT, bytes(table))
+        self.machine.cpu.load_table_registers(gdtr=(layout.MONITOR_GDT, 8 * limit - 1))
+
+    def shadow_gdt(self) -> None:
+        """The guest loaded a GDT: build the shadow the core uses. Ring-0 code and data become
+        ring 1 (ring compression) and their limits stop below the monitor; system descriptors are
+        not copied (the monitor emulates LTR and keeps its own TSS)."""
+        v = self.vcpu
+        count = (v.virt.GDTR.limit + 1) // 8
+        raw = self.machine.memory.read_linear(v.virt.GDTR.base, 8 * count)
+        entries = []
+        for i in range(count):
+            lo = int.from_bytes(raw[8 * i:8 * i + 4], "little")
+            hi = int.from_bytes(raw[8 * i + 4:8 * i + 8], "little")
+            if i == 0 or not hi & (1 << 12):  # null or system descriptor
+                entries.append(bytes(8))
+                continue
+            if (hi >> 13) & 3 == 0:
+                hi |= 1 << 13  # DPL 0 -> 1
+            if hi & (1 << 23):  # 4 KiB granularity: keep the limit below the monitor's area
+                limit = ((hi & 0xF0000) | (lo & 0xFFFF))
+                cap = (layout.MONITOR_BASE >> 12) - 1
+                if limit > cap:
+                    lo = (lo & 0xFFFF0000) | (cap & 0xFFFF)
+                    hi = (hi & ~0xF0000) | (cap & 0xF0000)
+            entries.append(lo.to_bytes(4, "little") + hi.to_bytes(4, "little"))
+        self.write_monitor_gdt(entries)
+        self.shadowed = True
+
+    def sync_accessed_bits(self) -> None:
+        """The CPU sets a descriptor's Accessed bit when it loads it, but it loads the *shadow*:
+        copy those bits back into the guest's own GDT (lazily: when a run stops)."""
+        if not self.shadowed:
+            return
+        v, m = self.vcpu, self.machine
+        count = min((v.virt.GDTR.limit + 1) // 8, layout.MONITOR_TSS_SELECTOR >> 3)
+        shadow = m.memory.read_physical(layout.MONITOR_GDT, 8 * count)
+        base = v.virt.GDTR.base
+        guest = m.memory.read_linear(base, 8 * count)
+        for i in range(1, count):
+            if shadow[8 * i + 5] & 1 and guest[8 * i + 5] & 0x11 == 0x10:  # code/data, not A
+                m.memory.write_linear(base + 8 * i + 5, bytes([guest[8 * i + 5] | 1]))
+
+    # ------------------------------------------------------------------ selectors
+    _BOOT_TWINS = {layout.KERNEL_CS: layout.RING1_CS, layout.KERNEL_DS: layout.RING1_DS}
+    _BOOT_BACK = {v: k for k, v in _BOOT_TWINS.items()}
+
+    def to_real(self, sel: int) -> int:
+        """The selector the core really uses for one the guest believes in."""
+        if not self.shadowed:
+            return self._BOOT_TWINS.get(sel & ~3, sel) if sel & 3 == 0 else sel
+        if sel & 0xFFF8 and self.vcpu.guest_dpl(sel) == 0:
+            return (sel & ~3) | 1
+        return sel
+
+    def to_virtual(self, sel: int) -> int:
+        """The selector the guest should see for one the core really has."""
+        if not self.shadowed:
+            return self._BOOT_BACK.get(sel, sel)
+        if sel & 3 == 1 and self.vcpu.guest_dpl(sel) == 0:
+            return sel & ~3
+        return sel

@@ -1,0 +1,130 @@
+"""The VT-x model's root-mode handlers, keyed by Intel basic exit reason (SDM vol. 3, app. C).
+
+A handler sees the VMCS (``vcpu.vmcs``): exit information to read (qualification, instruction
+length, interruption information) and guest state to change, exactly what a KVM exit handler
+reads with VMREAD. Same signature as every handler: ``handler(vcpu, exit) -> None``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vlab.hw.core import host_cpuid
+from vlab.monitor import qualification as q
+from vlab.monitor.handlers import (
+    HandlerTable,
+    handle_hlt,
+    handle_invlpg,
+    handle_io,
+    handle_rdmsr,
+    handle_wrmsr,
+)
+from vlab.monitor.trace import Exit, ExitReason
+from vlab.strategies.vtx.vmcs import (
+    INTR_TYPE_EXTERNAL,
+    INTR_TYPE_HW_EXCEPTION,
+    INTR_TYPE_SW_EXCEPTION,
+    InterruptionInfo,
+    intr_info,
+)
+
+if TYPE_CHECKING:
+    from vlab.monitor.vcpu import VirtualCpu
+
+
+# ------------------------------------------------------------------------ VT-x (root mode)
+# Under the VT-x model a handler also sees the VMCS (``vcpu.vmcs``): exit information to read
+# (qualification, instruction length, interruption information) and guest state to change.
+def handle_cpuid(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """CPUID (always exits in VMX non-root): pass the host CPU's answer through."""
+    eax, ebx, ecx, edx = host_cpuid(vcpu.regs.eax, vcpu.regs.ecx)
+    vcpu.regs.eax, vcpu.regs.ebx, vcpu.regs.ecx, vcpu.regs.edx = eax, ebx, ecx, edx
+    vcpu.skip()
+
+
+def handle_cr_access(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """Control-register access exit (reason 28), decoded from the exit qualification: the guest's
+    CRs are in the VMCS guest-state area; bits the host owns go to the read shadow."""
+    cr = q.decode_cr(exit_.qualification)
+    vmcs = vcpu.vmcs
+    if cr.access_type == 0:  # MOV to CR
+        value = vcpu.regs[cr.register]
+        if cr.cr in (0, 4):
+            mask = vmcs[f"CR{cr.cr}_GUEST_HOST_MASK"]
+            vmcs[f"CR{cr.cr}_READ_SHADOW"] = (vmcs[f"CR{cr.cr}_READ_SHADOW"] & ~mask) | (value & mask)
+        vmcs[f"GUEST_CR{cr.cr}"] = value
+    elif cr.access_type == 1:  # MOV from CR (CR3 with CR3-store exiting)
+        vcpu.regs[cr.register] = vmcs[f"GUEST_CR{cr.cr}"]
+    elif cr.access_type == 2:  # CLTS
+        vmcs["CR0_READ_SHADOW"] = vmcs["CR0_READ_SHADOW"] & ~0x8
+        vmcs["GUEST_CR0"] = vmcs["GUEST_CR0"] & ~0x8
+    else:  # LMSW: bits 3:0 (PE cannot be cleared)
+        new = (vmcs["GUEST_CR0"] & ~0xE) | (cr.lmsw_data & 0xF) | (vmcs["GUEST_CR0"] & 1)
+        vmcs["CR0_READ_SHADOW"] = (vmcs["CR0_READ_SHADOW"] & ~0xF) | (new & 0xF)
+        vmcs["GUEST_CR0"] = new
+    vcpu.skip()
+
+
+def handle_rdtsc(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """RDTSC exit: the virtual time-stamp counter (virtual time, in guest instructions)."""
+    tsc = vcpu.machine.vtime
+    vcpu.regs.eax, vcpu.regs.edx = tsc & 0xFFFF_FFFF, tsc >> 32
+    vcpu.skip()
+
+
+KVM_ENOSYS = (-1000) & 0xFFFF_FFFF  # what KVM answers an unknown hypercall
+
+
+def handle_vmcall(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """VMCALL (reason 18): a hypercall. vlab's monitor defines none: EAX = -KVM_ENOSYS."""
+    vcpu.regs.eax = KVM_ENOSYS
+    vcpu.skip()
+
+
+def handle_exception_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """An exception the exception bitmap intercepts (reason 0): give it back to the guest by
+    event injection on the next VM entry (SDM vol. 3, 26.6)."""
+    if exit_.detail.get("page_fault") in ("hidden", "pt_write"):
+        return  # the shadow page tables lacked a mapping: fixed in root mode, nothing to inject
+    info = InterruptionInfo.decode(vcpu.vmcs["VM_EXIT_INTR_INFO"])
+    if info.vector == 14:  # a true page fault: the guest reads CR2 natively (SDM 27.1: the
+        vcpu.machine.cpu.set_reg("cr2", exit_.qualification)  # exit qualification is the address)
+    kind = INTR_TYPE_SW_EXCEPTION if info.kind == INTR_TYPE_SW_EXCEPTION else INTR_TYPE_HW_EXCEPTION
+    vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(info.vector, kind, info.error_code_valid)
+    vcpu.vmcs["VM_ENTRY_EXCEPTION_ERROR_CODE"] = vcpu.vmcs["VM_EXIT_INTR_ERROR_CODE"]
+
+
+def handle_external_interrupt_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """External interrupt (reason 1, the timer): acknowledge it and inject it into the guest
+    with the VM-entry interruption-information field."""
+    info = InterruptionInfo.decode(vcpu.vmcs["VM_EXIT_INTR_INFO"])
+    vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(info.vector, INTR_TYPE_EXTERNAL)
+
+
+def handle_triple_fault(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """Triple fault (reason 2): the guest is dead; the run stops with TripleFault."""
+
+
+def handle_monitor_trap(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """Monitor trap flag (reason 37): one guest instruction has run; nothing to emulate."""
+
+
+def handle_ept_violation(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """EPT violation (reason 48): the guest touched a guest-physical page the EPT does not map.
+    vlab's hypervisor allocates guest RAM on demand: map the page (read, write, execute); the
+    guest then retries the access (nothing to skip)."""
+    vcpu.ept.map(vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"])
+
+
+def vmx_handlers() -> HandlerTable:
+    """vlab's root-mode handler table for the VT-x model (keyed by Intel basic exit reason)."""
+    return HandlerTable({
+        ExitReason.CPUID: handle_cpuid, ExitReason.HLT: handle_hlt,
+        ExitReason.IO_INSTRUCTION: handle_io, ExitReason.CR_ACCESS: handle_cr_access,
+        ExitReason.RDMSR: handle_rdmsr, ExitReason.WRMSR: handle_wrmsr,
+        ExitReason.INVLPG: handle_invlpg, ExitReason.RDTSC: handle_rdtsc,
+        ExitReason.VMCALL: handle_vmcall, ExitReason.EXCEPTION_NMI: handle_exception_vmx,
+        ExitReason.EXTERNAL_INTERRUPT: handle_external_interrupt_vmx,
+        ExitReason.TRIPLE_FAULT: handle_triple_fault, ExitReason.MONITOR_TRAP_FLAG: handle_monitor_trap,
+        ExitReason.EPT_VIOLATION: handle_ept_violation,
+    })
