@@ -45,7 +45,7 @@ def test_callouts_carry_virtual_values():
     popf = lab.trace.filter("POPF")
     assert [e.detail["via"] for e in popf] == ["callout", "callout"]
     # the second POPF restores "interrupts off": the virtual IF goes from 1 to 0
-    assert popf[1].detail["changes"]["IF"] == (True, False)
+    assert lab.trace.outcome(popf[1]).changes["IF"] == (True, False)
     smsw = lab.trace.filter("SMSW")[0]
     assert smsw.instruction == "smsw eax" and smsw.cost == COSTS["callout"].cycles
     assert COSTS["callout"].cycles < COSTS["trap"].cycles

@@ -122,7 +122,7 @@ def test_exit_records_carry_state_changes_and_cost():
     lab.run()
     lgdt = lab.trace.filter("GDTR_IDTR_ACCESS")[0]
     assert lgdt.instruction.startswith("lgdt") and lgdt.handler == "handle_lgdt"
-    assert lgdt.detail["changes"]["GDTR"][1].base == lab.image.symbols["gdt"]
+    assert lab.trace.outcome(lgdt).changes["GDTR"][1].base == lab.image.symbols["gdt"]
     assert lgdt.cost > 0 and lgdt.cpl == 0
     cr = lab.trace.filter(ExitReason.CR_ACCESS)[0]
     assert cr.instruction == "mov eax, cr0" and cr.qualification == 0x10  # CR0, MOV from, EAX

@@ -82,6 +82,7 @@ class Clock:
         self.pending_stop: tuple[str, Any] | None = None
         self.deferred_eip: int | None = None
         self.trampoline_ring: int | None = None
+        self.counted_last = True  # were the core's translated blocks made by a counted slice?
 
     # ------------------------------------------------------------------ what hooks may ask
     @property
@@ -277,6 +278,12 @@ class Clock:
         m = self._m
         core = m.core
         s = self.slice = Slice(counting=bool(n), skip_bp=skip_bp)
+        if s.counting != self.counted_last:
+            # Unicorn adds its counting hook to blocks as it translates them and never revisits
+            # a translated block: code translated while running free would never be counted
+            # later (DESIGN.md, "Deterministic counting"). Switching modes starts afresh.
+            core.flush()
+            self.counted_last = s.counting
         uc_error = None
         try:
             core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)

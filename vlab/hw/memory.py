@@ -77,6 +77,10 @@ class Memory:
         page on first touch (EPT demand allocation)."""
         self._m.core.uc.mem_unmap(0, self.ram_size)
 
+    def unmap_ram_page(self, frame: int) -> None:
+        """Take guest frame ``frame`` out of the core again."""
+        self._m.core.uc.mem_unmap(frame << 12, paging.PAGE)
+
     def map_ram_page(self, frame: int) -> None:
         """Put guest frame ``frame`` back into the core (the same host bytes)."""
         self._m.core.uc.mem_map_ptr(frame << 12, paging.PAGE, unicorn.UC_PROT_ALL,

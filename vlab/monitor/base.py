@@ -36,9 +36,13 @@ class Strategy:
         self.machine = machine
         self.trace = trace
 
-    def report_exit(self, exit_) -> None:
-        """One exit into the monitor, complete: trace it, tell observers, stop if asked."""
-        self.trace.record(exit_)
+    def report_exit(self, exit_, outcome=None) -> None:
+        """One exit into the monitor, complete: trace it (with what handling it did), tell
+        observers, stop if asked."""
+        if outcome is None:
+            self.trace.record(exit_)
+        else:
+            self.trace.record(exit_, outcome)
         if self.exit_recorded:
             self.exit_recorded.emit(exit_)
         if exit_.reason in self.exit_breakpoints:

@@ -10,6 +10,8 @@ both), and records the exit with its cost. It is also where the machine's events
 
 from __future__ import annotations
 
+import copy
+
 from vlab.errors import GuestError, GuestException, HandlerError, VlabError
 from vlab.hw import paging
 from vlab.isa import Instruction, decoder, operands
@@ -17,7 +19,7 @@ from vlab.monitor import qualification as q
 from vlab.monitor.base import Strategy
 from vlab.monitor.handlers import HandlerTable, default_handlers
 from vlab.monitor.shadow import FaultRecord, ShadowPager
-from vlab.monitor.trace import COSTS, Exit, ExitReason
+from vlab.monitor.trace import COSTS, NO_OUTCOME, Exit, ExitReason, Outcome
 from vlab.monitor.vcpu import _VIRT_FIELDS as _FIELDS
 from vlab.monitor.vcpu import VirtualCpu
 from vlab.state import TF
@@ -76,7 +78,37 @@ class Monitor(Strategy):
         self.pager: ShadowPager | None = None  # shadow page tables, once the guest pages
         self.vcpu.on_invlpg = self.invlpg
         machine.monitor = self  # the machine's events now come here
-        machine.restored.connect(lambda _: self._after_restore())
+        machine.attach_state("monitor", self)  # snapshots (and step_back) carry our state
+
+    # ------------------------------------------------------------------ snapshots
+    #: Plain attributes a snapshot carries, declared by each class that has some.
+    STATE_FIELDS: tuple[str, ...] = ()
+
+    def save_state(self) -> dict:
+        """Everything the monitor keeps beside the machine: the virtual CPU, the trace, the
+        shadow page tables, and each class's ``STATE_FIELDS``."""
+        fields = {name: copy.deepcopy(getattr(self, name)) for cls in type(self).__mro__
+                  for name in vars(cls).get("STATE_FIELDS", ())}
+        return {"virt": copy.deepcopy(self.vcpu.virt), "trace": self.trace.save_state(),
+                "pager": self.pager.save_state() if self.pager is not None else None,
+                "fields": fields}
+
+    def load_state(self, state: dict) -> None:
+        """Put back what :meth:`save_state` saved (the machine has restored itself)."""
+        self.vcpu.virt = copy.deepcopy(state["virt"])
+        self.trace.load_state(state["trace"])
+        for name, value in state["fields"].items():
+            setattr(self, name, copy.deepcopy(value))
+        if state["pager"] is None:
+            if self.pager is not None:
+                self.pager.flush_all()
+            self.pager = None
+            self.machine.memory.mmu = None
+        else:
+            if self.pager is None:
+                self.pager = ShadowPager(self.machine, self.guest_paging_registers)
+            self.pager.load_state(state["pager"])
+            self.machine.memory.mmu = self.pager
 
     # ------------------------------------------------------------------ the machine's events
     # (the defaults: as the bare machine does; each monitor overrides what it intercepts)
@@ -115,27 +147,36 @@ class Monitor(Strategy):
             return None
 
     def _exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
-              detail: dict | None = None, instruction_bytes: bool = True) -> Exit:
-        detail = detail or {}
+              detail: dict | None = None, instruction_bytes: bool = True, cost: str = "trap",
+              handler: str | None = None) -> Exit:
+        """The complete, frozen record of one exit: what happened (reason, where, the decoded
+        instruction and its qualification), which handler will run and what it costs.
+        ``handler`` names monitor work that runs no handler from the table."""
+        detail = dict(detail or {})
         if reason == ExitReason.CR_ACCESS:
             detail["decoded"] = str(q.decode_cr(qual))
         elif reason == ExitReason.IO_INSTRUCTION:
             detail["decoded"] = str(q.decode_io(qual))
+        raw = insn.raw if (insn is not None and instruction_bytes) else b""
+        if handler is None:
+            fn = self.handlers.find(reason, insn.text if insn is not None and raw else "", detail)
+            handler = getattr(fn, "__name__", repr(fn)) if fn is not None else ""
         return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
-                    instruction=insn.text if insn else "",
-                    raw=insn.raw if (insn is not None and instruction_bytes) else b"",
-                    qualification=qual, index=self.trace.total, detail=detail)
+                    instruction=insn.text if insn else "", raw=raw, qualification=qual,
+                    handler=handler, cost=self._cost(cost, reason), index=self.trace.total,
+                    detail=detail, kind=cost, insn=insn if raw else None)
 
-    def dispatch(self, exit_: Exit, cost: str, from_fault: bool = False) -> None:
-        """Run the handler for one exit, check it, record it."""
+    def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:
+        """Run the handler for one exit, check it, record it with what it did."""
         v, m = self.vcpu, self.machine
         handler = self.handlers.lookup(exit_)
         if handler is None:
             what = exit_.instruction or "no instruction"
             raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "
                                f"EIP={exit_.eip:#010x} in the handler table")
-        name = getattr(handler, "__name__", repr(handler))
+        name = exit_.handler
         before = v.virt.values()
+        v.notes = {}
         emulates = exit_.reason in MUST_ADVANCE or exit_.reason in MUST_MOVE
         single_step = emulates and bool(m.cpu.reg("eflags") & TF)
         v.exit, v.advanced, v.emulating_fault = exit_, False, from_fault
@@ -145,8 +186,8 @@ class Monitor(Strategy):
             # what the handler tried, the CPU refuses (a selector the guest may not use): the
             # guest gets the #GP the hardware would raise
             v.exit = None
-            self.reflect_fault(pf, exit_)
-            self.report_exit(exit_)
+            reflected = self.reflect_fault(pf, exit_)
+            self.report_exit(exit_, Outcome(reflected=reflected, notes=v.notes))
             return
         except (GuestError, HandlerError):
             raise
@@ -168,34 +209,28 @@ class Monitor(Strategy):
         changes = {}
         if after != before:
             changes = {n: (a, b) for n, a, b in zip(_FIELDS, before, after, strict=True) if a != b}
-        exit_.detail["changes"] = changes
         if "CR0" in changes or "CR3" in changes or "CR4" in changes:
             self.control_registers_changed()
         self.after_exit(exit_)
-        # The record is completed here, before anyone else sees it (dataclasses.replace would
-        # cost a microsecond per trap on the hot path); it is immutable from then on.
-        object.__setattr__(exit_, "handler", name)
-        object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
-        object.__setattr__(exit_, "kind", cost)
-        self.report_exit(exit_)
+        self.report_exit(exit_, Outcome(changes, notes=v.notes) if changes or v.notes
+                         else NO_OUTCOME)
         if single_step:  # TF was set: the CPU would trap (#DB) after this instruction (as KVM
             self.single_step_trap()  # does after skipping an emulated instruction)
 
-    def record(self, exit_: Exit, cost: str, handler: str) -> None:
-        """Record work the monitor did on its own (no handler from the table runs)."""
-        object.__setattr__(exit_, "handler", handler)
-        object.__setattr__(exit_, "cost", self._cost(cost, exit_.reason))
-        object.__setattr__(exit_, "kind", cost)
+    def record(self, exit_: Exit) -> None:
+        """Record work the monitor did on its own (``_exit(..., handler=...)``: no handler from
+        the table runs)."""
         self.report_exit(exit_)
 
     def single_step_trap(self) -> None:
         """Deliver the #DB the hardware raises after an instruction executed with TF set."""
         self.vcpu.inject(1)
 
-    def reflect_fault(self, fault: GuestException, exit_: Exit) -> None:
-        """Give the guest the exception its instruction would have raised on hardware."""
-        exit_.detail["reflected"] = f"vector {fault.vector}: {fault.reason}"
+    def reflect_fault(self, fault: GuestException, exit_: Exit) -> str:
+        """Give the guest the exception its instruction would have raised on hardware; returns
+        what was reflected (for the trace)."""
         self.vcpu.inject(fault.vector, fault.error_code)
+        return f"vector {fault.vector}: {fault.reason}"
 
     def after_exit(self, exit_: Exit) -> None:
         """Called after every handled exit (binary translation checks the new EIP)."""
@@ -253,11 +288,6 @@ class Monitor(Strategy):
         """INVLPG reached the monitor: drop that shadow mapping."""
         if self.pager is not None and self.pager.active is not None:
             self.pager.invlpg(linear)
-
-    def _after_restore(self) -> None:
-        if self.pager is not None:  # the shadows describe the old RAM: rebuild them lazily
-            self.pager.flush_all()
-            self.control_registers_changed()
 
     def _cost(self, kind: str, reason: ExitReason) -> int:
         cycles = COSTS[kind].cycles

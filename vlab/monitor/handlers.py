@@ -8,7 +8,7 @@ these in a strategy's table.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 from vlab.errors import GuestException, GuestFault
 from vlab.isa import Instruction, decoder, operands
@@ -42,14 +42,18 @@ class HandlerTable:
         return key in self._handlers
 
     def lookup(self, exit_: Exit) -> Handler | None:
+        """The handler for ``exit_``."""
         # A mnemonic key names an instruction to emulate: it never catches a reflected exception
         # (whose exit shows the faulting instruction but carries no bytes to emulate).
-        mnemonic = _mnemonic(exit_.instruction) if exit_.raw else ""
-        via = exit_.detail.get("via")
-        hypercall = exit_.detail.get("hypercall")
-        return ((hypercall and self._handlers.get(hypercall))
-                or self._handlers.get((exit_.reason, via)) or self._handlers.get(mnemonic)
-                or self._handlers.get(exit_.reason))
+        return self.find(exit_.reason, exit_.instruction if exit_.raw else "", exit_.detail)
+
+    def find(self, reason: ExitReason, instruction: str, detail: Mapping) -> Handler | None:
+        """The handler for an exit of ``reason`` at ``instruction`` (its text, "" if none to
+        emulate): a hypercall's name, then (reason, via), the mnemonic, the reason."""
+        hypercall = detail.get("hypercall")
+        h = self._handlers
+        return ((hypercall and h.get(hypercall)) or h.get((reason, detail.get("via")))
+                or h.get(_mnemonic(instruction)) or h.get(reason))
 
     def get(self, key: Key) -> Handler | None:
         """The handler installed under exactly ``key`` (None if none)."""
@@ -262,11 +266,9 @@ def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
     m = vcpu.machine
     if target > vcpu.virt.CPL:
         new_esp, ss = struct.unpack("<II", vcpu.mem.read(esp + 12, 8))
-        vcpu.virt.CPL = target
         m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=vcpu.to_real(ss & 0xFFFF), esp=new_esp,
                 eflags=real_flags)
     else:
-        vcpu.virt.CPL = target
         m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 12, eflags=real_flags)
 
 

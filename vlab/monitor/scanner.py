@@ -10,6 +10,8 @@ the rest of the guest runs at full core speed.
 
 from __future__ import annotations
 
+import copy
+
 from vlab.errors import GuestFault, VlabError
 from vlab.isa import Instruction, operands
 from vlab.monitor.trace import COSTS, Exit, ExitReason
@@ -36,7 +38,31 @@ class CodeScanner:
         self._smc_hook: int | None = None
         self._smc_span: tuple[int, int] | None = None
         self._retranslate: dict[int, int] = {}  # invalidated range start -> trap-on-entry hook
+        self._retranslate_end: dict[int, int] = {}
         self._stale: list[tuple[int, int]] = []  # core translations to drop after this slice
+
+    # ------------------------------------------------------------------ snapshots
+    def save_state(self) -> dict:
+        """The translation cache (blocks, counters) and the ranges waiting to be rescanned."""
+        ranges = [(start, self._retranslate_end[start]) for start in self._retranslate]
+        return {**super().save_state(), "cache": copy.deepcopy(self.cache), "rescan": ranges}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        core = self.machine.core
+        for block in list(self.cache):
+            self._uninstall(block)
+        for h in self._retranslate.values():
+            core.remove_hook(h)
+        self._retranslate.clear()
+        self._retranslate_end.clear()
+        self.cache = copy.deepcopy(state["cache"])
+        for block in self.cache:
+            self._install(block)
+        for start, end in state["rescan"]:
+            self._watch_rescan(start, end)
+        self._smc_span = None
+        self._cover_for_writes()
 
     # ------------------------------------------------------------------ what to hook
     def needs_callout(self, insn: Instruction) -> str | None:
@@ -185,17 +211,22 @@ class CodeScanner:
         for block in blocks:
             self._uninstall(block)
             self.cache.remove(block)
-            self._retranslate[block.address] = m.core.on_execute(
-                self._on_reentry, block.address, block.end - 1, block.address)
-        exit_ = Exit(ExitReason.CODE_MODIFIED, m.cpu.eip, self.name, self.vcpu.virt.CPL,
-                     handler="translation_cache.invalidate", index=self.trace.total,
-                     detail={"written": address, "size": size,
-                             "blocks": [b.address for b in blocks]})
-        self.report_exit(exit_)
+            self._watch_rescan(block.address, block.end)
+        self.report_exit(Exit(ExitReason.CODE_MODIFIED, m.cpu.eip, self.name, self.vcpu.virt.CPL,
+                              handler="translation_cache.invalidate", index=self.trace.total,
+                              detail={"written": address, "size": size,
+                                      "blocks": [b.address for b in blocks]}))
+
+    def _watch_rescan(self, start: int, end: int) -> None:
+        """Scan [start, end) anew when the guest next executes there."""
+        self._retranslate[start] = self.machine.core.on_execute(self._on_reentry, start, end - 1,
+                                                                start)
+        self._retranslate_end[start] = end
 
     def _on_reentry(self, uc, address: int, size: int, start: int) -> None:
         """First instruction executed in a range whose scan was dropped: scan it anew."""
         h = self._retranslate.pop(start, None)
+        self._retranslate_end.pop(start, None)
         if h is not None:
             self.machine.core.remove_hook(h)
         if self.machine.cpu.cpl() != 3:

@@ -16,6 +16,7 @@ trampoline are addressed linearly up there), as VMware's monitor did.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import struct
 from collections import Counter, deque
@@ -105,6 +106,20 @@ class ShadowPager:
         self._pool = self.machine.memory.host_pool(SHADOW_BASE, SHADOW_PAGES * PAGE)
         self._mem = memoryview(self._pool).cast("B").cast("I")
         self._free = [SHADOW_BASE + i * PAGE for i in range(SHADOW_PAGES - 1, -1, -1)]
+
+    def save_state(self) -> dict:
+        """The shadows (their bytes in the pool and the bookkeeping), for snapshots."""
+        keep = ("pds", "pts", "parents", "rmap", "active", "stats", "recent", "_free")
+        state = {name: copy.deepcopy(getattr(self, name)) for name in keep}
+        state["pool"] = bytes(self._pool)
+        return state
+
+    def load_state(self, state: dict) -> None:
+        ctypes.memmove(self._pool, state["pool"], len(state["pool"]))
+        for name, value in state.items():
+            if name != "pool":
+                setattr(self, name, copy.deepcopy(value))
+        self._spt_at = {p.address: p for p in self.pts.values()}
 
     def _alloc(self) -> int:
         if not self._free:

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import enum
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from vlab.isa import Instruction
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class ExitReason(enum.IntEnum):
@@ -69,11 +75,18 @@ class Exit:
     handler: str = ""
     cost: int = 0
     index: int = 0
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     #: How the monitor was entered, as charged: "trap", "io_trap", "inject", "vmexit_recent",
     #: "vmexit_first_gen", "hypercall" (a hardware transition into the monitor) or "callout"
     #: (binary translation: a call from translated code, the guest never left the monitor).
     kind: str = ""
+    #: The decoded instruction (None for an event that is not an instruction): handlers read its
+    #: operands here instead of decoding the bytes again.
+    insn: Instruction | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.detail, MappingProxyType):  # read-only, like the rest of it
+            object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
 
     @property
     def is_callout(self) -> bool:
@@ -81,11 +94,26 @@ class Exit:
 
     def row(self) -> dict[str, Any]:
         """A flat dict (for tables and pandas)."""
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "insn"}
+        d["detail"] = dict(self.detail)
         d["reason"] = self.reason.name
         d["reason_number"] = int(self.reason)
         d["raw"] = self.raw.hex()
         return d
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one exit did, recorded beside it in the trace (the Exit itself is complete
+    and frozen before its handler runs): the virtual state it changed (name -> (before, after)),
+    the exception reflected into the guest instead, and notes the handler left."""
+
+    changes: Mapping[str, tuple[Any, Any]] = field(default_factory=lambda: _EMPTY)
+    reflected: str | None = None
+    notes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+NO_OUTCOME = Outcome()
 
 
 @dataclass(frozen=True)
@@ -126,6 +154,7 @@ class TrapLog:
     def __init__(self, keep: int = 10_000):
         self.keep = keep
         self.recent: deque[Exit] = deque(maxlen=keep)
+        self._outcomes: dict[int, Outcome] = {}  # by exit index, for the exits kept whole
         self.by_reason: Counter[ExitReason] = Counter()
         self.by_instruction: Counter[str] = Counter()
         self.total = 0
@@ -133,12 +162,30 @@ class TrapLog:
         self.cycles = 0
         self.charges: Counter[str] = Counter()  # modelled cycles not tied to one exit
 
+    def save_state(self) -> tuple:
+        """Everything recorded so far (for snapshots: step_back rewinds the trace too)."""
+        return (list(self.recent), Counter(self.by_reason), Counter(self.by_instruction),
+                self.total, self.callouts, self.cycles, Counter(self.charges), dict(self._outcomes))
+
+    def load_state(self, state: tuple) -> None:
+        recent, by_reason, by_instruction, total, callouts, cycles, charges, outcomes = state
+        self._outcomes = dict(outcomes)
+        self.recent = deque(recent, maxlen=self.keep)
+        self.by_reason, self.by_instruction = Counter(by_reason), Counter(by_instruction)
+        self.total, self.callouts, self.cycles = total, callouts, cycles
+        self.charges = Counter(charges)
+
     def charge(self, kind: str, cycles: int) -> None:
         """Charge monitor work that is not an exit (e.g. translating a block)."""
         self.charges[kind] += cycles
         self.cycles += cycles
 
-    def record(self, exit_: Exit) -> None:
+    def record(self, exit_: Exit, outcome: Outcome = NO_OUTCOME) -> None:
+        """Count one exit (and keep it, with what handling it did, while it is recent)."""
+        if len(self.recent) == self.keep:
+            self._outcomes.pop(self.recent[0].index, None)
+        if outcome is not NO_OUTCOME:
+            self._outcomes[exit_.index] = outcome
         self.total += 1
         if exit_.kind == "callout":
             self.callouts += 1
@@ -147,6 +194,10 @@ class TrapLog:
             self.by_instruction[exit_.instruction.split()[0]] += 1
         self.cycles += exit_.cost
         self.recent.append(exit_)
+
+    def outcome(self, exit_: Exit) -> Outcome:
+        """What handling ``exit_`` did (virtual state changed, exception reflected, notes)."""
+        return self._outcomes.get(exit_.index, NO_OUTCOME)
 
     @property
     def entries(self) -> int:

@@ -123,8 +123,21 @@ class VirtualState:
     IDTR: TableRegister = field(default_factory=lambda: TableRegister(0, 0))
     LDTR: int = 0
     TR: int = 0
-    CPL: int = 0
     msrs: dict[int, int] = field(default_factory=dict)
+    #: Where the guest's CPL comes from: the real CPL as the monitor maps it (a function, so a
+    #: snapshot copies the state without copying the machine).
+    cpl_source: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
+
+    @property
+    def CPL(self) -> int:  # noqa: N802 (the register's name)
+        """The privilege level the guest believes it runs at. It is not stored: it follows the
+        real CS (ring deprivileging maps the kernel's real ring 1 to the 0 it believes in)."""
+        return self.cpl_source()
+
+    @CPL.setter
+    def CPL(self, value: int) -> None:  # noqa: N802
+        raise AttributeError("the guest's CPL follows its CS: a monitor changes it by entering "
+                             "the guest at another ring (vcpu.inject, or an emulated IRET)")
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in _VIRT_FIELDS}
@@ -135,7 +148,8 @@ class VirtualState:
                 self.LDTR, self.TR, self.CPL)
 
 
-_VIRT_FIELDS = tuple(f.name for f in fields(VirtualState) if f.name != "msrs")
+_VIRT_FIELDS = tuple(f.name for f in fields(VirtualState)
+                     if f.name not in ("msrs", "cpl_source")) + ("CPL",)
 
 
 class VirtualCpu:
@@ -145,7 +159,10 @@ class VirtualCpu:
         self.machine = machine
         self.regs = Registers(self)
         self.mem = Memory(machine)
-        self.virt = VirtualState()
+        #: How the real CPL maps to the one the guest believes in (a monitor that deprivileges
+        #: the kernel replaces it).
+        self.guest_cpl_of: Callable[[int], int] = lambda real: real
+        self.virt = VirtualState(cpl_source=lambda: self.guest_cpl_of(machine.cpu.cpl()))
         self.exit: Exit | None = None
         self.vmcs = None  # the VMCS, under the VT-x model
         self.ept = None  # its extended page tables (vlab.strategies.vtx.ept.Ept), when enabled
@@ -159,6 +176,7 @@ class VirtualCpu:
         self.in_io_hook = False  # are we inside the core's IN/OUT hook (EIP writes deferred)?
         self.emulating_fault = False  # was the instruction a fault (not yet counted as retired)?
         self.string_in_value: int | None = None  # what an emulated INS reads (goes to memory)
+        self.notes: dict = {}  # what the handler wants the trace to remember (see note())
 
     # ------------------------------------------------------------------ basic acts
     def skip(self) -> None:
@@ -167,6 +185,10 @@ class VirtualCpu:
             raise VlabError("skip(): the current exit has no instruction to skip")
         self.set_eip(self.exit.eip + len(self.exit.raw))
         self.advanced = True
+
+    def note(self, key: str, value) -> None:
+        """Leave a note about the current exit in the trace (``lab.trace.outcome(exit).notes``)."""
+        self.notes[key] = value
 
     def set_eip(self, eip: int) -> None:
         eip &= 0xFFFF_FFFF
@@ -302,7 +324,6 @@ class VirtualCpu:
         m.memory.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
         if gate.interrupt:
             self.virt.IF = False
-        self.virt.CPL = target
         real_flags = r["eflags"] & ~(TF | NT | RF | VM)
         m.cpu.enter(cs=self.to_real((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
                 eflags=real_flags | IF)

@@ -67,13 +67,11 @@ class BinaryTranslation(CodeScanner, TrapAndEmulate):
 
     def callout(self, insn: Instruction) -> None:
         """A translated sensitive or privileged instruction is about to run: emulate it instead."""
-        self.vcpu.virt.CPL = 0
         reason, qual = self._classify(insn)
         if reason is None:
             return
         self.cache.callouts[insn.mnemonic] += 1
-        self.dispatch(self._exit(reason, insn.address, insn, qual, detail={"via": "callout"}),
-                      cost="callout")
+        self.dispatch(self._exit(reason, insn.address, insn, qual, detail={"via": "callout"}, cost="callout"))
 
     def _classify(self, insn: Instruction) -> tuple[ExitReason, int]:
         key = (insn.address, insn.raw)
@@ -100,6 +98,18 @@ class BinaryTranslation(CodeScanner, TrapAndEmulate):
         rec = self.pager.recent[-1] if self.pager.recent else None
         if rec is not None and rec.kind == "pt_write" and self.machine.cpu.cpl() != 3:
             self._adapt(rec.eip)
+
+    def save_state(self) -> dict:
+        return {**super().save_state(), "pt_writers": sorted(self._pt_writers)}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        for address in list(self._pt_writers):
+            if address not in state["pt_writers"]:
+                self.machine.core.remove_hook(self._pt_writers.pop(address))
+                self.machine.core.forget_code(address, address + 1)
+        for address in state["pt_writers"]:
+            self._adapt(address)
 
     def _adapt(self, address: int) -> None:
         """Retranslate a kernel instruction that writes page tables: it gets a callout."""
@@ -131,8 +141,9 @@ class BinaryTranslation(CodeScanner, TrapAndEmulate):
                 physical = None
             if physical is not None and self.pager.prepare_write(physical):
                 self.record(self._exit(ExitReason.PAGE_TABLE_WRITE, insn.address, insn,
-                                       detail={"via": "callout", "frame": physical & ~0xFFF}),
-                            "callout", "shadow pager (adaptive translation)")
+                                       detail={"via": "callout", "frame": physical & ~0xFFF},
+                                       cost="callout",
+                                       handler="shadow pager (adaptive translation)"))
             page += 0x1000
 
     def _written(self, insn: Instruction) -> tuple[int, int] | None:

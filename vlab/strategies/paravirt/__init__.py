@@ -20,7 +20,7 @@ import struct
 
 from vlab.errors import GuestFault, VlabError
 from vlab.monitor.handlers import HandlerTable
-from vlab.monitor.trace import Exit, ExitReason
+from vlab.monitor.trace import ExitReason
 from vlab.state import IF, NT, RF, TF, VM
 from vlab.strategies.paravirt.abi import (
     _ARGS,
@@ -68,6 +68,7 @@ class Paravirt(TrapAndEmulate):
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         self.vcpu.hv = self
+        self.vcpu.guest_cpl_of = lambda real: real  # a PV kernel knows it runs in ring 1
         self.mmu = PvMmu(self)
 
     def interrupts_enabled(self) -> bool:
@@ -95,8 +96,14 @@ class Paravirt(TrapAndEmulate):
         return {"pinned page directories": len(mmu.l2), "page tables": len(mmu.l1),
                 **dict(mmu.stats)}
 
-    def _after_restore(self) -> None:
-        self.mmu.after_restore()
+    STATE_FIELDS = ("trap_table", "kernel_stack", "event_callback", "hypercalls")
+
+    def save_state(self) -> dict:
+        return {**super().save_state(), "mmu": self.mmu.save_state()}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.mmu.load_state(state["mmu"])
 
     def events_enabled(self) -> bool:
         """The guest's interrupt flag is the shared-info mask: a byte it writes, never a trap."""
@@ -104,18 +111,18 @@ class Paravirt(TrapAndEmulate):
             return True
         return self.machine.memory.read(SHARED_INFO + 1, 1) == b"\x00"
 
-    def reflect_fault(self, fault, exit_) -> None:
+    def reflect_fault(self, fault, exit_) -> str:
         """A hypercall asked for a transfer the CPU refuses: the guest gets -EINVAL; a trap's
         bounce that fails is a #GP through its trap table."""
         if exit_.reason == ExitReason.HYPERCALL:
             self.vcpu.regs.eax = EINVAL & 0xFFFF_FFFF
-            exit_.detail["reflected"] = f"-EINVAL: {fault.reason}"
-            return
+            return f"-EINVAL: {fault.reason}"
         entry = self.trap_table.get(13)
         if entry is None:
             raise GuestFault(f"{fault.reason}, and the paravirtual kernel has no #GP handler",
                              exit_.eip, exit_.instruction)
         self.bounce(entry[0], entry[1], fault.error_code, mask=bool(entry[2] & 4))
+        return f"#GP({fault.error_code:#x}) through the trap table: {fault.reason}"
 
     def to_real(self, sel: int) -> int:
         return sel  # a paravirtual kernel uses the real (ring-1) selectors itself
@@ -134,9 +141,8 @@ class Paravirt(TrapAndEmulate):
             self.hypercall(m.cpu.eip - 2)
             return
         if vector >= 32 and not software:
-            exit_ = Exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, self.name, self._vcpl(),
-                         index=self.trace.total, detail={"vector": vector, "event": "timer"})
-            self.dispatch(exit_, cost="inject")
+            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None,
+                                     detail={"vector": vector, "event": "timer"}, cost="inject"))
             return
         eip = m.cpu.eip - (2 if software else 0) if software else (m.clock.fault_eip or m.cpu.eip)
         insn = self._decode(eip)
@@ -150,11 +156,7 @@ class Paravirt(TrapAndEmulate):
         if error_code is not None:
             detail["error_code"] = error_code
         reason = ExitReason.SOFTWARE_INTERRUPT if software else ExitReason.EXCEPTION_NMI
-        self.dispatch(self._exit(reason, eip, insn, detail=detail, instruction_bytes=False),
-                      cost="trap")
-
-    def _vcpl(self) -> int:
-        return self.machine.cpu.cpl()
+        self.dispatch(self._exit(reason, eip, insn, detail=detail, instruction_bytes=False, cost="trap"))
 
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m = self.machine
@@ -174,8 +176,8 @@ class Paravirt(TrapAndEmulate):
         self.hypercalls += 1
         insn = self._decode(eip)
         exit_ = self._exit(ExitReason.HYPERCALL, eip, insn, detail={
-            "number": number, "hypercall": name, "args": args}, instruction_bytes=False)
-        self.dispatch(exit_, cost="hypercall")
+            "number": number, "hypercall": name, "args": args}, instruction_bytes=False, cost="hypercall")
+        self.dispatch(exit_)
 
     # ------------------------------------------------------------------ the hypervisor's acts
     def builtin_hypercall(self, vcpu, number: int, args: list[int]) -> int:

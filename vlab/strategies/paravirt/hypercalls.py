@@ -208,7 +208,7 @@ def hypercall_multicall(vcpu, exit_: Exit) -> None:
     finally:
         for reg, val in saved.items():
             vcpu.regs[reg] = val
-    exit_.detail["batched"] = calls
+    vcpu.note("batched", calls)
     _result(vcpu, 0)
 
 

@@ -181,6 +181,15 @@ class PvMmu:
             self.machine.memory.flush_tlb()  # a mapping went away or lost write access: no stale TLB entry
         return 0
 
+    def save_state(self) -> tuple:
+        return (set(self.l2), Counter(self.l1), Counter(self.writable), self.base,
+                Counter(self.stats))
+
+    def load_state(self, state: tuple) -> None:
+        l2, l1, writable, self.base, stats = state
+        self.l2, self.l1, self.writable, self.stats = set(l2), Counter(l1), Counter(writable), \
+            Counter(stats)
+
     def after_restore(self) -> None:
         """RAM went back in time: recompute the types from the pinned directories' contents."""
         self.l1.clear()

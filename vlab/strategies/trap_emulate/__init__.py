@@ -70,33 +70,28 @@ class TrapAndEmulate(DeprivilegedMonitor):
         if rec.kind == "true":
             self.vcpu.virt.CR2 = rec.linear
         self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), detail=detail,
-                                 instruction_bytes=False), cost="trap")
+                                 instruction_bytes=False, cost="trap"))
 
     def guest_view(self) -> dict:
         v = self.vcpu
-        self._sync_cpl()
         return {"cpl": v.virt.CPL, "IF": v.effective_if(), **{k: v.virt.as_dict()[k] for k in
                 ("CR0", "CR3", "GDTR", "IDTR", "TR", "LDTR", "IOPL")}}
-
-    def _sync_cpl(self) -> None:
-        self.vcpu.virt.CPL = 3 if self.machine.cpu.cpl() == 3 else 0
 
     # ------------------------------------------------------------------ events
     def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
         m = self.machine
         cpl = m.cpu.cpl()
-        self.vcpu.virt.CPL = 3 if cpl == 3 else 0
         detail = {"vector": vector}
         if software:
             size = 1 if vector in (3, 4) else 2
             start = m.cpu.eip - size
             insn = decoder().decode(m.memory.read(start, size), start)
             self.dispatch(self._exit(ExitReason.SOFTWARE_INTERRUPT, start, insn, detail=detail,
-                                     instruction_bytes=False), cost="trap")
+                                     instruction_bytes=False, cost="trap"))
             return
         if vector >= 32:
-            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None, detail=detail),
-                          cost="inject")
+            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None, detail=detail,
+                                     cost="inject"))
             return
         if vector == 14 and self.pager is not None and self.pager.active is not None:
             self.page_fault(error_code or 0)
@@ -110,12 +105,12 @@ class TrapAndEmulate(DeprivilegedMonitor):
                 found = self._classified[key] = self.classify_fault(insn)
             reason, qual = found
             if reason is not None:
-                self.dispatch(self._exit(reason, eip, insn, qual), cost="trap", from_fault=True)
+                self.dispatch(self._exit(reason, eip, insn, qual, cost="trap"), from_fault=True)
                 return
         if error_code is not None:
             detail["error_code"] = error_code
         self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, insn, detail=detail,
-                                 instruction_bytes=False), cost="trap")
+                                 instruction_bytes=False, cost="trap"))
 
     def classify_fault(self, insn: Instruction) -> tuple[ExitReason | None, int]:
         """Which emulation a #GP at the deprivileged kernel asks for (None: a real fault)."""
@@ -135,16 +130,16 @@ class TrapAndEmulate(DeprivilegedMonitor):
         m, v = self.machine, self.vcpu
         if m.cpu.cpl() == 3:  # the guest's user task: Unicorn has no IOPL check; as native
             return m.device_io(is_out, port, size, value)
-        self._sync_cpl()
         eip = m.cpu.eip
         insn = self._decode(eip)
         if insn is None:  # bytes Capstone cannot decode (e.g. LOCK OUT): the core ran them; so
             return m.device_io(is_out, port, size, value)  # does the device, as natively
         exit_ = self._exit(ExitReason.IO_INSTRUCTION, eip, insn,
-                           io_qualification(insn, port, size, not is_out), detail={"value": value})
+                           io_qualification(insn, port, size, not is_out), detail={"value": value},
+                           cost=self.io_cost)
         v.in_io_hook, v.string_in_value = True, None
         try:
-            self.dispatch(exit_, cost=self.io_cost)
+            self.dispatch(exit_)
         finally:
             v.in_io_hook = False
         if is_out:

@@ -33,6 +33,7 @@ class DeprivilegedMonitor(Monitor):
     monitor = "ring 0"
     #: CR0 the monitor really runs with (PE, ET and NE): what SMSW reveals to the guest.
     REAL_CR0 = 0x31
+    STATE_FIELDS = ("shadowed",)
     io_cost = "io_trap"  # what an I/O instruction costs (it traps at CPL 1 > IOPL 0)
 
     def __init__(self, handlers: HandlerTable | None = None):
@@ -44,6 +45,7 @@ class DeprivilegedMonitor(Monitor):
         super().attach(machine, trace)
         v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
+        v.guest_cpl_of = lambda real: 3 if real == 3 else 0  # ring 1 is the kernel's "ring 0"
         machine.stopped.connect(lambda _: self.sync_accessed_bits())
 
     def boot(self) -> None:

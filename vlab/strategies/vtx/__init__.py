@@ -104,6 +104,19 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             self.ept = self.vcpu.ept = Ept(machine, lazy=self.ept_lazy)
             self.maps_ram_on_demand = True
 
+    STATE_FIELDS = ("_guest_cr0", "_guest_cr3", "_guest_cr2", "_io_value", "_io_result")
+
+    def save_state(self) -> dict:
+        return {**super().save_state(), "vmcs": self.vmcs.save_state(),
+                "ept": self.ept.save_state() if self.ept is not None else None}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.vmcs.load_state(state["vmcs"])
+        if self.ept is not None:
+            self.ept.load_state(state["ept"])
+        self._sync_mtf()
+
     def page_fault_raised(self, address: int) -> None:
         self._guest_cr2 = address
 
@@ -155,10 +168,10 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             detail["intr_info"] = intr
         if reason == ExitReason.IO_INSTRUCTION:
             detail["value"] = self._io_value
-        exit_ = self._exit(reason, eip, insn, qual, detail=detail)
+        exit_ = self._exit(reason, eip, insn, qual, detail=detail, cost=self.exit_cost)
         self.vcpu.in_io_hook, self.vcpu.string_in_value = in_hook, None
         try:
-            self.dispatch(exit_, cost=self.exit_cost, from_fault=from_fault)
+            self.dispatch(exit_, from_fault=from_fault)
         finally:
             self.vcpu.in_io_hook = False
             m.cpu.vmx_mode = "non-root"

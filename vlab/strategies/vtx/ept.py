@@ -48,6 +48,20 @@ class Ept:
         m.memory.map_ram_page(gfn)
         self.present[gfn] = 7
 
+    def save_state(self) -> tuple:
+        return dict(self.present), self.violations
+
+    def load_state(self, state: tuple) -> None:
+        """Back to an earlier EPT: frames it did not map leave the core again (so their next
+        access is an EPT violation, as it was then)."""
+        present, self.violations = state
+        m = self.machine
+        for gfn in set(self.present) - set(present):
+            m.memory.unmap_ram_page(gfn)
+        for gfn in set(present) - set(self.present):
+            m.memory.map_ram_page(gfn)
+        self.present = dict(present)
+
     def entries(self) -> list[tuple[int, int, int]]:
         """(guest frame, host frame, permissions), in guest-physical order."""
         return [(g << 12, g << 12, p) for g, p in sorted(self.present.items())]

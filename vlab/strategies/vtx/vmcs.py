@@ -268,6 +268,17 @@ class Vmcs:
         mask = self.vmread(f"CR{cr}_GUEST_HOST_MASK")
         return (real & ~mask) | (self.vmread(f"CR{cr}_READ_SHADOW") & mask)
 
+    # ---------------------------------------------------------------- snapshots
+    def save_state(self) -> tuple:
+        return (dict(self._values), bytes(self.io_bitmap_a), bytes(self.io_bitmap_b),
+                bytes(self.msr_bitmap), set(self.changed_at_exit), set(self._changed))
+
+    def load_state(self, state: tuple) -> None:
+        values, a, b, msr, changed_at_exit, changed = state
+        self._values = dict(values)
+        self.io_bitmap_a[:], self.io_bitmap_b[:], self.msr_bitmap[:] = a, b, msr
+        self.changed_at_exit, self._changed = set(changed_at_exit), set(changed)
+
     # ---------------------------------------------------------------- inspection
     def mark_exit(self) -> None:
         """A VM exit begins: from now on, track which fields it changes."""
