@@ -69,7 +69,8 @@ def test_multicall_batching_reduces_hypercalls():
     assert report(batched) == report(single)
     assert batched.strategy.hypercalls == single.strategy.hypercalls - 2  # 3 calls in 1 entry
     multi = next(e for e in batched.trace if e.detail.get("hypercall") == "multicall")
-    assert batched.trace.outcome(multi).notes["batched"] == ["stack_switch", "set_trap_table", "set_callbacks"]
+    assert batched.trace.outcome(multi).notes["batched"] == ["stack_switch", "set_trap_table",
+                                                             "set_callbacks"]
 
 
 def test_pv_image_elsewhere_fails_clearly():
