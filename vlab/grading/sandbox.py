@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from vlab.errors import HandlerError, VlabError
+from vlab.monitor.api import CALLS
 
 CALL_TIMEOUT = 2.0  # seconds one handler call may take
 TOTAL_TIMEOUT = 20.0  # seconds of handler time per scenario run
@@ -215,6 +216,29 @@ def _exit_json(e) -> dict:
 _VIRT = {"IF", "IOPL", "CR0", "CR2", "CR3", "CR4", "GDTR", "IDTR", "LDTR", "TR", "CPL"}
 
 
+def _checked(kind: str, value):
+    """One argument of a handler-API call, as its kind in vlab.monitor.api.CALLS says."""
+    if kind == "int":
+        return _int(value)
+    if kind == "int?":
+        return None if value is None else _int(value)
+    if kind == "bool":
+        return bool(value)
+    if kind == "ints":
+        if not isinstance(value, list) or len(value) > 16:
+            raise ValueError("expected a short list of integers")
+        return [_int(v) for v in value]
+    if kind == "str":
+        if not isinstance(value, str) or len(value) > 64:
+            raise ValueError("expected a short string")
+        return value
+    if kind == "json":
+        if len(json.dumps(value)) > 4096:
+            raise ValueError("a note must be small")
+        return value
+    raise ValueError(f"unknown argument kind {kind!r}")
+
+
 def _int(x) -> int:
     if not isinstance(x, int) or isinstance(x, bool):
         raise ValueError("expected an integer")
@@ -260,30 +284,15 @@ def _serve(vcpu, req: list):
             raise ValueError("write too large")
         vcpu.mem.write(_int(args[0]), data)
         return None
-    if op == "skip":
-        return vcpu.skip()
-    if op == "halt":
-        return vcpu.halt()
-    if op == "inject":
-        err = None if args[1] is None else _int(args[1])
-        return vcpu.inject(_int(args[0]), err, bool(args[2]))
-    if op == "port_read":
-        return vcpu.port_read(_int(args[0]), _int(args[1]))
-    if op == "port_write":
-        return vcpu.port_write(_int(args[0]), _int(args[1]), _int(args[2]))
-    if op == "console_append":
-        serial = vcpu.machine.devices.serial
-        if len(serial.console) < serial.limit:
-            serial.console.append(_int(args[0]) & 0xFF)
-        return None
-    if op == "guest_eflags":
-        return vcpu.guest_eflags()
-    if op == "effective_if":
-        return vcpu.effective_if()
-    if op == "native_cpuid":
-        from vlab.hw.core import host_cpuid
-
-        return list(host_cpuid(_int(args[0]), _int(args[1])))
+    if op in CALLS:  # the handler API's plain calls, checked kind by kind
+        kinds = CALLS[op]
+        if len(args) != len(kinds):
+            raise ValueError(f"{op} takes {len(kinds)} arguments")
+        values = [_checked(kind, value) for kind, value in zip(kinds, args, strict=True)]
+        if kinds and kinds[-1] == "ints":
+            values = values[:-1] + values[-1][:5]
+        out = getattr(vcpu, op)(*values)
+        return list(out) if isinstance(out, tuple) else out
     if op == "vtime":
         return vcpu.machine.vtime
     if op == "vmread":
@@ -300,8 +309,6 @@ def _serve(vcpu, req: list):
             raise VlabError("no EPT: this exercise's strategy is not VT-x with EPT")
         vcpu.ept.map(_int(args[0]))
         return None
-    if op == "hypercall":  # vlab's own hypercall handler, for a student's multicall
-        return vcpu.hypercall(_int(args[0]), *[_int(a) for a in args[1][:5]])
     if op == "guest_range_ok":
         hv = getattr(vcpu, "hv", None)
         if hv is None:

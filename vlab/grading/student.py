@@ -135,48 +135,51 @@ class _Ept:
         self._ch.ask("ept_map", int(gpa))
 
 
+def _remote(name: str, kinds: tuple[str, ...]):
+    """A method that asks the grader to make call ``name`` of the handler API (vlab.monitor.api),
+    with the defaults the API declares; the grader checks each argument's kind again."""
+    import inspect
+
+    from vlab.monitor.api import HandlerVcpu
+
+    signature = inspect.signature(getattr(HandlerVcpu, name))
+
+    def call(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = list(bound.arguments.values())[1:]
+        if kinds and kinds[-1] == "ints":  # a variadic tail travels as one list
+            values = values[:-1] + [list(values[-1])]
+        out = self._ch.ask(name, *values)
+        return tuple(out) if isinstance(out, list) else out
+
+    call.__name__ = name
+    call.__doc__ = getattr(HandlerVcpu, name).__doc__
+    return call
+
+
 class ProxyVcpu:
-    """What a handler sees: the same names as vlab's VirtualCpu, carried out by the grader."""
+    """What a handler sees: the same names as vlab's VirtualCpu (the protocol
+    :class:`vlab.monitor.api.HandlerVcpu`), each carried out by the grader."""
 
     def __init__(self, ch: _Channel):
         self._ch = ch
         self.regs, self.virt, self.mem = _Regs(ch), _Virt(ch), _Mem(ch)
         self.vmcs, self.hv, self.ept = _Vmcs(ch), _Hypervisor(ch), _Ept(ch)
 
-    def skip(self):
-        self._ch.ask("skip")
-
-    def halt(self):
-        self._ch.ask("halt")
-
-    def inject(self, vector, error_code=None, software=False):
-        self._ch.ask("inject", int(vector), error_code, bool(software))
-
-    def port_read(self, port, size):
-        return self._ch.ask("port_read", int(port), int(size))
-
-    def port_write(self, port, size, value):
-        self._ch.ask("port_write", int(port), int(size), int(value))
-
-    def console_append(self, byte):
-        self._ch.ask("console_append", int(byte) & 0xFF)
-
-    def guest_eflags(self):
-        return self._ch.ask("guest_eflags")
-
-    def effective_if(self):
-        return self._ch.ask("effective_if")
-
-    def hypercall(self, number, *args):
-        """Run the hypervisor's own handler for hypercall ``number`` (e.g. inside multicall)."""
-        return self._ch.ask("hypercall", int(number), [int(a) for a in args])
-
-    def native_cpuid(self, leaf, subleaf=0):
-        return tuple(self._ch.ask("native_cpuid", int(leaf), int(subleaf)))
-
     @property
     def vtime(self):
         return self._ch.ask("vtime")
+
+
+def _make_proxy_calls() -> None:
+    from vlab.monitor.api import CALLS
+
+    for name, kinds in CALLS.items():
+        setattr(ProxyVcpu, name, _remote(name, kinds))
+
+
+_make_proxy_calls()
 
 
 class ExitView:

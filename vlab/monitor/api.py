@@ -1,0 +1,100 @@
+"""The handler API, written once: what a handler ``handler(vcpu, exit) -> None`` may use.
+
+vlab's own handlers and a student's have exactly this shape. The virtual CPU
+(:class:`vlab.monitor.vcpu.VirtualCpu`) implements it in the monitor. The grader's sandbox proxy
+(:mod:`vlab.grading.student`) implements it in the student's process, and its calls are made from
+:data:`CALLS`. A test checks both against these protocols, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+class Registers(Protocol):
+    """Guest registers by name: ``regs.eax``, ``regs.al``, ``regs["esp"]`` (read and write)."""
+
+    def __getattr__(self, name: str) -> int: ...
+
+    def __getitem__(self, name: str) -> int: ...
+
+    def __setitem__(self, name: str, value: int) -> None: ...
+
+
+class GuestMemory(Protocol):
+    """Guest memory at linear addresses, as the guest sees it."""
+
+    def read(self, address: int, size: int) -> bytes: ...
+
+    def write(self, address: int, data: bytes) -> None: ...
+
+    def u8(self, address: int) -> int: ...
+
+    def u16(self, address: int) -> int: ...
+
+    def u32(self, address: int) -> int: ...
+
+    def write_u16(self, address: int, value: int) -> None: ...
+
+    def write_u32(self, address: int, value: int) -> None: ...
+
+
+@runtime_checkable
+class HandlerVcpu(Protocol):
+    """The virtual CPU a handler is given."""
+
+    regs: Any  # Registers
+    virt: Any  # the virtual state: IF, IOPL, CR0, CR2, CR3, CR4, GDTR, IDTR, LDTR, TR, CPL
+    mem: Any  # GuestMemory
+    vmcs: Any  # the VMCS under VT-x (vmread/vmwrite, [field]); None elsewhere
+
+    def skip(self) -> None:
+        """Advance EIP past the instruction that caused the exit (it counts as executed)."""
+
+    def halt(self) -> None:
+        """The guest waits for its next interrupt (HLT)."""
+
+    def inject(self, vector: int, error_code: int | None = None, software: bool = False) -> None:
+        """Deliver an interrupt or exception through the guest's own IDT."""
+
+    def port_read(self, port: int, size: int) -> int:
+        """Read a virtual device port."""
+
+    def port_write(self, port: int, size: int, value: int) -> None:
+        """Write a virtual device port."""
+
+    def console_append(self, byte: int) -> None:
+        """Append a byte to the guest's console."""
+
+    def guest_eflags(self) -> int:
+        """EFLAGS as the guest should see them (virtual IF and IOPL)."""
+
+    def effective_if(self) -> bool:
+        """The interrupt flag the guest has now."""
+
+    def native_cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+        """What the host CPU's CPUID answers."""
+
+    def hypercall(self, number: int, *args: int) -> int:
+        """Run the hypervisor's own handler for a hypercall (paravirt only)."""
+
+    def note(self, key: str, value: Any) -> None:
+        """Leave a note about the current exit in the trace."""
+
+
+#: The plain calls of :class:`HandlerVcpu`: name -> the argument kinds the grader checks before
+#: it carries the call out ("int", "int?" for an int or None, "bool", "ints" for a list of ints,
+#: "str", "json" for a small JSON value). The sandbox proxy's methods are made from this table.
+CALLS: dict[str, tuple[str, ...]] = {
+    "skip": (),
+    "halt": (),
+    "inject": ("int", "int?", "bool"),
+    "port_read": ("int", "int"),
+    "port_write": ("int", "int", "int"),
+    "console_append": ("int",),
+    "guest_eflags": (),
+    "effective_if": (),
+    "native_cpuid": ("int", "int"),
+    "hypercall": ("int", "ints"),
+    "note": ("str", "json"),
+}
