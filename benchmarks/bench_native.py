@@ -4,7 +4,7 @@
 
 Prints guest instructions per second for raw Unicorn (no hooks, no counting) and for a Lab under
 the native strategy in its three modes, and the ratios:
-  * free     - no budget, timer masked: nothing observes time, the core runs free;
+  * free     - no budget, timer stopped: nothing observes time, the core runs free;
   * counted  - with an instruction budget: every instruction counted (Unicorn's count= mode);
   * timer    - timer armed (IRQ0 every 10,000 instructions, delivered through the guest IDT).
 Each is timed over the compute loop alone (``loop_top`` to ``loop_end``, 4 instructions an
@@ -47,7 +47,9 @@ TIMER_PERIOD = 10_000
 def vlab_run(image, budget: int | None, iterations: int) -> tuple[float, Lab]:
     """The loop under native, timed; checked: it ended with ECX = 0, and when counted, retired
     exactly the loop's instructions (and the tick handler's)."""
-    lab = Lab(image=image, strategy="native", budget=budget, timer_period=TIMER_PERIOD)
+    # free running needs a stopped timer too: a masked timer still observes time
+    period = TIMER_PERIOD if budget is not None else 0
+    lab = Lab(image=image, strategy="native", budget=budget, timer_period=period)
     run_to(lab, "loop_top")
     before = lab.instructions
     ticks_before = lab.read_u32("ticks") if "ticks" in image.symbols else 0

@@ -38,7 +38,7 @@ from vlab.monitor.translator import TranslationCache, translate  # internal: no 
 
 
 def bt_run(img, iterations: int, profile: bool) -> float:
-    lab = Lab(image=img, strategy="binary_translation", budget=None,
+    lab = Lab(image=img, strategy="binary_translation", budget=None, timer_period=0,
               strategy_options={"profile": profile})
     top = img.symbols["loop_top"]
     run_to(lab, "loop_top")

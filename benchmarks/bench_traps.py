@@ -33,7 +33,7 @@ def raw_run(img) -> float:
 
 
 def trap_run(img, n: int, reason: str) -> float:
-    lab = Lab(image=img, strategy="trap_emulate", budget=None)
+    lab = Lab(image=img, strategy="trap_emulate", budget=None, timer_period=0)
     run_to(lab, "loop_top")
     before = lab.trace.counts()
     secs = timed_run_to(lab, "loop_end")

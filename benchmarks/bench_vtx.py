@@ -54,7 +54,7 @@ CPUID_EXIT_REASON = 10  # Intel SDM vol. 3, appendix C
 
 def vtx_compute(img) -> tuple[float, dict[str, int]]:
     """The compute loop under VT-x with the default controls: (seconds, exits before the loop)."""
-    lab = Lab(image=img, strategy="vtx", budget=None)
+    lab = Lab(image=img, strategy="vtx", budget=None, timer_period=0)
     check(lab.ept_enabled, "vtx: EPT is not on by default any more (this benchmark assumes it)")
     run_to(lab, "loop_top")
     before = lab.trace.counts()
@@ -67,7 +67,7 @@ def vtx_compute(img) -> tuple[float, dict[str, int]]:
 
 def vtx_cpuid(img, n: int) -> tuple[float, int]:
     """The CPUID loop under VT-x: (seconds, CPUID exits in the loop)."""
-    lab = Lab(image=img, strategy="vtx", budget=None)
+    lab = Lab(image=img, strategy="vtx", budget=None, timer_period=0)
     run_to(lab, "loop_top")
     before = lab.trace.counts()
     secs = timed_run_to(lab, "loop_end")

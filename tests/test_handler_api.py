@@ -25,7 +25,7 @@ def test_the_virtual_cpu_implements_the_handler_api():
 
 
 def test_the_sandbox_proxy_is_made_from_the_handler_api():
-    assert set(CALLS) <= {n for n in _members(HandlerVcpu) if callable(getattr(HandlerVcpu, n))}
+    assert set(CALLS) <= {n for n in _members(HandlerVcpu) if callable(getattr(HandlerVcpu, n, None))}
     for name in CALLS:
         method = getattr(ProxyVcpu, name)
         assert method.__doc__ == getattr(HandlerVcpu, name).__doc__, name

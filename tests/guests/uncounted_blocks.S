@@ -6,7 +6,7 @@
 # instruction must advance virtual time, so the timer ticks about every timer_period instructions.
 # The handler counts ticks; ticks_phase1 / ticks_total record the count at the unmask and at the
 # end. Instruction counts (retired, by construction, with T = ticks_total, all taken in phase 2):
-#   through the unmasking OUT (label `unmasked`):  18 + 2*N1
+#   through the unmasking OUT (label `unmasked`):  18 + 2*N1 (+ 2 with ARM_TIMER: MOV, OUT)
 #   phase 2, `unmasked` up to and including CLI:   4 + 2*N2 + 6*T   (6 = the handler)
 #   epilogue (two moves, EXIT):                     4
 .include "vlab.inc"
@@ -27,6 +27,10 @@ _start:
     sti                                         # interrupts on, but the timer is masked
     mov ecx, N1
     call spin                                   # phase 1: 2*N1 + 1 (ret)
+.ifdef ARM_TIMER
+    mov eax, ARM_TIMER                          # start the timer (it was stopped at boot)
+    out TIMER_PORT, eax
+.endif
     mov eax, [ticks]
     mov [ticks_phase1], eax
     mov al, 0xFE                                # unmask IRQ0

@@ -6,7 +6,9 @@ caller's limit, the instruction budget, the next timer tick), so an interrupt ar
 guest instruction under every strategy. Between slices it services the machine: the timer ticks,
 a pending interrupt is delivered if the guest can take it, a halted guest skips ahead to its next
 interrupt. Unicorn's ``count=`` mode counts the instructions of a slice; only when nothing can
-observe time (no budget, the timer masked) does the core run free at full speed.
+observe time (no budget and the timer stopped: a masked timer still latches its request in the
+PIC, which the guest sees the moment it unmasks) does the core run free at full speed, and then
+``instructions`` does not advance.
 
 A hook that must stop the slice (a breakpoint, a fault the monitor wants to see at once, an
 error) calls :meth:`Clock.request_stop` or :meth:`Clock.fail`; the counter then says exactly how
@@ -217,7 +219,7 @@ class Clock:
         if self.budget is not None:
             bounds.append(self.budget - self.instructions)
         timer, pic = self._m.devices.timer, self._m.devices.pic
-        if timer.period and not pic.mask & 1:
+        if timer.period:  # (masked or not: an 8259 latches the request while masked)
             bounds.append(max(1, timer.next_deadline - self.vtime))
         if pic.irr & ~pic.mask:
             bounds.append(IRQ_POLL)

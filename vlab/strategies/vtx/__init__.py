@@ -160,6 +160,8 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             **{f"GUEST_{seg.upper()}_SELECTOR": g[seg] for seg in ("cs", "ds", "es", "fs", "gs", "ss")},
             "GUEST_GDTR_BASE": g["gdtr"][0], "GUEST_GDTR_LIMIT": g["gdtr"][1],
             "GUEST_IDTR_BASE": g["idtr"][0], "GUEST_IDTR_LIMIT": g["idtr"][1],
+            **{f"GUEST_{name}_{part}": g[name.lower()][i] for name in ("TR", "LDTR")
+               for i, part in enumerate(("SELECTOR", "BASE", "LIMIT"))},
         })
         saved = {cr: v[f"GUEST_{cr}"] for cr in _STATE}
         m.cpu.vmx_mode = "root"
