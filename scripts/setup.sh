@@ -34,4 +34,5 @@ if [ "$mode" = lab ]; then
   exec .venv/bin/jupyter lab $root_flag notebooks/
 fi
 .venv/bin/ruff check vlab tests benchmarks
+.venv/bin/lint-imports  # the architecture's import contracts (pyproject.toml, ARCHITECTURE.md)
 exec .venv/bin/python -m pytest -q -p no:cacheprovider

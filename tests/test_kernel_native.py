@@ -40,7 +40,7 @@ def test_kernel_run_is_deterministic(native_kernel):
     again.run()
     assert again.console == native_kernel.console
     assert again.instructions == native_kernel.instructions
-    assert again.machine.vtime == native_kernel.machine.vtime
+    assert again.state().vtime == native_kernel.state().vtime
 
 
 def test_cli_json():

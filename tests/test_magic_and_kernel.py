@@ -32,7 +32,7 @@ def test_asm_magic_under_every_strategy(shell, strategy):
     ip.run_cell_magic("asm", f"--strategy {strategy}", PROGRAM)
     lab = ip.user_ns["_asm_lab"]
     assert lab.console == "hello from a cell\n" and lab.status == "halted"
-    assert lab.strategy.name == strategy
+    assert lab.strategy_name == strategy
     html = shown[-1].data
     assert "hello from a cell" in html and strategy in html
     if strategy != "native":

@@ -102,7 +102,7 @@ def test_hidden_and_true_faults_are_told_apart(strategy, options):
     # exactly the faults the guest sees natively reach it, with the same CR2 and error code
     true = [(e.detail["cr2"], e.detail["error_code"], e.eip) for e in kinds["true"]]
     assert true == _native_page_faults("paging")
-    stats = lab.strategy.pager.stats
+    stats = lab.memory_summary()
     assert stats["true_faults"] == len(true) == 8
     assert stats["hidden_faults"] == len(kinds["hidden"])
     assert stats["pt_write_traps"] == len(kinds["pt_write"])
@@ -126,7 +126,7 @@ def test_shadow_is_what_the_core_walks():
     lab.run(until="fork_test")
     m, pager = lab.machine, lab.strategy.pager
     assert paging.SHADOW_BASE <= m.cpu.reg("cr3") < paging.SHADOW_BASE + paging.SHADOW_PAGES * 4096
-    assert lab.strategy.vcpu.virt.CR3 == lab.image.symbols["kernel_pd"]
+    assert lab.vcpu.virt.CR3 == lab.image.symbols["kernel_pd"]
     walk = pager.shadow_walk(m.cpu.eip)
     assert walk is not None and walk.ok and walk.physical == m.cpu.eip  # identity-mapped kernel
     guest = pager.guest_walk(m.cpu.eip)
@@ -140,7 +140,7 @@ def test_shadow_is_what_the_core_walks():
 def test_ept_removes_cr3_and_page_fault_exits():
     shadow = run("forkwait", "vtx", ept=False, generation="first")
     ept = run("forkwait", "vtx")
-    assert ept.strategy.ept_enabled and not shadow.strategy.ept_enabled
+    assert ept.ept_enabled and not shadow.ept_enabled
     c_shadow, c_ept = shadow.trace.counts(), ept.trace.counts()
     assert c_shadow["CR_ACCESS"] >= 400 and c_shadow["EXCEPTION_NMI"] > 1000
     assert c_ept.get("CR_ACCESS", 0) <= 1 and "EXCEPTION_NMI" not in c_ept
@@ -168,7 +168,8 @@ def test_ept_violation_exit_information():
                 == e.detail["gpa"] >> 12
     vmcs = lab.vmcs
     assert vmcs["GUEST_PHYSICAL_ADDRESS"] == vio[-1].detail["gpa"]
-    assert sorted(lab.strategy.ept.present) == sorted({e.detail["gpa"] >> 12 for e in vio})
+    mapped = {gpa >> 12 for gpa, _, _ in lab.page_tables(limit=1 << 20)["ept"]}
+    assert sorted(mapped) == sorted({e.detail["gpa"] >> 12 for e in vio})
 
 
 @pytest.mark.parametrize("access,bit", [("read", 0x1), ("write", 0x2), ("fetch", 0x4)])
@@ -181,7 +182,7 @@ def test_ept_qualification_format(access, bit):
 def test_an_ept_handler_that_does_not_map_is_caught():
     lab = Lab("paging", "vtx")
     seen = []
-    lab.strategy.handlers[ExitReason.EPT_VIOLATION] = lambda vcpu, exit_: seen.append(exit_)
+    lab.handlers[ExitReason.EPT_VIOLATION] = lambda vcpu, exit_: seen.append(exit_)
     with pytest.raises(GuestFault, match="did not map the page"):
         lab.run()
     assert len(seen) == 1 and seen[0].detail["gpa"] == lab.image.entry
@@ -193,7 +194,7 @@ def test_an_ept_handler_that_does_not_map_is_caught():
 def test_ept_demand_allocation_can_be_off():
     lab = run("paging", "vtx", ept_lazy=False)
     assert "EPT_VIOLATION" not in lab.trace.counts()
-    assert len(lab.strategy.ept.present) == lab.machine.memory.ram_size >> 12
+    assert lab.memory_summary()["EPT pages mapped"] == lab.ram_size >> 12
 
 
 def test_hostile_paravirtual_guest_cannot_map_what_it_does_not_own():
@@ -307,12 +308,12 @@ def test_adaptive_translation_turns_page_table_write_traps_into_callouts():
     bt = run("forkwait", "binary_translation")
     shadow = run("forkwait", "vtx", ept=False)
     assert bt.console == shadow.console
-    assert bt.strategy.pager.stats["pt_write_traps"] == 2  # once per writing instruction
+    assert bt.memory_summary()["pt_write_traps"] == 2  # once per writing instruction
     prepared = bt.trace.filter("PAGE_TABLE_WRITE")
     assert len(prepared) == 398 and all(e.is_callout for e in prepared)
     sites = {e.eip for e in prepared}  # the two stores of space_destroy (PTEs, then the PDE)
     assert len(sites) == 2 and all(bt.symbol(a).startswith("space_destroy+") for a in sites)
-    assert shadow.strategy.pager.stats["pt_write_traps"] == 400
+    assert shadow.memory_summary()["pt_write_traps"] == 400
     assert bt.trace.entries < shadow.trace.entries
 
 

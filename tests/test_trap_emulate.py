@@ -150,7 +150,7 @@ def test_student_handler_replaces_vlabs():
         handle_sti(vcpu, exit_)
 
     lab = Lab("kernel", "trap_emulate")
-    lab.strategy.handlers["sti"] = my_sti
+    lab.handlers["sti"] = my_sti
     lab.run()
     assert lab.exit_code == 0 and len(seen) == lab.trace.by_reason[ExitReason.STI]
 
@@ -160,7 +160,7 @@ def test_handler_that_raises_stops_with_handler_error():
         raise KeyError("oops")
 
     lab = Lab("kernel", "trap_emulate")
-    lab.strategy.handlers["lgdt"] = broken
+    lab.handlers["lgdt"] = broken
     with pytest.raises(HandlerError, match=r"broken raised KeyError: 'oops' while handling "
                                            r"GDTR_IDTR_ACCESS at EIP=0x[0-9a-f]+ \(lgdt"):
         lab.run()
@@ -175,7 +175,7 @@ def test_handler_that_forgets_to_advance_stops_with_handler_error():
         vcpu.virt.IF = False
 
     lab = Lab("kernel", "trap_emulate")
-    lab.strategy.handlers["cli"] = forgetful_cli
+    lab.handlers["cli"] = forgetful_cli
     with pytest.raises(HandlerError, match="forgetful_cli left EIP at .*must advance past 'cli'"):
         lab.run()
 
@@ -192,7 +192,7 @@ def test_switch_keeps_previous_run():
     lab.switch("trap_emulate")
     assert lab.history[-1]["strategy"] == "native" and lab.history[-1]["status"] == "halted"
     lab.run()
-    assert lab.strategy.name == "trap_emulate" and lab.exit_code == 0
+    assert lab.strategy_name == "trap_emulate" and lab.exit_code == 0
     with pytest.raises(VlabError, match="unknown strategy"):
         lab.switch("nonsense")
-    assert lab.strategy.name == "trap_emulate"
+    assert lab.strategy_name == "trap_emulate"

@@ -54,7 +54,7 @@ def _vtx(guest="kernel", ept=False, **controls):
     lab = Lab(image=build(guest), strategy="vtx", strategy_options=options) \
         if guest != "kernel" else Lab("kernel", "vtx", strategy_options=options)
     for name, on in controls.items():
-        lab.strategy.set_control(name, on)
+        lab.set_control(name, on)
     try:
         lab.run()
     except VlabError:
@@ -84,8 +84,8 @@ def test_cr3_store_exiting_adds_exits():
 
 def test_io_bitmaps_select_ports():
     lab = Lab("kernel", "vtx")
-    lab.strategy.set_control("UNCOND_IO_EXITING", False)
-    lab.strategy.set_control("USE_IO_BITMAPS", True)
+    lab.set_control("UNCOND_IO_EXITING", False)
+    lab.set_control("USE_IO_BITMAPS", True)
     lab.vmcs.set_io_exit(0xF4)  # only the exit device
     lab.run()
     io = lab.trace.filter("IO_INSTRUCTION")
@@ -112,7 +112,7 @@ def test_msr_bitmap_selects_msrs():
     lab.run()
     assert lab.trace.counts()["WRMSR"] == 1 and "RDMSR" not in lab.trace.counts()
     lab2 = Lab(image=build("vmx_ops"), strategy="vtx")
-    lab2.strategy.set_control("USE_MSR_BITMAPS", False)  # then every RDMSR/WRMSR exits
+    lab2.set_control("USE_MSR_BITMAPS", False)  # then every RDMSR/WRMSR exits
     lab2.run()
     assert lab2.trace.counts()["WRMSR"] == 1 and lab2.trace.counts()["RDMSR"] == 1
 
@@ -133,7 +133,7 @@ def test_vmcall_reaches_handler_with_registers():
         vcpu.skip()
 
     lab = Lab(image=build("vmx_ops"), strategy="vtx")
-    lab.strategy.handlers[ExitReason.VMCALL] = my_vmcall
+    lab.handlers[ExitReason.VMCALL] = my_vmcall
     lab.run()
     assert seen == {"eax": 0x11223344, "ebx": 0x55, "ecx": 0x66, "reason": 18, "length": 3}
     assert lab.read_u32(lab.image.symbols["result"]) == 0x55 + 0x66
@@ -153,7 +153,7 @@ def test_event_injection_delivers_the_timer():
     lab.events.exit_recorded.connect(spy)
     lab.run()
     assert injected == [(0x20, INTR_TYPE_EXTERNAL, True)] * 20
-    assert lab.machine.devices.timer.ticks == 20 and "ticks: 20" in lab.console
+    assert lab.timer_ticks == 20 and "ticks: 20" in lab.console
     assert lab.vmcs["VM_ENTRY_INTR_INFO_FIELD"] == 0  # consumed by the VM entry
 
 
@@ -170,7 +170,7 @@ def test_exception_bitmap_intercepts_and_reinjects():
 
 def test_monitor_trap_flag_exits_after_each_instruction():
     lab = Lab("demo-mov_cs", "vtx")
-    lab.strategy.set_control("MONITOR_TRAP_FLAG", True)
+    lab.set_control("MONITOR_TRAP_FLAG", True)
     lab.run()
     mtf = lab.trace.by_reason[ExitReason.MONITOR_TRAP_FLAG]
     assert mtf >= lab.instructions - 1 and lab.exit_code == 0
@@ -196,7 +196,7 @@ def test_vmcs_fields_and_inspection():
 def test_cost_model_generations():
     recent = Lab("kernel", "vtx")
     first = Lab("kernel", "vtx", strategy_options={"generation": "first", "ept": True})
-    assert not Lab("kernel", "vtx", strategy_options={"generation": "first"}).strategy.ept_enabled
+    assert not Lab("kernel", "vtx", strategy_options={"generation": "first"}).ept_enabled
     recent.run()
     first.run()
     assert recent.trace.total == first.trace.total

@@ -43,7 +43,7 @@ class _GuestOrClass:
 class LabEvents:
     """What a Lab tells its observers (views, notebooks): it ``stopped`` (payload: the
     :class:`Stop`, or None after an error or a step back), an ``exit_recorded`` (the
-    :class:`~vlab.trace.Exit`), or it ``switched`` strategy or rebooted (the strategy's name)."""
+    :class:`~vlab.monitor.trace.Exit`), or it ``switched`` strategy or rebooted (the strategy's name)."""
 
     def __init__(self) -> None:
         self.stopped: Signal[Stop | None] = Signal("stopped")
@@ -196,6 +196,29 @@ class Lab:
     def ept_enabled(self) -> bool | None:
         """VT-x only: does the monitor use EPT (True) or shadow page tables (False)?"""
         return self.strategy.ept_enabled if "ept" in self.strategy.capabilities else None
+
+    @property
+    def handlers(self):
+        """The monitor's handler table (None under native): install your own handler with
+        ``lab.handlers[ExitReason.CLI] = my_cli`` or by mnemonic, ``lab.handlers["lgdt"] = ...``."""
+        return self.strategy.handlers
+
+    def set_control(self, name: str, on: bool = True) -> None:
+        """VT-x only: change a VM-execution control now, by its SDM name (``"HLT_EXITING"``);
+        it takes effect at once, as after a VM entry."""
+        if "vmcs" not in self.strategy.capabilities:
+            raise VlabError(f"{self.strategy.name} has no VMCS: VM-execution controls are VT-x's")
+        self.strategy.set_control(name, on)
+
+    @property
+    def timer_ticks(self) -> int:
+        """Timer interrupts raised so far (IRQ0 requests, taken or still pending)."""
+        return self.machine.devices.timer.ticks
+
+    @property
+    def ram_size(self) -> int:
+        """Guest RAM in bytes."""
+        return self.machine.memory.ram_size
 
     def translation_stats(self) -> dict[str, Any] | None:
         """The translation cache's counters (binary translation only, else None)."""

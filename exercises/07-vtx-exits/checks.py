@@ -5,7 +5,7 @@ INSTALL = {"handle_io": ExitReason.IO_INSTRUCTION, "handle_cr_access": ExitReaso
 
 
 def store_exiting(lab):
-    lab.strategy.set_control("CR3_STORE_EXITING", True)
+    lab.set_control("CR3_STORE_EXITING", True)
 
 
 EXERCISE = Exercise(

@@ -81,7 +81,7 @@ def exits_match_reference(reason: str, points: float) -> Check:
 
 def memory_u32(symbol: str, expected: int, points: float, what: str) -> Check:
     def test(run: Run) -> tuple[bool, str]:
-        got = run.lab.machine.memory.read_u32(run.lab.image.symbols[symbol])
+        got = run.lab.read_u32(run.lab.image.symbols[symbol])
         return got == expected & 0xFFFF_FFFF, f"{what}: expected {expected & 0xFFFFFFFF:#x}, got {got:#x}"
     return Check(what, points, test)
 
@@ -158,7 +158,7 @@ class ScenarioResult:
 def _run_scenario(scenario: Scenario, student: Student, references: dict) -> ScenarioResult:
     lab = scenario.make_lab()
     for name, key in scenario.install.items():
-        lab.strategy.handlers[key] = RemoteHandler(student, name)
+        lab.handlers[key] = RemoteHandler(student, name)
 
     def cap(exit_) -> None:
         if lab.trace.total >= scenario.max_exits:
@@ -299,7 +299,7 @@ def check(exercise: str, *handlers: Callable, hidden: bool = False) -> GradeRepo
     seen: dict[str, str] = {}
     for fn in handlers:
         _sources(fn, seen)
-    header = ["from vlab import qualification as q", "from vlab.trace import ExitReason", ""]
+    header = ["from vlab import qualification as q", "from vlab import ExitReason", ""]
     body = sorted(seen.items(), key=lambda kv: not kv[1].endswith("\n") or "def " in kv[1])
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write("\n".join(header + [src for _, src in body]))

@@ -51,6 +51,7 @@ class Strategy:
     #: What a monitor keeps (None here: no monitor): its virtual CPU, and under VT-x the VMCS.
     vcpu = None
     vmcs = None
+    handlers = None  # the handler table (a monitor's)
 
     @property
     def translations(self) -> list:

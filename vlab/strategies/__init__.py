@@ -1,7 +1,7 @@
 """Virtualization strategies: how the guest kernel runs and what reaches the monitor.
 
 Each strategy configures a :class:`~vlab.machine.Machine` and turns raw core events into
-:class:`~vlab.trace.Exit` records dispatched to a handler table. They are interchangeable on the
+:class:`~vlab.monitor.trace.Exit` records dispatched to a handler table. They are interchangeable on the
 same guest image (DESIGN.md, "The five strategies").
 """
 

@@ -7,7 +7,7 @@ E = lambda v: v & 0xFFFFFFFF  # noqa: E731
 def results(expected, index, what):
     def test(run):
         base = run.lab.image.symbols["results"]
-        got = run.lab.machine.memory.read_u32(base + 4 * index)
+        got = run.lab.read_u32(base + 4 * index)
         return got == E(expected), f"{what}: expected {E(expected):#x}, got {got:#x}"
     return custom(what, 1, test)
 
