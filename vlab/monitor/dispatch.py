@@ -14,6 +14,7 @@ import copy
 
 from vlab.errors import GuestError, GuestException, HandlerError, VlabError
 from vlab.hw import paging
+from vlab.hw.machine import BareMetal
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor import qualification as q
 from vlab.monitor.base import Strategy
@@ -62,8 +63,12 @@ def base_mnemonic(mnemonic: str) -> str:
     return mnemonic.rsplit(" ", 1)[-1]
 
 
-class Monitor(Strategy):
-    """What every monitor has: a virtual CPU, a handler table, and the dispatch of exits."""
+class Monitor(Strategy, BareMetal):
+    """What every monitor has: a virtual CPU, a handler table, and the dispatch of exits.
+
+    The machine's events arrive here (``machine.monitor``); by default each is handled as the
+    bare machine handles it (:class:`~vlab.hw.machine.BareMetal`), and each strategy overrides
+    the ones it intercepts."""
 
     capabilities = frozenset({"virtual_cpu", "shadow_paging"})
 
@@ -110,34 +115,6 @@ class Monitor(Strategy):
             self.pager.load_state(state["pager"])
             self.machine.memory.mmu = self.pager
 
-    # ------------------------------------------------------------------ the machine's events
-    # (the defaults: as the bare machine does; each monitor overrides what it intercepts)
-    maps_ram_on_demand = False
-
-    def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
-        """An interrupt or exception on the core."""
-        from vlab.hw import delivery
-
-        delivery.deliver(self.machine, vector, error_code, software)
-        self.machine.clock.note_cpl()
-
-    def io(self, is_out: bool, port: int, size: int, value: int) -> int:
-        """Port I/O by the guest."""
-        return self.machine.device_io(is_out, port, size, value)
-
-    def interrupts_enabled(self) -> bool:
-        """May an external interrupt be delivered now (the guest's IF, as the monitor keeps it)?"""
-        return self.machine.cpu.real_if()
-
-    def hlt(self) -> None:
-        """The guest executed HLT on the core."""
-
-    def unmapped_ram(self, access: str, address: int) -> bool:
-        """Guest RAM the monitor left out of the core was touched."""
-        return False
-
-    def page_fault_raised(self, address: int) -> None:
-        """vlab raised a #PF while delivering an event: the guest's CR2 is ``address``."""
 
     # ------------------------------------------------------------------ dispatch
     def _decode(self, eip: int) -> Instruction | None:

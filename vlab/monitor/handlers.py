@@ -78,8 +78,15 @@ def _mnemonic(text: str) -> str:
 
 
 # ------------------------------------------------------------------------ helpers
+def instruction_of(exit_: Exit) -> Instruction:
+    """The exit's decoded instruction (decoded once, when the exit was built; an exit made by
+    hand, e.g. in a test, is decoded here)."""
+    insn = getattr(exit_, "insn", None)
+    return insn if insn is not None else decoder().decode(exit_.raw, exit_.eip)
+
+
 def operand_value(vcpu: VirtualCpu, exit_: Exit, index: int) -> int:
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    insn = instruction_of(exit_)
     op = operands(insn)[index]
     if op.kind == "reg":
         return vcpu.regs[op.reg]
@@ -91,7 +98,7 @@ def operand_value(vcpu: VirtualCpu, exit_: Exit, index: int) -> int:
 
 def effective_address(vcpu: VirtualCpu, exit_: Exit, index: int = 0) -> int:
     """The linear address of a memory operand of the exit's instruction (flat segments)."""
-    return operand_address(vcpu, decoder().decode(exit_.raw, exit_.eip), index)
+    return operand_address(vcpu, instruction_of(exit_), index)
 
 
 def operand_address(vcpu: VirtualCpu, insn: Instruction, index: int = 0) -> int:
@@ -174,7 +181,7 @@ def handle_mov_cr(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_mov_dr(vcpu: VirtualCpu, exit_: Exit) -> None:
     """MOV to/from a debug register (exit reason 29): on virtual debug registers (DR4/DR5 are
     DR6/DR7, as with CR4.DE clear)."""
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    insn = instruction_of(exit_)
     dst, src = operands(insn)
     to_dr = dst.reg.startswith("dr")
     n = int((dst if to_dr else src).reg[2:])
@@ -283,7 +290,7 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
         m.cpu.enter(cs=vcpu.to_real(cs & 0xFFFF), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 8,
                 eflags=m.cpu.reg("eflags"))
         return
-    ops = operands(decoder().decode(exit_.raw, exit_.eip))
+    ops = operands(instruction_of(exit_))
     if len(ops) == 2 and ops[0].kind == "imm":
         cs, eip = ops[0].value & 0xFFFF, ops[1].value
     else:
@@ -299,7 +306,7 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_segment_load(vcpu: VirtualCpu, exit_: Exit) -> None:
     """MOV/POP to a segment register that faulted at the deprivileged CPL: load the real selector
     the monitor substitutes for the guest's."""
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    insn = instruction_of(exit_)
     ops = operands(insn)
     seg = ops[0].reg
     if insn.mnemonic == "pop":

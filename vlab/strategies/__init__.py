@@ -1,6 +1,6 @@
 """Virtualization strategies: how the guest kernel runs and what reaches the monitor.
 
-Each strategy configures a :class:`~vlab.machine.Machine` and turns raw core events into
+Each strategy configures a :class:`~vlab.hw.machine.Machine` and turns raw core events into
 :class:`~vlab.monitor.trace.Exit` records dispatched to a handler table. They are interchangeable on the
 same guest image (DESIGN.md, "The five strategies").
 """

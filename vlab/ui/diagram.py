@@ -122,7 +122,7 @@ def _run_dot(exe: str, dot: str) -> str | None:
 
 
 def translation_dot(t) -> str:
-    """DOT for one address translation (a :class:`vlab.paging.Translation`): the guest's walk
+    """DOT for one address translation (a :class:`vlab.translation.Translation`): the guest's walk
     GVA -> GPA, and beside it what the core uses — the shadow's walk (GVA -> HPA) or the EPT
     entry (GPA -> HPA). A level that would fault is drawn in red."""
     from vlab.hw.paging import entry_text

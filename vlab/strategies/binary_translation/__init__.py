@@ -1,7 +1,8 @@
 """Binary translation: the holes closed by rewriting the kernel's code before it runs.
 
 The unmodified kernel runs deprivileged in ring 1 as under trap-and-emulate, but the monitor
-translates its code first (``vlab.translator``): every privileged or sensitive instruction of a
+translates its code first (``vlab/monitor/translator.py``, driven by ``vlab/monitor/scanner.py``
+when control can first reach a block): every privileged or sensitive instruction of a
 block becomes a *callout* into the monitor, which emulates it on the virtual CPU. POPF now sets
 the *virtual* IF (and lets a pending timer interrupt in), PUSHF shows it, SMSW/SGDT/SIDT/SLDT/STR
 show the virtual registers, ``mov eax, cs`` shows CPL 0, LAR/LSL/VERR/VERW judge the guest's own
@@ -12,10 +13,16 @@ ASPLOS 2006). A callout is far cheaper than a trap (no fault, no IDT, no IRET); 
 translation is paid once, then the translation cache serves it. When the guest writes to code the
 translator has translated, the affected blocks are dropped and translated again when next reached.
 
-With guest paging the monitor keeps shadow page tables (``vlab.paging``), and guest page-table
+With guest paging the monitor keeps shadow page tables (``vlab/monitor/shadow.py``), and guest page-table
 frames are write-protected. Translation *adapts* (Adams & Agesen, sec. 3.3): a kernel instruction
 that once took a page-table write trap gets a callout that prepares its write (drops the shadow
 it would invalidate) before it runs, so from then on it never traps.
+
+Follow one callout, ``popfd`` in the kernel: the scanner put an exact-address hook on it when it
+scanned its block; the hook calls :meth:`BinaryTranslation.callout` before the instruction runs,
+which builds the Exit (reason POPF, "via callout") and dispatches it to ``handle_popf``
+(``handlers.py`` here). The handler loads the flags into the *virtual* CPU and skips the
+instruction, so the real POPF never executes.
 """
 
 from __future__ import annotations

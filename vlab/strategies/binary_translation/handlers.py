@@ -12,8 +12,14 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from vlab.isa import decoder, operands
-from vlab.monitor.handlers import HandlerTable, default_handlers, effective_address, operand_value
+from vlab.isa import operands
+from vlab.monitor.handlers import (
+    HandlerTable,
+    default_handlers,
+    effective_address,
+    instruction_of,
+    operand_value,
+)
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.state import IF, IOPL_MASK, TableRegister
 
@@ -25,7 +31,7 @@ if TYPE_CHECKING:
 # Under binary translation these never trap: the translator turned them into callouts, and each
 # handler computes what the instruction would do on a CPU whose state is the *virtual* one.
 def _write_operand(vcpu: VirtualCpu, exit_: Exit, index: int, value: int) -> None:
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    insn = instruction_of(exit_)
     op = operands(insn)[index]
     if op.kind == "reg":
         vcpu.regs[op.reg] = value
@@ -92,7 +98,7 @@ def handle_str(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_smsw(vcpu: VirtualCpu, exit_: Exit) -> None:
     """SMSW: bits 15:0 of the virtual CR0 (to a 32-bit register the core writes only the low 16
     bits, keeping the rest, so the monitor does the same)."""
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    insn = instruction_of(exit_)
     op = operands(insn)[0]
     value = vcpu.virt.CR0 & 0xFFFF
     if op.kind == "reg" and op.size == 4:
@@ -103,7 +109,7 @@ def handle_smsw(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 def handle_segment_read(vcpu: VirtualCpu, exit_: Exit) -> None:
     """MOV r/m, Sreg and PUSH Sreg: the selector the guest believes in (RPL 0 for its kernel)."""
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    insn = instruction_of(exit_)
     ops = operands(insn)
     if insn.mnemonic == "push":
         esp = (vcpu.regs.esp - 4) & 0xFFFF_FFFF
@@ -178,7 +184,7 @@ def handle_verw(vcpu: VirtualCpu, exit_: Exit) -> None:
 def handle_int_callout(vcpu: VirtualCpu, exit_: Exit) -> None:
     """INT n met by the translator before it runs: step past it, then deliver through the guest
     IDT (the frame's return address is the next instruction, as for the hardware)."""
-    insn = decoder().decode(exit_.raw, exit_.eip)
+    insn = instruction_of(exit_)
     vector = {"int3": 3, "into": 4}.get(insn.mnemonic) or operands(insn)[0].value
     vcpu.skip()
     vcpu.inject(vector, software=True)

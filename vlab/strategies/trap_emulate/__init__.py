@@ -1,4 +1,4 @@
-"""Trap-and-emulate with ring compression: the classical VMM, and why x86 defeats it.
+"""Trap-and-emulate with ring deprivileging: the classical VMM, and why x86 defeats it.
 
 The monitor runs in ring 0 and the unmodified guest kernel in ring 1 (its user tasks stay in
 ring 3). Every *privileged* instruction the kernel executes (CLI, STI, HLT, MOV CR, LGDT, LIDT,
@@ -13,6 +13,20 @@ not (Robin & Irvine, 2000): PUSHF shows the real IF, POPF silently ignores IF at
 SIDT, SLDT and STR show the monitor's registers, ``mov eax, cs`` shows CPL 1, LAR/LSL/VERR/VERW
 judge the real descriptors. None of them trap, so this strategy runs the kernel, but not
 faithfully: the holes are visible in its report, exactly where the kernel uses them.
+
+Follow one trap, ``cli`` in the kernel, through the code:
+
+1. the core raises #GP (CLI is privileged at CPL 1); the machine's hook (``vlab/hw/hooks.py``)
+   hands it to :meth:`TrapAndEmulate.interrupt` below;
+2. ``interrupt`` sees a #GP at the deprivileged kernel, and :meth:`~TrapAndEmulate.classify_fault`
+   names the emulation it asks for (CLI → ``ExitReason.CLI``); the monitor builds the frozen
+   :class:`~vlab.monitor.trace.Exit` and dispatches it (``vlab/monitor/dispatch.py``), which
+   runs the handler from the table and checks that it advanced the guest;
+3. the handler (``handle_cli`` in ``vlab/monitor/handlers.py``) clears the *virtual* IF and
+   skips the instruction; the guest resumes after it, at CPL 1, still believing it is at 0.
+
+How the kernel is made to believe it is in ring 0 (the shadow GDT, RPL-0 selectors the core sees
+as RPL 1, the monitor's own IDT, TSS and CR0) is in :mod:`.rings`.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ tables the core uses to itself, and shows the guest the ones it believes in:
 
 - **the GDT**: the core loads the monitor's GDT, a *shadow* of the guest's in which every DPL-0
   code and data descriptor becomes DPL 1 and every limit stops below the monitor's area; the
-  monitor's TSS, LDT and flat segments sit at its top. (Uhlig et al. 2005 call the resulting
-  0/1/3 → 1/1/3 squeeze *ring compression*; on x86-64, with only rings 0 and 3 usable, it is the
-  0/3/3 problem.)
+  monitor's TSS, LDT and flat segments sit at its top. (Uhlig et al. 2005 call this *ring
+  deprivileging*, here the 0/1/3 model; what they call *ring compression* is the problem it
+  causes on x86-64, where paging protects only rings 0 and 3, so the kernel must share ring 3
+  with its own applications: the 0/3/3 model.)
 - **selectors**: the guest loads selectors with RPL 0; the core is given RPL 1 (``to_real``),
   and anything the guest reads back (an interrupt frame, ``mov eax, cs`` once translated) shows
   RPL 0 again (``to_virtual``);
@@ -93,7 +94,7 @@ class DeprivilegedMonitor(Monitor):
 
     def shadow_gdt(self) -> None:
         """The guest loaded a GDT: build the shadow the core uses. Ring-0 code and data become
-        ring 1 (ring compression) and their limits stop below the monitor; system descriptors are
+        ring 1 (ring deprivileging) and their limits stop below the monitor; system descriptors are
         not copied (the monitor emulates LTR and keeps its own TSS)."""
         v = self.vcpu
         count = (v.virt.GDTR.limit + 1) // 8

@@ -13,7 +13,7 @@ interruption-information field. Change a control (``lab.vmcs.set_control("HLT_EX
 and the exits change with it, live.
 
 Unicorn cannot execute VMX, so vlab models it: the guest really runs at CPL 0 on the core, and the
-instructions that *could* exit are found by scanning code once (``scanning.CodeScanner``) and
+instructions that *could* exit are found by scanning code once (``vlab/monitor/scanner.py``) and
 hooked at their exact addresses; CPUID and I/O use Unicorn's instruction hooks, exceptions its
 interrupt hook. Nothing is hooked on the fast path, so a guest with no exits runs at core speed.
 """
