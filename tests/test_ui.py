@@ -9,10 +9,9 @@ import pytest
 
 W = pytest.importorskip("ipywidgets")
 
-from vlab.trace import ExitReason  # noqa: E402
-
 from vlab import ui  # noqa: E402
 from vlab.lab import Lab  # noqa: E402
+from vlab.monitor.trace import ExitReason  # noqa: E402
 
 #: Guest data that drawing must leave alone (those each image has are read).
 LABELS = ("ticks", "syscalls", "critical_sections", "cpl_seen", "user_gp_faults",

@@ -1,11 +1,11 @@
 """vlab: a Jupyter-native lab for teaching x86 virtualization.
 
-``Lab`` is the entry point; see the README and DESIGN for the architecture.
+``Lab`` is the entry point; see the README and ARCHITECTURE.md for the architecture.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from vlab import _compat
 

@@ -1,7 +1,7 @@
 """Typed events: how a lower layer tells the layers above it what happened, without knowing them.
 
-The machine signals interrupts, exits and stops; the Lab signals that it stopped, recorded an exit
-or switched strategy. An observer ``connect``s a callback and gets a function that disconnects it.
+The machine signals that it was restored, stopped, or ended a slice; the Lab signals that it
+stopped, recorded an exit or switched strategy. An observer ``connect``s a callback and gets a function that disconnects it.
 A signal with no observers costs one truth test where it is emitted (``if signal: signal.emit(x)``).
 """
 

@@ -185,7 +185,7 @@ def decoder() -> Decoder:
 # --------------------------------------------------------------------------------------------
 # The assembler: GNU as (binutils) in 32-bit Intel syntax, linked to a flat image with a symbol map.
 # Keystone 0.9.2 encodes lgdt/lidt/sgdt/sidt with a stray 0x66 prefix in 32-bit mode; GNU as does
-# not (DESIGN.md), and a test checks the encoding of every sensitive instruction the guests use.
+# not (measured), and a test checks the encoding of every sensitive instruction the guests use.
 # --------------------------------------------------------------------------------------------
 
 INCLUDE_DIR = Path(__file__).parent / "guests" / "include"

@@ -207,8 +207,7 @@ class Student:
 
 
 def _exit_json(e) -> dict:
-    detail = {k: v for k, v in e.detail.items() if isinstance(v, (int, str, bool, list, dict))
-              and k != "changes"}
+    detail = {k: v for k, v in e.detail.items() if isinstance(v, (int, str, bool, list, dict))}
     return {"reason": int(e.reason), "eip": e.eip, "cpl": e.cpl, "instruction": e.instruction,
             "raw": e.raw.hex(), "qualification": e.qualification, "detail": detail}
 

@@ -283,7 +283,7 @@ class Clock:
         if s.counting != self.counted_last:
             # Unicorn adds its counting hook to blocks as it translates them and never revisits
             # a translated block: code translated while running free would never be counted
-            # later (DESIGN.md, "Deterministic counting"). Switching modes starts afresh.
+            # later (measured on Unicorn 2.1). Switching modes starts afresh.
             core.flush()
             self.counted_last = s.counting
         uc_error = None

@@ -1,6 +1,6 @@
 """The Unicorn core, and the two pieces of its internal state vlab must reach.
 
-Unicorn 2.1 hides two things a machine with real fault delivery needs (DESIGN.md, "Unicorn facts"):
+Unicorn 2.1 hides two things a machine with real fault delivery needs (measured on Unicorn 2.1.4):
 
 * **Stale fault state.** After a ``#GP`` handled in ``UC_HOOK_INTR``, Unicorn keeps the in-flight
   exception number (``env->old_exception``): the next ``#GP`` would arrive as ``#DF`` and the one

@@ -5,10 +5,10 @@ registers, EIP, EFLAGS, CR0-CR4, segment selectors, GDTR/IDTR/TR, and the curren
 (the RPL of CS). What a guest *believes* about its CPU lives elsewhere (a monitor's
 :class:`~vlab.monitor.vcpu.VirtualCpu`); what the core really has lives here, once.
 
-Changing CPL is not a register write on Unicorn (DESIGN.md, "CPL cannot be set by writing
-registers"): going outward takes a real IRETD (the monitor's trampoline), going inward leaves
-and re-enters protected mode. :meth:`Cpu.enter` hides both behind one act, checked as the CPU
-checks a far transfer.
+Changing CPL is not a register write on Unicorn (measured: writing CS or SS cannot change it):
+going outward takes a real IRETD (the monitor's trampoline), going inward leaves and re-enters
+protected mode. :meth:`Cpu.enter` hides both behind one act, checked as the CPU checks a far
+transfer.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ class Cpu:
         """Load CS:EIP, SS:ESP and EFLAGS, changing the CPL to ``cs & 3`` if needed.
 
         Unicorn refuses to load an inner-ring SS from Python, so going *inward* uses the one way
-        that works (DESIGN.md): leave protected mode, load SS = 0 (CPL becomes 0), re-enter it.
+        that works (measured on Unicorn 2.1): leave protected mode, load SS = 0 (CPL becomes 0), re-enter it.
         Going *outward* is done as the CPU allows it: an IRETD in the monitor's trampoline.
         """
         target, cpl = cs & 3, self.cpl()

@@ -18,7 +18,7 @@ class Strategy:
     name = "strategy"
     title = "strategy"
     kernel_ring = 0  # the CPL the guest kernel really runs at on the core
-    monitor = "none"  # where the monitor runs: "none", "ring 0", "VMX root"
+    monitor_runs_in = "none"  # where the monitor runs: "none", "ring 0", "VMX root"
     #: What this strategy has that a Lab or a view may show (declared, never guessed):
     #: "virtual_cpu", "translation_cache", "vmcs", "shadow_paging", "ept", "hypercalls".
     capabilities: frozenset[str] = frozenset()

@@ -141,7 +141,7 @@ class Monitor(Strategy, BareMetal):
         return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
                     instruction=insn.text if insn else "", raw=raw, qualification=qual,
                     handler=handler, cost=self._cost(cost, reason), index=self.trace.total,
-                    detail=detail, kind=cost, insn=insn if raw else None)
+                    detail=detail, kind=cost, insn=insn)
 
     def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:
         """Run the handler for one exit, check it, record it with what it did."""

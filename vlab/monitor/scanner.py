@@ -2,7 +2,7 @@
 
 Shared by binary translation (which calls out on every privileged or sensitive instruction) and
 the VT-x model (which intercepts only the instructions the VMCS controls can make exit). Code is
-decoded block by block (``vlab.translator``) when control can first reach it; the chosen
+decoded block by block (:mod:`vlab.monitor.translator`) when control can first reach it; the chosen
 instructions get a monitor callback at their exact address, indirect branches get a lookup that
 scans their target, and writes to scanned code drop the stale blocks. Nothing else is hooked, so
 the rest of the guest runs at full core speed.

@@ -2,7 +2,7 @@
 
 Each strategy configures a :class:`~vlab.hw.machine.Machine` and turns raw core events into
 :class:`~vlab.monitor.trace.Exit` records dispatched to a handler table. They are interchangeable on the
-same guest image (DESIGN.md, "The five strategies").
+same guest image (README, "The five strategies").
 """
 
 from __future__ import annotations
@@ -19,16 +19,12 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "native": Native, "trap_emulate": TrapAndEmulate, "binary_translation": BinaryTranslation,
     "vtx": VtX, "paravirt": Paravirt,
 }
-PLANNED: tuple[str, ...] = ()
 
 
 def get(name: str) -> type[Strategy]:
     """The strategy class called ``name``."""
     if name in STRATEGIES:
         return STRATEGIES[name]
-    if name in PLANNED:
-        raise VlabError(f"strategy {name!r} is not implemented yet in this version of vlab; "
-                        f"available: {', '.join(STRATEGIES)}")
     raise VlabError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
 
 

@@ -14,4 +14,4 @@ class Native(Strategy):
     name = "native"
     title = "native (no monitor)"
     kernel_ring = 0
-    monitor = "none"
+    monitor_runs_in = "none"

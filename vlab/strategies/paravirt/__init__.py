@@ -54,7 +54,7 @@ class Paravirt(TrapAndEmulate):
     name = "paravirt"
     title = "paravirtualization (hypercalls)"
     kernel_ring = 1
-    monitor = "hypervisor (ring 0)"
+    monitor_runs_in = "hypervisor (ring 0)"
 
     def __init__(self, handlers: HandlerTable | None = None):
         super().__init__(handlers if handlers is not None else hypercall_handlers())

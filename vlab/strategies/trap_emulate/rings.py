@@ -31,7 +31,7 @@ class DeprivilegedMonitor(Monitor):
     really uses, and the selectors the guest believes in."""
 
     kernel_ring = 1
-    monitor = "ring 0"
+    monitor_runs_in = "ring 0"
     #: CR0 the monitor really runs with (PE, ET and NE): what SMSW reveals to the guest.
     REAL_CR0 = 0x31
     STATE_FIELDS = ("shadowed",)

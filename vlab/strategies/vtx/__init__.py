@@ -51,7 +51,7 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     name = "vtx"
     title = "hardware-assisted (VT-x model)"
     kernel_ring = 0
-    monitor = "VMX root"
+    monitor_runs_in = "VMX root"
     charge_translation = False  # scanning is how vlab models the hardware: it costs nothing
 
     def __init__(self, handlers: HandlerTable | None = None, generation: str = "recent",
@@ -72,6 +72,7 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         self.vmcs = Vmcs()
         self.init_scanner(profile)
         self._mtf_hook: int | None = None
+        self._mtf_first = False  # the MTF exit comes after an instruction, not before the first
         self._io_value, self._io_result = 0, None
         self._defaults()
 
