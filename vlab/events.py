@@ -1,8 +1,9 @@
 """Typed events: how a lower layer tells the layers above it what happened, without knowing them.
 
 The machine signals that it was restored, stopped, or ended a slice; the Lab signals that it
-stopped, recorded an exit or switched strategy. An observer ``connect``s a callback and gets a function that disconnects it.
-A signal with no observers costs one truth test where it is emitted (``if signal: signal.emit(x)``).
+stopped, recorded an exit or switched strategy. An observer ``connect``s a callback and gets a
+function that disconnects it. A signal with no observers costs one truth test where it is
+emitted (``if signal: signal.emit(x)``).
 """
 
 from __future__ import annotations
