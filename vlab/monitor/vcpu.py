@@ -220,10 +220,10 @@ class VirtualCpu:
         return self.virt.CPL
 
     def effective_if(self) -> bool:
-        """The interrupt flag the guest has: virtual in its kernel, real in ring 3."""
-        if self.machine.cpu.cpl() == 3:
-            return self.machine.cpu.real_if()
-        return self.virt.IF
+        """The interrupt flag the guest has now, as its monitor keeps it (the monitor is the one
+        owner: the virtual IF in a deprivileged kernel, the shared-info mask in a paravirtual
+        one, the real IF in VMX non-root mode)."""
+        return self.machine.monitor.interrupts_enabled()
 
     def guest_eflags(self) -> int:
         """EFLAGS as the guest should see them: real flags with virtual IF and IOPL."""

@@ -58,7 +58,11 @@ class TrapAndEmulate(DeprivilegedMonitor):
     title = "trap-and-emulate (ring deprivileging)"
 
     def interrupts_enabled(self) -> bool:
-        return self.vcpu.effective_if()
+        """Virtual in the deprivileged kernel (CLI/STI/POPF/IRET there are emulated), real in
+        ring 3 (a user task's IF is the CPU's)."""
+        if self.machine.cpu.cpl() == 3:
+            return self.machine.cpu.real_if()
+        return self.vcpu.virt.IF
 
     def page_fault_raised(self, address: int) -> None:
         self.vcpu.virt.CR2 = address
