@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from vlab.errors import InvalidOpcode, TripleFault
 from vlab.hw.paging import PageFault
@@ -43,7 +43,8 @@ Failure = tuple[int, int, str]
 def deliver(m: Machine, vector: int, error_code: int | None = None, software: bool = False) -> int:
     """Deliver one event through the guest IDT as the CPU would; returns the vector delivered
     (a failed delivery escalates to #GP, #DF and finally a triple fault, as on hardware)."""
-    return escalate(lambda v, c, soft: _deliver_once(m, v, c, soft), m, vector, error_code,
+    view = RealView(m)
+    return escalate(lambda v, c, soft: deliver_once(view, m, v, c, soft), m, vector, error_code,
                     software)
 
 
@@ -110,32 +111,96 @@ def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
                 gtype == _GATE_INTERRUPT)
 
 
-def _deliver_once(m: Machine, vector: int, error_code: int | None,
-                  software: bool) -> Failure | None:
-    cpl = m.cpu.cpl()
-    gate = read_gate(m, *m.cpu.idtr(), vector, software, cpl)
+class DeliveryView(Protocol):
+    """Whose CPU an event is delivered on. The frame is always built the same way (SDM vol. 3,
+    6.12.1); what differs is whose CPL, IDT, GDT and TSS are consulted, and how selectors and
+    EFLAGS look to the guest: the real ones (the machine delivering), or the virtual ones a
+    monitor keeps (``vcpu.inject``)."""
+
+    def cpl(self) -> int: ...
+
+    def idt(self) -> tuple[int, int]: ...
+
+    def code_dpl(self, selector: int) -> int | None:
+        """DPL of the present code segment ``selector`` names (None: it names none)."""
+
+    def stack_for(self, ring: int) -> tuple[int, int]:
+        """SS:ESP for ``ring`` from the TSS."""
+
+    def pushed_flags(self, eflags: int) -> int:
+        """EFLAGS as the frame shows them."""
+
+    def shown(self, selector: int) -> int:
+        """A selector as the frame shows it."""
+
+    def loaded(self, selector: int) -> int:
+        """The selector the core really loads for one the guest believes in."""
+
+    def entry_flags(self, eflags: int, interrupt_gate: bool) -> int:
+        """EFLAGS the handler starts with (clearing IF, wherever this view keeps it, for an
+        interrupt gate)."""
+
+
+class RealView:
+    """The machine's own CPU: delivery as the hardware does it."""
+
+    def __init__(self, m: Machine):
+        self.cpu = m.cpu
+
+    def cpl(self) -> int:
+        return self.cpu.cpl()
+
+    def idt(self) -> tuple[int, int]:
+        return self.cpu.idtr()
+
+    def code_dpl(self, selector: int) -> int | None:
+        return self.cpu.code_segment_dpl(selector)
+
+    def stack_for(self, ring: int) -> tuple[int, int]:
+        return self.cpu.tss_stack(ring)
+
+    def pushed_flags(self, eflags: int) -> int:
+        return eflags
+
+    def shown(self, selector: int) -> int:
+        return selector
+
+    loaded = shown
+
+    def entry_flags(self, eflags: int, interrupt_gate: bool) -> int:
+        flags = eflags & ~(TF | NT | RF | VM)
+        return flags & ~IF if interrupt_gate else flags
+
+
+def deliver_once(view: DeliveryView, m: Machine, vector: int, error_code: int | None,
+                 software: bool) -> Failure | None:
+    """One attempt to deliver an event through the IDT ``view`` names (SDM vol. 3, 6.12.1):
+    gate, target code segment, stack switch from the TSS for an inner ring, the frame (SS:ESP
+    of the interrupted code if the stack switched, EFLAGS, CS, EIP, error code), IF cleared for
+    an interrupt gate. Returns the fault the CPU raises instead, or None."""
+    cpl = view.cpl()
+    gate = read_gate(m, *view.idt(), vector, software, cpl)
     if not isinstance(gate, Gate):
         return gate
     selector, offset = gate.selector, gate.offset
-    target_dpl = m.cpu.code_segment_dpl(selector)
-    if target_dpl is None:
+    target = view.code_dpl(selector)
+    if target is None:
         return (13, selector & 0xFFFC, f"IDT gate {vector:#x} names {selector:#x}, "
                         "which is not a present code segment")
-    if target_dpl > cpl:
+    if target > cpl:
         return (13, selector & 0xFFFC, "an interrupt cannot go to an outer ring")
-    regs = m.cpu.regs_for_delivery()
-    eflags, esp, old_cs, old_ss, eip = regs["eflags"], regs["esp"], regs["cs"], regs["ss"], regs["eip"]
-    frame = [eflags, old_cs, eip] + ([error_code] if error_code is not None else [])
-    if target_dpl < cpl:
-        new_ss, new_esp = m.cpu.tss_stack(target_dpl)
-        frame = [old_ss, esp] + frame
+    r = m.cpu.regs_for_delivery()
+    frame = [view.pushed_flags(r["eflags"]), view.shown(r["cs"]), r["eip"]]
+    if error_code is not None:
+        frame.append(error_code)
+    if target < cpl:
+        ss, esp = view.stack_for(target)
+        frame = [view.shown(r["ss"]), r["esp"]] + frame
+        new_ss = view.loaded(ss)
     else:
-        new_ss, new_esp = old_ss, esp
-    new_esp = (new_esp - 4 * len(frame)) & 0xFFFF_FFFF
-    m.memory.write_linear(new_esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
-    new_flags = eflags & ~(TF | NT | RF | VM)
-    if gate.interrupt:
-        new_flags &= ~IF
-    m.cpu.enter(cs=(selector & 0xFFFC) | target_dpl, eip=offset, ss=new_ss, esp=new_esp,
-            eflags=new_flags)
+        new_ss, esp = r["ss"], r["esp"]
+    esp = (esp - 4 * len(frame)) & 0xFFFF_FFFF
+    m.memory.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
+    m.cpu.enter(cs=view.loaded((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
+                eflags=view.entry_flags(r["eflags"], gate.interrupt))
     return None

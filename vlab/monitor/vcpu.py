@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from vlab import layout
 from vlab.errors import GuestFault, UnmappedAccess, VlabError
-from vlab.hw.delivery import ERROR_CODE_VECTORS, Failure, Gate, escalate, read_gate
+from vlab.hw.delivery import ERROR_CODE_VECTORS, deliver_once, escalate
 from vlab.state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
 
 if TYPE_CHECKING:
@@ -296,35 +296,45 @@ class VirtualCpu:
         guest's view of EFLAGS and CS, virtual IF cleared for interrupt gates."""
         if error_code is None and not software and vector in ERROR_CODE_VECTORS:
             error_code = 0
-        escalate(self._inject_once, self.machine, vector, error_code, software)
+        view = GuestView(self)
+        escalate(lambda vec, code, soft: deliver_once(view, self.machine, vec, code, soft),
+                 self.machine, vector, error_code, software)
 
-    def _inject_once(self, vector: int, error_code: int | None,
-                     software: bool) -> Failure | None:
-        m = self.machine
-        vcpl = self.virt.CPL
-        gate = read_gate(m, self.virt.IDTR.base, self.virt.IDTR.limit, vector, software, vcpl)
-        if not isinstance(gate, Gate):
-            return gate
-        selector, offset = gate.selector, gate.offset
-        target = self.guest_dpl(selector)
-        if target is None:
-            return 13, selector & 0xFFFC, f"gate {vector:#x} names {selector:#x}, not a present segment"
-        r = m.cpu.regs_for_delivery()
-        eflags = self.guest_eflags()
-        frame = [eflags, self.to_virtual(r["cs"]), r["eip"]]
-        if error_code is not None:
-            frame.append(error_code)
-        if target < vcpl:
-            ss, esp = self.guest_tss_stack(target)
-            frame = [self.to_virtual(r["ss"]), r["esp"]] + frame
-            new_ss = self.to_real(ss)
-        else:
-            new_ss, esp = r["ss"], r["esp"]
-        esp = (esp - 4 * len(frame)) & 0xFFFF_FFFF
-        m.memory.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
-        if gate.interrupt:
-            self.virt.IF = False
-        real_flags = r["eflags"] & ~(TF | NT | RF | VM)
-        m.cpu.enter(cs=self.to_real((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
-                eflags=real_flags | IF)
-        return None
+
+class GuestView:
+    """The guest's CPU as its monitor keeps it, for delivering an event the way the guest's
+    hardware would (the frame is built by :func:`vlab.hw.delivery.deliver_once`): the virtual
+    CPL, IDT, GDT and TSS; selectors shown as the guest believes them; IF cleared in the
+    virtual state, while the real IF stays set for the monitor."""
+
+    def __init__(self, vcpu: VirtualCpu):
+        self.vcpu = vcpu
+
+    def cpl(self) -> int:
+        return self.vcpu.virt.CPL
+
+    def idt(self) -> tuple[int, int]:
+        return self.vcpu.virt.IDTR.base, self.vcpu.virt.IDTR.limit
+
+    def code_dpl(self, selector: int) -> int | None:
+        d = self.vcpu.guest_descriptor(selector)
+        if d is None or not d[1] & (1 << 15) or not d[1] & (1 << 12) or not d[1] & (1 << 11):
+            return None
+        return (d[1] >> 13) & 3
+
+    def stack_for(self, ring: int) -> tuple[int, int]:
+        return self.vcpu.guest_tss_stack(ring)
+
+    def pushed_flags(self, eflags: int) -> int:
+        return self.vcpu.guest_eflags()
+
+    def shown(self, selector: int) -> int:
+        return self.vcpu.to_virtual(selector)
+
+    def loaded(self, selector: int) -> int:
+        return self.vcpu.to_real(selector)
+
+    def entry_flags(self, eflags: int, interrupt_gate: bool) -> int:
+        if interrupt_gate:
+            self.vcpu.virt.IF = False
+        return (eflags & ~(TF | NT | RF | VM)) | IF
