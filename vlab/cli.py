@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("--out", default="grades", help="folder for a class's results (default grades/)")
     gr.add_argument("--jobs", type=int, default=1, help="parallel processes for a class")
     gr.add_argument("--public", action="store_true", help="only the public scenarios")
+    gr.add_argument("--unsafe", action="store_true",
+                    help="grade even where no sandbox is available (the submission then runs "
+                         "with resource limits only: never on a machine that matters)")
 
     g = sub.add_parser("guests", help="list the guests, or diff two builds")
     g.add_argument("action", nargs="?", choices=["diff"], help="diff A B: what changed in the "
@@ -61,17 +64,27 @@ def _grade(args: argparse.Namespace) -> int:
     from vlab.grading import grade, load_exercise
     from vlab.grading.batch import grade_class
 
+    isolation = "required"
+    if args.unsafe:
+        from vlab.grading.sandbox import isolation as available
+
+        isolation = "best"
+        if available()[0] == "none":
+            print("vlab: WARNING: grading WITHOUT isolation (--unsafe): the submissions run as "
+                  f"ordinary processes with resource limits only ({available()[1]})",
+                  file=sys.stderr)
     try:
         target = Path(args.submission)
         if target.is_dir():
-            csv_path = grade_class(args.exercise, target, args.out, args.jobs)
+            csv_path = grade_class(args.exercise, target, args.out, args.jobs, isolation)
             print(csv_path.read_text(), end="")
             print(f"results: {Path(args.out) / '<student>.json'}, summary: {csv_path}")
             return 0
         if not target.is_file():
             print(f"vlab: no submission {str(target)!r}", file=sys.stderr)
             return 2
-        report = grade(load_exercise(args.exercise, hidden=not args.public), target)
+        report = grade(load_exercise(args.exercise, hidden=not args.public), target,
+                       isolation=isolation)
     except VlabError as e:
         print(f"vlab: {e}", file=sys.stderr)
         return 2

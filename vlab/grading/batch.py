@@ -23,9 +23,9 @@ def submissions(folder: Path) -> dict[str, Path]:
 
 
 def _grade_one(args):
-    exercise_dir, name, path, out_dir = args
+    exercise_dir, name, path, out_dir, isolation = args
     try:
-        report = grade(load_exercise(exercise_dir), path)
+        report = grade(load_exercise(exercise_dir), path, isolation=isolation)
     except Exception as e:  # one broken submission never stops the class
         return name, None, f"{type(e).__name__}: {e}"
     report.write(Path(out_dir) / f"{name}.json")
@@ -33,14 +33,14 @@ def _grade_one(args):
 
 
 def grade_class(exercise_dir: str | Path, folder: str | Path, out_dir: str | Path,
-                jobs: int = 1) -> Path:
+                jobs: int = 1, isolation: str = "required") -> Path:
     """Grade every submission in ``folder``; write ``out_dir/<student>.json`` and
     ``out_dir/summary.csv`` (one row a student, one column a scenario). Returns the CSV path."""
     ex = load_exercise(exercise_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     subs = submissions(Path(folder))
-    work = [(str(ex.directory), n, str(p), str(out)) for n, p in subs.items()]
+    work = [(str(ex.directory), n, str(p), str(out), isolation) for n, p in subs.items()]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(_grade_one, work))
     columns = [s.name for s in ex.scenarios]

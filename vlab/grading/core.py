@@ -247,10 +247,15 @@ def load_exercise(name: str | Path, hidden: bool = True) -> Exercise:
     return ex
 
 
-def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True) -> GradeReport:
-    """Grade one submission file (a Python module defining the exercise's handlers)."""
+def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True,
+          isolation: str = "required") -> GradeReport:
+    """Grade one submission file (a Python module defining the exercise's handlers).
+
+    ``isolation``: "required" (the default, official grading: the submission runs in a
+    bubblewrap sandbox or grading refuses), "best" (a sandbox if this machine has one, else
+    resource limits only, and the report says so) or "none"."""
     ex = exercise if isinstance(exercise, Exercise) else load_exercise(exercise, hidden)
-    student = Student(Path(submission), ex.handlers)
+    student = Student(Path(submission), ex.handlers, isolation)
     results, references = [], {}
     try:
         for scenario in ex.scenarios:
@@ -258,7 +263,7 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True)
     finally:
         problem = student.error
         output = student.close()
-    return GradeReport(ex.name, results, output, problem)
+    return GradeReport(ex.name, results, output, problem, student.isolation)
 
 
 def _plain(value: Any) -> bool:
@@ -304,7 +309,7 @@ def check(exercise: str, *handlers: Callable, hidden: bool = False) -> GradeRepo
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write("\n".join(header + [src for _, src in body]))
     try:
-        return grade(exercise, f.name, hidden=hidden)
+        return grade(exercise, f.name, hidden=hidden, isolation="best")
     finally:
         Path(f.name).unlink(missing_ok=True)
 
@@ -317,6 +322,7 @@ class GradeReport:
     results: list[ScenarioResult]
     student_output: str = ""
     problem: str | None = None
+    isolation: str = ""  # how the submission was isolated while it ran
 
     @property
     def score(self) -> float:
@@ -337,6 +343,8 @@ class GradeReport:
             notes.append(f"problem: {self.problem}")
         if self.student_output:
             notes.append("your program printed:\n" + self.student_output)
+        if self.isolation.startswith("not isolated"):
+            notes.append(f"practice score: {self.isolation}")
         if notes:
             out["output"] = "\n".join(notes)
         return out
@@ -351,6 +359,8 @@ class GradeReport:
             lines.extend("  " + x for x in r.output.splitlines())
         if self.problem:
             lines.append(f"\nproblem: {self.problem}")
+        if self.isolation.startswith("not isolated"):
+            lines.append(f"\npractice score: {self.isolation}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

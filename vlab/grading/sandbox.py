@@ -9,6 +9,7 @@ capped file. Every request it sends is checked against a fixed set of operations
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,110 +27,259 @@ from vlab.monitor.api import CALLS
 
 CALL_TIMEOUT = 2.0  # seconds one handler call may take
 TOTAL_TIMEOUT = 20.0  # seconds of handler time per scenario run
+LOAD_TIMEOUT = 10.0  # seconds to start the interpreter and load the submission
 MEMORY_LIMIT = 1 << 30
-OUTPUT_LIMIT = 64 * 1024
+OUTPUT_LIMIT = 64 * 1024  # bytes of the submission's printed output kept
+MESSAGE_LIMIT = 1 << 20  # bytes one message from the submission may have
+TMP_SIZE = 8 << 20  # the sandbox's private /tmp
 NOBODY = 65534
+#: The student side of vlab: all a submission's process can import of it (copied, read-only).
+STUDENT_FILES = ("__init__.py", "_compat.py", "monitor/__init__.py", "monitor/trace.py",
+                 "monitor/api.py", "monitor/qualification.py", "grading/student.py")
+
+
+class IsolationUnavailable(VlabError):
+    """Grading was asked for real isolation and this machine cannot give it."""
 
 
 def _world_can_use(path: str, need_read: bool = False) -> bool:
-    """Can another user (``nobody``) reach and execute (or read) ``path``?"""
+    """Can another user reach and execute (or read) ``path``?"""
     real = os.path.realpath(path)
-    parts = Path(real).parents
-    for d in parts:
+    for d in Path(real).parents:
         if not os.stat(d).st_mode & 0o001:
             return False
     mode = os.stat(real).st_mode
     return bool(mode & 0o004) if need_read else bool(mode & 0o001)
 
 
-def _sandbox_python(package_dir: Path) -> tuple[str, bool]:
-    """The interpreter for the student's process, and whether it can run as ``nobody``.
-    The student side needs only the standard library and ``vlab.monitor.trace``."""
-    if os.geteuid() != 0:
-        return sys.executable, False
+def sandbox_python() -> str | None:
+    """An interpreter another user can run (the submission's process never runs as the
+    grader): this one if its installation is world-readable, else the system's."""
+    for candidate in (os.path.join(sys.base_prefix, "bin", "python3"), "/usr/bin/python3"):
+        try:
+            if os.path.exists(candidate) and _world_can_use(candidate):
+                return os.path.realpath(candidate)
+        except OSError:
+            continue
+    return None
+
+
+def _runtime_binds(python: str) -> list[str]:
+    """bwrap arguments that show the interpreter and the system libraries, read-only."""
+    args = []
+    for d in ("/usr", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.isdir(d) and not os.path.islink(d):
+            args += ["--ro-bind", d, d]
+        elif os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+    for d in ("/bin", "/sbin"):
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    prefix = str(Path(python).parents[1])
+    if not prefix.startswith("/usr"):
+        args += ["--ro-bind", prefix, prefix]
+    return args
+
+
+@functools.lru_cache(maxsize=1)
+def isolation() -> tuple[str, str]:
+    """What isolation this machine gives a submission: ("bubblewrap", how) when bubblewrap
+    runs a test program in fresh user, PID, network, IPC and UTS namespaces, else
+    ("none", why). Checked once per process by running it."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "none", ("bubblewrap is not installed (Debian: apt-get install bubblewrap; "
+                        "`bash scripts/setup.sh test` installs it)")
+    python = sandbox_python()
+    if python is None:
+        return "none", "no Python interpreter that another user may run (install python3)"
+    probe = [bwrap, *_bwrap_base(python), python, "-I", "-c",
+             "import os, socket; s = socket.socket(); s.settimeout(1)\n"
+             "try:\n    s.connect(('127.0.0.1', 9)); print('net')\n"
+             "except OSError:\n    print('isolated', os.getuid())"]
     try:
-        pkg_ok = _world_can_use(str(package_dir / "vlab" / "monitor" / "trace.py"), need_read=True)
-    except OSError:
-        pkg_ok = False
-    if pkg_ok:
-        for candidate in (sys.executable, "/usr/bin/python3"):
-            try:
-                if os.path.exists(candidate) and _world_can_use(candidate):
-                    return candidate, True
-            except OSError:
-                continue
-    return sys.executable, False
+        out = subprocess.run(probe, capture_output=True, text=True, timeout=20,
+                             stdin=subprocess.DEVNULL,
+                             preexec_fn=_drop_to(_submission_uid()) if os.geteuid() == 0 else None)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "none", f"bubblewrap could not start a sandbox: {e}"
+    if out.returncode != 0 or not out.stdout.startswith("isolated"):
+        return "none", ("bubblewrap could not start a sandbox here (user namespaces refused?): "
+                        + (out.stderr.strip() or out.stdout.strip())[:300])
+    who = "its own uid" if os.geteuid() == 0 else "the grader's uid"
+    return "bubblewrap", (f"bubblewrap {_version(bwrap)}: new user, PID, network, IPC and UTS "
+                          f"namespaces, {who}, read-only runtime, private {TMP_SIZE >> 20} MiB "
+                          "/tmp, no network")
 
 
-def _limits(drop: bool):
+def _version(bwrap: str) -> str:
+    try:
+        return subprocess.run([bwrap, "--version"], capture_output=True, text=True,
+                              timeout=5).stdout.split()[-1]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "?"
+
+
+def _bwrap_base(python: str) -> list[str]:
+    return ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+            "--setenv", "HOME", "/tmp", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+            "--uid", "1000", "--gid", "1000", *_runtime_binds(python),
+            "--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
+            "--chdir", "/tmp"]
+
+
+_next_uid = [0]
+
+
+def _submission_uid() -> int:
+    """A uid of its own for each submission graded by root (so no two share one, even across
+    the processes of a batch)."""
+    _next_uid[0] += 1
+    return 200_000 + (os.getpid() % 50_000) * 16 + _next_uid[0] % 16
+
+
+def _drop_to(uid: int):
+    def drop() -> None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    return drop
+
+
+def _limits(uid: int | None):
     def apply() -> None:
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
         resource.setrlimit(resource.RLIMIT_CPU, (30, 31))
         resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT, OUTPUT_LIMIT))
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        if drop:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            resource.setrlimit(resource.RLIMIT_NPROC, (16, 16))  # no fork bomb
+        if uid is not None:
+            _drop_to(uid)()
+            resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))  # no fork bomb
 
     return apply
 
 
-class Student:
-    """A running submission: ``call(handler_name, vcpu, exit)`` runs one of its handlers."""
+def _student_tree(root: Path) -> Path:
+    """The student side of vlab, copied (read-only) into ``root``/lib."""
+    package = Path(__file__).resolve().parents[1]
+    lib = root / "lib"
+    for rel in STUDENT_FILES:
+        dst = lib / "vlab" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(package / rel, dst)
+    (lib / "vlab" / "grading" / "__init__.py").write_text("")  # not the grader's own
+    for p in [lib, *lib.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return lib
 
-    def __init__(self, submission: Path, names: list[str]):
+
+class _Output:
+    """The submission's stdout and stderr, read from a pipe into a bounded buffer (nothing the
+    submission can name on disk, and never more than ``OUTPUT_LIMIT`` bytes kept)."""
+
+    def __init__(self, pipe):
+        self.data = bytearray()
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self.thread.start()
+
+    def _read(self, pipe) -> None:
+        try:
+            while chunk := pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536):
+                room = OUTPUT_LIMIT - len(self.data)
+                self.data += chunk[:max(0, room)]
+                self.dropped += max(0, len(chunk) - max(0, room))
+        except (OSError, ValueError):
+            pass
+
+    def text(self, limit: int) -> str:
+        text = bytes(self.data[:limit]).decode("utf-8", "replace")
+        if len(self.data) > limit or self.dropped:
+            text += "\n[... output truncated]"
+        return text
+
+
+class Student:
+    """A running submission: ``call(handler_name, vcpu, exit)`` runs one of its handlers.
+
+    ``isolation``: "required" (official grading: bubblewrap or an error), "best" (bubblewrap if
+    this machine has it, else resource limits only: a practice run) or "none"."""
+
+    def __init__(self, submission: Path, names: list[str], isolation_mode: str = "required"):
         self.names = names
+        kind, how = isolation()
+        if isolation_mode == "required" and kind == "none":
+            raise IsolationUnavailable(
+                f"refusing to grade without isolation: {how}. A submission is untrusted code; "
+                "run `vlab grade --unsafe` only on a machine where that does not matter.")
+        self.isolated = kind != "none" and isolation_mode != "none"
+        self.isolation = how if self.isolated else (
+            "not isolated (practice run: resource limits only" + (f"; {how}" if kind == "none"
+                                                                 else "") + ")")
         self.dir = Path(tempfile.mkdtemp(prefix="vlab-student-"))
-        self.output = self.dir / "output.txt"
+        self.dir.chmod(0o755)
         src = self.dir / "submission.py"
         shutil.copyfile(submission, src)
-        package = Path(__file__).resolve().parents[2]
-        python, drop = _sandbox_python(package)
-        #: without a separate user the submission could write files the grader owns
-        self.isolated_user = drop
-        if drop:
-            os.chown(self.dir, NOBODY, NOBODY)
-            for p in (src,):
-                os.chown(p, NOBODY, NOBODY)
+        src.chmod(0o644)
+        lib = _student_tree(self.dir)
         parent, child = socket.socketpair()
         self.sock = parent
-        out = open(self.output, "wb")  # noqa: SIM115 - handed to the child
-        if drop:
-            os.chown(self.output, NOBODY, NOBODY)
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(package),
-               "HOME": str(self.dir), "PYTHONDONTWRITEBYTECODE": "1"}
+        uid = _submission_uid() if os.geteuid() == 0 else None
+        argv = ["-I", "-u", "-c", "import sys; sys.path.insert(0, sys.argv[4]); "
+                "from vlab.grading.student import main; main()", str(child.fileno())]
+        if self.isolated:
+            python = sandbox_python()
+            cmd = [shutil.which("bwrap"), *_bwrap_base(python),
+                   "--ro-bind", str(lib), "/sandbox/lib",
+                   "--ro-bind", str(src), "/sandbox/submission.py", python, *argv,
+                   "/sandbox/submission.py", ",".join(names), "/sandbox/lib"]
+            env = {"PATH": "/usr/bin:/bin"}
+        else:  # resource limits only, and as root another user if an interpreter allows it
+            python = sandbox_python() if uid is not None else None
+            if python is None:
+                python, uid = sys.executable, None
+            cmd = [python, *argv, str(src), ",".join(names), str(lib)]
+            env = {"PATH": "/usr/bin:/bin", "HOME": str(self.dir), "PYTHONDONTWRITEBYTECODE": "1"}
+        #: without a uid of its own the submission runs as the grader (no namespaces around it)
+        self.isolated_user = uid is not None
         self.proc = subprocess.Popen(
-            [python, "-I", "-u", "-c", "import sys; sys.path.insert(0, sys.argv[4]); "
-             "from vlab.grading.student import main; main()",
-             str(child.fileno()), str(src), ",".join(names), env["PYTHONPATH"]],
-            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, cwd=self.dir, env=env, preexec_fn=_limits(drop))
+            cmd, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=self.dir, env=env, preexec_fn=_limits(uid))
         child.close()
-        out.close()
-        self.file = parent.makefile("rb")  # buffered reads: one recv per message
+        self.output = _Output(self.proc.stdout)
+        self.buffer = b""
         self.spent = 0.0
         self.error: str | None = None
-        msg = self._recv(10.0)
+        msg = self._recv(time.monotonic() + LOAD_TIMEOUT)
         if msg is None or msg[0] != "loaded":
             self.error = self._death("while loading")
         elif msg[2]:
             self.error = msg[2]
 
     # ---------------------------------------------------------------- protocol
-    def _recv(self, timeout: float):
-        self.sock.settimeout(max(0.01, timeout))
-        try:
-            line = self.file.readline(1 << 20)
-        except (socket.timeout, OSError):
-            return None
-        if not line:
-            return None
+    def _recv(self, deadline: float):
+        """One message, by ``deadline`` (a monotonic time: a submission that trickles bytes
+        gains nothing), at most ``MESSAGE_LIMIT`` bytes; None if none came in time."""
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self.buffer) > MESSAGE_LIMIT:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except (socket.timeout, OSError):
+                return None
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
         try:
             msg = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ["garbage"]
         return msg if isinstance(msg, list) and msg else ["garbage"]
 
@@ -150,10 +301,9 @@ class Student:
             raise HandlerError(self.error)
         self._send("call", name, _exit_json(exit_))
         start = time.monotonic()
+        deadline = start + min(CALL_TIMEOUT, TOTAL_TIMEOUT - self.spent)
         while True:
-            budget = min(CALL_TIMEOUT - (time.monotonic() - start),
-                         TOTAL_TIMEOUT - self.spent - (time.monotonic() - start))
-            msg = self._recv(budget) if budget > 0 else None
+            msg = self._recv(deadline)
             if msg is None:
                 self.error = self._death(f"in {name}")
                 self.kill()
@@ -179,17 +329,17 @@ class Student:
         self.spent += time.monotonic() - start
 
     def output_text(self, limit: int = 2000) -> str:
-        try:
-            return self.output.read_bytes()[:limit].decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return self.output.text(limit)
 
     def kill(self) -> None:
+        """End the whole sandbox: its process group (bubblewrap, whose PID namespace dies with
+        it, taking every process the submission started)."""
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, 9)
-            except OSError:
-                self.proc.kill()
+            self.proc.kill()
         self.proc.wait()
 
     def close(self) -> str:
@@ -200,6 +350,7 @@ class Student:
         except subprocess.TimeoutExpired:
             pass
         self.kill()
+        self.output.thread.join(2)
         self.sock.close()
         output = self.output_text()
         shutil.rmtree(self.dir, ignore_errors=True)
