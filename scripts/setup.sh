@@ -8,12 +8,16 @@ mode="${1:-lab}"
 case "$mode" in lab|test) ;; *) echo "usage: bash scripts/setup.sh lab|test" >&2; exit 2 ;; esac
 
 # System packages: python3 with venv, GNU binutils (the guest assembler), graphviz (diagrams),
-# and for the tests Chromium.
+# bubblewrap (the grader's sandbox), and for the tests Chromium.
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv python3-pip)
 command -v as >/dev/null && command -v ld >/dev/null && command -v objcopy >/dev/null || need+=(binutils)
 command -v dot >/dev/null || need+=(graphviz)
+# The grader runs each submission in a bubblewrap sandbox, with the system's Python 3 (an
+# interpreter another user may run).
+command -v bwrap >/dev/null || need+=(bubblewrap)
+[ -x /usr/bin/python3 ] || need+=(python3)
 # The tests drive the lab UI in a real browser: Debian's Chromium (never a downloaded one).
 [ "$mode" = test ] && { command -v chromium >/dev/null || need+=(chromium); }
 if ((${#need[@]})); then

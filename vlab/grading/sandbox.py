@@ -313,7 +313,8 @@ class Student:
                 break
             if kind == "raised":
                 self.spent += time.monotonic() - start
-                raise HandlerError(f"{name} raised {msg[1]}" + (f"\n{msg[2]}" if len(msg) > 2 else ""))
+                where = f"\n{msg[2]}" if len(msg) > 2 else ""
+                raise HandlerError(f"{name} raised " + _quoted(f"{msg[1]}{where}"))
             if kind != "op":
                 self.error = f"{name}: the sandbox received a malformed message"
                 self.kill()
@@ -355,6 +356,13 @@ class Student:
         output = self.output_text()
         shutil.rmtree(self.dir, ignore_errors=True)
         return output
+
+
+def _quoted(text: object, limit: int = 1500) -> str:
+    """Text that came from the submission, made unmistakable: one line per line, each after a
+    "| ", so it can never pass for the grader's own feedback ("[pass] ...")."""
+    lines = str(text)[:limit].splitlines() or [""]
+    return lines[0] + "".join(f"\n    | {line}" for line in lines[1:])
 
 
 def _exit_json(e) -> dict:
