@@ -256,3 +256,17 @@ def test_check_from_a_notebook():
 
     report = check("01-cli-sti", handle_cli, handle_sti)
     assert report.score == report.max_score and all(r.visibility == "visible" for r in report.results)
+
+
+def test_a_slow_correct_handler_gets_the_time_budget_in_every_scenario(tmp_path, monkeypatch):
+    """The time budget is per scenario: with a budget of 4 s, correct handlers that take 0.3 s a
+    call (about 2 s a scenario, more than 4 s over all three) still score full marks."""
+    from vlab.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "TOTAL_TIMEOUT", 4.0)
+    source = (SOLUTIONS / "s01_cli_sti.py").read_text()
+    slow = "import time as _t\n" + source.replace(
+        "(vcpu, exit):", "(vcpu, exit):\n    _t.sleep(0.3)")
+    report = grade("01-cli-sti", _file(tmp_path, slow))
+    assert len(report.results) == 3
+    assert report.score == report.max_score, str(report)

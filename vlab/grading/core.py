@@ -157,6 +157,7 @@ class ScenarioResult:
 
 def _run_scenario(scenario: Scenario, student: Student, references: dict) -> ScenarioResult:
     lab = scenario.make_lab()
+    student.new_scenario()
     for name, key in scenario.install.items():
         lab.handlers[key] = RemoteHandler(student, name)
 

@@ -26,7 +26,7 @@ from vlab.errors import HandlerError, VlabError
 from vlab.monitor.api import CALLS
 
 CALL_TIMEOUT = 2.0  # seconds one handler call may take
-TOTAL_TIMEOUT = 20.0  # seconds of handler time per scenario run
+TOTAL_TIMEOUT = 20.0  # seconds of handler time per scenario (reset for each)
 LOAD_TIMEOUT = 10.0  # seconds to start the interpreter and load the submission
 MEMORY_LIMIT = 1 << 30
 OUTPUT_LIMIT = 64 * 1024  # bytes of the submission's printed output kept
@@ -294,6 +294,11 @@ class Student:
         if code is None:
             return f"your code did not answer {when} (an endless loop?): stopped after the time limit"
         return f"your code's process ended {when} (exit status {code}: sys.exit, a crash, or a limit)"
+
+    def new_scenario(self) -> None:
+        """A scenario starts: its handlers get the whole time budget (one slow scenario does
+        not starve the next, so the same submission scores the same every time)."""
+        self.spent = 0.0
 
     def call(self, name: str, vcpu, exit_) -> None:
         """Run the student's handler ``name`` for ``exit_``, serving its requests on ``vcpu``."""
