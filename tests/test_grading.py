@@ -270,3 +270,17 @@ def test_a_slow_correct_handler_gets_the_time_budget_in_every_scenario(tmp_path,
     report = grade("01-cli-sti", _file(tmp_path, slow))
     assert len(report.results) == 3
     assert report.score == report.max_score, str(report)
+
+
+def test_a_skip_only_handler_fails_the_hidden_interrupt_flag_scenario(tmp_path):
+    """Exercise 01's hidden scenarios cannot be passed without a virtual IF: a handler that only
+    skips CLI and STI (the guest then never takes a tick) loses the IF-window scenario."""
+    report = grade("01-cli-sti", _file(tmp_path, """
+        def handle_cli(vcpu, exit):
+            vcpu.skip()
+        handle_sti = handle_cli
+    """))
+    window = next(r for r in report.results if "virtual IF" in r.name)
+    assert window.score < window.max_score
+    assert "ticks with IF=1" in window.output
+    assert report.score < report.max_score

@@ -3,6 +3,8 @@ from vlab.monitor.trace import ExitReason
 
 INSTALL = {"handle_cli": ExitReason.CLI, "handle_sti": ExitReason.STI}
 SCENARIOS = [
+    Scenario("the timer waits while the virtual IF is clear", "if_window.S", "trap_emulate",
+             INSTALL, [halted(1), console_matches_reference(2)], visibility="hidden"),
     Scenario("timer ticks only while interrupts are on", "demo-popf", "trap_emulate", INSTALL,
              [halted(1), console_matches_reference(1)], visibility="hidden"),
     Scenario("PUSHF after CLI", "demo-pushf", "trap_emulate", INSTALL,
