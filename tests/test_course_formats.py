@@ -39,7 +39,7 @@ def test_nbgrader_example():
     solution = next(c for c in cells if c["metadata"]["nbgrader"]["solution"])
     assert "### BEGIN SOLUTION" in solution["source"] and "### END SOLUTION" in solution["source"]
     graded = next(c for c in cells if c["metadata"]["nbgrader"]["grade"])
-    assert graded["metadata"]["nbgrader"]["points"] == 12 and graded["metadata"]["nbgrader"]["locked"]
+    assert graded["metadata"]["nbgrader"]["points"] == 15 and graded["metadata"]["nbgrader"]["locked"]
     import linecache
 
     scope: dict = {}
@@ -47,14 +47,14 @@ def test_nbgrader_example():
     linecache.cache[name] = (len(solution["source"]), None, solution["source"].splitlines(True), name)
     exec(compile(solution["source"], name, "exec"), scope)
     exec("\n".join(graded["source"].splitlines()[:-1]), scope)  # the autograder cell, on the solution
-    assert scope["report"].score == 12
+    assert scope["report"].score == 15
 
 
 def test_otter_example():
     nb = _load(ROOT / "exercises" / "03-serial" / "otter" / "serial.ipynb")
     raw = [c["source"] for c in nb["cells"] if c["cell_type"] == "raw"]
     assert raw[0].startswith("# ASSIGNMENT CONFIG")
-    assert re.search(r"# BEGIN QUESTION\nname: serial\npoints: 12", "\n".join(raw))
+    assert re.search(r"# BEGIN QUESTION\nname: serial\npoints: 15", "\n".join(raw))
     for marker in ("# BEGIN TESTS", "# END TESTS", "# END QUESTION"):
         assert marker in raw
     tests = [c["source"] for c in nb["cells"] if c["cell_type"] == "code" and "TEST CONFIG" in c["source"]]

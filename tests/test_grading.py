@@ -173,7 +173,7 @@ HOSTILE = {
 def test_hostile_submissions_cannot_raise_their_score(tmp_path, attack):
     report = grade("01-cli-sti", _file(tmp_path, HOSTILE[attack]))
     assert report.score == 0, str(report)
-    assert len(report.results) == 3 and report.max_score == 10
+    assert len(report.results) == 4 and report.max_score == 13
 
 
 def test_submission_cannot_edit_vlab_or_read_hidden_scenarios(tmp_path):
@@ -239,7 +239,7 @@ def test_cli_grade_one_and_a_class(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "vlab", "grade", "exercises/01-cli-sti",
                          str(SOLUTIONS / "s01_cli_sti.py"), "--results", str(results)],
                         capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    assert ok.returncode == 0 and json.loads(results.read_text())["score"] == 10
+    assert ok.returncode == 0 and json.loads(results.read_text())["score"] == 13
     subs = tmp_path / "subs"
     subs.mkdir()
     shutil.copy(SOLUTIONS / "s01_cli_sti.py", subs / "ada.py")
@@ -247,7 +247,7 @@ def test_cli_grade_one_and_a_class(tmp_path):
     csv_path = grade_class("01-cli-sti", subs, tmp_path / "out", jobs=2)
     rows = csv_path.read_text().splitlines()
     assert rows[0].startswith('student,"kernel boots') and rows[1].startswith("ada,")
-    assert float(rows[1].split(",")[-3]) == 10 and float(rows[2].split(",")[-3]) == 0
+    assert float(rows[1].split(",")[-3]) == 13 and float(rows[2].split(",")[-3]) == 0
     assert (tmp_path / "out" / "ada.json").exists() and (tmp_path / "out" / "bob.json").exists()
 
 
@@ -260,7 +260,7 @@ def test_check_from_a_notebook():
 
 def test_a_slow_correct_handler_gets_the_time_budget_in_every_scenario(tmp_path, monkeypatch):
     """The time budget is per scenario: with a budget of 4 s, correct handlers that take 0.3 s a
-    call (about 2 s a scenario, more than 4 s over all three) still score full marks."""
+    call (at most about 2 s a scenario, well over 4 s over all four) still score full marks."""
     from vlab.grading import sandbox
 
     monkeypatch.setattr(sandbox, "TOTAL_TIMEOUT", 4.0)
@@ -268,7 +268,7 @@ def test_a_slow_correct_handler_gets_the_time_budget_in_every_scenario(tmp_path,
     slow = "import time as _t\n" + source.replace(
         "(vcpu, exit):", "(vcpu, exit):\n    _t.sleep(0.3)")
     report = grade("01-cli-sti", _file(tmp_path, slow))
-    assert len(report.results) == 3
+    assert len(report.results) == 4
     assert report.score == report.max_score, str(report)
 
 

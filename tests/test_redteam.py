@@ -244,3 +244,35 @@ def test_a_hostile_neighbour_does_not_change_a_classmates_score(tmp_path):
     assert good["score"] == good["max_score"] > 0
     evil = json.loads((out / "evil.json").read_text())
     assert evil["score"] == 0
+
+
+def test_replaying_output_earns_nothing_where_it_cannot_be_known(tmp_path):
+    """Console replay: a handler that prints what it expects the guest to print (and tries to
+    read the guest's memory for the rest) instead of emulating OUT. Exercise 03's hidden
+    scenario prints a number the grader plants fresh for each grading, and reading guest memory
+    is not part of that exercise: the replay loses that scenario's console points."""
+    report = grade("03-serial", _sub(tmp_path, """
+        import struct
+        def handle_in(vcpu, exit):
+            vcpu.regs.eax = 0x60
+            vcpu.skip()
+
+        def handle_out(vcpu, exit):
+            port = exit.qualification >> 16
+            if port == 0xF4:
+                vcpu.port_write(0xF4, 1, 0)
+            elif port == 0x3F8 and not getattr(handle_out, "done", False):
+                handle_out.done = True
+                try:
+                    seed = struct.unpack("<I", vcpu.mem.read(0x100000, 4))[0]
+                    print("READ GUEST MEMORY", seed)
+                except Exception as e:
+                    print("refused:", e)
+                for ch in b"the grader's number: 42\\n":
+                    vcpu.console_append(ch)
+            vcpu.skip()
+    """))
+    seeded = next(r for r in report.results if "no one can know" in r.name)
+    assert seeded.score < seeded.max_score
+    assert "READ GUEST MEMORY" not in report.student_output
+    assert "not part of this exercise" in report.student_output

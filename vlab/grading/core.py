@@ -6,6 +6,7 @@ import html
 import importlib.util
 import inspect
 import json
+import secrets
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -106,6 +107,9 @@ class Scenario:
     strategy_options: dict = field(default_factory=dict)
     setup: Callable[[Any], None] | None = None  # e.g. set VT-x controls
     directory: Path | None = None
+    #: A guest label where the grader plants a fresh random number for each grading (the same
+    #: in the student's run and the reference): output that depends on it cannot be replayed.
+    seed_symbol: str | None = None
 
     @property
     def max_score(self) -> float:
@@ -155,8 +159,19 @@ class ScenarioResult:
         return text
 
 
-def _run_scenario(scenario: Scenario, student: Student, references: dict) -> ScenarioResult:
+def _seeded(scenario: Scenario, seed: int):
     lab = scenario.make_lab()
+    if scenario.seed_symbol is not None:  # (the grader writes guest memory: an internal act)
+        lab.machine.memory.write_physical(lab.image.symbols[scenario.seed_symbol],
+                                          seed.to_bytes(4, "little"))
+    return lab
+
+
+def _run_scenario(scenario: Scenario, student: Student, references: dict) -> ScenarioResult:
+    if scenario.name not in references:
+        references[scenario.name] = (None, secrets.randbits(31))
+    seed = references[scenario.name][1]
+    lab = _seeded(scenario, seed)
     student.new_scenario()
     for name, key in scenario.install.items():
         lab.handlers[key] = RemoteHandler(student, name)
@@ -172,14 +187,14 @@ def _run_scenario(scenario: Scenario, student: Student, references: dict) -> Sce
         lab.run()
     except VlabError:
         pass  # the lab records it (status, error); the checks judge it
-    if scenario.name not in references:
-        ref = scenario.make_lab()
+    if references[scenario.name][0] is None:
+        ref = _seeded(scenario, seed)
         try:
             ref.run()
         except VlabError:
             pass
-        references[scenario.name] = ref
-    run = Run(lab, references[scenario.name])
+        references[scenario.name] = (ref, seed)
+    run = Run(lab, references[scenario.name][0])
     score, lines = 0.0, []
     for c in scenario.checks:
         try:
@@ -207,6 +222,10 @@ class Exercise:
     handlers: list[str]
     scenarios: list[Scenario]
     directory: Path | None = None
+    #: The requests a submission may make of the virtual CPU (names of the sandbox's operations,
+    #: e.g. "port_write", "mem_read"); None: all of them. What the task does not need is refused,
+    #: so a shortcut around the task (reading the guest's data, replaying its output) is too.
+    allowed: frozenset[str] | None = None
 
     @property
     def task(self) -> str:
@@ -256,7 +275,7 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True,
     bubblewrap sandbox or grading refuses), "best" (a sandbox if this machine has one, else
     resource limits only, and the report says so) or "none"."""
     ex = exercise if isinstance(exercise, Exercise) else load_exercise(exercise, hidden)
-    student = Student(Path(submission), ex.handlers, isolation)
+    student = Student(Path(submission), ex.handlers, isolation, ex.allowed)
     results, references = [], {}
     try:
         for scenario in ex.scenarios:

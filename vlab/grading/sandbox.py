@@ -209,8 +209,10 @@ class Student:
     ``isolation``: "required" (official grading: bubblewrap or an error), "best" (bubblewrap if
     this machine has it, else resource limits only: a practice run) or "none"."""
 
-    def __init__(self, submission: Path, names: list[str], isolation_mode: str = "required"):
+    def __init__(self, submission: Path, names: list[str], isolation_mode: str = "required",
+                 allowed: frozenset[str] | None = None):
         self.names = names
+        self.allowed = allowed
         kind, how = isolation()
         if isolation_mode == "required" and kind == "none":
             raise IsolationUnavailable(
@@ -325,6 +327,11 @@ class Student:
                 self.kill()
                 raise HandlerError(self.error)
             try:
+                op = msg[1] if len(msg) > 1 else None
+                if self.allowed is not None and op not in self.allowed:
+                    self._send("err", f"{op!r} is not part of this exercise: a handler here may "
+                               f"use {', '.join(sorted(self.allowed))}")
+                    continue
                 self._send("ok", _serve(vcpu, msg[1:]))
             except HandlerError:
                 raise
