@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from vlab.errors import VlabError
 from vlab.grading import check, grade, load_exercise
 from vlab.grading.batch import grade_class
 
@@ -284,3 +285,62 @@ def test_a_skip_only_handler_fails_the_hidden_interrupt_flag_scenario(tmp_path):
     assert window.score < window.max_score
     assert "ticks with IF=1" in window.output
     assert report.score < report.max_score
+
+
+def _notebook(path: Path, cells: list[str]) -> Path:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                     "source": c} for c in cells]}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_a_notebook_submission_is_graded_from_its_definitions_only(tmp_path):
+    """`vlab grade EX submission.ipynb`: the handler cells are taken out (parsed, never run by
+    the grader) and graded in the sandbox; a cell that replaces the grader in the student's
+    kernel, or a magic, changes nothing."""
+    solution = (SOLUTIONS / "s01_cli_sti.py").read_text()
+    nb = _notebook(tmp_path / "hw.ipynb", [
+        "%load_ext vlab",
+        solution,
+        "import vlab.grading\nvlab.grading.check = lambda *a, **k: 'full marks'",
+        "report = vlab.grading.check('01-cli-sti', handle_cli, handle_sti)\nreport",
+    ])
+    report = grade("01-cli-sti", nb)
+    assert report.score == report.max_score == 13
+    broken = _notebook(tmp_path / "empty.ipynb", ["print('no handlers here')"])
+    with pytest.raises(VlabError, match="no function definitions"):
+        grade("01-cli-sti", broken)
+
+
+def test_cli_grades_a_gradescope_folder_and_exits_0_whatever_the_score(tmp_path):
+    """A folder holding one submission with --results is one submission (Gradescope hands over
+    /autograder/submission); the exit status is 0 once results are written, at any score."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "exercises" / "01-cli-sti" / "starter.py",
+                folder / "anything.py")
+    results = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, "-m", "vlab", "grade", "exercises/01-cli-sti",
+                          str(folder), "--results", str(results)],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr
+    data = json.loads(results.read_text())
+    assert data["score"] == 0 and data["max_score"] == 13
+
+
+def test_a_class_batch_reports_every_entry_with_the_reason_it_was_skipped(tmp_path):
+    """Two .py files in one student's folder, a stray file, and a notebook: the notebook is
+    graded, the others appear in the summary as skipped, with why."""
+    subs = tmp_path / "subs"
+    (subs / "two").mkdir(parents=True)
+    (subs / "two" / "a.py").write_text("x = 1\n")
+    (subs / "two" / "b.py").write_text("x = 2\n")
+    (subs / "notes.txt").write_text("hello\n")
+    _notebook(subs / "nora.ipynb", [(SOLUTIONS / "s01_cli_sti.py").read_text()])
+    csv_path = grade_class("01-cli-sti", subs, tmp_path / "out", jobs=1)
+    rows = {r.split(",", 1)[0]: r for r in csv_path.read_text().splitlines()[1:]}
+    assert set(rows) == {"nora", "two", "notes.txt"}
+    assert ",13," in rows["nora"]
+    assert "skipped" in rows["two"] and "a.py, b.py" in rows["two"]
+    assert "skipped" in rows["notes.txt"]

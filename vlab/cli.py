@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
     gr = sub.add_parser("grade", help="grade a submission (or a folder of them) for an exercise")
     gr.add_argument("exercise", help="an exercise folder, e.g. exercises/03-serial, or its name")
-    gr.add_argument("submission", help="a .py file, or a folder of submissions (a class)")
-    gr.add_argument("--results", help="write Gradescope/otter results.json here (one file)")
+    gr.add_argument("submission", help="a .py or .ipynb file; a folder of submissions (a class); "
+                    "with --results, a folder holding one submission (Gradescope's layout)")
+    gr.add_argument("--results", help="write Gradescope/otter results.json here (one submission)")
     gr.add_argument("--out", default="grades", help="folder for a class's results (default grades/)")
     gr.add_argument("--jobs", type=int, default=1, help="parallel processes for a class")
     gr.add_argument("--public", action="store_true", help="only the public scenarios")
@@ -62,7 +63,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     from vlab.errors import VlabError
     from vlab.grading import grade, load_exercise
-    from vlab.grading.batch import grade_class
+    from vlab.grading.batch import grade_class, submission_file
 
     isolation = "required"
     if args.unsafe:
@@ -75,11 +76,13 @@ def _grade(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     try:
         target = Path(args.submission)
-        if target.is_dir():
+        if target.is_dir() and not args.results:  # a class: one folder or file per student
             csv_path = grade_class(args.exercise, target, args.out, args.jobs, isolation)
             print(csv_path.read_text(), end="")
             print(f"results: {Path(args.out) / '<student>.json'}, summary: {csv_path}")
             return 0
+        if target.is_dir():  # one submission handed over as a folder (Gradescope's layout)
+            target = submission_file(target)
         if not target.is_file():
             print(f"vlab: no submission {str(target)!r}", file=sys.stderr)
             return 2
@@ -91,7 +94,7 @@ def _grade(args: argparse.Namespace) -> int:
     print(report)
     if args.results:
         report.write(args.results)
-    return 0 if report.score == report.max_score else 1
+    return 0  # graded (whatever the score: an autograder script with `set -e` goes on)
 
 
 def _diff(names: list[str]) -> int:

@@ -6,20 +6,39 @@ import csv
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from vlab.errors import VlabError
 from vlab.grading.core import grade, load_exercise
 
+SUFFIXES = (".py", ".ipynb")
 
-def submissions(folder: Path) -> dict[str, Path]:
-    """Student name -> submission file: ``NAME.py`` files, or ``NAME/`` folders holding one .py."""
-    found = {}
+
+def submission_file(folder: Path) -> Path:
+    """The one submission (.py or .ipynb) in ``folder`` (what Gradescope hands over), or a
+    VlabError that says why there is none."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+    if len(files) != 1:
+        what = ", ".join(p.name for p in files) or "none"
+        raise VlabError(f"{folder.name}: expected exactly one .py or .ipynb file, found {what}")
+    return files[0]
+
+
+def submissions(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """(student name -> submission file, student name -> why it was skipped): ``NAME.py`` or
+    ``NAME.ipynb`` files, or ``NAME/`` folders holding exactly one of them."""
+    found, skipped = {}, {}
     for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix == ".py":
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and p.suffix in SUFFIXES:
             found[p.stem] = p
         elif p.is_dir():
-            files = sorted(p.glob("*.py"))
-            if len(files) == 1:
-                found[p.name] = files[0]
-    return found
+            try:
+                found[p.name] = submission_file(p)
+            except VlabError as e:
+                skipped[p.name] = str(e)
+        else:
+            skipped[p.name] = "not a .py or .ipynb file, nor a folder holding one"
+    return found, skipped
 
 
 def _grade_one(args):
@@ -39,7 +58,7 @@ def grade_class(exercise_dir: str | Path, folder: str | Path, out_dir: str | Pat
     ex = load_exercise(exercise_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    subs = submissions(Path(folder))
+    subs, skipped = submissions(Path(folder))
     work = [(str(ex.directory), n, str(p), str(out), isolation) for n, p in subs.items()]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(_grade_one, work))
@@ -48,7 +67,8 @@ def grade_class(exercise_dir: str | Path, folder: str | Path, out_dir: str | Pat
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["student", *columns, "total", "max", "problem"])
-        for name, scores, problem in results:
+        results += [(name, None, f"skipped: {why}") for name, why in skipped.items()]
+        for name, scores, problem in sorted(results):
             scores = scores or {}
             w.writerow([name, *[scores.get(c, 0) for c in columns], scores.get("total", 0),
                         ex.max_score, problem or ""])

@@ -275,7 +275,15 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True,
     bubblewrap sandbox or grading refuses), "best" (a sandbox if this machine has one, else
     resource limits only, and the report says so) or "none"."""
     ex = exercise if isinstance(exercise, Exercise) else load_exercise(exercise, hidden)
-    student = Student(Path(submission), ex.handlers, isolation, ex.allowed)
+    submission = Path(submission)
+    if submission.suffix == ".ipynb":  # only its definitions, parsed here, run in the sandbox
+        from vlab.grading.notebook import handler_source
+
+        with tempfile.TemporaryDirectory(prefix="vlab-notebook-") as tmp:
+            source = Path(tmp) / "submission.py"
+            source.write_text(handler_source(submission))
+            return grade(ex, source, hidden, isolation)
+    student = Student(submission, ex.handlers, isolation, ex.allowed)
     results, references = [], {}
     try:
         for scenario in ex.scenarios:
