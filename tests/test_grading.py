@@ -16,6 +16,7 @@ from vlab.grading import check, grade, load_exercise
 from vlab.grading.batch import grade_class
 
 SOLUTIONS = Path(__file__).parent / "solutions"
+EXERCISES_DIR = Path(__file__).parents[1] / "exercises"
 EXERCISES = {"01-cli-sti": "s01_cli_sti", "02-hlt": "s02_hlt", "03-serial": "s03_serial",
              "04-cpuid": "s04_cpuid", "05-cr": "s05_cr", "06-bt-popf": "s06_bt_popf",
              "07-vtx-exits": "s07_vtx_exits", "08-hypercall": "s08_hypercall",
@@ -344,3 +345,39 @@ def test_a_class_batch_reports_every_entry_with_the_reason_it_was_skipped(tmp_pa
     assert ",13," in rows["nora"]
     assert "skipped" in rows["two"] and "a.py, b.py" in rows["two"]
     assert "skipped" in rows["notes.txt"]
+
+
+def test_gradescope_bundle_grades_a_folder_in_gradescopes_layout(tmp_path):
+    """`vlab gradescope EX -o autograder.zip`: the zip holds setup.sh, run_autograder and the
+    exercise (hidden scenarios included); run_autograder grades /autograder/submission into
+    /autograder/results/results.json (here under a stand-in root) and exits 0."""
+    import zipfile
+
+    bundle = tmp_path / "autograder.zip"
+    made = subprocess.run([sys.executable, "-m", "vlab", "gradescope", "01-cli-sti", "-o",
+                           str(bundle)], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+    assert made.returncode == 0, made.stderr
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as z:
+        names = z.namelist()
+        assert {"setup.sh", "run_autograder", "exercise/checks.py",
+                "exercise/hidden/scenarios.py", "lib/vlab/grading/sandbox.py"} <= set(names)
+        z.extractall(root / "source")
+    setup = (root / "source" / "setup.sh").read_text()
+    assert "bubblewrap" in setup and "unicorn" in setup
+    (root / "submission").mkdir()
+    for name, source, want in (("good", SOLUTIONS / "s01_cli_sti.py", 13),
+                               ("starter", EXERCISES_DIR / "01-cli-sti" / "starter.py", 0)):
+        for old in (root / "submission").iterdir():
+            old.unlink()
+        shutil.copy(source, root / "submission" / f"{name}.py")
+        run = subprocess.run(["bash", str(root / "source" / "run_autograder")],
+                             env={**os.environ, "AUTOGRADER_ROOT": str(root),
+                                  "VLAB_PYTHON": sys.executable},
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        results = json.loads((root / "results" / "results.json").read_text())
+        assert results["score"] == want and results["max_score"] == 13
+        assert results["execution_time"] > 0
+        assert {t["visibility"] for t in results["tests"]} == {"visible", "after_published"}

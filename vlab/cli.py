@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="grade even where no sandbox is available (the submission then runs "
                          "with resource limits only: never on a machine that matters)")
 
+    gs = sub.add_parser("gradescope", help="build a Gradescope autograder for an exercise")
+    gs.add_argument("exercise", help="an exercise folder, or its name")
+    gs.add_argument("-o", "--output", default="autograder.zip", help="the zip to write")
+
     g = sub.add_parser("guests", help="list the guests, or diff two builds")
     g.add_argument("action", nargs="?", choices=["diff"], help="diff A B: what changed in the "
                    "source between two guests (e.g. kernel kernel-pv)")
@@ -43,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "grade":
         return _grade(args)
+    if args.command == "gradescope":
+        return _gradescope(args)
     if args.command == "guests":
         if args.action == "diff":
             return _diff(args.names)
@@ -95,6 +101,20 @@ def _grade(args: argparse.Namespace) -> int:
     if args.results:
         report.write(args.results)
     return 0  # graded (whatever the score: an autograder script with `set -e` goes on)
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from vlab.errors import VlabError
+    from vlab.grading.gradescope import build
+
+    try:
+        path = build(args.exercise, args.output)
+    except VlabError as e:
+        print(f"vlab: {e}", file=sys.stderr)
+        return 2
+    print(f"{path}: upload it as the assignment's autograder (Gradescope: Configure Autograder, "
+          "zip file); it holds the hidden scenarios, so keep it from students")
+    return 0
 
 
 def _diff(names: list[str]) -> int:

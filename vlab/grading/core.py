@@ -9,6 +9,7 @@ import json
 import secrets
 import tempfile
 import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -283,6 +284,7 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True,
             source = Path(tmp) / "submission.py"
             source.write_text(handler_source(submission))
             return grade(ex, source, hidden, isolation)
+    started = time.monotonic()
     student = Student(submission, ex.handlers, isolation, ex.allowed)
     results, references = [], {}
     try:
@@ -291,7 +293,18 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True,
     finally:
         problem = student.error
         output = student.close()
-    return GradeReport(ex.name, results, output, problem, student.isolation)
+    return GradeReport(ex.name, results, output, problem, student.isolation,
+                       time.monotonic() - started)
+
+
+OUTPUT_LIMIT = 8000  # characters of one test's feedback in results.json
+
+
+def _bounded(text: str) -> str:
+    """Feedback cut to a size Gradescope shows, the cut marked."""
+    if len(text) <= OUTPUT_LIMIT:
+        return text
+    return text[:OUTPUT_LIMIT] + "\n[... output truncated]"
 
 
 def _plain(value: Any) -> bool:
@@ -351,6 +364,7 @@ class GradeReport:
     student_output: str = ""
     problem: str | None = None
     isolation: str = ""  # how the submission was isolated while it ran
+    execution_time: float = 0.0  # seconds the grading took
 
     @property
     def score(self) -> float:
@@ -363,9 +377,10 @@ class GradeReport:
     def to_json(self) -> dict[str, Any]:
         """Gradescope's results.json (also read by otter-grader)."""
         tests = [{"name": r.name, "score": r.score, "max_score": r.max_score,
-                  "output": r.output, "visibility": "visible" if r.visibility == "visible"
+                  "output": _bounded(r.output), "visibility": "visible" if r.visibility == "visible"
                   else "after_published"} for r in self.results]
-        out = {"score": self.score, "max_score": self.max_score, "tests": tests}
+        out = {"score": self.score, "max_score": self.max_score, "tests": tests,
+               "execution_time": round(self.execution_time, 3)}
         notes = []
         if self.problem:
             notes.append(f"problem: {self.problem}")
