@@ -276,3 +276,11 @@ def test_replaying_output_earns_nothing_where_it_cannot_be_known(tmp_path):
     assert seeded.score < seeded.max_score
     assert "READ GUEST MEMORY" not in report.student_output
     assert "not part of this exercise" in report.student_output
+
+
+def test_os_exit_is_reported_as_an_exit_not_a_loop(tmp_path):
+    """A handler that calls os._exit(3): the feedback says the process ended (with its status),
+    not that it looped."""
+    report = _attack(tmp_path, "os._exit(3)")
+    assert report.problem and "ended" in report.problem and "status 3" in report.problem, \
+        report.problem

@@ -254,6 +254,7 @@ class Student:
         child.close()
         self.output = _Output(self.proc.stdout)
         self.buffer = b""
+        self.closed = False
         self.spent = 0.0
         self.error: str | None = None
         msg = self._recv(time.monotonic() + LOAD_TIMEOUT)
@@ -275,7 +276,8 @@ class Student:
                 chunk = self.sock.recv(65536)
             except (socket.timeout, OSError):
                 return None
-            if not chunk:
+            if not chunk:  # the submission's end of the channel closed: its process is ending
+                self.closed = True
                 return None
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
@@ -292,6 +294,11 @@ class Student:
             pass
 
     def _death(self, when: str) -> str:
+        if self.closed:  # it closed the channel: give its process a moment to be reaped
+            try:
+                self.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
         code = self.proc.poll()
         if code is None:
             return f"your code did not answer {when} (an endless loop?): stopped after the time limit"
