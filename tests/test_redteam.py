@@ -16,7 +16,7 @@ import pytest
 
 from vlab.grading import grade
 from vlab.grading.batch import grade_class
-from vlab.grading.sandbox import isolation
+from vlab.grading.isolation import isolation
 
 ROOT = Path(__file__).parents[1]
 SOLUTION_01 = (ROOT / "tests" / "solutions" / "s01_cli_sti.py").read_text()

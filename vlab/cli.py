@@ -73,7 +73,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     isolation = "required"
     if args.unsafe:
-        from vlab.grading.sandbox import isolation as available
+        from vlab.grading.isolation import isolation as available
 
         isolation = "best"
         if available()[0] == "none":

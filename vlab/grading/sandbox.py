@@ -1,18 +1,17 @@
 """The grader's side of the sandbox: start the submission's process, carry out its requests.
 
-The student process (:mod:`vlab.grading.student`) runs with a wall-time limit per handler call and
-in total, CPU time, memory, file size, process and file-descriptor limits, in a temporary
-directory, and — when the grader runs as root — as user ``nobody``, so it cannot edit vlab's files
-or read hidden scenarios (instructors keep those readable by root only). Its output goes to a
-capped file. Every request it sends is checked against a fixed set of operations.
+The student's process (:mod:`vlab.grading.student`) runs in the sandbox :mod:`.isolation` makes
+(bubblewrap namespaces, a uid of its own, resource limits), with a wall-time limit per handler
+call and per scenario. Its output comes back through a pipe, bounded; its messages, each with an
+absolute deadline and a size cap, over a socket; every request is checked against the handler
+API (:data:`vlab.monitor.api.CALLS`) and the exercise's allowed operations before the grader
+carries it out on the real virtual CPU. The grader opens nothing the submission could write.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import resource
 import shutil
 import socket
 import subprocess
@@ -23,158 +22,22 @@ import time
 from pathlib import Path
 
 from vlab.errors import HandlerError, VlabError
+from vlab.grading.isolation import (
+    IsolationUnavailable,
+    bwrap_base,
+    isolation,
+    limits,
+    sandbox_python,
+    student_tree,
+    submission_uid,
+)
 from vlab.monitor.api import CALLS
 
 CALL_TIMEOUT = 2.0  # seconds one handler call may take
 TOTAL_TIMEOUT = 20.0  # seconds of handler time per scenario (reset for each)
 LOAD_TIMEOUT = 10.0  # seconds to start the interpreter and load the submission
-MEMORY_LIMIT = 1 << 30
 OUTPUT_LIMIT = 64 * 1024  # bytes of the submission's printed output kept
 MESSAGE_LIMIT = 1 << 20  # bytes one message from the submission may have
-TMP_SIZE = 8 << 20  # the sandbox's private /tmp
-NOBODY = 65534
-#: The student side of vlab: all a submission's process can import of it (copied, read-only).
-STUDENT_FILES = ("__init__.py", "_compat.py", "monitor/__init__.py", "monitor/trace.py",
-                 "monitor/api.py", "monitor/qualification.py", "grading/student.py")
-
-
-class IsolationUnavailable(VlabError):
-    """Grading was asked for real isolation and this machine cannot give it."""
-
-
-def _world_can_use(path: str, need_read: bool = False) -> bool:
-    """Can another user reach and execute (or read) ``path``?"""
-    real = os.path.realpath(path)
-    for d in Path(real).parents:
-        if not os.stat(d).st_mode & 0o001:
-            return False
-    mode = os.stat(real).st_mode
-    return bool(mode & 0o004) if need_read else bool(mode & 0o001)
-
-
-def sandbox_python() -> str | None:
-    """An interpreter another user can run (the submission's process never runs as the
-    grader): this one if its installation is world-readable, else the system's."""
-    for candidate in (os.path.join(sys.base_prefix, "bin", "python3"), "/usr/bin/python3"):
-        try:
-            if os.path.exists(candidate) and _world_can_use(candidate):
-                return os.path.realpath(candidate)
-        except OSError:
-            continue
-    return None
-
-
-def _runtime_binds(python: str) -> list[str]:
-    """bwrap arguments that show the interpreter and the system libraries, read-only."""
-    args = []
-    for d in ("/usr", "/lib", "/lib64", "/lib32", "/libx32"):
-        if os.path.isdir(d) and not os.path.islink(d):
-            args += ["--ro-bind", d, d]
-        elif os.path.islink(d):
-            args += ["--symlink", os.readlink(d), d]
-    for d in ("/bin", "/sbin"):
-        if os.path.islink(d):
-            args += ["--symlink", os.readlink(d), d]
-        elif os.path.isdir(d):
-            args += ["--ro-bind", d, d]
-    prefix = str(Path(python).parents[1])
-    if not prefix.startswith("/usr"):
-        args += ["--ro-bind", prefix, prefix]
-    return args
-
-
-@functools.lru_cache(maxsize=1)
-def isolation() -> tuple[str, str]:
-    """What isolation this machine gives a submission: ("bubblewrap", how) when bubblewrap
-    runs a test program in fresh user, PID, network, IPC and UTS namespaces, else
-    ("none", why). Checked once per process by running it."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return "none", ("bubblewrap is not installed (Debian: apt-get install bubblewrap; "
-                        "`bash scripts/setup.sh test` installs it)")
-    python = sandbox_python()
-    if python is None:
-        return "none", "no Python interpreter that another user may run (install python3)"
-    probe = [bwrap, *_bwrap_base(python), python, "-I", "-c",
-             "import os, socket; s = socket.socket(); s.settimeout(1)\n"
-             "try:\n    s.connect(('127.0.0.1', 9)); print('net')\n"
-             "except OSError:\n    print('isolated', os.getuid())"]
-    try:
-        out = subprocess.run(probe, capture_output=True, text=True, timeout=20,
-                             stdin=subprocess.DEVNULL,
-                             preexec_fn=_drop_to(_submission_uid()) if os.geteuid() == 0 else None)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return "none", f"bubblewrap could not start a sandbox: {e}"
-    if out.returncode != 0 or not out.stdout.startswith("isolated"):
-        return "none", ("bubblewrap could not start a sandbox here (user namespaces refused?): "
-                        + (out.stderr.strip() or out.stdout.strip())[:300])
-    who = "its own uid" if os.geteuid() == 0 else "the grader's uid"
-    return "bubblewrap", (f"bubblewrap {_version(bwrap)}: new user, PID, network, IPC and UTS "
-                          f"namespaces, {who}, read-only runtime, private {TMP_SIZE >> 20} MiB "
-                          "/tmp, no network")
-
-
-def _version(bwrap: str) -> str:
-    try:
-        return subprocess.run([bwrap, "--version"], capture_output=True, text=True,
-                              timeout=5).stdout.split()[-1]
-    except (OSError, subprocess.TimeoutExpired, IndexError):
-        return "?"
-
-
-def _bwrap_base(python: str) -> list[str]:
-    return ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-            "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
-            "--setenv", "HOME", "/tmp", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
-            "--uid", "1000", "--gid", "1000", *_runtime_binds(python),
-            "--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
-            "--chdir", "/tmp"]
-
-
-_next_uid = [0]
-
-
-def _submission_uid() -> int:
-    """A uid of its own for each submission graded by root (so no two share one, even across
-    the processes of a batch)."""
-    _next_uid[0] += 1
-    return 200_000 + (os.getpid() % 50_000) * 16 + _next_uid[0] % 16
-
-
-def _drop_to(uid: int):
-    def drop() -> None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    return drop
-
-
-def _limits(uid: int | None):
-    def apply() -> None:
-        os.setsid()
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CPU, (30, 31))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT, OUTPUT_LIMIT))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        if uid is not None:
-            _drop_to(uid)()
-            resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))  # no fork bomb
-
-    return apply
-
-
-def _student_tree(root: Path) -> Path:
-    """The student side of vlab, copied (read-only) into ``root``/lib."""
-    package = Path(__file__).resolve().parents[1]
-    lib = root / "lib"
-    for rel in STUDENT_FILES:
-        dst = lib / "vlab" / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(package / rel, dst)
-    (lib / "vlab" / "grading" / "__init__.py").write_text("")  # not the grader's own
-    for p in [lib, *lib.rglob("*")]:
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    return lib
 
 
 class _Output:
@@ -227,15 +90,15 @@ class Student:
         src = self.dir / "submission.py"
         shutil.copyfile(submission, src)
         src.chmod(0o644)
-        lib = _student_tree(self.dir)
+        lib = student_tree(self.dir)
         parent, child = socket.socketpair()
         self.sock = parent
-        uid = _submission_uid() if os.geteuid() == 0 else None
+        uid = submission_uid() if os.geteuid() == 0 else None
         argv = ["-I", "-u", "-c", "import sys; sys.path.insert(0, sys.argv[4]); "
                 "from vlab.grading.student import main; main()", str(child.fileno())]
         if self.isolated:
             python = sandbox_python()
-            cmd = [shutil.which("bwrap"), *_bwrap_base(python),
+            cmd = [shutil.which("bwrap"), *bwrap_base(python),
                    "--ro-bind", str(lib), "/sandbox/lib",
                    "--ro-bind", str(src), "/sandbox/submission.py", python, *argv,
                    "/sandbox/submission.py", ",".join(names), "/sandbox/lib"]
@@ -250,7 +113,7 @@ class Student:
         self.isolated_user = uid is not None
         self.proc = subprocess.Popen(
             cmd, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=self.dir, env=env, preexec_fn=_limits(uid))
+            stderr=subprocess.STDOUT, cwd=self.dir, env=env, preexec_fn=limits(uid))
         child.close()
         self.output = _Output(self.proc.stdout)
         self.buffer = b""
