@@ -60,3 +60,69 @@ def test_otter_example():
     tests = [c["source"] for c in nb["cells"] if c["cell_type"] == "code" and "TEST CONFIG" in c["source"]]
     assert len(tests) == 2 and "hidden: true" in tests[1]
     assert (ROOT / "exercises" / "03-serial" / "otter" / "requirements.txt").exists()
+
+
+def test_nbgrader_round_trip_records_the_sandbox_score(tmp_path):
+    """The real nbgrader: generate_assignment, three submissions (correct, partial, and one that
+    replaces vlab.grading.check in its own kernel), autograde — which the tampering notebook
+    fools — then `vlab nbgrader`, which records the sandbox's score in the gradebook."""
+    import copy
+    import shutil
+    import subprocess
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    course = tmp_path / "course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    shutil.copy(ROOT / "exercises" / "03-serial" / "nbgrader" / "serial.ipynb",
+                course / "source" / "ps1")
+    (course / "nbgrader_config.py").write_text(
+        'c = get_config()\nc.CourseDirectory.root = "."\nc.CourseDirectory.course_id = "vlab"\n'
+        'c.CourseDirectory.db_assignments = [dict(name="ps1")]\n'
+        'c.CourseDirectory.db_students = [dict(id="ada"), dict(id="bob"), dict(id="eve")]\n'
+        'c.ExecutePreprocessor.timeout = 120\n')
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    env = {**__import__("os").environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    run = subprocess.run([*nbgrader, "generate_assignment", "ps1", "--force"], cwd=course,
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    released = _load(course / "release" / "ps1" / "serial.ipynb")
+    assert "### BEGIN SOLUTION" not in json.dumps(released)  # students never receive it
+    solution = (ROOT / "tests" / "solutions" / "s03_serial.py").read_text()
+    partial = solution.replace('REG = {1: "al", 2: "ax", 4: "eax"}',
+                               'REG = {1: "eax", 2: "eax", 4: "eax"}')  # wrong operand sizes
+    assert partial != solution
+    tamper = ("import vlab.grading\nclass R:\n    score = 15\n"
+              "vlab.grading.check = lambda *a, **k: R()")
+    for student, handlers, extra in (("ada", solution, None), ("bob", partial, None),
+                                     ("eve", "def handle_in(vcpu, exit):\n    raise ValueError\n"
+                                             "handle_out = handle_in\n", tamper)):
+        nb = copy.deepcopy(released)
+        for cell in nb["cells"]:
+            if cell["metadata"].get("nbgrader", {}).get("grade_id") == "handlers":
+                cell["source"] = handlers
+        if extra:
+            at = next(i for i, c in enumerate(nb["cells"])
+                      if c["metadata"].get("nbgrader", {}).get("grade"))
+            nb["cells"].insert(at, {"cell_type": "code", "metadata": {}, "id": "tamper",
+                                    "execution_count": None, "outputs": [], "source": extra})
+        target = course / "submitted" / student / "ps1"
+        target.mkdir(parents=True)
+        (target / "serial.ipynb").write_text(json.dumps(nb))
+    run = subprocess.run([*nbgrader, "autograde", "ps1", "--force"], cwd=course,
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+    def scores():
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            return {s: gb.find_grade("serial_autograde", "serial", "ps1", s).score
+                    for s in ("ada", "bob", "eve")}
+
+    assert scores()["eve"] == 15  # the student's kernel fooled the in-notebook cell
+    run = subprocess.run([sys.executable, "-m", "vlab", "nbgrader", "03-serial", "--course",
+                          str(course), "--assignment", "ps1", "--notebook", "serial", "--cell",
+                          "serial_autograde"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    got = scores()
+    assert got["ada"] == 15 and 0 < got["bob"] < 15 and got["eve"] == 0, got

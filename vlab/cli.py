@@ -40,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     gs.add_argument("exercise", help="an exercise folder, or its name")
     gs.add_argument("-o", "--output", default="autograder.zip", help="the zip to write")
 
+    nbg = sub.add_parser("nbgrader", help="record an nbgrader assignment's scores from the "
+                         "sandbox (the in-notebook autograder cell is then feedback only)")
+    nbg.add_argument("exercise", help="an exercise folder, or its name")
+    nbg.add_argument("--course", default=".", help="the nbgrader course directory")
+    nbg.add_argument("--assignment", required=True)
+    nbg.add_argument("--notebook", required=True, help="the notebook's name, without .ipynb")
+    nbg.add_argument("--cell", required=True, help="the grade cell's grade_id")
+
     g = sub.add_parser("guests", help="list the guests, or diff two builds")
     g.add_argument("action", nargs="?", choices=["diff"], help="diff A B: what changed in the "
                    "source between two guests (e.g. kernel kernel-pv)")
@@ -49,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return _grade(args)
     if args.command == "gradescope":
         return _gradescope(args)
+    if args.command == "nbgrader":
+        return _nbgrader(args)
     if args.command == "guests":
         if args.action == "diff":
             return _diff(args.names)
@@ -101,6 +111,20 @@ def _grade(args: argparse.Namespace) -> int:
     if args.results:
         report.write(args.results)
     return 0  # graded (whatever the score: an autograder script with `set -e` goes on)
+
+
+def _nbgrader(args: argparse.Namespace) -> int:
+    from vlab.errors import VlabError
+    from vlab.grading.nbgrader import record
+
+    try:
+        scores = record(args.exercise, args.course, args.assignment, args.notebook, args.cell)
+    except VlabError as e:
+        print(f"vlab: {e}", file=sys.stderr)
+        return 2
+    for student, score in scores.items():
+        print(f"{student}: {score:g}")
+    return 0
 
 
 def _gradescope(args: argparse.Namespace) -> int:

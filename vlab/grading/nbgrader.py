@@ -1,0 +1,64 @@
+"""The recorded score of an nbgrader assignment, computed outside the student's kernel.
+
+``nbgrader autograde`` runs each submitted notebook in a kernel the student's own cells have
+prepared: a cell that replaces ``vlab.grading.check`` before the autograder cell gets full marks
+there (tests/test_course_formats.py shows it with the real nbgrader). So the in-notebook
+autograder cell is feedback only, and the score nbgrader records comes from here: each submitted
+notebook is graded by ``vlab grade`` (its definitions, parsed, run in the sandbox) and the result
+is written into nbgrader's gradebook as the grade cell's score (nbgrader's ``manual_score``
+overrides the autograded one), with the feedback as its comment.
+
+    vlab nbgrader 03-serial --course course/ --assignment ps1 --notebook serial \\
+        --cell serial_autograde
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vlab.errors import VlabError
+from vlab.grading.core import grade, load_exercise
+
+
+def record(exercise: str | Path, course: str | Path, assignment: str, notebook: str,
+           cell: str, isolation: str = "required") -> dict[str, float]:
+    """Grade every ``submitted/<student>/<assignment>/<notebook>.ipynb`` of the nbgrader course
+    at ``course`` and record the score of grade cell ``cell``. Returns student -> score."""
+    try:
+        from nbgrader.api import Gradebook, MissingEntry
+    except ImportError:
+        raise VlabError("nbgrader is not installed (pip install nbgrader)") from None
+    course = Path(course)
+    ex = load_exercise(exercise)
+    scores: dict[str, float] = {}
+    with Gradebook(f"sqlite:///{(course / 'gradebook.db').resolve()}") as gb:
+        for path in sorted(course.glob(f"submitted/*/{assignment}/{notebook}.ipynb")):
+            student = path.parts[-3]
+            try:
+                entry = gb.find_grade(cell, notebook, assignment, student)
+            except MissingEntry:
+                raise VlabError(f"{student}: no grade cell {cell!r} in {notebook}.ipynb of "
+                                f"{assignment} (run `nbgrader autograde {assignment}` first)") from None
+            try:
+                report = grade(ex, path, isolation=isolation)
+                score = report.score / report.max_score * entry.max_score if report.max_score \
+                    else 0.0
+                feedback = str(report)
+            except VlabError as e:
+                score, feedback = 0.0, f"vlab could not grade this notebook: {e}"
+            entry.manual_score = score
+            comment = gb.find_comment(cell, notebook, assignment, student) \
+                if _has_comment(gb, cell, notebook, assignment, student) else None
+            if comment is not None:
+                comment.manual_comment = feedback[:5000]
+            gb.db.commit()
+            scores[student] = score
+    return scores
+
+
+def _has_comment(gb, cell: str, notebook: str, assignment: str, student: str) -> bool:
+    try:
+        gb.find_comment(cell, notebook, assignment, student)
+        return True
+    except Exception:  # (nbgrader's MissingEntry: a grade cell without a comment entry)
+        return False
