@@ -19,11 +19,11 @@ import argparse
 import time
 
 import unicorn
-from benchlib import best_of, check, parse_args, ratio
+from benchlib import best_of, check, parse_args, ratio, timed_guest_run
 from rawcore import raw_core
 from unicorn import x86_const as X
 
-from vlab import Lab, guests, layout
+from vlab import guests, layout
 from vlab.compare import MEMORY_CONFIGS
 from vlab.hw.devices import EXIT_PORT
 
@@ -56,17 +56,6 @@ def raw_unicorn(code: bytes) -> float:
     return secs
 
 
-def vlab_run(name: str, strategy: str, options: dict) -> tuple[float, Lab]:
-    lab = Lab(name, strategy, strategy_options=options)
-    t = time.perf_counter()
-    lab.run()
-    secs = time.perf_counter() - t
-    check(lab.status == "halted" and lab.exit_code == 0,
-          f"{name} under {strategy} {options} did not halt cleanly: status {lab.status}, "
-          f"exit code {lab.exit_code}, error {lab.error}")
-    return secs, lab
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--guest", default="forkwait")
@@ -82,7 +71,7 @@ def main() -> None:
     native_count = None
     for label, strategy, options in MEMORY_CONFIGS:
         name = guests.build_for(args.guest, strategy)
-        wall, lab = best_of(lambda n=name, s=strategy, o=options: vlab_run(n, s, o), args.repeat)
+        wall, lab = best_of(lambda n=name, s=strategy, o=options: timed_guest_run(n, s, o), args.repeat)
         if strategy == "native":
             native_count = lab.instructions
         elif strategy in SAME_AS_NATIVE and native_count is not None:

@@ -15,9 +15,8 @@ must behave as native on an unmodified guest) print another console or retire an
 from __future__ import annotations
 
 import argparse
-import time
 
-from benchlib import best_of, check, parse_args
+from benchlib import best_of, check, parse_args, timed_guest_run
 
 from vlab import Lab, guests
 
@@ -27,17 +26,6 @@ ROWS = [("native", {}), ("trap_emulate", {}), ("binary_translation", {}),
 SAME_AS_NATIVE = {"binary_translation", "vtx"}
 
 
-def run(guest: str, strategy: str, options: dict) -> tuple[float, Lab]:
-    lab = Lab(guest, strategy, strategy_options=options)
-    t = time.perf_counter()
-    lab.run()
-    secs = time.perf_counter() - t
-    check(lab.status == "halted" and lab.exit_code == 0,
-          f"{strategy} {options}: the kernel did not halt cleanly: status {lab.status}, "
-          f"exit code {lab.exit_code}, error {lab.error}")
-    return secs, lab
-
-
 def main() -> None:
     args = parse_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]), {}, {})
     print(f"{'strategy':<26}{'guest':<11}{'instructions':>13}{'monitor entries':>17}"
@@ -45,7 +33,7 @@ def main() -> None:
     native: Lab | None = None
     for strategy, options in ROWS:
         guest = guests.build_for("kernel", strategy)
-        wall, lab = best_of(lambda g=guest, s=strategy, o=options: run(g, s, o), args.repeat)
+        wall, lab = best_of(lambda g=guest, s=strategy, o=options: timed_guest_run(g, s, o), args.repeat)
         check(lab.strategy_name == strategy, f"asked for {strategy}, ran {lab.strategy_name}")
         if strategy == "native":
             native = lab

@@ -137,6 +137,18 @@ def warm_up(*strategies: str) -> None:
 
 
 # ---------------------------------------------------------------- running a Lab over a loop
+def timed_guest_run(guest: str, strategy: str, options: dict) -> tuple[float, Lab]:
+    """Run a guest to its end, timed; checked: it halted through the exit port with code 0."""
+    lab = Lab(guest, strategy, strategy_options=options)
+    t = time.perf_counter()
+    lab.run()
+    secs = time.perf_counter() - t
+    check(lab.status == "halted" and lab.exit_code == 0,
+          f"{guest} under {strategy} {options} did not halt cleanly: status {lab.status}, "
+          f"exit code {lab.exit_code}, error {lab.error}")
+    return secs, lab
+
+
 def run_to(lab: Lab, label: str) -> None:
     """Run ``lab`` until ``label``; fail unless it stopped there."""
     stop = lab.run(until=label)
