@@ -47,18 +47,12 @@ def record(exercise: str | Path, course: str | Path, assignment: str, notebook: 
             except VlabError as e:
                 score, feedback = 0.0, f"vlab could not grade this notebook: {e}"
             entry.manual_score = score
-            comment = gb.find_comment(cell, notebook, assignment, student) \
-                if _has_comment(gb, cell, notebook, assignment, student) else None
-            if comment is not None:
-                comment.manual_comment = feedback[:5000]
+            try:  # (a grade cell has a comment entry only if nbgrader made one for it)
+                gb.find_comment(cell, notebook, assignment, student).manual_comment = \
+                    feedback[:5000]
+            except MissingEntry:
+                pass
             gb.db.commit()
             scores[student] = score
     return scores
 
-
-def _has_comment(gb, cell: str, notebook: str, assignment: str, student: str) -> bool:
-    try:
-        gb.find_comment(cell, notebook, assignment, student)
-        return True
-    except Exception:  # (nbgrader's MissingEntry: a grade cell without a comment entry)
-        return False
