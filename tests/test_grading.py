@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -261,18 +262,86 @@ def test_check_from_a_notebook():
     assert report.score == report.max_score and all(r.visibility == "visible" for r in report.results)
 
 
-def test_a_slow_correct_handler_gets_the_time_budget_in_every_scenario(tmp_path, monkeypatch):
-    """The time budget is per scenario: with a budget of 4 s, correct handlers that take 0.3 s a
-    call (at most about 2 s a scenario, well over 4 s over all four) still score full marks."""
+def _spinning(seconds: float) -> str:
+    """Reference handlers for 01 that first spin the CPU for ``seconds`` per call."""
+    source = (SOLUTIONS / "s01_cli_sti.py").read_text()
+    return "import time as _t\n" + source.replace(
+        "(vcpu, exit):", "(vcpu, exit):\n    _e = _t.process_time() + %r\n"
+        "    while _t.process_time() < _e:\n        pass" % seconds)
+
+
+def test_the_time_budget_is_cpu_time_per_scenario(tmp_path, monkeypatch):
+    """With a budget of 1 s of CPU time per scenario: correct handlers that sleep 0.3 s a call
+    (no CPU) or spin 0.05 s a call (about 0.3 s a scenario, over 1 s in all four) score full
+    marks; handlers that spin 0.4 s a call run out in the first scenario and are told so."""
     from vlab.grading import sandbox
 
-    monkeypatch.setattr(sandbox, "TOTAL_TIMEOUT", 4.0)
+    monkeypatch.setattr(sandbox, "TOTAL_TIMEOUT", 1.0)
     source = (SOLUTIONS / "s01_cli_sti.py").read_text()
-    slow = "import time as _t\n" + source.replace(
-        "(vcpu, exit):", "(vcpu, exit):\n    _t.sleep(0.3)")
-    report = grade("01-cli-sti", _file(tmp_path, slow))
-    assert len(report.results) == 4
-    assert report.score == report.max_score, str(report)
+    sleepy = "import time as _t\n" + source.replace("(vcpu, exit):", "(vcpu, exit):\n    _t.sleep(0.3)")
+    for passing in (sleepy, _spinning(0.05)):
+        report = grade("01-cli-sti", _file(tmp_path, passing))
+        assert len(report.results) == 4 and report.score == report.max_score, str(report)
+    report = grade("01-cli-sti", _file(tmp_path, _spinning(0.4)))
+    assert report.results[0].score == 0, str(report)
+    assert "used more than 1 s of CPU time in this scenario" in str(report), str(report)
+
+
+def test_a_call_has_a_cpu_limit_and_a_wall_limit(tmp_path, monkeypatch):
+    """One call may use CALL_TIMEOUT seconds of CPU time (a spinning handler is stopped after
+    it) and CALL_WALL seconds of wall time (a handler that sleeps is stopped after that)."""
+    from vlab.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "CALL_TIMEOUT", 0.5)
+    monkeypatch.setattr(sandbox, "CALL_WALL", 1.5)
+    start = time.monotonic()
+    spin = grade("01-cli-sti", _file(tmp_path, _spinning(100)), hidden=False)
+    assert "used more than 0.5 s of CPU time in one call (in handle_" in str(spin), str(spin)
+    sleepy = grade("01-cli-sti", _file(tmp_path, """
+        import time
+        def handle_cli(vcpu, exit):
+            time.sleep(100)
+        handle_sti = handle_cli
+    """), hidden=False)
+    assert "did not answer in handle_" in str(sleepy) and "within 1.5 s" in str(sleepy), str(sleepy)
+    assert spin.score == sleepy.score == 0
+    assert time.monotonic() - start < 30
+
+
+def test_hundred_reruns_beside_hostile_neighbours_score_the_same(tmp_path):
+    """A correct submission that spends 20 ms of CPU per call, graded 100 times in a batch with
+    --jobs 2 beside neighbours that spin every CPU, fork and kill what they can: every copy gets
+    full marks (the budget is the submission's own CPU time, not the wall clock)."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for i in range(100):
+        (subs / f"good{i:03}.py").write_text(_spinning(0.02))
+    for i in range(10):
+        (subs / f"evil{i}.py").write_text(textwrap.dedent("""
+            import os, signal, threading, time
+            def _spin():
+                while True:
+                    pass
+            def handle_cli(vcpu, exit):
+                for _ in range(4):
+                    threading.Thread(target=_spin, daemon=True).start()
+                if os.fork() == 0:
+                    _spin()
+                for _ in range(20):
+                    try:
+                        os.kill(-1, signal.SIGKILL)
+                    except OSError:
+                        pass
+                time.sleep(1.5)
+                raise NotImplementedError
+            handle_sti = handle_cli
+        """))
+    out = tmp_path / "grades"
+    grade_class("01-cli-sti", subs, out, jobs=2)
+    scores = {p.stem: json.loads(p.read_text())["score"] for p in out.glob("*.json")}
+    good = {name: score for name, score in scores.items() if name.startswith("good")}
+    assert len(good) == 100 and set(good.values()) == {13}, good
+    assert all(scores[f"evil{i}"] == 0 for i in range(10))
 
 
 def test_a_skip_only_handler_fails_the_hidden_interrupt_flag_scenario(tmp_path):
@@ -382,3 +451,26 @@ def test_gradescope_bundle_grades_a_folder_in_gradescopes_layout(tmp_path):
         assert results["score"] == want and results["max_score"] == 13
         assert results["execution_time"] > 0
         assert {t["visibility"] for t in results["tests"]} == {"visible", "after_published"}
+
+
+def test_every_exercise_allows_only_the_requests_its_task_needs(tmp_path):
+    """Each exercise names the requests its handlers may make; the shortcuts around a task
+    (writing the console, halting the guest, injecting interrupts) are refused unless the task is
+    about them, with a message that says what a handler there may use."""
+    for name in EXERCISES:
+        allowed = load_exercise(name).allowed
+        assert allowed is not None and {"reg", "skip"} <= allowed, name
+        assert "inject" not in allowed, name
+    assert "console_append" not in load_exercise("01-cli-sti").allowed
+    assert "halt" in load_exercise("02-hlt").allowed
+    report = grade("01-cli-sti", _file(tmp_path, """
+        def handle_cli(vcpu, exit):
+            try:
+                vcpu.halt()
+            except Exception as e:
+                print("REFUSED", e)
+            vcpu.skip()
+        handle_sti = handle_cli
+    """), hidden=False)
+    assert "REFUSED 'halt' is not part of this exercise: a handler here may use" in \
+        report.student_output, report.student_output

@@ -1,4 +1,11 @@
-from vlab.grading.core import Exercise, Scenario, console_matches_reference, exits_match_reference, halted
+from vlab.grading.core import (
+    Exercise,
+    Scenario,
+    console_matches_reference,
+    exits_match_reference,
+    halted,
+    handler_ops,
+)
 from vlab.monitor.trace import ExitReason
 
 INSTALL = {"handle_io": ExitReason.IO_INSTRUCTION, "handle_cr_access": ExitReason.CR_ACCESS}
@@ -9,7 +16,9 @@ def store_exiting(lab):
 
 
 EXERCISE = Exercise(
-    name="07-vtx-exits", title="A VT-x exit handler decoding I/O and CR qualifications",
+    name="07-vtx-exits",
+    allowed=handler_ops("port_read", "port_write", "vmread", "vmwrite"),
+    title="A VT-x exit handler decoding I/O and CR qualifications",
     handlers=["handle_io", "handle_cr_access"],
     scenarios=[
         Scenario("CR3 and port I/O", "cr3.S", "vtx", INSTALL,

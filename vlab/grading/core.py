@@ -214,6 +214,18 @@ def _run_scenario(scenario: Scenario, student: Student, references: dict) -> Sce
 
 
 # ---------------------------------------------------------------------------- exercises
+#: What every handler may ask of the virtual CPU: its registers, its virtual state, guest memory,
+#: advancing past the instruction, virtual time and notes for the trap log.
+BASIC_OPS = frozenset({"reg", "set_reg", "virt", "set_virt", "mem_read", "mem_write", "skip",
+                       "effective_if", "vtime", "note"})
+
+
+def handler_ops(*extra: str) -> frozenset[str]:
+    """The requests an exercise's handlers may make: :data:`BASIC_OPS` and the ``extra`` ones
+    its task is about (e.g. "port_write" for a device, "hypercall" for paravirtualization)."""
+    return BASIC_OPS | frozenset(extra)
+
+
 @dataclass
 class Exercise:
     """An exercise: task text, the handlers to write, and scenarios."""
@@ -224,8 +236,9 @@ class Exercise:
     scenarios: list[Scenario]
     directory: Path | None = None
     #: The requests a submission may make of the virtual CPU (names of the sandbox's operations,
-    #: e.g. "port_write", "mem_read"); None: all of them. What the task does not need is refused,
-    #: so a shortcut around the task (reading the guest's data, replaying its output) is too.
+    #: e.g. "port_write", "mem_read", usually from :func:`handler_ops`); None: all of them. What
+    #: the task does not need is refused, so a shortcut around the task (replaying the guest's
+    #: output, stopping it early, injecting what it waits for) is too.
     allowed: frozenset[str] | None = None
 
     @property

@@ -18,6 +18,7 @@ from pathlib import Path
 from vlab.errors import VlabError
 
 MEMORY_LIMIT = 1 << 30
+CPU_LIMIT = 600  # seconds of CPU time a submission's process may use in all its scenarios
 FILE_LIMIT = 64 * 1024  # bytes a file the submission writes may have
 TMP_SIZE = 8 << 20  # the sandbox's private /tmp
 #: The student side of vlab: all a submission's process can import of it (copied, read-only).
@@ -140,7 +141,8 @@ def limits(uid: int | None):
     def apply() -> None:
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CPU, (30, 31))
+        # a backstop only: the grader's budget is per call and per scenario (sandbox.py)
+        resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
         if uid is not None:

@@ -1,9 +1,12 @@
 """The grader's side of the sandbox: start the submission's process, carry out its requests.
 
 The student's process (:mod:`vlab.grading.student`) runs in the sandbox :mod:`.isolation` makes
-(bubblewrap namespaces, a uid of its own, resource limits), with a wall-time limit per handler
-call and per scenario. Its output comes back through a pipe, bounded; its messages, each with an
-absolute deadline and a size cap, over a socket; every request is checked against the handler
+(bubblewrap namespaces, a uid of its own, resource limits), with a budget of CPU time per handler
+call and per scenario, counted by the kernel for the sandbox's processes (so a busy grading host
+or a hostile neighbour in a batch cannot make a correct submission run out of time), and a
+generous wall-clock limit per call for a handler that sleeps or blocks. Its output comes back
+through a pipe, bounded; its messages, each with an absolute deadline and a size cap, over a
+socket; every request is checked against the handler
 API (:data:`vlab.monitor.api.CALLS`) and the exercise's allowed operations before the grader
 carries it out on the real virtual CPU. The grader opens nothing the submission could write.
 """
@@ -33,8 +36,10 @@ from vlab.grading.isolation import (
 )
 from vlab.monitor.api import CALLS
 
-CALL_TIMEOUT = 2.0  # seconds one handler call may take
-TOTAL_TIMEOUT = 20.0  # seconds of handler time per scenario (reset for each)
+CALL_TIMEOUT = 2.0  # seconds of CPU time one handler call may use
+TOTAL_TIMEOUT = 20.0  # seconds of CPU time the submission may use per scenario (reset for each)
+CALL_WALL = 10.0  # seconds one handler call may take on the wall clock (sleeping, blocked)
+POLL = 0.25  # seconds between looks at the CPU time of a call that has not answered yet
 LOAD_TIMEOUT = 10.0  # seconds to start the interpreter and load the submission
 OUTPUT_LIMIT = 64 * 1024  # bytes of the submission's printed output kept
 MESSAGE_LIMIT = 1 << 20  # bytes one message from the submission may have
@@ -64,6 +69,27 @@ class _Output:
         if len(self.data) > limit or self.dropped:
             text += "\n[... output truncated]"
         return text
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used by process ``pid`` and all its descendants, living and
+    reaped, as the kernel counts it (proc(5): utime, stime, cutime, cstime)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                stat = f.read()
+            total += sum(map(int, stat[stat.rindex(b")") + 2:].split()[11:15]))
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", "rb") as f:
+                    todo += map(int, f.read().split())
+        except (OSError, ValueError):
+            continue  # it ended meanwhile: its time is in its parent's cutime
+    return total / _TICK
 
 
 class Student:
@@ -118,11 +144,12 @@ class Student:
         self.output = _Output(self.proc.stdout)
         self.buffer = b""
         self.closed = False
-        self.spent = 0.0
+        self.scenario_cpu = 0.0  # the sandbox's CPU time when the scenario began
+        self.scenario_wall = time.monotonic()
         self.error: str | None = None
         msg = self._recv(time.monotonic() + LOAD_TIMEOUT)
         if msg is None or msg[0] != "loaded":
-            self.error = self._death("while loading")
+            self.error = self._death("while loading", LOAD_TIMEOUT)
         elif msg[2]:
             self.error = msg[2]
 
@@ -156,7 +183,7 @@ class Student:
         except OSError:
             pass
 
-    def _death(self, when: str) -> str:
+    def _death(self, when: str, limit: float) -> str:
         if self.closed:  # it closed the channel: give its process a moment to be reaped
             try:
                 self.proc.wait(2)
@@ -164,38 +191,72 @@ class Student:
                 pass
         code = self.proc.poll()
         if code is None:
-            return f"your code did not answer {when} (an endless loop?): stopped after the time limit"
+            if len(self.buffer) > MESSAGE_LIMIT:
+                return f"your code sent a message over {MESSAGE_LIMIT >> 20} MiB {when}"
+            return (f"your code did not answer {when} within {limit:g} s (sleeping or "
+                    "blocked?): stopped")
         return f"your code's process ended {when} (exit status {code}: sys.exit, a crash, or a limit)"
 
     def new_scenario(self) -> None:
         """A scenario starts: its handlers get the whole time budget (one slow scenario does
         not starve the next, so the same submission scores the same every time)."""
-        self.spent = 0.0
+        self.scenario_cpu = self.cpu_time()
+        self.scenario_wall = time.monotonic()
+
+    def cpu_time(self) -> float:
+        """Seconds of CPU time the submission's processes have used so far."""
+        return _cpu_seconds(self.proc.pid)
+
+    def _over_budget(self, call_cpu: float | None) -> str | None:
+        """Why the submission must be stopped now, if its CPU time is over a budget."""
+        used = self.cpu_time()
+        if call_cpu is not None and used - call_cpu > CALL_TIMEOUT:
+            return f"used more than {CALL_TIMEOUT:g} s of CPU time in one call"
+        if used - self.scenario_cpu > TOTAL_TIMEOUT:
+            return f"used more than {TOTAL_TIMEOUT:g} s of CPU time in this scenario"
+        return None
+
+    def _stop(self, why: str) -> HandlerError:
+        self.error = why
+        self.kill()
+        return HandlerError(why)
 
     def call(self, name: str, vcpu, exit_) -> None:
-        """Run the student's handler ``name`` for ``exit_``, serving its requests on ``vcpu``."""
+        """Run the student's handler ``name`` for ``exit_``, serving its requests on ``vcpu``.
+
+        Fast calls cost no accounting: the CPU time is only looked at once a call has run for
+        ``POLL`` seconds, or once the scenario has run long enough on the wall clock that its
+        CPU budget could be spent (a sandbox has at most ``os.cpu_count()`` CPUs to spend it on)."""
         if self.error is not None:
             raise HandlerError(self.error)
+        if time.monotonic() - self.scenario_wall > TOTAL_TIMEOUT / (os.cpu_count() or 1):
+            if why := self._over_budget(None):
+                raise self._stop(f"your code {why}: stopped before {name}")
         self._send("call", name, _exit_json(exit_))
-        start = time.monotonic()
-        deadline = start + min(CALL_TIMEOUT, TOTAL_TIMEOUT - self.spent)
+        start = looked = time.monotonic()
+        call_cpu = None  # the CPU time when this call was first looked at
         while True:
-            msg = self._recv(deadline)
+            now = time.monotonic()
+            if now - looked >= POLL:
+                if call_cpu is None:  # the call's first POLL seconds count as CPU time
+                    call_cpu = self.cpu_time() - (now - start)
+                if why := self._over_budget(call_cpu):
+                    raise self._stop(f"your code {why} (in {name}; an endless loop?)")
+                looked = now
+            msg = self._recv(min(start + CALL_WALL, looked + POLL))
             if msg is None:
-                self.error = self._death(f"in {name}")
-                self.kill()
-                raise HandlerError(self.error)
+                if self.closed or len(self.buffer) > MESSAGE_LIMIT or \
+                        time.monotonic() >= start + CALL_WALL:
+                    raise self._stop(self._death(f"in {name}", CALL_WALL))
+                continue
             kind = msg[0]
             if kind == "done":
-                break
+                return
             if kind == "raised":
-                self.spent += time.monotonic() - start
                 where = f"\n{msg[2]}" if len(msg) > 2 else ""
                 raise HandlerError(f"{name} raised " + _quoted(f"{msg[1]}{where}"))
             if kind != "op":
-                self.error = f"{name}: the sandbox received a malformed message"
-                self.kill()
-                raise HandlerError(self.error)
+                raise self._stop(f"{name}: the sandbox received a malformed message")
             try:
                 op = msg[1] if len(msg) > 1 else None
                 if self.allowed is not None and op not in self.allowed:
@@ -209,7 +270,6 @@ class Student:
                 self._send("err", str(e))
             except Exception as e:  # a bad request: reported to the handler as an error
                 self._send("err", f"{type(e).__name__}: {e}")
-        self.spent += time.monotonic() - start
 
     def output_text(self, limit: int = 2000) -> str:
         return self.output.text(limit)
