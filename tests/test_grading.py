@@ -16,6 +16,7 @@ from vlab.errors import VlabError
 from vlab.grading import check, grade, load_exercise
 from vlab.grading.batch import grade_class
 
+ROOT = Path(__file__).parents[1]
 SOLUTIONS = Path(__file__).parent / "solutions"
 EXERCISES_DIR = Path(__file__).parents[1] / "exercises"
 EXERCISES = {"01-cli-sti": "s01_cli_sti", "02-hlt": "s02_hlt", "03-serial": "s03_serial",
@@ -474,3 +475,51 @@ def test_every_exercise_allows_only_the_requests_its_task_needs(tmp_path):
     """), hidden=False)
     assert "REFUSED 'halt' is not part of this exercise: a handler here may use" in \
         report.student_output, report.student_output
+
+
+def test_official_grading_refuses_to_run_without_a_sandbox_unless_told_unsafe(tmp_path):
+    """On a host with neither sandbox (here: only bubblewrap allowed, and not on the PATH),
+    `vlab grade` refuses and says why; with --unsafe it grades, warns loudly, and labels the
+    score a practice score."""
+    tools = tmp_path / "bin"  # binutils for the guests, and no bubblewrap
+    tools.mkdir()
+    for tool in ("as", "ld", "nm", "objcopy"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": f"{tools}:{Path(sys.executable).parent}", "VLAB_SANDBOX": "bubblewrap",
+           "HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "vlab", "grade", "01-cli-sti", str(SOLUTIONS / "s01_cli_sti.py")]
+    refused = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert refused.returncode == 2 and "refusing to grade without isolation: bubblewrap is not " \
+        "installed" in refused.stderr, refused.stderr
+    unsafe = subprocess.run([*cmd, "--unsafe"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert unsafe.returncode == 0 and "WARNING: grading WITHOUT isolation" in unsafe.stderr
+    assert "practice score: not isolated" in unsafe.stdout and "13 / 13" in unsafe.stdout
+
+
+def test_the_landlock_fallback_grades_like_bubblewrap(monkeypatch):
+    """Where namespaces are refused, Landlock and seccomp confine the submission: the same
+    scores as under bubblewrap, and the report says which sandbox it was."""
+    from vlab.grading.isolation import isolation
+
+    monkeypatch.setenv("VLAB_SANDBOX", "landlock")
+    isolation.cache_clear()
+    try:
+        for exercise, solution in (("02-hlt", "s02_hlt.py"), ("05-cr", "s05_cr.py")):
+            report = grade(exercise, SOLUTIONS / solution)
+            assert report.score == report.max_score, str(report)
+            assert report.isolation.startswith("Landlock and seccomp")
+            assert "sandbox: Landlock" in str(report) and "sandbox: Landlock" in report.to_json()["output"]
+    finally:
+        isolation.cache_clear()
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_empty_and_skip_only_handlers_lose_every_hidden_scenario(tmp_path, exercise):
+    """Handlers that do nothing, or only advance past the instruction, lose points on every
+    hidden scenario of every exercise (the output there depends on the emulation being done)."""
+    handlers = load_exercise(exercise).handlers
+    for body in ("pass", "vcpu.skip()"):
+        source = "".join(f"def {name}(vcpu, exit):\n    {body}\n" for name in handlers)
+        report = grade(exercise, _file(tmp_path, source))
+        hidden = [r for r in report.results if r.visibility != "visible"]
+        assert hidden and all(r.score < r.max_score for r in hidden), (body, str(report))

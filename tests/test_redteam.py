@@ -2,30 +2,139 @@
 gets nothing — no leak, no effect on the grader or on other students, no hang, no score for work
 it did not do (docs/grading-security.md lists the threat model).
 
-CI runs as root with bubblewrap installed, as course graders do; the sandbox must be there."""
+CI runs as root with bubblewrap installed, as course graders do; the sandbox must be there. Every
+attack is tried against the grader run by root (as Gradescope and most course servers run it:
+each submission gets a uid of its own) and by a normal user (uid 65534, whose uid the submission
+shares outside its sandbox), each with bubblewrap and with the fallback for hosts that refuse
+namespaces (Landlock and seccomp, VLAB_SANDBOX=landlock)."""
 
 import json
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import textwrap
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from vlab.grading import grade
-from vlab.grading.batch import grade_class
+import vlab.grading
+import vlab.grading.batch
 from vlab.grading.isolation import isolation
 
 ROOT = Path(__file__).parents[1]
 SOLUTION_01 = (ROOT / "tests" / "solutions" / "s01_cli_sti.py").read_text()
 
 
-@pytest.fixture(autouse=True)
-def _sandbox_required():
+USER = 65534  # nobody: the grader run by a normal user
+
+
+
+
+@pytest.fixture(scope="module")
+def user_runtime(tmp_path_factory):
+    """What a normal user needs to run the grader, copied where that user can read it (the
+    checkout and the virtualenv may sit in root's home): vlab, the exercises, Unicorn, Capstone;
+    owned by that user, as a grader's own files are (so only the sandbox keeps them safe)."""
+    import capstone
+    import unicorn
+
+    base = Path(tempfile.mkdtemp(prefix="vlab-redteam-user-"))
+    for src, dst in ((ROOT / "vlab", "vlab"), (ROOT / "exercises", "exercises"),
+                     (Path(unicorn.__file__).parent, "site/unicorn"),
+                     (Path(capstone.__file__).parent, "site/capstone")):
+        shutil.copytree(src, base / dst, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [base, *base.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+        os.chown(path, USER, USER)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, params=["root-bubblewrap", "user-bubblewrap", "root-landlock",
+                                     "user-landlock"])
+def grader(request, user_runtime, monkeypatch):
+    """Who runs the grader (root, in this process, or a normal user, in a process of its own)
+    and with which sandbox; that sandbox must be there."""
+    who, sandbox = request.param.split("-")
+    monkeypatch.setenv("VLAB_SANDBOX", sandbox)
+    isolation.cache_clear()
     kind, how = isolation()
-    assert kind == "bubblewrap", f"the red-team tests need the grader's sandbox: {how}"
+    assert kind == sandbox, f"the red-team tests need the grader's sandbox {sandbox}: {how}"
+    if who == "user":
+        assert shutil.which("setpriv"), "setpriv (util-linux) is needed to grade as a normal user"
+        _GRADER["runtime"] = user_runtime
+    yield request.param
+    _GRADER.pop("runtime", None)
+    isolation.cache_clear()
+
+
+_GRADER: dict = {}
+_AS_USER = """
+import json, sys
+from vlab.grading import grade
+from vlab.grading.batch import grade_class
+what, args = sys.argv[1], json.loads(sys.argv[2])
+if what == "grade":
+    r = grade(*args[:2], hidden=args[2])
+    print(json.dumps({"text": str(r), "score": r.score, "max_score": r.max_score,
+                      "problem": r.problem, "student_output": r.student_output,
+                      "results": [{"name": x.name, "score": x.score, "max_score": x.max_score,
+                                   "output": x.output} for x in r.results]}))
+else:
+    grade_class(*args, jobs=2)
+"""
+
+
+def _as_user(what: str, *args):
+    """Run ``what`` ("grade" or "class") of the grader as uid 65534 on ``args``."""
+    runtime = _GRADER["runtime"]
+    cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups", "/usr/bin/python3",
+           "-c", _AS_USER, what, json.dumps([str(a) if isinstance(a, Path) else a for a in args])]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONPATH": f"{runtime}:{runtime}/site",
+           "VLAB_SANDBOX": os.environ["VLAB_SANDBOX"]}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd="/", env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+class _Report(SimpleNamespace):
+    def __str__(self):
+        return self.text
+
+
+def _readable(path: Path) -> Path:
+    """``path`` (a file or a folder) copied where the normal user can read it."""
+    if "runtime" not in _GRADER:
+        return path
+    copy = Path(tempfile.mkdtemp(prefix="vlab-redteam-sub-")) / path.name
+    (shutil.copytree if path.is_dir() else shutil.copy)(path, copy)
+    for p in [copy.parent, copy, *(copy.rglob("*") if copy.is_dir() else [])]:
+        p.chmod(0o777 if p.is_dir() else 0o644)
+    return copy
+
+
+def grade(exercise: str, submission: Path, hidden: bool = True):
+    """vlab.grading.grade, by the grader this test runs as."""
+    if "runtime" not in _GRADER:
+        return vlab.grading.grade(exercise, submission, hidden=hidden)
+    data = json.loads(_as_user("grade", exercise, _readable(submission), hidden))
+    data["results"] = [SimpleNamespace(**r) for r in data["results"]]
+    return _Report(**data)
+
+
+def grade_class(exercise: str, submissions: Path, out: Path) -> Path:
+    """A class graded with --jobs 2 into ``out``, by the grader this test runs as."""
+    if "runtime" not in _GRADER:
+        return vlab.grading.batch.grade_class(exercise, submissions, out, jobs=2)
+    where = _readable(submissions)
+    _as_user("class", exercise, where, where.parent / "grades")
+    shutil.copytree(where.parent / "grades", out)
+    return out
 
 
 def _sub(tmp_path: Path, source: str, name: str = "submission.py") -> Path:
@@ -69,7 +178,7 @@ def test_a_symlinked_output_file_leaks_nothing(tmp_path):
             print("no shadow", type(e).__name__)
     """)
     assert "root:" not in report.student_output
-    assert "no shadow FileNotFoundError" in report.student_output
+    assert "no shadow" in report.student_output  # not there (bubblewrap) or not readable
     assert report.score == 0
 
 
@@ -83,11 +192,40 @@ def test_the_grader_code_and_answers_are_not_on_the_path(tmp_path):
                 print("IMPORTED", name)
             except Exception as e:
                 print("no", name, type(e).__name__)
-        print("cwd", os.getcwd(), sorted(os.listdir("/")))
+        try:
+            print("cwd", os.getcwd(), sorted(os.listdir("/")))
+        except OSError as e:
+            print("cwd", os.getcwd(), "[cannot list /:", type(e).__name__, "]")
     """)
     assert "IMPORTED" not in report.student_output
     assert "tests" not in report.student_output.split("cwd", 1)[1].split("\n", 1)[0].split("[", 1)[1]
     assert report.score == 0
+
+
+def test_the_graders_own_files_are_out_of_reach(tmp_path):
+    """The grader's code and the hidden scenarios, by their real paths on the host (a submission
+    may know them): not there to read or rewrite, even when the grader is a normal user whose
+    uid the submission shares outside its namespaces."""
+    home = _GRADER.get("runtime", ROOT)
+    targets = [home / "vlab" / "grading" / "core.py",
+               home / "exercises" / "01-cli-sti" / "hidden" / "scenarios.py"]
+    before = [t.read_bytes() for t in targets]
+    report = _attack(tmp_path, f"""
+        for path in {[str(t) for t in targets]!r}:
+            try:
+                with open(path, "a") as f:
+                    f.write("# rewritten")
+                print("WROTE", path)
+            except OSError as e:
+                print("no write", type(e).__name__)
+            try:
+                print("READ", len(open(path).read()))
+            except OSError as e:
+                print("no read", type(e).__name__)
+    """)
+    assert "WROTE" not in report.student_output and "READ" not in report.student_output
+    assert report.student_output.count("no read") == 2, report.student_output
+    assert [t.read_bytes() for t in targets] == before and report.score == 0
 
 
 def test_no_network_not_even_loopback(tmp_path):
@@ -111,8 +249,8 @@ def test_no_network_not_even_loopback(tmp_path):
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     report = _attack(tmp_path, f"""
-        s = socket.socket(); s.settimeout(2)
         try:
+            s = socket.socket(); s.settimeout(2)
             s.connect(("127.0.0.1", {port})); print("CONNECTED")
         except OSError as e:
             print("no connection", type(e).__name__)
@@ -239,7 +377,7 @@ def test_a_hostile_neighbour_does_not_change_a_classmates_score(tmp_path):
         handle_sti = handle_cli
     """))
     out = tmp_path / "grades"
-    grade_class(ROOT / "exercises" / "01-cli-sti", subs, out, jobs=2)
+    grade_class("01-cli-sti", subs, out)
     good = json.loads((out / "good.json").read_text())
     assert good["score"] == good["max_score"] > 0
     evil = json.loads((out / "evil.json").read_text())

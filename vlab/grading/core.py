@@ -401,6 +401,8 @@ class GradeReport:
             notes.append("your program printed:\n" + self.student_output)
         if self.isolation.startswith("not isolated"):
             notes.append(f"practice score: {self.isolation}")
+        elif self.isolation.startswith("Landlock"):  # the weaker sandbox: say which one it was
+            notes.append(f"sandbox: {self.isolation}")
         if notes:
             out["output"] = "\n".join(notes)
         return out
@@ -417,6 +419,8 @@ class GradeReport:
             lines.append(f"\nproblem: {self.problem}")
         if self.isolation.startswith("not isolated"):
             lines.append(f"\npractice score: {self.isolation}")
+        elif self.isolation:
+            lines.append(f"\nsandbox: {self.isolation}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

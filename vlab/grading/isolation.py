@@ -1,8 +1,9 @@
 """The submission's sandbox, as the operating system makes it: bubblewrap namespaces, a uid of
 its own, resource limits, and the few files it may see (docs/grading-security.md).
 
-:func:`isolation` says what this machine gives (checked once by running bubblewrap);
-:func:`sandbox_command` is the command line that starts a submission's process in it.
+:func:`isolation` says what this machine gives, checked once by running a probe: bubblewrap where
+user namespaces are allowed, else Landlock and seccomp (:mod:`.landlock`) where the kernel has
+them, else nothing. ``VLAB_SANDBOX=bubblewrap|landlock`` asks for one of them only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from vlab.errors import VlabError
+from vlab.grading import landlock
 
 MEMORY_LIMIT = 1 << 30
 CPU_LIMIT = 600  # seconds of CPU time a submission's process may use in all its scenarios
@@ -74,15 +76,31 @@ def _runtime_binds(python: str) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def isolation() -> tuple[str, str]:
     """What isolation this machine gives a submission: ("bubblewrap", how) when bubblewrap
-    runs a test program in fresh user, PID, network, IPC and UTS namespaces, else
-    ("none", why). Checked once per process by running it."""
+    runs a test program in fresh user, PID, network, IPC and UTS namespaces, else ("landlock",
+    how) when a test program confined by Landlock and seccomp can neither read the host's
+    files nor reach the network, else ("none", why). Checked once per process by running them;
+    the environment variable ``VLAB_SANDBOX`` (bubblewrap, landlock) allows only one."""
+    wanted = os.environ.get("VLAB_SANDBOX", "auto")
+    if wanted not in ("auto", "bubblewrap", "landlock"):
+        return "none", f"VLAB_SANDBOX={wanted!r} is not one of auto, bubblewrap, landlock"
+    why = []
+    for kind, probe in (("bubblewrap", _bubblewrap), ("landlock", _landlock)):
+        if wanted in ("auto", kind):
+            ok, how = probe()
+            if ok:
+                return kind, how
+            why.append(how)
+    return "none", "; ".join(why)
+
+
+def _bubblewrap() -> tuple[bool, str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        return "none", ("bubblewrap is not installed (Debian: apt-get install bubblewrap; "
-                        "`bash scripts/setup.sh test` installs it)")
+        return False, ("bubblewrap is not installed (Debian: apt-get install bubblewrap; "
+                       "`bash scripts/setup.sh test` installs it)")
     python = sandbox_python()
     if python is None:
-        return "none", "no Python interpreter that another user may run (install python3)"
+        return False, "no Python interpreter that another user may run (install python3)"
     probe = [bwrap, *bwrap_base(python), python, "-I", "-c",
              "import os, socket; s = socket.socket(); s.settimeout(1)\n"
              "try:\n    s.connect(('127.0.0.1', 9)); print('net')\n"
@@ -92,14 +110,54 @@ def isolation() -> tuple[str, str]:
                              stdin=subprocess.DEVNULL,
                              preexec_fn=_drop_to(submission_uid()) if os.geteuid() == 0 else None)
     except (OSError, subprocess.TimeoutExpired) as e:
-        return "none", f"bubblewrap could not start a sandbox: {e}"
+        return False, f"bubblewrap could not start a sandbox: {e}"
     if out.returncode != 0 or not out.stdout.startswith("isolated"):
-        return "none", ("bubblewrap could not start a sandbox here (user namespaces refused?): "
-                        + (out.stderr.strip() or out.stdout.strip())[:300])
+        return False, ("bubblewrap could not start a sandbox here (user namespaces refused?): "
+                       + (out.stderr.strip() or out.stdout.strip())[:300])
     who = "its own uid" if os.geteuid() == 0 else "the grader's uid"
-    return "bubblewrap", (f"bubblewrap {_version(bwrap)}: new user, PID, network, IPC and UTS "
-                          f"namespaces, {who}, read-only runtime, private {TMP_SIZE >> 20} MiB "
-                          "/tmp, no network")
+    return True, (f"bubblewrap {_version(bwrap)}: new user, PID, network, IPC and UTS "
+                  f"namespaces, {who}, read-only runtime, private {TMP_SIZE >> 20} MiB /tmp, "
+                  "no network")
+
+
+_LANDLOCK_PROBE = """
+import socket
+try:
+    open("/etc/passwd").read(); print("read")
+except PermissionError:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM); print("udp")
+    except OSError:
+        s = socket.socket(socket.AF_UNIX); print("isolated")
+"""
+
+
+def _landlock() -> tuple[bool, str]:
+    if landlock.abi() < 1:
+        return False, "this kernel has no Landlock (Linux 5.13 or later with lsm=landlock)"
+    python = sandbox_python() if os.geteuid() == 0 else sys.executable
+    if python is None:
+        return False, "no Python interpreter that another user may run (install python3)"
+    uid = submission_uid() if os.geteuid() == 0 else None
+    try:
+        out = subprocess.run([python, "-I", "-c", _LANDLOCK_PROBE], capture_output=True,
+                             text=True, timeout=20, stdin=subprocess.DEVNULL,
+                             preexec_fn=limits(uid, runtime_paths(python)), cwd="/")
+    except (OSError, subprocess.SubprocessError) as e:
+        return False, f"Landlock could not confine a process here: {e}"
+    if out.returncode != 0 or out.stdout.strip() != "isolated":
+        return False, ("Landlock did not confine a test process: "
+                       + (out.stderr.strip() or out.stdout.strip())[-300:])
+    who = "its own uid" if uid is not None else "the grader's uid"
+    return True, (f"Landlock and seccomp, without namespaces: "
+                  f"{landlock.describe()}, {who}")
+
+
+def runtime_paths(python: str) -> list[str]:
+    """What a submission's process must read to run ``python``: the system's libraries and
+    the interpreter's installation."""
+    prefix = str(Path(os.path.realpath(python)).parents[1])
+    return ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc/ld.so.cache", prefix]
 
 
 def _version(bwrap: str) -> str:
@@ -137,7 +195,10 @@ def _drop_to(uid: int):
     return drop
 
 
-def limits(uid: int | None):
+def limits(uid: int | None, confined_to: list[str] | None = None):
+    """What to do in a submission's process before it starts: a session of its own, resource
+    limits, as root another uid, and with ``confined_to`` Landlock and seccomp (read beneath
+    those paths only)."""
     def apply() -> None:
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
@@ -148,6 +209,8 @@ def limits(uid: int | None):
         if uid is not None:
             _drop_to(uid)()
             resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))  # no fork bomb
+        if confined_to is not None:
+            landlock.confine(confined_to)
 
     return apply
 

@@ -30,6 +30,7 @@ from vlab.grading.isolation import (
     bwrap_base,
     isolation,
     limits,
+    runtime_paths,
     sandbox_python,
     student_tree,
     submission_uid,
@@ -122,24 +123,28 @@ class Student:
         uid = submission_uid() if os.geteuid() == 0 else None
         argv = ["-I", "-u", "-c", "import sys; sys.path.insert(0, sys.argv[4]); "
                 "from vlab.grading.student import main; main()", str(child.fileno())]
-        if self.isolated:
+        confined_to = None
+        if self.isolated and kind == "bubblewrap":
             python = sandbox_python()
             cmd = [shutil.which("bwrap"), *bwrap_base(python),
                    "--ro-bind", str(lib), "/sandbox/lib",
                    "--ro-bind", str(src), "/sandbox/submission.py", python, *argv,
                    "/sandbox/submission.py", ",".join(names), "/sandbox/lib"]
             env = {"PATH": "/usr/bin:/bin"}
-        else:  # resource limits only, and as root another user if an interpreter allows it
+        else:  # Landlock, or resource limits only; as root another user if an interpreter allows
             python = sandbox_python() if uid is not None else None
             if python is None:
                 python, uid = sys.executable, None
+            if self.isolated:  # Landlock and seccomp: it reads the runtime and its folder only
+                confined_to = [*runtime_paths(python), str(self.dir)]
             cmd = [python, *argv, str(src), ",".join(names), str(lib)]
             env = {"PATH": "/usr/bin:/bin", "HOME": str(self.dir), "PYTHONDONTWRITEBYTECODE": "1"}
         #: without a uid of its own the submission runs as the grader (no namespaces around it)
         self.isolated_user = uid is not None
         self.proc = subprocess.Popen(
             cmd, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=self.dir, env=env, preexec_fn=limits(uid))
+            stderr=subprocess.STDOUT, cwd=self.dir, env=env,
+            preexec_fn=limits(uid, confined_to))
         child.close()
         self.output = _Output(self.proc.stdout)
         self.buffer = b""

@@ -5,8 +5,8 @@ INSTALL = {"handle_pushf": ExitReason.PUSHF, "handle_popf": ExitReason.POPF}
 SCENARIOS = [
     Scenario("a function that saves and restores the flags", "flags.S", "binary_translation",
              INSTALL, [halted(1), console_matches_reference(1)], visibility="hidden"),
-    Scenario("POPF turns interrupts on", "demo-popf", "binary_translation", INSTALL,
+    Scenario("POPF turns interrupts on and off", "popf.S", "binary_translation", INSTALL,
              [halted(1), console_matches_reference(1)], visibility="hidden"),
-    Scenario("PUSHF shows the virtual IF", "demo-pushf", "binary_translation", INSTALL,
+    Scenario("PUSHF shows the virtual IF", "pushf.S", "binary_translation", INSTALL,
              [halted(1), console_matches_reference(1)], visibility="hidden"),
 ]
