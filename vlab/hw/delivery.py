@@ -42,19 +42,57 @@ Failure = tuple[int, int, str]
 
 def deliver(m: Machine, vector: int, error_code: int | None = None, software: bool = False) -> int:
     """Deliver one event through the guest IDT as the CPU would; returns the vector delivered
-    (a failed delivery escalates to #GP, #DF and finally a triple fault, as on hardware)."""
+    (a failed delivery raises what the CPU raises instead: the fault itself, #DF, and finally a
+    triple fault, as table 6-5 says)."""
     view = RealView(m)
+    restart = software_interrupt_start(m, vector) if software else None
     return escalate(lambda v, c, soft: deliver_once(view, m, v, c, soft), m, vector, error_code,
-                    software)
+                    software, restart)
+
+
+def software_interrupt_start(m: Machine, vector: int) -> int | None:
+    """Where the ``int n`` / ``int3`` / ``into`` that raised ``vector`` begins: the core reports
+    a software interrupt with EIP already after it (its return address), but a fault while
+    delivering it must save the instruction's own address (it did not complete)."""
+    eip = m.cpu.eip
+    try:
+        before = m.memory.read_linear((eip - 2) & 0xFFFF_FFFF, 2)
+    except Exception:  # noqa: BLE001 - unreadable: keep the return address
+        return None
+    if before == bytes([0xCD, vector]):
+        return (eip - 2) & 0xFFFF_FFFF
+    if before[1] == {3: 0xCC, 4: 0xCE}.get(vector):
+        return (eip - 1) & 0xFFFF_FFFF
+    return None
+
+
+#: Exception classes for double faults (SDM vol. 3, table 6-4); the rest are benign.
+CONTRIBUTORY = frozenset({0, 10, 11, 12, 13})
+PAGE_FAULT = 14
+
+
+def double_fault(first: int, second: int) -> bool:
+    """Does exception ``second``, raised while delivering exception ``first``, become a double
+    fault (SDM vol. 3, table 6-5)? Contributory then contributory, and a page fault then a
+    contributory or a page fault do; everything else is delivered one after the other."""
+    if first in CONTRIBUTORY:
+        return second in CONTRIBUTORY
+    if first == PAGE_FAULT:
+        return second in CONTRIBUTORY or second == PAGE_FAULT
+    return False
 
 
 def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Machine,
-             vector: int, error_code: int | None, software: bool) -> int:
+             vector: int, error_code: int | None, software: bool,
+             restart_eip: int | None = None) -> int:
     """Try ``attempt(vector, error_code, software)``; while it fails, deliver what the CPU
-    would raise instead (SDM vol. 3, 6.15 "Interrupt 8 - double fault"): a fault while
-    delivering an exception becomes #DF, one while delivering #DF a triple fault. Returns the
-    vector finally delivered."""
+    raises instead (SDM vol. 3, 6.15 and table 6-5): a fault while delivering an INT n or an
+    external interrupt is that fault; one while delivering an exception is that fault too,
+    or #DF where table 6-5 says so; a contributory fault or a page fault while delivering #DF
+    is a triple fault (shutdown). A fault while delivering a software interrupt saves the
+    interrupt instruction's address (``restart_eip``). Returns the vector finally delivered."""
     chain: list[str] = []
+    first = vector
     kind = "software" if software else ("exception" if vector < 32 else "external")
     while True:
         try:
@@ -66,12 +104,20 @@ def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Mach
         if failure is None:
             return vector
         chain.append(f"{vector_name(vector)}: {failure[2]}")
-        if kind == "exception" and vector == 6:
-            raise InvalidOpcode("invalid opcode (#UD) and the guest has no #UD handler: "
-                                + failure[2], m.clock.fault_eip, m.clock.fault_text)
-        if kind == "exception" and vector == 8:
-            raise TripleFault("triple fault: " + "; then ".join(chain), m.clock.fault_eip, m.clock.fault_text)
-        vector, error_code = (8, 0) if kind == "exception" else failure[:2]
+        if kind == "software" and restart_eip is not None:
+            m.cpu.set_reg("eip", restart_eip)
+        second = failure[0]
+        if kind == "exception" and vector == 8 and (second in CONTRIBUTORY or second == PAGE_FAULT):
+            if first == 6:  # the usual case of a guest without a #UD handler: say so
+                raise InvalidOpcode("invalid opcode (#UD) and the guest has no usable handler "
+                                    "for it (a triple fault on hardware): "
+                                    + "; then ".join(chain), m.clock.fault_eip, m.clock.fault_text)
+            raise TripleFault("triple fault: " + "; then ".join(chain), m.clock.fault_eip,
+                              m.clock.fault_text)
+        if kind == "exception" and double_fault(vector, second):
+            vector, error_code = 8, 0
+        else:
+            vector, error_code = failure[:2]
         kind = "exception"
 
 
@@ -95,7 +141,8 @@ def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
                                 m.clock.fault_eip, m.clock.fault_text)
         raise TripleFault(f"{vector_name(vector)} with no usable IDT (the guest has not loaded one "
                           "with LIDT)", m.clock.fault_eip, m.clock.fault_text)
-    gate_err = vector * 8 + 2  # error code naming an IDT entry (SDM 6.13)
+    ext = 0 if software else 1  # EXT: an event external to the program (SDM 6.13)
+    gate_err = vector * 8 + 2 + ext  # error code naming an IDT entry (SDM 6.13)
     if vector * 8 + 7 > limit:
         return (13, gate_err, f"vector {vector:#x} is beyond the IDT limit {limit:#x}")
     lo, hi = struct.unpack("<II", m.memory.read_linear(base + vector * 8, 8))
@@ -185,10 +232,11 @@ def deliver_once(view: DeliveryView, m: Machine, vector: int, error_code: int | 
     selector, offset = gate.selector, gate.offset
     target = view.code_dpl(selector)
     if target is None:
-        return (13, selector & 0xFFFC, f"IDT gate {vector:#x} names {selector:#x}, "
-                        "which is not a present code segment")
+        return (13, (selector & 0xFFFC) | (0 if software else 1),
+                f"IDT gate {vector:#x} names {selector:#x}, which is not a present code segment")
     if target > cpl:
-        return (13, selector & 0xFFFC, "an interrupt cannot go to an outer ring")
+        return (13, (selector & 0xFFFC) | (0 if software else 1),
+                "an interrupt cannot go to an outer ring")
     r = m.cpu.regs_for_delivery()
     frame = [view.pushed_flags(r["eflags"]), view.shown(r["cs"]), r["eip"]]
     if error_code is not None:

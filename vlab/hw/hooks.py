@@ -177,15 +177,25 @@ class Hooks:
         m.clock.fault_eip = eip
         m.clock.fault_software = False
         m.clock.fault_text_if_known = m.instruction_text(eip) or m.hex_bytes(eip)
-        if m.clock.slice is not None:
+        vector = 6
+        if self._is_int1(eip):  # INT1 (ICEBP, F1): a trap-like #DB after the instruction,
+            vector = 1          # with no gate DPL check (SDM vol. 3, 6.4 and 18.3.1.5); the
+            m.cpu.set_reg("eip", (eip + 1) & 0xFFFF_FFFF)  # core reports #UD instead
+        elif m.clock.slice is not None:
             m.clock.slice.uncounted += 1
         try:
-            m.monitor.interrupt(6, None, False)
+            m.monitor.interrupt(vector, None, False)
         except VlabError as e:
             m.clock.fail(e)
         except Exception as e:  # a bug in a handler must not kill the process
             m.clock.fail(GuestFault(f"internal error while handling #UD: {e!r}", eip))
         return True
+
+    def _is_int1(self, eip: int) -> bool:
+        try:
+            return self._m.memory.code_bytes(eip)[:1] == b"\xf1"
+        except VlabError:
+            return False
 
     def _unmapped(self, uc: unicorn.Uc, access: int, address: int, size: int, value: int,
                   _: object) -> bool:

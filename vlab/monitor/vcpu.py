@@ -297,8 +297,10 @@ class VirtualCpu:
         if error_code is None and not software and vector in ERROR_CODE_VECTORS:
             error_code = 0
         view = GuestView(self)
+        # a fault while delivering an INT n saves the INT's own address (it did not complete)
+        restart = self.exit.eip if software and self.exit is not None and self.exit.raw else None
         escalate(lambda vec, code, soft: deliver_once(view, self.machine, vec, code, soft),
-                 self.machine, vector, error_code, software)
+                 self.machine, vector, error_code, software, restart)
 
 
 class GuestView:
