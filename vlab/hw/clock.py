@@ -28,7 +28,7 @@ from vlab.errors import BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, U
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
 
-IRQ_POLL = 64  # while an interrupt waits for IF, the PIC is sampled every IRQ_POLL instructions
+IRQ_POLL = 64  # while an interrupt waits for IF (running free), the PIC is sampled this often
 #: Stop reasons that only end a slice so that the run loop re-plans (never returned to a caller).
 INTERNAL_STOPS = frozenset({"resample", "hlt", "deferred"})
 
@@ -59,6 +59,8 @@ class Slice:
     unmapped: tuple[int, int, bool] | None = None  # (address, size, fetch)
     fetch_miss: int | None = None  # a fetch from RAM a monitor maps on first touch
     skip_bp: int | None = None  # resuming from this breakpoint: let it execute once
+    prev_eip: int | None = None  # (watching for IF) the instruction that ran last
+    shadow: int | None = None  # (watching for IF) IF is set: instructions to run before the IRQ
     last_fault: tuple[int, int] | None = None
     fault_streak: int = 0
 
@@ -85,6 +87,9 @@ class Clock:
         self.deferred_eip: int | None = None
         self.trampoline_ring: int | None = None
         self.counted_last = True  # were the core's translated blocks made by a counted slice?
+        #: instructions that must still run before a pending interrupt may be taken (STI's
+        #: shadow, carried from one slice to the next so that stepping equals running)
+        self.irq_wait = 0
 
     # ------------------------------------------------------------------ what hooks may ask
     @property
@@ -221,9 +226,53 @@ class Clock:
         timer, pic = self._m.devices.timer, self._m.devices.pic
         if timer.period:  # (masked or not: an 8259 latches the request while masked)
             bounds.append(max(1, timer.next_deadline - self.vtime))
-        if pic.irr & ~pic.mask:
+        if self.irq_wait:
+            bounds.append(self.irq_wait)
+        if pic.irr & ~pic.mask and not bounds:  # (counted slices watch IF instead)
             bounds.append(IRQ_POLL)
         return max(1, min(bounds)) if bounds else None
+
+    def _waiting_for_if(self) -> bool:
+        """Is an interrupt pending that only the guest's IF holds back?"""
+        pic = self._m.devices.pic
+        return bool(pic.irr & ~pic.mask) and not self._m.monitor.interrupts_enabled()
+
+    def _watch_if(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
+        """Before each instruction while an interrupt waits for IF: the moment IF is set, end the
+        slice so the run loop delivers it (SDM vol. 3, 6.8.3): after POPF or IRET at once, after
+        STI once the next instruction has run (STI's interrupt shadow). A monitor's hook may
+        already have emulated the instruction at ``address`` (EIP then points past it)."""
+        s = self.slice
+        if s is None or s.stop_counted or address >= layout.MONITOR_BASE:  # (the trampoline)
+            return
+        if s.shadow is not None:  # instructions still to run before the interrupt
+            if s.shadow == 0:
+                self.request_stop("resample", adjust=-1)
+            s.shadow -= 1
+            return
+        m = self._m
+        if m.monitor.interrupts_enabled():
+            emulated = m.cpu.eip != address
+            setter = address if emulated else s.prev_eip
+            if setter is not None and m.memory.peek(setter, 1) == b"\xfb":  # STI
+                s.shadow = 1 if emulated else 0
+            elif emulated:
+                s.shadow = 0
+            else:
+                self.request_stop("resample", adjust=-1)
+            return
+        s.prev_eip = address
+
+    def _carry_shadow(self, s: Slice) -> None:
+        """After a slice that watched for IF: how many instructions must still run before the
+        pending interrupt (the slice may have ended inside STI's shadow, e.g. one step)."""
+        if s.shadow is not None:
+            self.irq_wait = max(0, s.shadow)
+        elif s.prev_eip is not None and self._m.monitor.interrupts_enabled() \
+                and self._m.memory.peek(s.prev_eip, 1) == b"\xfb":  # it ended right after STI
+            self.irq_wait = 1
+        else:
+            self.irq_wait = 0
 
     def _service(self) -> Stop | None:
         """At an instruction boundary: the timer, pending interrupts, and the HLT state."""
@@ -231,7 +280,7 @@ class Clock:
         timer, pic = m.devices.timer, m.devices.pic
         if timer.period and self.vtime >= timer.next_deadline:
             self._tick()
-        if m.monitor.interrupts_enabled():
+        if m.monitor.interrupts_enabled() and not self.irq_wait:
             vector = pic.pending_vector()
             if vector is None and self.halted and timer.period and not pic.mask & 1 \
                     and not pic.isr:
@@ -287,11 +336,17 @@ class Clock:
             core.flush()
             self.counted_last = s.counting
         uc_error = None
+        # counting, every instruction already passes the core's hook helper: a hook added now
+        # applies at once, with no retranslation
+        watch = core.on_execute(self._watch_if) if s.counting and self._waiting_for_if() else None
         try:
             core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
         except unicorn.UcError as e:
             uc_error = e
         finally:
+            if watch is not None:
+                core.remove_hook(watch)
+                self._carry_shadow(s)
             self.slice = None
             m.hooks.after_slice()
             if m.slice_ended:
@@ -307,6 +362,8 @@ class Clock:
         else:
             executed = raw
         executed = max(0, executed - s.uncounted)
+        if self.irq_wait and watch is None:
+            self.irq_wait = max(0, self.irq_wait - executed)
         self.instructions += executed
         self.vtime += executed
         if trampoline and s.error is None and uc_error is None:

@@ -195,25 +195,38 @@ class Core:
     # A monitor sees the core only through these: where it wants control (an exact instruction
     # address, a range of writes, CPUID), and which translated code to forget. Callbacks get
     # Unicorn's arguments (core, address, size, data) and must not raise.
+    # (Unicorn drops translated code when a hook comes or goes or a range is forgotten, and to
+    # find that code it walks the guest's page tables: a walk that misses sets CR2 as a page
+    # fault would. The guest's CR2 is put back each time.)
     def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None) -> int:
         """Call ``callback(core, address, size, data)`` before each instruction in
         [begin, end] (every instruction when begin > end); a handle for :meth:`remove_hook`."""
-        return self.uc.hook_add(unicorn.UC_HOOK_CODE, callback, data, begin, end)
+        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+        handle = self.uc.hook_add(unicorn.UC_HOOK_CODE, callback, data, begin, end)
+        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
+        return handle
 
     def on_write(self, callback, begin: int, end: int) -> int:
         """Call ``callback(core, access, address, size, value, None)`` on writes to [begin, end]."""
-        return self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, callback, None, begin, end)
+        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+        handle = self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, callback, None, begin, end)
+        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
+        return handle
 
     def on_cpuid(self, callback) -> int:
         """Call ``callback(core, None)`` at every CPUID; returning 1 skips the core's own."""
         return self.uc.hook_add(unicorn.UC_HOOK_INSN, callback, None, 1, 0, X.UC_X86_INS_CPUID)
 
     def remove_hook(self, handle: int) -> None:
+        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
         self.uc.hook_del(handle)
+        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
 
     def forget_code(self, begin: int, end: int) -> None:
         """Drop the core's translation of [begin, end): it re-translates (and sees new hooks)."""
+        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
         self.uc.ctl_remove_cache(begin, end)
+        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
 
 
 class FaultReset:

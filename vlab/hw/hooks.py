@@ -56,17 +56,15 @@ class Hooks:
     def add_breakpoint(self, address: int) -> None:
         if address in self._breakpoints:
             return
-        uc = self._m.core.uc
-        self._breakpoints[address] = uc.hook_add(unicorn.UC_HOOK_CODE, self._breakpoint, None,
-                                                 address, address)
-        uc.ctl_remove_cache(address, address + 1)
+        core = self._m.core
+        self._breakpoints[address] = core.on_execute(self._breakpoint, address, address)
+        core.forget_code(address, address + 1)
 
     def remove_breakpoint(self, address: int) -> None:
         h = self._breakpoints.pop(address, None)
         if h is not None:
-            uc = self._m.core.uc
-            uc.hook_del(h)
-            uc.ctl_remove_cache(address, address + 1)
+            self._m.core.remove_hook(h)
+            self._m.core.forget_code(address, address + 1)
 
     def watch_mode_changes(self, on: bool) -> None:
         """A CPL change always ends a translation block, so a block hook sees each one."""
@@ -75,7 +73,7 @@ class Hooks:
             self._mode_hook = uc.hook_add(unicorn.UC_HOOK_BLOCK, self._block)
             uc.ctl_flush_tb()
         elif not on and self._mode_hook is not None:
-            uc.hook_del(self._mode_hook)
+            self._m.core.remove_hook(self._mode_hook)
             self._mode_hook = None
             uc.ctl_flush_tb()
 

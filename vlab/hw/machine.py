@@ -322,7 +322,7 @@ class Machine:
             monitor_area=self.memory.monitor_area(), devices=self.devices.copy(),
             counters=dict(instructions=c.instructions, vtime=c.vtime, halted=c.halted,
                           vmx_mode=self.cpu.vmx_mode, last_cpl=c.last_cpl,
-                          monitor_ss=self.cpu.monitor_ss),
+                          monitor_ss=self.cpu.monitor_ss, irq_wait=c.irq_wait),
             parts={name: part.save_state() for name, part in self._parts.items()})
 
     def restore(self, snap: Snapshot) -> None:
@@ -335,6 +335,7 @@ class Machine:
         c, k = self.clock, snap.counters
         c.instructions, c.vtime, c.halted = k["instructions"], k["vtime"], k["halted"]
         c.last_cpl, c.failed, c.pending_stop = k["last_cpl"], None, None
+        c.irq_wait = k["irq_wait"]
         self.cpu.vmx_mode, self.cpu.monitor_ss = k["vmx_mode"], k["monitor_ss"]
         self._trail = []
         self.core.flush()

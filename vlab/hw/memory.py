@@ -175,7 +175,7 @@ class Memory:
     def write(self, address: int, data: bytes) -> None:
         """Write guest memory from the host (translated code there is discarded)."""
         self.write_linear(address, data)
-        self._m.core.uc.ctl_remove_cache(address, address + len(data))
+        self._m.core.forget_code(address, address + len(data))
 
     def write_linear(self, address: int, data: bytes) -> None:
         """Write guest memory at a linear address, as the CPU writes it (Dirty bits set)."""
