@@ -55,7 +55,9 @@ def test_otter_example():
     raw = [c["source"] for c in nb["cells"] if c["cell_type"] == "raw"]
     assert raw[0].startswith("# ASSIGNMENT CONFIG")
     assert re.search(r"# BEGIN QUESTION\nname: serial\npoints: 15", "\n".join(raw))
-    for marker in ("# BEGIN TESTS", "# END TESTS", "# END QUESTION"):
+    assert "vlab.grading.otter.VlabPlugin" in raw[0]  # the recorded score: the sandbox's
+    for marker in ("# BEGIN SOLUTION", "# END SOLUTION", "# BEGIN TESTS", "# END TESTS",
+                   "# END QUESTION"):
         assert marker in raw
     tests = [c["source"] for c in nb["cells"] if c["cell_type"] == "code" and "TEST CONFIG" in c["source"]]
     assert len(tests) == 2 and "hidden: true" in tests[1]
@@ -126,3 +128,98 @@ def test_nbgrader_round_trip_records_the_sandbox_score(tmp_path):
     assert run.returncode == 0, run.stderr
     got = scores()
     assert got["ada"] == 15 and 0 < got["bob"] < 15 and got["eve"] == 0, got
+
+
+def test_otter_round_trip_records_the_sandbox_score(tmp_path):
+    """The real otter: `otter assign` strips the solution, then `otter run` grades three
+    submissions (correct, partial, and one that tampers from inside its kernel) with the vlab
+    plugin the assignment config names, and once without it, which the tampering one fools."""
+    import copy
+    import os
+    import pickle
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    shutil.copytree(ROOT / "exercises" / "03-serial" / "otter", tmp_path / "src")
+    otter = [sys.executable, "-m", "otter"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    run = subprocess.run([*otter, "assign", "--no-run-tests", "serial.ipynb", str(tmp_path / "dist")],
+                         cwd=tmp_path / "src", capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    student = _load(tmp_path / "dist" / "student" / "serial.ipynb")
+    code = [c["source"] for c in student["cells"] if c["cell_type"] == "code"]
+    assert code and not any("console_append" in c for c in code)  # students never receive it
+    autograder = next((tmp_path / "dist" / "autograder").glob("*.zip"))
+    unplugged = tmp_path / "unplugged.zip"  # the same autograder without the plugin
+    with zipfile.ZipFile(autograder) as zin, zipfile.ZipFile(unplugged, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "otter_config.json":
+                config = json.loads(data)
+                assert config["plugins"] == [{"vlab.grading.otter.VlabPlugin": {
+                    "exercise": "03-serial", "question": "serial"}}]
+                data = json.dumps({**config, "plugins": []}).encode()
+            zout.writestr(item, data)
+
+    def notebook(handlers: str, extra: str = "") -> str:
+        nb = copy.deepcopy(student)
+        at = next(i for i, c in enumerate(nb["cells"])
+                  if "otter_answer_cell" in c["metadata"].get("tags", []))
+        nb["cells"][at]["source"] = handlers
+        if extra:
+            nb["cells"].insert(at + 1, {"cell_type": "code", "metadata": {}, "id": "tamper",
+                                        "execution_count": None, "outputs": [], "source": extra})
+        return json.dumps(nb)
+
+    solution = (ROOT / "tests" / "solutions" / "s03_serial.py").read_text()
+    partial = solution.replace('REG = {1: "al", 2: "ax", 4: "eax"}',
+                               'REG = {1: "eax", 2: "eax", 4: "eax"}')  # wrong operand sizes
+    assert partial != solution
+    # eve's code, wherever it runs in otter's autograder process, makes every vlab report full
+    patch = ("import vlab.grading.core as c\n"
+             "c.GradeReport.score = property(lambda report: report.max_score)\n")
+
+    class Payload:  # a pickle that runs `patch` where it is loaded
+        def __reduce__(self):
+            return exec, (patch,)
+
+    takeover = ("import pickle\n"  # the results otter's kernel pickles for the autograder
+                f"class Payload:\n    def __reduce__(self):\n        return exec, ({patch!r},)\n"
+                "_dump = pickle.dump\n"
+                "def dump(results, f, *a, **k):\n    results.output = Payload()\n"
+                "    _dump(results, f, *a, **k)\n"
+                "pickle.dump = dump\n")
+    tamper = ("import vlab.grading\nclass R:\n    score = max_score = 15\n"
+              "vlab.grading.check = lambda *a, **k: R()\n" + takeover)
+    eve = tmp_path / "eve.zip"
+    with zipfile.ZipFile(eve, "w") as z:
+        z.writestr("serial.ipynb", notebook("def handle_in(vcpu, exit):\n    pass\n\n\n"
+                                            "handle_out = handle_in\n", tamper))
+        z.writestr(".OTTER_LOG", pickle.dumps(Payload()))  # otter loads its log
+        z.writestr("ipykernel_launcher.py", takeover + (  # the kernel starts in this folder
+            "import sys\nsys.path[:] = [p for p in sys.path if p not in ('', '.')"
+            " and not p.endswith('submission')]\n"
+            "from ipykernel import kernelapp\nkernelapp.launch_new_instance()\n"))
+    submissions = {"eve-unplugged": (eve, unplugged), "eve": (eve, autograder)}
+    for name, handlers in (("ada", solution), ("bob", partial)):
+        (tmp_path / f"{name}.ipynb").write_text(notebook(handlers))
+        submissions[name] = (tmp_path / f"{name}.ipynb", autograder)
+    runs = {}
+    for name, (submission, zipped) in submissions.items():
+        (tmp_path / name).mkdir()
+        runs[name] = subprocess.Popen([*otter, "run", "-a", str(zipped), "-o", str(tmp_path / name),
+                                       "--no-logo", str(submission)], cwd=tmp_path / name,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env=env)
+    scores = {}
+    for name, process in runs.items():
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, (name, err[-2000:])
+        results = json.loads((tmp_path / name / "results.json").read_text())
+        (serial,) = [t for t in results["tests"] if t["name"] == "serial"]
+        assert serial["max_score"] == 15
+        scores[name] = serial["score"]
+    assert scores["eve-unplugged"] == 15  # otter alone: the student's kernel fooled it
+    assert scores["ada"] == 15 and 0 < scores["bob"] < 15 and scores["eve"] == 0, scores

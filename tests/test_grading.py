@@ -370,9 +370,11 @@ def _notebook(path: Path, cells: list[str]) -> Path:
 def test_a_notebook_submission_is_graded_from_its_definitions_only(tmp_path):
     """`vlab grade EX submission.ipynb`: the handler cells are taken out (parsed, never run by
     the grader) and graded in the sandbox; a cell that replaces the grader in the student's
-    kernel, or a magic, changes nothing."""
+    kernel, or a magic, changes nothing; otter's first cell (``import otter``, which the sandbox
+    does not have) is not the handlers'."""
     solution = (SOLUTIONS / "s01_cli_sti.py").read_text()
     nb = _notebook(tmp_path / "hw.ipynb", [
+        "# Initialize Otter\nimport otter\ngrader = otter.Notebook(\"hw.ipynb\")",
         "%load_ext vlab",
         solution,
         "import vlab.grading\nvlab.grading.check = lambda *a, **k: 'full marks'",

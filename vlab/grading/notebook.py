@@ -50,12 +50,13 @@ def handler_source(path: str | Path) -> str:
 
 
 def _is_definition(node: ast.AST) -> bool:
-    """Definitions only: an import that reaches into vlab's grader, an assignment to anything
-    but a plain name (``vlab.grading.check = ...``) or one that calls something
-    (``report = check(...)``) is the student's practice, not their handlers."""
+    """Definitions only: an import that reaches into vlab's grader or otter's (the first cell of
+    every otter notebook), an assignment to anything but a plain name (``vlab.grading.check =
+    ...``) or one that calls something (``report = check(...)``) is the student's practice, not
+    their handlers."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
-        return not any("grading" in n for n in names)
+        return not any("grading" in n or n.split(".")[0] == "otter" for n in names)
     if isinstance(node, (ast.Assign, ast.AnnAssign)):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         plain = all(isinstance(t, ast.Name) or (isinstance(t, ast.Tuple) and all(
