@@ -85,6 +85,7 @@ class Clock:
         self.last_cpl = 0
         self.pending_stop: tuple[str, Any] | None = None
         self.deferred_eip: int | None = None
+        self.deferred_fault: tuple[int, int] | None = None  # (vector, error code)
         self.trampoline_ring: int | None = None
         self.counted_last = True  # were the core's translated blocks made by a counted slice?
         #: instructions that must still run before a pending interrupt may be taken (STI's
@@ -173,6 +174,29 @@ class Clock:
             self.request_stop("deferred")
         else:
             self._m.cpu.set_reg("eip", eip)
+
+    def defer_fault(self, vector: int, error_code: int) -> None:
+        """From inside an IN/OUT hook (where the core cannot raise one): the instruction at EIP
+        faults instead of completing; the fault is delivered once the hook has returned."""
+        eip = self._m.cpu.eip
+        self.deferred_fault = (vector, error_code)
+        self.fault_eip, self.fault_software = eip, False
+        if self.slice is not None:
+            self.slice.uncounted += 1  # a faulting instruction does not retire
+            self.deferred_eip = eip
+            self.request_stop("deferred")
+        else:
+            self._deliver_deferred_fault()
+
+    def _deliver_deferred_fault(self) -> None:
+        vector, error_code = self.deferred_fault
+        self.deferred_fault = None
+        try:
+            self._m.monitor.interrupt(vector, error_code, False)
+        except VlabError as e:
+            self.failed = e
+            raise
+        self.note_cpl()
 
     def trampoline_armed(self, ring: int) -> None:
         """The CPU was sent through the monitor's trampoline to ``ring``: inside a slice its
@@ -387,6 +411,8 @@ class Clock:
         if self.deferred_eip is not None:
             m.cpu.set_reg("eip", self.deferred_eip)
             self.deferred_eip = None
+        if self.deferred_fault is not None:
+            self._deliver_deferred_fault()
         if s.stop_req is not None:
             reason, detail = s.stop_req
             return Stop(reason, m.cpu.eip, detail)

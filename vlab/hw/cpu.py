@@ -184,6 +184,11 @@ class Cpu:
             return None
         return (hi >> 13) & 3
 
+    def tss_range(self) -> tuple[int, int]:
+        """Base and limit of the current TSS (the task register's hidden part)."""
+        _, base, limit, _ = self.uc.reg_read(X.UC_X86_REG_TR)
+        return base, limit
+
     def tss_stack(self, ring: int) -> tuple[int, int]:
         """SS:ESP for ``ring`` from the current TSS (SDM vol. 3, 7.2.1)."""
         _, base, _, _ = self.uc.reg_read(X.UC_X86_REG_TR)

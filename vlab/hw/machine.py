@@ -78,7 +78,10 @@ class BareMetal:
         self.machine.clock.note_cpl()
 
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
-        return self.machine.device_io(is_out, port, size, value)
+        m = self.machine
+        if not m.io_permitted(port, size):
+            return m.refuse_io()
+        return m.device_io(is_out, port, size, value)
 
     def interrupts_enabled(self) -> bool:
         return self.machine.cpu.real_if()
@@ -190,6 +193,34 @@ class Machine:
         self._parts[name] = part
 
     # ------------------------------------------------------------------ devices
+    def io_permitted(self, port: int, size: int, cpl: int | None = None,
+                     iopl: int | None = None, tss: tuple[int, int] | None = None) -> bool:
+        """May the guest's IN/OUT at ``port`` (``size`` bytes) run? Yes if CPL <= IOPL, else
+        only if the TSS's I/O permission bitmap has a 0 for every byte of it (SDM vol. 1,
+        18.5.1-2; the core checks neither). ``cpl``, ``iopl`` and ``tss`` (base, limit of a
+        32-bit TSS) default to the core's own; a monitor passes the guest's virtual ones."""
+        cpu = self.cpu
+        cpl = cpu.cpl() if cpl is None else cpl
+        iopl = (cpu.reg("eflags") >> 12) & 3 if iopl is None else iopl
+        if cpl <= iopl:
+            return True
+        base, limit = cpu.tss_range() if tss is None else tss
+        if limit < 0x67:
+            return False
+        bitmap = int.from_bytes(self.memory.read_linear(base + 0x66, 2), "little")
+        offset = bitmap + port // 8
+        if offset + 1 > limit:  # the CPU reads two bytes of the bitmap, both inside the TSS
+            return False
+        bits = int.from_bytes(self.memory.read_linear(base + offset, 2), "little") >> (port % 8)
+        return not bits & ((1 << size) - 1)
+
+    def refuse_io(self) -> int:
+        """From inside the core's IN/OUT hook: the instruction raises #GP(0) instead of doing
+        I/O. Returns what the core writes back into the accumulator (its own value: an IN
+        that faults changes nothing)."""
+        self.clock.defer_fault(13, 0)
+        return self.cpu.reg("eax")
+
     def device_io(self, is_out: bool, port: int, size: int, value: int) -> int:
         """Port I/O on the machine's devices (the bus; IN of nothing reads all ones)."""
         d, clock = self.devices, self.clock

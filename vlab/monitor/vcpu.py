@@ -279,6 +279,15 @@ class VirtualCpu:
             return None
         return (d[1] >> 13) & 3
 
+    def guest_tss_range(self) -> tuple[int, int]:
+        """Base and limit of the guest's TSS (named by its virtual TR); (0, 0) if none."""
+        d = self.guest_descriptor(self.virt.TR)
+        if d is None:
+            return 0, 0
+        base = ((d[0] >> 16) & 0xFFFF) | ((d[1] & 0xFF) << 16) | (d[1] & 0xFF00_0000)
+        limit = (d[0] & 0xFFFF) | (d[1] & 0xF_0000)
+        return base, (limit << 12 | 0xFFF) if d[1] & (1 << 23) else limit
+
     def guest_tss_stack(self, ring: int) -> tuple[int, int]:
         """SS:ESP for ``ring`` from the guest's TSS (named by its virtual TR)."""
         d = self.guest_descriptor(self.virt.TR)

@@ -146,7 +146,9 @@ class TrapAndEmulate(DeprivilegedMonitor):
 
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m, v = self.machine, self.vcpu
-        if m.cpu.cpl() == 3:  # the guest's user task: Unicorn has no IOPL check; as native
+        if m.cpu.cpl() == 3:  # the guest's user task: the guest's IOPL and TSS bitmap decide
+            if not m.io_permitted(port, size, 3, v.virt.IOPL, v.guest_tss_range()):
+                return m.refuse_io()
             return m.device_io(is_out, port, size, value)
         eip = m.cpu.eip
         insn = self._decode(eip)

@@ -305,6 +305,8 @@ class VtX(CodeScanner, VtxMemory, Monitor):
 
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m = self.machine
+        if not m.io_permitted(port, size):  # the #GP comes before any VM exit (SDM 25.1.1)
+            return m.refuse_io()
         if not self.vmcs.io_exits(port):
             return m.device_io(is_out, port, size, value)
         eip = m.cpu.eip
