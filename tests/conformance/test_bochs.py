@@ -270,9 +270,10 @@ def test_a_guest_that_never_ends_is_killed_at_the_timeout():
     assert _our_bochs_processes() == []
 
 
-def test_no_bochs_outlives_a_killed_test_run():
+def test_no_bochs_outlives_a_killed_test_run(tmp_path: Path):
     tests = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests)]),
+               TMPDIR=str(tmp_path))  # the killed runner cannot remove its temporary directory
     code = ("from conformance.bochs import run_on_bochs\n"
             "run_on_bochs('.globl _start\\n_start: jmp _start\\n', timeout=60)\n")
     runner = subprocess.Popen([sys.executable, "-c", code], env=env)
