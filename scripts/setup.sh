@@ -8,7 +8,7 @@ mode="${1:-lab}"
 case "$mode" in lab|test) ;; *) echo "usage: bash scripts/setup.sh lab|test" >&2; exit 2 ;; esac
 
 # System packages: python3 with venv, GNU binutils (the guest assembler), graphviz (diagrams),
-# bubblewrap (the grader's sandbox), and for the tests Chromium.
+# bubblewrap (the grader's sandbox), and for the tests Chromium and Bochs.
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv python3-pip)
@@ -20,6 +20,10 @@ command -v bwrap >/dev/null || need+=(bubblewrap)
 [ -x /usr/bin/python3 ] || need+=(python3)
 # The tests drive the lab UI in a real browser: Debian's Chromium (never a downloaded one).
 [ "$mode" = test ] && { command -v chromium >/dev/null || need+=(chromium); }
+# The conformance tests run every program on Bochs too, an x86 emulator independent of vlab's
+# (tests/conformance/bochs.py): the emulator, its curses display (it is run headless on a
+# pseudo-terminal), its BIOS and VGA BIOS.
+[ "$mode" = test ] && { command -v bochs >/dev/null || need+=(bochs bochs-term bochsbios vgabios); }
 if ((${#need[@]})); then
   echo "vlab: installing system packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
