@@ -177,7 +177,7 @@ HOSTILE = {
 def test_hostile_submissions_cannot_raise_their_score(tmp_path, attack):
     report = grade("01-cli-sti", _file(tmp_path, HOSTILE[attack]))
     assert report.score == 0, str(report)
-    assert len(report.results) == 4 and report.max_score == 13
+    assert len(report.results) == 3 and report.max_score == 13
 
 
 def test_submission_cannot_edit_vlab_or_read_hidden_scenarios(tmp_path):
@@ -273,7 +273,7 @@ def _spinning(seconds: float) -> str:
 
 def test_the_time_budget_is_cpu_time_per_scenario(tmp_path, monkeypatch):
     """With a budget of 1 s of CPU time per scenario: correct handlers that sleep 0.3 s a call
-    (no CPU) or spin 0.05 s a call (about 0.3 s a scenario, over 1 s in all four) score full
+    (no CPU) or spin 0.05 s a call (about 0.3 s a scenario, over 1 s in all three) score full
     marks; handlers that spin 0.4 s a call run out in the first scenario and are told so."""
     from vlab.grading import sandbox
 
@@ -282,7 +282,7 @@ def test_the_time_budget_is_cpu_time_per_scenario(tmp_path, monkeypatch):
     sleepy = "import time as _t\n" + source.replace("(vcpu, exit):", "(vcpu, exit):\n    _t.sleep(0.3)")
     for passing in (sleepy, _spinning(0.05)):
         report = grade("01-cli-sti", _file(tmp_path, passing))
-        assert len(report.results) == 4 and report.score == report.max_score, str(report)
+        assert len(report.results) == 3 and report.score == report.max_score, str(report)
     report = grade("01-cli-sti", _file(tmp_path, _spinning(0.4)))
     assert report.results[0].score == 0, str(report)
     assert "used more than 1 s of CPU time in this scenario" in str(report), str(report)

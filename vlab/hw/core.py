@@ -22,6 +22,7 @@ import ctypes
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import unicorn
 from unicorn import x86_const as X
@@ -175,6 +176,8 @@ class Core:
         self.fault = FaultReset(uc, self.layout)
         self.registers = FastRegisters(uc)
         self.counter = InstructionCounter(uc, self.layout)
+        #: a monitor's CPUID callback (VT-x: CPUID exits), else the machine answers as bare metal
+        self.cpuid_intercepted: Callable[[unicorn.Uc, object], int] | None = None
 
     def capture_fault(self) -> tuple[int, bool]:
         """The fault in flight: (error code, came from an ``int n``); and forget it."""
@@ -195,38 +198,38 @@ class Core:
     # A monitor sees the core only through these: where it wants control (an exact instruction
     # address, a range of writes, CPUID), and which translated code to forget. Callbacks get
     # Unicorn's arguments (core, address, size, data) and must not raise.
-    # (Unicorn drops translated code when a hook comes or goes or a range is forgotten, and to
-    # find that code it walks the guest's page tables: a walk that misses sets CR2 as a page
-    # fault would. The guest's CR2 is put back each time.)
+    # Unicorn drops translated code when a hook comes or goes or a range is forgotten, and to
+    # find that code it walks the guest's page tables: a walk that misses sets CR2 and leaves a
+    # fault "in flight", as a real #PF would (the next instruction then restarts forever, or the
+    # guest's next #PF becomes #DF). :meth:`_untouched` puts both back after each such call.
+    def _untouched(self, op, *args):
+        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+        result = op(*args)
+        self.clear_fault()
+        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
+        return result
+
     def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None) -> int:
         """Call ``callback(core, address, size, data)`` before each instruction in
         [begin, end] (every instruction when begin > end); a handle for :meth:`remove_hook`."""
-        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
-        handle = self.uc.hook_add(unicorn.UC_HOOK_CODE, callback, data, begin, end)
-        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
-        return handle
+        return self._untouched(self.uc.hook_add, unicorn.UC_HOOK_CODE, callback, data, begin, end)
 
     def on_write(self, callback, begin: int, end: int) -> int:
         """Call ``callback(core, access, address, size, value, None)`` on writes to [begin, end]."""
-        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
-        handle = self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, callback, None, begin, end)
-        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
-        return handle
+        return self._untouched(self.uc.hook_add, unicorn.UC_HOOK_MEM_WRITE, callback, None,
+                               begin, end)
 
-    def on_cpuid(self, callback) -> int:
-        """Call ``callback(core, None)`` at every CPUID; returning 1 skips the core's own."""
-        return self.uc.hook_add(unicorn.UC_HOOK_INSN, callback, None, 1, 0, X.UC_X86_INS_CPUID)
+    def on_cpuid(self, callback) -> None:
+        """Call ``callback(core, None)`` at every CPUID instead of the machine's own answer
+        (returning 1 skips the core's own; one interceptor at a time, until the core is reset)."""
+        self.cpuid_intercepted = callback
 
     def remove_hook(self, handle: int) -> None:
-        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
-        self.uc.hook_del(handle)
-        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
+        self._untouched(self.uc.hook_del, handle)
 
     def forget_code(self, begin: int, end: int) -> None:
         """Drop the core's translation of [begin, end): it re-translates (and sees new hooks)."""
-        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
-        self.uc.ctl_remove_cache(begin, end)
-        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
+        self._untouched(self.uc.ctl_remove_cache, begin, end)
 
 
 class FaultReset:
@@ -298,13 +301,26 @@ class FastRegisters:
 _CPUID: dict[tuple[int, int], tuple[int, int, int, int]] = {}
 
 
+VMX_BIT, HYPERVISOR_BIT = 1 << 5, 1 << 31  # CPUID leaf 1, ECX
+
+
 def host_cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
     """CPUID of the *host* a VT-x monitor runs on: the core's answer, except that a host that
     runs VT-x has VMX (leaf 1, ECX bit 5) and, being bare metal, no hypervisor bit (ECX bit 31).
     (Unicorn's own CPU model reports the opposite: it describes a virtual machine.)"""
     eax, ebx, ecx, edx = native_cpuid(leaf, subleaf)
     if leaf == 1:
-        ecx = (ecx | (1 << 5)) & ~(1 << 31)
+        ecx = (ecx | VMX_BIT) & ~HYPERVISOR_BIT
+    return eax, ebx, ecx, edx
+
+
+def bare_metal_cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+    """CPUID as vlab's machine answers its own guest (the course's bare metal): no hypervisor
+    bit (SDM vol. 2A, CPUID: bit 31 of leaf 1 ECX is reserved, 0, on hardware; hypervisors set
+    it), and no VMX, which the machine does not offer its guests' code (VMXON is #UD)."""
+    eax, ebx, ecx, edx = native_cpuid(leaf, subleaf)
+    if leaf == 1:
+        ecx &= ~(VMX_BIT | HYPERVISOR_BIT)
     return eax, ebx, ecx, edx
 
 

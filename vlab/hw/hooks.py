@@ -18,6 +18,7 @@ from unicorn import x86_const as X
 from vlab import layout
 from vlab.errors import GuestFault, VlabError
 from vlab.hw.clock import Slice
+from vlab.hw.core import bare_metal_cpuid
 from vlab.hw.delivery import ERROR_CODE_VECTORS, vector_name
 from vlab.isa import decoder
 
@@ -42,6 +43,7 @@ class Hooks:
                     self._unmapped)
         uc.hook_add(unicorn.UC_HOOK_CODE, self._monitor_code, None, layout.MONITOR_BASE,
                     layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
+        uc.hook_add(unicorn.UC_HOOK_INSN, self._cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._out, None, 1, 0, X.UC_X86_INS_OUT)
         # The guest may not write the machine's reserved area (boot tables; the monitor's GDT,
@@ -216,6 +218,17 @@ class Hooks:
                 return False
         s.unmapped = (address, size, access == unicorn.UC_MEM_FETCH_UNMAPPED)
         return False
+
+    def _cpuid(self, uc: unicorn.Uc, _: object) -> int:
+        """CPUID, answered as bare metal (no hypervisor bit: Unicorn's model describes a virtual
+        machine); a monitor that intercepts CPUID (VT-x) answers instead."""
+        if self._m.core.cpuid_intercepted:
+            return self._m.core.cpuid_intercepted(uc, None)
+        regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)
+        values = bare_metal_cpuid(uc.reg_read(X.UC_X86_REG_EAX), uc.reg_read(X.UC_X86_REG_ECX))
+        for reg, value in zip(regs, values, strict=True):
+            uc.reg_write(reg, value)
+        return 1
 
     def _in(self, uc: unicorn.Uc, port: int, size: int, _: object) -> int:
         try:

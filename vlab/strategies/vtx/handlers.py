@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vlab.hw.core import host_cpuid
+from vlab.hw.core import HYPERVISOR_BIT, VMX_BIT, host_cpuid
 from vlab.monitor import qualification as q
 from vlab.monitor.handlers import (
     HandlerTable,
@@ -36,8 +36,13 @@ if TYPE_CHECKING:
 # Under the VT-x model a handler also sees the VMCS (``vcpu.vmcs``): exit information to read
 # (qualification, instruction length, interruption information) and guest state to change.
 def handle_cpuid(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """CPUID (always exits in VMX non-root): pass the host CPU's answer through."""
-    eax, ebx, ecx, edx = host_cpuid(vcpu.regs.eax, vcpu.regs.ecx)
+    """CPUID (always exits in VMX non-root): the host CPU's answer as a guest should see it,
+    the hypervisor bit set (leaf 1, ECX bit 31) and VMX hidden (ECX bit 5: this monitor offers
+    its guest no nested VMX, so VMXON would be #UD there)."""
+    leaf = vcpu.regs.eax
+    eax, ebx, ecx, edx = host_cpuid(leaf, vcpu.regs.ecx)
+    if leaf == 1:
+        ecx = (ecx & ~VMX_BIT) | HYPERVISOR_BIT
     vcpu.regs.eax, vcpu.regs.ebx, vcpu.regs.ecx, vcpu.regs.edx = eax, ebx, ecx, edx
     vcpu.skip()
 
