@@ -1,7 +1,6 @@
-# title: an LDT loaded with LLDT and used: a TI=1 selector loads an LDT data segment (base != 0) and stores through it; SLDT, LAR/LSL on the LDT selector; an LDT selector past the LDT limit: #GP(sel)
+# title: an LDT loaded with LLDT and used: a TI=1 selector loads an LDT data segment (base != 0) and stores through it; LAR/LSL on the LDT selector; an LDT selector past the LDT limit: #GP(sel)
 # sdm: vol. 3A 3.5.1 (LDT, TI flag), 3.4.2 (selector); vol. 2A LLDT, LAR, LSL; vol. 2A MOV (#GP(selector) past the table limit)
 # expect:
-# | sldt = 0x00000040
 # | buffer = 0x12345678
 # | LAR 0x0c: 0x00409300
 # | LSL 0x0c: 0x000000ff
@@ -21,9 +20,6 @@ main:
     call mkdesc
     mov ax, GDT_SPARE
     lldt ax
-    xor eax, eax
-    sldt ax
-    SHOW "sldt = ", eax
     mov ax, 0x0C                        # index 1, TI=1, RPL 0
     mov es, ax
     mov dword ptr es:[4], 0x12345678
