@@ -1,0 +1,13 @@
+# title: ring 3 with IOPL 3 uses a port the bitmap denies, without a fault
+# sdm: vol. 1, 19.5.1 (CPL <= IOPL: the bitmap is not consulted)
+# expect:
+# | IOPL 3: IN at ring 3 done
+.include "conf.inc"
+main:
+    TO_RING3 user, 0x3002
+user:
+    mov dx, SERIAL_LSR
+    in al, dx
+    UPRINT "IOPL 3: IN at ring 3 done\n"
+    mov eax, 3
+    int 0x80

@@ -1,0 +1,15 @@
+# title: Robin & Irvine: SMSW is unprivileged and reads the real CR0[15:0]: TS and MP set by MOV CR0 show
+# sdm: vol. 2B SMSW; vol. 3A 2.5
+# diverges: trap_emulate SMSW at ring 1 does not trap: it reads the real CR0, not the guest's
+# expect:
+# | smsw [3:0] = 0x0000000b
+.include "conf.inc"
+main:
+    mov eax, cr0
+    and eax, ~0x4
+    or eax, 0xA                         # MP, TS
+    mov cr0, eax
+    smsw eax
+    and eax, 0xF
+    SHOW "smsw [3:0] = ", eax
+    EXIT 0
