@@ -34,48 +34,38 @@ WALL_LIMIT = 2.0  # seconds: a run takes < 0.2 s; a monitor looping without reti
 
 # (program, strategy) -> what vlab does instead of what the SDM says.
 KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
-    ('cpuid_leaf1', 'binary_translation'):
-        "prints 'hypervisor bit = 0x00000001' where hardware prints 'hypervisor bit = 0x00000000'",
-    ('cpuid_leaf1', 'native'):
-        "prints 'hypervisor bit = 0x00000001' where hardware prints 'hypervisor bit = 0x00000000'",
-    ('cpuid_leaf1', 'trap_emulate'):
-        "prints 'hypervisor bit = 0x00000001' where hardware prints 'hypervisor bit = 0x00000000'",
     ('cr0_et_hardwired', 'binary_translation'):
-        "prints 'CR0.ET after writing 0 = 0x00000000' where hardware prints 'CR0.ET after "
-        "writing 0 = 0x00000010'",
+        "prints 'CR0.ET after writing 0 = 0x00000000' where hardware prints 'CR0.ET after writing 0 = "
+        "0x00000010'",
     ('cr0_et_hardwired', 'trap_emulate'):
-        "prints 'CR0.ET after writing 0 = 0x00000000' where hardware prints 'CR0.ET after "
-        "writing 0 = 0x00000010'",
+        "prints 'CR0.ET after writing 0 = 0x00000000' where hardware prints 'CR0.ET after writing 0 = "
+        "0x00000010'",
     ('cr0_lmsw', 'binary_translation'):
-        "prints 'lmsw 0x000e: CR0[15:0] = 0x00000011' where hardware prints 'lmsw 0x000e: "
-        "CR0[15:0] = 0x0000001f'",
+        "prints 'lmsw 0x000e: CR0[15:0] = 0x00000011' where hardware prints 'lmsw 0x000e: CR0[15:0] = "
+        "0x0000001f'",
     ('cr0_lmsw', 'trap_emulate'):
-        "prints 'lmsw 0x000e: CR0[15:0] = 0x00000011' where hardware prints 'lmsw 0x000e: "
-        "CR0[15:0] = 0x0000001f'",
+        "prints 'lmsw 0x000e: CR0[15:0] = 0x00000011' where hardware prints 'lmsw 0x000e: CR0[15:0] = "
+        "0x0000001f'",
     ('cr0_nw_without_cd', 'binary_translation'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, "
-        "eip +0'",
+        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('cr0_nw_without_cd', 'native'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, "
-        "eip +0'",
+        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('cr0_nw_without_cd', 'trap_emulate'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, "
-        "eip +0'",
+        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('cr0_nw_without_cd', 'vtx'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, "
-        "eip +0'",
+        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('cr0_pg_without_pe', 'binary_translation'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; '
-        'then #DF double fault: page fault at 0x00100570 while delivering',
+        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
+        'double fault: page fault at 0x00100570 while delivering',
     ('cr0_pg_without_pe', 'native'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; '
-        'then #DF double fault: page fault at 0x00100570 while delivering',
+        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
+        'double fault: page fault at 0x00100570 while delivering',
     ('cr0_pg_without_pe', 'trap_emulate'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; '
-        'then #DF double fault: page fault at 0x00100570 while delivering',
+        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
+        'double fault: page fault at 0x00100570 while delivering',
     ('cr0_pg_without_pe', 'vtx'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; '
-        'then #DF double fault: page fault at 0x00100570 while delivering',
+        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
+        'double fault: page fault at 0x00100570 while delivering',
     ('cr4_reserved_bits', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('cr4_reserved_bits', 'native'):
@@ -85,11 +75,11 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('cr4_reserved_bits', 'vtx'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('dbg_dr0_execute', 'binary_translation'):
-        "prints '#DB at +4293917757, DR6[15:0] & 0xe00f = 0x00000000' where hardware prints '#DB "
-        "at +0, DR6[15:0] & 0xe00f = 0x00000001'",
+        "prints '#DB at +4293917757, DR6[15:0] & 0xe00f = 0x00000000' where hardware prints '#DB at +0, "
+        "DR6[15:0] & 0xe00f = 0x00000001'",
     ('dbg_dr0_execute', 'trap_emulate'):
-        "prints '#DB at +4293917757, DR6[15:0] & 0xe00f = 0x00000000' where hardware prints '#DB "
-        "at +0, DR6[15:0] & 0xe00f = 0x00000001'",
+        "prints '#DB at +4293917757, DR6[15:0] & 0xe00f = 0x00000000' where hardware prints '#DB at +0, "
+        "DR6[15:0] & 0xe00f = 0x00000001'",
     ('dbg_dr1_write', 'binary_translation'):
         "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
     ('dbg_dr1_write', 'native'):
@@ -115,144 +105,58 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('desc_far_jmp_accessed', 'vtx'):
         "prints 'access after = 0x0000009a' where hardware prints 'access after = 0x0000009b'",
     ('desc_gdt_edit_after_lgdt', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +1049494' where hardware prints 'loaded "
-        "0x40: es = 0x00000040'",
+        "prints 'exception 13, error 0x00000040, eip +1049494' where hardware prints 'loaded 0x40: es = "
+        "0x00000040'",
     ('desc_gdt_edit_after_lgdt', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +1049494' where hardware prints 'loaded "
-        "0x40: es = 0x00000040'",
-    ('evt_bound_np_serial', 'binary_translation'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'exception 11, error "
-        "0x0000002b, eip +0'",
-    ('evt_bound_np_serial', 'native'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'exception 11, error "
-        "0x0000002b, eip +0'",
-    ('evt_bound_np_serial', 'trap_emulate'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'exception 11, error "
-        "0x0000002b, eip +0'",
-    ('evt_bound_np_serial', 'vtx'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'exception 11, error "
-        "0x0000002b, eip +0'",
+        "prints 'exception 13, error 0x00000040, eip +1049494' where hardware prints 'loaded 0x40: es = "
+        "0x00000040'",
     ('evt_df_np_np', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 11, "
-        "error 0x00000040, eip +0'",
-    ('evt_int1_no_dpl_check', 'binary_translation'):
-        "prints 'exception 6, eip +0' where hardware prints 'exception 1, eip +1'",
-    ('evt_int1_no_dpl_check', 'native'):
-        "prints 'exception 6, eip +0' where hardware prints 'exception 1, eip +1'",
-    ('evt_int1_no_dpl_check', 'trap_emulate'):
-        "prints 'exception 6, eip +0' where hardware prints 'exception 1, eip +1'",
-    ('evt_int1_no_dpl_check', 'vtx'):
-        "prints 'exception 6, eip +0' where hardware prints 'exception 1, eip +1'",
+        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 11, error "
+        "0x00000040, eip +0'",
     ('evt_int3_dpl_ring3', 'binary_translation'):
-        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints "
-        "'exception 13, error 0x0000001a, eip +0, ring 3'",
-    ('evt_int3_dpl_ring3', 'native'):
-        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints "
-        "'exception 13, error 0x0000001a, eip +0, ring 3'",
+        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints 'exception 13, "
+        "error 0x0000001a, eip +0, ring 3'",
     ('evt_int3_dpl_ring3', 'trap_emulate'):
-        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints "
-        "'exception 13, error 0x0000001a, eip +0, ring 3'",
-    ('evt_int3_dpl_ring3', 'vtx'):
-        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints "
-        "'exception 13, error 0x0000001a, eip +0, ring 3'",
-    ('evt_int3_gate_not_present', 'binary_translation'):
-        "prints 'exception 11, error 0x0000001a, eip +1' where hardware prints 'exception 11, "
-        "error 0x0000001a, eip +0'",
-    ('evt_int3_gate_not_present', 'native'):
-        "prints 'exception 11, error 0x0000001a, eip +1' where hardware prints 'exception 11, "
-        "error 0x0000001a, eip +0'",
+        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints 'exception 13, "
+        "error 0x0000001a, eip +0, ring 3'",
     ('evt_int3_gate_not_present', 'trap_emulate'):
-        "prints 'exception 11, error 0x0000001a, eip +1' where hardware prints 'exception 11, "
-        "error 0x0000001a, eip +0'",
-    ('evt_int3_gate_not_present', 'vtx'):
-        "prints 'exception 11, error 0x0000001a, eip +1' where hardware prints 'exception 11, "
-        "error 0x0000001a, eip +0'",
-    ('evt_int_beyond_idt_limit', 'binary_translation'):
-        "prints 'exception 13, error 0x00000282, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000282, eip +0'",
-    ('evt_int_beyond_idt_limit', 'native'):
-        "prints 'exception 13, error 0x00000282, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000282, eip +0'",
+        "prints 'exception 11, error 0x0000001a, eip +1' where hardware prints 'exception 11, error "
+        "0x0000001a, eip +0'",
     ('evt_int_beyond_idt_limit', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000282, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000282, eip +0'",
-    ('evt_int_beyond_idt_limit', 'vtx'):
-        "prints 'exception 13, error 0x00000282, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000282, eip +0'",
+        "prints 'exception 13, error 0x00000282, eip +2' where hardware prints 'exception 13, error "
+        "0x00000282, eip +0'",
     ('evt_int_gate_bad_type', 'binary_translation'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000202, eip +0'",
+        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
+        "0x00000202, eip +0'",
     ('evt_int_gate_bad_type', 'native'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000202, eip +0'",
+        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
+        "0x00000202, eip +0'",
     ('evt_int_gate_bad_type', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000202, eip +0'",
+        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
+        "0x00000202, eip +0'",
     ('evt_int_gate_bad_type', 'vtx'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000202, eip +0'",
-    ('evt_int_gate_not_present', 'binary_translation'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 11, "
-        "error 0x00000202, eip +0'",
-    ('evt_int_gate_not_present', 'native'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 11, "
-        "error 0x00000202, eip +0'",
+        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
+        "0x00000202, eip +0'",
     ('evt_int_gate_not_present', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 11, "
-        "error 0x00000202, eip +0'",
-    ('evt_int_gate_not_present', 'vtx'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 11, "
-        "error 0x00000202, eip +0'",
+        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 11, error "
+        "0x00000202, eip +0'",
     ('evt_int_gate_selectors', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
+        "0x00000000, eip +0'",
     ('evt_int_gate_selectors', 'native'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
+        "0x00000000, eip +0'",
     ('evt_int_gate_selectors', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
+        "0x00000000, eip +0'",
     ('evt_int_gate_selectors', 'vtx'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('evt_into_gate_not_present', 'binary_translation'):
-        "prints 'exception 11, error 0x00000022, eip +1' where hardware prints 'exception 11, "
-        "error 0x00000022, eip +0'",
-    ('evt_into_gate_not_present', 'native'):
-        "prints 'exception 11, error 0x00000022, eip +1' where hardware prints 'exception 11, "
-        "error 0x00000022, eip +0'",
-    ('evt_into_gate_not_present', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000022, eip +1' where hardware prints 'exception 11, "
-        "error 0x00000022, eip +0'",
-    ('evt_into_gate_not_present', 'vtx'):
-        "prints 'exception 11, error 0x00000022, eip +1' where hardware prints 'exception 11, "
-        "error 0x00000022, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
+        "0x00000000, eip +0'",
     ('evt_into', 'binary_translation'):
         "prints 'exception 4, eip +1049473' where hardware prints 'OF=0: no exception'",
-    ('evt_ud_gate_bad_selector', 'binary_translation'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 '
-        'names 0x100, which is not a present code segment',
-    ('evt_ud_gate_bad_selector', 'native'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 '
-        'names 0x100, which is not a present code segment',
-    ('evt_ud_gate_bad_selector', 'trap_emulate'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 '
-        'names 0x100, which is not a present code segment',
-    ('evt_ud_gate_bad_selector', 'vtx'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 '
-        'names 0x100, which is not a present code segment',
-    ('evt_ud_gate_not_present', 'binary_translation'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 is '
-        'not present',
-    ('evt_ud_gate_not_present', 'native'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 is '
-        'not present',
-    ('evt_ud_gate_not_present', 'trap_emulate'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 is '
-        'not present',
-    ('evt_ud_gate_not_present', 'vtx'):
-        'InvalidOpcode: invalid opcode (#UD) and the guest has no #UD handler: IDT gate 0x6 is '
-        'not present',
+    ('evt_into_gate_not_present', 'trap_emulate'):
+        "prints 'exception 11, error 0x00000022, eip +1' where hardware prints 'exception 11, error "
+        "0x00000022, eip +0'",
     ('fpu_em_nm', 'binary_translation'):
         "prints 'wait with EM=1: no fault' where hardware prints 'exception 7, eip +0'",
     ('fpu_em_nm', 'trap_emulate'):
@@ -266,155 +170,53 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('fpu_wait_ts_mp', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 7, eip +0'",
     ('gate_call_ring3_to_ring0', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints "
-        "'ring 0: esp = kstack_top - 24: 0x00000001'",
+        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: esp"
+        " = kstack_top - 24: 0x00000001'",
     ('gate_call_ring3_to_ring0', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints "
-        "'ring 0: esp = kstack_top - 24: 0x00000001'",
+        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: esp"
+        " = kstack_top - 24: 0x00000001'",
     ('gate_call_same_ring', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +1049495' where hardware prints 'in callee: "
-        "cs = 0x00000008'",
+        "prints 'exception 13, error 0x00000040, eip +1049495' where hardware prints 'in callee: cs = "
+        "0x00000008'",
     ('gate_call_same_ring', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +1049495' where hardware prints 'in callee: "
-        "cs = 0x00000008'",
+        "prints 'exception 13, error 0x00000040, eip +1049495' where hardware prints 'in callee: cs = "
+        "0x00000008'",
     ('gate_conforming_code', 'binary_translation'):
-        "prints 'in conforming code: cs = exception 13, error 0x00000030, eip +1049303' where "
-        "hardware prints 'in conforming code: cs = 0x00000043'",
+        "prints 'in conforming code: cs = exception 13, error 0x00000030, eip +1049303' where hardware "
+        "prints 'in conforming code: cs = 0x00000043'",
     ('gate_far_rpl3_selector', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000008, eip +0'",
     ('gate_far_rpl3_selector', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000008, eip +0'",
     ('gate_far_to_dpl3_code', 'binary_translation'):
-        "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, "
-        "error 0x00000028, eip +0'",
+        "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, error "
+        "0x00000028, eip +0'",
     ('gate_far_to_dpl3_code', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, "
-        "error 0x00000028, eip +0'",
+        "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, error "
+        "0x00000028, eip +0'",
     ('io_ins_ring3', 'binary_translation'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
+        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
+        " 3'",
     ('io_ins_ring3', 'native'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
+        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
+        " 3'",
     ('io_ins_ring3', 'trap_emulate'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
+        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
+        " 3'",
     ('io_ins_ring3', 'vtx'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
-    ('io_no_bitmap_tss_limit', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('io_no_bitmap_tss_limit', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('io_no_bitmap_tss_limit', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('io_no_bitmap_tss_limit', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
+        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
+        " 3'",
+    ('io_iopl3_ring3', 'trap_emulate'):
+        "the kernel's IRET to ring 3 runs at ring 1, where IRET cannot change IOPL (SDM vol. 3A, IRET: "
+        'IOPL changes only at CPL 0): the user task keeps IOPL 0 and its IN raises #GP; a monitor would '
+        'have to intercept IRET to outer rings',
     ('io_ring1_iopl', 'binary_translation'):
-        "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception "
-        "13, error 0x00000000, eip +0, ring 1'",
-    ('io_ring1_iopl', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 1'",
+        "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, error"
+        " 0x00000000, eip +0, ring 1'",
     ('io_ring1_iopl', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 1'",
-    ('io_ring1_iopl', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 1'",
-    ('io_ring3_bitmap_allows', 'binary_translation'):
-        "prints '(nothing more)' where hardware prints 'exception 13, error 0x00000000, eip +0, "
-        "ring 3'",
-    ('io_ring3_bitmap_allows', 'native'):
-        "prints '(nothing more)' where hardware prints 'exception 13, error 0x00000000, eip +0, "
-        "ring 3'",
-    ('io_ring3_bitmap_allows', 'trap_emulate'):
-        "prints '(nothing more)' where hardware prints 'exception 13, error 0x00000000, eip +0, "
-        "ring 3'",
-    ('io_ring3_bitmap_allows', 'vtx'):
-        "prints '(nothing more)' where hardware prints 'exception 13, error 0x00000000, eip +0, "
-        "ring 3'",
-    ('io_ring3_denied', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('io_ring3_denied', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('io_ring3_denied', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('io_ring3_denied', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('io_ring3_word_needs_all_bits', 'binary_translation'):
-        "prints 'second IN: no fault' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
-    ('io_ring3_word_needs_all_bits', 'native'):
-        "prints 'second IN: no fault' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
-    ('io_ring3_word_needs_all_bits', 'trap_emulate'):
-        "prints 'second IN: no fault' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
-    ('io_ring3_word_needs_all_bits', 'vtx'):
-        "prints 'second IN: no fault' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
-    ('irq_gate_bad_selector', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip -1' where hardware prints 'exception 13, "
-        "error 0x00000001, eip +0'",
-    ('irq_gate_bad_selector', 'native'):
-        "prints 'exception 13, error 0x00000000, eip -1' where hardware prints 'exception 13, "
-        "error 0x00000001, eip +0'",
-    ('irq_gate_bad_selector', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip -1' where hardware prints 'exception 13, "
-        "error 0x00000001, eip +0'",
-    ('irq_gate_bad_selector', 'vtx'):
-        "prints 'exception 13, error 0x00000000, eip -1' where hardware prints 'exception 13, "
-        "error 0x00000001, eip +0'",
-    ('irq_gate_not_present', 'binary_translation'):
-        "prints 'exception 11, error 0x00000102, eip -1' where hardware prints 'exception 11, "
-        "error 0x00000103, eip +0'",
-    ('irq_gate_not_present', 'native'):
-        "prints 'exception 11, error 0x00000102, eip -1' where hardware prints 'exception 11, "
-        "error 0x00000103, eip +0'",
-    ('irq_gate_not_present', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000102, eip -1' where hardware prints 'exception 11, "
-        "error 0x00000103, eip +0'",
-    ('irq_gate_not_present', 'vtx'):
-        "prints 'exception 11, error 0x00000102, eip -1' where hardware prints 'exception 11, "
-        "error 0x00000103, eip +0'",
-    ('irq_iret', 'binary_translation'):
-        "prints 'irq taken 0 time(s)' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('irq_iret', 'native'):
-        "prints 'irq taken 0 time(s)' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('irq_iret', 'trap_emulate'):
-        "prints 'irq taken 0 time(s)' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('irq_iret', 'vtx'):
-        "prints 'irq taken 0 time(s)' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('irq_popf', 'binary_translation'):
-        "prints 'irq taken 1 time(s), at +1' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('irq_popf', 'native'):
-        "prints 'irq taken 1 time(s), at +1' where hardware prints 'irq taken 1 time(s), at +0'",
     ('irq_popf', 'trap_emulate'):
         "prints 'irq taken 0 time(s)' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('irq_popf', 'vtx'):
-        "prints 'irq taken 1 time(s), at +1' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('irq_sti_cli', 'binary_translation'):
-        "prints 'irq taken 1 time(s), at +1049642' where hardware prints 'irq taken 0 time(s)'",
-    ('irq_sti_cli', 'native'):
-        "prints 'irq taken 1 time(s), at +1049642' where hardware prints 'irq taken 0 time(s)'",
-    ('irq_sti_cli', 'trap_emulate'):
-        "prints 'irq taken 1 time(s), at +1049642' where hardware prints 'irq taken 0 time(s)'",
-    ('irq_sti_cli', 'vtx'):
-        "prints 'irq taken 1 time(s), at +1049642' where hardware prints 'irq taken 0 time(s)'",
-    ('irq_sti_nop_nop_cli', 'binary_translation'):
-        "prints 'irq taken 1 time(s), at +3' where hardware prints 'irq taken 1 time(s), at +2'",
-    ('irq_sti_nop_nop_cli', 'native'):
-        "prints 'irq taken 1 time(s), at +3' where hardware prints 'irq taken 1 time(s), at +2'",
-    ('irq_sti_nop_nop_cli', 'trap_emulate'):
-        "prints 'irq taken 1 time(s), at +3' where hardware prints 'irq taken 1 time(s), at +2'",
-    ('irq_sti_nop_nop_cli', 'vtx'):
-        "prints 'irq taken 1 time(s), at +3' where hardware prints 'irq taken 1 time(s), at +2'",
-    ('irq_sti_shadow', 'binary_translation'):
-        "prints 'irq taken 1 time(s), at +2' where hardware prints 'irq taken 1 time(s), at +1'",
-    ('irq_sti_shadow', 'native'):
-        "prints 'irq taken 1 time(s), at +2' where hardware prints 'irq taken 1 time(s), at +1'",
-    ('irq_sti_shadow', 'trap_emulate'):
-        "prints 'irq taken 1 time(s), at +2' where hardware prints 'irq taken 1 time(s), at +1'",
-    ('irq_sti_shadow', 'vtx'):
-        "prints 'irq taken 1 time(s), at +2' where hardware prints 'irq taken 1 time(s), at +1'",
     ('lar_values', 'binary_translation'):
         "prints 'LAR 0x38: ZF 0' where hardware prints 'LAR 0x38: ZF 1, 0x00008b00'",
     ('ldt_use', 'binary_translation'):
@@ -430,69 +232,65 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('lsl_values', 'binary_translation'):
         "prints 'LSL 0x38: ZF 0' where hardware prints 'LSL 0x38: ZF 1, 0x00002068'",
     ('ltr_checks', 'binary_translation'):
-        "prints 'access before = 0x00000089' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0'",
+        "prints 'access before = 0x00000089' where hardware prints 'exception 13, error 0x00000000, eip "
+        "+0'",
     ('ltr_checks', 'native'):
-        "prints 'exception 13, error 0x00000038, eip +0' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('ltr_checks', 'trap_emulate'):
-        "prints 'access before = 0x00000089' where hardware prints 'exception 13, error "
+        "prints 'exception 13, error 0x00000038, eip +0' where hardware prints 'exception 13, error "
         "0x00000000, eip +0'",
+    ('ltr_checks', 'trap_emulate'):
+        "prints 'access before = 0x00000089' where hardware prints 'exception 13, error 0x00000000, eip "
+        "+0'",
     ('ltr_checks', 'vtx'):
-        "prints 'exception 13, error 0x00000038, eip +0' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000038, eip +0' where hardware prints 'exception 13, error "
+        "0x00000000, eip +0'",
     ('msr_nonexistent', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('msr_nonexistent', 'native'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('msr_nonexistent', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('msr_nonexistent', 'vtx'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('msr_pat_powerup', 'binary_translation'):
         "prints 'PAT high = 0x00000000' where hardware prints 'PAT high = 0x00070406'",
     ('msr_pat_powerup', 'trap_emulate'):
         "prints 'PAT high = 0x00000000' where hardware prints 'PAT high = 0x00070406'",
     ('op16_iretw', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp "
-        "delta = 0x00000006'",
+        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta = "
+        "0x00000006'",
     ('op16_iretw', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp "
-        "delta = 0x00000006'",
+        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta = "
+        "0x00000006'",
     ('op16_pop_ds', 'binary_translation'):
-        "prints 'popw ds: esp delta = 0x00000004' where hardware prints 'popw ds: esp delta = "
-        "0x00000002'",
+        "prints 'popw ds: esp delta = 0x00000004' where hardware prints 'popw ds: esp delta = 0x00000002'",
     ('op16_push_cs', 'binary_translation'):
-        "prints 'pushw cs: esp delta = 0x00000004, word & 0xfffc = 0x00000008' where hardware "
-        "prints 'pushw cs: esp delta = 0x00000002, word & 0xfffc = 0x00000008'",
+        "prints 'pushw cs: esp delta = 0x00000004, word & 0xfffc = 0x00000008' where hardware prints "
+        "'pushw cs: esp delta = 0x00000002, word & 0xfffc = 0x00000008'",
     ('op16_pushfw_popfw', 'binary_translation'):
-        "prints 'pushfw: esp delta = 0x00000004' where hardware prints 'pushfw: esp delta = "
-        "0x00000002'",
+        "prints 'pushfw: esp delta = 0x00000004' where hardware prints 'pushfw: esp delta = 0x00000002'",
     ('op16_retf_imm16', 'binary_translation'):
-        "prints 'lret 8: esp restored = 0x00000000' where hardware prints 'lret 8: esp restored "
-        "= 0x00000001'",
+        "prints 'lret 8: esp restored = 0x00000000' where hardware prints 'lret 8: esp restored = "
+        "0x00000001'",
     ('op16_retf_imm16', 'trap_emulate'):
-        "prints 'exception 13, error 0x00004444, eip +1049561' where hardware prints 'lretw 4: "
-        "esp delta = 0x00000008, cs = 0x00000040'",
+        "prints 'exception 13, error 0x00004444, eip +1049561' where hardware prints 'lretw 4: esp delta "
+        "= 0x00000008, cs = 0x00000040'",
     ('pg_accessed_dirty', 'binary_translation'):
         "prints 'exception 8, error 0x00000000' where hardware prints 'fresh: A,D = 0x00000000'",
     ('pg_accessed_dirty', 'trap_emulate'):
         'hangs: the monitor loops without retiring instructions',
     ('pg_pf_error_codes', 'binary_translation'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'exception 14, error "
-        "0x00000000, eip +0'",
+        "prints 'exception 8, error 0x00000000' where hardware prints 'exception 14, error 0x00000000, "
+        "eip +0'",
     ('pg_pf_error_codes', 'trap_emulate'):
         'hangs: the monitor loops without retiring instructions',
     ('pg_pse_4m', 'binary_translation'):
-        "GuestFault: the guest uses 4 MiB pages (CR4.PSE): vlab's shadow pager maps 4 KiB pages "
-        'only',
+        "GuestFault: the guest uses 4 MiB pages (CR4.PSE): vlab's shadow pager maps 4 KiB pages only",
     ('pg_pse_4m', 'trap_emulate'):
-        "GuestFault: the guest uses 4 MiB pages (CR4.PSE): vlab's shadow pager maps 4 KiB pages "
-        'only',
+        "GuestFault: the guest uses 4 MiB pages (CR4.PSE): vlab's shadow pager maps 4 KiB pages only",
     ('pg_smc_alias', 'binary_translation'):
         'hangs: the monitor loops without retiring instructions',
     ('pg_smc_alias', 'trap_emulate'):
@@ -522,17 +320,17 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('ri_pop_seg', 'binary_translation'):
         'UnmappedAccess: write of 12 bytes at 0xfffffffc outside guest RAM',
     ('ri_verr', 'binary_translation'):
-        "GuestFault: the guest wrote to the monitor's memory at 0xfffffff0 (refused: it is "
-        "outside the guest's RAM)",
+        "GuestFault: the guest wrote to the monitor's memory at 0xfffffff0 (refused: it is outside the "
+        "guest's RAM)",
     ('ri_verw', 'binary_translation'):
-        "GuestFault: the guest wrote to the monitor's memory at 0xfffffff0 (refused: it is "
-        "outside the guest's RAM)",
+        "GuestFault: the guest wrote to the monitor's memory at 0xfffffff0 (refused: it is outside the "
+        "guest's RAM)",
     ('seg_base_lgdt', 'binary_translation'):
-        'TripleFault: triple fault: #GP general protection: IDT gate 0xd names 0x8, which is not '
-        'a present code segment; then #DF double fault: IDT gate 0x8 na',
+        'TripleFault: triple fault: #GP general protection: IDT gate 0xd names 0x8, which is not a '
+        'present code segment; then #DF double fault: IDT gate 0x8 na',
     ('seg_base_lgdt', 'trap_emulate'):
-        'TripleFault: triple fault: #GP general protection: IDT gate 0xd names 0x8, which is not '
-        'a present code segment; then #DF double fault: IDT gate 0x8 na',
+        'TripleFault: triple fault: #GP general protection: IDT gate 0xd names 0x8, which is not a '
+        'present code segment; then #DF double fault: IDT gate 0x8 na',
     ('seg_iret_nulls_ds', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_iret_nulls_ds', 'native'):
@@ -550,11 +348,11 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('seg_limit_gp', 'vtx'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('seg_not_present_loads', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 11, "
-        "error 0x00000040, eip +0'",
+        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 11, error "
+        "0x00000040, eip +0'",
     ('seg_not_present_loads', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 12, "
-        "error 0x00000040, eip +0'",
+        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 12, error "
+        "0x00000040, eip +0'",
     ('seg_null_ds_store', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('seg_null_ds_store', 'native'):
@@ -580,41 +378,41 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('seg_retf_nulls_ds', 'vtx'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_ss_rpl_dpl', 'binary_translation'):
-        "prints 'exception 13, error 0x00000030, eip +0' where hardware prints 'exception 13, "
-        "error 0x00000010, eip +0'",
+        "prints 'exception 13, error 0x00000030, eip +0' where hardware prints 'exception 13, error "
+        "0x00000010, eip +0'",
     ('seg_ss_rpl_dpl', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000030, eip +0' where hardware prints 'exception 13, "
-        "error 0x00000010, eip +0'",
+        "prints 'exception 13, error 0x00000030, eip +0' where hardware prints 'exception 13, error "
+        "0x00000010, eip +0'",
     ('sys_sysenter_null_cs', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('sys_sysenter_null_cs', 'native'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('sys_sysenter_null_cs', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('sys_sysenter_null_cs', 'vtx'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints "
-        "'exception 13, error 0x00000000, eip +0'",
+        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0'",
     ('sys_sysenter_sysexit', 'binary_translation'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints "
-        "'ring 0: cs = 0x00000048'",
+        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
+        "= 0x00000048'",
     ('sys_sysenter_sysexit', 'native'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints "
-        "'ring 0: cs = 0x00000048'",
+        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
+        "= 0x00000048'",
     ('sys_sysenter_sysexit', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints "
-        "'ring 0: cs = 0x00000048'",
+        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
+        "= 0x00000048'",
     ('sys_sysenter_sysexit', 'vtx'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints "
-        "'ring 0: cs = 0x00000048'",
+        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
+        "= 0x00000048'",
     ('tsd_rdtsc_ring3', 'binary_translation'):
-        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0, ring 3'",
+        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip +0,"
+        " ring 3'",
     ('tsd_rdtsc_ring3', 'trap_emulate'):
-        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0, ring 3'",
+        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip +0,"
+        " ring 3'",
 }
 
 
@@ -682,3 +480,9 @@ def test_program(name: str, strategy: str):
         assert error is None and console == header.expect, (
             f"{name} under {strategy}:\n--- expected (SDM: {header.sdm})\n{header.expect}"
             f"--- got\n{shown}")
+
+
+def test_a_vtx_guest_sees_a_hypervisor_and_no_vmx():
+    """Under VT-x, CPUID exits and vlab's monitor answers as hypervisors do: the hypervisor bit
+    set (leaf 1, ECX bit 31) and VMX hidden (bit 5), since no nested VMX is offered."""
+    assert run("cpuid_leaf1", "vtx") == ("hypervisor bit = 0x00000001\nvmx bit = 0x00000000\n", None)

@@ -14,9 +14,11 @@ main:
     pop ebx
     mov ds, ax
     PRINT "loaded null into DS: no fault\n"
-    mov ds, bx
     MARK 1f
     RESUME 2f
+    mov ds, bx                                  # (MARK and RESUME store through DS: before)
 1:  mov dword ptr [0x2000], 1
-2:  PRINT "done\n"
+2:  mov ax, KERNEL_DS                           # the handler put the null DS back
+    mov ds, ax
+    PRINT "done\n"
     EXIT 0
