@@ -125,31 +125,13 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('evt_int_beyond_idt_limit', 'trap_emulate'):
         "prints 'exception 13, error 0x00000282, eip +2' where hardware prints 'exception 13, error "
         "0x00000282, eip +0'",
-    ('evt_int_gate_bad_type', 'binary_translation'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
-        "0x00000202, eip +0'",
-    ('evt_int_gate_bad_type', 'native'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
-        "0x00000202, eip +0'",
     ('evt_int_gate_bad_type', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
-        "0x00000202, eip +0'",
-    ('evt_int_gate_bad_type', 'vtx'):
         "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
         "0x00000202, eip +0'",
     ('evt_int_gate_not_present', 'trap_emulate'):
         "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 11, error "
         "0x00000202, eip +0'",
-    ('evt_int_gate_selectors', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0'",
-    ('evt_int_gate_selectors', 'native'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0'",
     ('evt_int_gate_selectors', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0'",
-    ('evt_int_gate_selectors', 'vtx'):
         "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
         "0x00000000, eip +0'",
     ('evt_into', 'binary_translation'):

@@ -32,6 +32,11 @@ EXCEPTION_NAMES = {
 _GATE_INTERRUPT, _GATE_TRAP = 0xE, 0xF
 
 
+def is_code(descriptor: tuple[int, int] | None) -> bool:
+    """Is this a code-segment descriptor (S=1, type bit 3 set), present or not?"""
+    return descriptor is not None and bool(descriptor[1] & (1 << 12)) and bool(descriptor[1] & (1 << 11))
+
+
 def vector_name(vector: int) -> str:
     return EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
 
@@ -147,11 +152,11 @@ def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
         return (13, gate_err, f"vector {vector:#x} is beyond the IDT limit {limit:#x}")
     lo, hi = struct.unpack("<II", m.memory.read_linear(base + vector * 8, 8))
     gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
-    if not present:
-        return (11, gate_err, f"IDT gate {vector:#x} is not present")
-    if gtype not in (_GATE_INTERRUPT, _GATE_TRAP):
+    if gtype not in (_GATE_INTERRUPT, _GATE_TRAP):  # the type is checked before P (INT n)
         return (13, gate_err, f"IDT gate {vector:#x} has type {gtype:#x} "
                         "(vlab supports 32-bit interrupt and trap gates)")
+    if not present:
+        return (11, gate_err, f"IDT gate {vector:#x} is not present")
     if software and dpl < cpl:
         return (13, gate_err, f"int {vector:#x} from CPL {cpl} but the gate's DPL is {dpl}")
     return Gate((lo >> 16) & 0xFFFF, (hi & 0xFFFF0000) | (lo & 0xFFFF),
@@ -170,6 +175,9 @@ class DeliveryView(Protocol):
 
     def code_dpl(self, selector: int) -> int | None:
         """DPL of the present code segment ``selector`` names (None: it names none)."""
+
+    def descriptor(self, selector: int) -> tuple[int, int] | None:
+        """The two dwords of the descriptor ``selector`` names (None: past the table, null)."""
 
     def stack_for(self, ring: int) -> tuple[int, int]:
         """SS:ESP for ``ring`` from the TSS."""
@@ -203,6 +211,9 @@ class RealView:
     def code_dpl(self, selector: int) -> int | None:
         return self.cpu.code_segment_dpl(selector)
 
+    def descriptor(self, selector: int) -> tuple[int, int] | None:
+        return self.cpu.descriptor(selector)
+
     def stack_for(self, ring: int) -> tuple[int, int]:
         return self.cpu.tss_stack(ring)
 
@@ -231,9 +242,15 @@ def deliver_once(view: DeliveryView, m: Machine, vector: int, error_code: int | 
         return gate
     selector, offset = gate.selector, gate.offset
     target = view.code_dpl(selector)
-    if target is None:
-        return (13, (selector & 0xFFFC) | (0 if software else 1),
-                f"IDT gate {vector:#x} names {selector:#x}, which is not a present code segment")
+    ext = 0 if software else 1
+    if target is None:  # SDM vol. 2A, INT n: null #GP(EXT); not present #NP(sel); else #GP(sel)
+        if selector & 0xFFFC == 0:
+            return (13, ext, f"IDT gate {vector:#x} has a null code-segment selector")
+        if is_code(view.descriptor(selector)):
+            return (11, (selector & 0xFFFC) | ext,
+                    f"IDT gate {vector:#x} names {selector:#x}, a code segment not present")
+        return (13, (selector & 0xFFFC) | ext,
+                f"IDT gate {vector:#x} names {selector:#x}, which is not a code segment")
     if target > cpl:
         return (13, (selector & 0xFFFC) | (0 if software else 1),
                 "an interrupt cannot go to an outer ring")

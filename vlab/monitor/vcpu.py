@@ -333,6 +333,9 @@ class GuestView:
             return None
         return (d[1] >> 13) & 3
 
+    def descriptor(self, selector: int) -> tuple[int, int] | None:
+        return self.vcpu.guest_descriptor(selector)
+
     def stack_for(self, ring: int) -> tuple[int, int]:
         return self.vcpu.guest_tss_stack(ring)
 
