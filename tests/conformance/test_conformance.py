@@ -34,18 +34,6 @@ WALL_LIMIT = 2.0  # seconds: a run takes < 0.2 s; a monitor looping without reti
 
 # (program, strategy) -> what vlab does instead of what the SDM says.
 KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
-    ('cr0_et_hardwired', 'binary_translation'):
-        "prints 'CR0.ET after writing 0 = 0x00000000' where hardware prints 'CR0.ET after writing 0 = "
-        "0x00000010'",
-    ('cr0_et_hardwired', 'trap_emulate'):
-        "prints 'CR0.ET after writing 0 = 0x00000000' where hardware prints 'CR0.ET after writing 0 = "
-        "0x00000010'",
-    ('cr0_lmsw', 'binary_translation'):
-        "prints 'lmsw 0x000e: CR0[15:0] = 0x00000011' where hardware prints 'lmsw 0x000e: CR0[15:0] = "
-        "0x0000001f'",
-    ('cr0_lmsw', 'trap_emulate'):
-        "prints 'lmsw 0x000e: CR0[15:0] = 0x00000011' where hardware prints 'lmsw 0x000e: CR0[15:0] = "
-        "0x0000001f'",
     ('cr0_nw_without_cd', 'binary_translation'):
         "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('cr0_nw_without_cd', 'native'):

@@ -37,13 +37,14 @@ MUST_ADVANCE = frozenset({
 #: Exits for a control transfer: the handler must send the guest somewhere else.
 MUST_MOVE = frozenset({ExitReason.IRET, ExitReason.FAR_TRANSFER})
 
-def cr_qualification(insn: Instruction) -> int:
-    """Intel's CR-access qualification for MOV CR / CLTS / LMSW (SDM vol. 3, table 28-3)."""
+def cr_qualification(insn: Instruction, lmsw_source: int = 0) -> int:
+    """Intel's CR-access qualification for MOV CR / CLTS / LMSW (SDM vol. 3, table 28-3);
+    ``lmsw_source`` is LMSW's 16-bit operand (bits 31:16 of the qualification)."""
     if insn.mnemonic == "clts":
         return q.encode_cr(0, 2)
     ops = operands(insn)
     if insn.mnemonic == "lmsw":
-        return q.encode_cr(0, 3, lmsw_memory=ops[0].kind == "mem")
+        return q.encode_cr(0, 3, lmsw_data=lmsw_source, lmsw_memory=ops[0].kind == "mem")
     dst, src = ops
     if dst.reg.startswith("cr"):
         return q.encode_cr(int(dst.reg[2:]), 0, src.reg)

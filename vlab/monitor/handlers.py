@@ -101,6 +101,16 @@ def effective_address(vcpu: VirtualCpu, exit_: Exit, index: int = 0) -> int:
     return operand_address(vcpu, instruction_of(exit_), index)
 
 
+def lmsw_source(vcpu: VirtualCpu, insn: Instruction) -> int:
+    """LMSW's 16-bit source operand, from a register or memory (0 for other instructions)."""
+    if insn.mnemonic != "lmsw":
+        return 0
+    op = operands(insn)[0]
+    if op.kind == "mem":
+        return int.from_bytes(vcpu.mem.read(operand_address(vcpu, insn), 2), "little")
+    return vcpu.regs[op.reg] & 0xFFFF
+
+
 def operand_address(vcpu: VirtualCpu, insn: Instruction, index: int = 0) -> int:
     """The linear address of memory operand ``index`` of a decoded instruction."""
     op = operands(insn)[index]
@@ -161,6 +171,9 @@ def handle_string_io(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 # ------------------------------------------------------------------------ control registers
+ET = 1 << 4  # CR0.ET
+
+
 def handle_mov_cr(vcpu: VirtualCpu, exit_: Exit) -> None:
     """MOV to/from CRn, CLTS, LMSW: on the virtual control registers (qualification decoded)."""
     cr = q.decode_cr(exit_.qualification)
@@ -168,7 +181,10 @@ def handle_mov_cr(vcpu: VirtualCpu, exit_: Exit) -> None:
         raise GuestException(f"CR{cr.cr} does not exist: #UD", 6)
     name = f"CR{cr.cr}"
     if cr.access_type == 0:
-        setattr(vcpu.virt, name, vcpu.regs[cr.register])
+        value = vcpu.regs[cr.register]
+        if cr.cr == 0:
+            value |= ET  # CR0.ET is hard-wired to 1 on P6 and later (SDM vol. 3A, 2.5)
+        setattr(vcpu.virt, name, value)
     elif cr.access_type == 1:
         vcpu.regs[cr.register] = getattr(vcpu.virt, name)
     elif cr.access_type == 2:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from vlab.hw import paging
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor.dispatch import cr_qualification, io_qualification
+from vlab.monitor.handlers import lmsw_source
 from vlab.monitor.trace import ExitReason
 from vlab.strategies.trap_emulate.rings import DeprivilegedMonitor
 
@@ -138,7 +139,7 @@ class TrapAndEmulate(DeprivilegedMonitor):
         if mn == "mov" and "cr" in insn.op_str:
             return ExitReason.CR_ACCESS, cr_qualification(insn)
         if mn in ("clts", "lmsw"):
-            return ExitReason.CR_ACCESS, cr_qualification(insn)
+            return ExitReason.CR_ACCESS, cr_qualification(insn, lmsw_source(self.vcpu, insn))
         if mn in ("mov", "pop") and operands(insn) and operands(insn)[0].reg in (
                 "ss", "ds", "es", "fs", "gs"):
             return ExitReason.SEGMENT_LOAD, 0

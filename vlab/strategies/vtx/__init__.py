@@ -24,7 +24,7 @@ from vlab.errors import TripleFault, VlabError
 from vlab.hw import delivery
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor.dispatch import Monitor, cr_qualification, io_qualification
-from vlab.monitor.handlers import HandlerTable, operand_address
+from vlab.monitor.handlers import HandlerTable, lmsw_source, operand_address
 from vlab.monitor.scanner import CodeScanner
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.strategies.vtx.ept import Ept
@@ -228,7 +228,7 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             self.vm_exit(ExitReason.CPUID, insn.address, insn)
             return
         if mn == "mov" or mn in ("clts", "lmsw"):
-            qual = cr_qualification(insn)
+            qual = cr_qualification(insn, lmsw_source(self.vcpu, insn))
             kind, cr = (qual >> 4) & 3, qual & 0xF
             reg = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")[(qual >> 8) & 7]
             if kind == 0:
