@@ -122,8 +122,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('evt_int_gate_selectors', 'trap_emulate'):
         "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
         "0x00000000, eip +0'",
-    ('evt_into', 'binary_translation'):
-        "prints 'exception 4, eip +1049473' where hardware prints 'OF=0: no exception'",
     ('evt_into_gate_not_present', 'trap_emulate'):
         "prints 'exception 11, error 0x00000022, eip +1' where hardware prints 'exception 11, error "
         "0x00000022, eip +0'",
@@ -225,23 +223,12 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('msr_nonexistent', 'vtx'):
         "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
         "error 0x00000000, eip +0'",
-    ('msr_pat_powerup', 'binary_translation'):
-        "prints 'PAT high = 0x00000000' where hardware prints 'PAT high = 0x00070406'",
-    ('msr_pat_powerup', 'trap_emulate'):
-        "prints 'PAT high = 0x00000000' where hardware prints 'PAT high = 0x00070406'",
     ('op16_iretw', 'binary_translation'):
         "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta = "
         "0x00000006'",
     ('op16_iretw', 'trap_emulate'):
         "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta = "
         "0x00000006'",
-    ('op16_pop_ds', 'binary_translation'):
-        "prints 'popw ds: esp delta = 0x00000004' where hardware prints 'popw ds: esp delta = 0x00000002'",
-    ('op16_push_cs', 'binary_translation'):
-        "prints 'pushw cs: esp delta = 0x00000004, word & 0xfffc = 0x00000008' where hardware prints "
-        "'pushw cs: esp delta = 0x00000002, word & 0xfffc = 0x00000008'",
-    ('op16_pushfw_popfw', 'binary_translation'):
-        "prints 'pushfw: esp delta = 0x00000004' where hardware prints 'pushfw: esp delta = 0x00000002'",
     ('op16_retf_imm16', 'binary_translation'):
         "prints 'lret 8: esp restored = 0x00000000' where hardware prints 'lret 8: esp restored = "
         "0x00000001'",

@@ -85,6 +85,20 @@ def instruction_of(exit_: Exit) -> Instruction:
     return insn if insn is not None else decoder().decode(exit_.raw, exit_.eip)
 
 
+_PREFIXES = frozenset({0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3})
+
+
+def stack_operand_size(insn: Instruction) -> int:
+    """Bytes a PUSH/POP/PUSHF/POPF of 32-bit code moves: 2 with an operand-size prefix (66h:
+    PUSHFW, PUSH CS, POP DS as 16-bit forms), else 4 (SDM vol. 2, PUSH and POP)."""
+    for byte in insn.raw:
+        if byte not in _PREFIXES:
+            return 4
+        if byte == 0x66:
+            return 2
+    return 4
+
+
 def operand_value(vcpu: VirtualCpu, exit_: Exit, index: int) -> int:
     insn = instruction_of(exit_)
     op = operands(insn)[index]
@@ -246,9 +260,14 @@ def handle_lldt(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 # ------------------------------------------------------------------------ MSRs, caches, TLB
+#: MSRs whose power-up value is not 0 (SDM vol. 3A, 11.12.4: IA32_PAT's default memory types).
+MSR_POWER_UP = {0x277: 0x0007_0406_0007_0406}
+
+
 def handle_rdmsr(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """RDMSR: EDX:EAX = virtual MSR[ECX] (0 if never written)."""
-    value = vcpu.virt.msrs.get(vcpu.regs.ecx, 0)
+    """RDMSR: EDX:EAX = virtual MSR[ECX] (its power-up value if never written)."""
+    msr = vcpu.regs.ecx
+    value = vcpu.virt.msrs.get(msr, MSR_POWER_UP.get(msr, 0))
     vcpu.regs.eax, vcpu.regs.edx = value & 0xFFFF_FFFF, value >> 32
     vcpu.skip()
 
@@ -326,8 +345,9 @@ def handle_segment_load(vcpu: VirtualCpu, exit_: Exit) -> None:
     ops = operands(insn)
     seg = ops[0].reg
     if insn.mnemonic == "pop":
-        value = vcpu.mem.u32(vcpu.regs.esp) & 0xFFFF
-        vcpu.regs.esp = vcpu.regs.esp + 4
+        size = stack_operand_size(insn)
+        value = vcpu.mem.u16(vcpu.regs.esp)
+        vcpu.regs.esp = vcpu.regs.esp + size
     else:
         value = operand_value(vcpu, exit_, 1) & 0xFFFF
     vcpu.regs[seg] = vcpu.to_real(value)

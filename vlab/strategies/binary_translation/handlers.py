@@ -19,9 +19,10 @@ from vlab.monitor.handlers import (
     effective_address,
     instruction_of,
     operand_value,
+    stack_operand_size,
 )
 from vlab.monitor.trace import Exit, ExitReason
-from vlab.state import IF, IOPL_MASK, TableRegister
+from vlab.state import IF, IOPL_MASK, OF, TableRegister
 
 if TYPE_CHECKING:
     from vlab.monitor.vcpu import VirtualCpu
@@ -42,9 +43,12 @@ def _write_operand(vcpu: VirtualCpu, exit_: Exit, index: int, value: int) -> Non
 
 
 def handle_pushf(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """PUSHF: push EFLAGS with the *virtual* IF and IOPL (the real ones would be a hole)."""
-    esp = (vcpu.regs.esp - 4) & 0xFFFF_FFFF
-    vcpu.mem.write_u32(esp, vcpu.guest_eflags() & ~0x30000)  # VM and RF are never pushed
+    """PUSHF: push EFLAGS with the *virtual* IF and IOPL (the real ones would be a hole); PUSHFW
+    pushes the low 16 bits."""
+    size = stack_operand_size(instruction_of(exit_))
+    esp = (vcpu.regs.esp - size) & 0xFFFF_FFFF
+    flags = vcpu.guest_eflags() & ~0x30000  # VM and RF are never pushed
+    vcpu.mem.write(esp, (flags & ((1 << 8 * size) - 1)).to_bytes(size, "little"))
     vcpu.regs.esp = esp
     vcpu.skip()
 
@@ -53,7 +57,9 @@ def handle_popf(vcpu: VirtualCpu, exit_: Exit) -> None:
     """POPF: the virtual IF and IOPL take the popped values (at virtual CPL 0 both may change),
     so interrupts really are disabled or enabled as the kernel asks; the real IF stays set."""
     esp = vcpu.regs.esp
-    value = vcpu.mem.u32(esp)
+    size = stack_operand_size(instruction_of(exit_))
+    value = vcpu.mem.u32(esp) if size == 4 else \
+        (vcpu.guest_eflags() & 0xFFFF_0000) | vcpu.mem.u16(esp)  # POPFW: the low 16 bits only
     if vcpu.virt.CPL <= vcpu.virt.IOPL:
         vcpu.virt.IF = bool(value & IF)
     if vcpu.virt.CPL == 0:
@@ -63,7 +69,7 @@ def handle_popf(vcpu: VirtualCpu, exit_: Exit) -> None:
     # rest is what POPF loads in protected mode (SDM vol. 2, POPF: EFLAGS AND 257FD5H)
     keep = IF | IOPL_MASK | 0x1B0000
     vcpu.regs.eflags = (real & keep) | (value & ~keep & 0x247FD5) | 0x2
-    vcpu.regs.esp = esp + 4
+    vcpu.regs.esp = esp + size
     vcpu.skip()
 
 
@@ -112,8 +118,9 @@ def handle_segment_read(vcpu: VirtualCpu, exit_: Exit) -> None:
     insn = instruction_of(exit_)
     ops = operands(insn)
     if insn.mnemonic == "push":
-        esp = (vcpu.regs.esp - 4) & 0xFFFF_FFFF
-        vcpu.mem.write_u32(esp, vcpu.to_virtual(vcpu.regs[ops[0].reg]))
+        size = stack_operand_size(insn)
+        esp = (vcpu.regs.esp - size) & 0xFFFF_FFFF
+        vcpu.mem.write(esp, vcpu.to_virtual(vcpu.regs[ops[0].reg]).to_bytes(4, "little")[:size])
         vcpu.regs.esp = esp
     else:
         value = vcpu.to_virtual(vcpu.regs[ops[1].reg])
@@ -187,6 +194,8 @@ def handle_int_callout(vcpu: VirtualCpu, exit_: Exit) -> None:
     insn = instruction_of(exit_)
     vector = {"int3": 3, "into": 4}.get(insn.mnemonic) or operands(insn)[0].value
     vcpu.skip()
+    if vector == 4 and insn.mnemonic == "into" and not vcpu.regs.eflags & OF:
+        return  # INTO with OF clear does nothing (SDM vol. 2A, INT n/INTO/INT3/INT1)
     vcpu.inject(vector, software=True)
 
 
