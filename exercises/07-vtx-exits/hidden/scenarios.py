@@ -12,4 +12,7 @@ SCENARIOS = [
     Scenario("the whole kernel under VT-x", "kernel", "vtx", INSTALL,
              [halted(1), console_matches_reference(2)], visibility="hidden", setup=store_exiting,
              strategy_options={"ept": False}),
+    Scenario("CR3 moves through EDI, EDX and ESI", "cr3regs.S", "vtx", INSTALL,
+             [halted(1), console_matches_reference(2)], visibility="hidden", setup=store_exiting,
+             strategy_options={"ept": False}),
 ]
