@@ -390,7 +390,9 @@ def run(name: str, strategy: str) -> tuple[str, str | None]:
                          f"({lab.instructions} instructions retired): a hang")
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, WALL_LIMIT)
+    # then again every 0.25 s: an alarm that lands where a monitor swallows exceptions must
+    # not let a livelocked run go on (seen once in CI)
+    signal.setitimer(signal.ITIMER_REAL, WALL_LIMIT, 0.25)
     try:
         lab.run()
     except (VlabError, _WallLimit) as e:
