@@ -34,34 +34,6 @@ WALL_LIMIT = 2.0  # seconds: a run takes < 0.2 s; a monitor looping without reti
 
 # (program, strategy) -> what vlab does instead of what the SDM says.
 KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
-    ('cr0_nw_without_cd', 'binary_translation'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('cr0_nw_without_cd', 'native'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('cr0_nw_without_cd', 'trap_emulate'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('cr0_nw_without_cd', 'vtx'):
-        "prints 'CR0.CD,NW = 0x20000000' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('cr0_pg_without_pe', 'binary_translation'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
-        'double fault: page fault at 0x00100570 while delivering',
-    ('cr0_pg_without_pe', 'native'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
-        'double fault: page fault at 0x00100570 while delivering',
-    ('cr0_pg_without_pe', 'trap_emulate'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
-        'double fault: page fault at 0x00100570 while delivering',
-    ('cr0_pg_without_pe', 'vtx'):
-        'TripleFault: triple fault: #PF page fault: page fault at 0x001005a0 while delivering; then #DF '
-        'double fault: page fault at 0x00100570 while delivering',
-    ('cr4_reserved_bits', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('cr4_reserved_bits', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('cr4_reserved_bits', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('cr4_reserved_bits', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('dbg_dr0_execute', 'binary_translation'):
         "prints '#DB at +4293917757, DR6[15:0] & 0xe00f = 0x00000000' where hardware prints '#DB at +0, "
         "DR6[15:0] & 0xe00f = 0x00000001'",
@@ -80,24 +52,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
     ('dbg_mov_ss_shadow', 'trap_emulate'):
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
-    ('desc_data_load_accessed', 'binary_translation'):
-        "prints 'es descriptor = 0x00000092' where hardware prints 'es descriptor = 0x00000093'",
-    ('desc_data_load_accessed', 'trap_emulate'):
-        "prints 'es descriptor = 0x00000092' where hardware prints 'es descriptor = 0x00000093'",
-    ('desc_far_jmp_accessed', 'binary_translation'):
-        "prints 'access after = 0x0000009a' where hardware prints 'access after = 0x0000009b'",
-    ('desc_far_jmp_accessed', 'native'):
-        "prints 'access after = 0x0000009a' where hardware prints 'access after = 0x0000009b'",
-    ('desc_far_jmp_accessed', 'trap_emulate'):
-        "prints 'access after = 0x0000009a' where hardware prints 'access after = 0x0000009b'",
-    ('desc_far_jmp_accessed', 'vtx'):
-        "prints 'access after = 0x0000009a' where hardware prints 'access after = 0x0000009b'",
-    ('desc_gdt_edit_after_lgdt', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +1049494' where hardware prints 'loaded 0x40: es = "
-        "0x00000040'",
-    ('desc_gdt_edit_after_lgdt', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +1049494' where hardware prints 'loaded 0x40: es = "
-        "0x00000040'",
     ('evt_df_np_np', 'binary_translation'):
         "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 11, error "
         "0x00000040, eip +0'",
@@ -138,11 +92,11 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('fpu_wait_ts_mp', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 7, eip +0'",
     ('gate_call_ring3_to_ring0', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: esp"
-        " = kstack_top - 24: 0x00000001'",
+        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: "
+        "esp = kstack_top - 24: 0x00000001'",
     ('gate_call_ring3_to_ring0', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: esp"
-        " = kstack_top - 24: 0x00000001'",
+        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: "
+        "esp = kstack_top - 24: 0x00000001'",
     ('gate_call_same_ring', 'binary_translation'):
         "prints 'exception 13, error 0x00000040, eip +1049495' where hardware prints 'in callee: cs = "
         "0x00000008'",
@@ -162,25 +116,13 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('gate_far_to_dpl3_code', 'trap_emulate'):
         "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, error "
         "0x00000028, eip +0'",
-    ('io_ins_ring3', 'binary_translation'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
-        " 3'",
-    ('io_ins_ring3', 'native'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
-        " 3'",
-    ('io_ins_ring3', 'trap_emulate'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
-        " 3'",
-    ('io_ins_ring3', 'vtx'):
-        "prints 'buffer = 0x0000ab60' where hardware prints 'exception 13, error 0x00000000, eip +0, ring"
-        " 3'",
     ('io_iopl3_ring3', 'trap_emulate'):
         "the kernel's IRET to ring 3 runs at ring 1, where IRET cannot change IOPL (SDM vol. 3A, IRET: "
-        'IOPL changes only at CPL 0): the user task keeps IOPL 0 and its IN raises #GP; a monitor would '
-        'have to intercept IRET to outer rings',
+        "IOPL changes only at CPL 0): the user task keeps IOPL 0 and its IN raises #GP; a monitor would "
+        "have to intercept IRET to outer rings",
     ('io_ring1_iopl', 'binary_translation'):
-        "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, error"
-        " 0x00000000, eip +0, ring 1'",
+        "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, "
+        "error 0x00000000, eip +0, ring 1'",
     ('io_ring1_iopl', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 1'",
     ('irq_popf', 'trap_emulate'):
@@ -199,42 +141,18 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'done' where hardware prints 'exception 13, error 0x00000010, eip +0'",
     ('lsl_values', 'binary_translation'):
         "prints 'LSL 0x38: ZF 0' where hardware prints 'LSL 0x38: ZF 1, 0x00002068'",
-    ('ltr_checks', 'binary_translation'):
-        "prints 'access before = 0x00000089' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0'",
-    ('ltr_checks', 'native'):
-        "prints 'exception 13, error 0x00000038, eip +0' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0'",
-    ('ltr_checks', 'trap_emulate'):
-        "prints 'access before = 0x00000089' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0'",
-    ('ltr_checks', 'vtx'):
-        "prints 'exception 13, error 0x00000038, eip +0' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0'",
-    ('msr_nonexistent', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('msr_nonexistent', 'native'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('msr_nonexistent', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('msr_nonexistent', 'vtx'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
     ('op16_iretw', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta = "
-        "0x00000006'",
+        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta "
+        "= 0x00000006'",
     ('op16_iretw', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta = "
-        "0x00000006'",
+        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta "
+        "= 0x00000006'",
     ('op16_retf_imm16', 'binary_translation'):
         "prints 'lret 8: esp restored = 0x00000000' where hardware prints 'lret 8: esp restored = "
         "0x00000001'",
     ('op16_retf_imm16', 'trap_emulate'):
-        "prints 'exception 13, error 0x00004444, eip +1049561' where hardware prints 'lretw 4: esp delta "
-        "= 0x00000008, cs = 0x00000040'",
+        "prints 'exception 13, error 0x00004444, eip +1049561' where hardware prints 'lretw 4: esp "
+        "delta = 0x00000008, cs = 0x00000040'",
     ('pg_accessed_dirty', 'binary_translation'):
         "prints 'exception 8, error 0x00000000' where hardware prints 'fresh: A,D = 0x00000000'",
     ('pg_accessed_dirty', 'trap_emulate'):
@@ -264,14 +182,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'exception 8, error 0x00000000' where hardware prints 'WP=0: value = 0x00000011'",
     ('pg_wp', 'trap_emulate'):
         'hangs: the monitor loops without retiring instructions',
-    ('rdpmc_checks', 'binary_translation'):
-        'HandlerError: no handler for PRIVILEGED_INSTRUCTION (rdpmc)',
-    ('rdpmc_checks', 'native'):
-        "prints 'exception 6, eip +1049483' where hardware prints 'counter 0: no fault'",
-    ('rdpmc_checks', 'trap_emulate'):
-        "prints 'exception 6, eip +1049483' where hardware prints 'counter 0: no fault'",
-    ('rdpmc_checks', 'vtx'):
-        "prints 'exception 6, eip +1049483' where hardware prints 'counter 0: no fault'",
     ('ri_lsl', 'binary_translation'):
         "prints 'LSL 0x38: ZF=0' where hardware prints 'LSL 0x38: 0x00002068'",
     ('ri_pop_seg', 'binary_translation'):
@@ -340,36 +250,12 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('seg_ss_rpl_dpl', 'trap_emulate'):
         "prints 'exception 13, error 0x00000030, eip +0' where hardware prints 'exception 13, error "
         "0x00000010, eip +0'",
-    ('sys_sysenter_null_cs', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('sys_sysenter_null_cs', 'native'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('sys_sysenter_null_cs', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('sys_sysenter_null_cs', 'vtx'):
-        "prints 'exception 13, error 0x00000000, eip +0, ring 3' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0'",
-    ('sys_sysenter_sysexit', 'binary_translation'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
-        "= 0x00000048'",
-    ('sys_sysenter_sysexit', 'native'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
-        "= 0x00000048'",
-    ('sys_sysenter_sysexit', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
-        "= 0x00000048'",
-    ('sys_sysenter_sysexit', 'vtx'):
-        "prints 'exception 13, error 0x00000010, eip +1049545, ring 3' where hardware prints 'ring 0: cs "
-        "= 0x00000048'",
     ('tsd_rdtsc_ring3', 'binary_translation'):
-        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip +0,"
-        " ring 3'",
+        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip "
+        "+0, ring 3'",
     ('tsd_rdtsc_ring3', 'trap_emulate'):
-        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip +0,"
-        " ring 3'",
+        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip "
+        "+0, ring 3'",
 }
 
 

@@ -161,6 +161,11 @@ class Clock:
         if self.slice is not None:
             self.slice.uncounted -= 1
 
+    def unretire(self) -> None:
+        """The instruction the core has counted faulted instead: it did not retire."""
+        if self.slice is not None:
+            self.slice.uncounted += 1
+
     def halt(self) -> None:
         """Enter the HLT state (a monitor emulated HLT): time skips to the next interrupt."""
         self.halted = True

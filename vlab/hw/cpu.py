@@ -74,6 +74,10 @@ class Cpu:
                                       f"{value & 0xFFFF:#06x}", value) from None
             raise
 
+    def msr(self, index: int) -> int:
+        """A model-specific register as the core holds it."""
+        return self.uc.msr_read(index)
+
     @property
     def eip(self) -> int:
         return self._fast.read(X.UC_X86_REG_EIP)

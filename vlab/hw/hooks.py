@@ -111,7 +111,9 @@ class Hooks:
         if size == 4 and address % 8 == 4:
             before = int.from_bytes(old, "little")
             if (value & 0xFFFF_FFFF) ^ before in (0x100, 0x200) and value & 0xFFFF_FFFF > before:
-                return  # the CPU marking a descriptor accessed, or a TSS busy
+                if (value ^ before) & 0x100:  # the CPU marking a descriptor accessed
+                    self._m.monitor.descriptor_accessed(address - 4)
+                return  # (or a TSS busy)
         self._put_back.append((address, old))
         eip = self._m.cpu.eip
         self._m.clock.fail(GuestFault(f"the guest wrote to the monitor's memory at {address:#010x} "

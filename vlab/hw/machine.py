@@ -27,15 +27,17 @@ import unicorn
 from vlab import layout
 from vlab.errors import VlabError
 from vlab.events import Signal
-from vlab.hw import delivery
+from vlab.hw import checks, delivery
 from vlab.hw.clock import Clock, Stop
 from vlab.hw.core import Core
 from vlab.hw.cpu import Cpu
 from vlab.hw.devices import Devices
 from vlab.hw.hooks import Hooks
 from vlab.hw.memory import Memory
-from vlab.isa import Image, decoder
+from vlab.isa import Image, Instruction, decoder
 from vlab.state import CpuState
+
+IF, RF, VM = 1 << 9, 1 << 16, 1 << 17  # EFLAGS bits
 
 __all__ = ["Machine", "MachineMonitor", "BareMetal", "Snapshot", "Stop"]
 
@@ -63,6 +65,19 @@ class MachineMonitor(Protocol):
 
     def page_fault_raised(self, address: int) -> None:
         """vlab raised a #PF itself while delivering an event (CR2 is ``address``)."""
+
+    def io_permitted(self, port: int, size: int) -> bool:
+        """May the guest's I/O instruction at the current EIP reach ``port``?"""
+
+    def descriptor_accessed(self, address: int) -> None:
+        """The CPU set the Accessed bit of the descriptor at ``address`` in the machine's own
+        (monitor-area) GDT."""
+
+    def msr_intercepted(self, msr: int, write: bool) -> bool:
+        """Does RDMSR/WRMSR of ``msr`` reach this monitor (which then decides if it exists)?"""
+
+    def sysenter(self, insn: Instruction) -> None:
+        """The guest is about to execute SYSENTER (the core would only step over it)."""
 
 
 class BareMetal:
@@ -94,6 +109,29 @@ class BareMetal:
 
     def page_fault_raised(self, address: int) -> None:
         """CR2 is already set by the machine."""
+
+    def io_permitted(self, port: int, size: int) -> bool:
+        return self.machine.io_permitted(port, size)
+
+    def msr_intercepted(self, msr: int, write: bool) -> bool:
+        return False
+
+    def descriptor_accessed(self, address: int) -> None:
+        """Nothing to do: that GDT is the machine's."""
+
+    def sysenter(self, insn: Instruction) -> None:
+        """SYSENTER (SDM vol. 2B): #GP(0) if IA32_SYSENTER_CS[15:2] is 0; else ring 0 at
+        IA32_SYSENTER_CS:IA32_SYSENTER_EIP, SS = that CS + 8, ESP = IA32_SYSENTER_ESP, with
+        EFLAGS.VM, IF and RF cleared. (vlab loads CS and SS from the GDT, where an OS that uses
+        SYSENTER keeps the flat ring-0 segments the instruction assumes.)"""
+        m = self.machine
+        cs = m.cpu.msr(checks.SYSENTER_CS) & 0xFFFC
+        if cs == 0:
+            m.clock.defer_fault(13, 0)
+            return
+        eflags = m.cpu.reg("eflags") & ~(IF | RF | VM)
+        m.cpu.enter(cs, m.cpu.msr(checks.SYSENTER_EIP) & 0xFFFF_FFFF, cs + 8,
+                    m.cpu.msr(checks.SYSENTER_ESP) & 0xFFFF_FFFF, eflags)
 
 
 class StatefulPart(Protocol):
@@ -144,6 +182,7 @@ class Machine:
         self.restored: Signal[None] = Signal("restored")
         self.stopped: Signal[None] = Signal("stopped")  # after every run() / step()
         self.slice_ended: Signal[None] = Signal("slice_ended")  # after every emu_start
+        self.checks = checks.Checks(self)
         self._parts: dict[str, StatefulPart] = {}
         self._trail: list[list[Any]] = []  # step_back: [snapshot, steps since] checkpoints
         self._mode_breaks = False
@@ -170,11 +209,13 @@ class Machine:
         self.cpu.power_on(len(gdt) - 1)
         self.core.clear_fault()
         self.core.flush()
+        self.checks.reset()
         if self.image is not None:
             image = self.image
             self.memory.ram[image.origin:image.origin + len(image.code)] = image.code
             self.cpu.set_reg("eip", image.entry)
             self.core.flush()
+            self.checks.scan(image.entry)
 
     def load(self, image: Image | bytes, origin: int = layout.ENTRY) -> None:
         """Load a flat image (``Image`` or raw bytes at ``origin``) and reset to its entry."""

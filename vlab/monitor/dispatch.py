@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 
 from vlab.errors import GuestError, GuestException, HandlerError, VlabError
-from vlab.hw import paging
+from vlab.hw import checks, paging
+from vlab.hw.delivery import DeliveryView
 from vlab.hw.machine import BareMetal
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor import qualification as q
@@ -22,7 +23,7 @@ from vlab.monitor.handlers import HandlerTable, default_handlers
 from vlab.monitor.shadow import FaultRecord, ShadowPager
 from vlab.monitor.trace import COSTS, NO_OUTCOME, Exit, ExitReason, Outcome
 from vlab.monitor.vcpu import _VIRT_FIELDS as _FIELDS
-from vlab.monitor.vcpu import VirtualCpu
+from vlab.monitor.vcpu import GuestView, VirtualCpu
 from vlab.state import TF
 
 MUST_ADVANCE = frozenset({
@@ -86,6 +87,36 @@ class Monitor(Strategy, BareMetal):
         machine.monitor = self  # the machine's events now come here
         machine.attach_state("monitor", self)  # snapshots (and step_back) carry our state
 
+    # ------------------------------------------------------------------ SYSENTER
+    def sysenter(self, insn: Instruction) -> None:
+        """SYSENTER by the guest: the IA32_SYSENTER_* MSRs its kernel wrote are virtual (the
+        real ones are the monitor's), so enter the guest kernel where they say, as the
+        instruction would (SDM vol. 2B, SYSENTER: #GP(0) if IA32_SYSENTER_CS[15:2] is 0; else
+        CS from that MSR, SS = CS + 8, EIP and ESP from theirs, IF cleared)."""
+        m, msr = self.machine, self.sysenter_msr
+        cs = msr(checks.SYSENTER_CS) & 0xFFFC
+        if cs == 0:
+            m.clock.defer_fault(13, 0)
+            return
+        view = self.sysenter_view()
+        m.cpu.enter(view.loaded(cs), msr(checks.SYSENTER_EIP), view.loaded(cs + 8),
+                    msr(checks.SYSENTER_ESP), view.entry_flags(m.cpu.reg("eflags"), True))
+        self.entered_kernel()
+
+    def entered_kernel(self) -> None:
+        """The guest kernel was entered other than through an exit (SYSENTER)."""
+
+    def msr_intercepted(self, msr: int, write: bool) -> bool:
+        return True
+
+    def sysenter_msr(self, index: int) -> int:
+        """An IA32_SYSENTER_* MSR as the guest wrote it."""
+        return self.vcpu.virt.msrs.get(index, 0) & 0xFFFF_FFFF
+
+    def sysenter_view(self) -> DeliveryView:
+        """Whose CPU SYSENTER changes: the guest's as this monitor keeps it."""
+        return GuestView(self.vcpu)
+
     # ------------------------------------------------------------------ snapshots
     #: Plain attributes a snapshot carries, declared by each class that has some.
     STATE_FIELDS: tuple[str, ...] = ()
@@ -147,6 +178,7 @@ class Monitor(Strategy, BareMetal):
     def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:
         """Run the handler for one exit, check it, record it with what it did."""
         v, m = self.vcpu, self.machine
+        self.before_exit()
         handler = self.handlers.lookup(exit_)
         if handler is None:
             what = exit_.instruction or "no instruction"
@@ -164,6 +196,8 @@ class Monitor(Strategy, BareMetal):
             # what the handler tried, the CPU refuses (a selector the guest may not use): the
             # guest gets the #GP the hardware would raise
             v.exit = None
+            if not from_fault and exit_.raw:  # (a callout: the core counted the instruction,
+                m.clock.unretire()            # but it faulted, so it did not retire)
             reflected = self.reflect_fault(pf, exit_)
             self.report_exit(exit_, Outcome(reflected=reflected, notes=v.notes))
             return
@@ -194,6 +228,9 @@ class Monitor(Strategy, BareMetal):
                          else NO_OUTCOME)
         if single_step:  # TF was set: the CPU would trap (#DB) after this instruction (as KVM
             self.single_step_trap()  # does after skipping an emulated instruction)
+
+    def before_exit(self) -> None:
+        """Bring the monitor's own structures up to date before a handler looks at them."""
 
     def record(self, exit_: Exit) -> None:
         """Record work the monitor did on its own (``_exit(..., handler=...)``: no handler from

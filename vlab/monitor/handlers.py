@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Callable, Mapping, Union
 
-from vlab.errors import GuestException, GuestFault
+from vlab.errors import GuestException, GuestFault, ProtectionFault
+from vlab.hw import checks
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor import qualification as q
 from vlab.monitor.trace import Exit, ExitReason
@@ -196,6 +197,9 @@ def handle_mov_cr(vcpu: VirtualCpu, exit_: Exit) -> None:
     name = f"CR{cr.cr}"
     if cr.access_type == 0:
         value = vcpu.regs[cr.register]
+        refused = {0: checks.cr0_refused, 4: checks.cr4_refused}.get(cr.cr, lambda _: None)(value)
+        if refused:  # SDM vol. 2A, MOV CR: #GP(0), the register unchanged
+            raise ProtectionFault(f"MOV to {name}: {refused}")
         if cr.cr == 0:
             value |= ET  # CR0.ET is hard-wired to 1 on P6 and later (SDM vol. 3A, 2.5)
         setattr(vcpu.virt, name, value)
@@ -245,12 +249,20 @@ def handle_lidt(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 def handle_ltr(vcpu: VirtualCpu, exit_: Exit) -> None:
     """LTR: the virtual task register (the guest's TSS gives the stacks for injection); like
-    the CPU, mark the guest's TSS descriptor busy."""
+    the CPU, check the selector and mark the guest's TSS descriptor busy (SDM vol. 2A, LTR:
+    #GP(0) for a null selector; #GP(selector) for an LDT selector, a descriptor that is not an
+    available TSS (a busy one included) or past the GDT; #NP(selector) if it is not present)."""
     selector = operand_value(vcpu, exit_, 0) & 0xFFFF
-    vcpu.virt.TR = selector
+    if selector & 0xFFFC == 0:
+        raise ProtectionFault("LTR with a null selector")
     d = vcpu.guest_descriptor(selector)
-    if d is not None and (d[1] >> 8) & 0x1F == 0x09:  # available 32-bit TSS -> busy
-        vcpu.mem.write_u32(vcpu.virt.GDTR.base + (selector & 0xFFF8) + 4, d[1] | 0x200)
+    if selector & 4 or d is None or d[1] & (1 << 12) or (d[1] >> 8) & 0x17 != 0x01:
+        raise ProtectionFault(f"LTR {selector:#06x}: not an available TSS in the GDT", selector)
+    if not d[1] & (1 << 15):
+        raise GuestException(f"LTR {selector:#06x}: the TSS is not present", 11,
+                             selector & 0xFFFC)
+    vcpu.virt.TR = selector
+    vcpu.mem.write_u32(vcpu.virt.GDTR.base + (selector & 0xFFF8) + 4, d[1] | 0x200)  # busy
     vcpu.skip()
 
 
@@ -264,9 +276,16 @@ def handle_lldt(vcpu: VirtualCpu, exit_: Exit) -> None:
 MSR_POWER_UP = {0x277: 0x0007_0406_0007_0406}
 
 
+def _implemented(msr: int) -> None:
+    """#GP(0) for an MSR the processor does not implement (SDM vol. 2B, RDMSR, WRMSR)."""
+    if msr not in checks.IMPLEMENTED_MSRS:
+        raise ProtectionFault(f"MSR {msr:#x} does not exist")
+
+
 def handle_rdmsr(vcpu: VirtualCpu, exit_: Exit) -> None:
     """RDMSR: EDX:EAX = virtual MSR[ECX] (its power-up value if never written)."""
     msr = vcpu.regs.ecx
+    _implemented(msr)
     value = vcpu.virt.msrs.get(msr, MSR_POWER_UP.get(msr, 0))
     vcpu.regs.eax, vcpu.regs.edx = value & 0xFFFF_FFFF, value >> 32
     vcpu.skip()
@@ -274,8 +293,31 @@ def handle_rdmsr(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 def handle_wrmsr(vcpu: VirtualCpu, exit_: Exit) -> None:
     """WRMSR: virtual MSR[ECX] = EDX:EAX."""
+    _implemented(vcpu.regs.ecx)
     vcpu.virt.msrs[vcpu.regs.ecx] = (vcpu.regs.edx << 32) | vcpu.regs.eax
     vcpu.skip()
+
+
+def handle_rdpmc(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """RDPMC (exit reason 15): #GP(0) at CPL > 0 with CR4.PCE clear, or for a counter other
+    than 0 and 1 (SDM vol. 2B, RDPMC); counters are not modelled: they read 0."""
+    if (vcpu.virt.CPL != 0 and not vcpu.virt.CR4 & checks.PCE) or \
+            vcpu.regs.ecx >= checks.PMC_COUNTERS:
+        raise ProtectionFault(f"RDPMC of counter {vcpu.regs.ecx:#x} refused")
+    vcpu.regs.eax = vcpu.regs.edx = 0
+    vcpu.skip()
+
+
+def handle_sysexit(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """SYSEXIT by the deprivileged kernel: to ring 3 at CS = IA32_SYSENTER_CS + 16, SS = + 24
+    (RPL 3), EIP = EDX, ESP = ECX; #GP(0) if that MSR is null or the guest is not at CPL 0
+    (SDM vol. 2B, SYSEXIT)."""
+    cs = vcpu.virt.msrs.get(checks.SYSENTER_CS, 0) & 0xFFFC
+    if cs == 0 or vcpu.virt.CPL != 0:
+        raise ProtectionFault("SYSEXIT with IA32_SYSENTER_CS null or at CPL > 0")
+    m = vcpu.machine
+    m.cpu.enter(cs=(cs + 16) | 3, eip=vcpu.regs.edx, ss=(cs + 24) | 3, esp=vcpu.regs.ecx,
+                eflags=m.cpu.reg("eflags"))
 
 
 def handle_invlpg(vcpu: VirtualCpu, exit_: Exit) -> None:
@@ -306,8 +348,10 @@ def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
     real_flags = (eflags & ~IOPL_MASK) | IF
     target = cs & 3
     m = vcpu.machine
+    vcpu.mark_accessed(cs)
     if target > vcpu.virt.CPL:
         new_esp, ss = struct.unpack("<II", vcpu.mem.read(esp + 12, 8))
+        vcpu.mark_accessed(ss)
         m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=vcpu.to_real(ss & 0xFFFF), esp=new_esp,
                 eflags=real_flags)
     else:
@@ -322,6 +366,7 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
     esp = vcpu.regs.esp
     if mnemonic == "retf":
         eip, cs = struct.unpack("<II", vcpu.mem.read(esp, 8))
+        vcpu.mark_accessed(cs & 0xFFFF)
         m.cpu.enter(cs=vcpu.to_real(cs & 0xFFFF), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 8,
                 eflags=m.cpu.reg("eflags"))
         return
@@ -331,6 +376,7 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
     else:
         raw = vcpu.mem.read(effective_address(vcpu, exit_), 6)
         eip, cs = struct.unpack("<IH", raw)
+    vcpu.mark_accessed(cs)
     if mnemonic == "lcall":
         esp -= 8
         vcpu.mem.write(esp, struct.pack("<II", exit_.eip + len(exit_.raw),
@@ -393,6 +439,7 @@ def default_handlers() -> HandlerTable:
         ExitReason.IO_INSTRUCTION: handle_io,
         "lgdt": handle_lgdt, "lidt": handle_lidt, "ltr": handle_ltr, "lldt": handle_lldt,
         ExitReason.RDMSR: handle_rdmsr, ExitReason.WRMSR: handle_wrmsr,
+        ExitReason.RDPMC: handle_rdpmc, "sysexit": handle_sysexit,
         ExitReason.INVLPG: handle_invlpg, ExitReason.WBINVD: handle_nop, ExitReason.INVD: handle_nop,
         ExitReason.DR_ACCESS: handle_mov_dr,
         ExitReason.IRET: handle_iret, ExitReason.FAR_TRANSFER: handle_far_transfer,

@@ -136,6 +136,9 @@ class CodeScanner:
     def translations(self) -> list[TranslatedBlock]:
         return list(self.cache)
 
+    def entered_kernel(self) -> None:
+        self.scan_next_entry()
+
     def scan_next_entry(self) -> None:
         """Wherever an exit sent the kernel (an interrupt handler, an IRET's target, a far
         jump's), that code must be scanned before it runs."""

@@ -29,6 +29,7 @@ class ExitReason(enum.IntEnum):
     CPUID = 10
     HLT = 12
     INVLPG = 14
+    RDPMC = 15
     RDTSC = 16
     VMCALL = 18
     CR_ACCESS = 28

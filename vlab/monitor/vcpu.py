@@ -273,6 +273,15 @@ class VirtualCpu:
             return None
         return struct.unpack("<II", self.machine.memory.read_linear(self.virt.GDTR.base + index, 8))
 
+    def mark_accessed(self, selector: int) -> None:
+        """Set the Accessed bit of the guest's code or data descriptor ``selector`` names, as
+        the CPU does when it loads a segment register (SDM vol. 3A, 3.4.5.1)."""
+        d = self.guest_descriptor(selector)
+        if d is None or not d[1] & (1 << 12) or d[1] & (1 << 8):
+            return  # none, a system descriptor, or already accessed
+        address = self.virt.GDTR.base + (selector & 0xFFF8) + 5
+        self.machine.memory.write_linear(address, bytes([(d[1] >> 8) & 0xFF | 1]))
+
     def guest_dpl(self, selector: int) -> int | None:
         d = self.guest_descriptor(selector)
         if d is None or not d[1] & (1 << 15):

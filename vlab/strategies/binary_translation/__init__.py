@@ -43,7 +43,7 @@ _SENSITIVE_REASONS = {
     "sidt": ExitReason.DESCRIPTOR_READ, "sldt": ExitReason.DESCRIPTOR_READ,
     "str": ExitReason.DESCRIPTOR_READ, "smsw": ExitReason.SMSW, "lar": ExitReason.SEGMENT_CHECK,
     "lsl": ExitReason.SEGMENT_CHECK, "verr": ExitReason.SEGMENT_CHECK,
-    "verw": ExitReason.SEGMENT_CHECK, "int": ExitReason.SOFTWARE_INTERRUPT,
+    "verw": ExitReason.SEGMENT_CHECK, "rdpmc": ExitReason.RDPMC, "int": ExitReason.SOFTWARE_INTERRUPT,
     "int3": ExitReason.SOFTWARE_INTERRUPT, "into": ExitReason.SOFTWARE_INTERRUPT,
 }
 

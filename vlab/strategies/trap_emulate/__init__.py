@@ -44,10 +44,11 @@ _GP_REASONS = {
     "clts": ExitReason.CR_ACCESS, "lmsw": ExitReason.CR_ACCESS,
     "lgdt": ExitReason.GDTR_IDTR_ACCESS, "lidt": ExitReason.GDTR_IDTR_ACCESS,
     "ltr": ExitReason.LDTR_TR_ACCESS, "lldt": ExitReason.LDTR_TR_ACCESS,
-    "rdmsr": ExitReason.RDMSR, "wrmsr": ExitReason.WRMSR, "invlpg": ExitReason.INVLPG,
+    "rdmsr": ExitReason.RDMSR, "rdpmc": ExitReason.RDPMC, "wrmsr": ExitReason.WRMSR,
+    "invlpg": ExitReason.INVLPG,
     "wbinvd": ExitReason.WBINVD, "invd": ExitReason.INVD, "iretd": ExitReason.IRET,
     "iret": ExitReason.IRET, "retf": ExitReason.FAR_TRANSFER, "ljmp": ExitReason.FAR_TRANSFER,
-    "lcall": ExitReason.FAR_TRANSFER,
+    "lcall": ExitReason.FAR_TRANSFER, "sysexit": ExitReason.PRIVILEGED_INSTRUCTION,
 }
 
 
@@ -115,6 +116,8 @@ class TrapAndEmulate(DeprivilegedMonitor):
         if vector == 14 and self.pager is not None and self.pager.active is not None:
             self.page_fault(error_code or 0)
             return
+        if vector in (10, 11, 12, 13) and cpl == 1 and self.reshadowed():
+            return  # the kernel loaded a descriptor it wrote after LGDT: retry with it
         eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
         insn = self._decode(eip)
         if vector == 13 and cpl == 1 and insn is not None:
@@ -145,10 +148,18 @@ class TrapAndEmulate(DeprivilegedMonitor):
             return ExitReason.SEGMENT_LOAD, 0
         return _GP_REASONS.get(mn), 0
 
+    def io_permitted(self, port: int, size: int) -> bool:
+        """The guest's user task: the guest's IOPL and TSS bitmap decide; its kernel's I/O
+        comes to the monitor."""
+        m, v = self.machine, self.vcpu
+        if m.cpu.cpl() != 3:
+            return True
+        return m.io_permitted(port, size, 3, v.virt.IOPL, v.guest_tss_range())
+
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m, v = self.machine, self.vcpu
-        if m.cpu.cpl() == 3:  # the guest's user task: the guest's IOPL and TSS bitmap decide
-            if not m.io_permitted(port, size, 3, v.virt.IOPL, v.guest_tss_range()):
+        if m.cpu.cpl() == 3:
+            if not self.io_permitted(port, size):
                 return m.refuse_io()
             return m.device_io(is_out, port, size, value)
         eip = m.cpu.eip

@@ -40,6 +40,9 @@ class DeprivilegedMonitor(Monitor):
     def __init__(self, handlers: HandlerTable | None = None):
         super().__init__(handlers)
         self.shadowed = False  # has the guest loaded its own GDT (now shadowed)?
+        self._gdt_hook: int | None = None  # traces writes to the guest's GDT
+        self._gdt_traced: tuple[int, int] | None = None
+        self._gdt_dirty = False
 
     # ------------------------------------------------------------------ set-up
     def attach(self, machine, trace) -> None:
@@ -48,6 +51,7 @@ class DeprivilegedMonitor(Monitor):
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
         v.guest_cpl_of = lambda real: 3 if real == 3 else 0  # ring 1 is the kernel's "ring 0"
         machine.stopped.connect(lambda _: self.sync_accessed_bits())
+        machine.slice_ended.connect(lambda _: self.reshadowed())
 
     def boot(self) -> None:
         """Deprivilege the guest: it starts at its entry point really at CPL 1, believing CPL 0.
@@ -117,6 +121,49 @@ class DeprivilegedMonitor(Monitor):
             entries.append(lo.to_bytes(4, "little") + hi.to_bytes(4, "little"))
         self.write_monitor_gdt(entries)
         self.shadowed = True
+        self._trace_gdt()
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        if self.shadowed:
+            self._trace_gdt()
+
+    # ------------------------------------------------------------------ tracing the GDT
+    def _trace_gdt(self) -> None:
+        """Watch the guest's GDT for stores (only its bytes: nothing else reaches Python): a
+        descriptor the guest writes after LGDT must reach the shadow before it is loaded, as
+        with a real CPU, which reads the table at each load."""
+        base, limit = self.vcpu.virt.GDTR.base, self.vcpu.virt.GDTR.limit
+        if self._gdt_traced == (base, limit):
+            return
+        core = self.machine.core
+        if self._gdt_hook is not None:
+            core.remove_hook(self._gdt_hook)
+        self._gdt_hook = core.on_write(self._gdt_written, base, base + limit)
+        self._gdt_traced = (base, limit)
+
+    def _gdt_written(self, uc, access: int, address: int, size: int, value: int, _) -> None:
+        """A guest store into its GDT (not yet done): the shadow is rebuilt before the next
+        exit is handled, and when a load faults on the stale shadow (:meth:`reshadowed`)."""
+        self._gdt_dirty = True
+
+    def before_exit(self) -> None:
+        self.reshadowed()
+
+    def reshadowed(self) -> bool:
+        """Rebuild the shadow GDT if the guest wrote its GDT since; True if it was rebuilt."""
+        if not (self._gdt_dirty and self.shadowed):
+            return False
+        self._gdt_dirty = False
+        self.shadow_gdt()
+        return True
+
+    def descriptor_accessed(self, address: int) -> None:
+        """The CPU loaded a shadow descriptor and set its Accessed bit: the guest's own
+        descriptor is the one it believes was loaded, so it gets the bit at once."""
+        index = address - layout.MONITOR_GDT
+        if self.shadowed and 0 < index < layout.MONITOR_TSS_SELECTOR:
+            self.vcpu.mark_accessed(index)
 
     def sync_accessed_bits(self) -> None:
         """The CPU sets a descriptor's Accessed bit when it loads it, but it loads the *shadow*:

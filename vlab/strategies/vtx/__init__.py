@@ -20,8 +20,9 @@ interrupt hook. Nothing is hooked on the fast path, so a guest with no exits run
 
 from __future__ import annotations
 
-from vlab.errors import TripleFault, VlabError
+from vlab.errors import GuestException, TripleFault, VlabError
 from vlab.hw import delivery
+from vlab.hw.delivery import DeliveryView, RealView
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor.dispatch import Monitor, cr_qualification, io_qualification
 from vlab.monitor.handlers import HandlerTable, lmsw_source, operand_address
@@ -210,6 +211,16 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     def after_exit(self, exit_: Exit) -> None:
         self.scan_next_entry()
 
+    def reflect_fault(self, fault: GuestException, exit_: Exit) -> str:
+        """The handler found that the instruction faults (a non-existent MSR, a reserved CR0
+        combination): inject the exception on VM entry, as a hypervisor does (KVM's
+        ``kvm_inject_gp``); the guest handles it through its own IDT."""
+        has_code = fault.error_code is not None
+        self.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(fault.vector, INTR_TYPE_HW_EXCEPTION,
+                                                          has_code)
+        self.vmcs["VM_ENTRY_EXCEPTION_ERROR_CODE"] = fault.error_code or 0
+        return f"vector {fault.vector} injected: {fault.reason}"
+
     def single_step_trap(self) -> None:
         self._deliver(1, None, False)
 
@@ -260,6 +271,19 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             self.vm_exit(ExitReason.INVLPG, insn.address, insn, operand_address(self.vcpu, insn))
         elif mn == "rdtsc" and v.control("RDTSC_EXITING"):
             self.vm_exit(ExitReason.RDTSC, insn.address, insn)
+
+    # ------------------------------------------------------------------ MSRs, SYSENTER
+    def msr_intercepted(self, msr: int, write: bool) -> bool:
+        """Only the MSRs the MSR bitmap makes exit (SDM vol. 3, 25.1.3); others run natively."""
+        return self.vmcs.msr_exits(msr, write=write)
+
+    def sysenter_msr(self, index: int) -> int:
+        """SYSENTER does not exit: it uses the guest's MSRs (the guest-state area), written
+        natively or, where WRMSR exits, by the handler into the virtual MSRs."""
+        return self.vcpu.virt.msrs.get(index, self.machine.cpu.msr(index)) & 0xFFFF_FFFF
+
+    def sysenter_view(self) -> DeliveryView:
+        return RealView(self.machine)  # the guest runs at its own ring 0 in VMX non-root
 
     def _masked_write(self, insn: Instruction, cr: int, reg: str) -> None:
         """MOV to CR0/CR4 that does not exit loads only the bits the guest owns: the bits set

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vlab.errors import ProtectionFault
+from vlab.hw import checks
 from vlab.hw.core import HYPERVISOR_BIT, VMX_BIT, host_cpuid
 from vlab.monitor import qualification as q
 from vlab.monitor.handlers import (
@@ -54,6 +56,9 @@ def handle_cr_access(vcpu: VirtualCpu, exit_: Exit) -> None:
     vmcs = vcpu.vmcs
     if cr.access_type == 0:  # MOV to CR
         value = vcpu.regs[cr.register]
+        refused = {0: checks.cr0_refused, 4: checks.cr4_refused}.get(cr.cr, lambda _: None)(value)
+        if refused:  # the VM exit comes first; the hypervisor then injects #GP(0)
+            raise ProtectionFault(f"MOV to CR{cr.cr}: {refused}")
         if cr.cr in (0, 4):
             mask = vmcs[f"CR{cr.cr}_GUEST_HOST_MASK"]
             vmcs[f"CR{cr.cr}_READ_SHADOW"] = (vmcs[f"CR{cr.cr}_READ_SHADOW"] & ~mask) | (value & mask)

@@ -1,0 +1,302 @@
+"""The SDM's checks on the few instructions the core runs without them, made at those instructions.
+
+Unicorn's core (QEMU's TCG, measured on Unicorn 2.1.4) carries out these instructions but skips
+checks the SDM gives them, so a guest written from the SDM would see them succeed:
+
+- MOV to CR0 with PG=1 and PE=0, or NW=1 and CD=0; MOV to CR4 setting a reserved bit: #GP(0)
+  (SDM vol. 2A, MOV—Move to/from Control Registers; vol. 3A, 2.5);
+- RDMSR/WRMSR of an MSR the processor does not implement: #GP(0) (vol. 2B, RDMSR, WRMSR);
+- LTR with a null selector: #GP(0) (vol. 2A, LTR);
+- RDPMC: the core always raises #UD (vol. 2B, RDPMC: counters 0 and 1 are valid, as on P6
+  processors; at CPL > 0 with CR4.PCE clear, #GP(0));
+- INS at CPL > IOPL without I/O permission: #GP(0) *before* the element is stored (vol. 1,
+  19.5.2; the core's IN hook only runs after the store);
+- SYSENTER: the core only steps over it (vol. 2B, SYSENTER: #GP(0) when IA32_SYSENTER_CS is null,
+  else ring 0 at the MSRs' CS:EIP and SS:ESP);
+- a far JMP, far CALL, far RET or IRET leaves the Accessed bit of the code segment it loads
+  clear (vol. 3A, 3.4.5.1: the processor sets it whenever it loads a segment register).
+
+The machine does not hook every instruction for this. Unicorn tells it each time the core has
+translated a new block of guest code (``UC_HOOK_EDGE_GENERATED``, once per translation, not per
+execution): the machine decodes that block, puts a hook on exactly the instructions above (a
+code hook at one address costs nothing anywhere else), and has the core translate the block
+again before it runs. Under a monitor the same hooks run; where a check depends on privilege
+(the CPL, IOPL, the MSRs a guest kernel wrote) the monitor answers with the guest's virtual state.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+import unicorn
+
+from vlab import layout
+from vlab.errors import GuestFault, VlabError
+from vlab.isa import Instruction, decoder, operands
+
+if TYPE_CHECKING:
+    from vlab.hw.machine import Machine
+
+# ------------------------------------------------------------------------ the SDM's facts
+PE, ET, NW, CD, PG = 1, 1 << 4, 1 << 29, 1 << 30, 1 << 31
+
+#: CR4 bits this processor supports (its CPUID, ``vlab.hw.core.bare_metal_cpuid``): VME, PVI,
+#: TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT, FSGSBASE, OSXSAVE, SMEP. Every other bit
+#: is reserved: setting one is #GP(0) (SDM vol. 3A, 2.5 and vol. 2A, MOV CR). VMXE is reserved
+#: too: the machine offers no VMX to its guests (CPUID.1:ECX.VMX = 0).
+CR4_SUPPORTED = 0x7FF | (1 << 16) | (1 << 18) | (1 << 20)
+
+
+def cr0_refused(value: int) -> str | None:
+    """Why MOV to CR0 of ``value`` raises #GP(0) (None: it is accepted). Reserved bits of
+    CR0[31:0] are ignored, not refused (SDM vol. 3A, 2.5)."""
+    if value & PG and not value & PE:
+        return "CR0.PG=1 with CR0.PE=0"
+    if value & NW and not value & CD:
+        return "CR0.NW=1 with CR0.CD=0"
+    return None
+
+
+def cr4_refused(value: int) -> str | None:
+    """Why MOV to CR4 of ``value`` raises #GP(0) (None: it is accepted)."""
+    reserved = value & ~CR4_SUPPORTED & 0xFFFF_FFFF
+    return f"reserved CR4 bits {reserved:#x}" if reserved else None
+
+
+#: The MSRs this processor implements (SDM vol. 4, table 2-2, architectural MSRs, each present
+#: when CPUID reports its feature): TSC, APIC base, BIOS update signature, MTRRs, SYSENTER,
+#: machine check (global, bank 0-9), MISC_ENABLE, debug control, PAT, EFER (NX), the SYSCALL and
+#: FS/GS base MSRs (long mode), TSC_AUX (RDTSCP).
+IMPLEMENTED_MSRS = frozenset(
+    [0x10, 0x17, 0x1B, 0x8B, 0xFE, 0x174, 0x175, 0x176, 0x179, 0x17A, 0x1A0, 0x1D9, 0x277, 0x2FF]
+    + list(range(0x200, 0x210)) + [0x250, 0x258, 0x259] + list(range(0x268, 0x270))
+    + list(range(0x400, 0x428))
+    + [0xC000_0080, 0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084,
+       0xC000_0100, 0xC000_0101, 0xC000_0102, 0xC000_0103])
+
+SYSENTER_CS, SYSENTER_ESP, SYSENTER_EIP = 0x174, 0x175, 0x176
+PMC_COUNTERS = 2  # RDPMC's valid general-purpose counters (ECX 0 and 1, as on P6 processors)
+PCE = 1 << 8  # CR4.PCE
+
+_WATCHED = {"rdmsr", "wrmsr", "rdpmc", "sysenter", "ltr", "ljmp", "lcall", "retf", "iretd",
+            "insb", "insw", "insd"}
+_INS_SIZE = {"insb": 1, "insw": 2, "insd": 4}
+
+
+def watched(insn: Instruction) -> bool:
+    """Does ``insn`` need a check the core would skip?"""
+    mn = insn.mnemonic.split()[-1]  # (rep insb)
+    if mn == "mov":
+        return insn.op_str.startswith(("cr0", "cr4"))
+    return mn in _WATCHED
+
+
+class Checks:
+    """Finds the instructions above in each newly translated block and checks them as they run."""
+
+    def __init__(self, machine: Machine):
+        self._m = machine
+        self._hooks: dict[int, int] = {}  # address -> code hook
+        self._stale: list[tuple[int, int]] = []  # blocks to translate again after this slice
+        machine.core.uc.hook_add(unicorn.UC_HOOK_EDGE_GENERATED, self._translated)
+        machine.slice_ended.connect(lambda _: self._drop_stale())
+
+    def reset(self) -> None:
+        """A new image: forget every hook (the core's translations are flushed anyway)."""
+        for h in self._hooks.values():
+            self._m.core.remove_hook(h)
+        self._hooks.clear()
+        self._stale.clear()
+
+    @property
+    def hooked(self) -> list[int]:
+        """The addresses where the machine checks an instruction."""
+        return sorted(self._hooks)
+
+    def scan(self, address: int, size: int = 64) -> bool:
+        """Hook the watched instructions of the code at [address, address + size) (the core's
+        very first block is reported to no one); True if any hook is new."""
+        if address >= layout.MONITOR_BASE:
+            return False
+        try:
+            code = self._m.memory.code_bytes(address, size)
+        except VlabError:
+            return False
+        new = False
+        for insn in decoder().decode_many(code, address):
+            if watched(insn) and insn.address not in self._hooks:
+                self._hooks[insn.address] = self._m.core.on_execute(
+                    self._check, insn.address, insn.address)
+                new = True
+        return new
+
+    # ------------------------------------------------------------------ the core's callbacks
+    def _translated(self, uc, block, previous, _) -> None:
+        """The core has just translated the block at ``block.pc``; it has not run yet."""
+        pc, size = block.pc, block.size
+        try:
+            if not self.scan(pc, size):
+                return
+        except Exception as e:  # never a crash of the process
+            self._m.clock.fail(GuestFault(f"internal error while checking new code: {e!r}", pc))
+            return
+        # the block was translated without its new hooks: stop before it runs, translate again
+        self._stale.append((pc, pc + size))
+        self._m.clock.request_stop("resample")
+
+    def _drop_stale(self) -> None:
+        for start, end in self._stale:
+            self._m.core.forget_code(start, end)
+        self._stale.clear()
+
+    def _check(self, uc, address: int, size: int, _) -> None:
+        m = self._m
+        if m.cpu.eip != address:
+            return  # a monitor's hook at the same instruction has already emulated it
+        try:
+            insn = decoder().decode(m.memory.code_bytes(address), address)
+            if insn is None or not watched(insn):
+                return  # the code changed since it was scanned
+            mn = insn.mnemonic.split()[-1]
+            if mn == "mov":
+                self._mov_cr(insn)
+            elif mn in ("rdmsr", "wrmsr"):
+                if not m.monitor.msr_intercepted(m.cpu.reg("ecx"), mn == "wrmsr"):
+                    self._msr()
+            elif mn == "rdpmc":
+                self._rdpmc(insn)
+            elif mn == "sysenter":
+                m.monitor.sysenter(insn)
+            elif mn == "ltr":
+                self._ltr(insn)
+            elif mn in _INS_SIZE:
+                if not m.monitor.io_permitted(m.cpu.reg("edx") & 0xFFFF, _INS_SIZE[mn]):
+                    self._fault(13, 0)
+            else:
+                self._far_transfer(insn, mn)
+        except VlabError as e:
+            m.clock.fail(e)
+        except Exception as e:  # a bug here must not kill the process
+            m.clock.fail(GuestFault(f"internal error while checking {e!r}", address))
+
+    # ------------------------------------------------------------------ the checks
+    def _fault(self, vector: int, error_code: int) -> None:
+        """The instruction faults instead of running (delivered once this hook returns)."""
+        self._m.clock.defer_fault(vector, error_code)
+
+    def _mov_cr(self, insn: Instruction) -> None:
+        if self._m.cpu.cpl() != 0:
+            return  # the core raises #GP(0) itself (and a monitor emulates)
+        dst, src = operands(insn)
+        value = self._reg(src.reg)
+        why = cr0_refused(value) if dst.reg == "cr0" else cr4_refused(value)
+        if why:
+            self._fault(13, 0)
+
+    def _msr(self) -> None:
+        cpu = self._m.cpu
+        if cpu.cpl() == 0 and cpu.reg("ecx") not in IMPLEMENTED_MSRS:
+            self._fault(13, 0)
+
+    def _rdpmc(self, insn: Instruction) -> None:
+        """RDPMC as the SDM gives it (the core raises #UD for it): counters are not modelled
+        and read 0."""
+        cpu = self._m.cpu
+        if cpu.cpl() != 0 and not cpu.reg("cr4") & PCE:
+            return self._fault(13, 0)
+        if cpu.reg("ecx") >= PMC_COUNTERS:
+            return self._fault(13, 0)
+        cpu.set_reg("eax", 0)
+        cpu.set_reg("edx", 0)
+        cpu.set_reg("eip", insn.address + insn.size)
+
+    def _ltr(self, insn: Instruction) -> None:
+        m = self._m
+        if m.cpu.cpl() != 0:
+            return
+        (op,) = operands(insn)
+        if op.kind == "reg":
+            selector = self._reg(op.reg) & 0xFFFF
+        else:
+            selector = struct.unpack("<H", m.memory.read_linear(self._address(op), 2))[0]
+        if selector & 0xFFFC == 0:
+            self._fault(13, 0)
+
+    def _reg(self, name: str) -> int:
+        """A general register of any width (EAX, AX, AL, AH ...)."""
+        if len(name) == 3 and name[0] == "e":
+            return self._m.cpu.reg(name)
+        if name.endswith(("l", "h")) and name[0] in "abcd":
+            value = self._m.cpu.reg(f"e{name[0]}x")
+            return (value >> 8 if name[1] == "h" else value) & 0xFF
+        return self._m.cpu.reg(f"e{name}") & 0xFFFF
+
+    def _address(self, op) -> int:
+        """The linear address of a memory operand (segment bases are flat: 0)."""
+        address = op.disp
+        if op.base:
+            address += self._reg(op.base)
+        if op.index:
+            address += self._reg(op.index) * op.scale
+        return address & 0xFFFF_FFFF
+
+    def _far_transfer(self, insn: Instruction, mn: str) -> None:
+        """Set the Accessed bit of the code (and stack) segment a far transfer will load."""
+        m = self._m
+        cpu = m.cpu
+        esp = cpu.reg("esp")
+        stack = None
+        if mn in ("ljmp", "lcall"):
+            ops = operands(insn)
+            if len(ops) == 2 and ops[0].kind == "imm":
+                selector = ops[0].value & 0xFFFF
+            elif len(ops) == 1 and ops[0].kind == "mem":
+                selector = struct.unpack("<H", m.memory.peek(self._address(ops[0]) + 4, 2))[0]
+            else:
+                return
+            outward = False
+        elif mn == "retf":
+            selector = struct.unpack("<I", m.memory.peek(esp + 4, 4))[0] & 0xFFFF
+            outward = selector & 3 > cpu.cpl()
+            if outward:
+                ops = operands(insn)
+                pop = ops[0].value if ops else 0
+                stack = struct.unpack("<I", m.memory.peek(esp + 12 + pop, 4))[0] & 0xFFFF
+        else:  # iretd
+            words = struct.unpack("<5I", m.memory.peek(esp, 20))
+            if words[2] & (1 << 17) or words[2] & (1 << 14):
+                return  # to virtual-8086 mode, or a task return (NT): not a plain far return
+            selector = words[1] & 0xFFFF
+            outward = selector & 3 > cpu.cpl()
+            if outward:
+                stack = words[4] & 0xFFFF
+        self._mark_accessed(selector, code=True, rpl_rule=mn in ("retf", "iretd") or outward)
+        if stack is not None:
+            self._mark_accessed(stack, code=False, rpl_rule=True)
+
+    def _mark_accessed(self, selector: int, code: bool, rpl_rule: bool) -> None:
+        """Set the Accessed bit of a GDT descriptor the transfer will load, if it will load it
+        (a present segment of the right kind and privilege; otherwise the core faults first)."""
+        cpu = self._m.cpu
+        d = cpu.descriptor(selector)
+        if d is None:
+            return
+        hi = d[1]
+        if not hi & (1 << 15) or not hi & (1 << 12) or hi & (1 << 8):
+            return  # not present, a system descriptor (a gate), or already accessed
+        if bool(hi & (1 << 11)) != code:
+            return
+        dpl, rpl, cpl = (hi >> 13) & 3, selector & 3, cpu.cpl()
+        if code:
+            conforming = bool(hi & (1 << 10))
+            ring = rpl if rpl_rule else cpl
+            if (conforming and dpl > ring) or (not conforming and dpl != ring) or \
+                    (not rpl_rule and rpl > cpl):
+                return
+        elif dpl != rpl:
+            return
+        base, _ = cpu.gdtr()
+        address = base + (selector & 0xFFF8)
+        self._m.memory.write_linear(address + 5, bytes([(hi >> 8) & 0xFF | 1]))
+        self._m.monitor.descriptor_accessed(address)
