@@ -52,33 +52,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
     ('dbg_mov_ss_shadow', 'trap_emulate'):
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
-    ('evt_df_np_np', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 11, error "
-        "0x00000040, eip +0'",
-    ('evt_int3_dpl_ring3', 'binary_translation'):
-        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints 'exception 13, "
-        "error 0x0000001a, eip +0, ring 3'",
-    ('evt_int3_dpl_ring3', 'trap_emulate'):
-        "prints 'exception 13, error 0x0000001a, eip +1, ring 3' where hardware prints 'exception 13, "
-        "error 0x0000001a, eip +0, ring 3'",
-    ('evt_int3_gate_not_present', 'trap_emulate'):
-        "prints 'exception 11, error 0x0000001a, eip +1' where hardware prints 'exception 11, error "
-        "0x0000001a, eip +0'",
-    ('evt_int_beyond_idt_limit', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000282, eip +2' where hardware prints 'exception 13, error "
-        "0x00000282, eip +0'",
-    ('evt_int_gate_bad_type', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 13, error "
-        "0x00000202, eip +0'",
-    ('evt_int_gate_not_present', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000202, eip +2' where hardware prints 'exception 11, error "
-        "0x00000202, eip +0'",
-    ('evt_int_gate_selectors', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +2' where hardware prints 'exception 13, error "
-        "0x00000000, eip +0'",
-    ('evt_into_gate_not_present', 'trap_emulate'):
-        "prints 'exception 11, error 0x00000022, eip +1' where hardware prints 'exception 11, error "
-        "0x00000022, eip +0'",
     ('fpu_em_nm', 'binary_translation'):
         "prints 'wait with EM=1: no fault' where hardware prints 'exception 7, eip +0'",
     ('fpu_em_nm', 'trap_emulate'):
@@ -214,12 +187,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('seg_limit_gp', 'vtx'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_not_present_loads', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 11, error "
-        "0x00000040, eip +0'",
-    ('seg_not_present_loads', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +0' where hardware prints 'exception 12, error "
-        "0x00000040, eip +0'",
     ('seg_null_ds_store', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('seg_null_ds_store', 'native'):
@@ -244,12 +211,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_retf_nulls_ds', 'vtx'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('seg_ss_rpl_dpl', 'binary_translation'):
-        "prints 'exception 13, error 0x00000030, eip +0' where hardware prints 'exception 13, error "
-        "0x00000010, eip +0'",
-    ('seg_ss_rpl_dpl', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000030, eip +0' where hardware prints 'exception 13, error "
-        "0x00000010, eip +0'",
     ('tsd_rdtsc_ring3', 'binary_translation'):
         "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip "
         "+0, ring 3'",

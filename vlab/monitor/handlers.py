@@ -396,8 +396,48 @@ def handle_segment_load(vcpu: VirtualCpu, exit_: Exit) -> None:
         vcpu.regs.esp = vcpu.regs.esp + size
     else:
         value = operand_value(vcpu, exit_, 1) & 0xFFFF
+    check_segment_load(vcpu, seg, value)
     vcpu.regs[seg] = vcpu.to_real(value)
+    vcpu.mark_accessed(value)
     vcpu.skip()
+
+
+def check_segment_load(vcpu: VirtualCpu, seg: str, selector: int) -> None:
+    """The checks of a MOV/POP to a segment register, on the guest's GDT and virtual CPL
+    (SDM vol. 2A, MOV, "Operation" for protected mode): SS needs a present writable data
+    segment with RPL = DPL = CPL (#GP(0) if null, #GP(sel) otherwise, #SS(sel) if not
+    present); DS/ES/FS/GS accept null, else a data or readable code segment that the CPL and
+    RPL may use (#GP(sel), #NP(sel) if not present). A selector the monitor substituted (RPL
+    1 for the deprivileged kernel's RPL 0, saved on a stack and loaded back) is the guest's."""
+    selector = vcpu.to_virtual(selector)
+    cpl, rpl = vcpu.virt.CPL, selector & 3
+    if selector & 0xFFFC == 0:
+        if seg == "ss":
+            raise ProtectionFault("MOV SS with a null selector")
+        return
+    if selector & 4:
+        return  # an LDT selector: the core checks it against the real LDT
+    d = vcpu.guest_descriptor(selector)
+    if d is None:
+        raise ProtectionFault(f"selector {selector:#06x} is past the GDT", selector)
+    hi = d[1]
+    dpl, code, present = (hi >> 13) & 3, bool(hi & (1 << 11)), bool(hi & (1 << 15))
+    if seg == "ss":
+        if rpl != cpl or dpl != cpl or not hi & (1 << 12) or code or not hi & (1 << 9):
+            raise ProtectionFault(f"MOV SS, {selector:#06x}: not a writable data segment at "
+                                  f"CPL {cpl}", selector)
+        if not present:
+            raise GuestException(f"stack segment {selector:#06x} not present", 12,
+                                 selector & 0xFFFC)
+        return
+    if not hi & (1 << 12) or (code and not hi & (1 << 9)):
+        raise ProtectionFault(f"{selector:#06x} is not a data or readable code segment", selector)
+    conforming_code = code and bool(hi & (1 << 10))
+    if not conforming_code and (rpl > dpl or cpl > dpl):
+        raise ProtectionFault(f"{selector:#06x}: DPL {dpl} below CPL {cpl} or RPL {rpl}",
+                              selector)
+    if not present:
+        raise GuestException(f"segment {selector:#06x} not present", 11, selector & 0xFFFC)
 
 
 # ------------------------------------------------------------------------ interrupts

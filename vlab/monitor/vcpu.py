@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 from vlab import layout
 from vlab.errors import GuestFault, UnmappedAccess, VlabError
 from vlab.hw.delivery import ERROR_CODE_VECTORS, deliver_once, escalate
+from vlab.monitor.trace import ExitReason
 from vlab.state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
 
 if TYPE_CHECKING:
@@ -316,7 +317,10 @@ class VirtualCpu:
             error_code = 0
         view = GuestView(self)
         # a fault while delivering an INT n saves the INT's own address (it did not complete)
-        restart = self.exit.eip if software and self.exit is not None and self.exit.raw else None
+        restart = None
+        if software and self.exit is not None and (
+                self.exit.raw or self.exit.reason == ExitReason.SOFTWARE_INTERRUPT):
+            restart = self.exit.eip  # (a trapped INT n's exit names its own address)
         escalate(lambda vec, code, soft: deliver_once(view, self.machine, vec, code, soft),
                  self.machine, vector, error_code, software, restart)
 
