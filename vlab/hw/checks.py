@@ -26,6 +26,7 @@ again before it runs. Under a monitor the same hooks run; where a check depends 
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,13 @@ _WATCHED = {"rdmsr", "wrmsr", "rdpmc", "sysenter", "ltr", "ljmp", "lcall", "retf
 _INS_SIZE = {"insb": 1, "insw": 2, "insd": 4}
 
 
+#: Bytes any watched instruction contains: 0F 22/30/32/33/34/00 (MOV CR, WRMSR, RDMSR, RDPMC,
+#: SYSENTER, LTR), EA/9A (far JMP/CALL), FF /3 or /5 (far indirect), CA/CB (RETF), CF (IRET),
+#: 6C/6D (INS). A block without any of them is not decoded at all.
+_CANDIDATE = re.compile(rb"\x0f[\x22\x30\x32\x33\x34\x00]|[\xea\x9a\xca\xcb\xcf\x6c\x6d]"
+                        rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf]")
+
+
 def watched(insn: Instruction) -> bool:
     """Does ``insn`` need a check the core would skip?"""
     mn = insn.mnemonic.split()[-1]  # (rep insb)
@@ -123,6 +131,8 @@ class Checks:
             code = self._m.memory.code_bytes(address, size)
         except VlabError:
             return False
+        if not _CANDIDATE.search(code):
+            return False  # (most blocks: no byte that could start a watched instruction)
         new = False
         for insn in decoder().decode_many(code, address):
             if watched(insn) and insn.address not in self._hooks:
