@@ -43,4 +43,4 @@ if [ "$mode" = lab ]; then
 fi
 .venv/bin/ruff check vlab tests benchmarks
 .venv/bin/lint-imports  # the architecture's import contracts (pyproject.toml, ARCHITECTURE.md)
-exec .venv/bin/python -m pytest -q -p no:cacheprovider
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=30  # (the slowest tests, for the time budget)

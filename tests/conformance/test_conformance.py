@@ -52,18 +52,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
     ('dbg_mov_ss_shadow', 'trap_emulate'):
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
-    ('fpu_em_nm', 'binary_translation'):
-        "prints 'wait with EM=1: no fault' where hardware prints 'exception 7, eip +0'",
-    ('fpu_em_nm', 'trap_emulate'):
-        "prints 'wait with EM=1: no fault' where hardware prints 'exception 7, eip +0'",
-    ('fpu_ts_nm', 'binary_translation'):
-        "prints 'after CLTS: fld1 ran' where hardware prints 'exception 7, eip +0'",
-    ('fpu_ts_nm', 'trap_emulate'):
-        "prints 'after CLTS: fld1 ran' where hardware prints 'exception 7, eip +0'",
-    ('fpu_wait_ts_mp', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 7, eip +0'",
-    ('fpu_wait_ts_mp', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 7, eip +0'",
     ('gate_call_ring3_to_ring0', 'binary_translation'):
         "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: "
         "esp = kstack_top - 24: 0x00000001'",
@@ -89,19 +77,11 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('gate_far_to_dpl3_code', 'trap_emulate'):
         "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, error "
         "0x00000028, eip +0'",
-    ('io_iopl3_ring3', 'trap_emulate'):
-        "the kernel's IRET to ring 3 runs at ring 1, where IRET cannot change IOPL (SDM vol. 3A, IRET: "
-        "IOPL changes only at CPL 0): the user task keeps IOPL 0 and its IN raises #GP; a monitor would "
-        "have to intercept IRET to outer rings",
     ('io_ring1_iopl', 'binary_translation'):
         "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, "
         "error 0x00000000, eip +0, ring 1'",
     ('io_ring1_iopl', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 1'",
-    ('irq_popf', 'trap_emulate'):
-        "prints 'irq taken 0 time(s)' where hardware prints 'irq taken 1 time(s), at +0'",
-    ('lar_values', 'binary_translation'):
-        "prints 'LAR 0x38: ZF 0' where hardware prints 'LAR 0x38: ZF 1, 0x00008b00'",
     ('ldt_use', 'binary_translation'):
         "prints 'exception 13, error 0x0000000c, eip +1049529' where hardware prints 'buffer = "
         "0x12345678'",
@@ -112,8 +92,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'done' where hardware prints 'exception 13, error 0x00000010, eip +0'",
     ('lldt_checks', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000010, eip +0'",
-    ('lsl_values', 'binary_translation'):
-        "prints 'LSL 0x38: ZF 0' where hardware prints 'LSL 0x38: ZF 1, 0x00002068'",
     ('op16_iretw', 'binary_translation'):
         "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta "
         "= 0x00000006'",
@@ -155,8 +133,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'exception 8, error 0x00000000' where hardware prints 'WP=0: value = 0x00000011'",
     ('pg_wp', 'trap_emulate'):
         'hangs: the monitor loops without retiring instructions',
-    ('ri_lsl', 'binary_translation'):
-        "prints 'LSL 0x38: ZF=0' where hardware prints 'LSL 0x38: 0x00002068'",
     ('ri_pop_seg', 'binary_translation'):
         'UnmappedAccess: write of 12 bytes at 0xfffffffc outside guest RAM',
     ('ri_verr', 'binary_translation'):
@@ -211,12 +187,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_retf_nulls_ds', 'vtx'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('tsd_rdtsc_ring3', 'binary_translation'):
-        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
-    ('tsd_rdtsc_ring3', 'trap_emulate'):
-        "prints 'ring 3, TSD=0: rdtsc ran' where hardware prints 'exception 13, error 0x00000000, eip "
-        "+0, ring 3'",
 }
 
 

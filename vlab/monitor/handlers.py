@@ -308,6 +308,14 @@ def handle_rdpmc(vcpu: VirtualCpu, exit_: Exit) -> None:
     vcpu.skip()
 
 
+def handle_rdtsc(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """RDTSC exit (reason 16; under a software monitor, RDTSC with CR4.TSD set): the virtual
+    time-stamp counter (virtual time, in guest instructions)."""
+    tsc = vcpu.machine.vtime
+    vcpu.regs.eax, vcpu.regs.edx = tsc & 0xFFFF_FFFF, tsc >> 32
+    vcpu.skip()
+
+
 def handle_sysexit(vcpu: VirtualCpu, exit_: Exit) -> None:
     """SYSEXIT by the deprivileged kernel: to ring 3 at CS = IA32_SYSENTER_CS + 16, SS = + 24
     (RPL 3), EIP = EDX, ESP = ECX; #GP(0) if that MSR is null or the guest is not at CPL 0
@@ -479,7 +487,7 @@ def default_handlers() -> HandlerTable:
         ExitReason.IO_INSTRUCTION: handle_io,
         "lgdt": handle_lgdt, "lidt": handle_lidt, "ltr": handle_ltr, "lldt": handle_lldt,
         ExitReason.RDMSR: handle_rdmsr, ExitReason.WRMSR: handle_wrmsr,
-        ExitReason.RDPMC: handle_rdpmc, "sysexit": handle_sysexit,
+        ExitReason.RDPMC: handle_rdpmc, "sysexit": handle_sysexit, ExitReason.RDTSC: handle_rdtsc,
         ExitReason.INVLPG: handle_invlpg, ExitReason.WBINVD: handle_nop, ExitReason.INVD: handle_nop,
         ExitReason.DR_ACCESS: handle_mov_dr,
         ExitReason.IRET: handle_iret, ExitReason.FAR_TRANSFER: handle_far_transfer,

@@ -150,11 +150,17 @@ def _set_zf(vcpu: VirtualCpu, on: bool) -> None:
     vcpu.regs.eflags = (flags | 0x40) if on else (flags & ~0x40)
 
 
-def _load_if_accessible(vcpu: VirtualCpu, exit_: Exit, value) -> None:
+#: System descriptor types LAR and LSL accept (SDM vol. 2A, LAR and LSL: TSSs and the LDT; LAR
+#: also call and task gates); interrupt and trap gates never.
+LAR_SYSTEM_TYPES = frozenset({0x1, 0x2, 0x3, 0x4, 0x5, 0x9, 0xB, 0xC})
+LSL_SYSTEM_TYPES = frozenset({0x1, 0x2, 0x3, 0x9, 0xB})
+
+
+def _load_if_accessible(vcpu: VirtualCpu, exit_: Exit, value, system_types) -> None:
     """LAR/LSL: if the guest's descriptor is usable at the virtual CPL, load ``value(rights)``
     into the destination and set ZF; otherwise clear ZF."""
     r = _segment_rights(vcpu, operand_value(vcpu, exit_, 1))
-    if r and r[0] and r[1] & (1 << 12):
+    if r and r[0] and (r[1] & (1 << 12) or (r[1] >> 8) & 0xF in system_types):
         _write_operand(vcpu, exit_, 0, value(r))
         _set_zf(vcpu, True)
     else:
@@ -164,12 +170,12 @@ def _load_if_accessible(vcpu: VirtualCpu, exit_: Exit, value) -> None:
 
 def handle_lar(vcpu: VirtualCpu, exit_: Exit) -> None:
     """LAR: access rights from the *guest's* descriptor, judged at the virtual CPL."""
-    _load_if_accessible(vcpu, exit_, lambda r: r[1] & 0x00F0FF00)
+    _load_if_accessible(vcpu, exit_, lambda r: r[1] & 0x00F0FF00, LAR_SYSTEM_TYPES)
 
 
 def handle_lsl(vcpu: VirtualCpu, exit_: Exit) -> None:
     """LSL: the segment limit from the guest's descriptor, judged at the virtual CPL."""
-    _load_if_accessible(vcpu, exit_, lambda r: r[2])
+    _load_if_accessible(vcpu, exit_, lambda r: r[2], LSL_SYSTEM_TYPES)
 
 
 def handle_verr(vcpu: VirtualCpu, exit_: Exit) -> None:

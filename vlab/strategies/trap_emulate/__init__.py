@@ -39,13 +39,16 @@ from vlab.monitor.trace import ExitReason
 from vlab.strategies.trap_emulate.rings import DeprivilegedMonitor
 
 #: What a #GP at the deprivileged kernel asks the monitor to emulate, by instruction.
+FPU_BITS = 0xE  # CR0.MP, EM, TS
+TSD = 1 << 2  # CR4.TSD
+
 _GP_REASONS = {
     "cli": ExitReason.CLI, "sti": ExitReason.STI, "hlt": ExitReason.HLT,
     "clts": ExitReason.CR_ACCESS, "lmsw": ExitReason.CR_ACCESS,
     "lgdt": ExitReason.GDTR_IDTR_ACCESS, "lidt": ExitReason.GDTR_IDTR_ACCESS,
     "ltr": ExitReason.LDTR_TR_ACCESS, "lldt": ExitReason.LDTR_TR_ACCESS,
-    "rdmsr": ExitReason.RDMSR, "rdpmc": ExitReason.RDPMC, "wrmsr": ExitReason.WRMSR,
-    "invlpg": ExitReason.INVLPG,
+    "rdmsr": ExitReason.RDMSR, "rdpmc": ExitReason.RDPMC, "rdtsc": ExitReason.RDTSC,
+    "wrmsr": ExitReason.WRMSR, "invlpg": ExitReason.INVLPG,
     "wbinvd": ExitReason.WBINVD, "invd": ExitReason.INVD, "iretd": ExitReason.IRET,
     "iret": ExitReason.IRET, "retf": ExitReason.FAR_TRANSFER, "ljmp": ExitReason.FAR_TRANSFER,
     "lcall": ExitReason.FAR_TRANSFER, "sysexit": ExitReason.PRIVILEGED_INSTRUCTION,
@@ -73,10 +76,19 @@ class TrapAndEmulate(DeprivilegedMonitor):
     def control_registers_changed(self) -> None:
         """The guest turned paging on or off, or loaded CR3: the core follows with the shadow
         page tables (guest-virtual -> host-physical) for the guest's current directory."""
+        cpu, virt = self.machine.cpu, self.vcpu.virt
+        # the guest's MP, EM and TS are the real ones (its #NM and WAIT behave as it asked,
+        # SDM vol. 3A, 2.5 and table 2-2); so is CR4.TSD (RDTSC at its ring 3, 2.5)
+        fpu = virt.CR0 & FPU_BITS
         if self.follow_guest_paging():
-            self.machine.cpu.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP)
+            cpu.set_reg("cr0", self.REAL_CR0 | paging.PG | paging.WP | fpu)
         elif self.pager is not None:
-            self.machine.cpu.set_reg("cr0", self.REAL_CR0)
+            cpu.set_reg("cr0", self.REAL_CR0 | fpu)
+        else:
+            cpu.set_reg("cr0", (cpu.reg("cr0") & ~FPU_BITS) | fpu)
+        cr4 = cpu.reg("cr4")
+        if (cr4 ^ virt.CR4) & TSD:
+            cpu.set_reg("cr4", cr4 ^ TSD)
 
     def guest_paging_registers(self) -> tuple[int, int, int]:
         virt = self.vcpu.virt

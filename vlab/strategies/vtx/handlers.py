@@ -19,6 +19,7 @@ from vlab.monitor.handlers import (
     handle_invlpg,
     handle_io,
     handle_rdmsr,
+    handle_rdtsc,
     handle_wrmsr,
 )
 from vlab.monitor.trace import Exit, ExitReason
@@ -72,13 +73,6 @@ def handle_cr_access(vcpu: VirtualCpu, exit_: Exit) -> None:
         new = (vmcs["GUEST_CR0"] & ~0xE) | (cr.lmsw_data & 0xF) | (vmcs["GUEST_CR0"] & 1)
         vmcs["CR0_READ_SHADOW"] = (vmcs["CR0_READ_SHADOW"] & ~0xF) | (new & 0xF)
         vmcs["GUEST_CR0"] = new
-    vcpu.skip()
-
-
-def handle_rdtsc(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """RDTSC exit: the virtual time-stamp counter (virtual time, in guest instructions)."""
-    tsc = vcpu.machine.vtime
-    vcpu.regs.eax, vcpu.regs.edx = tsc & 0xFFFF_FFFF, tsc >> 32
     vcpu.skip()
 
 
