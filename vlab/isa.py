@@ -136,6 +136,7 @@ class Operand:
     scale: int = 1
     disp: int = 0
     size: int = 0
+    segment: str = ""  # a memory operand's segment override ("" for the default one)
 
 
 _DETAIL: capstone.Cs | None = None
@@ -164,7 +165,8 @@ def operands(insn: Instruction) -> tuple[Operand, ...]:
                 m = op.mem
                 out.append(Operand("mem", base=ci.reg_name(m.base) if m.base else "",
                                    index=ci.reg_name(m.index) if m.index else "", scale=m.scale,
-                                   disp=m.disp & 0xFFFF_FFFF, size=op.size))
+                                   disp=m.disp & 0xFFFF_FFFF, size=op.size,
+                                   segment=ci.reg_name(m.segment) if m.segment else ""))
     if len(_OPERANDS) > 50_000:
         _OPERANDS.clear()
     _OPERANDS[key] = result = tuple(out)

@@ -104,35 +104,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('op16_retf_imm16', 'trap_emulate'):
         "prints 'exception 13, error 0x00004444, eip +1049561' where hardware prints 'lretw 4: esp "
         "delta = 0x00000008, cs = 0x00000040'",
-    ('pg_accessed_dirty', 'binary_translation'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'fresh: A,D = 0x00000000'",
-    ('pg_accessed_dirty', 'trap_emulate'):
-        'hangs: the monitor loops without retiring instructions',
-    ('pg_pf_error_codes', 'binary_translation'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'exception 14, error 0x00000000, "
-        "eip +0'",
-    ('pg_pf_error_codes', 'trap_emulate'):
-        'hangs: the monitor loops without retiring instructions',
-    ('pg_pse_4m', 'binary_translation'):
-        "GuestFault: the guest uses 4 MiB pages (CR4.PSE): vlab's shadow pager maps 4 KiB pages only",
-    ('pg_pse_4m', 'trap_emulate'):
-        "GuestFault: the guest uses 4 MiB pages (CR4.PSE): vlab's shadow pager maps 4 KiB pages only",
-    ('pg_smc_alias', 'binary_translation'):
-        'hangs: the monitor loops without retiring instructions',
-    ('pg_smc_alias', 'trap_emulate'):
-        'hangs: the monitor loops without retiring instructions',
-    ('pg_store_own_page_table', 'binary_translation'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'after: 0x00000bbb'",
-    ('pg_store_own_page_table', 'trap_emulate'):
-        'hangs: the monitor loops without retiring instructions',
-    ('pg_store_page_directory', 'binary_translation'):
-        'hangs: the monitor loops without retiring instructions',
-    ('pg_store_page_directory', 'trap_emulate'):
-        'hangs: the monitor loops without retiring instructions',
-    ('pg_wp', 'binary_translation'):
-        "prints 'exception 8, error 0x00000000' where hardware prints 'WP=0: value = 0x00000011'",
-    ('pg_wp', 'trap_emulate'):
-        'hangs: the monitor loops without retiring instructions',
     ('ri_pop_seg', 'binary_translation'):
         'UnmappedAccess: write of 12 bytes at 0xfffffffc outside guest RAM',
     ('ri_verr', 'binary_translation'):
@@ -141,12 +112,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
     ('ri_verw', 'binary_translation'):
         "GuestFault: the guest wrote to the monitor's memory at 0xfffffff0 (refused: it is outside the "
         "guest's RAM)",
-    ('seg_base_lgdt', 'binary_translation'):
-        'TripleFault: triple fault: #GP general protection: IDT gate 0xd names 0x8, which is not a '
-        'present code segment; then #DF double fault: IDT gate 0x8 na',
-    ('seg_base_lgdt', 'trap_emulate'):
-        'TripleFault: triple fault: #GP general protection: IDT gate 0xd names 0x8, which is not a '
-        'present code segment; then #DF double fault: IDT gate 0x8 na',
     ('seg_iret_nulls_ds', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_iret_nulls_ds', 'native'):
@@ -198,9 +163,9 @@ def _image(name: str):
 _PATHS = {p.stem: p for p in programs()}
 
 
-def run(name: str, strategy: str) -> tuple[str, str | None]:
+def run(name: str, strategy: str, options: dict | None = None) -> tuple[str, str | None]:
     """The console of a program run under strategy, and the guest error if it ended in one."""
-    lab = Lab(image=_image(name), strategy=strategy, budget=BUDGET)
+    lab = Lab(image=_image(name), strategy=strategy, budget=BUDGET, strategy_options=options)
 
     def alarm(signum, frame):
         raise _WallLimit(f"no end after {WALL_LIMIT} s of wall time "
@@ -262,3 +227,11 @@ def test_a_vtx_guest_sees_a_hypervisor_and_no_vmx():
     """Under VT-x, CPUID exits and vlab's monitor answers as hypervisors do: the hypervisor bit
     set (leaf 1, ECX bit 31) and VMX hidden (bit 5), since no nested VMX is offered."""
     assert run("cpuid_leaf1", "vtx") == ("hypervisor bit = 0x00000001\nvmx bit = 0x00000000\n", None)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in _PATHS if n.startswith("pg_")))
+def test_paging_program_under_vtx_with_shadow_page_tables(name: str):
+    """VT-x without EPT walks the guest's tables through the same shadow pager as the software
+    monitors: every paging program must behave as on hardware there too."""
+    console, error = run(name, "vtx", {"ept": False})
+    assert error is None and console == parse_header(_PATHS[name]).expect, (console, error)

@@ -44,6 +44,7 @@ REGISTER_IDS = {
     "cr3": X.UC_X86_REG_CR3, "cr4": X.UC_X86_REG_CR4, "cs": X.UC_X86_REG_CS,
     "ds": X.UC_X86_REG_DS, "es": X.UC_X86_REG_ES, "fs": X.UC_X86_REG_FS,
     "gs": X.UC_X86_REG_GS, "ss": X.UC_X86_REG_SS,
+    **{f"dr{n}": getattr(X, f"UC_X86_REG_DR{n}") for n in (0, 1, 2, 3, 6, 7)},
 }
 SEGMENT_NAMES = ("cs", "ds", "es", "fs", "gs", "ss")
 PE = 0x1

@@ -24,7 +24,7 @@ from vlab.monitor.shadow import FaultRecord, ShadowPager
 from vlab.monitor.trace import COSTS, NO_OUTCOME, Exit, ExitReason, Outcome
 from vlab.monitor.vcpu import _VIRT_FIELDS as _FIELDS
 from vlab.monitor.vcpu import GuestView, VirtualCpu
-from vlab.state import TF
+from vlab.state import DF, TF
 
 MUST_ADVANCE = frozenset({
     ExitReason.CLI, ExitReason.STI, ExitReason.HLT, ExitReason.CR_ACCESS,
@@ -58,6 +58,9 @@ def io_qualification(insn: Instruction | None, port: int, size: int, is_in: bool
     string = insn is not None and base_mnemonic(insn.mnemonic).startswith(("ins", "outs"))
     rep = insn is not None and insn.mnemonic.startswith("rep")
     return q.encode_io(port, size, is_in, string=string, rep=rep, immediate=immediate)
+
+
+_STOS = {"stosb": 1, "stosw": 2, "stosd": 4}
 
 
 def base_mnemonic(mnemonic: str) -> str:
@@ -280,6 +283,34 @@ class Monitor(Strategy, BareMetal):
         rec = self.pager.page_fault(linear, error_code, eip, user=m.cpu.cpl() == 3)
         return eip, rec, {"vector": 14, "error_code": rec.error_code, "cr2": linear,
                           "page_fault": rec.kind, "fault": rec}
+
+    def emulate_page_table_store(self, eip: int, rec) -> bool:
+        """Do the guest's store into one of its page tables (which the shadow protects) for it,
+        and step past it, as KVM emulates such writes. Re-running the store instead can never
+        succeed when the code doing it is mapped by that same table: fetching the code again
+        shadows the table, and so protects it, again. MOV and single STOS stores only (False
+        for anything else: it is re-run as before)."""
+        insn = self._decode(eip)
+        if insn is None or rec.guest is None or rec.guest.physical is None:
+            return False
+        v, ops, mn = self.vcpu, operands(insn), base_mnemonic(insn.mnemonic)
+        if mn == "mov" and len(ops) == 2 and ops[0].kind == "mem" and ops[1].kind != "mem":
+            size = ops[0].size
+            value = ops[1].value if ops[1].kind == "imm" else v.regs[ops[1].reg]
+        elif mn in _STOS and mn == insn.mnemonic:  # (not REP STOS)
+            size, value = _STOS[mn], v.regs.eax
+        else:
+            return False
+        if (rec.linear & 0xFFF) + size > 0x1000:
+            return False  # a store across two pages: re-run it
+        self.machine.memory.write_physical(rec.guest.physical,
+                                           (value & ((1 << 8 * size) - 1)).to_bytes(size, "little"))
+        if mn in _STOS:
+            step = -size if v.regs.eflags & DF else size
+            v.regs.edi = (v.regs.edi + step) & 0xFFFF_FFFF
+        self.machine.cpu.set_reg("eip", eip + insn.size)
+        self.machine.clock.retire()
+        return True
 
     def page_faults(self) -> list:
         return list(self.pager.recent) if self.pager is not None else []

@@ -136,7 +136,9 @@ def operand_address(vcpu: VirtualCpu, insn: Instruction, index: int = 0) -> int:
         addr += vcpu.regs[op.base]
     if op.index:
         addr += vcpu.regs[op.index] * op.scale
-    return addr & 0xFFFF_FFFF
+    # logical -> linear: the segment's base (SDM vol. 3A, 3.4; SS for ESP/EBP-based operands)
+    segment = op.segment or ("ss" if op.base in ("esp", "ebp") else "ds")
+    return (addr + vcpu.segment_base(segment)) & 0xFFFF_FFFF
 
 
 # ------------------------------------------------------------------------ interrupt flag

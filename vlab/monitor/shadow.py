@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from vlab import layout
-from vlab.errors import GuestFault, UnmappedAccess
+from vlab.errors import GuestFault, UnmappedAccess, VlabError
 from vlab.hw.paging import (
     FRAME,
     MONITOR_PDE,
@@ -33,6 +33,7 @@ from vlab.hw.paging import (
     PF_PRESENT,
     PF_WRITE,
     PG,
+    PS,
     PSE,
     RW,
     SHADOW_BASE,
@@ -49,6 +50,7 @@ from vlab.hw.paging import (
     set_accessed,
     walk,
 )
+from vlab.isa import decoder
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -71,6 +73,9 @@ class FaultRecord:
                 "pt_write": "page-table write: the shadows built from that frame were dropped"}
         return (f"{self.linear:#010x} ({error_code_text(self.error_code)}) at EIP "
                 f"{self.eip:#010x}: {what[self.kind]}")
+
+
+LARGE_FRAME = 0xFFC0_0000  # a 4 MiB page's base in its PDE
 
 
 @dataclass
@@ -106,10 +111,15 @@ class ShadowPager:
         self._pool = self.machine.memory.host_pool(SHADOW_BASE, SHADOW_PAGES * PAGE)
         self._mem = memoryview(self._pool).cast("B").cast("I")
         self._free = [SHADOW_BASE + i * PAGE for i in range(SHADOW_PAGES - 1, -1, -1)]
+        self._deferred: set[int] = set()  # tables left writable until a store completes
+        self._deferred_hook: int | None = None
+        self.wp = True  # the guest's CR0.WP the shadows were built for
+        self.large: dict[tuple[int, int], _ShadowPage] = {}  # (guest PD, index) -> its split
 
     def save_state(self) -> dict:
         """The shadows (their bytes in the pool and the bookkeeping), for snapshots."""
-        keep = ("pds", "pts", "parents", "rmap", "active", "stats", "recent", "_free")
+        keep = ("pds", "pts", "large", "parents", "rmap", "active", "stats", "recent", "_free",
+                "wp")
         state = {name: copy.deepcopy(getattr(self, name)) for name in keep}
         state["pool"] = bytes(self._pool)
         return state
@@ -180,6 +190,9 @@ class ShadowPager:
         if not cr0 & PG:
             self.active = None
             return None
+        if bool(cr0 & WP) != self.wp:  # what the kernel may write changed: build anew
+            self.wp = bool(cr0 & WP)
+            self.flush_all()
         frame = cr3 & FRAME
         self.stats["cr3_loads"] += 1
         spd = self.pds.get(frame)
@@ -204,9 +217,11 @@ class ShadowPager:
 
     def flush_all(self) -> None:
         """Forget every shadow (after a snapshot is restored, or when memory runs out)."""
+        self._end_deferral()
         self._map_pool_reset()
         self.pds.clear()
         self.pts.clear()
+        self.large.clear()
         self.parents.clear()
         self.rmap.clear()  # (the active directory's shadow is rebuilt at the next fault)
         self._spt_at.clear()
@@ -229,25 +244,23 @@ class ShadowPager:
             rec = FaultRecord(linear, w.error_code, "true", eip, w)
             self.recent.append(rec)
             return rec
-        if w.large:
-            raise GuestFault("the guest uses 4 MiB pages (CR4.PSE): vlab's shadow pager maps "
-                             "4 KiB pages only", eip)
         kind = "hidden"
         target = w.physical & FRAME
         if write and (target in self.pds or target in self.pts):
             kind = "pt_write"
             self.stats["pt_write_traps"] += 1
             self._unshadow(target)
+            self._let_store_through(target, eip)
         else:
             self.stats["hidden_faults"] += 1
         set_accessed(self._gr, self._gw, w, write)
-        self._fill(linear, w, write, eip)
+        self._fill(linear, w, write, eip, user)
         self.machine.memory.flush_tlb()
         rec = FaultRecord(linear, error_code, kind, eip, w, target if kind == "pt_write" else None)
         self.recent.append(rec)
         return rec
 
-    def _fill(self, linear: int, w: Walk, write: bool, eip: int) -> None:
+    def _fill(self, linear: int, w: Walk, write: bool, eip: int, user: bool = False) -> None:
         if self.active is None:
             raise GuestFault("a page fault under the shadow with guest paging off", eip)
         spd = self.pds.get(self.active)
@@ -255,38 +268,101 @@ class ShadowPager:
             spd = self._new_pd(self.active)
             self.machine.cpu.set_reg("cr3", spd.address)
         pdi, pti = linear >> 22, (linear >> 12) & 0x3FF
-        gpt = w.pde & FRAME
-        spt = self.pts.get(gpt)
-        if spt is None:
-            spt = self.pts[gpt] = _ShadowPage(self._alloc(), gpt)
-            self._spt_at[spt.address] = spt
-            self._protect(gpt)
-            self.stats["shadow_syncs"] += 1
-        spde = spt.address | (w.pde & (P | RW | US)) | A
-        if self._r(spd.address + 4 * pdi) != spde:
-            self._w(spd.address + 4 * pdi, spde)
-            spd.filled[pdi] = w.pde
-            self.parents.setdefault(gpt, set()).add(spd.guest_frame)
-        frame = w.pte & FRAME
+        if w.large:
+            spt = self._large_table(spd, pdi, w)
+            frame = w.physical & FRAME
+            pte = self._gr(w.pde_address)  # (its A and D bits, as the walk just set them)
+        else:
+            gpt = w.pde & FRAME
+            spt = self.pts.get(gpt)
+            if spt is None:
+                spt = self.pts[gpt] = _ShadowPage(self._alloc(), gpt)
+                self._spt_at[spt.address] = spt
+                self._protect(gpt)
+                self.stats["shadow_syncs"] += 1
+            spde = spt.address | (w.pde & (P | RW | US)) | A
+            if self._r(spd.address + 4 * pdi) != spde:
+                self._w(spd.address + 4 * pdi, spde)
+                spd.filled[pdi] = w.pde
+                self.parents.setdefault(gpt, set()).add(spd.guest_frame)
+            frame = w.pte & FRAME
+            pte = self._gr(w.pte_address)
         if layout.MONITOR_BASE > frame >= self.machine.memory.ram_size:
             raise UnmappedAccess(f"the guest's page tables map {linear:#010x} to {frame:#010x}, "
                                  f"outside guest RAM ({self.machine.memory.ram_size:#x} bytes)",
                                  frame, eip, self.machine.clock.fault_text)
-        pte = self._gr(w.pte_address)
-        writable = bool(pte & RW) and bool(pte & D) and frame not in self.pds \
-            and frame not in self.pts
+        writable = bool(pte & RW) and bool(pte & D) and (
+            frame in self._deferred or (frame not in self.pds and frame not in self.pts))
         spte = frame | P | (pte & US) | A | ((RW | D) if writable else 0)
+        if write and not user and not pte & RW and w.pde & RW and not self.guest()[0] & WP \
+                and frame not in self.pds and frame not in self.pts:
+            # CR0.WP=0: the kernel may write a read-only page (SDM vol. 3A, 4.6.1). The shadow
+            # lets it, and keeps the user out of that mapping (a user access faults and gets
+            # the read-only one back), as KVM does
+            spte = frame | P | A | RW | D
         self._w(spt.address + 4 * pti, spte)
         spt.filled[pti] = pte
         self.rmap.setdefault(frame, set()).add((spt.address, pti))
+
+    def _large_table(self, spd: _ShadowPage, pdi: int, w: Walk) -> _ShadowPage:
+        """A 4 MiB guest page (CR4.PSE, PDE.PS) is shadowed by 1,024 4 KiB entries in a table of
+        its own (KVM splits large guest pages the same way), filled on demand like any other."""
+        key = (spd.guest_frame, pdi)
+        spt = self.large.get(key)
+        if spt is not None and (spd.filled.get(pdi, 0) ^ w.pde) & ~(A | D):
+            self._release_large(key)  # the guest changed that PDE: the old split is stale
+            spt = None
+        if spt is None:
+            spt = self.large[key] = _ShadowPage(self._alloc(), w.pde & LARGE_FRAME)
+            self.stats["shadow_syncs"] += 1
+        self._w(spd.address + 4 * pdi, spt.address | (w.pde & (P | RW | US)) | A)
+        spd.filled[pdi] = w.pde
+        return spt
+
+    def _release_large(self, key: tuple[int, int]) -> None:
+        spt = self.large.pop(key)
+        for i in list(spt.filled):
+            self._clear_pte(spt, i)
+        self._release(spt.address)
+
+    def _let_store_through(self, frame: int, eip: int) -> None:
+        """The instruction at ``eip`` that faulted writing the table at ``frame`` is re-run
+        (or emulated): leave the frame writable until it has completed (the next instruction
+        is about to run), then drop the shadow built from it meanwhile. Otherwise fetching the
+        instruction again, when the same table maps it, shadows and protects the table before
+        the store, forever."""
+        try:
+            insn = decoder().decode(self.machine.memory.code_bytes(eip), eip)
+        except VlabError:
+            return
+        if insn is None:
+            return
+        self._deferred.add(frame)
+        if self._deferred_hook is None:
+            after = (eip + insn.size) & 0xFFFF_FFFF
+            self._deferred_hook = self.machine.core.on_execute(self._store_done, after, after)
+
+    def _store_done(self, uc, address: int, size: int, _) -> None:
+        frames = self._end_deferral()
+        for frame in frames:
+            if frame in self.pts or frame in self.pds:
+                self._unshadow(frame)  # (built while the store was under way: maybe stale)
+        self.machine.memory.flush_tlb()
+
+    def _end_deferral(self) -> set[int]:
+        frames, self._deferred = self._deferred, set()
+        if self._deferred_hook is not None:
+            self.machine.core.remove_hook(self._deferred_hook)
+            self._deferred_hook = None
+        return frames
 
     def prepare_write(self, physical: int) -> bool:
         """A write to guest memory is about to happen (binary translation's callout for an
         instruction known to write page tables): if it hits a shadowed table, drop that shadow
         now, so the write runs without a trap. True if it did."""
         frame = physical & FRAME
-        if frame not in self.pds and frame not in self.pts:
-            return False
+        if frame in self._deferred or (frame not in self.pds and frame not in self.pts):
+            return False  # (deferred: a store into it is under way and may write it)
         self.stats["pt_writes_prepared"] += 1
         self._unshadow(frame)
         self.machine.memory.flush_tlb()
@@ -306,7 +382,8 @@ class ShadowPager:
             self._w(spd.address + 4 * pdi, 0)
             del spd.filled[pdi]
         else:
-            spt = self.pts.get(gpde & FRAME)
+            large = self.large.get((spd.guest_frame, pdi)) if gpde & PS else None
+            spt = large or self.pts.get(gpde & FRAME)
             if spt is not None and pti in spt.filled:
                 self._clear_pte(spt, pti)
         self.machine.memory.flush_tlb()
@@ -314,6 +391,8 @@ class ShadowPager:
     # ------------------------------------------------------------------ coherence
     def _protect(self, frame: int) -> None:
         """``frame`` now holds a shadowed table: map it read-only in every shadow."""
+        if frame in self._deferred:
+            return  # a store into it is under way (:meth:`let_store_through`)
         for spt, i in self.rmap.get(frame, ()):
             e = self._r(spt + 4 * i)
             if e & RW:
@@ -359,6 +438,8 @@ class ShadowPager:
 
     def _drop_pd(self, frame: int) -> None:
         spd = self.pds.pop(frame)
+        for key in [k for k in self.large if k[0] == frame]:
+            self._release_large(key)
         for e in spd.filled.values():
             users = self.parents.get(e & FRAME)
             if users is not None:

@@ -274,6 +274,18 @@ class VirtualCpu:
             return None
         return struct.unpack("<II", self.machine.memory.read_linear(self.virt.GDTR.base + index, 8))
 
+    def segment_base(self, segment: str) -> int:
+        """The base of the segment register ``segment`` ("ds", "ss" ...) holds, from the
+        descriptor the core loaded it from (a shadow keeps the guest's bases; 0 for null)."""
+        selector = self.regs[segment] & 0xFFFF
+        if selector & 0xFFFC == 0 or selector & 4:
+            return 0
+        d = self.machine.cpu.descriptor(selector)
+        if d is None:
+            return 0
+        lo, hi = d
+        return (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF00_0000)
+
     def mark_accessed(self, selector: int) -> None:
         """Set the Accessed bit of the guest's code or data descriptor ``selector`` names, as
         the CPU does when it loads a segment register (SDM vol. 3A, 3.4.5.1)."""

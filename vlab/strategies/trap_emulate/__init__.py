@@ -101,6 +101,8 @@ class TrapAndEmulate(DeprivilegedMonitor):
         eip, rec, detail = self.shadow_page_fault(error_code)
         if rec.kind == "true":
             self.vcpu.virt.CR2 = rec.linear
+        elif rec.kind == "pt_write" and self.emulate_page_table_store(eip, rec):
+            detail["emulated"] = True
         self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, self._decode(eip), detail=detail,
                                  instruction_bytes=False, cost="trap"))
 
