@@ -52,58 +52,14 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
     ('dbg_mov_ss_shadow', 'trap_emulate'):
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
-    ('gate_call_ring3_to_ring0', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: "
-        "esp = kstack_top - 24: 0x00000001'",
-    ('gate_call_ring3_to_ring0', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +1049535, ring 3' where hardware prints 'ring 0: "
-        "esp = kstack_top - 24: 0x00000001'",
-    ('gate_call_same_ring', 'binary_translation'):
-        "prints 'exception 13, error 0x00000040, eip +1049495' where hardware prints 'in callee: cs = "
-        "0x00000008'",
-    ('gate_call_same_ring', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000040, eip +1049495' where hardware prints 'in callee: cs = "
-        "0x00000008'",
     ('gate_conforming_code', 'binary_translation'):
         "prints 'in conforming code: cs = exception 13, error 0x00000030, eip +1049303' where hardware "
         "prints 'in conforming code: cs = 0x00000043'",
-    ('gate_far_rpl3_selector', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000008, eip +0'",
-    ('gate_far_rpl3_selector', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000008, eip +0'",
-    ('gate_far_to_dpl3_code', 'binary_translation'):
-        "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, error "
-        "0x00000028, eip +0'",
-    ('gate_far_to_dpl3_code', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000010, eip +0' where hardware prints 'exception 13, error "
-        "0x00000028, eip +0'",
     ('io_ring1_iopl', 'binary_translation'):
         "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, "
         "error 0x00000000, eip +0, ring 1'",
     ('io_ring1_iopl', 'trap_emulate'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 1'",
-    ('ldt_use', 'binary_translation'):
-        "prints 'exception 13, error 0x0000000c, eip +1049529' where hardware prints 'buffer = "
-        "0x12345678'",
-    ('ldt_use', 'trap_emulate'):
-        "prints 'exception 13, error 0x0000000c, eip +1049529' where hardware prints 'buffer = "
-        "0x12345678'",
-    ('lldt_checks', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000010, eip +0'",
-    ('lldt_checks', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000010, eip +0'",
-    ('op16_iretw', 'binary_translation'):
-        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta "
-        "= 0x00000006'",
-    ('op16_iretw', 'trap_emulate'):
-        "prints 'exception 13, error 0x00000000, eip +1049506' where hardware prints 'iretw: esp delta "
-        "= 0x00000006'",
-    ('op16_retf_imm16', 'binary_translation'):
-        "prints 'lret 8: esp restored = 0x00000000' where hardware prints 'lret 8: esp restored = "
-        "0x00000001'",
-    ('op16_retf_imm16', 'trap_emulate'):
-        "prints 'exception 13, error 0x00004444, eip +1049561' where hardware prints 'lretw 4: esp "
-        "delta = 0x00000008, cs = 0x00000040'",
     ('ri_pop_seg', 'binary_translation'):
         'UnmappedAccess: write of 12 bytes at 0xfffffffc outside guest RAM',
     ('ri_verr', 'binary_translation'):

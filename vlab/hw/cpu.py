@@ -179,6 +179,14 @@ class Cpu:
             return None
         return struct.unpack("<II", self._m.memory.read_linear(base + index, 8))
 
+    def segment_base(self, selector: int) -> int:
+        """The base of the GDT segment ``selector`` names (0 for none, null or an LDT one)."""
+        d = self.descriptor(selector)
+        if d is None:
+            return 0
+        lo, hi = d
+        return (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF00_0000)
+
     def code_segment_dpl(self, selector: int) -> int | None:
         """DPL of a present code segment, or None if ``selector`` names none."""
         d = self.descriptor(selector)

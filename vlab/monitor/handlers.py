@@ -269,7 +269,20 @@ def handle_ltr(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 def handle_lldt(vcpu: VirtualCpu, exit_: Exit) -> None:
-    vcpu.virt.LDTR = operand_value(vcpu, exit_, 0) & 0xFFFF
+    """LLDT: the virtual LDTR; a null selector leaves no LDT, else it must name a present LDT
+    descriptor in the GDT (SDM vol. 2A, LLDT: #GP(selector), #NP(selector)). The monitor then
+    shadows that LDT as it does the GDT."""
+    selector = operand_value(vcpu, exit_, 0) & 0xFFFF
+    if selector & 0xFFFC:
+        d = vcpu.guest_descriptor(selector)
+        if selector & 4 or d is None or (d[1] >> 8) & 0x1F != 0x02:
+            raise ProtectionFault(f"LLDT {selector:#06x}: not an LDT descriptor in the GDT",
+                                  selector)
+        if not d[1] & (1 << 15):
+            raise GuestException(f"LLDT {selector:#06x}: the LDT is not present", 11,
+                                 selector & 0xFFFC)
+    vcpu.virt.LDTR = selector
+    vcpu.on_ldt_change()
     vcpu.skip()
 
 
@@ -349,10 +362,14 @@ def handle_nop(vcpu: VirtualCpu, exit_: Exit) -> None:
 # ------------------------------------------------------------------------ control transfers
 def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
     """IRETD: pop EIP, CS, EFLAGS (and ESP, SS to an outer ring), restoring the *virtual* IF and
-    IOPL from the popped flags. (At CPL > 0 the hardware would never change IF.)"""
+    IOPL from the popped flags. (At CPL > 0 the hardware would never change IF.) IRETW (an
+    operand-size prefix) pops IP, CS and FLAGS as words; EFLAGS[31:16] stay (SDM vol. 2A, IRET)."""
     esp = vcpu.regs.esp
-    eip, cs, eflags = struct.unpack("<III", vcpu.mem.read(esp, 12))
+    size = stack_operand_size(instruction_of(exit_)) if exit_.raw else 4
+    eip, cs, eflags = _pop(vcpu, esp, 3, size)
     cs &= 0xFFFF
+    if size == 2:
+        eflags |= vcpu.regs.eflags & 0xFFFF_0000
     vcpu.virt.IF = bool(eflags & IF)
     vcpu.virt.IOPL = (eflags & IOPL_MASK) >> 12
     real_flags = (eflags & ~IOPL_MASK) | IF
@@ -360,12 +377,18 @@ def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
     m = vcpu.machine
     vcpu.mark_accessed(cs)
     if target > vcpu.virt.CPL:
-        new_esp, ss = struct.unpack("<II", vcpu.mem.read(esp + 12, 8))
+        new_esp, ss = _pop(vcpu, esp + 3 * size, 2, size)
         vcpu.mark_accessed(ss)
         m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=vcpu.to_real(ss & 0xFFFF), esp=new_esp,
                 eflags=real_flags)
     else:
-        m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 12, eflags=real_flags)
+        m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 3 * size,
+                    eflags=real_flags)
+
+
+def _pop(vcpu: VirtualCpu, esp: int, count: int, size: int) -> tuple[int, ...]:
+    """``count`` stack slots of ``size`` bytes (2 or 4) from ``esp`` up."""
+    return struct.unpack(f"<{count}{'H' if size == 2 else 'I'}", vcpu.mem.read(esp, count * size))
 
 
 def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
@@ -374,11 +397,21 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
     m = vcpu.machine
     mnemonic = exit_.instruction.split()[0]
     esp = vcpu.regs.esp
-    if mnemonic == "retf":
-        eip, cs = struct.unpack("<II", vcpu.mem.read(esp, 8))
-        vcpu.mark_accessed(cs & 0xFFFF)
-        m.cpu.enter(cs=vcpu.to_real(cs & 0xFFFF), eip=eip, ss=m.cpu.reg("ss"), esp=esp + 8,
-                eflags=m.cpu.reg("eflags"))
+    if mnemonic == "retf":  # (RETF imm16 then releases imm16 bytes; RETFW pops words)
+        insn = instruction_of(exit_)
+        size = stack_operand_size(insn)
+        release = operands(insn)[0].value if operands(insn) else 0
+        eip, cs = _pop(vcpu, esp, 2, size)
+        cs &= 0xFFFF
+        vcpu.mark_accessed(cs)
+        esp += 2 * size + release
+        ss = m.cpu.reg("ss")
+        if cs & 3 > vcpu.virt.CPL:  # to an outer ring: its ESP and SS follow the parameters
+            esp, ss = _pop(vcpu, esp, 2, size)
+            ss = vcpu.to_real(ss & 0xFFFF)
+            esp += release
+        m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=ss, esp=esp & 0xFFFF_FFFF,
+                    eflags=m.cpu.reg("eflags"))
         return
     ops = operands(instruction_of(exit_))
     if len(ops) == 2 and ops[0].kind == "imm":
@@ -386,12 +419,95 @@ def handle_far_transfer(vcpu: VirtualCpu, exit_: Exit) -> None:
     else:
         raw = vcpu.mem.read(effective_address(vcpu, exit_), 6)
         eip, cs = struct.unpack("<IH", raw)
+    call = mnemonic == "lcall"
+    back = (exit_.eip + len(exit_.raw), vcpu.to_virtual(m.cpu.reg("cs")))  # what a CALL pushes
+    d = _far_descriptor(vcpu, cs)
+    if not d[1] & (1 << 12):  # a system descriptor: only a call gate is a far JMP/CALL's
+        cs, eip, d, inward = _through_call_gate(vcpu, cs, d, call)
+        if inward:  # CALL to an inner ring (SDM vol. 3A, 5.8.5 and figure 5-13)
+            _call_inward(vcpu, cs, eip, d, inward, back)
+            return
+    else:
+        _check_code_target(vcpu, cs, d, cs & 3)
+    cs = (cs & 0xFFFC) | vcpu.virt.CPL  # the CPL does not change: CS.RPL <- CPL
     vcpu.mark_accessed(cs)
-    if mnemonic == "lcall":
+    if call:
         esp -= 8
-        vcpu.mem.write(esp, struct.pack("<II", exit_.eip + len(exit_.raw),
-                                        vcpu.to_virtual(m.cpu.reg("cs"))))
-    m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.cpu.reg("ss"), esp=esp, eflags=m.cpu.reg("eflags"))
+        vcpu.mem.write(esp, struct.pack("<II", *back))
+    m.cpu.enter(cs=vcpu.to_real(cs), eip=eip, ss=m.cpu.reg("ss"), esp=esp,
+                eflags=m.cpu.reg("eflags"))
+
+
+def _far_descriptor(vcpu: VirtualCpu, selector: int) -> tuple[int, int]:
+    """The guest's descriptor a far JMP/CALL names: #GP(0) for null, #GP(sel) past the GDT."""
+    if selector & 0xFFFC == 0:
+        raise ProtectionFault("far transfer to a null selector")
+    d = vcpu.guest_descriptor(selector)
+    if d is None:
+        raise ProtectionFault(f"{selector:#06x} is past the GDT (or in an LDT)", selector)
+    return d
+
+
+def _check_code_target(vcpu: VirtualCpu, selector: int, d: tuple[int, int], rpl: int,
+                       via_gate: bool = False) -> None:
+    """SDM vol. 2A JMP/CALL: a code segment; conforming: DPL <= CPL; non-conforming: RPL <=
+    CPL and DPL = CPL (through a gate: DPL <= CPL); present (#NP(sel))."""
+    hi, cpl = d[1], vcpu.virt.CPL
+    dpl = (hi >> 13) & 3
+    if not hi & (1 << 12) or not hi & (1 << 11):
+        raise ProtectionFault(f"{selector:#06x} is not a code segment", selector)
+    conforming = bool(hi & (1 << 10))
+    if via_gate or conforming:
+        if dpl > cpl:
+            raise ProtectionFault(f"code segment {selector:#06x} (DPL {dpl}) above CPL {cpl}",
+                                  selector)
+    elif rpl > cpl or dpl != cpl:
+        raise ProtectionFault(f"code segment {selector:#06x} (DPL {dpl}, RPL {rpl}) not at "
+                              f"CPL {cpl}", selector)
+    if not hi & (1 << 15):
+        raise GuestException(f"code segment {selector:#06x} not present", 11, selector & 0xFFFC)
+
+
+def _through_call_gate(vcpu: VirtualCpu, gate: int, d: tuple[int, int], call: bool):
+    """A far JMP/CALL through a 32-bit call gate (SDM vol. 3A, 5.8.4): the gate's DPL must
+    admit the CPL and RPL; its target code segment's DPL must not be above the CPL (a JMP stays
+    at the CPL). Returns (target selector, offset, target descriptor, inner ring or None)."""
+    lo, hi = d
+    cpl = vcpu.virt.CPL
+    if (hi >> 8) & 0x1F != 0x0C:
+        raise ProtectionFault(f"{gate:#06x} is a system descriptor vlab cannot jump through "
+                              "(task switches are not modelled)" if (hi >> 8) & 0xF in (5, 9)
+                              else f"{gate:#06x} is not a call gate or code segment", gate)
+    if (hi >> 13) & 3 < max(cpl, gate & 3):
+        raise ProtectionFault(f"call gate {gate:#06x}: DPL below CPL or RPL", gate)
+    if not hi & (1 << 15):
+        raise GuestException(f"call gate {gate:#06x} not present", 11, gate & 0xFFFC)
+    target, offset = lo >> 16, (hi & 0xFFFF_0000) | (lo & 0xFFFF)
+    td = _far_descriptor(vcpu, target)
+    _check_code_target(vcpu, target, td, cpl, via_gate=True)
+    dpl, conforming = (td[1] >> 13) & 3, bool(td[1] & (1 << 10))
+    if not call and not conforming and dpl != cpl:
+        raise ProtectionFault(f"JMP through call gate {gate:#06x} to another ring", target)
+    inner = dpl if call and not conforming and dpl < cpl else None
+    return target, offset, td, (hi & 0x1F, inner) if inner is not None else None
+
+
+def _call_inward(vcpu: VirtualCpu, target: int, offset: int, d, inward, back) -> None:
+    """CALL through a gate to an inner ring: the TSS's stack for that ring gets the caller's
+    SS, ESP, the gate's parameter count of dwords from the caller's stack, CS and EIP."""
+    params, ring = inward
+    m = vcpu.machine
+    ss, esp = vcpu.guest_tss_stack(ring)
+    old_esp = vcpu.regs.esp
+    copied = vcpu.mem.read(old_esp, 4 * params)
+    frame = struct.pack("<II", *back) + copied + struct.pack(
+        "<II", old_esp, vcpu.to_virtual(m.cpu.reg("ss")))
+    esp = (esp - len(frame)) & 0xFFFF_FFFF
+    vcpu.mem.write(esp, frame)
+    cs = (target & 0xFFFC) | ring
+    vcpu.mark_accessed(cs)
+    m.cpu.enter(cs=vcpu.to_real(cs), eip=offset, ss=vcpu.to_real((ss & 0xFFFC) | ring), esp=esp,
+                eflags=m.cpu.reg("eflags"))
 
 
 def handle_segment_load(vcpu: VirtualCpu, exit_: Exit) -> None:

@@ -11,6 +11,7 @@ the rest of the guest runs at full core speed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from vlab.errors import GuestFault, VlabError
 from vlab.isa import Instruction, operands
@@ -144,7 +145,7 @@ class CodeScanner:
         jump's), that code must be scanned before it runs."""
         cs, eip = self.machine.cpu.next_guest_entry()
         if cs & 3 != 3:
-            self.ensure_translated(eip)
+            self.ensure_translated((self.machine.cpu.segment_base(cs) + eip) & 0xFFFF_FFFF)
 
     # ------------------------------------------------------------------ the core's callbacks
     def _guard(self, address: int, fn, *args) -> None:
@@ -155,8 +156,12 @@ class CodeScanner:
                                else GuestFault(f"monitor callback failed: {e!r}", address))
 
     def _on_callout(self, uc, address: int, size: int, insn: Instruction) -> None:
-        if self.machine.cpu.cpl() == 3:  # user code is not scanned: it runs as it is
+        cpu = self.machine.cpu
+        if cpu.cpl() == 3:  # user code is not scanned: it runs as it is
             return
+        base = cpu.segment_base(cpu.reg("cs"))
+        if base:  # code in a segment with a base: scanned by linear address, run by offset
+            insn = dataclasses.replace(insn, address=(insn.address - base) & 0xFFFF_FFFF)
         self._guard(address, self.callout, insn)
 
     def _count_block(self, uc, address: int, size: int, _: object) -> None:
@@ -173,7 +178,8 @@ class CodeScanner:
         def check() -> None:
             target = self._indirect_target(insn)
             if target is not None:
-                self.ensure_translated(target)
+                cpu = self.machine.cpu
+                self.ensure_translated((cpu.segment_base(cpu.reg("cs")) + target) & 0xFFFF_FFFF)
 
         self._guard(address, check)
 

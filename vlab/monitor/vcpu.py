@@ -171,6 +171,7 @@ class VirtualCpu:
         self.to_real: Callable[[int], int] = lambda sel: sel
         self.to_virtual: Callable[[int], int] = lambda sel: sel
         self.on_gdt_change: Callable[[], None] = lambda: None
+        self.on_ldt_change: Callable[[], None] = lambda: None
         self.on_invlpg: Callable[[int], None] = lambda linear: None
         # The current exit's progress, which the dispatcher checks after the handler returns:
         self.advanced = False  # has the handler moved EIP past the instruction (skip)?
@@ -268,23 +269,35 @@ class VirtualCpu:
 
     # ------------------------------------------------------------------ descriptors
     def guest_descriptor(self, selector: int) -> tuple[int, int] | None:
-        """The two dwords of a descriptor in the *guest's* GDT (virtual GDTR)."""
+        """The two dwords of a descriptor in the *guest's* GDT (virtual GDTR), or in its LDT
+        (virtual LDTR) for a TI=1 selector; None past the table or for the null selector."""
         index = selector & 0xFFF8
-        if index == 0 or selector & 4 or index + 7 > self.virt.GDTR.limit:
+        if selector & 4:
+            ldt = self.guest_ldt()
+            if ldt is None or index + 7 > ldt[1]:
+                return None
+            return struct.unpack("<II", self.machine.memory.read_linear(ldt[0] + index, 8))
+        if index == 0 or index + 7 > self.virt.GDTR.limit:
             return None
         return struct.unpack("<II", self.machine.memory.read_linear(self.virt.GDTR.base + index, 8))
+
+    def guest_ldt(self) -> tuple[int, int] | None:
+        """Base and limit of the guest's LDT (None if its LDTR is null)."""
+        if not self.virt.LDTR & 0xFFFC:
+            return None
+        d = self.guest_descriptor(self.virt.LDTR & ~4)
+        if d is None:
+            return None
+        lo, hi = d
+        limit = (hi & 0xF0000) | (lo & 0xFFFF)
+        if hi & (1 << 23):
+            limit = (limit << 12) | 0xFFF
+        return (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF00_0000), limit
 
     def segment_base(self, segment: str) -> int:
         """The base of the segment register ``segment`` ("ds", "ss" ...) holds, from the
         descriptor the core loaded it from (a shadow keeps the guest's bases; 0 for null)."""
-        selector = self.regs[segment] & 0xFFFF
-        if selector & 0xFFFC == 0 or selector & 4:
-            return 0
-        d = self.machine.cpu.descriptor(selector)
-        if d is None:
-            return 0
-        lo, hi = d
-        return (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF00_0000)
+        return self.machine.cpu.segment_base(self.regs[segment] & 0xFFFF)
 
     def mark_accessed(self, selector: int) -> None:
         """Set the Accessed bit of the guest's code or data descriptor ``selector`` names, as

@@ -1,5 +1,6 @@
 # title: far CALL through a DPL-0 call gate at CPL 0 to a ring-0 segment: no stack switch, CS:EIP pushed (8 bytes), the gate's offset used (the call's offset ignored)
 # sdm: vol. 3A 5.8.3 "Call Gates", 5.8.4 "Accessing a Code Segment Through a Call Gate"; vol. 2A CALL (CALL-GATE, SAME-PRIVILEGE)
+# diverges: trap_emulate MOV from CS at ring 1 shows the real RPL 1 (a virtualization hole)
 # expect:
 # | in callee: cs = 0x00000008
 # | in callee: esp delta = 0x00000008

@@ -143,10 +143,23 @@ class TrapAndEmulate(DeprivilegedMonitor):
             if reason is not None:
                 self.dispatch(self._exit(reason, eip, insn, qual, cost="trap"), from_fault=True)
                 return
+        if vector == 13 and cpl == 3 and insn is not None and self._to_call_gate(insn, error_code):
+            # the shadow GDT holds no gates: a user task's far CALL/JMP through one of the
+            # guest's call gates faults, and the monitor does what the gate says
+            self.dispatch(self._exit(ExitReason.FAR_TRANSFER, eip, insn, cost="trap"),
+                          from_fault=True)
+            return
         if error_code is not None:
             detail["error_code"] = error_code
         self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, insn, detail=detail,
                                  instruction_bytes=False, cost="trap"))
+
+    def _to_call_gate(self, insn: Instruction, error_code: int | None) -> bool:
+        """Is this #GP a far JMP/CALL naming a call gate in the guest's GDT?"""
+        if insn.mnemonic not in ("ljmp", "lcall") or not error_code:
+            return False
+        d = self.vcpu.guest_descriptor(error_code & 0xFFFC)
+        return d is not None and (d[1] >> 8) & 0x1F == 0x0C
 
     def classify_fault(self, insn: Instruction) -> tuple[ExitReason | None, int]:
         """Which emulation a #GP at the deprivileged kernel asks for (None: a real fault)."""

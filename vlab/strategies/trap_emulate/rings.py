@@ -49,6 +49,7 @@ class DeprivilegedMonitor(Monitor):
         super().attach(machine, trace)
         v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
+        v.on_ldt_change = self.shadow_ldt
         v.guest_cpl_of = lambda real: 3 if real == 3 else 0  # ring 1 is the kernel's "ring 0"
         machine.stopped.connect(lambda _: self.sync_accessed_bits())
         machine.slice_ended.connect(lambda _: self.reshadowed())
@@ -103,25 +104,21 @@ class DeprivilegedMonitor(Monitor):
         v = self.vcpu
         count = (v.virt.GDTR.limit + 1) // 8
         raw = self.machine.memory.read_linear(v.virt.GDTR.base, 8 * count)
-        entries = []
-        for i in range(count):
-            lo = int.from_bytes(raw[8 * i:8 * i + 4], "little")
-            hi = int.from_bytes(raw[8 * i + 4:8 * i + 8], "little")
-            if i == 0 or not hi & (1 << 12):  # null or system descriptor
-                entries.append(bytes(8))
-                continue
-            if (hi >> 13) & 3 == 0:
-                hi |= 1 << 13  # DPL 0 -> 1
-            if hi & (1 << 23):  # 4 KiB granularity: keep the limit below the monitor's area
-                limit = ((hi & 0xF0000) | (lo & 0xFFFF))
-                cap = (layout.MONITOR_BASE >> 12) - 1
-                if limit > cap:
-                    lo = (lo & 0xFFFF0000) | (cap & 0xFFFF)
-                    hi = (hi & ~0xF0000) | (cap & 0xF0000)
-            entries.append(lo.to_bytes(4, "little") + hi.to_bytes(4, "little"))
-        self.write_monitor_gdt(entries)
+        self.write_monitor_gdt(_shadow_entries(raw, count))
         self.shadowed = True
         self._trace_gdt()
+
+    def shadow_ldt(self) -> None:
+        """The guest loaded an LDT (LLDT): the core's LDTR gets a shadow of it, built as the
+        shadow GDT is, in the monitor's LDT area (a null LDTR: the monitor's empty LDT)."""
+        m = self.machine
+        ldt = self.vcpu.guest_ldt()
+        count = 1 if ldt is None else min((ldt[1] + 1) // 8, LDT_ENTRIES)
+        raw = bytes(8) if ldt is None else m.memory.read_linear(ldt[0], 8 * count)
+        entries = _shadow_entries(raw, count, keep_first=ldt is not None)
+        m.memory.write_physical(layout.MONITOR_LDT, b"".join(entries))
+        m.cpu.load_table_registers(ldtr=(layout.MONITOR_LDT_SELECTOR, layout.MONITOR_LDT,
+                                         8 * count - 1))
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
@@ -198,3 +195,29 @@ class DeprivilegedMonitor(Monitor):
         if sel & 3 == 1 and self.vcpu.guest_dpl(sel) == 0:
             return sel & ~3
         return sel
+
+
+LDT_ENTRIES = 256  # the monitor's LDT area holds this many descriptors
+
+
+def _shadow_entries(raw: bytes, count: int, keep_first: bool = False) -> list[bytes]:
+    """The guest's descriptors as the deprivileged core needs them: ring-0 code and data move to
+    ring 1, 4-KiB-granular limits stop below the monitor's area; system descriptors (and the
+    GDT's null entry) are left out."""
+    entries = []
+    for i in range(count):
+        lo = int.from_bytes(raw[8 * i:8 * i + 4], "little")
+        hi = int.from_bytes(raw[8 * i + 4:8 * i + 8], "little")
+        if (i == 0 and not keep_first) or not hi & (1 << 12):  # null or system descriptor
+            entries.append(bytes(8))
+            continue
+        if (hi >> 13) & 3 == 0:
+            hi |= 1 << 13  # DPL 0 -> 1
+        if hi & (1 << 23):  # 4 KiB granularity: keep the limit below the monitor's area
+            limit = ((hi & 0xF0000) | (lo & 0xFFFF))
+            cap = (layout.MONITOR_BASE >> 12) - 1
+            if limit > cap:
+                lo = (lo & 0xFFFF0000) | (cap & 0xFFFF)
+                hi = (hi & ~0xF0000) | (cap & 0xF0000)
+        entries.append(lo.to_bytes(4, "little") + hi.to_bytes(4, "little"))
+    return entries
