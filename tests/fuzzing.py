@@ -38,7 +38,10 @@ SNIPPETS = [
     ("in 21", "in al, 0x21"), ("out 21", "out 0x21, al"), ("eoi", "out 0x20, al"),
     ("timer", "out 0x40, eax"), ("in timer", "in eax, 0x40"), ("vmcall", "vmcall"),
     ("ud2", "ud2"), ("paging on", "mov eax, cr0\n    or eax, 0x80000000\n    mov cr0, eax"),
-    ("pde", "mov dword ptr [ebx], 0x00001007"), ("exit", "out 0xf4, al"),
+    ("pde", "mov dword ptr [ebx], 0x00001007"), ("pushfw", "pushfw"), ("popfw", "popfw"),
+    ("push cs16", "pushw cs"), ("pop ds16", "popw ds"), ("retf 8", "lret 8"),
+    ("iretw", "iretw"), ("lar tss", "lar eax, word ptr [ebx]"), ("lsl cx", "lsl ecx, ecx"),
+    ("exit", "out 0xf4, al"),
 ]
 IMMEDIATES = [0, 1, 0x10, 0x19, 0x21, 0x2B, 0x33, 0x38, 0x3F8, 0xF4, 0x1000, 0x80000,
               0x100000, 0x3FFFF0, 0x400000, 0x7FFFFFFF, 0xFFFF0000, 0xFFFF2000, 0xFFFFFFFF,

@@ -44,7 +44,8 @@ INNOCUOUS = [i for i, label in enumerate(LABELS)
 SENSITIVE = [i for i, label in enumerate(LABELS)
              if label in ("pushfd", "popfd", "sgdt", "sidt", "sldt", "str", "smsw", "mov cs",
                           "mov ss", "push cs", "push ds", "lar", "lsl", "verr", "verw", "cli",
-                          "sti", "mov cr0r", "mov cr3r", "mov cr3w")]
+                          "sti", "mov cr0r", "mov cr3r", "mov cr3w", "pushfw", "popfw",
+                          "push cs16", "pop ds16", "lar tss", "lsl cx")]
 
 
 def _final(code: bytes, strategy: str):
