@@ -112,27 +112,36 @@ def _stream(r: random.Random, length: int) -> tuple[list[str], int]:
     return lines, ALL & ~undefined
 
 
-def stream_source(seed: int, count: int, length: int = 10) -> str:
-    """A conformance program running ``count`` streams; it prints one hash line per stream."""
+def stream_source(seed: int, count: int, length: int = 10, pv: bool = False) -> str:
+    """A program running ``count`` streams; it prints one hash line per stream. ``pv``: the
+    paravirtual build (no privileged instruction; console and exit through hypercalls,
+    assemble with ``defines={"PV": 1}``), else a conformance program (conf.inc)."""
     r = random.Random(seed)
-    out = [".include \"conf.inc\"", "main:"]
+    out = []
     for _ in range(count):
         lines, mask = _stream(r, length)
         out += [f"    {line}" for line in lines]
         out.append(f"    STREAM_HASH {mask}")
-    out += ["    mov esp, offset kstack_top", "    EXIT 0", _HASH_MACRO_DATA]
-    return ".include \"conf.inc\"\n" + _HASH_MACRO + "\n".join(out[1:]) + "\n"
+    return _wrap("\n".join(out), pv)
 
 
-def single_stream(seed: int, index: int, length: int = 10) -> str:
+def single_stream(seed: int, index: int, length: int = 10, pv: bool = False) -> str:
     """Stream ``index`` of ``stream_source(seed, ...)`` alone, printing every register."""
     r = random.Random(seed)
     for _ in range(index + 1):
         lines, mask = _stream(r, length)
-    body = "\n".join(f"    {line}" for line in lines)
-    return (".include \"conf.inc\"\n" + _HASH_MACRO + "main:\n" + body +
-            f"\n    STREAM_DUMP {mask}\n    mov esp, offset kstack_top\n    EXIT 0\n" +
-            _HASH_MACRO_DATA + "\n")
+    return _wrap("\n".join(f"    {line}" for line in lines) + f"\n    STREAM_DUMP {mask}", pv)
+
+
+def _wrap(body: str, pv: bool) -> str:
+    if pv:
+        head = ('.include "vlab.inc"\n.include "kernel.inc"\n.set HASH_STACK, pvstack_top\n'
+                ".globl _start\n_start:\n    PV_SIGNATURE\n")
+        tail = ('\n    EXIT 0\n.include "lib.inc"\n.section .data\n.balign 16\n'
+                "pvstack: .space 1024\npvstack_top:\n.section .text\n")
+    else:
+        head, tail = '.include "conf.inc"\n.set HASH_STACK, kstack_top\nmain:\n', "\n    EXIT 0\n"
+    return head + _HASH_MACRO + body + "\n    mov esp, offset HASH_STACK" + tail + _HASH_MACRO_DATA + "\n"
 
 
 _HASH_MACRO = """
@@ -141,6 +150,7 @@ _HASH_MACRO = """
     pushfd
     and dword ptr [esp], \\mask
     pushad
+    mov dword ptr [esp + 12], 0         # (ESP: where the stream stack lies differs by build)
     mov esi, esp
     xor eax, eax
     mov ecx, 9
@@ -148,7 +158,7 @@ _HASH_MACRO = """
     xor eax, [esi]
     add esi, 4
     loop 1b
-    mov esp, offset kstack_top
+    mov esp, offset HASH_STACK
     call puthex
     call newline
 .endm
@@ -157,6 +167,7 @@ _HASH_MACRO = """
     pushfd
     and dword ptr [esp], \\mask
     pushad
+    mov dword ptr [esp + 12], 0
     mov esi, esp
     mov ecx, 9
 1:  mov eax, [esi]
@@ -164,6 +175,7 @@ _HASH_MACRO = """
     call newline
     add esi, 4
     loop 1b
+    mov esp, offset HASH_STACK
 .endm
 """
 _HASH_MACRO_DATA = """.section .data
