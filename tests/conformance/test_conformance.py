@@ -52,9 +52,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
     ('dbg_mov_ss_shadow', 'trap_emulate'):
         "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
-    ('gate_conforming_code', 'binary_translation'):
-        "prints 'in conforming code: cs = exception 13, error 0x00000030, eip +1049303' where hardware "
-        "prints 'in conforming code: cs = 0x00000043'",
     ('io_ring1_iopl', 'binary_translation'):
         "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, "
         "error 0x00000000, eip +0, ring 1'",

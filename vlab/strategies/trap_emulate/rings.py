@@ -184,8 +184,8 @@ class DeprivilegedMonitor(Monitor):
         """The selector the core really uses for one the guest believes in."""
         if not self.shadowed:
             return self._BOOT_TWINS.get(sel & ~3, sel) if sel & 3 == 0 else sel
-        if sel & 0xFFF8 and self.vcpu.guest_dpl(sel) == 0:
-            return (sel & ~3) | 1
+        if sel & 0xFFF8 and sel & 3 == 0 and self.vcpu.guest_dpl(sel) == 0:
+            return sel | 1  # RPL 0 -> 1 (another RPL is kept: RPL 3 stays the user's)
         return sel
 
     def to_virtual(self, sel: int) -> int:
