@@ -34,12 +34,6 @@ WALL_LIMIT = 2.0  # seconds: a run takes < 0.2 s; a monitor looping without reti
 
 # (program, strategy) -> what vlab does instead of what the SDM says.
 KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
-    ('dbg_dr0_execute', 'binary_translation'):
-        "prints '#DB at +4293917757, DR6[15:0] & 0xe00f = 0x00000000' where hardware prints '#DB at +0, "
-        "DR6[15:0] & 0xe00f = 0x00000001'",
-    ('dbg_dr0_execute', 'trap_emulate'):
-        "prints '#DB at +4293917757, DR6[15:0] & 0xe00f = 0x00000000' where hardware prints '#DB at +0, "
-        "DR6[15:0] & 0xe00f = 0x00000001'",
     ('dbg_dr1_write', 'binary_translation'):
         "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
     ('dbg_dr1_write', 'native'):
@@ -48,10 +42,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
     ('dbg_dr1_write', 'vtx'):
         "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
-    ('dbg_mov_ss_shadow', 'binary_translation'):
-        "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
-    ('dbg_mov_ss_shadow', 'trap_emulate'):
-        "prints 'mov ss: #DB at +2, DR6.BS 0' where hardware prints 'mov ss: #DB at +3, DR6.BS 1'",
     ('io_ring1_iopl', 'binary_translation'):
         "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, "
         "error 0x00000000, eip +0, ring 1'",

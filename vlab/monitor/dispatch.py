@@ -63,6 +63,12 @@ def io_qualification(insn: Instruction | None, port: int, size: int, is_in: bool
 _STOS = {"stosb": 1, "stosw": 2, "stosd": 4}
 
 
+def _loads_ss(exit_: Exit) -> bool:
+    """Is the exit's instruction a MOV or POP to SS (which opens an interrupt shadow)?"""
+    text = exit_.instruction
+    return text.startswith(("mov ss,", "pop ss"))
+
+
 def base_mnemonic(mnemonic: str) -> str:
     """The mnemonic without prefixes (Capstone writes "rep insb", "lock add")."""
     return mnemonic.rsplit(" ", 1)[-1]
@@ -191,7 +197,9 @@ class Monitor(Strategy, BareMetal):
         before = v.virt.values()
         v.notes = {}
         emulates = exit_.reason in MUST_ADVANCE or exit_.reason in MUST_MOVE
-        single_step = emulates and bool(m.cpu.reg("eflags") & TF)
+        # (after MOV SS or POP SS the trap waits one instruction, SDM vol. 3A, 6.8.3: the core
+        # raises it itself after the next one)
+        single_step = emulates and bool(m.cpu.reg("eflags") & TF) and not _loads_ss(exit_)
         v.exit, v.advanced, v.emulating_fault = exit_, False, from_fault
         try:
             handler(v, exit_)

@@ -225,6 +225,8 @@ def handle_mov_dr(vcpu: VirtualCpu, exit_: Exit) -> None:
     key = 0xD0 + n  # kept with the virtual MSRs, under keys no MSR uses
     if to_dr:
         vcpu.virt.msrs[key] = vcpu.regs[src.reg]
+        if n != 6:
+            vcpu.on_debug_change()  # the monitor watches the guest's instruction breakpoints
     else:
         vcpu.regs[dst.reg] = vcpu.virt.msrs.get(key, {6: 0xFFFF0FF0, 7: 0x400}.get(n, 0))
     vcpu.skip()
@@ -578,6 +580,10 @@ def handle_exception(vcpu: VirtualCpu, exit_: Exit) -> None:
     fixed by the monitor's MMU already: the guest must never see it."""
     if exit_.detail.get("page_fault") in ("hidden", "pt_write"):
         return
+    if exit_.detail["vector"] == 1:  # the guest reads why in its (virtual) DR6: B0-B3, BD, BS, BT
+        msrs = vcpu.virt.msrs
+        why = vcpu.machine.cpu.reg("dr6") & 0xE00F
+        msrs[0xD6] = (msrs.get(0xD6, 0xFFFF0FF0) & ~0xE00F) | why
     vcpu.inject(exit_.detail["vector"], exit_.detail.get("error_code"))
 
 

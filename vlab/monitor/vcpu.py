@@ -172,6 +172,7 @@ class VirtualCpu:
         self.to_virtual: Callable[[int], int] = lambda sel: sel
         self.on_gdt_change: Callable[[], None] = lambda: None
         self.on_ldt_change: Callable[[], None] = lambda: None
+        self.on_debug_change: Callable[[], None] = lambda: None
         self.on_invlpg: Callable[[int], None] = lambda linear: None
         # The current exit's progress, which the dispatcher checks after the handler returns:
         self.advanced = False  # has the handler moved EIP past the instruction (skip)?

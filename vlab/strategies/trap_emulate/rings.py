@@ -20,10 +20,10 @@ The trap path that uses all this is in :mod:`vlab.strategies.trap_emulate` (``__
 from __future__ import annotations
 
 from vlab import layout
-from vlab.errors import GuestFault
+from vlab.errors import GuestFault, VlabError
 from vlab.monitor.dispatch import Monitor
 from vlab.monitor.handlers import HandlerTable
-from vlab.state import TableRegister
+from vlab.state import RF, TableRegister
 
 
 class DeprivilegedMonitor(Monitor):
@@ -43,6 +43,7 @@ class DeprivilegedMonitor(Monitor):
         self._gdt_hook: int | None = None  # traces writes to the guest's GDT
         self._gdt_traced: tuple[int, int] | None = None
         self._gdt_dirty = False
+        self._breakpoints: dict[int, int] = {}  # linear address -> code hook (the guest's DR0-3)
 
     # ------------------------------------------------------------------ set-up
     def attach(self, machine, trace) -> None:
@@ -50,6 +51,7 @@ class DeprivilegedMonitor(Monitor):
         v = self.vcpu
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
         v.on_ldt_change = self.shadow_ldt
+        v.on_debug_change = self.watch_breakpoints
         v.guest_cpl_of = lambda real: 3 if real == 3 else 0  # ring 1 is the kernel's "ring 0"
         machine.stopped.connect(lambda _: self.sync_accessed_bits())
         machine.slice_ended.connect(lambda _: self.reshadowed())
@@ -124,6 +126,40 @@ class DeprivilegedMonitor(Monitor):
         super().load_state(state)
         if self.shadowed:
             self._trace_gdt()
+        self.watch_breakpoints()
+
+    # ------------------------------------------------------------------ debug registers
+    def watch_breakpoints(self) -> None:
+        """The guest's debug registers are virtual (MOV DR traps at ring 1, and the core arms
+        a breakpoint only when MOV to DR7 itself runs at ring 0): its enabled instruction
+        breakpoints (DR7 L/G set, R/W = 00) become code hooks at their linear addresses."""
+        msrs, core = self.vcpu.virt.msrs, self.machine.core
+        dr7 = msrs.get(0xD7, 0x400)
+        wanted: dict[int, int] = {}
+        for n in range(4):
+            if dr7 >> (2 * n) & 3 and not (dr7 >> (16 + 4 * n)) & 3:
+                wanted.setdefault(msrs.get(0xD0 + n, 0) & 0xFFFF_FFFF, n)
+        for address in [a for a in self._breakpoints if a not in wanted]:
+            core.remove_hook(self._breakpoints.pop(address))
+        for address, n in wanted.items():
+            if address not in self._breakpoints:
+                self._breakpoints[address] = core.on_execute(self._breakpoint_hit, address,
+                                                             address, n)
+                core.forget_code(address, address + 1)
+
+    def _breakpoint_hit(self, uc, address: int, size: int, n: int) -> None:
+        """SDM vol. 3B, 18.3.1.1: an instruction breakpoint is a fault before the instruction
+        (none while EFLAGS.RF is set), with DR6.Bn set."""
+        m = self.machine
+        if m.cpu.reg("eflags") & RF or m.cpu.eip != address:
+            return
+        msrs = self.vcpu.virt.msrs
+        msrs[0xD6] = (msrs.get(0xD6, 0xFFFF0FF0) & ~0xF) | (1 << n)
+        m.clock.unretire()  # it faults before it runs
+        try:
+            self.vcpu.inject(1)
+        except VlabError as e:
+            m.clock.fail(e)
 
     # ------------------------------------------------------------------ tracing the GDT
     def _trace_gdt(self) -> None:
