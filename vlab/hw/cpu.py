@@ -50,6 +50,19 @@ SEGMENT_NAMES = ("cs", "ds", "es", "fs", "gs", "ss")
 PE = 0x1
 
 
+def descriptor_base(d: tuple[int, int]) -> int:
+    """A segment descriptor's base (its two dwords; SDM vol. 3A, 3.4.5)."""
+    lo, hi = d
+    return (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF00_0000)
+
+
+def descriptor_limit(d: tuple[int, int]) -> int:
+    """A segment descriptor's limit in bytes (scaled to 4 KiB units when G is set)."""
+    lo, hi = d
+    limit = (hi & 0xF0000) | (lo & 0xFFFF)
+    return (limit << 12) | 0xFFF if hi & (1 << 23) else limit
+
+
 class Cpu:
     """The core's real CPU state, read and changed as the hardware allows."""
 
@@ -182,10 +195,7 @@ class Cpu:
     def segment_base(self, selector: int) -> int:
         """The base of the GDT segment ``selector`` names (0 for none, null or an LDT one)."""
         d = self.descriptor(selector)
-        if d is None:
-            return 0
-        lo, hi = d
-        return (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF00_0000)
+        return 0 if d is None else descriptor_base(d)
 
     def code_segment_dpl(self, selector: int) -> int | None:
         """DPL of a present code segment, or None if ``selector`` names none."""

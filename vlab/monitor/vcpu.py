@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from vlab import layout
 from vlab.errors import GuestFault, UnmappedAccess, VlabError
+from vlab.hw.cpu import descriptor_base, descriptor_limit
 from vlab.hw.delivery import ERROR_CODE_VECTORS, deliver_once, escalate
 from vlab.monitor.trace import ExitReason
 from vlab.state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
@@ -287,13 +288,7 @@ class VirtualCpu:
         if not self.virt.LDTR & 0xFFFC:
             return None
         d = self.guest_descriptor(self.virt.LDTR & ~4)
-        if d is None:
-            return None
-        lo, hi = d
-        limit = (hi & 0xF0000) | (lo & 0xFFFF)
-        if hi & (1 << 23):
-            limit = (limit << 12) | 0xFFF
-        return (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF00_0000), limit
+        return None if d is None else (descriptor_base(d), descriptor_limit(d))
 
     def segment_base(self, segment: str) -> int:
         """The base of the segment register ``segment`` ("ds", "ss" ...) holds, from the
@@ -320,9 +315,7 @@ class VirtualCpu:
         d = self.guest_descriptor(self.virt.TR)
         if d is None:
             return 0, 0
-        base = ((d[0] >> 16) & 0xFFFF) | ((d[1] & 0xFF) << 16) | (d[1] & 0xFF00_0000)
-        limit = (d[0] & 0xFFFF) | (d[1] & 0xF_0000)
-        return base, (limit << 12 | 0xFFF) if d[1] & (1 << 23) else limit
+        return descriptor_base(d), descriptor_limit(d)
 
     def guest_tss_stack(self, ring: int) -> tuple[int, int]:
         """SS:ESP for ``ring`` from the guest's TSS (named by its virtual TR)."""
@@ -330,8 +323,8 @@ class VirtualCpu:
         if d is None:
             raise GuestFault("the guest has no TSS (virtual TR) to switch stacks with",
                              self.machine.clock.fault_eip, self.machine.clock.fault_text)
-        base = ((d[0] >> 16) & 0xFFFF) | ((d[1] & 0xFF) << 16) | (d[1] & 0xFF00_0000)
-        esp, ss = struct.unpack("<II", self.machine.memory.read_linear(base + 4 + 8 * ring, 8))
+        esp, ss = struct.unpack("<II", self.machine.memory.read_linear(
+            descriptor_base(d) + 4 + 8 * ring, 8))
         return ss & 0xFFFF, esp
 
     # ------------------------------------------------------------------ injection

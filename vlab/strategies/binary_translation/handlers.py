@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from vlab.hw.cpu import descriptor_limit
 from vlab.isa import operands
 from vlab.monitor.handlers import (
     HandlerTable,
@@ -136,13 +137,10 @@ def _segment_rights(vcpu: VirtualCpu, selector: int) -> tuple[bool, int, int] | 
     d = vcpu.guest_descriptor(selector)
     if d is None:
         return None
-    lo, hi = d
+    hi = d[1]
     dpl, conforming_code = (hi >> 13) & 3, (hi & 0x1C00) == 0x1C00
     ok = conforming_code or dpl >= max(vcpu.virt.CPL, selector & 3)
-    limit = (hi & 0xF0000) | (lo & 0xFFFF)
-    if hi & (1 << 23):
-        limit = (limit << 12) | 0xFFF
-    return ok, hi, limit
+    return ok, hi, descriptor_limit(d)
 
 
 def _set_zf(vcpu: VirtualCpu, on: bool) -> None:
