@@ -26,7 +26,7 @@ def test_kernel_halts_and_diverges_exactly_at_the_holes(kernels):
     assert diff == {
         "CR0 (smsw): 0x00000011": "CR0 (smsw): 0x00000031",
         f"GDT (sgdt): base={native_gdt:#010x} limit=0x0000003f":
-            f"GDT (sgdt): base={layout.MONITOR_GDT:#010x} limit=0x000001ff",
+            f"GDT (sgdt): base={layout.MONITOR_GDT:#010x} limit=0x0000020f",
         "CPL (from CS): 0": "CPL (from CS): 1",
         "interrupts after popf: 0": "interrupts after popf: 1",
     }
@@ -60,7 +60,7 @@ def test_cli_json_reports_exits():
 
 HOLES = {  # demo: (native line, trap_emulate line)
     "smsw": ("SMSW: CR0[15:0] = 0x00000011", "SMSW: CR0[15:0] = 0x00000031"),
-    "sgdt": ("SGDT: base = 0xffff0000 limit = 0x0000003f", "SGDT: base = 0xffff2000 limit = 0x000001ff"),
+    "sgdt": ("SGDT: base = 0xffff0000 limit = 0x0000003f", "SGDT: base = 0xffff2000 limit = 0x0000020f"),
     "sidt": ("SIDT: base = 0x00080000 limit = 0x000007ff", "SIDT: base = 0xffff3000 limit = 0x000007ff"),
     "sldt": ("SLDT: LDTR = 0x00000000", "SLDT: LDTR = 0x000001e8"),
     "str": ("STR: TR = 0x00000038", "STR: TR = 0x000001e0"),

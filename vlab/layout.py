@@ -17,14 +17,19 @@ BOOT_TSS = MONITOR_BASE + 0x100
 TRAMPOLINE = MONITOR_BASE + 0x200  # iretd: how the monitor lowers the guest's privilege
 MONITOR_STACK = MONITOR_BASE + 0x1000  # top of a scratch stack for trampoline frames
 # What a software monitor really loads while the guest runs deprivileged (its own tables):
-MONITOR_GDT = MONITOR_BASE + 0x2000  # 64 entries: the guest's (shadowed) + the monitor's own
-MONITOR_GDT_ENTRIES = 64
+MONITOR_GDT = MONITOR_BASE + 0x2000  # 66 entries: the guest's (shadowed) + the monitor's own
+MONITOR_GDT_ENTRIES = 66
 MONITOR_IDT = MONITOR_BASE + 0x3000
 MONITOR_LDT = MONITOR_BASE + 0x3800
 MONITOR_TSS_SELECTOR = 60 << 3  # the monitor's TSS and LDT live at the top of its GDT
 MONITOR_LDT_SELECTOR = 61 << 3
 MONITOR_DS = 62 << 3  # the monitor's own flat ring-0 data and code segments
 MONITOR_CS = 63 << 3
+# Flat ring-1 code and data the deprivileged kernel's segment registers move to when it loads its
+# own GDT while still holding the boot twins RING1_CS/RING1_DS (in its belief: KERNEL_CS and
+# KERNEL_DS): above any guest GDT, so they stay valid until it reloads them.
+MONITOR_KERNEL_CS = 64 << 3 | 1
+MONITOR_KERNEL_DS = 65 << 3 | 1
 
 # GDT selectors (index << 3 | RPL); the same layout in the boot GDT and in the teaching kernel's.
 KERNEL_CS, KERNEL_DS = 0x08, 0x10

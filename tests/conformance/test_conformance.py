@@ -42,19 +42,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
     ('dbg_dr1_write', 'vtx'):
         "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
-    ('io_ring1_iopl', 'binary_translation'):
-        "prints 'exception 13, error 0x00000060, eip +1049303' where hardware prints 'exception 13, "
-        "error 0x00000000, eip +0, ring 1'",
-    ('io_ring1_iopl', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 1'",
-    ('ri_pop_seg', 'binary_translation'):
-        'UnmappedAccess: write of 12 bytes at 0xfffffffc outside guest RAM',
-    ('ri_verr', 'binary_translation'):
-        "GuestFault: the guest wrote to the monitor's memory at 0xfffffff0 (refused: it is outside the "
-        "guest's RAM)",
-    ('ri_verw', 'binary_translation'):
-        "GuestFault: the guest wrote to the monitor's memory at 0xfffffff0 (refused: it is outside the "
-        "guest's RAM)",
     ('seg_iret_nulls_ds', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_iret_nulls_ds', 'native'):

@@ -210,6 +210,7 @@ class Monitor(Strategy, BareMetal):
             if not from_fault and exit_.raw:  # (a callout: the core counted the instruction,
                 m.clock.unretire()            # but it faulted, so it did not retire)
             reflected = self.reflect_fault(pf, exit_)
+            self.after_exit(exit_)  # (the guest's handler for it must be scanned too)
             self.report_exit(exit_, Outcome(reflected=reflected, notes=v.notes))
             return
         except (GuestError, HandlerError):

@@ -524,20 +524,25 @@ def handle_segment_load(vcpu: VirtualCpu, exit_: Exit) -> None:
         vcpu.regs.esp = vcpu.regs.esp + size
     else:
         value = operand_value(vcpu, exit_, 1) & 0xFFFF
-    check_segment_load(vcpu, seg, value)
+    # a trapped load may carry a selector the monitor substituted (the kernel's RPL 1 saved by
+    # an untrapped PUSH DS); translated code never sees one, so its selectors are the guest's
+    check_segment_load(vcpu, seg, value, substituted=exit_.detail.get("via") != "callout")
     vcpu.regs[seg] = vcpu.to_real(value)
     vcpu.mark_accessed(value)
     vcpu.skip()
 
 
-def check_segment_load(vcpu: VirtualCpu, seg: str, selector: int) -> None:
+def check_segment_load(vcpu: VirtualCpu, seg: str, selector: int,
+                       substituted: bool = True) -> None:
     """The checks of a MOV/POP to a segment register, on the guest's GDT and virtual CPL
     (SDM vol. 2A, MOV, "Operation" for protected mode): SS needs a present writable data
     segment with RPL = DPL = CPL (#GP(0) if null, #GP(sel) otherwise, #SS(sel) if not
     present); DS/ES/FS/GS accept null, else a data or readable code segment that the CPL and
-    RPL may use (#GP(sel), #NP(sel) if not present). A selector the monitor substituted (RPL
-    1 for the deprivileged kernel's RPL 0, saved on a stack and loaded back) is the guest's."""
-    selector = vcpu.to_virtual(selector)
+    RPL may use (#GP(sel), #NP(sel) if not present). With ``substituted``, a selector the
+    monitor substituted (RPL 1 for the deprivileged kernel's RPL 0, saved on a stack and loaded
+    back) counts as the guest's."""
+    if substituted:
+        selector = vcpu.to_virtual(selector)
     cpl, rpl = vcpu.virt.CPL, selector & 3
     if selector & 0xFFFC == 0:
         if seg == "ss":

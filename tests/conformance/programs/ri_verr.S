@@ -1,8 +1,10 @@
-# title: Robin & Irvine: VERR checks the real CPL: ring-1 code cannot read the DPL-0 kernel data segment (ZF=0), ring-0 code can
-# sdm: vol. 2B VERR/VERW; vol. 3A 5.10.? (checking access rights)
-# diverges: trap_emulate with ring compression the DPL-0 descriptors are shadowed at DPL 1, so ring 1 sees them readable
+# title: Robin & Irvine: VERR checks the CPL and the selector's RPL against the descriptor: ring 0 may read the DPL-0 kernel data segment, but not through an RPL-1 selector, and ring-1 code may not
+# sdm: vol. 2B VERR/VERW ("IF ... (CPL > DPL) or (RPL > DPL) THEN ZF := 0" for a data segment)
+# diverges: trap_emulate VERR does not trap: the kernel really runs at CPL 1 over descriptors shadowed at DPL 1, so an RPL-1 selector passes
+# paravirt: n/a ring 0 against ring-1 code apart from the kernel: a PV kernel is itself ring 1
 # expect:
 # | ring 0: VERR 0x10 = 0x00000001
+# | ring 0: VERR 0x11 = 0x00000000
 # | ring 1: VERR 0x10 = 0x00000000
 .include "conf.inc"
 main:
@@ -11,6 +13,11 @@ main:
     setz al
     movzx eax, al
     SHOW "ring 0: VERR 0x10 = ", eax
+    mov ax, KERNEL_DS | 1
+    verr ax
+    setz al
+    movzx eax, al
+    SHOW "ring 0: VERR 0x11 = ", eax
     TO_RING1 r1
 r1:
     mov ax, KERNEL_DS

@@ -130,8 +130,8 @@ class TrapAndEmulate(DeprivilegedMonitor):
         if vector == 14 and self.pager is not None and self.pager.active is not None:
             self.page_fault(error_code or 0)
             return
-        if vector in (10, 11, 12, 13) and cpl == 1 and self.reshadowed():
-            return  # the kernel loaded a descriptor it wrote after LGDT: retry with it
+        if vector in (10, 11, 12, 13) and cpl in (1, 2) and self.reshadowed():
+            return  # the guest loaded a descriptor it wrote after LGDT: retry with it
         eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
         insn = self._decode(eip)
         if vector == 13 and cpl == 1 and insn is not None:
@@ -143,7 +143,14 @@ class TrapAndEmulate(DeprivilegedMonitor):
             if reason is not None:
                 self.dispatch(self._exit(reason, eip, insn, qual, cost="trap"), from_fault=True)
                 return
-        if vector == 13 and cpl == 3 and insn is not None and self._to_call_gate(insn, error_code):
+        if vector == 13 and cpl == 2 and insn is not None and insn.mnemonic in ("cli", "sti") \
+                and self.vcpu.virt.CPL <= self.vcpu.virt.IOPL:
+            # the guest's ring 1 (really ring 2) may change IF when its IOPL allows (SDM vol.
+            # 2A CLI/STI); every other privileged instruction faults there, as on hardware
+            reason = ExitReason.CLI if insn.mnemonic == "cli" else ExitReason.STI
+            self.dispatch(self._exit(reason, eip, insn, cost="trap"), from_fault=True)
+            return
+        if vector == 13 and cpl >= 2 and insn is not None and self._to_call_gate(insn, error_code):
             # the shadow GDT holds no gates: a user task's far CALL/JMP through one of the
             # guest's call gates faults, and the monitor does what the gate says
             self.dispatch(self._exit(ExitReason.FAR_TRANSFER, eip, insn, cost="trap"),
@@ -176,18 +183,18 @@ class TrapAndEmulate(DeprivilegedMonitor):
         return _GP_REASONS.get(mn), 0
 
     def io_permitted(self, port: int, size: int) -> bool:
-        """The guest's user task: the guest's IOPL and TSS bitmap decide; its kernel's I/O
-        comes to the monitor."""
+        """The guest's rings 1-3: the guest's IOPL and TSS bitmap decide (SDM vol. 1, 19.5); its
+        kernel's I/O comes to the monitor."""
         m, v = self.machine, self.vcpu
-        if m.cpu.cpl() != 3:
+        if m.cpu.cpl() == 1:
             return True
-        return m.io_permitted(port, size, 3, v.virt.IOPL, v.guest_tss_range())
+        return m.io_permitted(port, size, v.virt.CPL, v.virt.IOPL, v.guest_tss_range())
 
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m, v = self.machine, self.vcpu
+        if m.cpu.cpl() != 1 and not self.io_permitted(port, size):
+            return m.refuse_io()
         if m.cpu.cpl() == 3:
-            if not self.io_permitted(port, size):
-                return m.refuse_io()
             return m.device_io(is_out, port, size, value)
         eip = m.cpu.eip
         insn = self._decode(eip)

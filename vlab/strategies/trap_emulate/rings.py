@@ -4,14 +4,16 @@ The guest kernel really runs at CPL 1 (its user tasks stay at CPL 3); the monito
 tables the core uses to itself, and shows the guest the ones it believes in:
 
 - **the GDT**: the core loads the monitor's GDT, a *shadow* of the guest's in which every DPL-0
-  code and data descriptor becomes DPL 1 and every limit stops below the monitor's area; the
-  monitor's TSS, LDT and flat segments sit at its top. (Uhlig et al. 2005 call this *ring
+  code and data descriptor becomes DPL 1, every DPL-1 one DPL 2 (code the guest runs in its ring
+  1 really runs in ring 2, so that it stays less privileged than the kernel), and every limit
+  stops below the monitor's area; the monitor's TSS, LDT and flat segments sit at its top.
+  Only a guest that uses both rings 1 and 2 finds them merged (in ring 2). (Uhlig et al. 2005 call this *ring
   deprivileging*, here the 0/1/3 model; what they call *ring compression* is the problem it
   causes on x86-64, where paging protects only rings 0 and 3, so the kernel must share ring 3
   with its own applications: the 0/3/3 model.)
-- **selectors**: the guest loads selectors with RPL 0; the core is given RPL 1 (``to_real``),
-  and anything the guest reads back (an interrupt frame, ``mov eax, cs`` once translated) shows
-  RPL 0 again (``to_virtual``);
+- **selectors**: the guest loads selectors with RPL 0; the core is given RPL 1 (``to_real``; RPL
+  1 of a ring-1 segment becomes 2), and anything the guest reads back (an interrupt frame,
+  ``mov eax, cs`` once translated) shows the guest's RPL again (``to_virtual``);
 - **IDT, TSS, LDT, CR0**: the core runs with the monitor's; the guest's live in the virtual CPU.
 
 The trap path that uses all this is in :mod:`vlab.strategies.trap_emulate` (``__init__.py``).
@@ -52,7 +54,7 @@ class DeprivilegedMonitor(Monitor):
         v.to_real, v.to_virtual, v.on_gdt_change = self.to_real, self.to_virtual, self.shadow_gdt
         v.on_ldt_change = self.shadow_ldt
         v.on_debug_change = self.watch_breakpoints
-        v.guest_cpl_of = lambda real: 3 if real == 3 else 0  # ring 1 is the kernel's "ring 0"
+        v.guest_cpl_of = _GUEST_CPL.__getitem__  # ring 1 is the kernel's "ring 0", 2 its ring 1
         machine.stopped.connect(lambda _: self.sync_accessed_bits())
         machine.slice_ended.connect(lambda _: self.reshadowed())
 
@@ -82,6 +84,7 @@ class DeprivilegedMonitor(Monitor):
         """Load the GDT the core really uses: ``entries`` (the guest's, shadowed) below the
         monitor's own TSS, LDT, data and code descriptors at the top."""
         limit = layout.MONITOR_GDT_ENTRIES
+        cap = (layout.MONITOR_BASE >> 12) - 1  # 4 KiB units: below the monitor's area
         self.machine.cpu.monitor_ss = layout.MONITOR_DS
         if len(entries) > layout.MONITOR_TSS_SELECTOR >> 3:
             raise GuestFault(f"the guest loaded a GDT of {len(entries)} entries; vlab's monitor "
@@ -96,6 +99,8 @@ class DeprivilegedMonitor(Monitor):
         table[layout.MONITOR_LDT_SELECTOR:layout.MONITOR_LDT_SELECTOR + 8] = ldt
         table[layout.MONITOR_DS:layout.MONITOR_DS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x92)
         table[layout.MONITOR_CS:layout.MONITOR_CS + 8] = layout.segment_descriptor(0, 0xFFFFF, 0x9A)
+        for sel, access in ((layout.MONITOR_KERNEL_CS, 0xBB), (layout.MONITOR_KERNEL_DS, 0xB3)):
+            table[sel & ~7:(sel & ~7) + 8] = layout.segment_descriptor(0, cap, access)
         self.machine.memory.write_physical(layout.MONITOR_GDT, bytes(table))
         self.machine.cpu.load_table_registers(gdtr=(layout.MONITOR_GDT, 8 * limit - 1))
 
@@ -107,8 +112,25 @@ class DeprivilegedMonitor(Monitor):
         count = (v.virt.GDTR.limit + 1) // 8
         raw = self.machine.memory.read_linear(v.virt.GDTR.base, 8 * count)
         self.write_monitor_gdt(_shadow_entries(raw, count))
+        if not self.shadowed:
+            self._leave_boot_twins()
         self.shadowed = True
         self._trace_gdt()
+
+    def _leave_boot_twins(self) -> None:
+        """The kernel booted on the boot GDT's ring-1 twins (0x19, 0x21) of the selectors it
+        believes in (0x08, 0x10); in its own table those slots are its own (a ring-1 descriptor
+        there is shadowed at DPL 2): the segment registers still holding a twin move to the
+        monitor's copies of them, above the guest's table, as if nothing happened."""
+        cpu = self.machine.cpu
+        for seg in ("ds", "es", "fs", "gs"):
+            if cpu.reg(seg) == layout.RING1_DS:
+                cpu.set_reg(seg, layout.MONITOR_KERNEL_DS)
+        if cpu.reg("cs") == layout.RING1_CS or cpu.reg("ss") == layout.RING1_DS:
+            cs, ss = cpu.reg("cs"), cpu.reg("ss")
+            cpu.enter(cs=layout.MONITOR_KERNEL_CS if cs == layout.RING1_CS else cs, eip=cpu.eip,
+                      ss=layout.MONITOR_KERNEL_DS if ss == layout.RING1_DS else ss,
+                      esp=cpu.reg("esp"), eflags=cpu.reg("eflags"))
 
     def shadow_ldt(self) -> None:
         """The guest loaded an LDT (LLDT): the core's LDTR gets a shadow of it, built as the
@@ -215,31 +237,38 @@ class DeprivilegedMonitor(Monitor):
     # ------------------------------------------------------------------ selectors
     _BOOT_TWINS = {layout.KERNEL_CS: layout.RING1_CS, layout.KERNEL_DS: layout.RING1_DS}
     _BOOT_BACK = {v: k for k, v in _BOOT_TWINS.items()}
+    _MONITOR_TWINS = {layout.MONITOR_KERNEL_CS: layout.KERNEL_CS,
+                      layout.MONITOR_KERNEL_DS: layout.KERNEL_DS}
 
     def to_real(self, sel: int) -> int:
         """The selector the core really uses for one the guest believes in."""
         if not self.shadowed:
             return self._BOOT_TWINS.get(sel & ~3, sel) if sel & 3 == 0 else sel
-        if sel & 0xFFF8 and sel & 3 == 0 and self.vcpu.guest_dpl(sel) == 0:
-            return sel | 1  # RPL 0 -> 1 (another RPL is kept: RPL 3 stays the user's)
+        rpl = sel & 3
+        if sel & 0xFFF8 and rpl < 2 and self.vcpu.guest_dpl(sel) == rpl:
+            return sel + 1  # RPL 0 -> 1 and 1 -> 2 for its ring (RPL 3 stays the user's)
         return sel
 
     def to_virtual(self, sel: int) -> int:
         """The selector the guest should see for one the core really has."""
         if not self.shadowed:
             return self._BOOT_BACK.get(sel, sel)
-        if sel & 3 == 1 and self.vcpu.guest_dpl(sel) == 0:
-            return sel & ~3
+        if sel in self._MONITOR_TWINS:  # (loaded before the guest's own GDT)
+            return self._MONITOR_TWINS[sel]
+        rpl = sel & 3
+        if sel & 0xFFF8 and rpl in (1, 2) and self.vcpu.guest_dpl(sel) == rpl - 1:
+            return sel - 1
         return sel
 
 
 LDT_ENTRIES = 256  # the monitor's LDT area holds this many descriptors
+_GUEST_CPL = (0, 0, 1, 3)  # the CPL the guest believes in, by the core's (0: the monitor's own)
 
 
 def _shadow_entries(raw: bytes, count: int, keep_first: bool = False) -> list[bytes]:
     """The guest's descriptors as the deprivileged core needs them: ring-0 code and data move to
-    ring 1, 4-KiB-granular limits stop below the monitor's area; system descriptors (and the
-    GDT's null entry) are left out."""
+    ring 1, ring-1 ones to ring 2, 4-KiB-granular limits stop below the monitor's area; system
+    descriptors (and the GDT's null entry) are left out."""
     entries = []
     for i in range(count):
         lo = int.from_bytes(raw[8 * i:8 * i + 4], "little")
@@ -247,8 +276,8 @@ def _shadow_entries(raw: bytes, count: int, keep_first: bool = False) -> list[by
         if (i == 0 and not keep_first) or not hi & (1 << 12):  # null or system descriptor
             entries.append(bytes(8))
             continue
-        if (hi >> 13) & 3 == 0:
-            hi |= 1 << 13  # DPL 0 -> 1
+        if (hi >> 13) & 3 < 2:
+            hi += 1 << 13  # DPL 0 -> 1, 1 -> 2
         if hi & (1 << 23):  # 4 KiB granularity: keep the limit below the monitor's area
             limit = ((hi & 0xF0000) | (lo & 0xFFFF))
             cap = (layout.MONITOR_BASE >> 12) - 1
