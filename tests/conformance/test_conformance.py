@@ -34,14 +34,6 @@ WALL_LIMIT = 2.0  # seconds: a run takes < 0.2 s; a monitor looping without reti
 
 # (program, strategy) -> what vlab does instead of what the SDM says.
 KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
-    ('dbg_dr1_write', 'binary_translation'):
-        "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
-    ('dbg_dr1_write', 'native'):
-        "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
-    ('dbg_dr1_write', 'trap_emulate'):
-        "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
-    ('dbg_dr1_write', 'vtx'):
-        "prints 'DR6 & 0xe00f = 0x00000000' where hardware prints 'exception 1, eip +10'",
     ('seg_iret_nulls_ds', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_iret_nulls_ds', 'native'):

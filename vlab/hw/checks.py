@@ -85,10 +85,10 @@ _WATCHED = {"rdmsr", "wrmsr", "rdpmc", "sysenter", "ltr", "ljmp", "lcall", "retf
 _INS_SIZE = {"insb": 1, "insw": 2, "insd": 4}
 
 
-#: Bytes any watched instruction contains: 0F 22/30/32/33/34/00 (MOV CR, WRMSR, RDMSR, RDPMC,
+#: Bytes any watched instruction contains: 0F 22/23/30/32/33/34/00 (MOV CR, MOV DR, WRMSR, RDMSR, RDPMC,
 #: SYSENTER, LTR), EA/9A (far JMP/CALL), FF /3 or /5 (far indirect), CA/CB (RETF), CF (IRET),
 #: 6C/6D (INS). A block without any of them is not decoded at all.
-_CANDIDATE = re.compile(rb"\x0f[\x22\x30\x32\x33\x34\x00]|[\xea\x9a\xca\xcb\xcf\x6c\x6d]"
+_CANDIDATE = re.compile(rb"\x0f[\x22\x23\x30\x32\x33\x34\x00]|[\xea\x9a\xca\xcb\xcf\x6c\x6d]"
                         rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf]")
 
 
@@ -96,7 +96,7 @@ def watched(insn: Instruction) -> bool:
     """Does ``insn`` need a check the core would skip?"""
     mn = insn.mnemonic.split()[-1]  # (rep insb)
     if mn == "mov":
-        return insn.op_str.startswith(("cr0", "cr4"))
+        return insn.op_str.startswith(("cr0", "cr4", "dr0", "dr1", "dr2", "dr3", "dr7"))
     return mn in _WATCHED
 
 
@@ -169,7 +169,9 @@ class Checks:
             if insn is None or not watched(insn):
                 return  # the code changed since it was scanned
             mn = insn.mnemonic.split()[-1]
-            if mn == "mov":
+            if mn == "mov" and insn.op_str.startswith("dr"):
+                self._mov_dr(insn)
+            elif mn == "mov":
                 self._mov_cr(insn)
             elif mn in ("rdmsr", "wrmsr"):
                 if not m.monitor.msr_intercepted(m.cpu.reg("ecx"), mn == "wrmsr"):
@@ -194,6 +196,14 @@ class Checks:
     def _fault(self, vector: int, error_code: int) -> None:
         """The instruction faults instead of running (delivered once this hook returns)."""
         self._m.clock.defer_fault(vector, error_code)
+
+    def _mov_dr(self, insn: Instruction) -> None:
+        """MOV to DR0-DR3 or DR7 at ring 0: the core arms instruction breakpoints itself, the
+        machine watches the data breakpoints (:mod:`vlab.hw.watch`)."""
+        if self._m.cpu.cpl() != 0:
+            return  # the core raises #GP(0) itself (and a monitor emulates)
+        dst, src = operands(insn)
+        self._m.watch_debug_registers((dst.reg, self._reg(src.reg)))
 
     def _mov_cr(self, insn: Instruction) -> None:
         if self._m.cpu.cpl() != 0:

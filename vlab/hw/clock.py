@@ -91,6 +91,7 @@ class Clock:
         #: instructions that must still run before a pending interrupt may be taken (STI's
         #: shadow, carried from one slice to the next so that stepping equals running)
         self.irq_wait = 0
+        self.faults = 0  # exceptions the core raised (a data breakpoint's step must not fault)
 
     # ------------------------------------------------------------------ what hooks may ask
     @property
@@ -403,10 +404,14 @@ class Clock:
         if s.fetch_miss is not None and s.error is None and uc_error is not None:
             try:  # a fetch from guest RAM the monitor maps on first touch: map, then go on
                 m.monitor.unmapped_ram("fetch", s.fetch_miss)
+                if m.watch.active:
+                    m.watch.close()  # (a data breakpoint's page comes in open)
             except VlabError as e:
                 self.failed = e
                 raise
             return self.consume_stop() if self.pending_stop is not None else None
+        if m.watch.hit and s.error is None and uc_error is not None:
+            return self._watched_access()
         if s.error is None and uc_error is not None:
             s.error = self._error_of(uc_error, s)
         if s.error is not None:
@@ -429,6 +434,29 @@ class Clock:
                 self.failed = e
                 raise
         return None
+
+    def _watched_access(self) -> Stop | None:
+        """The core stopped before an access to a page holding a data breakpoint: run that
+        instruction, then raise #DB (a trap: EIP after it) if it touched a watched range."""
+        m = self._m
+        touched = m.watch.step()
+        if self.pending_stop is not None:
+            return self.consume_stop()
+        if touched:
+            m.cpu.set_reg("dr6", (m.cpu.reg("dr6") & ~0xF) | touched)
+            self.fault_eip, self.fault_software = m.cpu.eip, False
+            self._deliver_outside(1)
+            if self.pending_stop is not None:
+                return self.consume_stop()
+        return None
+
+    def step_watched(self) -> None:
+        """One instruction, for :meth:`vlab.hw.watch.DataWatch.step` (its stop, if any, is kept
+        for the caller)."""
+        m = self._m
+        stop = self._slice(1, skip_bp=m.cpu.eip)
+        if stop is not None and self.pending_stop is None:
+            self.pending_stop = (stop.reason, stop.detail)
 
     def _after_hlt(self) -> bool:
         """Did the slice end because the guest executed HLT (the byte F4 just before EIP)?"""

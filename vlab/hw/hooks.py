@@ -151,6 +151,7 @@ class Hooks:
             s.last_fault = (eip, progress)
         clock.fault_eip = eip
         clock.fault_software = software
+        clock.faults += not software
         code = error_code if (not software and intno in ERROR_CODE_VECTORS) else None
         try:
             m.monitor.interrupt(intno, code, software)
@@ -178,6 +179,7 @@ class Hooks:
         eip = m.cpu.eip
         m.clock.fault_eip = eip
         m.clock.fault_software = False
+        m.clock.faults += 1
         m.clock.fault_text_if_known = m.instruction_text(eip) or m.hex_bytes(eip)
         vector = 6
         if self._is_int1(eip):  # INT1 (ICEBP, F1): a trap-like #DB after the instruction,
@@ -210,7 +212,10 @@ class Hooks:
                 s.fetch_miss = address
                 return False
             try:  # guest RAM the monitor maps on first touch (EPT): the access is retried
-                return m.monitor.unmapped_ram(_ACCESS.get(access, "read"), address)
+                mapped = m.monitor.unmapped_ram(_ACCESS.get(access, "read"), address)
+                if mapped and m.watch.active:
+                    m.watch.close()  # (a data breakpoint's page comes in open)
+                return mapped
             except VlabError as e:
                 m.clock.fail(e)
                 return False

@@ -34,6 +34,7 @@ from vlab.hw.cpu import Cpu
 from vlab.hw.devices import Devices
 from vlab.hw.hooks import Hooks
 from vlab.hw.memory import Memory
+from vlab.hw.watch import DataWatch
 from vlab.isa import Image, Instruction, decoder
 from vlab.state import CpuState
 
@@ -183,6 +184,7 @@ class Machine:
         self.stopped: Signal[None] = Signal("stopped")  # after every run() / step()
         self.slice_ended: Signal[None] = Signal("slice_ended")  # after every emu_start
         self.checks = checks.Checks(self)
+        self.watch = DataWatch(self)
         self._parts: dict[str, StatefulPart] = {}
         self._trail: list[list[Any]] = []  # step_back: [snapshot, steps since] checkpoints
         self._mode_breaks = False
@@ -210,6 +212,7 @@ class Machine:
         self.core.clear_fault()
         self.core.flush()
         self.checks.reset()
+        self.watch.arm([0] * 4, 0)
         if self.image is not None:
             image = self.image
             self.memory.ram[image.origin:image.origin + len(image.code)] = image.code
@@ -397,6 +400,14 @@ class Machine:
                           monitor_ss=self.cpu.monitor_ss, irq_wait=c.irq_wait),
             parts={name: part.save_state() for name, part in self._parts.items()})
 
+    def watch_debug_registers(self, changed: tuple[str, int] | None = None) -> None:
+        """Watch the data breakpoints the real DR0-DR3 and DR7 enable (``changed``: a MOV to
+        a debug register about to set one to a value)."""
+        regs = {f"dr{n}": self.cpu.reg(f"dr{n}") for n in (0, 1, 2, 3, 7)}
+        if changed is not None:
+            regs[changed[0]] = changed[1]
+        self.watch.arm([regs["dr0"], regs["dr1"], regs["dr2"], regs["dr3"]], regs["dr7"])
+
     def restore(self, snap: Snapshot) -> None:
         """Put back a :meth:`snapshot`: registers, RAM, devices, time, and attached parts."""
         self.core.uc.context_restore(snap.context)
@@ -411,6 +422,7 @@ class Machine:
         self.cpu.vmx_mode, self.cpu.monitor_ss = k["vmx_mode"], k["monitor_ss"]
         self._trail = []
         self.core.flush()
+        self.watch_debug_registers()  # (a monitor with virtual ones re-arms in load_state)
         for name, part in self._parts.items():
             if name in snap.parts:
                 part.load_state(snap.parts[name])

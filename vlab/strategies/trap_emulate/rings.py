@@ -154,9 +154,11 @@ class DeprivilegedMonitor(Monitor):
     def watch_breakpoints(self) -> None:
         """The guest's debug registers are virtual (MOV DR traps at ring 1, and the core arms
         a breakpoint only when MOV to DR7 itself runs at ring 0): its enabled instruction
-        breakpoints (DR7 L/G set, R/W = 00) become code hooks at their linear addresses."""
+        breakpoints (DR7 L/G set, R/W = 00) become code hooks at their linear addresses, its
+        data breakpoints the machine's watch (:mod:`vlab.hw.watch`)."""
         msrs, core = self.vcpu.virt.msrs, self.machine.core
         dr7 = msrs.get(0xD7, 0x400)
+        self.machine.watch.arm([msrs.get(0xD0 + n, 0) for n in range(4)], dr7)  # data ones
         wanted: dict[int, int] = {}
         for n in range(4):
             if dr7 >> (2 * n) & 3 and not (dr7 >> (16 + 4 * n)) & 3:
