@@ -10,6 +10,17 @@ that is not a comment)::
     # | second console line
     # bochs: skip <reason>          (optional: Bochs cannot be compared, e.g. vlab's timer/CPUID)
     # diverges: trap_emulate <why>  (optional, may repeat: a strategy known to differ)
+    # paravirt: n/a <reason>        (optional: the program has no paravirtual run, see below)
+
+Every program also has a paravirtual build (``build(path, {"PV": 1})``: conf.inc's PV form, the
+kernel part in ring 1 speaking hypercalls) that runs under the strategy paravirt and must print
+``expect`` too, unless the header says ``paravirt: n/a`` and why: the program's subject is
+something a paravirtual kernel does not own (the IDT's gates, control registers, MSRs, the TSS,
+the LDT, STI/CLI and the interrupt flag, ring 0 itself, ...), so there is nothing of the
+hardware's to compare under the hypervisor. A program's body is the same in both builds but for
+macros with a PV form (conf.inc's KERNEL_RPL; paging.inc's PTE_SET, PTE_AND, FLUSH_PAGE,
+FLUSH_TLB, READ_CR2) and a small ``.ifdef PV`` block where it sets up something privileged that
+has a hypercall equivalent; what it tests and its ``expect`` never change.
 
 An ``expect`` line is what follows ``# |`` (one space after the bar is dropped, the rest is kept
 as is); the expected console is those lines joined with newlines, plus a final newline when there
@@ -24,7 +35,7 @@ from pathlib import Path
 
 PROGRAMS_DIR = Path(__file__).parent / "programs"
 
-_KEY = re.compile(r"(title|sdm|expect|bochs|diverges):(.*)$")
+_KEY = re.compile(r"(title|sdm|expect|bochs|diverges|paravirt):(.*)$")
 
 
 @dataclass
@@ -34,13 +45,14 @@ class Header:
     expect: str  # the expected console: lines joined with "\n", a final "\n" when non-empty
     bochs_skip: str | None = None  # why Bochs cannot run it; None: compare with Bochs
     diverges: dict[str, str] = field(default_factory=dict)  # strategy -> why it differs
+    paravirt_na: str | None = None  # why it has no paravirtual run; None: its PV build runs
 
 
 def parse_header(path: str | Path) -> Header:
     """The header of the program at ``path``."""
     values = {"title": "", "sdm": ""}
     expect: list[str] = []
-    bochs_skip = None
+    bochs_skip = paravirt_na = None
     diverges: dict[str, str] = {}
     for line in Path(path).read_text().splitlines():
         if not line.startswith("#"):
@@ -61,10 +73,14 @@ def parse_header(path: str | Path) -> Header:
         elif key == "diverges":
             strategy, _, why = value.partition(" ")
             diverges[strategy] = why.strip()
+        elif key == "paravirt":
+            word, _, reason = value.partition(" ")
+            if word == "n/a":
+                paravirt_na = reason.strip()
         elif key != "expect":
             values[key] = value
     text = "\n".join(expect) + ("\n" if expect else "")
-    return Header(values["title"], values["sdm"], text, bochs_skip, diverges)
+    return Header(values["title"], values["sdm"], text, bochs_skip, diverges, paravirt_na)
 
 
 def programs() -> list[Path]:
@@ -72,10 +88,12 @@ def programs() -> list[Path]:
     return sorted(PROGRAMS_DIR.glob("*.S"))
 
 
-def build(path: str | Path):
+def build(path: str | Path, defines: dict[str, int] | None = None):
     """Assemble a program; its own directory (conf.inc) and vlab's include directory
-    (vlab.inc, lib.inc) are on the include path."""
+    (vlab.inc, lib.inc) are on the include path. ``defines`` are ``--defsym`` symbols:
+    ``{"PV": 1}`` is the paravirtual build."""
     from vlab.isa import INCLUDE_DIR, assemble
 
     path = Path(path)
-    return assemble(path.read_text(), path.stem, include_dirs=[path.parent, INCLUDE_DIR])
+    return assemble(path.read_text(), path.stem, include_dirs=[path.parent, INCLUDE_DIR],
+                    defines=defines)

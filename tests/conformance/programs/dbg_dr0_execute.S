@@ -1,5 +1,6 @@
 # title: a DR0 instruction breakpoint: #DB as a fault before the instruction runs (EIP at it), DR6.B0=1
 # sdm: vol. 3A 18.2.4 (DR7 L0, R/W0=00, LEN0=00), 18.2.3 (DR6 B0), 18.3.1.1 "Instruction-Breakpoint Exception Condition" (fault; RF to resume)
+# paravirt: n/a the debug registers (MOV DR, and its own #DB gate in the IDT): the hypervisor's (Xen's set_debugreg is not in vlab)
 # expect:
 # | #DB at +0, DR6[15:0] & 0xe00f = 0x00000001
 # | breakpointed instruction ran: eax = 0x00000007

@@ -1,5 +1,6 @@
 # title: a DR1 data-write breakpoint (4 bytes): #DB as a trap after the store (EIP after it), DR6.B1=1, the value written
 # sdm: vol. 3A 18.2.4 (R/W1=01 write, LEN1=11 4 bytes), 18.3.1.2 "Data Memory and I/O Breakpoint Exception Conditions" (trap)
+# paravirt: n/a the debug registers (MOV DR, and its own #DB gate in the IDT): the hypervisor's (Xen's set_debugreg is not in vlab)
 # expect:
 # | exception 1, eip +10
 # | DR6 & 0xe00f = 0x00000002

@@ -1,5 +1,6 @@
 # title: MOV SS and POP SS inhibit the single-step trap for one instruction: with TF=1 the first #DB follows the instruction after them
 # sdm: vol. 3A 6.8.3 ("Masking Exceptions and Interrupts When Switching Stacks"), 18.3.1.4 (single-step, DR6.BS)
+# paravirt: n/a DR6 (MOV DR, and its own #DB gate in the IDT): the debug registers are the hypervisor's (Xen's get_debugreg is not in vlab)
 # expect:
 # | mov ss: #DB at +3, DR6.BS 1
 # | pop ss: #DB at +2, DR6.BS 1

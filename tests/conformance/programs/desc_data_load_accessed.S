@@ -1,5 +1,6 @@
 # title: MOV ES and MOV SS set the Accessed bit of the loaded data descriptors
 # sdm: vol. 3A 3.4.5.1 (accessed bit), 3.4.3
+# paravirt: n/a prints the access byte of DPL-0 descriptors: a PV kernel's are DPL 1 (0xb3, not 0x93), in the GDT the hypervisor installed with set_gdt
 # expect:
 # | es descriptor = 0x00000093
 # | ss descriptor = 0x00000093

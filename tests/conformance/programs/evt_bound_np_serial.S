@@ -1,5 +1,6 @@
 # title: BOUND (#BR, benign) through a not-present gate: #NP(5*8+2+1) delivered serially, no #DF
 # sdm: vol. 3A 6.15 "Interrupt 5" (benign, fault), table 6-5 (benign then contributory: handle serially), 6.13 (EXT=1)
+# paravirt: n/a a not-present IDT gate (#NP, EXT=1, delivered serially): a PV kernel has no IDT; its trap table has no present bit, and an exception without an entry is fatal (Xen crashes the domain)
 # expect:
 # | exception 11, error 0x0000002b, eip +0
 # | done

@@ -1,5 +1,6 @@
 # title: #GP whose gate is not present: contributory then contributory (#NP) is a double fault, error code 0
 # sdm: vol. 3A 6.15 "Interrupt 8-Double Fault Exception", table 6-4 (classes), table 6-5 (combinations)
+# paravirt: n/a #DF raised by a not-present IDT gate: a PV kernel has no IDT (an exception without a trap-table entry is fatal, never a #DF)
 # expect:
 # | exception 8, error 0x00000000
 .include "conf.inc"

@@ -1,5 +1,6 @@
 # title: #NP raised by loading a not-present segment, with gate 11 not present: contributory twice -> #DF
 # sdm: vol. 3A table 6-5; vol. 2A MOV (segment not present -> #NP(selector))
+# paravirt: n/a #DF raised by a not-present IDT gate: a PV kernel has no IDT (an exception without a trap-table entry is fatal, never a #DF)
 # expect:
 # | exception 11, error 0x00000040, eip +0
 # | exception 8, error 0x00000000

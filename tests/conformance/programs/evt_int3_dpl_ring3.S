@@ -1,5 +1,6 @@
 # title: INT3, INT n and INTO from ring 3 through DPL-0 gates: #GP(vector*8+2), saved EIP at the instruction
 # sdm: vol. 2A INT n ("IF software interrupt AND gate DPL < CPL THEN #GP((vector << 3) + 2)"); vol. 3A 6.12.1.1
+# paravirt: n/a the DPL of IDT gates for INT3, INT n and INTO from ring 3: a PV kernel has no IDT (Xen's own gates for INT3 and INTO are DPL 3: it does not check the trap table's DPL for them)
 # expect:
 # | exception 13, error 0x0000001a, eip +0, ring 3
 # | exception 13, error 0x0000020a, eip +0, ring 3

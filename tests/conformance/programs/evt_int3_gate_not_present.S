@@ -1,5 +1,6 @@
 # title: INT3 through a not-present gate: #NP(3*8+2) with EXT=0 (INT3 is software), saved EIP at INT3
 # sdm: vol. 2A INT3 operation; vol. 3A 6.13 ("EXT ... external to the program": not INT3)
+# paravirt: n/a a not-present IDT gate (#NP): a PV kernel has no IDT; its trap table has no present bit
 # expect:
 # | exception 11, error 0x0000001a, eip +0
 # | done

@@ -1,5 +1,6 @@
 # title: INT n past the IDT limit: #GP(vector*8+2)
 # sdm: vol. 2A INT n ("IF ((vector << 3) + 7) is not within IDT limit THEN #GP((vector << 3) + 2 + EXT)"); vol. 3A 6.10
+# paravirt: n/a the IDT limit (LIDT): a PV kernel has no IDT
 # expect:
 # | exception 13, error 0x00000282, eip +0
 # | done

@@ -1,5 +1,6 @@
 # title: INT n through gates with a null selector (#GP(0)), a selector past the GDT (#GP(sel)), a data segment (#GP(sel)), a not-present code segment (#NP(sel))
 # sdm: vol. 2A INT n operation (the new code-segment checks, EXT=0 for INT n)
+# paravirt: n/a the code selectors of IDT gates: a PV kernel has no IDT (the hypervisor, not the CPU's gate checks, judges a trap-table entry's CS)
 # expect:
 # | exception 13, error 0x00000000, eip +0
 # | exception 13, error 0x00000100, eip +0

@@ -1,5 +1,6 @@
 # title: #UD through a not-present gate: #NP(6*8+2+1): EXT=1 (an exception is external to the program), IDT=1; benign then contributory: no #DF
 # sdm: vol. 3A 6.13 (EXT: "during delivery of an event external to the program, such as ... an earlier exception"), table 6-5
+# paravirt: n/a a not-present IDT gate (#NP): a PV kernel has no IDT; its trap table has no present bit
 # expect:
 # | exception 11, error 0x00000033, eip +0
 # | done

@@ -1,6 +1,7 @@
 # title: code copied to linear 0x300000 and called there: PUSHF, SGDT, STR, MOV from CS and a far CALL work as anywhere
 # sdm: vol. 3A 3.4 (flat segments), vol. 2B PUSHF, SGDT, STR (position does not matter)
 # diverges: trap_emulate PUSHF, SGDT, STR and MOV from CS at ring 1 show the real IF, GDTR, TR and CPL
+# paravirt: n/a PUSHF's IF, SGDT, STR and CS's RPL at ring 0: IF, GDTR, TR and ring 0 are the hypervisor's
 # expect:
 # | eflags = 0x00000002
 # | sgdt base is gdt = 0x00000001

@@ -1,5 +1,6 @@
 # title: with CR0.TS=1 an x87 instruction raises #NM (vector 7, a fault: EIP at the instruction); after CLTS it runs
 # sdm: vol. 3A 2.5 (CR0.TS), 6.15 "Interrupt 7-Device Not Available Exception" (table 2-2: EM/MP/TS actions)
+# paravirt: n/a CR0.TS, MP and CLTS: the control registers are the hypervisor's (Xen's fpu_taskswitch is not in vlab)
 # expect:
 # | exception 7, eip +0
 # | after CLTS: fld1 ran

@@ -1,5 +1,6 @@
 # title: WAIT with TS=1: #NM only when MP=1 too
 # sdm: vol. 3A table 2-2 (EM, MP, TS: "WAIT/FWAIT ... #NM exception if MP=1 and TS=1"); vol. 2B WAIT
+# paravirt: n/a CR0.TS and MP: the control registers are the hypervisor's (Xen's fpu_taskswitch is not in vlab)
 # expect:
 # | TS=1 MP=0: wait ran
 # | exception 7, eip +0

@@ -1,5 +1,6 @@
 # title: far CALL from ring 3 through a DPL-3 call gate to ring 0: stack switch to TSS.SS0:ESP0, SS:ESP, 2 parameters, CS:EIP pushed; RETF 8 returns and releases the parameters on both stacks
 # sdm: vol. 3A 5.8.5 "Stack Switching" (figure 5-13), 5.8.6 "Returning from a Called Procedure"; vol. 2A CALL (MORE-PRIVILEGE), RET
+# paravirt: n/a a call gate into ring 0 with the TSS's stack: ring 0 and the TSS are the hypervisor's, and set_gdt takes no call gate
 # expect:
 # | ring 0: esp = kstack_top - 24: 0x00000001
 # | ring 0: eip is the return address: 0x00000001

@@ -1,5 +1,6 @@
 # title: with a TSS whose limit ends before the I/O map base, every port is denied at CPL > IOPL even if its bit would be clear
 # sdm: vol. 1, 19.5.2 ("If the I/O bit map base address is greater than or equal to the TSS segment limit, there is no I/O permission map, and all I/O instructions generate exceptions when the CPL is greater than the current IOPL")
+# paravirt: n/a LTR of a TSS without an I/O bitmap: the TSS is the hypervisor's
 # expect:
 # | exception 13, error 0x00000000, eip +0, ring 3
 # | done

@@ -1,5 +1,6 @@
 # title: ring 1 with IOPL 1 may use any port (no bitmap check); with IOPL 0 it gets #GP(0)
 # sdm: vol. 1, 19.5.1 (CPL <= IOPL: I/O allowed), 19.5.2 (bitmap only when CPL > IOPL)
+# paravirt: n/a ring-1 code apart from the kernel, given IOPL 1 by the kernel: a PV kernel is itself ring 1, and only ring 0 sets IOPL
 # expect:
 # | IOPL 1: IN at ring 1 done
 # | exception 13, error 0x00000000, eip +0, ring 1

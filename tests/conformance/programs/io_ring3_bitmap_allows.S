@@ -1,5 +1,6 @@
 # title: ring 3 with IOPL 0 drives the serial port itself once the TSS I/O bitmap clears 0x3F8 and 0x3FD; the exit port 0xF4 stays denied (#GP(0), nothing happens)
 # sdm: vol. 1, 19.5.2 "I/O Permission Bit Map" (["18.5" in older editions]); vol. 2A OUT
+# paravirt: n/a the TSS's I/O permission bitmap: the TSS is the hypervisor's (Xen's PHYSDEVOP_set_iobitmap is not in vlab)
 # expect:
 # | ring 3 prints this itself
 # | exception 13, error 0x00000000, eip +0, ring 3

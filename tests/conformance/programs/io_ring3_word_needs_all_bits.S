@@ -1,5 +1,6 @@
 # title: a 16-bit IN checks every byte's bitmap bit: with 0x3FD allowed but 0x3FC denied, IN AX,0x3FC faults; once both are clear it does not
 # sdm: vol. 1, 19.5.2 ("... a word access to a port checks the bits for both ... ports")
+# paravirt: n/a the TSS's I/O permission bitmap: the TSS is the hypervisor's (Xen's PHYSDEVOP_set_iobitmap is not in vlab)
 # expect:
 # | exception 13, error 0x00000000, eip +0, ring 3
 # | second IN: no fault

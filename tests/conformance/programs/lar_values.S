@@ -1,6 +1,7 @@
 # title: LAR on code, data, TSS (busy), LDT and call-gate descriptors (ZF=1, rights; bits 19:16 masked); on an interrupt gate, the null selector and past the GDT limit: ZF=0
 # sdm: vol. 2A LAR (valid types table; "bits 19:16 ... undefined" in some editions); vol. 3A 3.4.5 (descriptor layout; conf.inc's GDT has the accessed bits set)
 # diverges: trap_emulate LAR at ring 1 sees the shadow descriptors (DPL 1) and fails on DPL-0 system ones
+# paravirt: n/a LAR of TSS, LDT and call-gate descriptors and of the DPL-0 kernel segments: set_gdt takes no system descriptor, and a PV kernel's segments are DPL 1
 # expect:
 # | LAR 0x08: ZF 1, 0x00c09b00
 # | LAR 0x10: ZF 1, 0x00c09300

@@ -1,6 +1,7 @@
 # title: an LDT loaded with LLDT and used: a TI=1 selector loads an LDT data segment (base != 0) and stores through it; LAR/LSL on the LDT selector; an LDT selector past the LDT limit: #GP(sel)
 # sdm: vol. 3A 3.5.1 (LDT, TI flag), 3.4.2 (selector); vol. 2A LLDT, LAR, LSL; vol. 2A MOV (#GP(selector) past the table limit)
 # diverges: trap_emulate LAR at ring 1 reads the shadow descriptor (DPL 1): a virtualization hole
+# paravirt: n/a LLDT: a PV kernel has no LDT of its own (Xen's MMUEXT_SET_LDT is not in vlab; set_gdt takes no LDT descriptor)
 # expect:
 # | buffer = 0x12345678
 # | LAR 0x0c: 0x00409300

@@ -1,5 +1,6 @@
 # title: LLDT with a null selector is allowed (LDTR marked unusable, no fault); LLDT of a data descriptor: #GP(sel); of a not-present LDT: #NP(sel)
 # sdm: vol. 2A LLDT ("If bits 2-15 of the source operand are 0, LDTR is marked invalid"; "#GP(selector) if the selector ... does not point to an LDT"; "#NP(selector) if the LDT descriptor is not present")
+# paravirt: n/a LLDT: a PV kernel has no LDT of its own (Xen's MMUEXT_SET_LDT is not in vlab; set_gdt takes no LDT descriptor)
 # expect:
 # | lldt 0: no fault
 # | exception 13, error 0x00000010, eip +0

@@ -1,6 +1,7 @@
 # title: LSL: page-granular code (0xFFFFFFFF), byte-granular TSS and LDT limits; ZF=0 for a call gate and the null selector
 # sdm: vol. 2A LSL ("if G=1 the limit is scaled: (limit << 12) | 0xFFF"; valid types: no gates)
 # diverges: trap_emulate LSL at ring 1 sees the shadow descriptors (truncated limit) and fails on DPL-0 system ones
+# paravirt: n/a LSL of TSS, LDT and call-gate descriptors and of the DPL-0 kernel segments: set_gdt takes no system descriptor
 # expect:
 # | LSL 0x08: ZF 1, 0xffffffff
 # | LSL 0x38: ZF 1, 0x00002068

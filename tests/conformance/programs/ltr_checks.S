@@ -1,6 +1,7 @@
 # title: LTR: a null selector #GP(0); the busy current TSS #GP(sel); a code selector #GP(sel); an available TSS loads and becomes busy (type 9 -> 11)
 # sdm: vol. 2A LTR ("#GP(0) if the source operand contains a NULL segment selector"; "#GP(selector) if ... the TSS is marked busy ... or does not point to a TSS"); vol. 3A 8.2.2? (TSS descriptor busy flag)
 # diverges: trap_emulate STR at ring 1 reads the real task register (a virtualization hole)
+# paravirt: n/a LTR and TSS descriptors: the TSS is the hypervisor's (a PV kernel gives its stack with stack_switch; set_gdt takes no system descriptor)
 # expect:
 # | exception 13, error 0x00000000, eip +0
 # | exception 13, error 0x00000038, eip +0

@@ -1,6 +1,7 @@
 # title: IRETW pops IP, CS, FLAGS as words (6 bytes); here into a code segment whose base is the image origin
 # sdm: vol. 2A IRET/IRETD (operand size 16: EIP <- Pop() AND 0xFFFF, CS <- Pop(), tempEFLAGS <- Pop())
 # diverges: trap_emulate MOV from CS at ring 1 shows the real RPL 1 (a virtualization hole)
+# paravirt: n/a prints the CS that IRETW loads, whose RPL is the kernel's ring: 0 on hardware, 1 for a PV kernel
 # expect:
 # | iretw: esp delta = 0x00000006
 # | cs = 0x00000040

@@ -1,6 +1,7 @@
 # title: RETF imm16 releases imm16 bytes of parameters after popping EIP and CS; RETFW 4 pops IP and CS as words and releases 4
 # sdm: vol. 2B RET ("RET imm16: ... ESP is incremented by imm16 after the return address is popped"; operand size 16: IP and CS are words)
 # diverges: trap_emulate MOV from CS at ring 1 shows the real RPL 1 (a virtualization hole)
+# paravirt: n/a prints the CS that RETFW loads, whose RPL is the kernel's ring: 0 on hardware, 1 for a PV kernel
 # expect:
 # | lret 8: esp restored = 0x00000001
 # | lretw 4: esp delta = 0x00000008, cs = 0x00000040

@@ -8,8 +8,8 @@
 .include "paging.inc"
 main:
     call paging_on
-    and dword ptr [pt0 + 0x390 * 4], ~0x60
-    invlpg [0x390000]
+    PTE_AND "pt0 + 0x390 * 4", ~0x60
+    FLUSH_PAGE 0x390000
     mov eax, [pt0 + 0x390 * 4]
     and eax, 0x60
     SHOW "fresh: A,D = ", eax

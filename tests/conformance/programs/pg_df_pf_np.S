@@ -1,5 +1,6 @@
 # title: a #PF whose gate is not present: page fault then contributory (#NP) is a double fault
 # sdm: vol. 3A table 6-5 ("Page Fault" first, "Contributory" second: double fault)
+# paravirt: n/a #DF raised by a not-present IDT gate: a PV kernel has no IDT (an exception without a trap-table entry is fatal, never a #DF)
 # expect:
 # | exception 8, error 0x00000000
 .include "conf.inc"

@@ -12,21 +12,20 @@
 .include "paging.inc"
 main:
     call paging_on
-    and dword ptr [pt0 + 0x351 * 4], ~0x1   # not present
-    and dword ptr [pt0 + 0x352 * 4], ~0x1
-    and dword ptr [pt0 + 0x353 * 4], ~0x4   # supervisor only
-    and dword ptr [pt0 + 0x354 * 4], ~0x2   # read-only (user)
-    mov eax, cr3
-    mov cr3, eax
+    PTE_AND "pt0 + 0x351 * 4", ~0x1           # not present
+    PTE_AND "pt0 + 0x352 * 4", ~0x1
+    PTE_AND "pt0 + 0x353 * 4", ~0x4           # supervisor only
+    PTE_AND "pt0 + 0x354 * 4", ~0x2           # read-only (user)
+    FLUSH_TLB
     MARK 1f
     RESUME 2f
 1:  mov eax, [0x351000]
-2:  mov eax, cr2
+2:  READ_CR2 eax
     SHOW "cr2 = ", eax
     MARK 3f
     RESUME 4f
 3:  mov dword ptr [0x352004], 1
-4:  mov eax, cr2
+4:  READ_CR2 eax
     SHOW "cr2 = ", eax
     MARK 5f
     RESUME 6f
@@ -37,6 +36,6 @@ user:
     RESUME 8f
 7:  mov dword ptr [0x354008], 1
 8:  UBACK k
-k:  mov eax, cr2
+k:  READ_CR2 eax
     SHOW "cr2 = ", eax
     EXIT 0

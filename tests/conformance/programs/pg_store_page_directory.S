@@ -1,5 +1,6 @@
 # title: a store into the active page directory makes PDE 1 present; the next access through it uses it (not-present entries are never cached)
 # sdm: vol. 3A 4.10.2.3? ("the processor does not cache a translation for a page number unless the present flag is 1 in all of the paging-structure entries"), 4.10.4.3
+# paravirt: n/a a plain store into the live page directory: a PV kernel's page tables are read-only to it (every change is an mmu_update the hypervisor validates)
 # expect:
 # | through the new PDE: 0x00000ccc
 .include "conf.inc"

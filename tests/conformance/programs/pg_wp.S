@@ -1,5 +1,6 @@
 # title: a supervisor write to a read-only page: with CR0.WP=0 it succeeds; with WP=1 it is #PF, error code 3 (P, W/R), CR2 = the address
 # sdm: vol. 3A 2.5 (CR0.WP), 4.6 "Access Rights" (supervisor writes), 4.7 "Page-Fault Exceptions" (error code, CR2)
+# paravirt: n/a CR0.WP: CR0 is the hypervisor's (it runs a PV kernel with WP=1)
 # expect:
 # | WP=0: value = 0x00000011
 # | exception 14, error 0x00000003, eip +0

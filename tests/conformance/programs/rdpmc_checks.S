@@ -1,5 +1,6 @@
 # title: RDPMC at ring 0 with counter 0 runs; with an invalid counter (0x1000) #GP(0); at ring 3 with CR4.PCE=0 #GP(0)
 # sdm: vol. 2B RDPMC ("#GP(0) if the current privilege level is not 0 and the PCE flag in CR4 is clear"; "if the value in ECX ... is not a valid counter")
+# paravirt: n/a CR4.PCE, and RDPMC at ring 0: CR4 and ring 0 are the hypervisor's
 # expect:
 # | counter 0: no fault
 # | exception 13, error 0x00000000, eip +0

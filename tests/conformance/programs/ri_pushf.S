@@ -1,6 +1,7 @@
 # title: Robin & Irvine: PUSHF pushes the real EFLAGS: after CLI at ring 0, IF=0 and IOPL=0
 # sdm: vol. 2B PUSHF/PUSHFD; vol. 3A 2.3 (EFLAGS.IF, IOPL)
 # diverges: trap_emulate PUSHF at ring 1 does not trap: it pushes the real IF (1) instead of the guest's virtual IF
+# paravirt: n/a CLI at ring 0, then PUSHF's IF and IOPL: a PV kernel masks events in shared info; IF and IOPL are the hypervisor's
 # expect:
 # | IF = 0x00000000
 # | IOPL = 0x00000000

@@ -1,6 +1,7 @@
 # title: Robin & Irvine: SLDT is unprivileged and stores the real LDTR selector
 # sdm: vol. 2B SLDT; vol. 3A 2.4.2
 # diverges: trap_emulate SLDT at ring 1 does not trap: it stores the monitor's LDT selector
+# paravirt: n/a LLDT/SLDT: a PV kernel has no LDT of its own (Xen's MMUEXT_SET_LDT is not in vlab)
 # expect:
 # | sldt = 0x00000040
 .include "conf.inc"

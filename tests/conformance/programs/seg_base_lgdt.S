@@ -1,6 +1,7 @@
 # title: LGDT, SGDT and SIDT through DS with a non-zero base: the memory operand is DS.base + offset
 # sdm: vol. 3A 3.4.3? (logical to linear: base + offset), 3.4.5; vol. 2A LGDT/LIDT, SGDT, SIDT (m16&32 operand in a data segment)
 # diverges: trap_emulate SGDT at ring 1 does not trap: it stores the real GDTR, the monitor's (a virtualization hole)
+# paravirt: n/a LGDT, SGDT and SIDT: GDTR and IDTR are the hypervisor's
 # expect:
 # | sgdt limit through base = 0x0000007f
 # | sgdt base is gdt = 0x00000001

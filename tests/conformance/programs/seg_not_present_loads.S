@@ -11,7 +11,7 @@ main:
     mov ebx, 0xFFFFF
     mov cx, 0xC13                       # data, writable, P=0
     call mkdesc
-    mov ax, GDT_SPARE
+    mov ax, GDT_SPARE | KERNEL_RPL          # (SS takes only a selector of RPL = CPL)
     MARK 1f
     RESUME 2f
 1:  mov ds, ax

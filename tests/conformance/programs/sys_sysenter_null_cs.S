@@ -1,5 +1,6 @@
 # title: SYSENTER with IA32_SYSENTER_CS = 0: #GP(0); SYSEXIT at CPL 3: #GP(0)
 # sdm: vol. 2B SYSENTER ("IF IA32_SYSENTER_CS[15:2] = 0 THEN #GP(0)"), SYSEXIT ("IF IA32_SYSENTER_CS[15:2] = 0 OR CPL != 0 THEN #GP(0)")
+# paravirt: n/a SYSENTER/SYSEXIT set up with WRMSR: MSRs and ring 0 are the hypervisor's
 # expect:
 # | exception 13, error 0x00000000, eip +0
 # | exception 13, error 0x00000000, eip +0, ring 3

@@ -1,6 +1,7 @@
 # title: SYSENTER from ring 3 loads CS=IA32_SYSENTER_CS, SS=CS+8, ESP/EIP from the MSRs; SYSEXIT returns to CS+16|3, SS+24|3, EIP=EDX, ESP=ECX
 # sdm: vol. 2B SYSENTER, SYSEXIT (operation); vol. 3A 5.8.7 "Performing Fast Calls to System Procedures with SYSENTER/SYSEXIT"; MSRs 0x174-0x176 (vol. 4)
 # diverges: trap_emulate MOV from CS/SS and PUSHF in the kernel show the real RPL 1 and IF (virtualization holes)
+# paravirt: n/a SYSENTER/SYSEXIT set up with WRMSR, into ring 0: MSRs and ring 0 are the hypervisor's
 # expect:
 # | ring 0: cs = 0x00000048
 # | ring 0: ss = 0x00000050

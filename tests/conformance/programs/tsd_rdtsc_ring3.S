@@ -1,5 +1,6 @@
 # title: RDTSC at ring 3 with CR4.TSD=1: #GP(0); with TSD=0 it runs; at ring 0 it runs with TSD=1
 # sdm: vol. 2B RDTSC ("#GP(0) if the TSD flag in CR4 is set and the CPL is greater than 0"); vol. 3A 2.5 (CR4.TSD)
+# paravirt: n/a CR4.TSD, and RDTSC at ring 0: CR4 and ring 0 are the hypervisor's
 # expect:
 # | ring 0, TSD=1: rdtsc ran
 # | exception 13, error 0x00000000, eip +0, ring 3

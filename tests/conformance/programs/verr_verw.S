@@ -1,5 +1,6 @@
 # title: VERR/VERW at ring 0: readable code and data readable; execute-only code, TSS and null not; data writable, code and read-only data not
 # sdm: vol. 2B VERR/VERW (ZF=1 if readable/writable from CPL and RPL; system descriptors and the null selector give ZF=0)
+# paravirt: n/a VERR of the TSS descriptor: a PV kernel has no TSS (set_gdt takes no system descriptor)
 # expect:
 # | VERR 0x08 (code, readable): 1
 # | VERR 0x10 (data): 1

@@ -158,9 +158,22 @@ class Paravirt(TrapAndEmulate):
         reason = ExitReason.SOFTWARE_INTERRUPT if software else ExitReason.EXCEPTION_NMI
         self.dispatch(self._exit(reason, eip, insn, detail=detail, instruction_bytes=False, cost="trap"))
 
+    def io_permitted(self, port: int, size: int) -> bool:
+        """The kernel's I/O comes to the hypervisor (which refuses it, :meth:`io`); a user task's
+        is checked as the hardware checks it (SDM vol. 1, 19.5): IOPL is 0 (only ring 0 may
+        raise it) and the hypervisor's TSS has no I/O permission bitmap, so every port is denied,
+        as Xen denies a task whose kernel never asked for I/O rights (PHYSDEVOP_set_iopl,
+        PHYSDEVOP_set_iobitmap, which vlab does not offer)."""
+        m = self.machine
+        if m.cpu.cpl() == self.kernel_ring:
+            return True
+        return m.io_permitted(port, size)
+
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m = self.machine
-        if m.cpu.cpl() == 3:
+        if m.cpu.cpl() != self.kernel_ring:
+            if not self.io_permitted(port, size):
+                return m.refuse_io()  # #GP(0), reflected through the guest's trap table
             return m.device_io(is_out, port, size, value)
         raise GuestFault("the paravirtual kernel executed IN/OUT: it has no I/O privilege here "
                          "(its console is the console_io hypercall)", m.cpu.eip,
