@@ -7,8 +7,8 @@ equal the header's ``expect:``. Under a strategy the header names in ``diverges:
 must show) the console must instead DIFFER from the expectation. A guest error (triple fault,
 invalid opcode, budget exhausted) is a divergence, shown with its message.
 
-paravirt is not run: it needs the guests' PV builds (the hypercall ABI), which these
-bare-hardware programs do not have.
+paravirt runs the programs' paravirtual builds (conf.inc with ``--defsym PV=1``): that is
+test_paravirt.py.
 
 Where vlab does not yet behave as the SDM says, the case is listed in KNOWN_DIVERGENCES and marked
 xfail(strict=True): the expectation stays the hardware's, and fixing vlab turns the case into an
@@ -34,14 +34,6 @@ WALL_LIMIT = 2.0  # seconds: a run takes < 0.2 s; a monitor looping without reti
 
 # (program, strategy) -> what vlab does instead of what the SDM says.
 KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
-    ('seg_iret_nulls_ds', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('seg_iret_nulls_ds', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('seg_iret_nulls_ds', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('seg_iret_nulls_ds', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
     ('seg_limit_gp', 'binary_translation'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('seg_limit_gp', 'native'):
@@ -50,30 +42,6 @@ KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
     ('seg_limit_gp', 'vtx'):
         "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_ds_store', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_ds_store', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_ds_store', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_ds_store', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_es_stos', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_es_stos', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_es_stos', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_null_es_stos', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_retf_nulls_ds', 'binary_translation'):
-        "prints 'exception 13, error 0x00000010, eip -67' where hardware prints 'ds = 0x00000000'",
-    ('seg_retf_nulls_ds', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('seg_retf_nulls_ds', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
-    ('seg_retf_nulls_ds', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0, ring 3'",
 }
 
 

@@ -10,6 +10,9 @@ _start:
     SET_GATE idt, 13, gp_handler, 0x8E
     SET_GATE idt, 8, df_handler, 0x8E
     lidt [idt_desc]
+    mov ax, USER_DS                     # (kept by the IRET to ring 3, so that the handler's
+    mov ds, ax                          # accesses go through a usable DS: SDM vol. 2A IRET)
+    mov es, ax
     push USER_DS
     push 0x80000
     push 0x2

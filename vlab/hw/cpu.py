@@ -22,6 +22,7 @@ from unicorn import x86_const as X
 from vlab import layout
 from vlab.errors import GuestFault, ProtectionFault, VlabError
 from vlab.hw import paging
+from vlab.hw.nullseg import DATA_SEGMENTS, nulled_by_return
 from vlab.state import IF, CpuState, Eflags, TableRegister
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ REGISTER_IDS = {
     **{f"dr{n}": getattr(X, f"UC_X86_REG_DR{n}") for n in (0, 1, 2, 3, 6, 7)},
 }
 SEGMENT_NAMES = ("cs", "ds", "es", "fs", "gs", "ss")
+_DATA_SEGMENTS = frozenset(DATA_SEGMENTS)
 PE = 0x1
 
 
@@ -80,6 +82,8 @@ class Cpu:
 
     def set_reg(self, name: str, value: int) -> None:
         """Write a register; a selector the CPU refuses is a :class:`ProtectionFault`."""
+        if name in _DATA_SEGMENTS and value & 0xFFFC == 0:
+            self._m.nulls.coming(before=False)
         try:
             self._fast.write(REGISTER_IDS[name], value)
         except unicorn.UcError:
@@ -235,6 +239,8 @@ class Cpu:
         if why:  # the CPU would raise #GP(selector) and change nothing
             raise ProtectionFault(f"a transfer to {cs:#06x}:{eip:#010x} with stack {ss:#06x} is "
                                   f"not allowed: {why}", cs if "code" in why else ss)
+        if target > cpl and nulled_by_return(self, target):
+            self._m.nulls.coming(before=False)  # (the trampoline's IRETD will null one)
         try:
             self._enter(cs, eip, ss, esp, eflags, target, cpl)
         except unicorn.UcError as e:

@@ -119,6 +119,14 @@ _start:
 
     # --- Segments, TSS, IDT (as the teaching kernel; see kernel.S).
     LOAD_SEGMENTS
+    # DS, ES, FS, GS: the flat ring-3 data segment, in the kernel too (as Linux on i386 does):
+    # an IRET to ring 3 nulls a data segment register holding a more privileged segment (SDM
+    # vol. 2A, IRET), and the tasks and the kernel's handlers access memory through them.
+    mov ax, USER_DS
+    mov ds, ax
+    mov es, ax
+    mov fs, ax
+    mov gs, ax
 .ifdef PV
     mov eax, __HYPERVISOR_multicall     # kernel stack, trap table, event callback: one entry
     mov ebx, offset boot_calls
