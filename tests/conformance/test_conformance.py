@@ -33,16 +33,7 @@ WALL_LIMIT = 2.0  # seconds: a run takes < 0.2 s; a monitor looping without reti
 #                   (the budget counts retired ones) is stopped by this alarm
 
 # (program, strategy) -> what vlab does instead of what the SDM says.
-KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {
-    ('seg_limit_gp', 'binary_translation'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_limit_gp', 'native'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_limit_gp', 'trap_emulate'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-    ('seg_limit_gp', 'vtx'):
-        "prints 'done' where hardware prints 'exception 13, error 0x00000000, eip +0'",
-}
+KNOWN_DIVERGENCES: dict[tuple[str, str], str] = {}
 
 
 @functools.lru_cache(maxsize=None)

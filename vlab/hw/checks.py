@@ -34,7 +34,7 @@ import unicorn
 
 from vlab import layout
 from vlab.errors import GuestFault, VlabError
-from vlab.hw.nullseg import DATA_SEGMENTS, nulled_by_return
+from vlab.hw.segments import DATA_SEGMENTS
 from vlab.isa import Instruction, decoder, operands
 
 if TYPE_CHECKING:
@@ -84,15 +84,16 @@ PCE = 1 << 8  # CR4.PCE
 _WATCHED = {"rdmsr", "wrmsr", "rdpmc", "sysenter", "ltr", "ljmp", "lcall", "retf", "iretd",
             "insb", "insw", "insd"}
 _INS_SIZE = {"insb": 1, "insw": 2, "insd": 4}
-_DATA_SEGMENT_DST = tuple(f"{seg}, " for seg in DATA_SEGMENTS)
+_SEGMENT_DST = tuple(f"{seg}, " for seg in ("ss", *DATA_SEGMENTS))
+_FAR_POINTER_LOADS = {"lds": "ds", "les": "es", "lfs": "fs", "lgs": "gs", "lss": "ss"}
 
 
 #: Bytes any watched instruction contains: 0F 22/23/30/32/33/34/00 (MOV CR, MOV DR, WRMSR, RDMSR, RDPMC,
 #: SYSENTER, LTR), EA/9A (far JMP/CALL), FF /3 or /5 (far indirect), CA/CB (RETF), CF (IRET),
-#: 6C/6D (INS), 8E/1F/07/0F A1/0F A9 (MOV and POP to DS, ES, FS, GS). A block without any of
-#: them is not decoded at all.
-_CANDIDATE = re.compile(rb"\x0f[\x22\x23\x30\x32\x33\x34\x00\xa1\xa9]"
-                        rb"|[\xea\x9a\xca\xcb\xcf\x6c\x6d\x8e\x1f\x07]"
+#: 6C/6D (INS), 8E/17/1F/07/0F A1/0F A9 (MOV and POP to SS, DS, ES, FS, GS), C5/C4/0F B2/B4/B5
+#: (LDS, LES, LSS, LFS, LGS). A block without any of them is not decoded at all.
+_CANDIDATE = re.compile(rb"\x0f[\x22\x23\x30\x32\x33\x34\x00\xa1\xa9\xb2\xb4\xb5]"
+                        rb"|[\xea\x9a\xca\xcb\xcf\x6c\x6d\x8e\x1f\x07\x17\xc4\xc5]"
                         rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf]")
 
 
@@ -101,10 +102,10 @@ def watched(insn: Instruction) -> bool:
     mn = insn.mnemonic.split()[-1]  # (rep insb)
     if mn == "mov":
         return insn.op_str.startswith(("cr0", "cr4", "dr0", "dr1", "dr2", "dr3", "dr7",
-                                       *_DATA_SEGMENT_DST))
+                                       *_SEGMENT_DST))
     if mn == "pop":
-        return insn.op_str in DATA_SEGMENTS
-    return mn in _WATCHED
+        return insn.op_str in ("ss", *DATA_SEGMENTS)
+    return mn in _WATCHED or mn in _FAR_POINTER_LOADS
 
 
 class Checks:
@@ -176,7 +177,8 @@ class Checks:
             if insn is None or not watched(insn):
                 return  # the code changed since it was scanned
             mn = insn.mnemonic.split()[-1]
-            if mn == "pop" or (mn == "mov" and insn.op_str.startswith(_DATA_SEGMENT_DST)):
+            if mn == "pop" or mn in _FAR_POINTER_LOADS or (
+                    mn == "mov" and insn.op_str.startswith(_SEGMENT_DST)):
                 self._segment_load(insn, mn)
             elif mn == "mov" and insn.op_str.startswith("dr"):
                 self._mov_dr(insn)
@@ -207,21 +209,27 @@ class Checks:
         self._m.clock.defer_fault(vector, error_code)
 
     def _segment_load(self, insn: Instruction, mn: str) -> None:
-        """MOV/POP to DS, ES, FS or GS: loading a null selector is allowed, but the accesses
-        through it must then fault (:mod:`vlab.hw.nullseg`)."""
+        """MOV/POP to SS, DS, ES, FS or GS: loading a null selector (but into SS) or a segment
+        narrower than 4 GiB is allowed, but the accesses through it must then be checked
+        (:mod:`vlab.hw.segments`)."""
         m = self._m
-        if m.nulls.armed:
+        if m.segments.armed:
             return
+        seg = _FAR_POINTER_LOADS.get(mn) or insn.op_str[:2]
         if mn == "pop":
             value = struct.unpack("<H", m.memory.peek(m.cpu.reg("esp"), 2))[0]
+        elif mn in _FAR_POINTER_LOADS:  # the selector follows the offset (m16:32)
+            src = operands(insn)[1]
+            value = struct.unpack("<H", m.memory.peek(self._address(src) + 4, 2))[0]
         else:
             src = operands(insn)[1]
             if src.kind == "reg":
                 value = self._reg(src.reg)
             else:
                 value = struct.unpack("<H", m.memory.peek(self._address(src), 2))[0]
-        if value & 0xFFFC == 0:
-            m.nulls.coming(before=True)
+        null = value & 0xFFFC == 0
+        if (null and seg != "ss") or (not null and m.segments.narrow(value, True)):
+            m.segments.coming(before=True)
 
     def _mov_dr(self, insn: Instruction) -> None:
         """MOV to DR0-DR3 or DR7 at ring 0: the core arms instruction breakpoints itself, the
@@ -317,8 +325,10 @@ class Checks:
             outward = selector & 3 > cpu.cpl()
             if outward:
                 stack = words[4] & 0xFFFF
-        if outward and not m.nulls.armed and nulled_by_return(cpu, selector & 3):
-            m.nulls.coming(before=True)
+        checks = m.segments
+        if outward and not checks.armed and (checks.nulled_by_return(selector & 3) or (
+                stack is not None and checks.narrow(stack, fresh=True))):
+            checks.coming(before=True)
         self._mark_accessed(selector, code=True, rpl_rule=mn in ("retf", "iretd") or outward)
         if stack is not None:
             self._mark_accessed(stack, code=False, rpl_rule=True)

@@ -358,7 +358,7 @@ class Clock:
         """One ``emu_start``: exactly ``n`` instructions at most (``None``: run free)."""
         m = self._m
         core = m.core
-        m.nulls.refresh()  # (checks accesses while a data segment register is null)
+        m.segments.refresh()  # (checks accesses while a segment register is null or narrow)
         s = self.slice = Slice(counting=bool(n), skip_bp=skip_bp)
         if s.counting != self.counted_last:
             # Unicorn adds its counting hook to blocks as it translates them and never revisits

@@ -22,7 +22,6 @@ from unicorn import x86_const as X
 from vlab import layout
 from vlab.errors import GuestFault, ProtectionFault, VlabError
 from vlab.hw import paging
-from vlab.hw.nullseg import DATA_SEGMENTS, nulled_by_return
 from vlab.state import IF, CpuState, Eflags, TableRegister
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ REGISTER_IDS = {
     **{f"dr{n}": getattr(X, f"UC_X86_REG_DR{n}") for n in (0, 1, 2, 3, 6, 7)},
 }
 SEGMENT_NAMES = ("cs", "ds", "es", "fs", "gs", "ss")
-_DATA_SEGMENTS = frozenset(DATA_SEGMENTS)
+_DATA_SEGMENTS = frozenset(("ds", "es", "fs", "gs"))
 PE = 0x1
 
 
@@ -82,8 +81,8 @@ class Cpu:
 
     def set_reg(self, name: str, value: int) -> None:
         """Write a register; a selector the CPU refuses is a :class:`ProtectionFault`."""
-        if name in _DATA_SEGMENTS and value & 0xFFFC == 0:
-            self._m.nulls.coming(before=False)
+        if name in SEGMENT_NAMES and name != "cs" and self._checked_load(name, value):
+            self._m.segments.coming(before=False)
         try:
             self._fast.write(REGISTER_IDS[name], value)
         except unicorn.UcError:
@@ -91,6 +90,13 @@ class Cpu:
                 raise ProtectionFault(f"the CPU refuses to load {name.upper()} with "
                                       f"{value & 0xFFFF:#06x}", value) from None
             raise
+
+    def _checked_load(self, name: str, value: int) -> bool:
+        """Will loading ``value`` into segment register ``name`` need the machine's segment
+        checks (:mod:`vlab.hw.segments`): a null data segment, or a narrow one?"""
+        if name in _DATA_SEGMENTS and value & 0xFFFC == 0:
+            return True
+        return value & 0xFFFC != 0 and self._m.segments.narrow(value, fresh=True) is not None
 
     def msr(self, index: int) -> int:
         """A model-specific register as the core holds it."""
@@ -239,8 +245,9 @@ class Cpu:
         if why:  # the CPU would raise #GP(selector) and change nothing
             raise ProtectionFault(f"a transfer to {cs:#06x}:{eip:#010x} with stack {ss:#06x} is "
                                   f"not allowed: {why}", cs if "code" in why else ss)
-        if target > cpl and nulled_by_return(self, target):
-            self._m.nulls.coming(before=False)  # (the trampoline's IRETD will null one)
+        checks = self._m.segments
+        if (target > cpl and checks.nulled_by_return(target)) or checks.narrow(ss):
+            checks.coming(before=False)  # (a segment the machine must check from now on)
         try:
             self._enter(cs, eip, ss, esp, eflags, target, cpl)
         except unicorn.UcError as e:

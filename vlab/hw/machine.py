@@ -34,7 +34,7 @@ from vlab.hw.cpu import Cpu
 from vlab.hw.devices import Devices
 from vlab.hw.hooks import Hooks
 from vlab.hw.memory import Memory
-from vlab.hw.nullseg import NullSegments
+from vlab.hw.segments import SegmentChecks
 from vlab.hw.watch import DataWatch
 from vlab.isa import Image, Instruction, decoder
 from vlab.state import CpuState
@@ -186,7 +186,7 @@ class Machine:
         self.slice_ended: Signal[None] = Signal("slice_ended")  # after every emu_start
         self.checks = checks.Checks(self)
         self.watch = DataWatch(self)
-        self.nulls = NullSegments(self)
+        self.segments = SegmentChecks(self)
         self._parts: dict[str, StatefulPart] = {}
         self._trail: list[list[Any]] = []  # step_back: [snapshot, steps since] checkpoints
         self._mode_breaks = False
@@ -214,7 +214,7 @@ class Machine:
         self.core.clear_fault()
         self.core.flush()
         self.checks.reset()
-        self.nulls.reset()
+        self.segments.reset()
         self.watch.arm([0] * 4, 0)
         if self.image is not None:
             image = self.image
