@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import assert_same_as_native
 from tests.test_trap_emulate import HOLES
 from vlab import guests
+from vlab.errors import VlabError
 from vlab.lab import Lab
 from vlab.monitor.trace import COSTS, ExitReason
 
@@ -91,7 +92,7 @@ def test_block_profiling_is_off_by_default():
     lab.run()
     assert all(b.executions is None for b in lab.translations)
     assert Lab("kernel", "native").translations == []
-    with pytest.raises(Exception, match="does not take options"):
+    with pytest.raises(VlabError, match="'native' does not take option.s. profile; it takes none"):
         Lab("kernel", "native", strategy_options={"profile": True})
 
 

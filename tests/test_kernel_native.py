@@ -82,4 +82,5 @@ def test_cli_guests_and_version():
 def test_cli_unknown_strategy_is_clear():
     res = subprocess.run([sys.executable, "-m", "vlab", "run", "--strategy", "bogus"],
                          capture_output=True, text=True)
-    assert res.returncode == 2 and "unknown strategy 'bogus'" in res.stderr
+    assert res.returncode == 2 and "invalid choice: 'bogus'" in res.stderr
+    assert "binary_translation" in res.stderr  # the choices are listed

@@ -1,4 +1,11 @@
-"""The ``vlab`` command: run guests, list them, (later) grade submissions."""
+"""The ``vlab`` command: run guests, list them, grade submissions.
+
+Exit codes (also in ``vlab --help``): 0 the guest halted (``run``) or the results were written
+(``grade``, whatever the score); 1 the guest ended in an error (a triple fault, an invalid
+opcode, its instruction budget ...); 2 a usage or set-up error (an unknown guest, strategy or
+option, a file that is not there); 130 interrupted (Ctrl-C). With ``--json``, ``run`` prints
+exactly one JSON object in every case, errors included (``status``, ``error``).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +14,76 @@ import json
 import sys
 
 from vlab import __version__
+from vlab.strategies import STRATEGIES
+
+EXIT_CODES = """exit codes:
+  0    the guest halted (run); the results were written, whatever the score (grade)
+  1    the guest ended in an error: triple fault, invalid opcode, budget exhausted ...
+  2    usage or set-up error: unknown guest, strategy or option, missing file ...
+  130  interrupted (Ctrl-C); the run stops cleanly"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error under ``--json`` is one JSON object too."""
+
+    json_errors = False
+
+    def error(self, message: str):
+        if _Parser.json_errors:
+            print(json.dumps(_error_result(f"{self.prog}: {message}")))
+            sys.exit(2)
+        super().error(message)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of instructions")
+    return value
+
+
+def _option(text: str) -> tuple[str, object]:
+    """KEY=VALUE: on/off, true/false, yes/no are booleans, digits an integer, else the text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: write KEY=VALUE, e.g. ept=off")
+    words = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+    if value.lower() in words:
+        return key, words[value.lower()]
+    return key, int(value) if value.isdigit() else value
+
+
+def _error_result(message: str, guest: str | None = None, strategy: str | None = None) -> dict:
+    return {"guest": guest, "strategy": strategy, "status": "error", "exit_code": None,
+            "console": "", "instructions": 0, "exits": {}, "monitor_entries": 0, "callouts": 0,
+            "memory": {}, "error": message}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vlab", description="vlab: a lab for x86 virtualization")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _Parser.json_errors = "--json" in argv
+    parser = _Parser(prog="vlab", description="vlab: a lab for x86 virtualization",
+                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a guest under a strategy")
+    run = sub.add_parser("run", help="run a guest under a strategy", epilog=EXIT_CODES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     what = run.add_mutually_exclusive_group()
     what.add_argument("--guest", default="kernel", help="a guest from 'vlab guests' (default kernel)")
     what.add_argument("--image", help="a flat 32-bit image file, loaded and started at 0x100000")
-    run.add_argument("--strategy", default="native",
-                     help="native (default), trap_emulate, binary_translation, vtx, paravirt")
-    run.add_argument("--max-instructions", type=int, default=50_000_000,
+    run.add_argument("--strategy", default="native", choices=list(STRATEGIES),
+                     help="the strategy (default native)")
+    run.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                     help="a strategy option, repeatable: vtx: ept=on|off, generation=recent|"
+                          "first; binary_translation: profile=on")
+    run.add_argument("--max-instructions", type=_positive, default=50_000_000, metavar="N",
                      help="instruction budget (default 50,000,000)")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--json", action="store_true", help="print exactly one JSON object, "
+                     "errors included")
 
     gr = sub.add_parser("grade", help="grade a submission (or a folder of them) for an exercise")
     gr.add_argument("exercise", help="an exercise folder, e.g. exercises/03-serial, or its name")
@@ -30,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                     "with --results, a folder holding one submission (Gradescope's layout)")
     gr.add_argument("--results", help="write Gradescope/otter results.json here (one submission)")
     gr.add_argument("--out", default="grades", help="folder for a class's results (default grades/)")
-    gr.add_argument("--jobs", type=int, default=1, help="parallel processes for a class")
+    gr.add_argument("--jobs", type=_positive, default=1, help="parallel processes for a class")
     gr.add_argument("--public", action="store_true", help="only the public scenarios")
     gr.add_argument("--unsafe", action="store_true",
                     help="grade even where no sandbox is available (the submission then runs "
@@ -53,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                    "source between two guests (e.g. kernel kernel-pv)")
     g.add_argument("names", nargs="*")
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("vlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "grade":
         return _grade(args)
     if args.command == "gradescope":
@@ -161,17 +230,27 @@ def _run(args: argparse.Namespace) -> int:
     from vlab.errors import VlabError
     from vlab.lab import Lab
 
+    guest = args.image or args.guest
     try:
         lab = Lab(guest=args.guest, strategy=args.strategy, image=args.image,
-                  budget=args.max_instructions)
-    except VlabError as e:
-        print(f"vlab: {e}", file=sys.stderr)
+                  budget=args.max_instructions, strategy_options=dict(args.option))
+    except (VlabError, OSError) as e:
+        message = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) else str(e)
+        if args.json:
+            print(json.dumps(_error_result(message, guest, args.strategy)))
+        else:
+            print(f"vlab: {message}", file=sys.stderr)
         return 2
+    interrupted = False
     try:
         lab.run()
     except VlabError:
         pass  # recorded in lab.status / lab.error
+    except KeyboardInterrupt:
+        interrupted = True  # the machine stopped between two instructions: report where
     result = lab.summary()
+    if interrupted:
+        result["status"], result["error"] = "interrupted", "interrupted (Ctrl-C)"
     if args.json:
         print(json.dumps(result))
     else:
@@ -185,6 +264,8 @@ def _run(args: argparse.Namespace) -> int:
             print("exits: " + ", ".join(f"{k} {v}" for k, v in result["exits"].items()))
         if result["error"]:
             print(f"error: {result['error']}")
+    if interrupted:
+        return 130
     return 0 if result["status"] == "halted" else 1
 
 

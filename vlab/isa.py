@@ -297,7 +297,7 @@ def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
         res = subprocess.run([ld_bin, "-m", "elf_i386", "-N", f"-Ttext={origin:#x}", "-e", "_start",
                               "-o", f"{tmp}/g.elf", f"{tmp}/g.o"], capture_output=True, text=True)
         if res.returncode != 0:
-            raise AssemblyError(f"{name}: link failed: {res.stderr.strip()}", name)
+            raise _link_error(res.stderr, name, text, shift, tmp)
         subprocess.run([objcopy, "-O", "binary", "--only-section=.text", "--only-section=.data",
                         "--only-section=.rodata", f"{tmp}/g.elf", f"{tmp}/g.bin"], check=True)
         syms = subprocess.run([nm_bin, "-n", f"{tmp}/g.elf"], capture_output=True, text=True,
@@ -330,6 +330,23 @@ def _parse_symbols(nm_output: str) -> dict[str, int]:
         if len(parts) == 3 and parts[1] in "tTdDbBaAr" and not parts[2].startswith("."):
             syms[parts[2]] = int(parts[0], 16)
     return syms
+
+
+def _link_error(stderr: str, name: str, text: str, shift: int, tmp: str) -> AssemblyError:
+    """The linker's complaint in the source's terms: an undefined label with the line that uses
+    it (never the linker's temporary paths)."""
+    missing = re.findall(r"undefined reference to [`'](.+?)'", stderr)
+    if missing:
+        symbol = missing[0]
+        use = re.compile(rf"(?<![\w.$]){re.escape(symbol)}(?![\w.$])")
+        lines = text.splitlines()
+        for number, line in enumerate(lines[shift:], start=1):
+            if use.search(line.split("#")[0]):
+                return AssemblyError(f"{name}, line {number}: undefined label '{symbol}'", name,
+                                     number)
+        return AssemblyError(f"{name}: undefined label '{symbol}'", name)
+    message = stderr.replace(f"{tmp}/", "").strip()
+    return AssemblyError(f"{name}: link failed: {message}", name)
 
 
 def _assembly_error(stderr: str, name: str, srcname: str, shift: int) -> AssemblyError:

@@ -11,6 +11,7 @@ ESP = :data:`vlab.layout.BOOT_STACK` and interrupts off; ``out 0xf4, al`` ends t
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,12 @@ class Lab:
         self.machine = Machine(**self._options)
         self.machine.load(self.image)
         self.trace = TrapLog()
-        try:
-            self.strategy = cls(**self._strategy_options)
-        except TypeError as e:
-            raise VlabError(f"strategy {strategy!r} does not take options "
-                            f"{sorted(self._strategy_options)}: {e}") from None
+        accepted = [n for n in inspect.signature(cls).parameters if n != "handlers"]
+        unknown = sorted(set(self._strategy_options) - set(accepted))
+        if unknown:
+            raise VlabError(f"strategy {strategy!r} does not take option(s) {', '.join(unknown)}; "
+                            + (f"it takes: {', '.join(accepted)}" if accepted else "it takes none"))
+        self.strategy = cls(**self._strategy_options)
         self.strategy.attach(self.machine, self.trace)
         self.strategy.exit_recorded.connect(self._exit_recorded)
         self.strategy.boot()
@@ -378,6 +380,16 @@ class Lab:
                 f"instructions={self.machine.instructions}>")
 
     # ---------------------------------------------------------------- read-only, for views
+    @staticmethod
+    def explain(mnemonic: str, line: str = "") -> str | None:
+        """What an instruction does and what it causes under each strategy (trap, callout, VM
+        exit and its reason, hypercall, or a hole), as plain text; None for a word that is not
+        an instruction vlab knows. ``line``: the whole source line (its operands matter for
+        MOV to a control register)."""
+        from vlab.explain import explain
+
+        return explain(mnemonic, line)
+
     @staticmethod
     def available_strategies() -> dict[str, frozenset[str]]:
         """Every strategy a Lab can switch to, by name, with the capabilities it declares (what

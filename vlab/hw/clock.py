@@ -17,6 +17,8 @@ many instructions the slice retired.
 
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 IRQ_POLL = 64  # while an interrupt waits for IF (running free), the PIC is sampled this often
 #: Stop reasons that only end a slice so that the run loop re-plans (never returned to a caller).
 INTERNAL_STOPS = frozenset({"resample", "hlt", "deferred"})
+SLICE_TIMEOUT_US = 100_000  # a slice hands control back to Python at least this often
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class Clock:
         #: shadow, carried from one slice to the next so that stepping equals running)
         self.irq_wait = 0
         self.faults = 0  # exceptions the core raised (a data breakpoint's step must not fault)
+        self.interrupted = False  # Ctrl-C arrived: stop at the next instruction boundary
 
     # ------------------------------------------------------------------ what hooks may ask
     @property
@@ -223,7 +227,25 @@ class Clock:
 
     # ------------------------------------------------------------------ the run loop
     def run(self, max_instructions: int | None) -> Stop:
-        """Slices until a stop, ``max_instructions`` more (reason "limit"), or an error."""
+        """Slices until a stop, ``max_instructions`` more (reason "limit"), or an error.
+
+        Ctrl-C (SIGINT, a notebook's interrupt) stops the run between two instructions and
+        raises KeyboardInterrupt from here: the machine is consistent and may run on."""
+        if threading.current_thread() is not threading.main_thread():
+            return self._run(max_instructions)
+        self.interrupted = False
+
+        def interrupt(signum, frame):  # (runs when the core hands control back to Python)
+            self.interrupted = True
+            self._m.core.uc.emu_stop()
+
+        previous = signal.signal(signal.SIGINT, interrupt)
+        try:
+            return self._run(max_instructions)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _run(self, max_instructions: int | None) -> Stop:
         m = self._m
         if self.failed is not None:
             raise VlabError(f"the machine stopped with {type(self.failed).__name__}: "
@@ -233,6 +255,10 @@ class Clock:
         limit = None if max_instructions is None else self.instructions + max_instructions
         first = True
         while True:
+            if self.interrupted:
+                self.interrupted = False
+                raise KeyboardInterrupt(f"the guest was interrupted at EIP={m.cpu.eip:#010x} "
+                                        f"after {self.instructions:,} instructions")
             if limit is not None and self.instructions >= limit:
                 return Stop("limit", m.cpu.eip)
             if self.budget is not None and self.instructions >= self.budget:
@@ -371,7 +397,8 @@ class Clock:
         # applies at once, with no retranslation
         watch = core.on_execute(self._watch_if) if s.counting and self._waiting_for_if() else None
         try:
-            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
+            # (a time limit hands control back now and then, so that Ctrl-C is seen at once)
+            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, SLICE_TIMEOUT_US, n or 0)
         except unicorn.UcError as e:
             uc_error = e
         finally:
@@ -427,7 +454,8 @@ class Clock:
         if s.stop_req is not None:
             reason, detail = s.stop_req
             return Stop(reason, m.cpu.eip, detail)
-        if not s.stop_counted and (n is None or raw <= n) and self._after_hlt():
+        if not s.stop_counted and (n is None or raw <= n) and not self.interrupted \
+                and not core.uc.query(unicorn.UC_QUERY_TIMEOUT) and self._after_hlt():
             self.halted = True
             try:
                 m.monitor.hlt()

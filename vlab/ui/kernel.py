@@ -10,6 +10,13 @@ Python call on a :class:`Session` in the kernel's IPython shell.
 
 Install the kernelspec: ``python -m vlab.ui.kernel install [--user | --sys-prefix]`` (the README's
 set-up command does it).
+
+Like a good kernel, it reports an assembly error, a guest that ends in an error (a triple fault,
+an invalid opcode, its budget) and an unknown magic as a Jupyter *error* (status ``error``, so
+Run All, nbclient and papermill stop there); completes mnemonics, registers, labels, magics and
+strategy names; explains an instruction on Shift-Tab (what it does and what it causes under each
+strategy: :mod:`vlab.ui.asmhelp`); answers ``is_complete``; stops a running guest on interrupt;
+and gives every HTML output a text/plain twin for text front ends.
 """
 
 from __future__ import annotations
@@ -17,12 +24,20 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import sys
 import tempfile
 
 from ipykernel.ipkernel import IPythonKernel
 
-MAGICS = ("strategy", "step", "regs", "trace", "diagram", "widget", "run", "reset")
+from .asmhelp import MAGICS, complete, token_at, words
+from .magic import CellError
+
+
+def _text(markup: str) -> str:
+    """A text/plain twin of vlab's HTML: tags dropped, entities resolved."""
+    text = re.sub(r"<(br|tr|/div|/pre|/table)[^>]*>", "\n", markup)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text)).replace(" \n", "\n").strip()
 
 
 class Session:
@@ -33,24 +48,25 @@ class Session:
         self.lab = None
 
     def _show(self, markup: str) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import display
 
-        display(HTML(markup))
+        display({"text/html": markup, "text/plain": _text(markup)}, raw=True)
 
     def run_source(self, source: str) -> None:
         from ..errors import AssemblyError, VlabError
-        from .magic import error_html, report_html, run_cell
+        from .magic import report_html, run_cell
 
         try:
             self.lab = run_cell(source, self.strategy_name)
         except AssemblyError as e:
-            self._show(error_html(e))
-            return
+            raise CellError(f"assembly error: {e}") from None
         except VlabError as e:
-            self._show(f"<div style='color:#b00'>{html.escape(str(e))}</div>")
-            return
+            raise CellError(str(e)) from None
         self._publish()
         self._show(report_html(self.lab))
+        if self.lab.error is not None:
+            raise CellError(f"the guest stopped with {type(self.lab.error).__name__}: "
+                            f"{self.lab.error}")
 
     def _publish(self) -> None:
         from IPython import get_ipython
@@ -61,8 +77,7 @@ class Session:
 
     def _need_lab(self) -> bool:
         if self.lab is None:
-            self._show("<i>no program yet: run a cell of assembly first</i>")
-            return False
+            raise CellError("no program yet: run a cell of assembly first")
         return True
 
     def strategy(self, name: str = "") -> None:
@@ -73,9 +88,7 @@ class Session:
             self._show(f"strategy: <b>{self.strategy_name}</b> (of {known})")
             return
         if name not in Lab.available_strategies():
-            self._show(f"<div style='color:#b00'>unknown strategy {html.escape(name)!r}; "
-                       f"known: {known}</div>")
-            return
+            raise CellError(f"unknown strategy {name!r}; known: {known}")
         self.strategy_name = name
         if self.lab is not None:
             self.lab.switch(name)
@@ -85,13 +98,22 @@ class Session:
     def step(self, count: str = "1") -> None:
         from ..errors import VlabError
 
-        if not self._need_lab():
-            return
+        self._need_lab()
         try:
-            for _ in range(max(1, int(count or 1))):
-                self.lab.step()
-        except (VlabError, ValueError) as e:
-            self._show(f"<div style='color:#b00'>{html.escape(str(e))}</div>")
+            n = int(count or 1)
+        except ValueError:
+            raise CellError(f"%step {count}: give a number of instructions") from None
+        if self.lab.status == "halted":
+            raise CellError(f"the guest has halted (exit code {self.lab.exit_code}): nothing to "
+                            "step; %reset starts it again")
+        try:
+            for _ in range(max(1, n)):
+                stop = self.lab.step()
+                if stop.reason == "halted":
+                    break
+        except VlabError as e:
+            self.regs()
+            raise CellError(f"the guest stopped with {type(e).__name__}: {e}") from None
         self.regs()
 
     def _show_view(self, view_class) -> None:
@@ -130,12 +152,12 @@ class Session:
         from ..errors import VlabError
         from .magic import report_html
 
-        if not self._need_lab():
-            return
+        self._need_lab()
         try:
             self.lab.run()
-        except VlabError:
-            pass
+        except VlabError as e:
+            self._show(report_html(self.lab))
+            raise CellError(f"the guest stopped with {type(e).__name__}: {e}") from None
         self._show(report_html(self.lab))
 
     def reset(self, _: str = "") -> None:
@@ -144,19 +166,42 @@ class Session:
             self._show("reset")
 
 
+    def help(self, _: str = "") -> None:
+        self._show("<pre>" + html.escape(HELP) + "</pre>")
+
+
+HELP = """x86 (vlab): a cell is guest assembly (GNU as, Intel syntax; ';' and '#' start comments),
+assembled with vlab.inc (PRINT "text", EXIT code) and run on a Lab from _start.
+  %strategy NAME   switch strategy (native, trap_emulate, binary_translation, vtx, paravirt)
+  %step N          execute N instructions, show the registers
+  %run             continue to the end     %reset   start the program again
+  %regs  %trace  %diagram  %widget         views of the lab
+  %help            this text                %%python   the rest of the cell is Python (lab)
+Shift-Tab on an instruction: what it does and what it causes under each strategy."""
+
+
 def translate(code: str) -> str:
-    """A vlab cell as the Python the IPython shell runs."""
+    """A vlab cell as the Python the IPython shell runs: leading magic lines, then the cell's
+    assembly (if any)."""
     stripped = code.strip()
     if stripped.startswith("%%python"):
         return code.split("\n", 1)[1] if "\n" in code else ""
-    lines = [x.strip() for x in stripped.splitlines() if x.strip()]
-    if lines and all(x.startswith("%") and x[1:].split()[0] in MAGICS for x in lines):
-        calls = []
-        for x in lines:
-            name, _, arg = x[1:].partition(" ")
-            calls.append(f"__vlab_session.{name}({arg.strip()!r})")
-        return "\n".join(calls)
-    return f"__vlab_session.run_source({code!r})"
+    lines = code.splitlines()
+    calls = []
+    while lines and (not lines[0].strip() or lines[0].strip().startswith("%")):
+        line = lines.pop(0).strip()
+        if not line:
+            continue
+        name, _, arg = line.lstrip("%").partition(" ")
+        if line.startswith("%%") or name not in MAGICS:
+            known = ", ".join(f"%{m}" for m in MAGICS) + ", %%python (first line)"
+            message = f"unknown magic {line.split()[0]}; vlab magics: {known}"
+            return f"raise __vlab_error({message!r})"
+        calls.append(f"__vlab_session.{name}({arg.strip()!r})")
+    rest = "\n".join(lines)
+    if rest.strip():
+        calls.append(f"__vlab_session.run_source({rest!r})")
+    return "\n".join(calls) or "pass"
 
 
 class VlabKernel(IPythonKernel):
@@ -165,14 +210,54 @@ class VlabKernel(IPythonKernel):
     language_info = {"name": "gas", "mimetype": "text/x-gas", "file_extension": ".S",
                      "codemirror_mode": "gas", "pygments_lexer": "gas"}
     banner = ("x86 (vlab): cells are guest assembly run on a Lab; %strategy, %step N, %regs, "
-              "%trace, %diagram, %widget, %run, %reset; %%python for Python")
+              "%trace, %diagram, %widget, %run, %reset, %help; %%python for Python")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.shell.user_ns["__vlab_session"] = Session()
+        self.vlab = Session()
+        self.shell.user_ns["__vlab_session"] = self.vlab
+        self.shell.user_ns["__vlab_error"] = CellError
 
     async def do_execute(self, code, silent, *args, **kwargs):
         return await super().do_execute(translate(code), silent, *args, **kwargs)
+
+    def _labels(self) -> set[str]:
+        lab = self.vlab.lab
+        return set(lab.image.symbols) if lab is not None and lab.image is not None else set()
+
+    def do_complete(self, code, cursor_pos):
+        if code.lstrip().startswith("%%python"):
+            return super().do_complete(code, cursor_pos)
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
+        start, end, matches = complete(code, cursor_pos, self._labels())
+        return {"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end,
+                "metadata": {}}
+
+    def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
+        if code.lstrip().startswith("%%python"):
+            return super().do_inspect(code, cursor_pos, detail_level, omit_sections)
+        word = token_at(code, cursor_pos)
+        line_start = code.rfind("\n", 0, cursor_pos) + 1
+        line_end = code.find("\n", cursor_pos)
+        line = code[line_start:line_end if line_end != -1 else len(code)].strip()
+        from ..lab import Lab
+
+        text = Lab.explain(word, line) if word else None
+        if text is None and word in self._labels() | words(code):
+            text = f"{word}: a label of the program"
+        if text is None:
+            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        return {"status": "ok", "found": True, "metadata": {},
+                "data": {"text/plain": text, "text/html": f"<pre>{html.escape(text)}</pre>"}}
+
+    def do_is_complete(self, code):
+        if code.lstrip().startswith("%%python"):
+            return super().do_is_complete(code.split("\n", 1)[1] if "\n" in code else "")
+        opened = len(re.findall(r"^\s*\.macro\b", code, re.M))
+        closed = len(re.findall(r"^\s*\.endm\b", code, re.M))
+        if opened > closed or code.rstrip().endswith("\\"):
+            return {"status": "incomplete", "indent": "    "}
+        return {"status": "complete"}
 
 
 def kernel_json() -> dict:

@@ -6,7 +6,10 @@
 
 The cell is assembled (GNU as, Intel syntax, with ``vlab.inc`` included and the console
 library appended), loaded at 0x100000 and run; the console output and the trap log are shown.
-Assembly errors name the cell's line and the assembler's message.
+As in NASM, ``;`` starts a comment (so does ``#``). An assembly error names the cell's line and
+the assembler's message (an undefined label too), and fails the cell, as does a guest that ends
+in an error (a triple fault, an invalid opcode, its budget): Run All, nbclient and papermill stop
+there.
 """
 
 from __future__ import annotations
@@ -21,11 +24,39 @@ HEADER = '.include "vlab.inc"\n.globl _start\n_start:\n'
 FOOTER = '\n    EXIT 0\n.include "lib.inc"\n'
 
 
+class CellError(Exception):
+    """A cell failed: shown as its message alone (no Python traceback), reported to Jupyter as
+    an error (status ``error``, ename ``CellError``)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}: {self}\x1b[0m"]
+
+
+def strip_comments(source: str) -> str:
+    """Drop ``;`` comments (NASM's), keeping a ``;`` inside a string or character literal."""
+    out = []
+    for line in source.splitlines():
+        quote = None
+        for i, ch in enumerate(line):
+            if quote:
+                if ch == "\\":
+                    continue
+                if ch == quote and line[i - 1] != "\\":
+                    quote = None
+            elif ch in "\"'":
+                quote = ch
+            elif ch == ";":
+                line = line[:i].rstrip()
+                break
+        out.append(line)
+    return "\n".join(out) + ("\n" if source.endswith("\n") else "")
+
+
 def assemble_cell(source: str, name: str = "cell"):
     """Assemble a cell's guest code into an image (PRINT/EXIT and vlab.inc available)."""
     from ..isa import assemble
 
-    return assemble(source, name, header=HEADER, footer=FOOTER)
+    return assemble(strip_comments(source), name, header=HEADER, footer=FOOTER)
 
 
 def run_cell(source: str, strategy: str = "native", max_instructions: int = 5_000_000):
@@ -62,34 +93,39 @@ def error_html(error: AssemblyError) -> str:
             f"{html.escape(where)}{html.escape(message)}</div>")
 
 
-_PARSER = argparse.ArgumentParser(prog="%%asm", add_help=False)
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise CellError(f"%%asm: {message}")
+
+
+_PARSER = _Parser(prog="%%asm", add_help=False)
 _PARSER.add_argument("--strategy", "-s", default="native")
 _PARSER.add_argument("--max-instructions", type=int, default=5_000_000)
 
 
 def asm(line: str, cell: str):
-    """The cell magic: run guest assembly, show console and trap log; the Lab is ``_asm_lab``."""
+    """The cell magic: run guest assembly, show console and trap log; the Lab is ``_asm_lab``.
+    An assembly error, or a guest that ends in an error, fails the cell (:class:`CellError`)."""
     from IPython import get_ipython
     from IPython.display import HTML, display
 
     try:
         args = _PARSER.parse_args(shlex.split(line))
-    except SystemExit:
-        display(HTML("<div style='color:#b00'>usage: %%asm [--strategy NAME] "
-                     "[--max-instructions N]</div>"))
-        return None
+    except (SystemExit, ValueError):
+        raise CellError("usage: %%asm [--strategy NAME] [--max-instructions N]") from None
     try:
         lab = run_cell(cell, args.strategy, args.max_instructions)
     except AssemblyError as e:
         display(HTML(error_html(e)))
-        return None
+        raise CellError(f"assembly error: {e}") from None
     except VlabError as e:
-        display(HTML(f"<div style='color:#b00'>{html.escape(str(e))}</div>"))
-        return None
+        raise CellError(str(e)) from None
     ip = get_ipython()
     if ip is not None:
         ip.user_ns["_asm_lab"] = lab
     display(HTML(report_html(lab)))
+    if lab.error is not None:
+        raise CellError(f"the guest stopped with {type(lab.error).__name__}: {lab.error}")
     return None
 
 
