@@ -66,6 +66,13 @@ EXPECTED: dict[str, list[str]] = {
           for label in ("native", "binary_translation", r"vtx \(no EPT, first generation\)",
                         r"vtx \(EPT\)", "paravirt")),
     ],
+    "bench_footprint.py": [
+        rf"^python alone\s+{NUM} MiB$",
+        rf"^\+ vlab and its UI\s+{NUM} MiB  \(process {NUM} MiB\)$",
+        rf"^per Lab \(kernel, run\)\s+{NUM} MiB$",
+        rf"^kernel vlab\s+{NUM} MiB at start, {NUM} MiB after a lab$",
+        rf"^kernel python3\s+{NUM} MiB at start, {NUM} MiB after a lab$",
+    ],
     "bench_grading.py": [
         rf"^03-serial: one submission graded in {NUM} s \(best of 1; {NUM}/{NUM}, {NUM} scenarios\)$",
         rf"^{NUM} submissions with --jobs 2: {NUM} s \({NUM} s each\)$",

@@ -1,4 +1,4 @@
-"""The ``vlab`` command: run guests, list them, grade submissions.
+"""The ``vlab`` command: run guests, list them, grade submissions, check the machine (doctor).
 
 Exit codes (also in ``vlab --help``): 0 the guest halted (``run``) or the results were written
 (``grade``, whatever the score); 1 the guest ended in an error (a triple fault, an invalid
@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     nbg.add_argument("--notebook", required=True, help="the notebook's name, without .ipynb")
     nbg.add_argument("--cell", required=True, help="the grade cell's grade_id")
 
+    doc = sub.add_parser("doctor", help="check that this machine has what vlab needs, and say "
+                         "how to get what is missing")
+    doc.add_argument("--json", action="store_true", help="print one JSON object")
+
     g = sub.add_parser("guests", help="list the guests, or diff two builds")
     g.add_argument("action", nargs="?", choices=["diff"], help="diff A B: what changed in the "
                    "source between two guests (e.g. kernel kernel-pv)")
@@ -128,11 +132,105 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _gradescope(args)
     if args.command == "nbgrader":
         return _nbgrader(args)
+    if args.command == "doctor":
+        return _doctor(args)
     if args.command == "guests":
         if args.action == "diff":
             return _diff(args.names)
         return _guests()
     return _run(args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Each thing vlab needs: found or not, what it is for, and how to get it."""
+    import shutil
+
+    checks: list[dict] = []
+
+    def check(name: str, needed_for: str, required: bool, probe, fix: str) -> None:
+        try:
+            ok, detail = probe()
+        except Exception as e:  # a probe that fails is a finding, not a crash
+            ok, detail = False, f"{type(e).__name__}: {e}"
+        checks.append({"name": name, "ok": bool(ok), "required": required, "detail": detail,
+                       "needed_for": needed_for, "fix": None if ok else fix})
+
+    def tools(*names):
+        missing = [n for n in names if shutil.which(n) is None]
+        return not missing, (f"missing: {', '.join(missing)}" if missing
+                             else ", ".join(shutil.which(n) for n in names))
+
+    def core():
+        from vlab.hw.core import Core
+
+        Core()
+        import unicorn
+
+        return True, f"unicorn {unicorn.__version__} passes vlab's self-test"
+
+    def capstone():
+        import capstone as cs
+
+        return True, f"capstone {cs.__version__}"
+
+    def guest():
+        from vlab.lab import Lab
+
+        lab = Lab("kernel")
+        lab.run()
+        return lab.status == "halted", f"the teaching kernel ran: {lab.status}, " \
+                                       f"{lab.instructions:,} instructions"
+
+    def sandbox():
+        from vlab.grading.isolation import isolation
+
+        kind, how = isolation()
+        return kind != "none", how
+
+    def kernelspec():
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        where = KernelSpecManager().find_kernel_specs().get("vlab")
+        return where is not None, where or "not installed"
+
+    def exercises():
+        from vlab.grading.core import exercise_roots
+
+        roots = exercise_roots()
+        names = sorted({p.name for r in roots for p in r.iterdir() if (p / "checks.py").exists()})
+        hidden = sum(1 for r in roots for p in r.iterdir() if (p / "hidden").is_dir())
+        return bool(names), (f"{len(names)} exercises in {', '.join(map(str, roots))}; "
+                             f"{hidden} with hidden scenarios" if names else "none found")
+
+    apt = "apt-get install -y"
+    check("binutils", "assembling every guest (as, ld, objcopy, nm)", True,
+          lambda: tools("as", "ld", "objcopy", "nm"), f"{apt} binutils")
+    check("unicorn", "the emulated CPU", True, core, "pip install 'unicorn>=2.1,<2.2'")
+    check("capstone", "disassembly", True, capstone, "pip install 'capstone>=5,<6'")
+    check("a guest run", "everything", True, guest, "fix the items above")
+    check("graphviz", "architecture diagrams (else their DOT text is shown)", False,
+          lambda: tools("dot"), f"{apt} graphviz")
+    check("sandbox", "grading submissions (vlab grade)", False, sandbox,
+          f"{apt} bubblewrap (and allow unprivileged user namespaces)")
+    check("system python", "the grader's sandboxed interpreter", False,
+          lambda: (shutil.which("python3", path="/usr/bin") is not None, "/usr/bin/python3"),
+          f"{apt} python3")
+    check("jupyter kernel", "the x86 (vlab) kernel in Jupyter", False, kernelspec,
+          "python -m vlab.ui.kernel install --sys-prefix")
+    check("exercises", "vlab grade EXERCISE by name", False, exercises,
+          "set VLAB_EXERCISES to the course's exercises folder")
+    healthy = all(c["ok"] for c in checks if c["required"])
+    if args.json:
+        print(json.dumps({"ok": healthy, "checks": checks}))
+    else:
+        for c in checks:
+            mark = "ok " if c["ok"] else ("MISSING" if c["required"] else "warning")
+            print(f"{mark:8} {c['name']:15} {c['detail']}")
+            if not c["ok"]:
+                print(f"{'':24} needed for {c['needed_for']}; to fix: {c['fix']}")
+        print("vlab is ready" if healthy else "vlab cannot run here until the MISSING items are "
+              "fixed")
+    return 0 if healthy else 1
 
 
 def _guests() -> int:

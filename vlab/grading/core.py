@@ -6,6 +6,7 @@ import html
 import importlib.util
 import inspect
 import json
+import os
 import secrets
 import tempfile
 import textwrap
@@ -17,7 +18,36 @@ from typing import Any, Callable
 from vlab.errors import BudgetExhausted, VlabError
 from vlab.grading.sandbox import Student
 
-EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
+
+def _installed_exercises() -> Path | None:
+    """The exercises that came with the installed package (``vlab.exercises``), if any."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("vlab.exercises")
+    except ImportError:
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else None
+
+
+def exercise_roots() -> list[Path]:
+    """Where exercises are looked for by name: ``$VLAB_EXERCISES`` (an instructor's folder, with
+    its hidden scenarios), then the source checkout's ``exercises/``, then the public exercises
+    installed with vlab."""
+    roots = []
+    if os.environ.get("VLAB_EXERCISES"):
+        roots.append(Path(os.environ["VLAB_EXERCISES"]).expanduser())
+    roots.append(Path(__file__).resolve().parents[2] / "exercises")
+    installed = _installed_exercises()
+    if installed is not None:
+        roots.append(installed)
+    return [r for i, r in enumerate(roots) if r.is_dir() and r.resolve() not in
+            {x.resolve() for x in roots[:i]}]
+
+
+#: The first place exercises are found by name (see :func:`exercise_roots`).
+EXERCISES = next(iter(exercise_roots()), Path(__file__).resolve().parents[2] / "exercises")
 
 
 # ---------------------------------------------------------------------------- checks
@@ -263,11 +293,15 @@ def load_exercise(name: str | Path, hidden: bool = True) -> Exercise:
     instructor's ``hidden/scenarios.py`` is present and readable."""
     path = Path(name)
     if not path.is_dir():
-        path = EXERCISES / str(name)
+        roots = exercise_roots()
+        path = next((r / str(name) for r in roots if (r / str(name) / "checks.py").exists()),
+                    Path(str(name)))
     if not (path / "checks.py").exists():
-        known = sorted(p.name for p in EXERCISES.iterdir() if (p / "checks.py").exists()) \
-            if EXERCISES.is_dir() else []
-        raise VlabError(f"no exercise {str(name)!r}; exercises: {', '.join(known)}")
+        roots = exercise_roots()
+        known = sorted({p.name for r in roots for p in r.iterdir() if (p / "checks.py").exists()})
+        where = ", ".join(str(r) for r in roots) or "none (set VLAB_EXERCISES)"
+        raise VlabError(f"no exercise {str(name)!r}; exercises: {', '.join(known) or 'none'} "
+                        f"(looked in: {where})")
     ex = _load_module(path / "checks.py", f"vlab_exercise_{path.name}").EXERCISE
     ex.directory = path
     secret = path / "hidden" / "scenarios.py"

@@ -42,7 +42,7 @@ from otter.test_files import GradingResults
 from otter.test_files.abstract_test import TestCase, TestCaseResult
 
 from vlab.errors import VlabError
-from vlab.grading.core import EXERCISES, GradeReport, ScenarioResult, grade, load_exercise
+from vlab.grading.core import GradeReport, ScenarioResult, grade, load_exercise
 from vlab.grading.isolation import IsolationUnavailable
 
 
@@ -58,7 +58,7 @@ class VlabPlugin(AbstractOtterPlugin):
                             "config, e.g. {'vlab.grading.otter.VlabPlugin': {'exercise': "
                             "'03-serial', 'question': 'serial'}}")
         exercise = Path(config["exercise"])  # (never looked up in the submission's folder)
-        self.exercise = load_exercise(exercise if exercise.is_absolute() else EXERCISES / exercise)
+        self.exercise = load_exercise(exercise)
         self.question: str = config["question"]
 
     def before_grading(self, config: Any) -> None:
