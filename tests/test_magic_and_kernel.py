@@ -19,7 +19,15 @@ def shell(monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
 
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda *objs, **kw: shown.extend(objs))
+
+    def display(*objs, **kw):  # what was shown: its HTML (every output also has text/plain)
+        for o in objs:
+            if isinstance(o, dict):
+                assert o["text/plain"].strip()
+                shown.append(type("Shown", (), {"data": o["text/html"]}))
+            else:
+                shown.append(o)
+    monkeypatch.setattr("IPython.display.display", display)
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "vlab")
     yield ip, shown

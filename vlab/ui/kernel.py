@@ -31,13 +31,7 @@ import tempfile
 from ipykernel.ipkernel import IPythonKernel
 
 from .asmhelp import MAGICS, complete, token_at, words
-from .magic import CellError
-
-
-def _text(markup: str) -> str:
-    """A text/plain twin of vlab's HTML: tags dropped, entities resolved."""
-    text = re.sub(r"<(br|tr|/div|/pre|/table)[^>]*>", "\n", markup)
-    return html.unescape(re.sub(r"<[^>]+>", " ", text)).replace(" \n", "\n").strip()
+from .magic import CellError, show
 
 
 class Session:
@@ -48,9 +42,7 @@ class Session:
         self.lab = None
 
     def _show(self, markup: str) -> None:
-        from IPython.display import display
-
-        display({"text/html": markup, "text/plain": _text(markup)}, raw=True)
+        show(markup)
 
     def run_source(self, source: str) -> None:
         from ..errors import AssemblyError, VlabError

@@ -16,12 +16,26 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import shlex
 
 from ..errors import AssemblyError, VlabError
 
 HEADER = '.include "vlab.inc"\n.globl _start\n_start:\n'
 FOOTER = '\n    EXIT 0\n.include "lib.inc"\n'
+
+
+def text_of(markup: str) -> str:
+    """A text/plain twin of vlab's HTML: tags dropped, entities resolved."""
+    text = re.sub(r"<(br|tr|/div|/pre|/table)[^>]*>", "\n", markup)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text)).replace(" \n", "\n").strip()
+
+
+def show(markup: str) -> None:
+    """Display vlab's HTML with its text/plain twin (for text front ends and logs)."""
+    from IPython.display import display
+
+    display({"text/html": markup, "text/plain": text_of(markup)}, raw=True)
 
 
 class CellError(Exception):
@@ -107,7 +121,6 @@ def asm(line: str, cell: str):
     """The cell magic: run guest assembly, show console and trap log; the Lab is ``_asm_lab``.
     An assembly error, or a guest that ends in an error, fails the cell (:class:`CellError`)."""
     from IPython import get_ipython
-    from IPython.display import HTML, display
 
     try:
         args = _PARSER.parse_args(shlex.split(line))
@@ -116,14 +129,14 @@ def asm(line: str, cell: str):
     try:
         lab = run_cell(cell, args.strategy, args.max_instructions)
     except AssemblyError as e:
-        display(HTML(error_html(e)))
+        show(error_html(e))
         raise CellError(f"assembly error: {e}") from None
     except VlabError as e:
         raise CellError(str(e)) from None
     ip = get_ipython()
     if ip is not None:
         ip.user_ns["_asm_lab"] = lab
-    display(HTML(report_html(lab)))
+    show(report_html(lab))
     if lab.error is not None:
         raise CellError(f"the guest stopped with {type(lab.error).__name__}: {lab.error}")
     return None
