@@ -104,6 +104,19 @@ def test_installed_it_grades_an_exercise_by_name(installed, tmp_path):
     assert len(everything["tests"]) > len(public["tests"])
     missing = _run(venv, "vlab", "grade", "99-nothing", str(solution))
     assert missing.returncode == 2 and "03-serial" in missing.stderr  # the known ones are listed
+    script = tmp_path / "in_a_notebook.py"  # what a student's notebook cell does
+    script.write_text(
+        "import importlib.util, sys\n"
+        "from vlab.grading import check, load_exercise\n"
+        f"spec = importlib.util.spec_from_file_location('solution', {str(solution)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "names = load_exercise('03-serial').handlers\n"
+        "report = check('03-serial', *[getattr(mod, n) for n in names])\n"
+        "print(report.score, report.max_score)\n")
+    res = _run(venv, "python", str(script))
+    assert res.returncode == 0, res.stderr
+    score, best = map(float, res.stdout.split()[-2:])
+    assert score == best > 0
 
 
 def test_installed_it_provides_the_kernel(installed):
