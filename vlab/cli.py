@@ -144,6 +144,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     """Each thing vlab needs: found or not, what it is for, and how to get it."""
     import shutil
+    from importlib import metadata
 
     checks: list[dict] = []
 
@@ -164,14 +165,13 @@ def _doctor(args: argparse.Namespace) -> int:
         from vlab.hw.core import Core
 
         Core()
-        import unicorn
-
-        return True, f"unicorn {unicorn.__version__} passes vlab's self-test"
+        return True, f"unicorn {metadata.version('unicorn')} passes vlab's self-test"
 
     def capstone():
-        import capstone as cs
+        from vlab.isa import decoder
 
-        return True, f"capstone {cs.__version__}"
+        decoder()
+        return True, f"capstone {metadata.version('capstone')}"
 
     def guest():
         from vlab.lab import Lab
