@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # (the reader went away: `vlab run | head`)
+        sys.stdout = None  # nothing more to flush at exit
+        return 0
 
 
 def _dispatch(args: argparse.Namespace) -> int:
