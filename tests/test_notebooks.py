@@ -46,3 +46,19 @@ def test_comparison_plot_comes_from_measured_runs(tmp_path, monkeypatch):
     assert (tmp_path / "comparison.png").stat().st_size > 10_000
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "Published result (Adams & Agesen 2006, labelled as such, not measured here)" in md
+
+
+def test_corrected_claims_stay_corrected():
+    """Claims an instructor found false (issue 19), and the check cells that now measure them:
+    02's holes (several do trap, and still show ring 1: its tagged check cell asserts the trap
+    counts), 00's modebp (Bochs breaks on mode switches, not CPL changes), 01's deprivileging
+    vs ring compression (Uhlig et al. 2005), 04's "controls decide exactly" (some exits are
+    unconditional)."""
+    text = {p.name[:2]: "".join(c.source for c in nbformat.read(p, 4).cells) for p in NOTEBOOKS}
+    assert "none of them traps**" not in text["02"]
+    checks = [c for c in nbformat.read(NOTEBOOKS[2], 4).cells if "check" in c.metadata.get("tags", [])]
+    assert checks and "FAR_TRANSFER" in checks[0].source and "assert" in checks[0].source
+    assert "like Bochs' `modebp`" not in text["00"] and "like Bochs' `modebp`" not in \
+        (ROOT / "README.md").read_text()
+    assert '("ring compression")' not in text["01"] and "0/3/3" in text["01"]
+    assert "decide exactly which events" not in text["04"] and "CPUID" in text["04"]
