@@ -35,6 +35,13 @@ def test_each_view_builds_alone_and_follows_the_lab():
     assert all("HLT(12)" in label for label, _ in traps.rows.options)
     traps.rows.value = traps.rows.options[0][1]
     assert "handle_hlt" in traps.detail.value
+    hlt = next(e for e in lab.trace.recent if e.index == traps.rows.value)
+    assert f"{hlt.eip:#x}" in traps.detail.value and f">{hlt.eip}<" not in traps.detail.value
+    traps.filter.value = "IO_INSTRUCTION"  # the detail pane decodes the qualification, in hex
+    traps.rows.value = traps.rows.options[0][1]
+    io = next(e for e in lab.trace.recent if e.index == traps.rows.value)
+    assert f"{io.qualification:#x}" in traps.detail.value
+    assert "qualification (decoded)" in traps.detail.value and "size 1" in traps.detail.value
     assert "<svg" in diag.value and "last: " in diag.value
     assert "CPL</b> real 1 / guest believes 0" in cpu.value
 

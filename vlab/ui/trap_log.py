@@ -101,6 +101,35 @@ class TrapLogView(LabView, W.VBox):
         if exit_ is None:
             self.detail.value = ""
             return
-        items = "".join(f"<tr><td>{h(k)}</td><td><code>{h(v)}</code></td></tr>"
-                        for k, v in exit_.row().items())
+        row = exit_.row()
+        decoded = _decoded_qualification(row["reason"], row["qualification"])
+        if decoded:
+            row = {**row, "qualification (decoded)": decoded}
+        items = "".join(f"<tr><td>{h(k)}</td><td><code>{h(_shown(k, v))}</code></td></tr>"
+                        for k, v in row.items())
         self.detail.value = f"<table style='font-size:85%'>{items}</table>"
+
+
+#: Numbers a student reads in decimal (counts, indexes, rings, cycles, sizes); the rest
+#: (addresses, selectors, qualifications, register values) in hex, as the SDM writes them.
+_DECIMAL = frozenset({"index", "cost", "cpl", "reason_number", "vector", "size", "count",
+                      "number"})
+
+
+def _shown(key: str, value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_shown(k, v)}" for k, v in value.items())
+    if isinstance(value, bool) or not isinstance(value, int) or key in _DECIMAL:
+        return str(value)
+    return f"{value:#x}"
+
+
+def _decoded_qualification(reason: str, qualification: int) -> str:
+    """The exit qualification's fields by name (SDM vol. 3C, tables 28-3 and 28-5)."""
+    from ..monitor.qualification import decode_cr, decode_io
+
+    if reason == "CR_ACCESS":
+        return str(decode_cr(qualification))
+    if reason == "IO_INSTRUCTION":
+        return str(decode_io(qualification))
+    return ""
