@@ -84,15 +84,16 @@ PCE = 1 << 8  # CR4.PCE
 _WATCHED = {"rdmsr", "wrmsr", "rdpmc", "sysenter", "ltr", "ljmp", "lcall", "retf", "iretd",
             "insb", "insw", "insd"}
 _INS_SIZE = {"insb": 1, "insw": 2, "insd": 4}
+DR7_GD, DR6_BD = 1 << 13, 1 << 13  # general detect, and DR6's bit saying it fired
 _SEGMENT_DST = tuple(f"{seg}, " for seg in ("ss", *DATA_SEGMENTS))
 _FAR_POINTER_LOADS = {"lds": "ds", "les": "es", "lfs": "fs", "lgs": "gs", "lss": "ss"}
 
 
-#: Bytes any watched instruction contains: 0F 22/23/30/32/33/34/00 (MOV CR, MOV DR, WRMSR, RDMSR, RDPMC,
+#: Bytes any watched instruction contains: 0F 21/22/23/30/32/33/34/00 (MOV CR, MOV DR, WRMSR, RDMSR, RDPMC,
 #: SYSENTER, LTR), EA/9A (far JMP/CALL), FF /3 or /5 (far indirect), CA/CB (RETF), CF (IRET),
 #: 6C/6D (INS), 8E/17/1F/07/0F A1/0F A9 (MOV and POP to SS, DS, ES, FS, GS), C5/C4/0F B2/B4/B5
 #: (LDS, LES, LSS, LFS, LGS). A block without any of them is not decoded at all.
-_CANDIDATE = re.compile(rb"\x0f[\x22\x23\x30\x32\x33\x34\x00\xa1\xa9\xb2\xb4\xb5]"
+_CANDIDATE = re.compile(rb"\x0f[\x21\x22\x23\x30\x32\x33\x34\x00\xa1\xa9\xb2\xb4\xb5]"
                         rb"|[\xea\x9a\xca\xcb\xcf\x6c\x6d\x8e\x1f\x07\x17\xc4\xc5]"
                         rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf]")
 
@@ -101,8 +102,7 @@ def watched(insn: Instruction) -> bool:
     """Does ``insn`` need a check the core would skip?"""
     mn = insn.mnemonic.split()[-1]  # (rep insb)
     if mn == "mov":
-        return insn.op_str.startswith(("cr0", "cr4", "dr0", "dr1", "dr2", "dr3", "dr7",
-                                       *_SEGMENT_DST))
+        return insn.op_str.startswith(("cr0", "cr4", "dr", *_SEGMENT_DST)) or ", dr" in insn.op_str
     if mn == "pop":
         return insn.op_str in ("ss", *DATA_SEGMENTS)
     return mn in _WATCHED or mn in _FAR_POINTER_LOADS
@@ -180,7 +180,7 @@ class Checks:
             if mn == "pop" or mn in _FAR_POINTER_LOADS or (
                     mn == "mov" and insn.op_str.startswith(_SEGMENT_DST)):
                 self._segment_load(insn, mn)
-            elif mn == "mov" and insn.op_str.startswith("dr"):
+            elif mn == "mov" and "dr" in insn.op_str:
                 self._mov_dr(insn)
             elif mn == "mov":
                 self._mov_cr(insn)
@@ -204,7 +204,7 @@ class Checks:
             m.clock.fail(GuestFault(f"internal error while checking {e!r}", address))
 
     # ------------------------------------------------------------------ the checks
-    def _fault(self, vector: int, error_code: int) -> None:
+    def _fault(self, vector: int, error_code: int | None) -> None:
         """The instruction faults instead of running (delivered once this hook returns)."""
         self._m.clock.defer_fault(vector, error_code)
 
@@ -234,10 +234,18 @@ class Checks:
     def _mov_dr(self, insn: Instruction) -> None:
         """MOV to DR0-DR3 or DR7 at ring 0: the core arms instruction breakpoints itself, the
         machine watches the data breakpoints (:mod:`vlab.hw.watch`)."""
-        if self._m.cpu.cpl() != 0:
+        cpu = self._m.cpu
+        if cpu.cpl() != 0:
             return  # the core raises #GP(0) itself (and a monitor emulates)
+        dr7 = cpu.reg("dr7")
+        if dr7 & DR7_GD:  # general detect (SDM vol. 3B, 18.2.4): any MOV DR is a #DB fault, with
+            cpu.set_reg("dr6", cpu.reg("dr6") | DR6_BD)  # DR6.BD set and GD cleared for the
+            cpu.set_reg("dr7", dr7 & ~DR7_GD)  # handler (which may then use them)
+            self._fault(1, None)
+            return
         dst, src = operands(insn)
-        self._m.watch_debug_registers((dst.reg, self._reg(src.reg)))
+        if dst.reg.startswith("dr") and dst.reg[2:] in "01237":
+            self._m.watch_debug_registers((dst.reg, self._reg(src.reg)))
 
     def _mov_cr(self, insn: Instruction) -> None:
         if self._m.cpu.cpl() != 0:

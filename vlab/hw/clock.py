@@ -185,7 +185,7 @@ class Clock:
         else:
             self._m.cpu.set_reg("eip", eip)
 
-    def defer_fault(self, vector: int, error_code: int) -> None:
+    def defer_fault(self, vector: int, error_code: int | None) -> None:
         """From inside an IN/OUT hook (where the core cannot raise one): the instruction at EIP
         faults instead of completing; the fault is delivered once the hook has returned."""
         eip = self._m.cpu.eip

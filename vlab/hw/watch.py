@@ -121,8 +121,10 @@ class DataWatch:
         ranges it touched (0 if none, or if it faulted instead of completing)."""
         m = self._m
         self.hit, self._touched = False, 0
-        hooks = [m.core.uc.hook_add(_ACCESS, self._access, (n, rw == 3), address,
-                                    address + length - 1)
+        # (the core matches a hook's range against an access's first byte: an access may start
+        # up to 7 bytes below a range and still overlap it)
+        hooks = [m.core.uc.hook_add(_ACCESS, self._access, (n, rw == 3, address, length),
+                                    max(0, address - 7), address + length - 1)
                  for n, address, length, rw in self.points]
         self.open()
         faults = m.clock.faults
@@ -135,7 +137,9 @@ class DataWatch:
         return self._touched if m.clock.faults == faults else 0
 
     def _access(self, uc, access: int, address: int, size: int, value: int,
-                point: tuple[int, bool]) -> None:
-        n, reads_too = point
-        if access == unicorn.UC_MEM_WRITE or reads_too:
+                point: tuple[int, bool, int, int]) -> None:
+        """Any byte of the access inside the range counts (SDM vol. 3B, 18.2.5)."""
+        n, reads_too, start, length = point
+        if address < start + length and address + size > start and (
+                access == unicorn.UC_MEM_WRITE or reads_too):
             self._touched |= 1 << n

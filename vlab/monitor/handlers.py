@@ -223,6 +223,11 @@ def handle_mov_dr(vcpu: VirtualCpu, exit_: Exit) -> None:
     n = int((dst if to_dr else src).reg[2:])
     n = {4: 6, 5: 7}.get(n, n)
     key = 0xD0 + n  # kept with the virtual MSRs, under keys no MSR uses
+    msrs = vcpu.virt.msrs
+    if msrs.get(0xD7, 0x400) & checks.DR7_GD:  # general detect (SDM vol. 3B, 18.2.4): a #DB
+        msrs[0xD6] = msrs.get(0xD6, 0xFFFF0FF0) | checks.DR6_BD  # fault, DR6.BD set, GD
+        msrs[0xD7] &= ~checks.DR7_GD  # cleared for the handler
+        raise GuestException("MOV DR with DR7.GD set", 1)
     if to_dr:
         vcpu.virt.msrs[key] = vcpu.regs[src.reg]
         if n != 6:
