@@ -397,8 +397,10 @@ class Clock:
         # applies at once, with no retranslation
         watch = core.on_execute(self._watch_if) if s.counting and self._waiting_for_if() else None
         try:
-            # (a time limit hands control back now and then, so that Ctrl-C is seen at once)
-            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, SLICE_TIMEOUT_US, n or 0)
+            # Running free (nothing counted, no deadline), a time limit hands control back now
+            # and then, so that Ctrl-C is seen at once; a counted slice is short anyway (the
+            # timer's period at most) and must end only where the clock decides
+            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0 if n else SLICE_TIMEOUT_US, n or 0)
         except unicorn.UcError as e:
             uc_error = e
         finally:
@@ -455,7 +457,8 @@ class Clock:
             reason, detail = s.stop_req
             return Stop(reason, m.cpu.eip, detail)
         if not s.stop_counted and (n is None or raw <= n) and not self.interrupted \
-                and not core.uc.query(unicorn.UC_QUERY_TIMEOUT) and self._after_hlt():
+                and not (n is None and core.uc.query(unicorn.UC_QUERY_TIMEOUT)) \
+                and self._after_hlt():
             self.halted = True
             try:
                 m.monitor.hlt()
