@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 IRQ_POLL = 64  # while an interrupt waits for IF (running free), the PIC is sampled this often
 #: Stop reasons that only end a slice so that the run loop re-plans (never returned to a caller).
 INTERNAL_STOPS = frozenset({"resample", "hlt", "deferred"})
-SLICE_TIMEOUT_US = 100_000  # a slice hands control back to Python at least this often
+SLICE_TIMEOUT_US = 100_000  # a free-running slice hands control back to Python this often
+MAX_COUNTED_SLICE = 2_000_000  # instructions: a counted one this often
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,9 @@ class Clock:
             bounds.append(self.irq_wait)
         if pic.irr & ~pic.mask and not bounds:  # (counted slices watch IF instead)
             bounds.append(IRQ_POLL)
-        return max(1, min(bounds)) if bounds else None
+        if bounds:  # counted: split at most every MAX_COUNTED_SLICE instructions (the split
+            bounds.append(MAX_COUNTED_SLICE)  # changes nothing the guest can see) so that
+        return max(1, min(bounds)) if bounds else None  # Ctrl-C is seen within a fraction of a second
 
     def _waiting_for_if(self) -> bool:
         """Is an interrupt pending that only the guest's IF holds back?"""
