@@ -17,6 +17,7 @@ many instructions the slice retired.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -33,8 +34,7 @@ if TYPE_CHECKING:
 IRQ_POLL = 64  # while an interrupt waits for IF (running free), the PIC is sampled this often
 #: Stop reasons that only end a slice so that the run loop re-plans (never returned to a caller).
 INTERNAL_STOPS = frozenset({"resample", "hlt", "deferred"})
-SLICE_TIMEOUT_US = 100_000  # a free-running slice hands control back to Python this often
-MAX_COUNTED_SLICE = 2_000_000  # instructions: a counted one this often
+MAX_COUNTED_SLICE = 2_000_000  # instructions: a counted slice hands control back this often
 
 
 @dataclass(frozen=True)
@@ -232,19 +232,42 @@ class Clock:
 
         Ctrl-C (SIGINT, a notebook's interrupt) stops the run between two instructions and
         raises KeyboardInterrupt from here: the machine is consistent and may run on."""
-        if threading.current_thread() is not threading.main_thread():
-            return self._run(max_instructions)
+        if threading.current_thread() is not threading.main_thread() or (
+                max_instructions is not None and max_instructions <= MAX_COUNTED_SLICE):
+            return self._run(max_instructions)  # (a short run is back in Python soon anyway)
         self.interrupted = False
 
-        def interrupt(signum, frame):  # (runs when the core hands control back to Python)
+        def interrupt(signum, frame):  # (runs once the core hands control back to Python)
             self.interrupted = True
             self._m.core.uc.emu_stop()
 
+        # Python runs a signal handler only between two bytecodes, and a guest running free
+        # may stay in the core for minutes: the C-level handler also writes the signal's
+        # number to a pipe, where a watchdog thread stops the core at once (Unicorn's stop is
+        # safe from another thread; it is how its own timeouts work).
         previous = signal.signal(signal.SIGINT, interrupt)
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        watchdog = threading.Thread(target=self._watch_signals, args=(r,), daemon=True)
+        watchdog.start()
         try:
             return self._run(max_instructions)
         finally:
+            signal.set_wakeup_fd(wakeup)
+            os.write(w, b"\0")  # (no signal is number 0: the watchdog's cue to end)
+            watchdog.join()
+            os.close(r)
+            os.close(w)
             signal.signal(signal.SIGINT, previous)
+
+    def _watch_signals(self, fd: int) -> None:
+        while True:
+            signals = os.read(fd, 64)
+            if not signals or 0 in signals:
+                return
+            if signal.SIGINT in signals:
+                self._m.core.uc.emu_stop()
 
     def _run(self, max_instructions: int | None) -> Stop:
         m = self._m
@@ -400,10 +423,7 @@ class Clock:
         # applies at once, with no retranslation
         watch = core.on_execute(self._watch_if) if s.counting and self._waiting_for_if() else None
         try:
-            # Running free (nothing counted, no deadline), a time limit hands control back now
-            # and then, so that Ctrl-C is seen at once; a counted slice is short anyway (the
-            # timer's period at most) and must end only where the clock decides
-            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0 if n else SLICE_TIMEOUT_US, n or 0)
+            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
         except unicorn.UcError as e:
             uc_error = e
         finally:
@@ -460,7 +480,6 @@ class Clock:
             reason, detail = s.stop_req
             return Stop(reason, m.cpu.eip, detail)
         if not s.stop_counted and (n is None or raw <= n) and not self.interrupted \
-                and not (n is None and core.uc.query(unicorn.UC_QUERY_TIMEOUT)) \
                 and self._after_hlt():
             self.halted = True
             try:

@@ -68,6 +68,7 @@ class SegmentChecks:
         self._m = machine
         self._hook: int | None = None
         self._expected = False  # a segment register is about to become null or narrow
+        self._flat: tuple[int, ...] | None = None  # selectors last seen all flat and non-null
         self._bounds: dict[tuple[int, int], tuple[int, int] | None] = {}  # (GDT, selector) ->
         self.refused = 0  # accesses refused with #GP(0) or #SS(0)
         self.armings = 0  # how often the per-instruction check was switched on
@@ -114,9 +115,16 @@ class SegmentChecks:
         """At the start of a slice: arm while a segment register is (or is about to be) null
         or narrow, disarm once none is."""
         cpu = self._m.cpu
-        wanted = self._expected or any(cpu.reg(s) & 0xFFFC == 0 for s in DATA_SEGMENTS) \
-            or any(self.narrow(cpu.reg(s)) for s in _CHECKED)
+        selectors = tuple(cpu.reg(s) for s in _CHECKED)
+        if selectors == self._flat and not self._expected:
+            return  # (the common case: the same flat, non-null segments as last time)
+        wanted = self._expected or any(s & 0xFFFC == 0 for s in selectors[1:]) \
+            or any(self.narrow(s) for s in selectors)
         self._expected = False
+        # a loaded segment keeps the descriptor it was loaded with (the CPU caches it): the
+        # same selectors need no second look until one is loaded again (which sets _expected
+        # when it matters)
+        self._flat = None if wanted else selectors
         if wanted and self._hook is None:
             self._hook = self._m.core.on_execute(self._check)
             self.armings += 1
@@ -127,7 +135,7 @@ class SegmentChecks:
     def reset(self) -> None:
         if self._hook is not None:
             self._m.core.remove_hook(self._hook)
-        self._hook, self._expected = None, False
+        self._hook, self._expected, self._flat = None, False, None
         self._bounds.clear()
 
     # ------------------------------------------------------------------ the check
