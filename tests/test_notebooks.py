@@ -62,3 +62,8 @@ def test_corrected_claims_stay_corrected():
         (ROOT / "README.md").read_text()
     assert '("ring compression")' not in text["01"] and "0/3/3" in text["01"]
     assert "decide exactly which events" not in text["04"] and "CPUID" in text["04"]
+    nb04 = nbformat.read(NOTEBOOKS[4], 4).cells  # no bare None; the remaining exits explained
+    assert "print(Lab.compare([\"native\", \"vtx\"], guest=\"kernel\").first_divergence())" \
+        not in text["04"]
+    assert any("check" in c.metadata.get("tags", []) and "EPT_VIOLATION" in c.source for c in nb04)
+    assert '"ept": False' in text["04"]  # self-check Q2 is answerable: CR3 loads exit without EPT
