@@ -220,13 +220,13 @@ class Checks:
             value = struct.unpack("<H", m.memory.peek(m.cpu.reg("esp"), 2))[0]
         elif mn in _FAR_POINTER_LOADS:  # the selector follows the offset (m16:32)
             src = operands(insn)[1]
-            value = struct.unpack("<H", m.memory.peek(self._address(src) + 4, 2))[0]
+            value = struct.unpack("<H", m.memory.peek(m.cpu.operand_offset(src) + 4, 2))[0]
         else:
             src = operands(insn)[1]
             if src.kind == "reg":
-                value = self._reg(src.reg)
+                value = self._m.cpu.gpr(src.reg)
             else:
-                value = struct.unpack("<H", m.memory.peek(self._address(src), 2))[0]
+                value = struct.unpack("<H", m.memory.peek(m.cpu.operand_offset(src), 2))[0]
         null = value & 0xFFFC == 0
         if (null and seg != "ss") or (not null and m.segments.narrow(value, True)):
             m.segments.coming(before=True)
@@ -245,13 +245,13 @@ class Checks:
             return
         dst, src = operands(insn)
         if dst.reg.startswith("dr") and dst.reg[2:] in "01237":
-            self._m.watch_debug_registers((dst.reg, self._reg(src.reg)))
+            self._m.watch_debug_registers((dst.reg, self._m.cpu.gpr(src.reg)))
 
     def _mov_cr(self, insn: Instruction) -> None:
         if self._m.cpu.cpl() != 0:
             return  # the core raises #GP(0) itself (and a monitor emulates)
         dst, src = operands(insn)
-        value = self._reg(src.reg)
+        value = self._m.cpu.gpr(src.reg)
         why = cr0_refused(value) if dst.reg == "cr0" else cr4_refused(value)
         if why:
             self._fault(13, 0)
@@ -279,29 +279,11 @@ class Checks:
             return
         (op,) = operands(insn)
         if op.kind == "reg":
-            selector = self._reg(op.reg) & 0xFFFF
+            selector = self._m.cpu.gpr(op.reg) & 0xFFFF
         else:
-            selector = struct.unpack("<H", m.memory.read_linear(self._address(op), 2))[0]
+            selector = struct.unpack("<H", m.memory.read_linear(m.cpu.operand_offset(op), 2))[0]
         if selector & 0xFFFC == 0:
             self._fault(13, 0)
-
-    def _reg(self, name: str) -> int:
-        """A general register of any width (EAX, AX, AL, AH ...)."""
-        if len(name) == 3 and name[0] == "e":
-            return self._m.cpu.reg(name)
-        if name.endswith(("l", "h")) and name[0] in "abcd":
-            value = self._m.cpu.reg(f"e{name[0]}x")
-            return (value >> 8 if name[1] == "h" else value) & 0xFF
-        return self._m.cpu.reg(f"e{name}") & 0xFFFF
-
-    def _address(self, op) -> int:
-        """The linear address of a memory operand (segment bases are flat: 0)."""
-        address = op.disp
-        if op.base:
-            address += self._reg(op.base)
-        if op.index:
-            address += self._reg(op.index) * op.scale
-        return address & 0xFFFF_FFFF
 
     def _far_transfer(self, insn: Instruction, mn: str) -> None:
         """Set the Accessed bit of the code (and stack) segment a far transfer will load."""
@@ -314,7 +296,7 @@ class Checks:
             if len(ops) == 2 and ops[0].kind == "imm":
                 selector = ops[0].value & 0xFFFF
             elif len(ops) == 1 and ops[0].kind == "mem":
-                selector = struct.unpack("<H", m.memory.peek(self._address(ops[0]) + 4, 2))[0]
+                selector = struct.unpack("<H", m.memory.peek(m.cpu.operand_offset(ops[0]) + 4, 2))[0]
             else:
                 return
             outward = False

@@ -91,6 +91,25 @@ class Cpu:
                                       f"{value & 0xFFFF:#06x}", value) from None
             raise
 
+    def gpr(self, name: str) -> int:
+        """A general register by any of its names and widths (EAX, AX, AL, AH, SI ...)."""
+        if len(name) == 3 and name[0] == "e":
+            return self.reg(name)
+        if name.endswith(("l", "h")) and name[0] in "abcd":
+            value = self.reg(f"e{name[0]}x")
+            return (value >> 8 if name[1] == "h" else value) & 0xFF
+        return self.reg(f"e{name}") & 0xFFFF
+
+    def operand_offset(self, op) -> int:
+        """The offset in its segment of a decoded memory operand (base + index * scale + disp,
+        as the registers hold them now)."""
+        offset = op.disp
+        if op.base:
+            offset += self.gpr(op.base)
+        if op.index:
+            offset += self.gpr(op.index) * op.scale
+        return offset & 0xFFFF_FFFF
+
     def _checked_load(self, name: str, value: int) -> bool:
         """Will loading ``value`` into segment register ``name`` need the machine's segment
         checks (:mod:`vlab.hw.segments`): a null data segment, or a narrow one?"""

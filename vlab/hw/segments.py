@@ -34,7 +34,6 @@ from vlab.hw.cpu import descriptor_limit
 from vlab.isa import decoder, operands
 
 if TYPE_CHECKING:
-    from vlab.hw.cpu import Cpu
     from vlab.hw.machine import Machine
 
 DATA_SEGMENTS = ("ds", "es", "fs", "gs")
@@ -181,7 +180,7 @@ class SegmentChecks:
             if op.kind != "mem":
                 continue
             seg = op.segment or ("ss" if op.base in ("esp", "ebp") else "ds")
-            if seg in bounds and not self._inside(bounds[seg], self._offset(op), op.size or 1):
+            if seg in bounds and not self._inside(bounds[seg], self._m.cpu.operand_offset(op), op.size or 1):
                 return 12 if seg == "ss" else 13
         if "ss" in bounds and mn in _STACK or mn == "leave":
             esp = self._m.cpu.reg("ebp" if mn == "leave" else "esp")
@@ -198,18 +197,3 @@ class SegmentChecks:
             return False
         low, high = bounds
         return low <= offset and offset + size - 1 <= high
-
-    def _offset(self, op) -> int:
-        cpu = self._m.cpu
-        offset = op.disp
-        if op.base:
-            offset += _reg(cpu, op.base)
-        if op.index:
-            offset += _reg(cpu, op.index) * op.scale
-        return offset & 0xFFFF_FFFF
-
-
-def _reg(cpu: Cpu, name: str) -> int:
-    if len(name) == 3:
-        return cpu.reg(name)
-    return cpu.reg(f"e{name}") & 0xFFFF  # (16-bit addressing: SI, DI, BX, BP)
