@@ -57,8 +57,7 @@ class Session:
         self._publish()
         self._show(report_html(self.lab))
         if self.lab.error is not None:
-            raise CellError(f"the guest stopped with {type(self.lab.error).__name__}: "
-                            f"{self.lab.error}")
+            raise CellError.guest_stopped(self.lab.error)
 
     def _publish(self) -> None:
         from IPython import get_ipython
@@ -105,7 +104,7 @@ class Session:
                     break
         except VlabError as e:
             self.regs()
-            raise CellError(f"the guest stopped with {type(e).__name__}: {e}") from None
+            raise CellError.guest_stopped(e) from None
         self.regs()
 
     def _show_view(self, view_class) -> None:
@@ -149,7 +148,7 @@ class Session:
             self.lab.run()
         except VlabError as e:
             self._show(report_html(self.lab))
-            raise CellError(f"the guest stopped with {type(e).__name__}: {e}") from None
+            raise CellError.guest_stopped(e) from None
         self._show(report_html(self.lab))
 
     def reset(self, _: str = "") -> None:

@@ -45,6 +45,11 @@ class CellError(Exception):
     def _render_traceback_(self) -> list[str]:
         return [f"\x1b[0;31m{type(self).__name__}: {self}\x1b[0m"]
 
+    @classmethod
+    def guest_stopped(cls, error: Exception) -> CellError:
+        """The cell's guest ended in ``error`` (a triple fault, an invalid opcode ...)."""
+        return cls(f"the guest stopped with {type(error).__name__}: {error}")
+
 
 def strip_comments(source: str) -> str:
     """Drop ``;`` comments (NASM's), keeping a ``;`` inside a string or character literal."""
@@ -138,7 +143,7 @@ def asm(line: str, cell: str):
         ip.user_ns["_asm_lab"] = lab
     show(report_html(lab))
     if lab.error is not None:
-        raise CellError(f"the guest stopped with {type(lab.error).__name__}: {lab.error}")
+        raise CellError.guest_stopped(lab.error)
     return None
 
 
