@@ -12,6 +12,12 @@ ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
+def _cells(number: str):
+    """The cells of the course notebook numbered ``number`` ("00" ... "08")."""
+    path = next(p for p in NOTEBOOKS if p.name.startswith(number + "-"))
+    return nbformat.read(path, 4).cells
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -33,12 +39,12 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
 
 def test_the_course_is_complete():
     names = [p.name[:2] for p in NOTEBOOKS]
-    assert names == ["00", "01", "02", "03", "04", "05", "06", "07"]
+    assert names == ["00", "02", "03", "04", "05", "06", "07", "08"]
 
 
 def test_comparison_plot_comes_from_measured_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    nb = nbformat.read(ROOT / "notebooks" / "06-comparing-strategies.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / "07-comparing-strategies.ipynb", as_version=4)
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "lab.run()" in source and "lab.trace.cycles" in source  # numbers come from runs
     NotebookClient(nb, timeout=120, kernel_name="python3",
@@ -55,15 +61,15 @@ def test_corrected_claims_stay_corrected():
     vs ring compression (Uhlig et al. 2005), 04's "controls decide exactly" (some exits are
     unconditional)."""
     text = {p.name[:2]: "".join(c.source for c in nbformat.read(p, 4).cells) for p in NOTEBOOKS}
-    assert "none of them traps**" not in text["02"]
-    checks = [c for c in nbformat.read(NOTEBOOKS[2], 4).cells if "check" in c.metadata.get("tags", [])]
+    assert "none of them traps**" not in text["03"]
+    checks = [c for c in _cells("03") if "check" in c.metadata.get("tags", [])]
     assert checks and "FAR_TRANSFER" in checks[0].source and "assert" in checks[0].source
     assert "like Bochs' `modebp`" not in text["00"] and "like Bochs' `modebp`" not in \
         (ROOT / "README.md").read_text()
-    assert '("ring compression")' not in text["01"] and "0/3/3" in text["01"]
-    assert "decide exactly which events" not in text["04"] and "CPUID" in text["04"]
-    nb04 = nbformat.read(NOTEBOOKS[4], 4).cells  # no bare None; the remaining exits explained
+    assert '("ring compression")' not in text["02"] and "0/3/3" in text["02"]
+    assert "decide exactly which events" not in text["05"] and "CPUID" in text["05"]
+    nb04 = _cells("05")  # no bare None; the remaining exits explained
     assert "print(Lab.compare([\"native\", \"vtx\"], guest=\"kernel\").first_divergence())" \
-        not in text["04"]
+        not in text["05"]
     assert any("check" in c.metadata.get("tags", []) and "EPT_VIOLATION" in c.source for c in nb04)
-    assert '"ept": False' in text["04"]  # self-check Q2 is answerable: CR3 loads exit without EPT
+    assert '"ept": False' in text["05"]  # self-check Q2 is answerable: CR3 loads exit without EPT
