@@ -10,6 +10,7 @@ from tests.conftest import assert_same_as_native
 from tests.test_trap_emulate import HOLES
 from vlab import guests
 from vlab.errors import VlabError
+from vlab.isa import assemble
 from vlab.lab import Lab
 from vlab.monitor.trace import COSTS, ExitReason
 
@@ -40,16 +41,58 @@ def test_cli_console_equals_native_and_callouts_reported():
         assert bt["exits"][reason] > 0, reason
 
 
-def test_callouts_carry_virtual_values():
+def test_simple_sensitive_instructions_are_emulated_inline_the_rest_call_out():
+    """As VMware's translator (Adams & Agesen 2006, sec. 3.2): CLI/STI/PUSHF/POPF and reads of
+    virtual registers are done by the translated code on the virtual CPU (no call, no monitor
+    entry), the rest (CR3, LGDT, I/O, HLT, IRET ...) call out."""
     lab = Lab("kernel", "binary_translation")
     lab.run()
     popf = lab.trace.filter("POPF")
-    assert [e.detail["via"] for e in popf] == ["callout", "callout"]
+    assert [e.detail["via"] for e in popf] == ["inline", "inline"]
     # the second POPF restores "interrupts off": the virtual IF goes from 1 to 0
     assert lab.trace.outcome(popf[1]).changes["IF"] == (True, False)
     smsw = lab.trace.filter("SMSW")[0]
-    assert smsw.instruction == "smsw eax" and smsw.cost == COSTS["callout"].cycles
-    assert COSTS["callout"].cycles < COSTS["trap"].cycles
+    assert smsw.instruction == "smsw eax" and smsw.cost == COSTS["inline_read"].cycles
+    cli = lab.trace.filter("CLI")[0]
+    assert cli.kind == "inline_flags" and cli.cost == COSTS["inline_flags"].cycles
+    mov_cr3 = [e for e in lab.trace.filter("CR_ACCESS") if e.instruction.startswith("mov cr")]
+    lgdt = [e for e in lab.trace if e.instruction.startswith("lgdt")]
+    iret = [e for e in lab.trace if e.instruction.startswith("iretd")]
+    assert lgdt and iret and all(e.is_callout for e in mov_cr3 + lgdt + iret)
+    inline = [e for e in lab.trace if e.is_inline]
+    assert lab.trace.inline == len(inline) > 0
+    assert lab.trace.entries == lab.trace.total - lab.trace.callouts - lab.trace.inline
+    assert lab.trace.entries == sum(1 for e in lab.trace if not (e.is_callout or e.is_inline))
+    costs = [COSTS[k].cycles for k in ("inline_read", "inline_flags", "callout", "trap")]
+    assert costs == sorted(costs) and len(set(costs)) == 4
+
+
+INDIRECT_BRANCHES = """
+.include "vlab.inc"
+.globl _start
+_start:
+    mov ecx, 5
+1:  call leaf                 # a direct CALL: translated as it is
+    loop 1b
+    lea eax, [2f]
+    jmp eax                   # an indirect JMP: one lookup
+2:  EXIT 0
+leaf:
+    ret                       # an indirect branch: one lookup per execution
+"""
+
+
+def test_indirect_branches_are_charged_per_execution():
+    """A translator must look up the guest target of every RET and JMP/CALL through a register
+    or memory it executes (its real cost on call/ret, Adams & Agesen 2006, sec. 6): five RETs
+    and one JMP EAX are six lookups. VT-x translates nothing: no such charge."""
+    image = assemble(INDIRECT_BRANCHES, "indirect")
+    lab = Lab(image, "binary_translation")
+    assert lab.run().reason == "halted"
+    assert lab.trace.charges["indirect branch"] == 6 * COSTS["indirect_branch"].cycles
+    vtx = Lab(image, "vtx")
+    assert vtx.run().reason == "halted"
+    assert "indirect branch" not in vtx.trace.charges
 
 
 def test_translation_cache_is_inspectable():
@@ -63,11 +106,15 @@ def test_translation_cache_is_inspectable():
     timer = next(b for b in blocks if b.address == lab.image.symbols["timer_handler"])
     assert timer.executions == 20
     rows = {r["original"]: r["translated"] for b in blocks for r in b.rows()}
-    assert rows["smsw eax"] == "callout -> smsw" and rows["popfd"] == "callout -> popfd"
+    assert rows["smsw eax"] == "inline: the virtual CR0's low 16 bits"
+    assert rows["popfd"] == "inline: pop into EFLAGS, IF and IOPL into the virtual ones"
+    assert [t for o, t in rows.items() if o.startswith("lgdt")] == ["callout -> lgdt"]
+    assert [t for o, t in rows.items() if o.startswith("ret")] == ["lookup of the target"]
     timer_rows = [(r["original"], r["translated"]) for r in timer.rows()]
     assert timer_rows[0] == ("push eax", "as is")
     assert timer_rows[-1] == ("iretd", "callout -> iretd")
-    assert cache["callouts"]["pushfd"] == 3 and cache["callouts"]["popfd"] == 2
+    assert cache["inline"]["pushfd"] == 3 and cache["inline"]["popfd"] == 2
+    assert "pushfd" not in cache["callouts"] and cache["callouts"]["iretd"] > 0
     user = lab.image.symbols["user_main"]  # ring-3 code is never translated
     assert not any(b.address <= user < b.end for b in blocks)
     assert lab.trace.charges["translation"] == sum(len(b.instructions) for b in blocks) \

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import build
 
 KEYS = {"guest", "strategy", "status", "exit_code", "console", "instructions", "exits",
-        "monitor_entries", "callouts", "memory", "error"}
+        "monitor_entries", "callouts", "inline", "memory", "error"}
 
 
 def vlab(*args, **kw):

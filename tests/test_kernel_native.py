@@ -48,8 +48,9 @@ def test_cli_json():
                           "native", "--json"], capture_output=True, text=True, check=True).stdout
     result = json.loads(out)
     assert set(result) == {"guest", "strategy", "status", "exit_code", "console", "instructions",
-                           "exits", "monitor_entries", "callouts", "memory", "error"}
-    assert result["monitor_entries"] == result["callouts"] == 0 and result["memory"] == {}
+                           "exits", "monitor_entries", "callouts", "inline", "memory", "error"}
+    assert result["monitor_entries"] == result["callouts"] == result["inline"] == 0
+    assert result["memory"] == {}
     assert result["status"] == "halted" and result["exit_code"] == 0 and result["error"] is None
     assert "CPL (from CS): 0" in result["console"]
     assert "hello from the user task (ring 3)" in result["console"]

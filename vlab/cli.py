@@ -59,7 +59,7 @@ def _option(text: str) -> tuple[str, object]:
 def _error_result(message: str, guest: str | None = None, strategy: str | None = None) -> dict:
     return {"guest": guest, "strategy": strategy, "status": "error", "exit_code": None,
             "console": "", "instructions": 0, "exits": {}, "monitor_entries": 0, "callouts": 0,
-            "memory": {}, "error": message}
+            "inline": 0, "memory": {}, "error": message}
 
 
 def main(argv: list[str] | None = None) -> int:

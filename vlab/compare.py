@@ -23,6 +23,7 @@ class Run:
     entries: int = 0  # transitions into the monitor: traps, VM exits, hypercalls
     callouts: int = 0  # binary translation's calls from translated code (no transition)
     memory: dict = field(default_factory=dict)  # the monitor's MMU counters
+    inline: int = 0  # binary translation's inline emulations (no call, no transition)
 
 
 @dataclass

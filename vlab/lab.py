@@ -63,6 +63,10 @@ class Lab:
                  image: bytes | str | Path | Image | None = None,
                  ram_size: int = layout.DEFAULT_RAM, timer_period: int = 10_000,
                  budget: int | None = 50_000_000, strategy_options: dict | None = None):
+        if not isinstance(guest, str):  # Lab(assemble(...)): an image given in the guest's place
+            if image is not None:
+                raise VlabError("give the guest by name or by image, not both")
+            image = guest
         if image is not None:
             self.image = _load_image(image)
             self.guest = self.image.name
@@ -371,6 +375,7 @@ class Lab:
             "exits": self.trace.counts(),
             "monitor_entries": self.trace.entries,
             "callouts": self.trace.callouts,
+            "inline": self.trace.inline,
             "memory": self.memory_summary(),
             "error": str(self.error) if self.error is not None else None,
         }
@@ -402,6 +407,9 @@ def _load_image(image: bytes | str | Path | Image) -> Image:
         return image
     if isinstance(image, (bytes, bytearray, memoryview)):
         return Image("image", bytes(image), layout.ENTRY)
+    if not isinstance(image, (str, Path)):
+        raise VlabError(f"a guest is a name, an Image, bytes or a file path, not "
+                        f"{type(image).__name__}")
     path = Path(image)
     if not path.is_file():
         raise VlabError(f"no image file {str(path)!r}")
@@ -425,5 +433,6 @@ def compare(guest: str = "kernel", strategies: list | None = None, **options) ->
         s = lab.summary()
         result.runs[label] = Run(label, s["status"], s["console"], s["instructions"], s["exits"],
                                  lab.trace.total, lab.trace.cycles, lab.wall_time, s["error"],
-                                 lab.trace.entries, lab.trace.callouts, lab.memory_summary())
+                                 lab.trace.entries, lab.trace.callouts, lab.memory_summary(),
+                                 lab.trace.inline)
     return result

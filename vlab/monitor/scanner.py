@@ -174,6 +174,8 @@ class CodeScanner:
         scanned? (Real translators do this lookup inside the translated code.)"""
         if self.machine.cpu.cpl() == 3:
             return
+        if self.charge_translation:  # a translator pays this lookup on every indirect branch
+            self.trace.charge("indirect branch", COSTS["indirect_branch"].cycles)
 
         def check() -> None:
             target = self._indirect_target(insn)

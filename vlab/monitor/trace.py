@@ -78,8 +78,10 @@ class Exit:
     index: int = 0
     detail: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     #: How the monitor was entered, as charged: "trap", "io_trap", "inject", "vmexit_recent",
-    #: "vmexit_first_gen", "hypercall" (a hardware transition into the monitor) or "callout"
-    #: (binary translation: a call from translated code, the guest never left the monitor).
+    #: "vmexit_first_gen", "hypercall" (a hardware transition into the monitor), "callout"
+    #: (binary translation: a call from translated code, the guest never left the monitor) or
+    #: "inline_flags" / "inline_read" (binary translation: emulated by the translated code
+    #: itself, no call at all).
     kind: str = ""
     #: The decoded instruction (None for an event that is not an instruction): handlers read its
     #: operands here instead of decoding the bytes again.
@@ -92,6 +94,11 @@ class Exit:
     @property
     def is_callout(self) -> bool:
         return self.kind == "callout"
+
+    @property
+    def is_inline(self) -> bool:
+        """Emulated inline by translated code (recorded for the log; no monitor entry)."""
+        return self.kind.startswith("inline")
 
     def row(self) -> dict[str, Any]:
         """A flat dict (for tables and pandas)."""
@@ -132,8 +139,20 @@ COSTS: dict[str, Cost] = {
                         "on the order of a thousand cycles (Adams & Agesen, ASPLOS 2006, sec. 3: "
                         "'traps are expensive')"),
     "io_trap": Cost(1_200, "an I/O instruction trapping at CPL > IOPL: a #GP round trip, as 'trap'"),
-    "callout": Cost(40, "a call from translated code into the monitor's emulation routine: "
-                        "tens of cycles (Adams & Agesen 2006, sec. 3.2: callouts avoid traps)"),
+    "callout": Cost(150, "a call from translated code into the monitor's emulation routine and "
+                         "back (registers saved, the routine run, the translation cache "
+                         "re-entered): about a hundred cycles, an order of magnitude below a trap "
+                         "(Adams & Agesen 2006, sec. 3.2 and 6: a translated IN that reaches "
+                         "the virtual chipset costs a fraction of a trap)"),
+    "inline_flags": Cost(10, "CLI/STI/PUSHF/POPF emulated inline by the translated code on the "
+                             "virtual EFLAGS: a load, a mask and a store (Adams & Agesen 2006, "
+                             "sec. 3.2: 'cli' becomes a write of the virtual IF)"),
+    "inline_read": Cost(5, "a read of a virtual register (segment selector, CR0/CR2/CR3, GDTR, "
+                           "IDTR, LDTR, TR) by the translated code: a load from the virtual CPU"),
+    "indirect_branch": Cost(40, "an indirect branch in translated code (RET, JMP/CALL through a "
+                                "register or memory): its guest target must be looked up in the "
+                                "translation cache (Adams & Agesen 2006, sec. 6, call/ret: "
+                                "about 40 cycles more than native per call and return)"),
     "translate_insn": Cost(300, "binary translation cost per guest instruction translated, charged "
                                 "once per block (Adams & Agesen 2006, sec. 3.1: translation is "
                                 "amortized by the translation cache)"),
@@ -160,20 +179,22 @@ class TrapLog:
         self.by_instruction: Counter[str] = Counter()
         self.total = 0
         self.callouts = 0  # of which calls from translated code (no trap, no VM exit)
+        self.inline = 0  # ... and emulated inline by translated code (no call at all)
         self.cycles = 0
         self.charges: Counter[str] = Counter()  # modelled cycles not tied to one exit
 
     def save_state(self) -> tuple:
         """Everything recorded so far (for snapshots: step_back rewinds the trace too)."""
         return (list(self.recent), Counter(self.by_reason), Counter(self.by_instruction),
-                self.total, self.callouts, self.cycles, Counter(self.charges), dict(self._outcomes))
+                self.total, self.callouts, self.inline, self.cycles, Counter(self.charges),
+                dict(self._outcomes))
 
     def load_state(self, state: tuple) -> None:
-        recent, by_reason, by_instruction, total, callouts, cycles, charges, outcomes = state
+        recent, by_reason, by_instruction, total, callouts, inline, cycles, charges, outcomes = state
         self._outcomes = dict(outcomes)
         self.recent = deque(recent, maxlen=self.keep)
         self.by_reason, self.by_instruction = Counter(by_reason), Counter(by_instruction)
-        self.total, self.callouts, self.cycles = total, callouts, cycles
+        self.total, self.callouts, self.inline, self.cycles = total, callouts, inline, cycles
         self.charges = Counter(charges)
 
     def charge(self, kind: str, cycles: int) -> None:
@@ -190,6 +211,8 @@ class TrapLog:
         self.total += 1
         if exit_.kind == "callout":
             self.callouts += 1
+        elif exit_.is_inline:
+            self.inline += 1
         self.by_reason[exit_.reason] += 1
         if exit_.instruction:
             self.by_instruction[exit_.instruction.split()[0]] += 1
@@ -202,9 +225,10 @@ class TrapLog:
 
     @property
     def entries(self) -> int:
-        """Transitions into the monitor: traps, VM exits, hypercalls (callouts excluded: binary
-        translation's whole point is that the guest's code calls the monitor without trapping)."""
-        return self.total - self.callouts
+        """Transitions into the monitor: traps, VM exits, hypercalls (callouts and inline
+        emulation excluded: binary translation's whole point is that the guest's code calls the
+        monitor, or does the work itself, without trapping)."""
+        return self.total - self.callouts - self.inline
 
     @property
     def dropped(self) -> int:

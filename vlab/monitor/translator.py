@@ -2,10 +2,17 @@
 
 A block is decoded with Capstone when control can first reach it and stored in the translation
 cache, keyed by guest address. Each instruction is classified: *innocuous* ones run as they are;
-*privileged* and *sensitive-unprivileged* ones become **callouts** into the monitor, which emulates
-them on the virtual CPU. The translator follows direct branches eagerly; indirect ones (RET,
-JMP/CALL through a register or memory, interrupts, IRET) are looked up when they execute, and a
-target not yet translated is translated then.
+*privileged* and *sensitive-unprivileged* ones are emulated on the virtual CPU. The simple ones
+(CLI, STI, PUSHF, POPF, reads of segment, descriptor-table and control registers) are emulated
+**inline**: the translated code itself reads or writes the virtual CPU, a few instructions and no
+call into the monitor, as VMware's translator did (``cli`` becomes "virtual IF := 0"; Adams &
+Agesen, ASPLOS 2006, sec. 3.2). The rest (loading CR3, the GDT or a segment, I/O, HLT, INT n,
+IRET ...) become **callouts** into the monitor's emulation routines. The translator's own costs
+are elsewhere: translating a block once, and every indirect branch (RET, JMP/CALL through a
+register or memory), whose guest target must be looked up in the translation cache. The
+translator follows direct branches eagerly; indirect ones (RET, JMP/CALL through a register or
+memory, interrupts, IRET) are looked up when they execute, and a target not yet translated is
+translated then.
 
 How vlab realises a callout: the core (Unicorn, i.e. QEMU) already translates every guest block
 into host code; vlab attaches a monitor callback at the exact address of each callout instruction,
@@ -54,8 +61,9 @@ class TranslatedBlock:
     def rows(self) -> list[dict]:
         """Original and translated form, one row per instruction."""
         return [{"address": i.address, "original": i.text, "class": i.klass.value,
-                 "translated": f"callout -> {self.callouts[i.address]}"
-                 if i.address in self.callouts else "as is"} for i in self.instructions]
+                 "translated": translated_form(i) if i.address in self.callouts
+                 else "lookup of the target" if is_indirect(i) else "as is"}
+                for i in self.instructions]
 
     def __repr__(self) -> str:
         return (f"<TranslatedBlock {self.address:#010x}: {len(self.instructions)} instructions, "
@@ -73,6 +81,7 @@ class TranslationCache:
         self.misses = 0  # ... that had to translate it first
         self.invalidated = 0  # blocks dropped because the guest wrote to their code
         self.callouts: Counter[str] = Counter()  # callouts executed, by mnemonic
+        self.inline: Counter[str] = Counter()  # inline emulations executed, by mnemonic
 
     def __len__(self) -> int:
         return len(self.blocks)
@@ -128,7 +137,51 @@ class TranslationCache:
     def stats(self) -> dict[str, object]:
         return {"blocks": len(self.blocks), "translated": self.translated, "hits": self.hits,
                 "misses": self.misses, "invalidated": self.invalidated,
-                "callouts": dict(self.callouts)}
+                "callouts": dict(self.callouts), "inline": dict(self.inline)}
+
+
+#: The sensitive instructions a translator emulates inline, by category (each category has its
+#: modelled cost, ``COSTS["inline_<category>"]``), with what the translated code does.
+INLINE: dict[str, tuple[str, str]] = {
+    "cli": ("flags", "virtual IF := 0"),
+    "sti": ("flags", "virtual IF := 1"),
+    "pushf": ("flags", "push EFLAGS with the virtual IF and IOPL"),
+    "pushfd": ("flags", "push EFLAGS with the virtual IF and IOPL"),
+    "popf": ("flags", "pop into EFLAGS, IF and IOPL into the virtual ones"),
+    "popfd": ("flags", "pop into EFLAGS, IF and IOPL into the virtual ones"),
+    "smsw": ("read", "the virtual CR0's low 16 bits"),
+    "sgdt": ("read", "store the virtual GDTR"),
+    "sidt": ("read", "store the virtual IDTR"),
+    "sldt": ("read", "the virtual LDTR"),
+    "str": ("read", "the virtual TR"),
+}
+_SEGMENT_REGISTERS = frozenset({"cs", "ds", "es", "fs", "gs", "ss"})
+
+
+def inline_form(insn: Instruction) -> tuple[str, str] | None:
+    """(category, what the translated code does) if ``insn`` is emulated inline, else None:
+    the :data:`INLINE` instructions, reads of a segment register (MOV r/m, Sreg; PUSH Sreg: the
+    guest's own selector) and reads of a control register (MOV r32, CRn: the virtual one)."""
+    found = INLINE.get(insn.mnemonic)
+    if found is not None:
+        return found
+    if insn.mnemonic in ("mov", "push"):
+        ops = operands(insn)
+        if insn.mnemonic == "push" and ops and ops[0].reg in _SEGMENT_REGISTERS:
+            return "read", f"push the guest's {ops[0].reg.upper()} selector"
+        if len(ops) == 2 and ops[1].reg in _SEGMENT_REGISTERS and ops[0].reg != "cs":
+            return "read", f"the guest's {ops[1].reg.upper()} selector"
+        if len(ops) == 2 and (ops[1].reg or "").startswith("cr"):
+            return "read", f"the virtual {ops[1].reg.upper()}"
+    return None
+
+
+def translated_form(insn: Instruction) -> str:
+    """How a sensitive or privileged instruction appears in translated code."""
+    form = inline_form(insn)
+    if form is not None:
+        return f"inline: {form[1]}"
+    return f"callout -> {insn.mnemonic}"
 
 
 def callout_reason(insn: Instruction) -> str | None:

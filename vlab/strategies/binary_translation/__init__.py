@@ -2,15 +2,19 @@
 
 The unmodified kernel runs deprivileged in ring 1 as under trap-and-emulate, but the monitor
 translates its code first (``vlab/monitor/translator.py``, driven by ``vlab/monitor/scanner.py``
-when control can first reach a block): every privileged or sensitive instruction of a
-block becomes a *callout* into the monitor, which emulates it on the virtual CPU. POPF now sets
+when control can first reach a block): every privileged or sensitive instruction of a block is
+emulated on the virtual CPU, the simple ones *inline* by the translated code itself (CLI, STI,
+PUSHF, POPF, reads of segment and system registers: a few instructions on the virtual CPU), the
+rest by a *callout* into the monitor (CR3, GDT, segment loads, I/O, HLT, INT n, IRET ...). POPF now sets
 the *virtual* IF (and lets a pending timer interrupt in), PUSHF shows it, SMSW/SGDT/SIDT/SLDT/STR
 show the virtual registers, ``mov eax, cs`` shows CPL 0, LAR/LSL/VERR/VERW judge the guest's own
 descriptors at the virtual CPL. The kernel's output and final state equal native's exactly.
 
 User code at ring 3 is not translated: it runs directly, as in VMware's design (Adams & Agesen,
-ASPLOS 2006). A callout is far cheaper than a trap (no fault, no IDT, no IRET); a block's
-translation is paid once, then the translation cache serves it. When the guest writes to code the
+ASPLOS 2006). Inline emulation costs a few cycles, a callout about a hundred, a trap (no fault, no
+IDT, no IRET) more than a thousand; what the translator really pays is translating a block (once,
+then the translation cache serves it) and looking up the target of every indirect branch (RET,
+JMP/CALL through a register or memory), charged as modelled cycles. When the guest writes to code the
 translator has translated, the affected blocks are dropped and translated again when next reached.
 
 With guest paging the monitor keeps shadow page tables (``vlab/monitor/shadow.py``), and guest page-table
@@ -33,7 +37,7 @@ from vlab.monitor.dispatch import base_mnemonic
 from vlab.monitor.handlers import HandlerTable, operand_address
 from vlab.monitor.scanner import CodeScanner
 from vlab.monitor.trace import Exit, ExitReason
-from vlab.monitor.translator import callout_reason
+from vlab.monitor.translator import callout_reason, inline_form
 from vlab.strategies.binary_translation.handlers import translation_handlers
 from vlab.strategies.trap_emulate import TrapAndEmulate
 
@@ -80,6 +84,13 @@ class BinaryTranslation(CodeScanner, TrapAndEmulate):
             return
         reason, qual = self._classify(insn)
         if reason is None:
+            return
+        form = inline_form(insn)
+        if form is not None:  # emulated by the translated code itself: no call at all
+            self.cache.inline[insn.mnemonic] += 1
+            self.dispatch(self._exit(reason, insn.address, insn, qual,
+                                     detail={"via": "inline", "inline": form[1]},
+                                     cost=f"inline_{form[0]}"))
             return
         self.cache.callouts[insn.mnemonic] += 1
         self.dispatch(self._exit(reason, insn.address, insn, qual, detail={"via": "callout"}, cost="callout"))
