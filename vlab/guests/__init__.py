@@ -34,7 +34,8 @@ def _describe(path: Path) -> str:
 
 
 def catalog() -> dict[str, GuestInfo]:
-    """All guests by name: ``kernel``, ``demo-<instruction>`` ..., ``compute``, ``smc``."""
+    """All guests by name: ``kernel``, ``demo-<instruction>`` ..., ``compute``, ``smc``,
+    ``nano-<benchmark>`` (and ``nano-<benchmark>-pv``)."""
     kernel = HERE / "kernel" / "kernel.S"
     guests = {
         "kernel": GuestInfo("kernel", kernel,
@@ -62,6 +63,14 @@ def catalog() -> dict[str, GuestInfo]:
     guests["syscalls-pv"] = GuestInfo("syscalls-pv", HERE / "programs" / "syscalls.S",
                                       "syscalls, paravirtualized (trap table, iret hypercall)",
                                       (("PV", 1),))
+    # the nanobenchmarks of Adams & Agesen 2006 (vlab/nanobench.py), each with a paravirtual
+    # build unless its header says "paravirt: n/a"
+    for path in sorted((HERE / "nanobench").glob("*.S")):
+        name = f"nano-{path.stem}"
+        guests[name] = GuestInfo(name, path, _describe(path))
+        if "# paravirt: n/a" not in path.read_text():
+            guests[f"{name}-pv"] = GuestInfo(f"{name}-pv", path, _describe(path) +
+                                             ", paravirtualized", (("PV", 1),))
     return guests
 
 
