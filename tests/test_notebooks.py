@@ -39,7 +39,7 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
 
 def test_the_course_is_complete():
     names = [p.name[:2] for p in NOTEBOOKS]
-    assert names == ["00", "02", "03", "04", "05", "06", "07", "08"]
+    assert names == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 def test_comparison_plot_comes_from_measured_runs(tmp_path, monkeypatch):
