@@ -41,6 +41,51 @@ def test_far_fewer_monitor_entries_than_trap_emulate(runs):
     assert "CLI" not in pv.exits and "STI" not in pv.exits  # masking without exits
 
 
+def _syscalls_printed(console: str) -> int:
+    return int(next(line for line in console.splitlines()
+                    if line.startswith("system calls: ")).split(": ")[1])
+
+
+def test_system_calls_take_xens_fast_trap():
+    """x86-32 Xen gives int 0x80 a direct trap gate when the guest's trap-table entry is DPL 3
+    and does not mask events (Barham et al. 2003, sec. 3.3): system calls then never enter the
+    hypervisor (the kernel returns with a real IRETD). With fast_trap off, each one traps and is
+    bounced: one hypervisor entry per system call, the cost Xen's fast trap removed."""
+    fast, slow = Lab("kernel-pv", "paravirt"), Lab("kernel-pv", "paravirt",
+                                                   strategy_options={"fast_trap": False})
+    fast.run()
+    slow.run()
+    calls = _syscalls_printed(fast.console)
+    assert calls == 14 and fast.console == slow.console
+    assert "SOFTWARE_INTERRUPT" not in fast.trace.counts()
+    assert fast.memory_summary()["fast_traps"] == calls and fast.memory_summary()["fast_trap"]
+    assert slow.trace.counts()["SOFTWARE_INTERRUPT"] == calls
+    assert slow.trace.entries - fast.trace.entries == calls
+    assert slow.memory_summary()["fast_traps"] == 0 and not slow.memory_summary()["fast_trap"]
+    assert all(e.detail["vector"] == 0x80 for e in slow.trace.filter("SOFTWARE_INTERRUPT"))
+
+
+def test_system_call_workload_costs_the_hypervisor_nothing_with_the_fast_trap():
+    """syscalls-pv: 2,000 system calls; with the fast trap the hypervisor sees only the boot's
+    hypercalls, without it one trap per call more. Native equals both on the console."""
+    runs = Lab.compare([("fast", "paravirt", {}), ("slow", "paravirt", {"fast_trap": False}),
+                        "native"], guest="syscalls")
+    fast, slow = runs.runs["fast"], runs.runs["slow"]
+    assert fast.console == slow.console == runs.runs["native"].console == "system calls: 2000\n"
+    assert fast.entries < 10 and slow.entries == fast.entries + 2001  # + the final "exit" call
+    assert slow.cycles > fast.cycles + 2000 * 1000
+
+
+def test_an_entry_that_masks_events_gets_no_fast_trap():
+    """A real trap gate cannot set the guest's event mask, so Xen installs the direct gate only
+    for an entry that does not ask for it: the paging kernel's int 0x80 entry masks events, so its
+    system calls still go through the hypervisor."""
+    lab = Lab("paging-pv", "paravirt")
+    lab.run()
+    assert lab.status == "halted" and not lab.memory_summary()["fast_trap"]
+    assert lab.trace.counts()["SOFTWARE_INTERRUPT"] > 0
+
+
 def test_cli_json_hypercalls_by_name():
     out = subprocess.run([sys.executable, "-m", "vlab", "run", "--guest", "kernel-pv",
                           "--strategy", "paravirt", "--json"], capture_output=True, text=True,

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="the strategy (default native)")
     run.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                      help="a strategy option, repeatable: vtx: ept=on|off, generation=recent|"
-                          "first; binary_translation: profile=on")
+                          "first; binary_translation: profile=on; paravirt: fast_trap=on|off")
     run.add_argument("--max-instructions", type=_positive, default=50_000_000, metavar="N",
                      help="instruction budget (default 50,000,000)")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object, "

@@ -342,7 +342,7 @@ syscall_handler:
     cmp eax, SYS_PRINTNUM
     je sys_printnum
     mov eax, -1
-    KIRET
+    SYSRET_IRET
 sys_write:
     push esi
     push ecx
@@ -358,29 +358,28 @@ sys_write:
     pop ecx
     pop esi
     xor eax, eax
-    KIRET
+    SYSRET_IRET
 sys_ticks:
     mov eax, [ticks]
-    KIRET
+    SYSRET_IRET
 sys_yield:
 .ifdef PV
     mov byte ptr [UPCALL_MASK], 0       # wait for the next tick, then return to the task
     mov eax, __HYPERVISOR_sched_op
     mov ebx, SCHEDOP_block
-    int HYPERCALL_VECTOR
-    mov byte ptr [UPCALL_MASK], 1
+    int HYPERCALL_VECTOR                # (events stay on: the task gets them as before)
 .else
     sti                                 # wait for the next tick, then return to the task
     hlt
     cli
 .endif
     xor eax, eax
-    KIRET
+    SYSRET_IRET
 sys_printnum:
     mov eax, ebx
     call putdec
     xor eax, eax
-    KIRET
+    SYSRET_IRET
 sys_exit:
     mov esp, [kernel_resume_esp]        # abandon the user frame: back to the kernel's flow
     KERNEL_DATA_SEGMENTS                # the kernel's own data segments again
@@ -455,7 +454,9 @@ trap_table:                             # vector, flags (DPL | 4: mask events), 
     TRAP 6, 4, unexpected_exception
     TRAP 13, 4, gp_handler
     TRAP 14, 4, pf_handler
-    TRAP SYSCALL_VECTOR, 4 | 3, syscall_handler  # DPL 3: user code may "int 0x80"
+    # DPL 3: user code may "int 0x80"; events left on (no 4): the hypervisor may then give it
+    # Xen's fast trap, a direct gate, and system calls never enter the hypervisor
+    TRAP SYSCALL_VECTOR, 3, syscall_handler
     .long 0, 0                          # end of table
 mmuext_new_baseptr:                     # cmd, arg1 (the page directory's frame), arg2
     .long MMUEXT_NEW_BASEPTR, 0, 0

@@ -8,6 +8,15 @@ with a byte in the shared-info page (no trap at all), the console takes whole st
 validated by the hypervisor, return from interrupt is the ``iret`` hypercall, and ``multicall``
 batches several calls into one entry. The kernel runs in ring 1, its task in ring 3.
 
+System calls take Xen's *fast trap* (x86-32 Xen, Barham et al. 2003, sec. 3.3): when the trap
+table gives ``int 0x80`` a handler that user code may call (DPL 3) and that does not ask for events
+to be masked, the hypervisor puts a DPL-3 trap gate for vector 0x80 straight to that handler in
+the real IDT. A system call then goes from the task to the guest kernel as on bare hardware, the
+kernel returns with a real IRETD (ring 1 may return to ring 3), and the hypervisor is never
+entered. ``Paravirt(fast_trap=False)`` (``strategy_options={"fast_trap": False}``) keeps the path
+Xen had to improve on: every system call traps into the hypervisor, which bounces it to the
+guest's handler.
+
 The hypervisor validates every argument: an unknown number returns -ENOSYS, a pointer outside the
 guest's memory -EFAULT, a descriptor it must not accept -EINVAL — never a crash. The catch is that
 the image is no longer universal: it runs only on a hypervisor that implements these calls, and
@@ -31,6 +40,7 @@ from vlab.strategies.paravirt.abi import (
     PV_SIGNATURE,
     SHARED_CR2,
     SHARED_INFO,
+    SYSCALL_VECTOR,
 )
 from vlab.strategies.paravirt.hypercalls import hypercall_handlers
 from vlab.strategies.paravirt.mmu import PvMmu
@@ -56,8 +66,10 @@ class Paravirt(TrapAndEmulate):
     kernel_ring = 1
     monitor_runs_in = "hypervisor (ring 0)"
 
-    def __init__(self, handlers: HandlerTable | None = None):
+    def __init__(self, handlers: HandlerTable | None = None, fast_trap: bool = True):
         super().__init__(handlers if handlers is not None else hypercall_handlers())
+        self.fast_trap = bool(fast_trap)  # offer Xen's direct trap gate for int 0x80
+        self.fast_traps = 0  # system calls that went straight to the guest kernel
         self.trap_table: dict[int, tuple[int, int, int]] = {}  # vector -> (cs, eip, flags)
         self.kernel_stack: tuple[int, int] | None = None  # (ss, esp) from stack_switch
         self.event_callback: tuple[int, int] | None = None
@@ -94,9 +106,23 @@ class Paravirt(TrapAndEmulate):
     def memory_summary(self) -> dict:
         mmu = self.mmu
         return {"pinned page directories": len(mmu.l2), "page tables": len(mmu.l1),
-                **dict(mmu.stats)}
+                **dict(mmu.stats), "fast_trap": self.fast_trap_gate() is not None,
+                "fast_traps": self.fast_traps}
 
-    STATE_FIELDS = ("trap_table", "kernel_stack", "event_callback", "hypercalls")
+    def fast_trap_gate(self) -> tuple[int, int] | None:
+        """(cs, eip) of the direct gate for int 0x80, if the hypervisor installed one: only when
+        offered, and only for a trap-table entry that user code may call (DPL 3) and that does
+        not mask events (a real trap gate cannot set the guest's event mask: Xen x86-32 installs
+        it only then)."""
+        entry = self.trap_table.get(SYSCALL_VECTOR)
+        if not self.fast_trap or entry is None:
+            return None
+        cs, eip, flags = entry
+        if flags & 3 != 3 or flags & 4 or cs & 3 == 0:
+            return None
+        return cs, eip
+
+    STATE_FIELDS = ("trap_table", "kernel_stack", "event_callback", "hypercalls", "fast_traps")
 
     def save_state(self) -> dict:
         return {**super().save_state(), "mmu": self.mmu.save_state()}
@@ -140,6 +166,13 @@ class Paravirt(TrapAndEmulate):
         if software and vector == HYPERCALL_VECTOR and m.cpu.cpl() == 1:
             self.hypercall(m.cpu.eip - 2)
             return
+        if software and vector == SYSCALL_VECTOR:
+            gate = self.fast_trap_gate()
+            if gate is not None:  # the real IDT's gate: the CPU enters the guest kernel itself
+                self.fast_traps += 1
+                self.bounce(*gate, mask=False)
+                m.clock.note_cpl()
+                return
         if vector >= 32 and not software:
             self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None,
                                      detail={"vector": vector, "event": "timer"}, cost="inject"))

@@ -6,6 +6,7 @@ Hypercall numbers, shared-info layout, mmuext_op commands and error numbers: wha
 
 PV_SIGNATURE = b"VLAB-PV1"  # at entry + 2, after a short jump over it
 HYPERCALL_VECTOR = 0x82
+SYSCALL_VECTOR = 0x80  # the one vector Xen x86-32 gives a fast trap (a direct gate)
 SHARED_INFO = 0x1000  # vcpu_info: +0 upcall_pending, +1 upcall_mask (as Xen's vcpu_info)
 SHARED_CR2 = SHARED_INFO + 8  # vcpu_info.arch.cr2: where a #PF's address is handed over
 # mmuext_op commands (xen/include/public/xen.h)
