@@ -352,7 +352,8 @@ class Results:
         return out
 
     def _benchmarks(self) -> list[str]:
-        return list(dict.fromkeys(r.benchmark for r in self.rows))
+        return [b for b in BENCHMARKS if any(r.benchmark == b for r in self.rows)
+                or any(s[0] == b for s in self.skipped)]
 
     def _header(self, name: str) -> str:
         figs = PUBLISHED[name]
@@ -411,11 +412,11 @@ class Results:
                  "<th>note</th></tr>"]
         for name in self._benchmarks():
             rows = [r for r in self.rows if r.benchmark == name]
-            for i, r in enumerate(rows):
+            skips = [(c, why) for b, c, why in self.skipped if b == name]
+            first = (f"<td rowspan='{len(rows) + len(skips)}'><b>{e(name)}</b><br><small>"
+                     f"{e(BENCHMARKS[name].operation)}. {e(note(name))}</small></td>")
+            for r in rows:
                 p = r.published
-                first = (f"<td rowspan='{len(rows)}'><b>{e(name)}</b><br><small>"
-                         f"{e(BENCHMARKS[name].operation)}. {e(note(name))}</small></td>"
-                         ) if i == 0 else ""
                 charges = ", ".join(f"{k} {_num(v)}" for k, v in r.charges.items()) or "-"
                 parts.append(
                     f"<tr>{first}<td>{e(r.config)}</td><td>{_num(r.entries)}</td>"
@@ -424,9 +425,10 @@ class Results:
                     f"<td>{'-' if p is None or r.paper == 'native' else e(_num(p.overhead))}</td>"
                     f"<td>{'-' if r.ratio is None else f'{r.ratio:.2f}'}</td>"
                     f"<td style='text-align:left'>{e(r.note)}</td></tr>")
-        for b, c, why in self.skipped:
-            parts.append(f"<tr><td>{e(b)}</td><td>{e(c)}</td><td colspan='8'>n/a: {e(why)}"
-                         "</td></tr>")
+                first = ""
+            for c, why in skips:
+                parts.append(f"<tr>{first}<td>{e(c)}</td><td colspan='8'>n/a: {e(why)}</td></tr>")
+                first = ""
         parts.append(f"</table><p><small>{e(PROVENANCE)}</small></p></div>")
         return "".join(parts)
 
