@@ -196,3 +196,18 @@ def test_switch_keeps_previous_run():
     with pytest.raises(VlabError, match="unknown strategy"):
         lab.switch("nonsense")
     assert lab.strategy_name == "trap_emulate"
+
+
+def test_a_software_monitor_gets_a_gp_and_decodes_the_instruction_itself():
+    """Deprivileged, a privileged instruction raises #GP(0) (SDM vol. 3A, 5.9; IN/OUT at CPL >
+    IOPL: vol. 1, 19.5): that is all the hardware tells a trap-and-emulate monitor. The reason
+    and qualification in the trace are the monitor's own decoding (named as VT-x's, to compare);
+    a VT-x exit is reported by the CPU and carries no such mark."""
+    lab = Lab("kernel", "trap_emulate")
+    lab.run()
+    for reason in ("CR_ACCESS", "IO_INSTRUCTION", "CLI", "GDTR_IDTR_ACCESS"):
+        e = lab.trace.filter(reason)[0]
+        assert e.detail["delivered"] == "#GP(0x0)" and e.detail["decoded_by"] == "monitor", reason
+    vtx = Lab("kernel", "vtx")
+    vtx.run()
+    assert not any("delivered" in e.detail for e in vtx.trace)

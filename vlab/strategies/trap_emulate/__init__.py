@@ -141,20 +141,22 @@ class TrapAndEmulate(DeprivilegedMonitor):
                 found = self._classified[key] = self.classify_fault(insn)
             reason, qual = found
             if reason is not None:
-                self.dispatch(self._exit(reason, eip, insn, qual, cost="trap"), from_fault=True)
+                self.dispatch(self._exit(reason, eip, insn, qual, detail=_gp(error_code), cost="trap"),
+                              from_fault=True)
                 return
         if vector == 13 and cpl == 2 and insn is not None and insn.mnemonic in ("cli", "sti") \
                 and self.vcpu.virt.CPL <= self.vcpu.virt.IOPL:
             # the guest's ring 1 (really ring 2) may change IF when its IOPL allows (SDM vol.
             # 2A CLI/STI); every other privileged instruction faults there, as on hardware
             reason = ExitReason.CLI if insn.mnemonic == "cli" else ExitReason.STI
-            self.dispatch(self._exit(reason, eip, insn, cost="trap"), from_fault=True)
+            self.dispatch(self._exit(reason, eip, insn, detail=_gp(error_code), cost="trap"),
+                          from_fault=True)
             return
         if vector == 13 and cpl >= 2 and insn is not None and self._to_call_gate(insn, error_code):
             # the shadow GDT holds no gates: a user task's far CALL/JMP through one of the
             # guest's call gates faults, and the monitor does what the gate says
-            self.dispatch(self._exit(ExitReason.FAR_TRANSFER, eip, insn, cost="trap"),
-                          from_fault=True)
+            self.dispatch(self._exit(ExitReason.FAR_TRANSFER, eip, insn, detail=_gp(error_code),
+                                     cost="trap"), from_fault=True)
             return
         if error_code is not None:
             detail["error_code"] = error_code
@@ -200,8 +202,11 @@ class TrapAndEmulate(DeprivilegedMonitor):
         insn = self._decode(eip)
         if insn is None:  # bytes Capstone cannot decode (e.g. LOCK OUT): the core ran them; so
             return m.device_io(is_out, port, size, value)  # does the device, as natively
+        detail = {"value": value}
+        if self.io_cost == "io_trap":  # (binary translation calls its device model directly)
+            detail.update(_gp(0))
         exit_ = self._exit(ExitReason.IO_INSTRUCTION, eip, insn,
-                           io_qualification(insn, port, size, not is_out), detail={"value": value},
+                           io_qualification(insn, port, size, not is_out), detail=detail,
                            cost=self.io_cost)
         v.in_io_hook, v.string_in_value = True, None
         try:
@@ -213,3 +218,11 @@ class TrapAndEmulate(DeprivilegedMonitor):
         if v.string_in_value is not None:  # INS: the element goes to memory, not to EAX
             return v.string_in_value
         return m.cpu.reg("eax") & ((1 << (8 * size)) - 1)
+
+
+def _gp(error_code: int | None) -> dict:
+    """What the hardware gave a software monitor: a #GP and its error code, nothing more. The
+    monitor decodes the faulting instruction itself; the exit reason and qualification it files
+    the trap under (CR_ACCESS, IO_INSTRUCTION ...) are vlab's, borrowed from VT-x so that the
+    strategies compare, not something the CPU reported."""
+    return {"delivered": f"#GP({error_code or 0:#x})", "decoded_by": "monitor"}
