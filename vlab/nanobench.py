@@ -226,13 +226,13 @@ NOTES: dict[tuple[str, str], str] = {
     ("ptemod", "trap_emulate"): "Two traps per iteration: the store into the write-protected "
                                 "table (the monitor emulates the MOV), and the load, whose "
                                 "shadow mapping went with the dropped shadow table.",
-    ("ptemod", "binary_translation"): "Overestimated (about 4x): vlab's shadow pager drops a "
+    ("ptemod", "binary_translation"): "Overestimated (3-4x): vlab's shadow pager drops a "
                                       "shadow page table on a write to it and refills it on the "
                                       "next use (one hidden fault per iteration, beside the "
                                       "adaptive callout); VMware's traces kept the shadow and "
                                       "updated the entry, the 391 cycles of the translated "
                                       "write alone.",
-    ("ptemod", "vtx first_gen, no EPT"): "Underestimated (about 2x), in the paper's order: "
+    ("ptemod", "vtx first_gen, no EPT"): "Underestimated (2-3x), in the paper's order: "
                                          "several times binary translation. Two exits per "
                                          "iteration (the write-protect fault and the refill); "
                                          "the paper's also decode and emulate the store.",

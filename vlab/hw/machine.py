@@ -75,6 +75,11 @@ class MachineMonitor(Protocol):
         """The CPU set the Accessed bit of the descriptor at ``address`` in the machine's own
         (monitor-area) GDT."""
 
+    def prepare_descriptor_read(self, linear: int, write: bool) -> None:
+        """vlab is about to load a segment register, so the core will read (``write``: and set
+        the Accessed bit of) the descriptor at guest-linear ``linear``: make its page reachable
+        in the core (fill the shadow, map the EPT frame) if the guest maps it."""
+
     def msr_intercepted(self, msr: int, write: bool) -> bool:
         """Does RDMSR/WRMSR of ``msr`` reach this monitor (which then decides if it exists)?"""
 
@@ -120,6 +125,9 @@ class BareMetal:
 
     def descriptor_accessed(self, address: int) -> None:
         """Nothing to do: that GDT is the machine's."""
+
+    def prepare_descriptor_read(self, linear: int, write: bool) -> None:
+        """Nothing to do: the guest's own page tables are the core's."""
 
     def sysenter(self, insn: Instruction) -> None:
         """SYSENTER (SDM vol. 2B): #GP(0) if IA32_SYSENTER_CS[15:2] is 0; else ring 0 at

@@ -181,7 +181,7 @@ class Monitor(Strategy, BareMetal):
             handler = getattr(fn, "__name__", repr(fn)) if fn is not None else ""
         return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
                     instruction=insn.text if insn else "", raw=raw, qualification=qual,
-                    handler=handler, cost=self._cost(cost, reason), index=self.trace.total,
+                    handler=handler, cost=self._cost(cost, reason, detail), index=self.trace.total,
                     detail=detail, kind=cost, insn=insn)
 
     def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:
@@ -339,14 +339,23 @@ class Monitor(Strategy, BareMetal):
             out["shadow"] = paging.mapped_pages(pager.read_shadow, root, limit)
         return out
 
+    def prepare_descriptor_read(self, linear: int, write: bool) -> None:
+        """(See :class:`~vlab.hw.machine.MachineMonitor`.) Under shadow paging: fill it."""
+        if self.pager is not None and self.pager.active is not None:
+            self.pager.prefault(linear, write)
+
     def invlpg(self, linear: int) -> None:
         """INVLPG reached the monitor: drop that shadow mapping."""
         if self.pager is not None and self.pager.active is not None:
             self.pager.invlpg(linear)
 
-    def _cost(self, kind: str, reason: ExitReason) -> int:
+    def _cost(self, kind: str, reason: ExitReason, detail: dict) -> int:
+        """The exit's modelled cycles: its kind's, plus reflecting the event into the guest for
+        an exception or INT n (not for a page fault the monitor fixes and the guest never sees:
+        a hidden fault, a page-table write let through)."""
         cycles = COSTS[kind].cycles
-        if reason in (ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT):
+        if reason in (ExitReason.EXCEPTION_NMI, ExitReason.SOFTWARE_INTERRUPT) and \
+                detail.get("page_fault") not in ("hidden", "pt_write"):
             cycles += COSTS["inject"].cycles
         return cycles
 

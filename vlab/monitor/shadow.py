@@ -260,6 +260,23 @@ class ShadowPager:
         self.recent.append(rec)
         return rec
 
+    def prefault(self, linear: int, write: bool) -> None:
+        """Fill the shadow for ``linear`` now, if the guest maps it and the shadow does not yet:
+        the CPU is about to touch it where vlab cannot take a #PF (reading a descriptor while a
+        segment register is loaded to deliver an event). Counted as ``prefilled``."""
+        if self.active is None:
+            return
+        have = self.shadow_walk(linear)
+        if have is not None and have.ok and (not write or have.pte is None or have.pte & RW):
+            return
+        w = self.guest_walk(linear, write, user=False)
+        if not w.ok:
+            return  # the guest does not map it: the caller reports what the CPU would do
+        set_accessed(self._gr, self._gw, w, write)
+        self._fill(linear, w, write, self.machine.cpu.eip)
+        self.machine.memory.flush_tlb()
+        self.stats["prefilled"] += 1
+
     def _fill(self, linear: int, w: Walk, write: bool, eip: int, user: bool = False) -> None:
         if self.active is None:
             raise GuestFault("a page fault under the shadow with guest paging off", eip)

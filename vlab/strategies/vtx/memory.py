@@ -73,6 +73,20 @@ class VtxMemory:
                      intr=intr_info(14, INTR_TYPE_HW_EXCEPTION, True), error_code=rec.error_code,
                      detail=detail)
 
+    def prepare_descriptor_read(self, linear: int, write: bool) -> None:
+        """A descriptor the core is about to load: with EPT, its guest frame must be present
+        (mapped now, as the exit the CPU would take during delivery would map it); without
+        EPT, the shadow is filled."""
+        if self.ept is None:
+            super().prepare_descriptor_read(linear, write)
+            return
+        try:
+            gpa = self.machine.memory.translate(linear, write, accessed=False)
+        except VlabError:
+            return  # the guest does not map it: the CPU reports that
+        if 0 <= gpa < self.machine.memory.ram_size:
+            self.ept.map(gpa)
+
     def _on_ept_violation(self, access: str, gpa: int) -> bool:
         """The guest touched a guest-physical page the EPT does not map: exit reason 48 with
         the qualification and the guest-physical (and linear) address (SDM vol. 3, 28.2.1).
