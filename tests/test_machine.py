@@ -204,3 +204,30 @@ def test_invalid_bytes_image():
     lab = Lab(image=b"\xff\xff\xff\xff")
     with pytest.raises(InvalidOpcode):
         lab.run()
+
+
+@pytest.mark.parametrize("strategy", ["native", "trap_emulate", "binary_translation", "vtx"])
+def test_a_step_onto_a_faulting_instruction_stops_at_the_handlers_entry(strategy):
+    """A faulting instruction does not complete (SDM vol. 3A, 6.5: a fault reports the state
+    before it): one step delivers the #GP and stops at the handler's first instruction, as a
+    debugger's step does, with nothing retired; step_back returns to the instruction. (The
+    protection guest's ring-3 task: IN (#GP via the IN/OUT path), HLT, MOV DS (#GP(0x10)).)"""
+    lab = Lab("protection", strategy)
+    handler = lab.image.symbols["gp_handler"]
+    seen = []
+    for _ in range(20_000):
+        insn = lab.disassemble()[0]
+        if lab.machine.cpu.cpl() == 3 and insn.mnemonic in ("in", "hlt") or \
+                insn.text.startswith("mov ds") and lab.machine.cpu.cpl() == 3:
+            before, eip = lab.instructions, lab.machine.cpu.eip
+            stop = lab.step()
+            assert (stop.reason, lab.machine.cpu.eip) == ("step", handler), insn.text
+            assert lab.instructions == before and stop.detail == "exception delivered"
+            lab.step_back()
+            assert lab.machine.cpu.eip == eip and lab.instructions == before
+            seen.append(insn.mnemonic)
+            if len(seen) == 3:
+                break
+            lab.step()
+        lab.step()
+    assert seen == ["in", "mov", "hlt"]

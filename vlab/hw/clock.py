@@ -96,6 +96,9 @@ class Clock:
         #: shadow, carried from one slice to the next so that stepping equals running)
         self.irq_wait = 0
         self.faults = 0  # exceptions the core raised (a data breakpoint's step must not fault)
+        #: A user's single step: one that ends in an exception stops at the handler's entry,
+        #: as a debugger's does (Bochs' "s"), instead of running the handler's first instruction.
+        self.stepping = False
         self.interrupted = False  # Ctrl-C arrived: stop at the next instruction boundary
 
     # ------------------------------------------------------------------ what hooks may ask
@@ -476,6 +479,9 @@ class Clock:
             self.deferred_eip = None
         if self.deferred_fault is not None:
             self._deliver_deferred_fault()
+            if self.stepping and s.stop_req is None \
+                    and m.cpu.eip != self.fault_eip:  # (a single step ends at the handler)
+                return Stop("step", m.cpu.eip, "exception delivered")
         if s.stop_req is not None:
             reason, detail = s.stop_req
             return Stop(reason, m.cpu.eip, detail)

@@ -159,6 +159,18 @@ class Hooks:
             clock.fail(e)
         except Exception as e:  # a bug in a handler must not kill the process
             clock.fail(GuestFault(f"internal error while handling vector {intno}: {e!r}", eip))
+        else:
+            self._stepped_into_handler(software, eip)
+
+    def _stepped_into_handler(self, software: bool, eip: int) -> None:
+        """A single step whose instruction faulted and whose exception was delivered (the CPU
+        is elsewhere now: a handler, or past an emulated instruction) ends here, before the
+        next instruction runs. A fault a monitor fixed unseen (a hidden page fault: the
+        instruction is retried where it was) does not end it."""
+        m = self._m
+        clock = m.clock
+        if clock.stepping and not software and m.cpu.eip != eip:  # (the monitor's trampoline
+            clock.request_stop("step", "exception delivered")  # still runs: the slice ends it)
 
     def _fetch_fault(self, eip: int) -> bool:
         """Was this #PF raised by fetching the instruction at ``eip`` (CR2 inside its bytes)?
@@ -193,6 +205,8 @@ class Hooks:
             m.clock.fail(e)
         except Exception as e:  # a bug in a handler must not kill the process
             m.clock.fail(GuestFault(f"internal error while handling #UD: {e!r}", eip))
+        else:
+            self._stepped_into_handler(False, eip)
         return True
 
     def _is_int1(self, eip: int) -> bool:

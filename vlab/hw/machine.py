@@ -373,10 +373,19 @@ class Machine:
             del self._trail[:-64]
         self._trail[-1][1] += 1
         try:
-            stop = self.clock.run(1)
+            stop = self._step_once()
         finally:
             self._emit_stopped()
         return stop if stop.reason != "limit" else Stop("step", self.cpu.eip)
+
+    def _step_once(self) -> Stop:
+        """One single step (an instruction, or up to the entry of the handler of the
+        exception it raised)."""
+        self.clock.stepping = True
+        try:
+            return self.clock.run(1)
+        finally:
+            self.clock.stepping = False
 
     def step_back(self) -> None:
         """Undo the last ``step()``: restore the nearest checkpoint and replay up to it."""
@@ -386,7 +395,7 @@ class Machine:
         trail = self._trail
         self.restore(snap)
         for _ in range(n - 1):
-            self.clock.run(1)
+            self._step_once()
         self._trail = trail
         if n - 1 == 0:
             trail.pop()
