@@ -458,11 +458,38 @@ class GradeReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        # Every style inline and explicit: JupyterLab's output area right-aligns table cells,
+        # centres tables and lets a column shrink to one word (a score stacked one character a
+        # line). Here every cell is left-aligned, a score never wraps, feedback wraps between
+        # words only, and the table sits in a shrink-to-fit block, so centring moves nothing.
+        text = ("text-align:left;white-space:normal;word-break:normal;overflow-wrap:normal;"
+                "hyphens:none")
+        cell = f"{text};vertical-align:top;padding:2px 12px 2px 0;border:none"
+        pre = ("margin:0 0 6px 0;text-align:left;white-space:pre-wrap;word-break:normal;"
+               "overflow-wrap:normal;overflow-x:auto;max-width:100%")
         rows = []
         for r in self.results:
             colour = "#2ca02c" if r.score == r.max_score else ("#d62728" if r.score == 0 else "#ff7f0e")
-            rows.append(f"<tr><td>{html.escape(r.name)}</td><td style='color:{colour}'>"
-                        f"<b>{r.score:g} / {r.max_score:g}</b></td><td><pre style='margin:0'>"
-                        f"{html.escape(r.output)}</pre></td></tr>")
-        return (f"<div class='vlab-grade'><h4>{html.escape(self.exercise)}: {self.score:g} / "
-                f"{self.max_score:g}</h4><table>{''.join(rows)}</table></div>")
+            rows.append(
+                f"<tr><td style='{cell};border-left:4px solid {colour};padding-left:8px'>"
+                f"<b>{html.escape(r.name)}</b> <span style='color:#888'>"
+                f"({html.escape(r.visibility)})</span></td>"
+                f"<td style='{cell};white-space:nowrap'><span class='vlab-score' style='"
+                f"white-space:nowrap;color:{colour};font-weight:bold'>{r.score:g} / "
+                f"{r.max_score:g}</span></td></tr>"
+                f"<tr><td colspan=2 style='{cell};border-left:4px solid {colour};padding-left:8px'>"
+                f"<pre style='{pre}'>{html.escape(r.output)}</pre></td></tr>")
+        notes = ""
+        if self.problem:
+            notes += (f"<div style='{text};margin-top:6px'><b>problem:</b> "
+                      f"{html.escape(self.problem)}</div>")
+        if self.isolation:
+            label = "practice score" if self.isolation.startswith("not isolated") else "sandbox"
+            notes += (f"<div style='{text};margin-top:6px;color:#888'>{label}: "
+                      f"{html.escape(self.isolation)}</div>")
+        return (f"<div class='vlab-grade' style='display:block;{text};max-width:100%'>"
+                f"<div style='{text};font-weight:bold;font-size:1.1em'>{html.escape(self.exercise)}: "
+                f"<span class='vlab-score' style='white-space:nowrap'>{self.score:g} / "
+                f"{self.max_score:g}</span></div>"
+                f"<div style='display:inline-block;max-width:100%;{text}'><table>{''.join(rows)}"
+                f"</table></div>{notes}</div>")
