@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,17 +74,34 @@ class Comparison:
                  "modelled_cycles": r.cycles, "wall_ms": round(r.wall_time * 1000, 2)}
                 for r in self.runs.values()]
 
+    #: The text form's width in characters: the side-by-side columns share it, and a console
+    #: line longer than its column wraps inside it (never cut); the differences follow in full.
+    text_width = 100
+
     def __str__(self) -> str:
         names = self.strategies
         cols = [self.lines(n) for n in names]
-        width = max([len(n) for n in names] + [len(x) for c in cols for x in c] + [10])
-        width = min(width, 48)
+        longest = max([len(n) for n in names] + [len(x) for c in cols for x in c] + [10])
+        share = (self.text_width - 2 - 3 * (len(names) - 1)) // max(1, len(names))
+        width = min(longest, max(16, share))
         base = cols[0]
-        out = ["  " + " | ".join(n.ljust(width) for n in names)]
+        out = [("  " + " | ".join(n.ljust(width) for n in names)).rstrip()]
         for i in range(max(len(c) for c in cols)):
             cells = [c[i] if i < len(c) else "" for c in cols]
             mark = "!" if any(x != (base[i] if i < len(base) else "") for x in cells[1:]) else " "
-            out.append(mark + " " + " | ".join(x[:width].ljust(width) for x in cells))
+            wrapped = [_wrap(x, width) for x in cells]
+            for k in range(max(len(w) for w in wrapped)):
+                parts = [w[k] if k < len(w) else "" for w in wrapped]
+                out.append(((mark if k == 0 else " ") + " "
+                            + " | ".join(p.ljust(width) for p in parts)).rstrip())
+        diffs = self._differences()
+        if diffs:
+            out.append("")
+            out.append(f"lines that differ from {names[0]} (marked !), in full:")
+            pad = max(len(n) for n in names)
+            for i, lines in diffs:
+                out.append(f"  line {i + 1}:")
+                out.extend(f"    {n.ljust(pad)}  {x}" for n, x in lines)
         out.append("")
         for row in self.table():
             out.append(f"{row['strategy']:>20}: {row['status']}, {row['instructions']:,} instructions, "
@@ -91,7 +109,26 @@ class Comparison:
                        f"{row['modelled_cycles']:,} modelled cycles, {row['wall_ms']} ms")
         return "\n".join(out)
 
+    def _differences(self) -> list[tuple[int, list[tuple[str, str]]]]:
+        """(line index, [(strategy, its line)]) for each console line where a strategy differs
+        from the first."""
+        names = self.strategies
+        cols = [self.lines(n) for n in names]
+        out = []
+        for i in range(max((len(c) for c in cols), default=0)):
+            cells = [c[i] if i < len(c) else "" for c in cols]
+            if any(x != cells[0] for x in cells[1:]):
+                out.append((i, list(zip(names, cells, strict=True))))
+        return out
+
     def _repr_html_(self) -> str:
+        # Inline styles only (JupyterLab's output CSS right-aligns and centres tables): cells
+        # left-aligned, console lines whole, wrapping between words; a table too wide for the
+        # output scrolls sideways instead of being cut.
+        cell = ("text-align:left;vertical-align:top;padding:1px 10px 1px 0;white-space:pre-wrap;"
+                "word-break:normal;overflow-wrap:normal")
+        num = "text-align:left;vertical-align:top;padding:1px 10px 1px 0;white-space:nowrap"
+        table = "border-collapse:collapse;table-layout:auto;margin:0;width:auto;text-align:left"
         names = self.strategies
         cols = [self.lines(n) for n in names]
         first = self.first_divergence()
@@ -101,18 +138,33 @@ class Comparison:
             diff = any(x != cells[0] for x in cells[1:])
             style = ' style="background:#ffe0e0"' if diff else ""
             marker = "&#9654;" if i == first else ""
-            rows.append(f"<tr{style}><td>{marker}</td>" +
-                        "".join(f"<td><code>{html.escape(x)}</code></td>" for x in cells) + "</tr>")
-        head = "<tr><th></th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
+            rows.append(f"<tr{style}><td style='{num}'>{marker}</td>" +
+                        "".join(f"<td style='{cell}'><code>{html.escape(x)}</code></td>"
+                                for x in cells) + "</tr>")
+        head = (f"<tr><th style='{num}'></th>"
+                + "".join(f"<th style='{num}'>{html.escape(n)}</th>" for n in names) + "</tr>")
         stats = "".join(
-            f"<tr><td>{html.escape(r['strategy'])}</td><td>{r['status']}</td>"
-            f"<td>{r['instructions']:,}</td><td>{r['entries']:,}</td><td>{r['callouts']:,}</td>"
-            f"<td>{r['modelled_cycles']:,}</td><td>{r['wall_ms']}</td></tr>" for r in self.table())
-        return (f"<div class='vlab-compare'><b>{html.escape(self.guest)}</b>"
-                f"<table>{head}{''.join(rows)}</table><table><tr><th>strategy</th><th>status</th>"
-                f"<th>instructions</th><th>monitor entries</th><th>callouts</th>"
-                f"<th>modelled cycles</th><th>wall ms</th></tr>"
-                f"{stats}</table></div>")
+            f"<tr><td style='{num}'>{html.escape(r['strategy'])}</td><td style='{num}'>{r['status']}</td>"
+            f"<td style='{num}'>{r['instructions']:,}</td><td style='{num}'>{r['entries']:,}</td>"
+            f"<td style='{num}'>{r['callouts']:,}</td><td style='{num}'>{r['modelled_cycles']:,}</td>"
+            f"<td style='{num}'>{r['wall_ms']}</td></tr>" for r in self.table())
+        stats_head = "".join(f"<th style='{num}'>{t}</th>" for t in (
+            "strategy", "status", "instructions", "monitor entries", "callouts", "modelled cycles",
+            "wall ms"))
+        scroll = "overflow-x:auto;max-width:100%;text-align:left"
+        return (f"<div class='vlab-compare' style='display:block;text-align:left;max-width:100%'>"
+                f"<b>{html.escape(self.guest)}</b>"
+                f"<div style='{scroll}'><table style='{table}'>{head}{''.join(rows)}</table></div>"
+                f"<div style='{scroll}'><table style='{table};margin-top:6px'><tr>{stats_head}</tr>"
+                f"{stats}</table></div></div>")
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """A console line in pieces of at most ``width`` characters, broken between words where it
+    can (a word longer than the column is split: nothing is cut off)."""
+    if len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, break_on_hyphens=False) or [""]
 
 
 #: The memory-virtualization comparison (issue: the MMU is where BT and VT-x part ways): each
