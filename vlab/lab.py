@@ -341,6 +341,17 @@ class Lab:
         """Decoded guest instructions at ``address`` (default EIP)."""
         return self.machine.disassemble(self.address(address), count)
 
+    def data_ranges(self) -> list[tuple[int, bytes]]:
+        """Bytes of the guest image that are data, not code, as (address, bytes): a paravirtual
+        image's signature, which its first instruction jumps over. Disassembly shows them as data."""
+        from vlab.strategies.paravirt import is_paravirtual
+        from vlab.strategies.paravirt.abi import PV_SIGNATURE
+
+        if not is_paravirtual(self.image.code):
+            return []
+        start = self.image.code.index(PV_SIGNATURE)
+        return [(self.image.origin + start, PV_SIGNATURE)]
+
     def _view(self):
         import importlib
 

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 import ipywidgets as W
 
+from .display import block
+
 if TYPE_CHECKING:
     from ..events import Signal
     from ..lab import Lab
@@ -202,7 +204,7 @@ class HtmlView(LabView, W.HTML):
     """A view drawn as one block of HTML: subclasses implement :meth:`render`."""
 
     def draw(self) -> None:
-        self.value = self.render()
+        self.value = block(self.render())
 
     def render(self) -> str:
         """The view as HTML (what :meth:`draw` shows)."""

@@ -121,10 +121,12 @@ def _run_dot(exe: str, dot: str) -> str | None:
     return svg[svg.find("<svg"):] if "<svg" in svg else None
 
 
-def translation_dot(t) -> str:
+def translation_dot(t, hpa_note: str = "= GPA") -> str:
     """DOT for one address translation (a :class:`vlab.translation.Translation`): the guest's walk
     GVA -> GPA, and beside it what the core uses — the shadow's walk (GVA -> HPA) or the EPT
-    entry (GPA -> HPA). A level that would fault is drawn in red."""
+    entry (GPA -> HPA). A level that would fault is drawn in red. ``hpa_note`` says why the
+    host-physical address is the guest-physical one where nothing translates between them
+    (the Memory tab says it per strategy: no monitor, machine frames, ...)."""
     from vlab.hw.paging import entry_text
     from vlab.translation import ept_rights
 
@@ -183,7 +185,7 @@ def translation_dot(t) -> str:
             out.append(f'  ept [label="EPT: not mapped\\n(EPT violation, exit 48)", {red}];')
             out.append("  gpa -> ept;")
     elif t.hpa is not None and t.gpa is not None:
-        out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}\\n(= GPA: no monitor)", fillcolor="#fff3a0"];')
+        out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}\\n({hpa_note})", fillcolor="#fff3a0"];')
         out.append("  gpa -> hpa;")
     out.append("}")
     return "\n".join(out)

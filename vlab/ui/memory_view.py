@@ -2,20 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from vlab.hw.paging import entry_text
 
 from ..errors import VlabError
 from . import diagram
-from .base import HtmlView, h
+from .base import HtmlView
+from .display import CELL, TABLE, WRAP, fit_svg, h
 
 PAGE_TABLE_TITLES = {"guest": "guest page tables (GVA → GPA)", "shadow": "shadow (GVA → HPA)",
                      "ept": "EPT (GPA → HPA)"}
 
 
+def memory_story(capabilities: Collection[str], paging: bool) -> tuple[str, str]:
+    """(what is true of memory under a strategy with these capabilities, the note on a host-
+    physical address equal to the guest-physical one). ``paging``: the guest has paging on."""
+    if "virtual_cpu" not in capabilities:
+        return ("no monitor: the guest owns the machine, its physical addresses are the host's "
+                "(GPA = HPA)", "= GPA: no monitor")
+    if "pv_mmu" in capabilities:
+        return ("paravirtual: the guest's page tables hold machine frames (host-physical "
+                "addresses) directly; the hypervisor validates every update (mmu_update) instead "
+                "of shadowing them", "= GPA: a machine frame")
+    vmx = "VT-x: " if "vmcs" in capabilities else ""
+    if "ept" in capabilities:
+        return (f"{vmx}the guest's own page tables map GVA → GPA, the EPT maps GPA → HPA "
+                "(the second dimension, walked by the hardware)", "through EPT")
+    shadow = ("the monitor's shadow page tables map guest-virtual → host-physical directly "
+              "(the core walks them, CR3 holds the monitor's); the guest's own tables are kept "
+              "in sync by write-protecting them")
+    if paging:
+        return (f"{vmx}{'no EPT, so ' if vmx else ''}{shadow}", "from the shadow")
+    return (f"{vmx}the guest has paging off: the monitor runs it on guest RAM placed 1:1 "
+            f"(GPA = HPA); once it turns paging on, {shadow}",
+            "= GPA: guest RAM placed 1:1")
+
+
 class MemoryView(HtmlView):
     """Paging: for the address the last page fault touched (else EIP), the guest's walk and
-    beside it the shadow's walk or the EPT entry, as a table and a graphviz diagram; the
-    monitor's MMU counters and its latest page faults (hidden / true / page-table write)."""
+    beside it the shadow's walk or the EPT entry, as a table and a graphviz diagram; what is
+    true of memory under the active strategy; the monitor's MMU counters and its latest page
+    faults (hidden / true / page-table write)."""
 
     css = "vlab-memory"
     min_interval = 0.5  # a new walk runs graphviz
@@ -40,29 +68,43 @@ class MemoryView(HtmlView):
             t = lab.translate(self.focus_address())
         except VlabError as e:
             return f"<i>{h(e)}</i>"
-        stats = ", ".join(f"{h(k)} {h(hex(v) if k == 'active guest CR3' and v else v)}"
-                          for k, v in lab.memory_summary().items())
+        story, note = memory_story(lab.capabilities, t.guest is not None)
+        stats = " &middot; ".join(f"{h(k)} <b>{h(_stat(k, v))}</b>"
+                                  for k, v in lab.memory_summary().items())
         walk = "<br>".join(h(line) for line in t.lines())
-        faults = "".join(f"<li><code>{h(f.text())}</code></li>"
+        faults = "".join(f"<li style='{WRAP}'><code>{h(f.text())}</code></li>"
                          for f in lab.page_faults()[-self.faults_shown:])
-        svg = diagram.render_svg(diagram.translation_dot(t))
-        return (f"<div><b>{h(t.mechanism)}</b> &middot; "
-                f"{stats or 'the monitor keeps no page tables here'}</div>"
-                f"<div class='vlab-walk'><code>{walk}</code></div>"
-                f"<div>{svg if svg is not None else f'<i>{h(diagram.INSTALL_HINT)}</i>'}</div>"
+        svg = diagram.render_svg(diagram.translation_dot(t, note))
+        return (f"<div class='vlab-memory-story' style='{WRAP}'><b>{h(t.mechanism)}</b>: "
+                f"{h(story)}</div>"
+                + (f"<div style='{WRAP}'>{stats}</div>" if stats else "")
+                + f"<div class='vlab-walk'><code>{walk}</code></div>"
+                f"<div>{fit_svg(svg) if svg is not None else f'<i>{h(diagram.INSTALL_HINT)}</i>'}</div>"
                 + (f"<div>latest page faults:<ul>{faults}</ul></div>" if faults else "")
                 + self._tables())
 
     def _tables(self) -> str:
-        """The guest's mappings beside the shadow's (or the EPT's), side by side."""
+        """The guest's mappings beside the shadow's (or the EPT's), side by side (one under
+        the other when the tab is narrow)."""
         tables = self.lab.page_tables(limit=self.mappings_shown)
         if not tables:
             return ""
         cols = []
         for name, rows in tables.items():
-            body = "".join(f"<tr><td><code>{a:#010x}</code></td><td><code>{f:#010x}</code></td>"
-                           f"<td>{h(entry_text(e).split(' P', 1)[-1])}</td></tr>"
+            body = "".join(f"<tr><td style='{CELL}'><code>{a:#010x}</code></td>"
+                           f"<td style='{CELL}'><code>{f:#010x}</code></td>"
+                           f"<td style='{CELL}'>{h(entry_text(e).split(' P', 1)[-1])}</td></tr>"
                            for a, e, f in rows)
-            cols.append(f"<td style='vertical-align:top'><b>{h(PAGE_TABLE_TITLES[name])}</b><table "
-                        f"style='font-size:85%'>{body}</table></td>")
-        return f"<table class='vlab-page-tables'><tr>{''.join(cols)}</tr></table>"
+            cols.append(f"<div><b>{h(PAGE_TABLE_TITLES[name])}</b><table "
+                        f"style='{TABLE};font-size:85%'>{body}</table></div>")
+        return (f"<div class='vlab-page-tables' style='display:flex;flex-wrap:wrap;gap:4px 24px'>"
+                f"{''.join(cols)}</div>")
+
+
+def _stat(key: str, value) -> str:
+    """An MMU counter in decimal; a CR3 or an address in hex."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return str(value)
+    if "cr3" in key.lower() or "address" in key.lower() or "base" in key.lower():
+        return f"{value:#010x}"
+    return f"{value:,}"

@@ -8,15 +8,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..isa import InsnClass
-from ..state import CpuState
-from . import diagram
-from .base import HtmlView, h
+from ..state import CpuState, TableRegister
+from . import diagram, sdm
+from .base import HtmlView
+from .display import CELL, TABLE, WRAP, fit_svg, h, value_text
 
 if TYPE_CHECKING:
     from ..lab import Lab
 
 CLASS_COLOURS = {InsnClass.PRIVILEGED: "#d62728", InsnClass.SENSITIVE: "#ff7f0e",
                  InsnClass.IO: "#9467bd", InsnClass.VMX: "#1f77b4"}
+#: What each colour of the code view means (the legend under it).
+CLASS_LEGEND = {
+    InsnClass.PRIVILEGED: ("privileged", "faults (#GP) outside ring 0"),
+    InsnClass.SENSITIVE: ("sensitive, unprivileged", "acts differently outside ring 0 without "
+                          "faulting: a hole for trap-and-emulate"),
+    InsnClass.IO: ("I/O", "faults when CPL > IOPL, unless the TSS I/O bitmap allows the port"),
+    InsnClass.VMX: ("VMX / CPUID", "VM exits under VT-x"),
+}
 REGISTERS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip")
 #: guest_view() keys RegisterView shows in their own line; any other key goes to "guest view".
 _SHOWN = {"cpl", "IF", "CR0", "CR3", "GDTR", "IDTR", "vmx"}
@@ -50,31 +59,43 @@ class RegisterView(HtmlView):
             changed = prev is not None and getattr(prev, r) != value
             style = ' style="background:#fff3a0"' if changed else ""
             cls = ' class="vlab-eip"' if r == "eip" else ""
-            rows.append(f"<tr{style}><td>{r.upper()}</td><td{cls}><code>{value:#010x}</code></td></tr>")
-        cr0, gdtr, idtr = believed.get("CR0"), believed.get("GDTR"), believed.get("IDTR")
+            rows.append(f"<tr{style}><td style='{CELL}'>{r.upper()}</td>"
+                        f"<td{cls} style='{CELL}'><code>{value:#010x}</code></td></tr>")
+        cr0 = believed.get("CR0")
         lines = [
             f"<b>EFLAGS</b> <code>{h(st.eflags)}</code>",
             f"<b>CPL</b> real {st.cpl} / guest believes {believed.get('cpl', st.cpl)}",
-            f"<b>VMX</b> {st.vmx_mode}",
+            f"<b>VMX</b> {h(st.vmx_mode)}",
             f"<b>IF</b> real {int(st.eflags.IF)} / guest {int(bool(believed.get('IF', st.eflags.IF)))}",
             f"<b>CR0</b> {st.cr0:#010x}" + (f" (virtual {cr0:#010x})" if cr0 is not None
                                            and cr0 != st.cr0 else ""),
             f"<b>CR3</b> {st.cr3:#010x}" + self._shadow_note(believed),
-            f"<b>GDTR</b> {h(st.gdtr)}" + (f"<br>&nbsp;&nbsp;virtual {h(gdtr)}"
-                                           if gdtr is not None and gdtr != st.gdtr else ""),
-            f"<b>IDTR</b> {h(st.idtr)}" + (f"<br>&nbsp;&nbsp;virtual {h(idtr)}"
-                                           if idtr is not None and idtr != st.idtr and idtr.limit
-                                           else ""),
+            self._table_register("GDTR", st.gdtr, believed.get("GDTR")),
+            self._table_register("IDTR", st.idtr, believed.get("IDTR")),
         ]
         rest = {k: v for k, v in believed.items() if k not in _SHOWN}
         if rest:
             lines.append("<b>guest view</b> " + " &middot; ".join(
-                f"{h(k)} {h(hex(v) if isinstance(v, int) and not isinstance(v, bool) else v)}"
-                for k, v in rest.items()))
+                f"{h(k)} {h(value_text(k, v))}" for k, v in rest.items()))
         lines.append(f"<b>at</b> {h(lab.symbol(st.eip) or '?')} &middot; "
                      f"{st.instructions:,} instructions")
-        return (f"<div><table style='font-family:monospace'>{''.join(rows)}</table>"
-                f"<div style='font-size:90%'>{'<br>'.join(lines)}</div></div>")
+        return (f"<div style='display:flex;flex-wrap:wrap;gap:0 16px;align-items:flex-start'>"
+                f"<table style='{TABLE};font-family:monospace'>{''.join(rows)}</table>"
+                f"<div style='font-size:90%;min-width:16em;flex:1 1 16em;{WRAP}'>"
+                f"{'<br>'.join(lines)}</div></div>")
+
+    def _table_register(self, name: str, real: TableRegister, virtual: TableRegister | None) -> str:
+        """GDTR/IDTR: the one the core uses and, under a software monitor, the guest's virtual one.
+        Under VT-x there is no virtual one: the guest runs on its own (loaded from the VMCS
+        guest-state area at VM entry, saved there at each exit)."""
+        line = f"<b>{name}</b> {h(real)}"
+        if "vmcs" in self.lab.capabilities:
+            return line + " (the guest's own: VMCS guest-state area)"
+        if virtual is None or virtual == real:
+            return line
+        if not virtual.base and not virtual.limit:
+            return line + " (the monitor's); the guest has loaded none yet"
+        return line + f" (the monitor's)<br>&nbsp;&nbsp;virtual {h(virtual)}"
 
     def _shadow_note(self, believed: dict) -> str:
         """Under shadow paging the core's CR3 is the monitor's: say which one the guest loaded."""
@@ -86,40 +107,115 @@ class RegisterView(HtmlView):
         return f" (guest {believed.get('CR3', active):#010x}: the core walks the shadow)"
 
 
+def _data_text(data: bytes) -> str:
+    """Bytes shown as data: ``.ascii "..."`` when printable, else ``.byte 0x..``."""
+    if data and all(0x20 <= b < 0x7F and b != 0x22 for b in data):
+        return f'.ascii "{data.decode()}"'
+    return ".byte " + ", ".join(f"{b:#04x}" for b in data)
+
+
 class CodeView(HtmlView):
     """Disassembly around EIP with the current instruction marked and kernel symbols;
-    privileged/sensitive instructions coloured by class; under binary translation, the
-    translated block beside the original."""
+    privileged/sensitive instructions coloured by class (with a legend); bytes of the image
+    that are data shown as data; under binary translation, each instruction's translated form."""
 
     css = "vlab-code"
     window = 14
 
+    def listing(self, start: int) -> list:
+        """Up to ``window`` rows from ``start``: decoded instructions, and ``(address, bytes)``
+        for data (``lab.data_ranges()``), never disassembled."""
+        lab = self.lab
+        data = sorted(lab.data_ranges())
+        out: list = []
+        address = start
+        while len(out) < self.window:
+            inside = next(((a, d) for a, d in data if a <= address < a + len(d)), None)
+            if inside is not None:
+                a, d = inside
+                out.append((address, d[address - a:]))
+                address = a + len(d)
+                continue
+            stop = min((a for a, _ in data if a > address), default=None)
+            wanted = self.window - len(out)
+            insns = lab.disassemble(address, wanted)
+            for insn in insns:
+                if stop is not None and insn.address + insn.size > stop:
+                    if insn.address < stop:  # decoding ran into the data: the bytes before it
+                        out.append((insn.address, lab.read(insn.address, stop - insn.address)))
+                    address = stop
+                    break
+                out.append(insn)
+                address = insn.address + insn.size
+            else:
+                if len(insns) < wanted:
+                    break  # the memory after them cannot be read (or decoded)
+        return out[:self.window]
+
     def render(self) -> str:
         lab = self.lab
         eip = lab.state().eip
-        start, block = eip, None
-        if "translation_cache" in lab.capabilities:
-            block = next((b for b in lab.translations if b.address <= eip < b.end), None)
-            if block is not None:
-                start = block.address
-        rows = []
-        for insn in lab.disassemble(start, self.window):
+        caps = lab.capabilities
+        blocks = lab.translations if "translation_cache" in caps or "vmcs" in caps else []
+        start = next((b.address for b in blocks if b.address <= eip < b.end), eip)
+        rows = self.listing(start)
+        end = max((r.address + r.size if not isinstance(r, tuple) else r[0] + len(r[1])
+                   for r in rows), default=start)
+        forms = {}
+        for b in blocks:
+            if b.address < end and b.end > start:
+                forms.update((r["address"], r["translated"]) for r in b.rows())
+        vmx = "vmcs" in caps
+        out = []
+        for row in rows:
+            if isinstance(row, tuple):
+                address, data = row
+                out.append(f"<tr><td></td><td style='{CELL}'><code>{address:#010x}</code></td>"
+                           f"<td style='{CELL};color:#888'>{h(lab.symbol(address) or '')}</td>"
+                           f"<td style='{CELL};color:#2ca02c'><code>{h(_data_text(data))}</code>"
+                           f" <span style='color:#888'>(data, not code)</span></td>"
+                           + ("<td></td>" if forms else "") + "</tr>")
+                continue
+            insn = row
             colour = CLASS_COLOURS.get(insn.klass, "inherit")
             mark = "&#9654;" if insn.address == eip else ""
             name = lab.symbol(insn.address) or ""
             sym = name if (insn.address == start or "+" not in name) else ""
-            translated = ""
-            if block is not None and insn.address in block.callouts:
-                why = h(block.callouts[insn.address])
-                translated = f"<td style='color:#d62728'>callout &rarr; {why}</td>"
-            elif block is not None and insn.address < block.end:
-                translated = "<td style='color:#888'>as is</td>"
-            rows.append(f"<tr><td>{mark}</td><td><code>{insn.address:#010x}</code></td>"
-                        f"<td style='color:#888'>{h(sym)}</td>"
-                        f"<td style='color:{colour}'><code>{h(insn.text)}</code></td>{translated}</tr>")
-        head = "<tr><th></th><th>address</th><th></th><th>instruction</th>" + (
-            "<th>translated</th></tr>" if block is not None else "</tr>")
-        return f"<table style='font-size:90%'>{head}{''.join(rows)}</table>"
+            form = ""
+            if forms:
+                form = f"<td style='{WRAP}'>{_form(forms.get(insn.address), vmx)}</td>"
+            out.append(f"<tr><td style='{CELL}'>{mark}</td>"
+                       f"<td style='{CELL}'><code>{insn.address:#010x}</code></td>"
+                       f"<td style='{CELL};color:#888'>{h(sym)}</td>"
+                       f"<td style='{CELL};color:{colour}'><code>{h(insn.text)}</code></td>{form}</tr>")
+        column = ("VM exit? (VMCS controls)" if vmx else "translated") if forms else ""
+        head = (f"<tr><th></th><th style='{CELL}'>address</th><th></th>"
+                f"<th style='{CELL}'>instruction</th>"
+                + (f"<th style='{CELL}'>{column}</th>" if column else "") + "</tr>")
+        return (f"<div><table style='{TABLE};font-size:90%'>{head}{''.join(out)}</table>"
+                f"{legend()}</div>")
+
+
+def _form(text: str | None, vmx: bool) -> str:
+    """An instruction's translated form (binary translation: as the translator reports it), or
+    under VT-x whether the scanner marked it as one the VMCS controls can make exit."""
+    if text is None:
+        return ""
+    if vmx:  # nothing is translated in VMX non-root mode
+        return ("<span style='color:#1f77b4'>can exit (the VMCS controls decide)</span>"
+                if not text.startswith(("as is", "lookup")) else
+                "<span style='color:#888'>no exit: runs natively</span>")
+    colour = ("#888" if text.startswith(("as is", "lookup")) else
+              "#d62728" if text.startswith("callout") else "#2ca02c")
+    return f"<span style='color:{colour}'>{h(text)}</span>"
+
+
+def legend() -> str:
+    """What the code view's colours mean."""
+    items = "".join(
+        f"<div style='{WRAP}'><span style='color:{CLASS_COLOURS[k]}'>&#9632; {h(name)}</span>"
+        f" &mdash; {h(text)}</div>" for k, (name, text) in CLASS_LEGEND.items())
+    return f"<div class='vlab-legend' style='font-size:80%;margin-top:4px'>{items}</div>"
 
 
 class ConsoleView(HtmlView):
@@ -132,7 +228,8 @@ class ConsoleView(HtmlView):
         tail = self.lab.console[-self.lines * 200:]  # bounded, however long the console grows
         text = "\n".join(tail.splitlines()[-self.lines:])
         return (f"<pre style='background:#111;color:#ddd;padding:6px;max-height:22em;"
-                f"overflow:auto'>{h(text) or '&nbsp;'}</pre>")
+                f"overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere'>"
+                f"{h(text) or '&nbsp;'}</pre>")
 
 
 class DiagramView(HtmlView):
@@ -148,43 +245,132 @@ class DiagramView(HtmlView):
         dot = diagram.dot_source(diagram.architecture(lab.capabilities), last)
         svg = diagram.render_svg(dot)
         if svg is None:
-            return f"<div><i>{h(diagram.INSTALL_HINT)}</i><pre>{h(dot)}</pre></div>"
-        return f"<div>{svg}</div>"
+            return (f"<div><i>{h(diagram.INSTALL_HINT)}</i>"
+                    f"<pre style='overflow:auto'>{h(dot)}</pre></div>")
+        return f"<div>{fit_svg(svg)}</div>"
+
+
+#: The VMCS tab's sections: (title, which fields). Controls and exit information are always
+#: shown; the guest-state area shows what the guest runs on (its own CR3, GDTR, IDTR: under
+#: VT-x nothing about them is virtual), the rest only when the last exit changed it.
+_VMCS_SECTIONS = (
+    ("VM-execution controls (what makes the guest exit; SDM 25.6)",
+     lambda f: "CONTROL" in f or f in ("EXCEPTION_BITMAP", "EPT_POINTER", "CR3_TARGET_COUNT")
+     or f.startswith(("CR0_", "CR4_"))),
+    ("VM-exit information (the last exit; SDM 25.9)",
+     lambda f: f.startswith(("VM_EXIT_", "EXIT_", "IDT_VECTORING", "VM_INSTRUCTION_ERROR"))
+     or f in ("GUEST_LINEAR_ADDRESS", "GUEST_PHYSICAL_ADDRESS")),
+    ("VM-entry (the event injected at the next entry; SDM 25.8.3)",
+     lambda f: f.startswith("VM_ENTRY_") and "CONTROL" not in f),
+    ("guest-state area (saved at the last exit, loaded at entry; SDM 25.4)",
+     lambda f: f in ("GUEST_CR0", "GUEST_CR3", "GUEST_CR4", "GUEST_RIP", "GUEST_RSP",
+                     "GUEST_RFLAGS", "GUEST_GDTR_BASE", "GUEST_GDTR_LIMIT", "GUEST_IDTR_BASE",
+                     "GUEST_IDTR_LIMIT", "GUEST_CS_SELECTOR", "GUEST_SS_SELECTOR")),
+)
 
 
 class VmcsView(HtmlView):
-    """VT-x: the VMCS fields (controls and the last exit's information; changed ones marked)."""
+    """VT-x: the VMCS fields (controls, the last exit's information, what the next entry
+    injects, the guest-state area), each value in hex beside what it means in the SDM's words;
+    the fields the last exit changed marked."""
 
     css = "vlab-vmcs"
 
     def render(self) -> str:
         if "vmcs" not in self.lab.capabilities:
             return "<i>no VMCS: the active strategy is not VT-x</i>"
-        rows = [r for r in self.lab.vmcs.table() if r["changed"] or "CONTROL" in r["field"]
-                or r["field"].startswith(("EXCEPTION", "CR0_", "CR4_", "VM_EXIT", "EXIT"))]
-        body = "".join(
-            f"<tr{' style=background:#fff3a0' if r['changed'] else ''}><td>{h(r['field'])}</td>"
-            f"<td>{r['encoding']}</td><td><code>{r['value']:#010x}</code></td></tr>" for r in rows)
-        return f"<table style='font-size:85%'><tr><th>field</th><th>enc</th><th>value</th></tr>{body}</table>"
+        table = self.lab.vmcs.table()
+        reason = next(r["value"] for r in table if r["field"] == "VM_EXIT_REASON")
+        out, placed = [], set()
+        for title, wanted in _VMCS_SECTIONS:
+            rows = [r for r in table if r["field"] not in placed and wanted(r["field"])]
+            placed.update(r["field"] for r in rows)
+            out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>{h(title)}</th></tr>")
+            out.extend(_vmcs_row(r, reason) for r in rows)
+        rest = [r for r in table if r["changed"] and r["field"] not in placed]
+        if rest:
+            out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>"
+                       "other fields the last exit changed</th></tr>")
+            out.extend(_vmcs_row(r, reason) for r in rest)
+        head = "".join(f"<th style='{CELL}'>{t}</th>" for t in ("field", "enc", "value", "meaning"))
+        return f"<table style='{TABLE};font-size:85%'><tr>{head}</tr>{''.join(out)}</table>"
+
+
+def _vmcs_row(r: dict, reason: int) -> str:
+    mark = " style='background:#fff3a0'" if r["changed"] else ""
+    return (f"<tr{mark}><td style='{CELL}'>{h(r['field'])}</td><td style='{CELL}'>{r['encoding']}</td>"
+            f"<td style='{CELL}'><code>{r['value']:#010x}</code></td>"
+            f"<td style='{WRAP}'>{h(sdm.meaning(r['field'], r['value'], reason))}</td></tr>")
+
+
+def counters(stats: dict) -> str:
+    """Counters as ``key value`` lines (a nested mapping as one line of its own)."""
+    flat = " &middot; ".join(f"{h(k)} <b>{h(value_text(k, v, 'decimal'))}</b>"
+                             for k, v in stats.items() if not isinstance(v, dict))
+    nested = "".join(
+        f"<div style='{WRAP}'><b>{h(k)}</b>: "
+        + (", ".join(f"{h(m)} &times;{n:,}" for m, n in v.items()) or "none") + "</div>"
+        for k, v in stats.items() if isinstance(v, dict))
+    return f"<div class='vlab-counters' style='{WRAP}'><div style='{WRAP}'>{flat}</div>{nested}</div>"
 
 
 class TranslationView(HtmlView):
-    """Binary translation: translated blocks (the first ``limit``), callouts, cache counters."""
+    """Binary translation: translated blocks (the first ``limit``), callouts, inline
+    emulation, cache counters. Under VT-x nothing is translated: the blocks the monitor scans
+    only say which instructions the VMCS controls can make exit."""
 
     css = "vlab-translations"
     limit = 60
 
     def render(self) -> str:
         lab = self.lab
-        if "translation_cache" not in lab.capabilities:
-            return "<i>no translation cache: the active strategy does not translate</i>"
+        caps = lab.capabilities
+        if "vmcs" in caps:
+            return self._vmx()
+        if "translation_cache" not in caps:
+            return ("<i>no translation cache: only binary translation rewrites the guest's "
+                    "code; here it runs as it is</i>")
         blocks = lab.translations
-        rows = "".join(
-            f"<tr><td><code>{b.address:#010x}</code></td><td>{h(lab.symbol(b.address) or '')}</td>"
-            f"<td>{len(b.instructions)}</td><td>{h(', '.join(b.callouts.values()))}</td>"
-            f"<td>{'' if b.executions is None else b.executions}</td></tr>"
-            for b in blocks[:self.limit])
+        rows = "".join(_block_row(lab, b) for b in blocks[:self.limit])
         hidden = len(blocks) - self.limit
         more = f"<div>... and {hidden} more blocks</div>" if hidden > 0 else ""
-        return (f"<div>{h(lab.translation_stats())}</div><table style='font-size:85%'><tr><th>block"
-                f"</th><th></th><th>insns</th><th>callouts</th><th>runs</th></tr>{rows}</table>{more}")
+        head = "".join(f"<th style='{CELL}'>{t}</th>"
+                       for t in ("block", "", "insns", "callouts", "inline", "runs"))
+        return (counters(lab.translation_stats() or {})
+                + f"<table class='vlab-blocks' style='{TABLE};font-size:85%'><tr>{head}</tr>{rows}"
+                f"</table>{more}")
+
+    def _vmx(self) -> str:
+        lab = self.lab
+        controls = sdm.meaning("CPU_BASED_VM_EXEC_CONTROL", lab.vmcs["CPU_BASED_VM_EXEC_CONTROL"])
+        text = (f"<div style='{WRAP}'><i>VT-x translates nothing: the guest's code runs unmodified "
+                "in VMX non-root mode, and what exits is chosen by the VMCS controls (the VMCS tab) "
+                f"&mdash; now: {h(controls)}.</i></div>")
+        blocks = lab.translations
+        if not blocks:
+            return text
+        rows = "".join(
+            f"<tr><td style='{CELL}'><code>{b.address:#010x}</code></td>"
+            f"<td style='{CELL}'>{h(lab.symbol(b.address) or '')}</td>"
+            f"<td style='{CELL}'>{len(b.instructions)}</td><td style='{WRAP}'>"
+            f"{h(', '.join(i.mnemonic for i in b.instructions if i.address in b.callouts))}</td></tr>"
+            for b in blocks[:self.limit])
+        head = "".join(f"<th style='{CELL}'>{t}</th>" for t in
+                       ("scanned block", "", "insns", "instructions the VMCS controls can make exit"))
+        return text + (f"<table class='vlab-blocks' style='{TABLE};font-size:85%'><tr>{head}</tr>"
+                       f"{rows}</table>")
+
+
+def _block_row(lab: Lab, b) -> str:
+    kinds: dict[str, list[str]] = {"callout": [], "inline": []}
+    for r in b.rows():
+        form = r["translated"]
+        if form.startswith(("as is", "lookup")):
+            continue
+        kinds["callout" if form.startswith("callout") else "inline"].append(r["original"].split()[0])
+    runs = "" if b.executions is None else f"{b.executions:,}"
+    return (f"<tr><td style='{CELL}'><code>{b.address:#010x}</code></td>"
+            f"<td style='{CELL}'>{h(lab.symbol(b.address) or '')}</td>"
+            f"<td style='{CELL}'>{len(b.instructions)}</td>"
+            f"<td style='{WRAP}'>{h(', '.join(kinds['callout']))}</td>"
+            f"<td style='{WRAP}'>{h(', '.join(kinds['inline']))}</td><td style='{CELL}'>{runs}</td></tr>")
