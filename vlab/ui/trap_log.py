@@ -1,15 +1,108 @@
-"""The trap log: the monitor's exits, newest first, a page at a time."""
+"""The trap log: the monitor's exits, newest first, a page at a time.
+
+Most exits of a kernel that prints are its serial driver polling the UART: read the line-status
+register (port 0x3FD) until the transmitter is empty, write the byte (port 0x3F8), again for
+every character. Under trap-and-emulate that is most of the log, and it buries the exits a
+lesson is about, so each run of consecutive serial-port exits is folded into one row
+("×505 serial status reads ...") unless the "fold" box is cleared.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import ipywidgets as W
 
-from .base import LabView, h
+from ..monitor.qualification import decode_cr, decode_io
+from ..monitor.trace import ExitReason
+from .base import LabView
+from .display import CELL, TABLE, WRAP, block, h, record
 
 if TYPE_CHECKING:
     from ..lab import Lab
+    from ..monitor.trace import Exit
+
+#: The 16550 UART at COM1, the guest's console: data register at +0, line-status register at +5.
+SERIAL_BASE, SERIAL_PORTS = 0x3F8, range(0x3F8, 0x400)
+SERIAL_STATUS, SERIAL_DATA = SERIAL_BASE + 5, SERIAL_BASE
+
+
+def serial_port(e: Exit) -> int | None:
+    """The serial port an I/O exit touched (None for any other exit)."""
+    if e.reason is not ExitReason.IO_INSTRUCTION:
+        return None
+    port = decode_io(e.qualification).port
+    return port if port in SERIAL_PORTS else None
+
+
+def is_status_read(e: Exit) -> bool:
+    """An IN from the UART's line-status register: one poll of the serial driver."""
+    return serial_port(e) == SERIAL_STATUS and decode_io(e.qualification).is_in
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A run of consecutive serial-port exits shown as one row."""
+
+    exits: tuple
+
+    @property
+    def status_reads(self) -> int:
+        return sum(1 for e in self.exits if is_status_read(e))
+
+    @property
+    def data_writes(self) -> int:
+        return sum(1 for e in self.exits if serial_port(e) == SERIAL_DATA
+                   and not decode_io(e.qualification).is_in)
+
+    @property
+    def text(self) -> str:
+        """What the guest wrote to the data port in this run."""
+        return "".join(chr(e.detail.get("value", 0) & 0xFF) for e in self.exits
+                       if serial_port(e) == SERIAL_DATA and not decode_io(e.qualification).is_in)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return ("fold", self.exits[0].index, self.exits[-1].index)
+
+    def label(self) -> str:
+        others = len(self.exits) - self.status_reads - self.data_writes
+        text = self.text.replace("\n", "⏎")
+        text = text if len(text) <= 28 else text[:27] + "…"
+        return (f"×{self.status_reads:,} serial status reads (IN {SERIAL_STATUS:#x}) + "
+                f"{self.data_writes:,} data writes (OUT {SERIAL_DATA:#x})"
+                + (f" + {others:,} other" if others else "")
+                + f", #{self.exits[0].index}–#{self.exits[-1].index}" + (f": {text!r}" if text else ""))
+
+
+def fold_polling(exits: list) -> list:
+    """The exits in order, each run of two or more consecutive serial-port exits as a Fold."""
+    out: list = []
+    run: list = []
+
+    def close() -> None:
+        if len(run) >= 2:
+            out.append(Fold(tuple(run)))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for e in exits:
+        if serial_port(e) is not None:
+            run.append(e)
+        else:
+            close()
+            out.append(e)
+    close()
+    return out
+
+
+def reason_text(reason: ExitReason) -> str:
+    """``HLT(12)``: Intel's basic exit reason number in decimal as appendix C lists it; vlab's
+    own reasons (no VT-x counterpart, from 0x100 up) in hex."""
+    n = int(reason)
+    return f"{reason.name}({n})" if n < 0x100 else f"{reason.name}({n:#x})"
 
 
 class TrapLogView(LabView, W.VBox):
@@ -23,9 +116,16 @@ class TrapLogView(LabView, W.VBox):
     def __init__(self, lab: Lab, **kwargs):
         self.page = 0
         self._stale = True
-        self.filter = W.Dropdown(options=["all"], value="all", description="reason")
+        self._shown_rows: dict = {}  # row value -> Exit or Fold, as drawn last
+        self.filter = W.Dropdown(options=["all"], value="all", description="reason",
+                                 layout=W.Layout(width="auto", flex="0 1 auto"),
+                                 style={"description_width": "auto"})
         self.filter.add_class("vlab-trap-filter")
-        self.rows = W.Select(options=[], rows=self.page_size, layout=W.Layout(width="100%"))
+        self.fold = W.Checkbox(value=True, description="fold serial-port polling", indent=False,
+                               layout=W.Layout(width="auto", flex="0 0 auto"))
+        self.fold.add_class("vlab-fold")
+        self.rows = W.Select(options=[], rows=self.page_size,
+                             layout=W.Layout(min_width="100%", flex="0 0 auto"))
         self.rows.add_class("vlab-traplog")
         self.detail = W.HTML()
         self.detail.add_class("vlab-exit-detail")
@@ -33,13 +133,17 @@ class TrapLogView(LabView, W.VBox):
         self.chart.add_class("vlab-exit-chart")
         self.summary = W.HTML()
         self.summary.add_class("vlab-trap-summary")
-        newer, older = W.Button(description="newer"), W.Button(description="older")
+        newer, older = (W.Button(description=d, layout=W.Layout(width="auto", flex="0 0 auto"))
+                        for d in ("newer", "older"))
         newer.on_click(lambda _: self._turn(-1))
         older.on_click(lambda _: self._turn(1))
         self.filter.observe(lambda _: self._turn(0, reset=True), names="value")
+        self.fold.observe(lambda _: self._turn(0, reset=True), names="value")
         self.rows.observe(self._show, names="value")
-        super().__init__(lab, children=[W.HBox([self.filter, newer, older]), self.summary,
-                                        self.rows, self.detail, self.chart], **kwargs)
+        scroller = W.Box([self.rows], layout=W.Layout(overflow="auto", width="100%"))
+        super().__init__(lab, children=[
+            W.HBox([self.filter, newer, older, self.fold], layout=W.Layout(flex_flow="row wrap")),
+            self.summary, scroller, self.detail, self.chart], **kwargs)
         self._observe(lab.events.exit_recorded, self._exit_recorded)
 
     def _exit_recorded(self, _exit) -> None:
@@ -67,67 +171,97 @@ class TrapLogView(LabView, W.VBox):
             exits = [e for e in exits if e.reason.name == reason]
         return exits
 
+    def table_rows(self) -> list:
+        """What the table lists, oldest first: exits, and folded runs of serial polling."""
+        exits = self._exits()
+        return fold_polling(exits) if self.fold.value else exits
+
     def draw(self) -> None:
         self._stale = False
         trace = self.lab.trace
         names = ["all"] + sorted(r.name for r in trace.by_reason)
         if list(self.filter.options) != names:
             self.filter.options = names
-        exits = self._exits()
-        end = len(exits) - self.page * self.page_size
-        shown = exits[max(0, end - self.page_size):max(0, end)]
-        self.rows.options = [(self._row(e), e.index) for e in reversed(shown)]
+        rows = self.table_rows()
+        end = len(rows) - self.page * self.page_size
+        shown = rows[max(0, end - self.page_size):max(0, end)]
+        self._shown_rows = {_key(r): r for r in shown}
+        self.rows.options = options = [(_label(r), _key(r)) for r in reversed(shown)]
+        # a list box never scrolls sideways: make it as wide as its longest row (an upper
+        # bound of the UI font's character width) and let the box around it scroll instead
+        longest = max((len(label) for label, _ in options), default=0)
+        self.rows.layout.width = f"{0.62 * longest + 2:.0f}em"
+        folds = [r for r in rows if isinstance(r, Fold)]
+        folded = (f" &middot; serial-port polling folded: {sum(f.status_reads for f in folds):,} "
+                  f"status reads and {sum(f.data_writes for f in folds):,} data writes in "
+                  f"{len(folds):,} rows" if folds else "")
         self.summary.value = (f"<b>{trace.total:,}</b> exits &middot; "
                               f"<b>{trace.cycles:,}</b> modelled cycles"
-                              + (f" &middot; {trace.dropped:,} older rows dropped" if trace.dropped else ""))
+                              + (f" &middot; {trace.dropped:,} older rows dropped" if trace.dropped else "")
+                              + folded)
         counts = trace.counts()
         top = max(counts.values(), default=1)
         bars = "".join(
-            f"<div><span style='display:inline-block;width:11em'>{h(k)}</span>"
-            f"<span style='display:inline-block;background:#4e79a7;height:0.8em;"
-            f"width:{max(2, int(200 * v / top))}px'></span> {v:,}</div>"
+            f"<tr><td style='{CELL}'>{h(k)}</td><td style='{CELL}'><span style='display:"
+            f"inline-block;background:#4e79a7;height:0.8em;width:{max(2, int(200 * v / top))}px'>"
+            f"</span> {v:,}</td></tr>"
             for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-        self.chart.value = f"<div class='vlab-bars'>{bars}</div>"
-
-    def _row(self, e) -> str:
-        qual = f" q={e.qualification:#x}" if e.qualification else ""
-        decoded = e.detail.get("decoded") or e.detail.get("hypercall") or ""
-        return (f"#{e.index} {e.reason.name}({int(e.reason)}) @{e.eip:#010x} "
-                f"{e.instruction} {decoded}{qual} -> {e.handler} [{e.cost}]")
+        self.chart.value = block(f"<table class='vlab-bars' style='{TABLE}'>{bars}</table>")
 
     def _show(self, change) -> None:
-        index = change["new"]
-        exit_ = next((e for e in self.lab.trace.recent if e.index == index), None)
-        if exit_ is None:
+        row = self._shown_rows.get(change["new"])
+        if row is None:
             self.detail.value = ""
-            return
-        row = exit_.row()
-        decoded = _decoded_qualification(row["reason"], row["qualification"])
-        if decoded:
-            row = {**row, "qualification (decoded)": decoded}
-        items = "".join(f"<tr><td>{h(k)}</td><td><code>{h(_shown(k, v))}</code></td></tr>"
-                        for k, v in row.items())
-        self.detail.value = f"<table style='font-size:85%'>{items}</table>"
+        else:
+            self.detail.value = block(_fold_detail(row) if isinstance(row, Fold) else exit_detail(row))
 
 
-#: Numbers a student reads in decimal (counts, indexes, rings, cycles, sizes); the rest
-#: (addresses, selectors, qualifications, register values) in hex, as the SDM writes them.
-_DECIMAL = frozenset({"index", "cost", "cpl", "reason_number", "vector", "size", "count",
-                      "number"})
+def _key(row) -> object:
+    return row.key if isinstance(row, Fold) else row.index
 
 
-def _shown(key: str, value) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_shown(k, v)}" for k, v in value.items())
-    if isinstance(value, bool) or not isinstance(value, int) or key in _DECIMAL:
-        return str(value)
-    return f"{value:#x}"
+def _label(row) -> str:
+    if isinstance(row, Fold):
+        return row.label()
+    e = row
+    decoded = e.detail.get("decoded") or e.detail.get("hypercall") or ""
+    decoded = decoded if isinstance(decoded, str) else ""  # (an EPT violation's is a record)
+    return " ".join(part for part in (
+        f"#{e.index} @{e.eip:#010x} {reason_text(e.reason)}", e.instruction,
+        f"· {decoded}" if decoded else "", f"q={e.qualification:#x}" if e.qualification else "",
+        f"→ {e.handler}") if part)
+
+
+def exit_detail(e: Exit) -> str:
+    """One exit in full: every field, in hex where the SDM writes hex, the qualification
+    decoded by field, the detail as a nested table."""
+    row = e.row()
+    decoded = _decoded_qualification(row["reason"], row["qualification"])
+    if decoded:
+        row = {**row, "qualification (decoded)": decoded}
+    return record(row, css="vlab-exit-record")
+
+
+def _fold_detail(fold: Fold) -> str:
+    exits = fold.exits
+    eips = sorted({e.eip for e in exits})
+    info = {
+        "exits": f"#{exits[0].index} to #{exits[-1].index} ({len(exits):,} exits)",
+        "serial status reads": f"{fold.status_reads:,} (IN from {SERIAL_STATUS:#x}, the line-status "
+                               "register: is the transmitter empty?)",
+        "data writes": f"{fold.data_writes:,} (OUT to {SERIAL_DATA:#x}, one character each)",
+        "at": ", ".join(f"{a:#010x}" for a in eips),
+        "handlers": ", ".join(sorted({e.handler for e in exits})),
+        "modelled cycles": f"{sum(e.cost for e in exits):,}",
+    }
+    text = fold.text
+    return (record(info, css="vlab-fold-record")
+            + (f"<div style='{WRAP}'>written:</div><pre style='margin:0;white-space:pre-wrap;"
+               f"overflow-wrap:anywhere'>{h(text)}</pre>" if text else ""))
 
 
 def _decoded_qualification(reason: str, qualification: int) -> str:
     """The exit qualification's fields by name (SDM vol. 3C, tables 28-3 and 28-5)."""
-    from ..monitor.qualification import decode_cr, decode_io
-
     if reason == "CR_ACCESS":
         return str(decode_cr(qualification))
     if reason == "IO_INSTRUCTION":
