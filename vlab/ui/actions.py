@@ -24,7 +24,7 @@ class LabActions:
 
     def __init__(self, lab: Lab):
         self.lab = lab
-        self.message = ""  # HTML: how the last action ended ("stopped: ...", an error)
+        self.message = ""  # HTML: an action that failed (an error), else empty
         self.running = False  # a background run is under way
         self.speed = 5  # a background run goes in slices of 10 ** speed instructions
         self.changed: Signal[LabActions] = Signal("actions_changed")
@@ -41,10 +41,10 @@ class LabActions:
             return
         with action(self.lab):
             try:
-                result = fn()
-                self.message = f"stopped: {h(result)}" if result is not None else ""  # a Stop
-            except VlabError as e:
-                self.message = _error(e) + " (Reset to start again)"
+                fn()  # how it ended, the Lab tells its observers ("stopped")
+                self.message = ""
+            except VlabError as e:  # the guest's own error is the Lab's status; others are said here
+                self.message = "" if e is self.lab.error else _error(e)
             self.changed.emit(self)
 
     # ---------------------------------------------------------------- the actions
@@ -122,10 +122,9 @@ class LabActions:
                     try:
                         stop = self.lab.run(max_instructions=self.chunk)
                     except VlabError as e:
-                        self.message = _error(e)
+                        self.message = "" if e is self.lab.error else _error(e)
                         break
                 if stop.reason != "limit":
-                    self.message = f"stopped: {h(stop)}"
                     break
                 time.sleep(0)  # let a waiting redraw or click take the lock
         finally:
