@@ -231,3 +231,24 @@ def test_a_step_onto_a_faulting_instruction_stops_at_the_handlers_entry(strategy
             lab.step()
         lab.step()
     assert seen == ["in", "mov", "hlt"]
+
+
+def test_reset_and_switch_keep_what_the_student_set_to_stop_the_guest():
+    """A debugger keeps breakpoints across a restart: Lab.reset() (the widget's Reset) and a
+    switch to another strategy with the same image keep breakpoints, the CPL break and exit
+    breakpoints; a switch to another image (the paravirtual build) drops them (other
+    addresses)."""
+    lab = Lab("kernel", "trap_emulate")
+    lab.add_breakpoint("user_main")
+    lab.break_on_mode_change = True
+    lab.break_on_exit("HLT")
+    lab.run()
+    lab.reset()
+    assert lab.instructions == 0 and lab.machine.breakpoints == {lab.image.symbols["user_main"]}
+    assert lab.break_on_mode_change and ExitReason.HLT in lab.exit_breakpoints
+    lab.break_on_mode_change = False
+    assert lab.run().reason == "breakpoint" and lab.machine.cpu.eip == lab.image.symbols["user_main"]
+    lab.switch("binary_translation")
+    assert lab.run().reason == "breakpoint" and lab.machine.cpu.eip == lab.image.symbols["user_main"]
+    lab.switch("paravirt")
+    assert lab.guest == "kernel-pv" and not lab.machine.breakpoints and not lab.exit_breakpoints

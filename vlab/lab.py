@@ -81,7 +81,7 @@ class Lab:
         self.events = LabEvents()
         self._boot(strategy)
 
-    def _boot(self, strategy: str) -> None:
+    def _boot(self, strategy: str, kept: tuple | None = None) -> None:
         cls = strategies.get(strategy)
         self.machine = Machine(**self._options)
         self.machine.load(self.image)
@@ -95,9 +95,20 @@ class Lab:
         self.strategy.attach(self.machine, self.trace)
         self.strategy.exit_recorded.connect(self._exit_recorded)
         self.strategy.boot()
+        if kept is not None and kept[0] is self.image:  # (another image: other addresses)
+            for address in kept[1]:
+                self.machine.add_breakpoint(address)
+            self.machine.break_on_mode_change = kept[2]
+            self.strategy.exit_breakpoints.update(kept[3])
         self.error = None
         self.wall_time = 0.0
         self.events.switched.emit(strategy)
+
+    def _debugging_state(self) -> tuple:
+        """What a student set to stop the guest (breakpoints, the CPL break, exit breakpoints):
+        a reset or a switch keeps it, as a debugger keeps breakpoints across a restart."""
+        return (self.image, set(self.machine.breakpoints), self.machine.break_on_mode_change,
+                set(self.strategy.exit_breakpoints))
 
     def _exit_recorded(self, exit_) -> None:
         if self.events.exit_recorded:
@@ -148,19 +159,21 @@ class Lab:
         return error
 
     def reset(self) -> None:
-        """Reboot the guest under the same strategy (also the way out of any error)."""
-        self._boot(self.strategy.name)
+        """Reboot the guest under the same strategy (also the way out of any error); the
+        breakpoints stay set."""
+        self._boot(self.strategy.name, self._debugging_state())
 
     def switch(self, strategy: str, **strategy_options) -> None:
         """Reboot the guest under another strategy; the previous run is kept in ``history``.
         A guest with a paravirtual build (``kernel`` / ``kernel-pv``) switches build too."""
         strategies.get(strategy)  # fail before throwing the current run away
         self.history.append(self.summary())
+        kept = self._debugging_state()
         target = guests.build_for(self.guest, strategy)
         if target != self.guest:
             self.guest, self.image = target, guests.build(target)
         self._strategy_options = strategy_options
-        self._boot(strategy)
+        self._boot(strategy, kept)
 
     # ---------------------------------------------------------------- looking
     @property
