@@ -357,3 +357,14 @@ def test_kernel_run_does_not_depend_on_budget(strategy):
     assert free.state().registers == counted.state().registers
     assert free.physical_memory() == counted.physical_memory()
     assert free.instructions == counted.instructions
+
+
+def test_a_table_register_prints_in_hex_wherever_it_appears():
+    """GDTR/IDTR values show in the trace's recorded changes (a dict of tuples, printed with
+    repr): addresses in hex there too, never 4294901760."""
+    from vlab.state import TableRegister
+
+    changes = {"GDTR": (TableRegister(0, 0), TableRegister(0xFFFF_0000, 0x3F))}
+    assert repr(changes) == ("{'GDTR': (TableRegister(base=0x00000000, limit=0x0000), "
+                             "TableRegister(base=0xffff0000, limit=0x003f))}")
+    assert TableRegister(0xFFFF_0000, 0x3F) == TableRegister(0xFFFF_0000, 0x3F)

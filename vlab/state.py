@@ -51,6 +51,9 @@ class TableRegister:
     def __str__(self) -> str:
         return f"base={self.base:#010x} limit={self.limit:#06x}"
 
+    def __repr__(self) -> str:  # (an address in hex, wherever it is printed: a trace's changes)
+        return f"TableRegister(base={self.base:#010x}, limit={self.limit:#06x})"
+
 
 GENERAL = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
 SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss")
