@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 from vlab.hw.paging import entry_text
@@ -9,7 +10,7 @@ from vlab.hw.paging import entry_text
 from ..errors import VlabError
 from . import diagram
 from .base import HtmlView
-from .display import CELL, TABLE, WRAP, fit_svg, h
+from .display import CELL, SCROLL, TABLE, WRAP, counts, h, svg_in_px
 
 PAGE_TABLE_TITLES = {"guest": "guest page tables (GVA → GPA)", "shadow": "shadow (GVA → HPA)",
                      "ept": "EPT (GPA → HPA)"}
@@ -79,7 +80,9 @@ class MemoryView(HtmlView):
                 f"{h(story)}</div>"
                 + (f"<div style='{WRAP}'>{stats}</div>" if stats else "")
                 + f"<div class='vlab-walk'><code>{walk}</code></div>"
-                f"<div>{fit_svg(svg) if svg is not None else f'<i>{h(diagram.INSTALL_HINT)}</i>'}</div>"
+                # the walk is drawn left to right at a readable size: a narrow tab scrolls it
+                + (f"<div class='vlab-walk-drawing' style='{SCROLL}'>{svg_in_px(svg)}</div>"
+                   if svg is not None else f"<div><i>{h(diagram.INSTALL_HINT)}</i></div>")
                 + (f"<div>latest page faults:<ul>{faults}</ul></div>" if faults else "")
                 + self._tables())
 
@@ -102,9 +105,9 @@ class MemoryView(HtmlView):
 
 
 def _stat(key: str, value) -> str:
-    """An MMU counter in decimal; a CR3 or an address in hex."""
+    """An MMU counter in decimal; a CR3 value or an address in hex."""
     if isinstance(value, bool) or not isinstance(value, int):
         return str(value)
-    if "cr3" in key.lower() or "address" in key.lower() or "base" in key.lower():
+    if not counts(key) and re.search(r"(cr3|address)$", key, re.I):  # ("active guest CR3")
         return f"{value:#010x}"
     return f"{value:,}"
