@@ -172,3 +172,50 @@ def test_a_student_callout_handler_replaces_vlabs():
     lab.handlers[ExitReason.POPF] = my_popf
     lab.run()
     assert lab.exit_code == 0 and len(calls) == 2 and not calls[1] & 0x200
+
+
+@pytest.mark.parametrize("strategy", ["binary_translation", "vtx"])
+def test_a_breakpoint_on_an_emulated_instruction_stops_before_it(strategy):
+    """A breakpoint (or run(until=)) on an instruction the monitor emulates from a hook at its
+    address (inline, callout, an intercepted CPUID or HLT) stops before it, as on any other
+    instruction; resuming executes it exactly once."""
+    lab = Lab("kernel", strategy)
+    code = lab.disassemble("_start", 200)
+    for mnemonic in ("cpuid", "cli", "popfd", "hlt"):
+        address = next(i.address for i in code if i.mnemonic == mnemonic)
+        lab.reset()
+        lab.add_breakpoint(address)
+        stop = lab.run()
+        assert (stop.reason, lab.machine.cpu.eip) == ("breakpoint", address), mnemonic
+        before = lab.instructions
+        assert lab.step().reason == "step" and lab.instructions == before + 1, mnemonic
+        assert lab.machine.cpu.eip != address, mnemonic
+        lab.remove_breakpoint(address)
+
+
+def test_io_is_a_callout_in_the_block_view_the_trace_and_the_cache_counters():
+    """Translated IN/OUT call the monitor's device model: the block rows, the trace records
+    (via "callout") and translation_stats() all say so, and agree in number."""
+    lab = Lab("kernel", "binary_translation")
+    lab.run()
+    rows = {r["original"]: r["translated"] for b in lab.translations for r in b.rows()}
+    assert rows["in al, dx"] == "callout -> in (device model)"
+    assert rows["out dx, al"] == "callout -> out (device model)"
+    io = lab.trace.filter("IO_INSTRUCTION")
+    assert io and all(e.is_callout and e.detail["via"] == "callout" for e in io)
+    assert "delivered" not in io[0].detail  # (no #GP: that is trap-and-emulate's)
+    stats = lab.translation_stats()["callouts"]
+    assert sum(stats.values()) == lab.trace.callouts
+    assert stats["in"] + stats["out"] == lab.trace.counts()["IO_INSTRUCTION"]
+
+
+def test_profiling_counts_a_block_that_starts_with_a_callout():
+    """The idle loop's lone HLT is a block of its own, and a callout: its executions are
+    counted (a hook placed after one that moves EIP would never run)."""
+    lab = Lab("kernel", "binary_translation", strategy_options={"profile": True})
+    lab.run()
+    idle = next(b for b in lab.translations if [i.mnemonic for i in b.instructions] == ["hlt"])
+    sys_yield = next(b for b in lab.translations if b.address == lab.image.symbols["sys_yield"])
+    assert [i.mnemonic for i in sys_yield.instructions] == ["sti", "hlt"]  # (starts inline)
+    assert (idle.executions, sys_yield.executions) == (17, 3)
+    assert idle.executions + sys_yield.executions == lab.trace.counts()["HLT"] == 20

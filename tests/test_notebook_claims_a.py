@@ -85,11 +85,8 @@ def test_graded_cells_ship_as_first_attempts_with_mistakes(number, monkeypatch, 
         assert report.score < report.max_score, f"{name}: the shipped attempt is already solved"
 
 
-@pytest.mark.xfail(strict=True, reason="known vlab issue: under binary translation a run (or a "
-                   "breakpoint) stops only after an instruction the translator emulates inline or "
-                   "by a callout, not on it; notebook 04's stop_on() steps onto it instead. When "
-                   "this passes, drop that workaround.")
 def test_run_until_stops_on_a_translated_instruction():
+    """Notebook 04 stops on a translated POPF with run(until=): it stops before it."""
     lab = Lab("kernel", "binary_translation")
     popfd = next(i for i in lab.disassemble("reload_cs", 80) if i.mnemonic == "popfd")
     lab.run(until=popfd.address)

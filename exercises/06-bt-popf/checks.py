@@ -5,7 +5,7 @@ INSTALL = {"handle_pushf": ExitReason.PUSHF, "handle_popf": ExitReason.POPF}
 EXERCISE = Exercise(
     name="06-bt-popf",
     allowed=handler_ops("guest_eflags"),
-    title="A binary translation rule: PUSHF/POPF callouts",
+    title="A binary translation rule: PUSHF/POPF emulated inline",
     handlers=["handle_pushf", "handle_popf"],
     scenarios=[
         Scenario("the kernel's critical sections", "kernel", "binary_translation", INSTALL,

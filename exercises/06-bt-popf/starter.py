@@ -1,4 +1,4 @@
-"""Exercise 6: PUSHF and POPF callouts under binary translation."""
+"""Exercise 6: PUSHF and POPF, emulated inline under binary translation."""
 
 
 def handle_pushf(vcpu, exit):

@@ -63,6 +63,7 @@ class Slice:
     unmapped: tuple[int, int, bool] | None = None  # (address, size, fetch)
     fetch_miss: int | None = None  # a fetch from RAM a monitor maps on first touch
     skip_bp: int | None = None  # resuming from this breakpoint: let it execute once
+    skipped: tuple[int, int] | None = None  # (address, counter) of that one execution
     prev_eip: int | None = None  # (watching for IF) the instruction that ran last
     shadow: int | None = None  # (watching for IF) IF is set: instructions to run before the IRQ
     last_fault: tuple[int, int] | None = None

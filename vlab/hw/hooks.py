@@ -86,10 +86,25 @@ class Hooks:
         self._put_back.clear()
 
     # ------------------------------------------------------------------ the hooks
+    def breakpoint_due(self, address: int) -> bool:
+        """For another hook at ``address`` that would emulate the instruction (a translator's
+        callout): is a breakpoint about to stop the guest here? Then it stops now, before the
+        instruction, and the other hook must leave it alone (Unicorn runs hooks at one address
+        in the order they were added, the breakpoint's perhaps last)."""
+        s = self._m.clock.slice
+        if address not in self._m.breakpoints:
+            return False
+        if s is not None and (address == s.skip_bp
+                              or s.skipped == (address, self._m.core.counter.value)):
+            return False  # resuming from this breakpoint: this execution goes on
+        self._m.clock.request_stop("breakpoint", address, adjust=-1)
+        return True
+
     def _breakpoint(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
         s = self._m.clock.slice
         if s is not None and address == s.skip_bp:  # resuming from here: let it execute once
             s.skip_bp = None
+            s.skipped = (address, self._m.core.counter.value)
             return
         if address in self._m.breakpoints:
             self._m.clock.request_stop("breakpoint", address, adjust=-1)
@@ -153,6 +168,7 @@ class Hooks:
         clock.fault_software = software
         clock.faults += not software
         code = error_code if (not software and intno in ERROR_CODE_VECTORS) else None
+        unretired = s.uncounted
         try:
             m.monitor.interrupt(intno, code, software)
         except VlabError as e:
@@ -160,13 +176,14 @@ class Hooks:
         except Exception as e:  # a bug in a handler must not kill the process
             clock.fail(GuestFault(f"internal error while handling vector {intno}: {e!r}", eip))
         else:
-            self._stepped_into_handler(software, eip)
+            if s.uncounted >= unretired:  # (not a trap a monitor emulated: that one retired)
+                self._stepped_into_handler(software, eip)
 
     def _stepped_into_handler(self, software: bool, eip: int) -> None:
-        """A single step whose instruction faulted and whose exception was delivered (the CPU
-        is elsewhere now: a handler, or past an emulated instruction) ends here, before the
-        next instruction runs. A fault a monitor fixed unseen (a hidden page fault: the
-        instruction is retried where it was) does not end it."""
+        """A single step whose instruction faulted and whose exception was delivered to the
+        guest (the CPU is at its handler now) ends here, before the handler's first
+        instruction. A fault a monitor fixed unseen (a hidden page fault: the instruction is
+        retried where it was) does not end it."""
         m = self._m
         clock = m.clock
         if clock.stepping and not software and m.cpu.eip != eip:  # (the monitor's trampoline
@@ -199,6 +216,7 @@ class Hooks:
             m.cpu.set_reg("eip", (eip + 1) & 0xFFFF_FFFF)  # core reports #UD instead
         elif m.clock.slice is not None:
             m.clock.slice.uncounted += 1
+        unretired = m.clock.slice.uncounted if m.clock.slice is not None else 0
         try:
             m.monitor.interrupt(vector, None, False)
         except VlabError as e:
@@ -206,7 +224,8 @@ class Hooks:
         except Exception as e:  # a bug in a handler must not kill the process
             m.clock.fail(GuestFault(f"internal error while handling #UD: {e!r}", eip))
         else:
-            self._stepped_into_handler(False, eip)
+            if m.clock.slice is None or m.clock.slice.uncounted >= unretired:
+                self._stepped_into_handler(False, eip)
         return True
 
     def _is_int1(self, eip: int) -> bool:

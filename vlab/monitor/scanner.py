@@ -102,8 +102,9 @@ class CodeScanner:
                 self._hooks[addr] = core.on_execute(self._lookup, addr, addr, insn)
         if self.profile and block.address not in self._entry_hooks:
             block.executions = block.executions or 0
-            self._entry_hooks[block.address] = core.on_execute(
-                self._count_block, block.address, block.address)
+            if block.address not in block.callouts:  # (else the callout's hook counts it: a
+                self._entry_hooks[block.address] = core.on_execute(  # hook after one that
+                    self._count_block, block.address, block.address)  # moves EIP never runs)
         self._forget_core_translation(block.address, block.end)
 
     def _forget_core_translation(self, start: int, end: int) -> None:
@@ -159,6 +160,10 @@ class CodeScanner:
         cpu = self.machine.cpu
         if cpu.cpl() == 3:  # user code is not scanned: it runs as it is
             return
+        if self.machine.hooks.breakpoint_due(address):
+            return  # the student's breakpoint comes first: stop before the instruction
+        if self.profile and address not in self._entry_hooks:
+            self._count_block(uc, address, size, None)
         base = cpu.segment_base(cpu.reg("cs"))
         if base:  # code in a segment with a base: scanned by linear address, run by offset
             insn = dataclasses.replace(insn, address=(insn.address - base) & 0xFFFF_FFFF)
@@ -223,8 +228,12 @@ class CodeScanner:
             self._uninstall(block)
             self.cache.remove(block)
             self._watch_rescan(block.address, block.end)
+        if not self.charge_translation:
+            return  # (VT-x scans code only to model its controls: no exit, nothing to report)
+        # a translator write-protects the pages it translated: this write was a trace fault
         self.report_exit(Exit(ExitReason.CODE_MODIFIED, m.cpu.eip, self.name, self.vcpu.virt.CPL,
                               handler="translation_cache.invalidate", index=self.trace.total,
+                              cost=COSTS["trap"].cycles, kind="trap",
                               detail={"written": address, "size": size,
                                       "blocks": [b.address for b in blocks]}))
 

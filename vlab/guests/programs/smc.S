@@ -8,7 +8,7 @@ _start:
     PRINT "code bytes at probe: "
     mov esi, offset probe
     call dump3
-    call probe                          # smsw: a callout under binary translation
+    call probe                          # smsw: emulated inline under binary translation
     PRINT "probe (smsw) = "
     call puthex
     call newline

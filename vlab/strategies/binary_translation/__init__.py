@@ -22,11 +22,12 @@ frames are write-protected. Translation *adapts* (Adams & Agesen, sec. 3.3): a k
 that once took a page-table write trap gets a callout that prepares its write (drops the shadow
 it would invalidate) before it runs, so from then on it never traps.
 
-Follow one callout, ``popfd`` in the kernel: the scanner put an exact-address hook on it when it
-scanned its block; the hook calls :meth:`BinaryTranslation.callout` before the instruction runs,
-which builds the Exit (reason POPF, "via callout") and dispatches it to ``handle_popf``
-(``handlers.py`` here). The handler loads the flags into the *virtual* CPU and skips the
-instruction, so the real POPF never executes.
+Follow one emulated instruction, ``popfd`` in the kernel: the scanner put an exact-address hook on
+it when it scanned its block; the hook calls :meth:`BinaryTranslation.callout` before the
+instruction runs, which builds the Exit (reason POPF, ``"via": "inline"``, kind ``inline_flags``:
+what VMware's translated code does itself) and dispatches it to ``handle_popf`` (``handlers.py``
+here). The handler loads the flags into the *virtual* CPU and skips the instruction, so the real
+POPF never executes. A callout (``mov cr3, eax``) takes the same path with ``"via": "callout"``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ class BinaryTranslation(CodeScanner, TrapAndEmulate):
             return
         self.cache.callouts[insn.mnemonic] += 1
         self.dispatch(self._exit(reason, insn.address, insn, qual, detail={"via": "callout"}, cost="callout"))
+
+    def io_exit_detail(self, insn: Instruction) -> dict:
+        """Translated IN/OUT call the monitor's device model: a callout, not a trap."""
+        self.cache.callouts[insn.mnemonic] += 1
+        return {"via": "callout"}
 
     def _classify(self, insn: Instruction) -> tuple[ExitReason, int]:
         key = (insn.address, insn.raw)

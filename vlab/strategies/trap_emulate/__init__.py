@@ -184,6 +184,10 @@ class TrapAndEmulate(DeprivilegedMonitor):
             return ExitReason.SEGMENT_LOAD, 0
         return _GP_REASONS.get(mn), 0
 
+    def io_exit_detail(self, insn: Instruction) -> dict:
+        """What the kernel's I/O instruction gave the monitor: a #GP (CPL 1 > IOPL 0)."""
+        return _gp(0)
+
     def io_permitted(self, port: int, size: int) -> bool:
         """The guest's rings 1-3: the guest's IOPL and TSS bitmap decide (SDM vol. 1, 19.5); its
         kernel's I/O comes to the monitor."""
@@ -202,9 +206,7 @@ class TrapAndEmulate(DeprivilegedMonitor):
         insn = self._decode(eip)
         if insn is None:  # bytes Capstone cannot decode (e.g. LOCK OUT): the core ran them; so
             return m.device_io(is_out, port, size, value)  # does the device, as natively
-        detail = {"value": value}
-        if self.io_cost == "io_trap":  # (binary translation calls its device model directly)
-            detail.update(_gp(0))
+        detail = {"value": value, **self.io_exit_detail(insn)}
         exit_ = self._exit(ExitReason.IO_INSTRUCTION, eip, insn,
                            io_qualification(insn, port, size, not is_out), detail=detail,
                            cost=self.io_cost)
