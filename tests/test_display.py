@@ -293,6 +293,20 @@ def test_drawings_and_buttons_keep_to_their_place():
     assert all(b.layout.flex == "0 0 auto" for b in buttons)  # never squeezed below their label
 
 
+def test_the_code_view_always_shows_the_current_instruction():
+    """Under binary translation the view starts at EIP's block: deep in a long block, at EIP."""
+    lab = Lab("kernel", "binary_translation")
+    lab.run(max_instructions=3_000)
+    longest = max(lab.translations, key=lambda b: len(b.instructions))
+    assert len(longest.instructions) > ui.CodeView.window
+    lab.reset()
+    lab.run(until=longest.instructions[-2].address)
+    view = ui.CodeView(lab)
+    eip = lab.state().eip
+    assert longest.address < eip < longest.end
+    assert re.search(rf"&#9654;</td><td[^>]*><code>{eip:#010x}</code>", view.value)
+
+
 # ------------------------------------------------------------------ 7. the PV signature
 def test_the_paravirtual_signature_is_shown_as_data_not_code():
     lab = Lab("kernel-pv", "paravirt")

@@ -158,7 +158,9 @@ class CodeView(HtmlView):
         caps = lab.capabilities
         blocks = lab.translations if "translation_cache" in caps or "vmcs" in caps else []
         start = next((b.address for b in blocks if b.address <= eip < b.end), eip)
-        rows = self.listing(start)
+        rows = self.listing(start)  # from the start of EIP's block, if that shows EIP
+        if start != eip and not any(getattr(r, "address", None) == eip for r in rows):
+            start, rows = eip, self.listing(eip)
         end = max((r.address + r.size if not isinstance(r, tuple) else r[0] + len(r[1])
                    for r in rows), default=start)
         forms = {}
