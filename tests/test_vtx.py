@@ -204,3 +204,18 @@ def test_cost_model_generations():
     assert recent.trace.cycles == recent.trace.total * COSTS["vmexit_recent"].cycles
     with pytest.raises(VlabError, match="does not take|generation"):
         Lab("kernel", "vtx", strategy_options={"generation": "future"})
+
+
+def test_privops_header_says_what_each_strategy_sees():
+    """privops.S's header: the port write reaches a monitor everywhere but native; the CR3
+    reload does not exit under VT-x with EPT (the guest owns CR3), and does without it."""
+    runs = {}
+    for label, strategy, options in (("te", "trap_emulate", {}), ("bt", "binary_translation", {}),
+                                     ("ept", "vtx", {}), ("no_ept", "vtx", {"ept": False})):
+        lab = Lab("privops", strategy, strategy_options=options)
+        lab.run()
+        runs[label] = lab.trace.counts()
+    assert all(r["IO_INSTRUCTION"] >= 2000 for r in runs.values())
+    assert "CR_ACCESS" not in runs["ept"]
+    assert runs["te"]["CR_ACCESS"] == runs["bt"]["CR_ACCESS"] == runs["no_ept"]["CR_ACCESS"] == 4000
+    assert "any strategy" not in guests.source("privops").split("\n.include")[0]

@@ -1,5 +1,8 @@
 # An exit-heavy workload: the kernel reloads CR3 and writes a port ITERATIONS times
-# (as page-table and device code does). Every one reaches a monitor, in any strategy.
+# (as page-table and device code does). The port write reaches the monitor under every strategy
+# but native (a trap, a callout, an I/O exit). The CR3 reload traps under trap-and-emulate, is a
+# callout (its read inline) under binary translation and exits under VT-x without EPT; with EPT
+# the guest owns CR3 and reloads it without any exit.
 .include "vlab.inc"
 .ifndef ITERATIONS
 .set ITERATIONS, 2000
