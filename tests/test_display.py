@@ -405,7 +405,7 @@ def test_a_comparison_shows_every_line_whole():
     assert max(len(x) for x in text.splitlines()[:len(table.splitlines())]) <= c.text_width
     assert f"    trap_emulate  {long} (the hole)" in text  # and the differences, in full
     page = c._repr_html_()
-    assert f"<code>{html.escape(long)} (the hole)</code>" in page
+    assert f">{html.escape(long)} (the hole)</td>" in page
     assert "white-space:pre-wrap" in page and "overflow-x:auto" in page
     assert "text-align:right" not in page and "table-layout:auto" in page
 

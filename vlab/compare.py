@@ -126,7 +126,8 @@ class Comparison:
         # left-aligned, console lines whole, wrapping between words; a table too wide for the
         # output scrolls sideways instead of being cut.
         cell = ("text-align:left;vertical-align:top;padding:1px 10px 1px 0;white-space:pre-wrap;"
-                "word-break:normal;overflow-wrap:normal")
+                "word-break:normal;overflow-wrap:normal;font-family:var(--jp-code-font-family,"
+                "monospace)")
         num = "text-align:left;vertical-align:top;padding:1px 10px 1px 0;white-space:nowrap"
         table = "border-collapse:collapse;table-layout:auto;margin:0;width:auto;text-align:left"
         names = self.strategies
@@ -139,8 +140,7 @@ class Comparison:
             style = ' style="background:#ffe0e0"' if diff else ""
             marker = "&#9654;" if i == first else ""
             rows.append(f"<tr{style}><td style='{num}'>{marker}</td>" +
-                        "".join(f"<td style='{cell}'><code>{html.escape(x)}</code></td>"
-                                for x in cells) + "</tr>")
+                        "".join(f"<td style='{cell}'>{html.escape(x)}</td>" for x in cells) + "</tr>")
         head = (f"<tr><th style='{num}'></th>"
                 + "".join(f"<th style='{num}'>{html.escape(n)}</th>" for n in names) + "</tr>")
         stats = "".join(
