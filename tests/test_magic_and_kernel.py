@@ -281,3 +281,21 @@ def test_binder_files():
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"https://mybinder\.org/v2/gh/[^/\s]+/vlab/HEAD\?urlpath=lab/tree/notebooks/"
                      r"00-start-here\.ipynb", readme)
+
+
+def test_an_asm_report_is_a_left_aligned_block_with_the_widgets_status_words():
+    """%%asm's report (and the kernel's): the status a student sees in the widget (ready,
+    paused, halted), never "running" for a guest that is not; styled left-aligned inline, since
+    JupyterLab centres a bare table in an output."""
+    from vlab.lab import Lab
+    from vlab.ui.magic import report_html
+
+    lab = Lab("kernel", "trap_emulate")
+    assert "ready (not started" in report_html(lab)
+    lab.run(max_instructions=50)
+    paused = report_html(lab)
+    assert "paused (" in paused and "running" not in paused
+    lab.run()
+    done = report_html(lab)
+    assert "halted (exit code 0" in done and "text-align:left" in done
+    assert "<table style='margin:0'>" in done and "<th style='text-align:left" in done

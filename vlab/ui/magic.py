@@ -20,6 +20,7 @@ import re
 import shlex
 
 from ..errors import AssemblyError, VlabError
+from .display import BLOCK
 
 HEADER = '.include "vlab.inc"\n.globl _start\n_start:\n'
 FOOTER = '\n    EXIT 0\n.include "lib.inc"\n'
@@ -91,18 +92,25 @@ def run_cell(source: str, strategy: str = "native", max_instructions: int = 5_00
 
 
 def report_html(lab, trace_rows: int = 12) -> str:
-    """Console, status and the latest exits as HTML."""
-    status = lab.status if lab.error is None else f"{lab.status}: {lab.error}"
+    """Console, status (the widget's words: ready, paused, halted, error) and the latest exits
+    as HTML, a left-aligned block (JupyterLab centres a bare table in an output)."""
+    from .controls import run_state  # (the widgets' module: only when a report is drawn)
+
+    state, meaning = run_state(lab, None)
+    cell = "style='text-align:left;padding:0 8px 0 0;white-space:nowrap'"
     rows = "".join(
-        f"<tr><td>{html.escape(e.reason.name)}</td><td><code>{e.eip:#010x}</code></td>"
-        f"<td><code>{html.escape(e.instruction)}</code></td><td>{html.escape(e.handler)}</td></tr>"
+        f"<tr><td {cell}>{html.escape(e.reason.name)}</td><td {cell}><code>{e.eip:#010x}</code></td>"
+        f"<td {cell}><code>{html.escape(e.instruction)}</code></td>"
+        f"<td {cell}>{html.escape(e.handler)}</td></tr>"
         for e in list(lab.trace.recent)[-trace_rows:])
-    trace = (f"<table><tr><th>exit</th><th>EIP</th><th>instruction</th><th>handler</th></tr>"
-             f"{rows}</table>" if rows else "<i>no exits</i>")
+    trace = (f"<table style='margin:0'><tr><th {cell}>exit</th><th {cell}>EIP</th>"
+             f"<th {cell}>instruction</th><th {cell}>handler</th></tr>{rows}</table>"
+             if rows else "<i>no exits</i>")
     counts = ", ".join(f"{k} {v}" for k, v in lab.trace.counts().items()) or "none"
-    return (f"<div class='vlab-asm'><b>{html.escape(lab.strategy_name)}</b>: "
-            f"{html.escape(status)} &middot; {lab.instructions:,} instructions &middot; "
-            f"exits: {html.escape(counts)}<pre>{html.escape(lab.console)}</pre>{trace}</div>")
+    return (f"<div class='vlab-asm' style='{BLOCK}'><b>{html.escape(lab.strategy_name)}</b>: "
+            f"{html.escape(state)} ({html.escape(meaning)}) &middot; {lab.instructions:,} "
+            f"instructions &middot; exits: {html.escape(counts)}"
+            f"<pre>{html.escape(lab.console)}</pre>{trace}</div>")
 
 
 def error_html(error: AssemblyError) -> str:
