@@ -29,6 +29,9 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
               if o.get("output_type") == "error"]
     assert not errors
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    for c in nb.cells:  # a figure is shown inline (not only saved: Agg + plt.show shows nothing)
+        if c.cell_type == "code" and "savefig(" in c.source:
+            assert any("image/png" in o.get("data", {}) for o in c.get("outputs", [])), c.source[:60]
     if "vlab.grading.check" in "".join(c.source for c in nb.cells):  # a graded self-check
         shown = [o["data"].get("text/html", "") for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []) if "data" in o]

@@ -48,7 +48,7 @@ def _syscalls_printed(console: str) -> int:
 
 def test_system_calls_take_xens_fast_trap():
     """x86-32 Xen gives int 0x80 a direct trap gate when the guest's trap-table entry is DPL 3
-    and does not mask events (Barham et al. 2003, sec. 3.3): system calls then never enter the
+    and does not mask events (Barham et al. 2003, sec. 2.1.2): system calls then never enter the
     hypervisor (the kernel returns with a real IRETD). With fast_trap off, each one traps and is
     bounced: one hypervisor entry per system call, the cost Xen's fast trap removed."""
     fast, slow = Lab("kernel-pv", "paravirt"), Lab("kernel-pv", "paravirt",

@@ -219,3 +219,26 @@ def test_privops_header_says_what_each_strategy_sees():
     assert "CR_ACCESS" not in runs["ept"]
     assert runs["te"]["CR_ACCESS"] == runs["bt"]["CR_ACCESS"] == runs["no_ept"]["CR_ACCESS"] == 4000
     assert "any strategy" not in guests.source("privops").split("\n.include")[0]
+
+
+def test_exits_in_code_first_reached_through_the_guests_idt_are_not_lost():
+    """An event delivered straight through the guest's IDT (no exit: an exception outside the
+    exception bitmap, int 0x80 from ring 3) leads to code the model must scan like any other:
+    with INVLPG exiting on, the paging kernel's two INVLPGs (in its #PF handler and a system
+    call) exit with EPT as without it."""
+    for ept in (True, False):
+        lab = Lab("paging", "vtx", strategy_options={"ept": ept})
+        lab.set_control("INVLPG_EXITING", True)
+        lab.run()
+        assert lab.status == "halted" and lab.trace.counts()["INVLPG"] == 2, ept
+
+
+@pytest.mark.parametrize("control", ["DESC_TABLE_EXITING", "MOV_DR_EXITING",
+                                     "INTERRUPT_WINDOW_EXITING", "RDPMC_EXITING"])
+def test_a_control_the_model_does_not_implement_is_refused_not_ignored(control):
+    lab = Lab("kernel", "vtx")
+    with pytest.raises(VlabError, match=f"{control} is an SDM control vlab's VT-x model does "
+                                        "not implement"):
+        lab.set_control(control, True)
+    lab.set_control(control, False)  # (clearing it is what the model does anyway)
+    assert lab.run().reason == "halted"

@@ -8,9 +8,10 @@ with a byte in the shared-info page (no trap at all), the console takes whole st
 validated by the hypervisor, return from interrupt is the ``iret`` hypercall, and ``multicall``
 batches several calls into one entry. The kernel runs in ring 1, its task in ring 3.
 
-System calls take Xen's *fast trap* (x86-32 Xen, Barham et al. 2003, sec. 3.3): when the trap
-table gives ``int 0x80`` a handler that user code may call (DPL 3) and that does not ask for events
-to be masked, the hypervisor puts a DPL-3 trap gate for vector 0x80 straight to that handler in
+System calls take Xen's *fast trap* (x86-32 Xen; Barham et al. 2003, sec. 2.1.2: a "fast"
+exception handler for system calls, reached by the processor directly): when the trap table gives
+``int 0x80`` a handler that user code may call (DPL 3) and that does not ask for events to be
+masked, the hypervisor puts a DPL-3 trap gate for vector 0x80 straight to that handler in
 the real IDT. A system call then goes from the task to the guest kernel as on bare hardware, the
 kernel returns with a real IRETD (ring 1 may return to ring 3), and the hypervisor is never
 entered. ``Paravirt(fast_trap=False)`` (``strategy_options={"fast_trap": False}``) keeps the path

@@ -202,11 +202,15 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         v.note_changes()
 
     def _deliver(self, vector: int, error_code: int | None, software: bool) -> None:
+        """Deliver through the guest's IDT, as the CPU does in non-root mode (an injected event,
+        or one no control makes exit); the handler's code is scanned for the instructions the
+        controls make exit, as any code the guest reaches."""
         try:
             delivery.deliver(self.machine, vector, error_code, software)
         except TripleFault:
             self.vm_exit(ExitReason.TRIPLE_FAULT, self.machine.cpu.eip, None)
             raise
+        self.scan_next_entry()
 
     def after_exit(self, exit_: Exit) -> None:
         self.scan_next_entry()

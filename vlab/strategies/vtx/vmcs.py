@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vlab.errors import VlabError
+
 # ---------------------------------------------------------------------------- field encodings
 # SDM vol. 3, appendix B. 16-bit fields 0x0xxx, 64-bit 0x2xxx, 32-bit 0x4xxx, natural-width 0x6xxx.
 FIELDS: dict[str, int] = {
@@ -101,6 +103,14 @@ CONTROL_BITS = {
                                   "DESC_TABLE_EXITING": DESC_TABLE_EXITING},
 }
 CONTROL_OF = {bit: field for field, bits in CONTROL_BITS.items() for bit in bits}
+#: Controls the SDM defines that vlab's model does not act on yet: setting one is refused, so
+#: that a VMCS never claims an exit that will not happen (NMIs never occur in vlab).
+NOT_MODELLED = {
+    "DESC_TABLE_EXITING": "LGDT, LIDT, LLDT, LTR, SGDT, SIDT, SLDT and STR run in the guest",
+    "MOV_DR_EXITING": "MOV to and from debug registers run in the guest",
+    "INTERRUPT_WINDOW_EXITING": "no interrupt-window exits (reason 7) are generated",
+    "RDPMC_EXITING": "RDPMC runs in the guest",
+}
 
 # Interruption-information format (SDM vol. 3, 24.9.2 and 24.8.3): vector 7:0, type 10:8,
 # error code valid 11, valid 31.
@@ -191,6 +201,9 @@ class Vmcs:
         field = CONTROL_OF.get(name)
         if field is None:
             raise KeyError(f"no VM-execution control {name!r}; known: {sorted(CONTROL_OF)}")
+        if on and name in NOT_MODELLED:
+            raise VlabError(f"{name} is an SDM control vlab's VT-x model does not implement: "
+                            f"{NOT_MODELLED[name]} (SDM vol. 3C, 25.6.2)")
         bit = CONTROL_BITS[field][name]
         value = self.vmread(field)
         self.vmwrite(field, (value | bit) if on else (value & ~bit))
