@@ -43,4 +43,5 @@ if [ "$mode" = lab ]; then
 fi
 .venv/bin/ruff check vlab tests benchmarks
 .venv/bin/lint-imports  # the architecture's import contracts (pyproject.toml, ARCHITECTURE.md)
-exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=30  # (the slowest tests, for the time budget)
+# every core (pytest-xdist; the browser tests share one worker), the slowest tests listed
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup --durations=30

@@ -92,3 +92,11 @@ def write_notebook(path: Path, cells: list[str]) -> None:
                                       "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(nb))
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist, every browser test runs on one worker: one JupyterLab and one
+    Chromium, not one per worker (``--dist loadgroup``)."""
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.xdist_group("browser"))
