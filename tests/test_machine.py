@@ -252,3 +252,31 @@ def test_reset_and_switch_keep_what_the_student_set_to_stop_the_guest():
     assert lab.run().reason == "breakpoint" and lab.machine.cpu.eip == lab.image.symbols["user_main"]
     lab.switch("paravirt")
     assert lab.guest == "kernel-pv" and not lab.machine.breakpoints and not lab.exit_breakpoints
+
+
+@pytest.mark.parametrize("strategy", ["trap_emulate", "binary_translation", "vtx"])
+def test_an_exit_breakpoint_on_hlt_stops_at_every_hlt_exit(strategy):
+    """break_on_exit("HLT") stops after each HLT the monitor handles: 20 in the kernel's run
+    under every monitor (under VT-x the HLT exit is taken once the core has halted: it stopped
+    nothing before)."""
+    lab = Lab("kernel", strategy)
+    lab.break_on_exit("HLT")
+    stops = []
+    while (stop := lab.run()).reason == "exit":
+        stops.append(stop)
+    assert stop.reason == "halted" and len(stops) == lab.trace.counts()["HLT"] == 20
+    assert all(s.detail.reason == ExitReason.HLT for s in stops)
+
+
+def test_a_stop_shows_its_addresses_in_hex():
+    """What a notebook prints for ``lab.run()``: EIP and a breakpoint's address in hex, an exit
+    by its reason and address (not the whole record in decimal)."""
+    lab = Lab("kernel", "vtx")
+    lab.add_breakpoint("user_main")
+    stop = lab.run()
+    user_main = lab.image.symbols["user_main"]
+    assert repr(stop) == f"Stop(reason='breakpoint', eip={user_main:#010x}, detail='{user_main:#010x}')"
+    lab.remove_breakpoint("user_main")
+    lab.break_on_exit("HLT")
+    stop = lab.run()
+    assert str(stop) == f"exit at {stop.eip:#010x} (HLT at {stop.detail.eip:#010x})"

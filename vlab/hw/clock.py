@@ -46,8 +46,21 @@ class Stop:
     detail: Any = None
 
     def __str__(self) -> str:
-        extra = f" ({self.detail})" if self.detail is not None else ""
+        extra = f" ({self._detail_text()})" if self.detail is not None else ""
         return f"{self.reason} at {self.eip:#010x}{extra}"
+
+    def __repr__(self) -> str:  # (what a notebook shows for `lab.run()`: addresses in hex)
+        detail = f", detail={self._detail_text()!r}" if self.detail is not None else ""
+        return f"Stop(reason={self.reason!r}, eip={self.eip:#010x}{detail})"
+
+    def _detail_text(self) -> str:
+        d = self.detail
+        if isinstance(d, int) and not isinstance(d, bool):
+            return f"{d:#010x}" if self.reason == "breakpoint" else str(d)
+        reason, eip = getattr(d, "reason", None), getattr(d, "eip", None)
+        if reason is not None and isinstance(eip, int):  # an exit: its reason and where
+            return f"{getattr(reason, 'name', reason)} at {eip:#010x}"
+        return str(d)
 
 
 @dataclass
@@ -494,6 +507,8 @@ class Clock:
             except VlabError as e:
                 self.failed = e
                 raise
+            if self.pending_stop is not None:  # (an exit breakpoint on the HLT exit)
+                return self.consume_stop()
         return None
 
     def _watched_access(self) -> Stop | None:
