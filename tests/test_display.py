@@ -424,3 +424,23 @@ def test_every_notebook_widget_case_runs_alone():
         widget = namespace[SHOWN]
         assert isinstance(widget, ui.LabWidget), f"{case.name}: {getattr(widget, 'value', widget)}"
         assert case.css in widget._dom_classes
+
+
+def test_the_cpu_view_shows_the_selectors_and_the_top_of_the_stack():
+    """What notebook 01 asks a student to predict: CS/SS/DS... (CS's RPL is the CPL), TR, LDTR,
+    and the dwords at SS:ESP (an interrupt frame after int 0x80 from ring 3: EIP, CS 0x2b,
+    EFLAGS, ESP, SS), in hex; a selector that changed is highlighted."""
+    from vlab.ui.views import RegisterView
+
+    lab = Lab("kernel", "native")
+    view = RegisterView(lab)
+    lab.run(until="user_main")
+    assert "CS 0x002b" in _text(view.render()).replace("\xa0", " ")  # ring 3: RPL 3
+    lab.run(until="syscall_handler")
+    text = _text(view.render())
+    st = lab.state()
+    assert f"CS {st.cs:#06x}" in text.replace("\xa0", " ") and st.cs == 0x08
+    frame = [int.from_bytes(lab.read(st.esp + 4 * i, 4), "little") for i in range(4)]
+    assert frame[1] == 0x2B and frame[2] & 0x200
+    assert "stack " + " ".join(f"{w:#010x}" for w in frame) in " ".join(text.split())
+    assert "background:#fff3a0'>CS" in view.render().replace('"', "'")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import VlabError
 from ..isa import InsnClass
 from ..state import CpuState, TableRegister
 from . import diagram, sdm
@@ -72,6 +73,8 @@ class RegisterView(HtmlView):
             f"<b>CR3</b> {st.cr3:#010x}" + self._shadow_note(believed),
             self._table_register("GDTR", st.gdtr, believed.get("GDTR")),
             self._table_register("IDTR", st.idtr, believed.get("IDTR")),
+            self._selectors(st, prev),
+            self._stack(st),
         ]
         rest = {k: v for k, v in believed.items() if k not in _SHOWN}
         if rest:
@@ -83,6 +86,26 @@ class RegisterView(HtmlView):
                 f"<table style='{TABLE};font-family:monospace'>{''.join(rows)}</table>"
                 f"<div style='font-size:90%;min-width:16em;flex:1 1 16em;{WRAP}'>"
                 f"{'<br>'.join(lines)}</div></div>")
+
+    @staticmethod
+    def _selectors(st: CpuState, prev: CpuState | None) -> str:
+        """The segment selectors the core holds (RPL in bits 1:0: CS's is the CPL), TR and
+        LDTR; a changed one highlighted."""
+        cells = []
+        for name in ("cs", "ss", "ds", "es", "fs", "gs", "tr", "ldtr"):
+            value = getattr(st, name)
+            mark = "background:#fff3a0" if prev is not None and getattr(prev, name) != value else ""
+            cells.append(f"<span style='{mark}'>{name.upper()}&nbsp;<code>{value:#06x}</code></span>")
+        return "<b>selectors</b> " + " ".join(cells)
+
+    def _stack(self, st: CpuState) -> str:
+        """The top of the stack: the dwords at SS:ESP (what an interrupt frame looks like)."""
+        try:
+            raw = self.lab.read(st.esp, 16)
+        except VlabError:
+            return "<b>stack</b> <i>not readable at ESP</i>"
+        words = [int.from_bytes(raw[i:i + 4], "little") for i in range(0, len(raw), 4)]
+        return "<b>stack</b> " + " ".join(f"<code>{w:#010x}</code>" for w in words) + " &uarr;ESP"
 
     def _table_register(self, name: str, real: TableRegister, virtual: TableRegister | None) -> str:
         """GDTR/IDTR: the one the core uses and, under a software monitor, the guest's virtual one.
