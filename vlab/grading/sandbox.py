@@ -103,6 +103,8 @@ class Student:
                  allowed: frozenset[str] | None = None):
         self.names = names
         self.allowed = allowed
+        self.calls = 0  # handler calls made
+        self.requests = 0  # round trips the handlers asked for inside them (a cost: benchmarks)
         kind, how = isolation()
         if isolation_mode == "required" and kind == "none":
             raise IsolationUnavailable(
@@ -237,7 +239,10 @@ class Student:
         if time.monotonic() - self.scenario_wall > TOTAL_TIMEOUT / (os.cpu_count() or 1):
             if why := self._over_budget(None):
                 raise self._stop(f"your code {why}: stopped before {name}")
-        self._send("call", name, _exit_json(exit_))
+        shares = self.allowed is None or {"reg", "set_reg"} <= self.allowed
+        self.calls += 1
+        self._send("call", name, _exit_json(exit_),
+                   {r: vcpu.regs[r] for r in SHARED_REGISTERS} if shares else None)
         start = looked = time.monotonic()
         call_cpu = None  # the CPU time when this call was first looked at
         while True:
@@ -256,25 +261,59 @@ class Student:
                 continue
             kind = msg[0]
             if kind == "done":
+                self._apply_deferred(vcpu, name, msg[1] if len(msg) > 1 else None)
                 return
             if kind == "raised":
+                self._apply_deferred(vcpu, name, msg[3] if len(msg) > 3 else None)
                 where = f"\n{msg[2]}" if len(msg) > 2 else ""
                 raise HandlerError(f"{name} raised " + _quoted(f"{msg[1]}{where}"))
             if kind != "op":
                 raise self._stop(f"{name}: the sandbox received a malformed message")
+            self.requests += 1
             try:
-                op = msg[1] if len(msg) > 1 else None
+                request = msg[1:]
+                if request[:1] == ["after"] and len(request) >= 3:
+                    self._apply_deferred(vcpu, name, request[1])  # (made before this request)
+                    request = request[2:]
+                op = request[0] if request else None
                 if self.allowed is not None and op not in self.allowed:
                     self._send("err", f"{op!r} is not part of this exercise: a handler here may "
                                f"use {', '.join(sorted(self.allowed))}")
                     continue
-                self._send("ok", _serve(vcpu, msg[1:]))
+                self._send("ok", _serve(vcpu, request))
             except HandlerError:
                 raise
             except VlabError as e:
                 self._send("err", str(e))
             except Exception as e:  # a bad request: reported to the handler as an error
                 self._send("err", f"{type(e).__name__}: {e}")
+
+    def _apply_deferred(self, vcpu, name: str, requests) -> None:
+        """The requests a handler made that answer nothing (register writes, ``skip()``,
+        ``console_append``), carried out in order, each as if it had been sent alone; one that
+        fails ends the call, as the error it would have raised in the handler."""
+        if not requests:
+            return
+        if not isinstance(requests, list) or len(requests) > 4096:
+            raise self._stop(f"{name}: the sandbox received a malformed message")
+        for request in requests:
+            if not isinstance(request, list) or not request or request[0] not in DEFERRED or (
+                    request[0] == "set_reg" and (len(request) != 3
+                                                 or request[1] not in SHARED_REGISTERS)):
+                raise self._stop(f"{name}: the sandbox received a malformed message")
+            op = request[0]
+            if self.allowed is not None and op not in self.allowed:
+                raise HandlerError(f"{name} raised RuntimeError: {op!r} is not part of this "
+                                   f"exercise: a handler here may use "
+                                   f"{', '.join(sorted(self.allowed))}")
+            try:
+                _serve(vcpu, request)
+            except HandlerError:
+                raise
+            except VlabError as e:
+                raise HandlerError(f"{name} raised RuntimeError: {e}") from None
+            except Exception as e:  # a bad request: as the handler would have been told
+                raise HandlerError(f"{name} raised RuntimeError: {type(e).__name__}: {e}") from None
 
     def output_text(self, limit: int = 2000) -> str:
         return self.output.text(limit)
@@ -319,6 +358,10 @@ def _exit_json(e) -> dict:
 
 
 _VIRT = {"IF", "IOPL", "CR0", "CR2", "CR3", "CR4", "GDTR", "IDTR", "LDTR", "TR", "CPL"}
+#: The registers a call brings along to the handler (its reads then cost no round trip).
+SHARED_REGISTERS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
+#: Requests a handler's process may send after the fact (they answer nothing).
+DEFERRED = frozenset({"set_reg", "skip", "console_append"})
 
 
 def _checked(kind: str, value):

@@ -16,11 +16,29 @@ import socket
 import sys
 import traceback
 
+#: Requests that change no register: the registers sent with the call stay valid after them.
+_PURE = frozenset({"reg", "mem_read", "virt", "vmread", "guest_eflags", "vtime", "guest_range_ok"})
+#: Requests that answer nothing: they travel with the next request (or the end of the call), in
+#: order, instead of costing a round trip each.
+_DEFERRED = frozenset({"skip", "console_append"})
+#: Parts of the general registers: (full register, shift, mask), as the grader computes them.
+_SUB = {**{r[1] + "l": ("e" + r[1] + "x", 0, 0xFF) for r in ("eax", "ebx", "ecx", "edx")},
+        **{r[1] + "h": ("e" + r[1] + "x", 8, 0xFF) for r in ("eax", "ebx", "ecx", "edx")},
+        **{r[1:]: (r, 0, 0xFFFF) for r in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp",
+                                           "esp")}}
+
 
 class _Channel:
+    """The socket to the grader. The call brings the general registers along (when the exercise
+    lets a handler read and write them): reads are answered here; writes, ``skip()`` and other
+    requests that answer nothing travel with the next request that does (or with the end of the
+    call), in order. A typical handler costs one round trip instead of four or five."""
+
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.file = sock.makefile("rb")  # buffered: one recv per message, not one per byte
+        self.registers: dict[str, int] | None = None  # as the grader will have them
+        self.pending: list[list] = []  # requests made here, not yet sent
 
     def send(self, *msg) -> None:
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
@@ -31,8 +49,21 @@ class _Channel:
             raise SystemExit(0)
         return json.loads(line)
 
+    def take_pending(self) -> list[list]:
+        pending, self.pending = self.pending, []
+        return pending
+
     def ask(self, *msg):
-        self.send("op", *msg)
+        if msg[0] in _DEFERRED and self.registers is not None:
+            self.pending.append(list(msg))
+            return None
+        pending = self.take_pending()
+        if pending:
+            self.send("op", "after", pending, *msg)
+        else:
+            self.send("op", *msg)
+        if msg[0] not in _PURE:
+            self.registers = None  # (the request may have changed them: ask from now on)
         reply = self.recv()
         if reply[0] == "err":
             raise RuntimeError(reply[1])
@@ -44,10 +75,26 @@ class _Regs:
         object.__setattr__(self, "_ch", ch)
 
     def __getattr__(self, name):
+        known = self._ch.registers
+        if known is not None:
+            if name in known:
+                return known[name]
+            if name in _SUB:
+                full, shift, mask = _SUB[name]
+                return (known[full] >> shift) & mask
         return self._ch.ask("reg", name)
 
     def __setattr__(self, name, value):
-        self._ch.ask("set_reg", name, int(value))
+        value = int(value)
+        known = self._ch.registers
+        if known is not None and (name in known or name in _SUB) and -(1 << 63) <= value < 1 << 64:
+            if name in _SUB:  # (the grader merges a part into its register the same way)
+                full, shift, mask = _SUB[name]
+                name, value = full, (known[full] & ~(mask << shift)) | ((value & mask) << shift)
+            known[name] = value & 0xFFFF_FFFF  # (what the grader's 32-bit register will hold)
+            self._ch.pending.append(["set_reg", name, value])
+            return
+        self._ch.ask("set_reg", name, value)
 
     __getitem__ = __getattr__
 
@@ -213,15 +260,17 @@ def main() -> None:
         msg = ch.recv()
         if msg[0] != "call":
             return
-        _, name, exit_dict = msg
+        name, exit_dict = msg[1], msg[2]
+        ch.registers = dict(msg[3]) if len(msg) > 3 and msg[3] else None
+        ch.pending = []
         try:
             module[name](vcpu, ExitView(exit_dict))
         except BaseException as e:  # noqa: BLE001 - SystemExit too: a handler may not end us
             frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
             where = "".join(traceback.format_list(frames[-3:]))
-            ch.send("raised", f"{type(e).__name__}: {e}", where[-1500:])
+            ch.send("raised", f"{type(e).__name__}: {e}", where[-1500:], ch.take_pending())
             continue
-        ch.send("done")
+        ch.send("done", ch.take_pending())
 
 
 if __name__ == "__main__":
