@@ -37,10 +37,10 @@ from vlab.lab import Lab
 CITATION = ("Keith Adams and Ole Agesen, \"A Comparison of Software and Hardware Techniques for "
             "x86 Virtualization\", ASPLOS 2006, sec. 6 (nanobenchmarks, figure 4)")
 #: How the published numbers were checked (none against the PDF itself, which was not reachable).
-PROVENANCE = ("Verified (✓): the sentence stating the number was found verbatim in a public source "
-              "file that quotes the paper's nanobenchmark paragraphs (three copies in a code "
-              "index). Unverified (?): not found in that text. The platform, a 3.8 GHz Pentium 4 "
-              "672 with first-generation VT-x, and the section/figure numbers are unverified.")
+PROVENANCE = ("Verified (✓): the paper's sentence stating the number was read in a public "
+              "quotation of its nanobenchmark paragraphs (not in the PDF, which was not "
+              "reachable). Unverified (?): not found there. The platform (a 3.8 GHz Pentium 4 672 "
+              "with first-generation VT-x) and the section/figure numbers are unverified.")
 
 
 class NanobenchError(VlabError):
@@ -221,8 +221,10 @@ NOTES: dict[tuple[str, str], str] = {
                                  "traps.",
     ("divzero", "paravirt"): "The hypervisor bounces the fault through the trap table; the "
                              "kernel returns with IRETD itself.",
-    ("divzero", "vtx first_gen, no EPT"): "Agrees: the exception bitmap leaves #DE to the guest, "
-                                          "near native (the paper: 125 cycles over native).",
+    ("divzero", "vtx first_gen, no EPT"): "Agrees in kind, no exit: the exception bitmap leaves "
+                                          "#DE to the guest. The paper's 125 cycles over native "
+                                          "are the hardware's own delivery in non-root mode, "
+                                          "which vlab does not model (hence the ratio 0).",
     ("ptemod", "trap_emulate"): "Two traps per iteration: the store into the write-protected "
                                 "table (the monitor emulates the MOV), and the load, whose "
                                 "shadow mapping went with the dropped shadow table.",
