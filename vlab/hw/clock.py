@@ -63,6 +63,10 @@ class Stop:
         return str(d)
 
 
+#: A single step's stop detail when its instruction faulted into a guest handler.
+EXCEPTION_DELIVERED = "exception delivered"
+
+
 @dataclass
 class Slice:
     """The bookkeeping of one ``emu_start`` (hooks inside it update these fields)."""
@@ -178,6 +182,14 @@ class Clock:
         """Something the interrupt logic depends on changed: end the slice after this instruction."""
         if self.slice is not None:
             self.request_stop("resample")
+
+    def step_ends_at_handler(self, eip: int, retired: bool = False) -> bool:
+        """Does a single step whose instruction at ``eip`` faulted end now, at the handler the
+        exception was delivered to (before its first instruction, as a debugger's step)? Not
+        when a monitor emulated the instruction (it ``retired``: an ordinary step), nor for a
+        fault fixed unseen (a hidden page fault: the instruction is retried, EIP unchanged).
+        (The monitor's trampoline, if armed, still runs: the slice's end finishes it.)"""
+        return self.stepping and not retired and self._m.cpu.eip != eip
 
     def retire(self) -> None:
         """A monitor emulated the trapping instruction: it counts as retired, once."""
@@ -493,9 +505,8 @@ class Clock:
             self.deferred_eip = None
         if self.deferred_fault is not None:
             self._deliver_deferred_fault()
-            if self.stepping and s.stop_req is None \
-                    and m.cpu.eip != self.fault_eip:  # (a single step ends at the handler)
-                return Stop("step", m.cpu.eip, "exception delivered")
+            if s.stop_req is None and self.step_ends_at_handler(self.fault_eip):
+                return Stop("step", m.cpu.eip, EXCEPTION_DELIVERED)
         if s.stop_req is not None:
             reason, detail = s.stop_req
             return Stop(reason, m.cpu.eip, detail)

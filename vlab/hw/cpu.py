@@ -264,8 +264,7 @@ class Cpu:
         if why:  # the CPU would raise #GP(selector) and change nothing
             raise ProtectionFault(f"a transfer to {cs:#06x}:{eip:#010x} with stack {ss:#06x} is "
                                   f"not allowed: {why}", cs if "code" in why else ss)
-        for selector in (cs, ss):
-            self._descriptor_reachable(selector)
+        self._descriptors_reachable(cs, ss)
         checks = self._m.segments
         if (target > cpl and checks.nulled_by_return(target)) or checks.narrow(ss):
             checks.coming(before=False)  # (a segment the machine must check from now on)
@@ -276,25 +275,26 @@ class Cpu:
                                   cs) from None
         self._m.clock.note_cpl()
 
-    def _descriptor_reachable(self, selector: int) -> None:
-        """Loading ``selector`` makes the core read its descriptor (and set its Accessed bit)
-        through the page tables it really uses. A #PF or an absent frame there cannot be taken
-        inside vlab's register write (Unicorn would re-enter its own hooks and die), so the
+    def _descriptors_reachable(self, *selectors: int) -> None:
+        """Loading these selectors makes the core read their descriptors (and set their Accessed
+        bits) through the page tables it really uses. A #PF or an absent frame there cannot be
+        taken inside vlab's register write (Unicorn would re-enter its own hooks and die), so the
         monitor first fills what the guest maps (its shadow, its EPT), and a descriptor nobody
         maps stops the guest with the fault the CPU would have met."""
         if not self.reg("cr0") & paging.PG:
             return
-        base = self.gdtr()[0]
-        linear = (base + (selector & 0xFFF8)) & 0xFFFF_FFFF
-        d = self.descriptor(selector)
-        self._m.monitor.prepare_descriptor_read(linear, d is not None and not d[1] & (1 << 8))
-        for address in (linear, linear + 7):
-            w = paging.walk(self._core_u32, self.reg("cr3"), address, wp=False,
-                            pse=bool(self.reg("cr4") & paging.PSE))
-            if not w.ok or self._core_u32(w.physical & ~3, present=True) is None:
-                raise GuestFault(f"the descriptor of selector {selector:#06x} (at linear "
-                                 f"{address:#010x}) is not mapped: the CPU would raise a page "
-                                 "fault while loading it to deliver an event", self.eip)
+        base, pse = self.gdtr()[0], bool(self.reg("cr4") & paging.PSE)
+        for selector in selectors:
+            linear = (base + (selector & 0xFFF8)) & 0xFFFF_FFFF
+            d = self.descriptor(selector)
+            self._m.monitor.prepare_descriptor_read(linear, d is not None and not d[1] & (1 << 8))
+            cr3 = self.reg("cr3")  # (after: a shadow pager may have rebuilt its directory)
+            for address in (linear, linear + 7):
+                w = paging.walk(self._core_u32, cr3, address, wp=False, pse=pse)
+                if not w.ok or self._core_u32(w.physical & ~3, present=True) is None:
+                    raise GuestFault(f"the descriptor of selector {selector:#06x} (at linear "
+                                     f"{address:#010x}) is not mapped: the CPU would raise a page "
+                                     "fault while loading it to deliver an event", self.eip)
 
     def _core_u32(self, address: int, present: bool = False) -> int | None:
         """A dword as the core sees physical memory (0, or None with ``present``, if nothing is

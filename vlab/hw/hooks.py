@@ -17,7 +17,7 @@ from unicorn import x86_const as X
 
 from vlab import layout
 from vlab.errors import GuestFault, VlabError
-from vlab.hw.clock import Slice
+from vlab.hw.clock import EXCEPTION_DELIVERED, Slice
 from vlab.hw.core import bare_metal_cpuid
 from vlab.hw.delivery import ERROR_CODE_VECTORS, vector_name
 from vlab.isa import decoder
@@ -105,9 +105,7 @@ class Hooks:
         if s is not None and address == s.skip_bp:  # resuming from here: let it execute once
             s.skip_bp = None
             s.skipped = (address, self._m.core.counter.value)
-            return
-        if address in self._m.breakpoints:
-            self._m.clock.request_stop("breakpoint", address, adjust=-1)
+        self.breakpoint_due(address)
 
     def _monitor_code(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
         """Only the monitor's own trampoline, entered by the monitor, may run up here."""
@@ -176,18 +174,8 @@ class Hooks:
         except Exception as e:  # a bug in a handler must not kill the process
             clock.fail(GuestFault(f"internal error while handling vector {intno}: {e!r}", eip))
         else:
-            if s.uncounted >= unretired:  # (not a trap a monitor emulated: that one retired)
-                self._stepped_into_handler(software, eip)
-
-    def _stepped_into_handler(self, software: bool, eip: int) -> None:
-        """A single step whose instruction faulted and whose exception was delivered to the
-        guest (the CPU is at its handler now) ends here, before the handler's first
-        instruction. A fault a monitor fixed unseen (a hidden page fault: the instruction is
-        retried where it was) does not end it."""
-        m = self._m
-        clock = m.clock
-        if clock.stepping and not software and m.cpu.eip != eip:  # (the monitor's trampoline
-            clock.request_stop("step", "exception delivered")  # still runs: the slice ends it)
+            if not software and clock.step_ends_at_handler(eip, retired=s.uncounted < unretired):
+                clock.request_stop("step", EXCEPTION_DELIVERED)
 
     def _fetch_fault(self, eip: int) -> bool:
         """Was this #PF raised by fetching the instruction at ``eip`` (CR2 inside its bytes)?
@@ -216,7 +204,8 @@ class Hooks:
             m.cpu.set_reg("eip", (eip + 1) & 0xFFFF_FFFF)  # core reports #UD instead
         elif m.clock.slice is not None:
             m.clock.slice.uncounted += 1
-        unretired = m.clock.slice.uncounted if m.clock.slice is not None else 0
+        s = m.clock.slice or Slice()  # (outside a slice: the trampoline)
+        unretired = s.uncounted
         try:
             m.monitor.interrupt(vector, None, False)
         except VlabError as e:
@@ -224,8 +213,8 @@ class Hooks:
         except Exception as e:  # a bug in a handler must not kill the process
             m.clock.fail(GuestFault(f"internal error while handling #UD: {e!r}", eip))
         else:
-            if m.clock.slice is None or m.clock.slice.uncounted >= unretired:
-                self._stepped_into_handler(False, eip)
+            if m.clock.step_ends_at_handler(eip, retired=s.uncounted < unretired):
+                m.clock.request_stop("step", EXCEPTION_DELIVERED)
         return True
 
     def _is_int1(self, eip: int) -> bool:
