@@ -35,7 +35,7 @@ from vlab.grading.isolation import (
     student_tree,
     submission_uid,
 )
-from vlab.monitor.api import CALLS
+from vlab.monitor.api import CALLS, DEFERRED, SHARED_REGISTERS
 
 CALL_TIMEOUT = 2.0  # seconds of CPU time one handler call may use
 TOTAL_TIMEOUT = 20.0  # seconds of CPU time the submission may use per scenario (reset for each)
@@ -276,9 +276,8 @@ class Student:
                     self._apply_deferred(vcpu, name, request[1])  # (made before this request)
                     request = request[2:]
                 op = request[0] if request else None
-                if self.allowed is not None and op not in self.allowed:
-                    self._send("err", f"{op!r} is not part of this exercise: a handler here may "
-                               f"use {', '.join(sorted(self.allowed))}")
+                if refused := self._refusal(op):
+                    self._send("err", refused)
                     continue
                 self._send("ok", _serve(vcpu, request))
             except HandlerError:
@@ -287,6 +286,13 @@ class Student:
                 self._send("err", str(e))
             except Exception as e:  # a bad request: reported to the handler as an error
                 self._send("err", f"{type(e).__name__}: {e}")
+
+    def _refusal(self, op) -> str | None:
+        """Why request ``op`` is refused in this exercise (None: it is allowed)."""
+        if self.allowed is None or op in self.allowed:
+            return None
+        return (f"{op!r} is not part of this exercise: a handler here may use "
+                f"{', '.join(sorted(self.allowed))}")
 
     def _apply_deferred(self, vcpu, name: str, requests) -> None:
         """The requests a handler made that answer nothing (register writes, ``skip()``,
@@ -301,11 +307,8 @@ class Student:
                     request[0] == "set_reg" and (len(request) != 3
                                                  or request[1] not in SHARED_REGISTERS)):
                 raise self._stop(f"{name}: the sandbox received a malformed message")
-            op = request[0]
-            if self.allowed is not None and op not in self.allowed:
-                raise HandlerError(f"{name} raised RuntimeError: {op!r} is not part of this "
-                                   f"exercise: a handler here may use "
-                                   f"{', '.join(sorted(self.allowed))}")
+            if refused := self._refusal(request[0]):
+                raise HandlerError(f"{name} raised RuntimeError: {refused}")
             try:
                 _serve(vcpu, request)
             except HandlerError:
@@ -358,10 +361,6 @@ def _exit_json(e) -> dict:
 
 
 _VIRT = {"IF", "IOPL", "CR0", "CR2", "CR3", "CR4", "GDTR", "IDTR", "LDTR", "TR", "CPL"}
-#: The registers a call brings along to the handler (its reads then cost no round trip).
-SHARED_REGISTERS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
-#: Requests a handler's process may send after the fact (they answer nothing).
-DEFERRED = frozenset({"set_reg", "skip", "console_append"})
 
 
 def _checked(kind: str, value):

@@ -16,17 +16,13 @@ import socket
 import sys
 import traceback
 
+from vlab.monitor.api import DEFERRED, REGISTER_PARTS
+
 #: Requests that change no register: the registers sent with the call stay valid after them.
 _PURE = frozenset({"reg", "mem_read", "virt", "vmread", "guest_eflags", "vtime", "guest_range_ok"})
-#: Requests that answer nothing: they travel with the next request (or the end of the call), in
-#: order, instead of costing a round trip each.
-_DEFERRED = frozenset({"skip", "console_append"})
-#: Parts of the general registers: (full register, shift, mask), as the grader computes them.
-_SUB = {**{r[1] + "l": ("e" + r[1] + "x", 0, 0xFF) for r in ("eax", "ebx", "ecx", "edx")},
-        **{r[1] + "h": ("e" + r[1] + "x", 8, 0xFF) for r in ("eax", "ebx", "ecx", "edx")},
-        **{r[1:]: (r, 0, 0xFFFF) for r in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp",
-                                           "esp")}}
-
+#: Requests that answer nothing (besides register writes): they travel with the next request
+#: (or the end of the call), in order, instead of costing a round trip each.
+_DEFERRED = DEFERRED - {"set_reg"}
 
 class _Channel:
     """The socket to the grader. The call brings the general registers along (when the exercise
@@ -79,17 +75,17 @@ class _Regs:
         if known is not None:
             if name in known:
                 return known[name]
-            if name in _SUB:
-                full, shift, mask = _SUB[name]
+            if name in REGISTER_PARTS:
+                full, shift, mask = REGISTER_PARTS[name]
                 return (known[full] >> shift) & mask
         return self._ch.ask("reg", name)
 
     def __setattr__(self, name, value):
         value = int(value)
         known = self._ch.registers
-        if known is not None and (name in known or name in _SUB) and -(1 << 63) <= value < 1 << 64:
-            if name in _SUB:  # (the grader merges a part into its register the same way)
-                full, shift, mask = _SUB[name]
+        if known is not None and (name in known or name in REGISTER_PARTS) and -(1 << 63) <= value < 1 << 64:
+            if name in REGISTER_PARTS:  # (the grader merges a part into its register the same way)
+                full, shift, mask = REGISTER_PARTS[name]
                 name, value = full, (known[full] & ~(mask << shift)) | ((value & mask) << shift)
             known[name] = value & 0xFFFF_FFFF  # (what the grader's 32-bit register will hold)
             self._ch.pending.append(["set_reg", name, value])

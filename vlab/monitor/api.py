@@ -98,3 +98,18 @@ CALLS: dict[str, tuple[str, ...]] = {
     "hypercall": ("int", "ints"),
     "note": ("str", "json"),
 }
+
+#: The 16- and 8-bit parts of the general registers: name -> (32-bit register, shift, mask).
+REGISTER_PARTS: dict[str, tuple[str, int, int]] = {
+    "ax": ("eax", 0, 0xFFFF), "bx": ("ebx", 0, 0xFFFF), "cx": ("ecx", 0, 0xFFFF),
+    "dx": ("edx", 0, 0xFFFF), "si": ("esi", 0, 0xFFFF), "di": ("edi", 0, 0xFFFF),
+    "sp": ("esp", 0, 0xFFFF), "bp": ("ebp", 0, 0xFFFF),
+    "al": ("eax", 0, 0xFF), "bl": ("ebx", 0, 0xFF), "cl": ("ecx", 0, 0xFF), "dl": ("edx", 0, 0xFF),
+    "ah": ("eax", 8, 0xFF), "bh": ("ebx", 8, 0xFF), "ch": ("ecx", 8, 0xFF), "dh": ("edx", 8, 0xFF),
+}
+#: The grader's wire: the registers a call brings along to a sandboxed handler (its reads of
+#: them, and of their parts, then cost no round trip) ...
+SHARED_REGISTERS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
+#: ... and the requests that answer nothing, which travel with the handler's next request or
+#: with the end of the call (``set_reg`` only for the shared registers).
+DEFERRED = frozenset({"set_reg", "skip", "console_append"})

@@ -16,6 +16,7 @@ from vlab import layout
 from vlab.errors import GuestFault, UnmappedAccess, VlabError
 from vlab.hw.cpu import descriptor_base, descriptor_limit
 from vlab.hw.delivery import ERROR_CODE_VECTORS, deliver_once, escalate
+from vlab.monitor.api import REGISTER_PARTS
 from vlab.monitor.trace import ExitReason
 from vlab.state import IF, IOPL_MASK, NT, RF, TF, VM, TableRegister
 
@@ -23,13 +24,7 @@ if TYPE_CHECKING:
     from vlab.hw.machine import Machine
     from vlab.monitor.trace import Exit
 
-_SUB = {  # 16- and 8-bit registers: (32-bit register, shift, mask)
-    "ax": ("eax", 0, 0xFFFF), "bx": ("ebx", 0, 0xFFFF), "cx": ("ecx", 0, 0xFFFF),
-    "dx": ("edx", 0, 0xFFFF), "si": ("esi", 0, 0xFFFF), "di": ("edi", 0, 0xFFFF),
-    "sp": ("esp", 0, 0xFFFF), "bp": ("ebp", 0, 0xFFFF),
-    "al": ("eax", 0, 0xFF), "bl": ("ebx", 0, 0xFF), "cl": ("ecx", 0, 0xFF), "dl": ("edx", 0, 0xFF),
-    "ah": ("eax", 8, 0xFF), "bh": ("ebx", 8, 0xFF), "ch": ("ecx", 8, 0xFF), "dh": ("edx", 8, 0xFF),
-}
+_SUB = REGISTER_PARTS  # 16- and 8-bit registers: (32-bit register, shift, mask)
 _FULL = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
          "cs", "ds", "es", "fs", "gs", "ss")
 
