@@ -528,6 +528,25 @@ def test_the_landlock_fallback_grades_like_bubblewrap(monkeypatch):
         isolation.cache_clear()
 
 
+def test_landlock_confines_a_grader_that_holds_many_descriptors(monkeypatch):
+    """A grader with many files open (a notebook kernel, a test worker) still confines the
+    submission: until exec the child holds all its parent's descriptors, so its 64-descriptor
+    limit must come after Landlock has opened the paths it allows (CI found exec refused)."""
+    from vlab.grading.isolation import isolation
+
+    monkeypatch.setenv("VLAB_SANDBOX", "landlock")
+    isolation.cache_clear()
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(80)]
+    try:
+        report = grade("02-hlt", SOLUTIONS / "s02_hlt.py")
+        assert report.score == report.max_score, str(report)
+        assert report.isolation.startswith("Landlock and seccomp")
+    finally:
+        for fd in held:
+            os.close(fd)
+        isolation.cache_clear()
+
+
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_empty_and_skip_only_handlers_lose_every_hidden_scenario(tmp_path, exercise):
     """Handlers that do nothing, or only advance past the instruction, lose points on every

@@ -205,12 +205,14 @@ def limits(uid: int | None, confined_to: list[str] | None = None):
         # a backstop only: the grader's budget is per call and per scenario (sandbox.py)
         resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
         if uid is not None:
             _drop_to(uid)()
             resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))  # no fork bomb
         if confined_to is not None:
             landlock.confine(confined_to)
+        # last: until exec the child holds every descriptor its parent had open, and Landlock
+        # needs a few more of its own
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
     return apply
 

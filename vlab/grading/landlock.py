@@ -80,7 +80,7 @@ def confine(readable: list[str]) -> None:
         for path in readable:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
+            except (FileNotFoundError, NotADirectoryError):
                 continue  # not on this machine: nothing to allow
             try:
                 rights = _EXECUTE | _READ_FILE | (_READ_DIR if os.path.isdir(path) else 0)
