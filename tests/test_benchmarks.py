@@ -25,9 +25,9 @@ EXPECTED: dict[str, list[str]] = {
     "bench_native.py": [
         rf"^compute loop: {NUM} guest instructions$",
         rf"^raw Unicorn \(same image\){RATE_RATIO}",
-        rf"^vlab native, free running{RATE_RATIO}",
-        rf"^vlab native, counted \(budget\){RATE_RATIO}",
-        rf"^vlab native, timer armed \({NUM} ticks\){RATE_RATIO}",
+        *(rf"^{mode}, {counter}\s+{NUM}\s+{NUM}(?:\s+>= {COUNT})?\s*$"
+          for counter in ("native counter", "count= mode")
+          for mode in ("free running", r"counted \(budget\)", rf"timer armed \({COUNT} ticks\)")),
         rf"^import vlab: {COUNT} s",
         rf"^from vlab import Lab \(loads Unicorn and Capstone\): {NUM} s$",
         rf"^step\(\) \+ state\(\): {NUM} us",

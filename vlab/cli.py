@@ -184,6 +184,12 @@ def _doctor(args: argparse.Namespace) -> int:
         return lab.status == "halted", f"the teaching kernel ran: {lab.status}, " \
                                        f"{lab.instructions:,} instructions"
 
+    def counter():
+        from vlab.hw import blocks
+
+        kind, how = blocks.mode()
+        return kind == "blocks", how
+
     def sandbox():
         from vlab.grading.isolation import isolation
 
@@ -211,6 +217,8 @@ def _doctor(args: argparse.Namespace) -> int:
     check("unicorn", "the emulated CPU", True, core, "pip install 'unicorn>=2.1,<2.2'")
     check("capstone", "disassembly", True, capstone, "pip install 'capstone>=5,<6'")
     check("a guest run", "everything", True, guest, "fix the items above")
+    check("fast counter", "exact instruction counts at full speed (else Unicorn's count= "
+          "mode, ~10x slower)", False, counter, f"{apt} gcc, then python -m vlab.hw.blocks")
     check("graphviz", "architecture diagrams (else their DOT text is shown)", False,
           lambda: tools("dot"), f"{apt} graphviz")
     check("sandbox", "grading submissions (vlab grade)", False, sandbox,

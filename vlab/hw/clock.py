@@ -27,6 +27,7 @@ import unicorn
 
 from vlab import layout
 from vlab.errors import BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, UnmappedAccess, VlabError
+from vlab.hw import blocks
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -72,6 +73,9 @@ class Slice:
     """The bookkeeping of one ``emu_start`` (hooks inside it update these fields)."""
 
     counting: bool = False  # counted (count=N): every instruction passes Unicorn's hook helper
+    exact: bool = False  # instructions are counted (count=N, or the native block counter)
+    at_deadline: bool = False  # (the native block counter) the slice ran to its deadline
+    watching: bool = False  # an interrupt waits for IF: every instruction is looked at
     uncounted: int = 0  # counted by Unicorn but not retired by the guest (faults, trampoline)
     stop_counted: bool = False  # the counter was read when the stop was requested
     stop_executed: int = 0
@@ -179,9 +183,13 @@ class Clock:
         self._m.core.uc.emu_stop()
 
     def resample(self) -> None:
-        """Something the interrupt logic depends on changed: end the slice after this instruction."""
+        """Something the interrupt logic depends on changed: end the slice after this instruction
+        (from a code hook that leaves EIP where it is: before the hooked instruction)."""
         if self.slice is not None:
-            self.request_stop("resample")
+            blocks = self._m.core.blocks
+            before = blocks is not None and blocks.hooked is not None \
+                and self._m.cpu.eip == blocks.hooked
+            self.request_stop("resample", adjust=-1 if before else 0)
 
     def step_ends_at_handler(self, eip: int, retired: bool = False) -> bool:
         """Does a single step whose instruction at ``eip`` faulted end now, at the handler the
@@ -306,7 +314,9 @@ class Clock:
         if m.exit_code is not None:
             return Stop("halted", m.cpu.eip, m.exit_code)
         limit = None if max_instructions is None else self.instructions + max_instructions
-        first = True
+        # resuming from a breakpoint: it lets the instruction run once, also when a slice ends
+        # before it could (a monitor re-planning: the guest has not moved yet)
+        resume_at, resume_count = m.cpu.eip, self.instructions
         while True:
             if self.interrupted:
                 self.interrupted = False
@@ -321,8 +331,8 @@ class Clock:
             stop = self._service()
             if stop is not None:
                 return stop
-            stop = self._slice(self._slice_length(limit), skip_bp=m.cpu.eip if first else None)
-            first = False
+            still = m.cpu.eip == resume_at and self.instructions == resume_count
+            stop = self._slice(self._slice_length(limit), skip_bp=resume_at if still else None)
             if stop is not None:
                 return stop
 
@@ -333,7 +343,8 @@ class Clock:
         if self.budget is not None:
             bounds.append(self.budget - self.instructions)
         timer, pic = self._m.devices.timer, self._m.devices.pic
-        if timer.period:  # (masked or not: an 8259 latches the request while masked)
+        if timer.period and not self._ticks_unseen():
+            # (masked or not: an 8259 latches the request while masked)
             bounds.append(max(1, timer.next_deadline - self.vtime))
         if self.irq_wait:
             bounds.append(self.irq_wait)
@@ -342,6 +353,22 @@ class Clock:
         if bounds:  # counted: split at most every MAX_COUNTED_SLICE instructions (the split
             bounds.append(MAX_COUNTED_SLICE)  # changes nothing the guest can see) so that
         return max(1, min(bounds)) if bounds else None  # Ctrl-C is seen within a fraction of a second
+
+    def _ticks_unseen(self) -> bool:
+        """Is IRQ0 masked with its request already latched? Then further ticks change nothing
+        the guest can see until it unmasks (a port write, which ends the slice): the slice need
+        not end at each one, and they are counted afterwards (:meth:`_catch_up`)."""
+        pic = self._m.devices.pic
+        return bool(pic.mask & 1 and pic.irr & 1)
+
+    def _catch_up(self) -> None:
+        """After a slice that ran past timer deadlines unseen: count those ticks (not one that
+        falls on the slice's end: the run loop ticks that before the next slice, as when the
+        slice ends there)."""
+        timer = self._m.devices.timer
+        while timer.period and timer.next_deadline < self.vtime:
+            timer.ticks += 1
+            timer.next_deadline += timer.period
 
     def _waiting_for_if(self) -> bool:
         """Is an interrupt pending that only the guest's IF holds back?"""
@@ -373,6 +400,16 @@ class Clock:
                 self.request_stop("resample", adjust=-1)
             return
         s.prev_eip = address
+
+    def interrupt_due(self, address: int) -> bool:
+        """For a monitor's hook about to emulate the instruction at ``address``: does a pending
+        interrupt come first (the guest set IF, and the slice watches for it)? Then the slice
+        stops now, before the instruction."""
+        s = self.slice
+        if s is None or not s.watching or s.stop_counted:
+            return False
+        self._watch_if(None, address, 0, None)
+        return s.stop_counted
 
     def _carry_shadow(self, s: Slice) -> None:
         """After a slice that watched for IF: how many instructions must still run before the
@@ -440,22 +477,36 @@ class Clock:
         m = self._m
         core = m.core
         m.segments.refresh()  # (checks accesses while a segment register is null or narrow)
-        s = self.slice = Slice(counting=bool(n), skip_bp=skip_bp)
-        if s.counting != self.counted_last:
+        blocks = core.blocks
+        s = self.slice = Slice(counting=bool(n) and blocks is None, exact=bool(n) or blocks is not None,
+                               skip_bp=skip_bp)
+        if blocks is None and s.counting != self.counted_last:
             # Unicorn adds its counting hook to blocks as it translates them and never revisits
             # a translated block: code translated while running free would never be counted
             # later (measured on Unicorn 2.1). Switching modes starts afresh.
             core.flush()
             self.counted_last = s.counting
         uc_error = None
-        # counting, every instruction already passes the core's hook helper: a hook added now
-        # applies at once, with no retranslation
-        watch = core.on_execute(self._watch_if) if s.counting and self._waiting_for_if() else None
+        watch = None
+        if s.exact and self._waiting_for_if():
+            # counting with count=, every instruction already passes the core's hook helper: a
+            # hook added now applies at once; counting by blocks, the code is translated anew
+            watch = core.on_execute(self._watch_if)
+            s.watching = True
+            if blocks is not None:
+                core.flush()
         try:
-            core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
+            if blocks is None:
+                core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
+            else:
+                self._run_blocks(s, n)
         except unicorn.UcError as e:
             uc_error = e
         finally:
+            if blocks is not None:
+                self.slice = None  # (nothing that runs now belongs to the slice)
+                blocks.drop_deleted_hooks(m.cpu.eip)
+            core.after_run()
             if watch is not None:
                 core.remove_hook(watch)
                 self._carry_shadow(s)
@@ -466,18 +517,24 @@ class Clock:
         trampoline = self.trampoline_ring is not None and m.cpu.eip == layout.TRAMPOLINE
         if trampoline:  # the slice ended before the trampoline's IRETD ran: it was not counted
             s.uncounted -= 1
-        raw = core.counter.value if n else 0
-        if s.stop_counted:
-            executed = s.stop_executed
-        elif n and raw > n:
-            executed = n
+        if blocks is not None:
+            raw = blocks.value_at_end(m.cpu.eip)
+            executed = s.stop_executed if s.stop_counted else raw
         else:
-            executed = raw
+            raw = core.counter.value if n else 0
+            if s.stop_counted:
+                executed = s.stop_executed
+            elif n and raw > n:
+                executed = n
+            else:
+                executed = raw
         executed = max(0, executed - s.uncounted)
         if self.irq_wait and watch is None:
             self.irq_wait = max(0, self.irq_wait - executed)
         self.instructions += executed
         self.vtime += executed
+        if self._ticks_unseen():
+            self._catch_up()
         if trampoline and s.error is None and uc_error is None:
             # finish the monitor's transition before anything else looks at the guest (an
             # interrupt delivered now would otherwise interrupt the monitor, not the guest)
@@ -510,8 +567,8 @@ class Clock:
         if s.stop_req is not None:
             reason, detail = s.stop_req
             return Stop(reason, m.cpu.eip, detail)
-        if not s.stop_counted and (n is None or raw <= n) and not self.interrupted \
-                and self._after_hlt():
+        if not s.stop_counted and not s.at_deadline and (n is None or raw <= n) \
+                and not self.interrupted and self._after_hlt():
             self.halted = True
             try:
                 m.monitor.hlt()
@@ -521,6 +578,39 @@ class Clock:
             if self.pending_stop is not None:  # (an exit breakpoint on the HLT exit)
                 return self.consume_stop()
         return None
+
+    def _run_blocks(self, s: Slice, n: int | None) -> None:
+        """The slice's ``emu_start``, counting with the native block counter: it stops the core
+        before a block it does not know (learn it, go on) and before one that would cross the
+        deadline (run the part that fits, up to a stop hook, then end)."""
+        m = self._m
+        counter = m.core.blocks
+        state = counter.state
+        counter.start(n)
+        tail = None
+        try:
+            while True:
+                state.refused = 0
+                m.core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, 0)
+                if tail is not None and not state.admit:  # the part that fits has run
+                    s.at_deadline = m.cpu.eip == counter.stop_at
+                    counter.end_tail(tail)
+                    tail = None
+                if not state.refused or s.stop_counted or s.error is not None or self.interrupted:
+                    return
+                if state.refused == blocks.MISS:
+                    counter.learn(m)
+                elif tail is None:
+                    tail = counter.tail()
+                    if tail is None and not state.admit:
+                        s.at_deadline = True
+                        return
+                else:  # (cannot happen: the tail's block is let in)
+                    return
+        finally:
+            if tail is not None:
+                counter.end_tail(tail)
+            counter.stop()
 
     def _watched_access(self) -> Stop | None:
         """The core stopped before an access to a page holding a data breakpoint: run that

@@ -28,6 +28,8 @@ import unicorn
 from unicorn import x86_const as X
 
 from vlab.errors import EngineError
+from vlab.hw import blocks
+from vlab.hw.blocks import BlockCounter
 
 #: Unicorn series vlab was measured against (pyproject pins the same range).
 SUPPORTED_SERIES = "2.1."
@@ -175,7 +177,12 @@ class Core:
         uc.ctl_set_exits([])
         self.fault = FaultReset(uc, self.layout)
         self.registers = FastRegisters(uc)
-        self.counter = InstructionCounter(uc, self.layout)
+        #: the native block counter (vlab.hw.blocks), or None: Unicorn's count= mode counts
+        self.blocks = BlockCounter(uc, self.forget_code) if blocks.mode()[0] == "blocks" else None
+        self.counter = InstructionCounter(uc, self.layout) if self.blocks is None \
+            else BlockInstructionCounter(self.blocks, self.registers)
+        self._ranges: dict[int, tuple[int, int]] = {}  # code hook -> its [begin, end]
+        self._stale: list[tuple[int, int]] = []  # ranges of code hooks deleted since the last run
         #: a monitor's CPUID callback (VT-x: CPUID exits), else the machine answers as bare metal
         self.cpuid_intercepted: Callable[[unicorn.Uc, object], int] | None = None
 
@@ -193,6 +200,8 @@ class Core:
     def flush(self) -> None:
         """Drop every translated block (code changed under the core)."""
         self.uc.ctl_flush_tb()
+        if self.blocks is not None:
+            self.blocks.clear()
 
     # ------------------------------------------------------------------ for monitors
     # A monitor sees the core only through these: where it wants control (an exact instruction
@@ -209,10 +218,28 @@ class Core:
         self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
         return result
 
-    def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None) -> int:
+    def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None,
+                   retranslate: bool = True) -> int:
         """Call ``callback(core, address, size, data)`` before each instruction in
-        [begin, end] (every instruction when begin > end); a handle for :meth:`remove_hook`."""
-        return self._untouched(self.uc.hook_add, unicorn.UC_HOOK_CODE, callback, data, begin, end)
+        [begin, end] (every instruction when begin > end); a handle for :meth:`remove_hook`.
+        (``retranslate=False``: the caller knows the core translates the range anew anyway, as
+        after a guest store into it: forgetting it now would hide that store from the core's
+        own self-modifying-code check.)"""
+        if self.blocks is None:
+            handle = self._untouched(self.uc.hook_add, unicorn.UC_HOOK_CODE, callback, data,
+                                     begin, end)
+            self._ranges[handle] = (begin, end)
+            return handle
+        # Counting by blocks no helper runs before every instruction, so a hook only runs in
+        # code translated after it was added: the range is translated again (a hook on every
+        # instruction needs flush(), outside the core's run, from the caller). A hook that
+        # moves EIP cuts its block short: the counter must know.
+        handle = self._untouched(self.uc.hook_add, unicorn.UC_HOOK_CODE,
+                                 _cutting(callback, self.blocks, self.registers), data, begin, end)
+        if begin <= end and retranslate:
+            self.forget_code(begin, end + 1)
+        self._ranges[handle] = (begin, end)
+        return handle
 
     def on_write(self, callback, begin: int, end: int) -> int:
         """Call ``callback(core, access, address, size, value, None)`` on writes to [begin, end]."""
@@ -226,10 +253,45 @@ class Core:
 
     def remove_hook(self, handle: int) -> None:
         self._untouched(self.uc.hook_del, handle)
+        # Unicorn forgets a deleted hook only when the next emu_start ends, and translates code
+        # meanwhile as if it were still there: code translated then would call the hook helper
+        # for nothing on every pass (a loop measured 2.5x slower, for good). after_run() has
+        # that code translated again once the hook is really gone.
+        span = self._ranges.pop(handle, None)
+        if span is not None:
+            self._stale.append(span)
+
+    def after_run(self) -> None:
+        """After each emu_start: translate again what may have been translated while a deleted
+        code hook still counted (see :meth:`remove_hook`)."""
+        if self._stale:
+            spans, self._stale = self._stale, []
+            if any(begin > end for begin, end in spans):
+                self.flush()
+                return
+            for begin, end in spans:
+                self.forget_code(begin, end + 1)
 
     def forget_code(self, begin: int, end: int) -> None:
         """Drop the core's translation of [begin, end): it re-translates (and sees new hooks)."""
         self._untouched(self.uc.ctl_remove_cache, begin, end)
+
+
+def _cutting(callback, counter: BlockCounter, registers: FastRegisters):
+    """``callback`` as a code hook that tells the block counter when it moved EIP."""
+    eip_id = X.UC_X86_REG_EIP
+
+    def hook(uc, address, size, data):
+        if address == counter.stop_at:  # the deadline falls here: stop before any hook runs,
+            uc.emu_stop()  # as count= mode's counting hook, always the first, would
+            return
+        counter.hooked = address
+        try:
+            callback(uc, address, size, data)
+        finally:
+            counter.hook_left(registers.read(eip_id))
+
+    return hook
 
 
 class FaultReset:
@@ -267,6 +329,26 @@ class InstructionCounter:
         return self._cell.value
 
 
+class BlockInstructionCounter:
+    """The same count as :class:`InstructionCounter`, from the native block counter: the
+    instructions of the slice so far, the one a hook runs at included."""
+
+    def __init__(self, blocks: BlockCounter, registers: FastRegisters):
+        self.blocks = blocks
+        self._registers = registers
+
+    @property
+    def value(self) -> int:
+        return self.blocks.value(self._registers.read(X.UC_X86_REG_EIP))
+
+
+class _TableRegister(ctypes.Structure):
+    """Unicorn's uc_x86_mmr (unicorn/x86.h): a table register's selector, base, limit, flags."""
+
+    _fields_ = [("selector", ctypes.c_uint16), ("base", ctypes.c_uint64),
+                ("limit", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
+
+
 class FastRegisters:
     """32-bit register access straight through the C API.
 
@@ -284,12 +366,22 @@ class FastRegisters:
         self._write_fn = uclib.uc_reg_write
         self._cell = ctypes.c_uint32(0)
         self._ref = ctypes.byref(self._cell)
+        self._table = _TableRegister()
+        self._table_ref = ctypes.byref(self._table)
 
     def read(self, reg_id: int) -> int:
         self._cell.value = 0
         if self._read_fn(self._uch, reg_id, self._ref):
             raise unicorn.UcError(unicorn.UC_ERR_ARG)
         return self._cell.value
+
+    def table(self, reg_id: int) -> tuple[int, int, int]:
+        """GDTR, IDTR, TR or LDTR: (selector, base, limit), in one C call (Unicorn's Python
+        reg_read picks a register class and builds a tuple type per call: ~5 us)."""
+        t = self._table
+        if self._read_fn(self._uch, reg_id, self._table_ref):
+            raise unicorn.UcError(unicorn.UC_ERR_ARG)
+        return t.selector, t.base & 0xFFFF_FFFF, t.limit
 
     def write(self, reg_id: int, value: int) -> None:
         self._cell.value = value & 0xFFFF_FFFF

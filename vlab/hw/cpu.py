@@ -134,11 +134,11 @@ class Cpu:
         return bool(self._fast.read(X.UC_X86_REG_EFLAGS) & IF)
 
     def idtr(self) -> tuple[int, int]:
-        _, base, limit, _ = self.uc.reg_read(X.UC_X86_REG_IDTR)
+        _, base, limit = self._fast.table(X.UC_X86_REG_IDTR)
         return base, limit
 
     def gdtr(self) -> tuple[int, int]:
-        _, base, limit, _ = self.uc.reg_read(X.UC_X86_REG_GDTR)
+        _, base, limit = self._fast.table(X.UC_X86_REG_GDTR)
         return base, limit
 
     def load_table_registers(self, *, gdtr: tuple[int, int] | None = None,
@@ -238,12 +238,12 @@ class Cpu:
 
     def tss_range(self) -> tuple[int, int]:
         """Base and limit of the current TSS (the task register's hidden part)."""
-        _, base, limit, _ = self.uc.reg_read(X.UC_X86_REG_TR)
+        _, base, limit = self._fast.table(X.UC_X86_REG_TR)
         return base, limit
 
     def tss_stack(self, ring: int) -> tuple[int, int]:
         """SS:ESP for ``ring`` from the current TSS (SDM vol. 3, 7.2.1)."""
-        _, base, _, _ = self.uc.reg_read(X.UC_X86_REG_TR)
+        _, base, _ = self._fast.table(X.UC_X86_REG_TR)
         esp, ss = struct.unpack("<II", self._m.memory.read_linear(base + 4 + 8 * ring, 8))
         if ss & 0xFFFC == 0:
             clock = self._m.clock
@@ -356,7 +356,11 @@ class Cpu:
     def run_trampoline(self, ring: int) -> None:
         """Execute the trampoline's IRETD now, outside any slice (it is the monitor's, not
         counted as the guest's)."""
-        self.uc.emu_start(layout.TRAMPOLINE, layout.UNTIL_NEVER, 0, 1)
+        blocks = self._m.core.blocks
+        if blocks is None:
+            self.uc.emu_start(layout.TRAMPOLINE, layout.UNTIL_NEVER, 0, 1)
+        else:
+            blocks.run_exactly(self._m, layout.TRAMPOLINE, 1)
         self._m.core.clear_fault()
         if self.cpl() != ring:
             raise VlabError(f"deprivilege to ring {ring} failed (CPL is {self.cpl()})")

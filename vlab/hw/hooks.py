@@ -88,12 +88,13 @@ class Hooks:
     # ------------------------------------------------------------------ the hooks
     def breakpoint_due(self, address: int) -> bool:
         """For another hook at ``address`` that would emulate the instruction (a translator's
-        callout): is a breakpoint about to stop the guest here? Then it stops now, before the
-        instruction, and the other hook must leave it alone (Unicorn runs hooks at one address
-        in the order they were added, the breakpoint's perhaps last)."""
+        callout): is a breakpoint, or a pending interrupt the guest has just enabled, about to
+        stop the guest here? Then it stops now, before the instruction, and the other hook must
+        leave it alone (Unicorn runs hooks at one address in the order they were added, the
+        breakpoint's or the interrupt window's perhaps last)."""
         s = self._m.clock.slice
         if address not in self._m.breakpoints:
-            return False
+            return self._m.clock.interrupt_due(address)
         if s is not None and (address == s.skip_bp
                               or s.skipped == (address, self._m.core.counter.value)):
             return False  # resuming from this breakpoint: this execution goes on
@@ -138,6 +139,9 @@ class Hooks:
         cpl = uc.reg_read(X.UC_X86_REG_CS) & 3
         if cpl != clock.last_cpl:
             before, clock.last_cpl = clock.last_cpl, cpl
+            blocks = self._m.core.blocks
+            if blocks is not None and blocks.state.block_pc == address:  # (counted already:
+                blocks.settle(blocks.before_block())  # the block will not run)
             clock.request_stop("mode_change", f"CPL {before} -> {cpl}")
 
     def _interrupt(self, uc: unicorn.Uc, intno: int, _: object) -> None:
@@ -145,11 +149,13 @@ class Hooks:
         clock, s = m.clock, m.clock.slice or Slice()  # (outside a slice: the trampoline)
         error_code, software = m.core.capture_fault()
         eip = m.cpu.eip
+        if m.core.blocks is not None:  # delivery leaves the block here: count no further
+            m.core.blocks.settle(m.core.blocks.value(eip))
         clock.fault_text_if_known = None
         if not software and not (intno == 14 and self._fetch_fault(eip)):
             s.uncounted += 1  # the faulting instruction did not retire (a fault on fetching it
             # came before Unicorn counted it at all)
-        if not software and s.counting:  # (free running: no counter, so no storm check)
+        if not software and s.exact:  # (free running: no counter, so no storm check)
             progress = m.core.counter.value - s.uncounted
             if (eip, progress) == s.last_fault:
                 s.fault_streak += 1
@@ -194,6 +200,8 @@ class Hooks:
     def _invalid(self, uc: unicorn.Uc, _: object) -> bool:
         m = self._m
         eip = m.cpu.eip
+        if m.core.blocks is not None:
+            m.core.blocks.settle(m.core.blocks.value(eip))
         m.clock.fault_eip = eip
         m.clock.fault_software = False
         m.clock.faults += 1

@@ -126,6 +126,8 @@ class SegmentChecks:
         self._flat = None if wanted else selectors
         if wanted and self._hook is None:
             self._hook = self._m.core.on_execute(self._check)
+            if self._m.core.blocks is not None:  # (no per-instruction helper: translate anew)
+                self._m.core.flush()
             self.armings += 1
         elif not wanted and self._hook is not None:
             self._m.core.remove_hook(self._hook)

@@ -110,14 +110,22 @@ class CodeScanner:
     def _forget_core_translation(self, start: int, end: int) -> None:
         """The core must re-translate [start, end) to see new hooks. Never from inside a hook
         (dropping the block being executed disturbs Unicorn's instruction count): in a counted
-        slice new hooks work at once anyway; in a free-running one the slice ends first."""
+        slice new hooks work at once anyway; in a free-running one, or counted by blocks where
+        the block being executed would run into the range, the slice ends first."""
         m = self.machine
         if not m.clock.in_slice:
             m.core.forget_code(start, end)
             return
-        if not m.clock.counting:
-            self._stale.append((start, end))
-            m.clock.resample()
+        if m.clock.counting:
+            return
+        blocks = m.core.blocks
+        if blocks is not None and not blocks.runs_ahead(m.cpu.eip, start, end):
+            # (counting by blocks, no hook per instruction: the core re-translates [start,
+            # end) before it runs there, unless the block it is executing runs into it)
+            m.core.forget_code(start, end)
+            return
+        self._stale.append((start, end))
+        m.clock.resample()
 
     def _drop_stale(self) -> None:
         for start, end in self._stale:
@@ -239,8 +247,9 @@ class CodeScanner:
 
     def _watch_rescan(self, start: int, end: int) -> None:
         """Scan [start, end) anew when the guest next executes there."""
+        # (from the guest's store into [start, end): the core translates that code anew itself)
         self._retranslate[start] = self.machine.core.on_execute(self._on_reentry, start, end - 1,
-                                                                start)
+                                                                start, retranslate=False)
         self._retranslate_end[start] = end
 
     def _on_reentry(self, uc, address: int, size: int, start: int) -> None:

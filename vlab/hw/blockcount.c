@@ -1,0 +1,211 @@
+/* vlab's native instruction counter: Unicorn hooks that count guest instructions a
+ * translation block at a time, instead of Unicorn's count= mode (a helper call before every
+ * instruction). Loaded with ctypes by vlab/hw/blocks.py, which owns the Python side.
+ *
+ * - vlab_block (UC_HOOK_BLOCK) runs before each translation block executes. It looks the
+ *   block up by (address, size); if its instruction count is known and the block fits before
+ *   the deadline it adds the count and lets it run, else it stops the core before the block's
+ *   first instruction (Unicorn checks for a stop request right after the block hook). Python
+ *   then learns the block (a miss), or runs the part of the block that fits (the deadline).
+ * - vlab_generated (UC_HOOK_EDGE_GENERATED) runs when the core translates a block: if it
+ *   translated anew a block whose count is known, the code there may have changed (a guest
+ *   that rewrites its code, a monitor that adds a hook), so the count is forgotten and Python
+ *   learns the block again before it runs.
+ * - vlab_boundary (UC_HOOK_CODE on chosen addresses) does nothing: a code hook makes Unicorn
+ *   sync EIP before the instruction and check for a stop request after the hook, so an I/O or
+ *   CPUID hook sees its own EIP and a stop it asks for lands before the next instruction, as
+ *   in count= mode.
+ * - vlab_stop_here (UC_HOOK_CODE on one address) stops the core before that instruction.
+ *
+ * Written against Unicorn 2.1 (uc_tb in unicorn.h; the hook signatures of uc_cb_hookcode_t and
+ * uc_hook_edge_gen_t). Build: cc -O2 -shared -fPIC -o blockcount.so blockcount.c
+ */
+#include <stdint.h>
+
+#define SLOTS 65536u /* a power of two; Python clears the table before it is 3/4 full */
+
+typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb; /* unicorn.h */
+
+struct entry {
+    uint64_t pc;
+    uint32_t size;       /* 0: a free slot */
+    uint32_t count;      /* instructions in the block; 0: not known (Python must decode it) */
+    uint64_t hits;       /* times the block was entered */
+    uint32_t generation; /* moves on when the core translates the block anew */
+    uint32_t starts;     /* instructions in offsets */
+    const uint16_t *offsets; /* where each instruction starts, from pc (Python owns them) */
+};
+
+struct counter {
+    uint64_t counted;    /* instructions of the blocks entered (whole blocks) */
+    uint64_t deadline;   /* no block may take counted past this */
+    uint64_t block_pc;   /* the block entered, or refused, last */
+    uint64_t block_base; /* counted before that block */
+    uint32_t block_size;
+    uint32_t block_count;
+    int32_t refused;     /* why the last block was refused: 0 no, 1 unknown, 2 deadline */
+    int32_t admit;       /* let the next block in whatever the deadline (a stop hook ends it) */
+    int32_t settled;     /* Python cut the current block short: counted is exact (until the next) */
+    int32_t off;         /* not counting (the core runs outside a slice): let every block in */
+    int32_t trusted_left; /* translations in [trusted_pc, trusted_end) that keep their count */
+    int32_t pad;
+    uint64_t filled;     /* slots in use */
+    uint64_t blocks;     /* blocks entered */
+    int (*emu_stop)(void *uc);
+    struct entry *current; /* the entry of the block entered last (NULL: none) */
+    uint64_t cuts;       /* blocks cut short by a store into themselves */
+    uint64_t trusted_pc; /* Python has the code here translated again, unchanged */
+    uint64_t trusted_end;
+    struct entry table[SLOTS];
+};
+
+static inline uint32_t slot_of(uint64_t pc, uint32_t size) {
+    uint64_t h = (pc ^ ((uint64_t)size << 48)) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 48) & (SLOTS - 1);
+}
+
+/* The entry for (pc, size), or the free slot where it would go (NULL if the table is full). */
+static struct entry *find(struct counter *c, uint64_t pc, uint32_t size) {
+    uint32_t i = slot_of(pc, size);
+    for (uint32_t n = 0; n < SLOTS; n++, i = (i + 1) & (SLOTS - 1)) {
+        struct entry *e = &c->table[i];
+        if (e->size == 0 || (e->pc == pc && e->size == size))
+            return e;
+    }
+    return 0;
+}
+
+/* How many instructions of block e start before pc, and the one at pc if one starts there. */
+static uint32_t position(const struct entry *e, uint64_t pc) {
+    uint64_t off = pc - e->pc;
+    uint32_t lo = 0, hi = e->starts;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (e->offsets[mid] < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo + (lo < e->starts && e->offsets[lo] == off ? 1 : 0);
+}
+
+void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
+    if (c->off)
+        return;
+    struct entry *prev = c->current;
+    uint32_t single = 0; /* the block is one instruction of the previous block */
+    /* A block that starts inside the previous one and does not end where it ends (not a REP
+     * instruction starting over, not a jump back to a label in it or to its start) means the
+     * previous block was cut short where no hook saw it: the core does that when a guest store
+     * rewrites the block being executed (before the store is done), then runs the store as a
+     * block of one instruction, which must not be refused (the core would not make it one
+     * instruction again, and the store would cut its block forever). What ran of the previous
+     * block is what came before the store: the store retires once, in its own block.
+     * (count= mode counts it twice: its counting hook ran before the first attempt.) */
+    if (prev && !c->settled && !c->refused && prev->offsets && prev->pc <= pc
+            && pc < prev->pc + prev->size && pc + size != prev->pc + prev->size) {
+        uint32_t k = position(prev, pc); /* (the instruction at pc included) */
+        c->counted = c->block_base + (k ? k - 1 : 0);
+        c->cuts++;
+        single = k > 0 && k <= prev->starts && prev->offsets[k - 1] == pc - prev->pc
+                 && (k == prev->starts ? prev->size : prev->offsets[k]) == pc - prev->pc + size;
+    }
+    struct entry *e = find(c, pc, size);
+    c->block_pc = pc;
+    c->block_size = size;
+    c->block_base = c->counted;
+    c->settled = 0;
+    c->current = 0;
+    if (single && e && e->size == 0) { /* one instruction: no need to ask Python */
+        e->pc = pc;
+        e->size = size;
+        e->hits = 0;
+        e->starts = 0;
+        e->offsets = 0;
+        c->filled++;
+    }
+    if (single && e)
+        e->count = 1;
+    if (e == 0 || e->size == 0 || e->count == 0) {
+        c->block_count = 0;
+        c->refused = 1;
+        c->emu_stop(uc);
+        return;
+    }
+    c->block_count = e->count;
+    if (c->counted + e->count > c->deadline && !c->admit) {
+        c->refused = 2;
+        c->emu_stop(uc);
+        return;
+    }
+    c->admit = 0;
+    c->refused = 0;
+    c->counted += e->count;
+    c->current = e;
+    c->blocks++;
+    e->hits++;
+}
+
+void vlab_generated(void *uc, uc_tb *cur, uc_tb *prev, struct counter *c) {
+    (void)uc;
+    (void)prev;
+    struct entry *e = find(c, cur->pc, cur->size);
+    if (e == 0 || e->size == 0)
+        return;
+    e->generation++;
+    if (c->trusted_left > 0 && c->trusted_pc <= cur->pc && cur->pc < c->trusted_end
+            && e->count == cur->icount) {
+        c->trusted_left--; /* (a stop hook added or removed: the same code, the same count) */
+        return;
+    }
+    e->count = 0;
+}
+
+/* Python's side of the table: 0 on success, -1 if the table is full. */
+int vlab_put(struct counter *c, uint64_t pc, uint32_t size, uint32_t count,
+             const uint16_t *offsets, uint32_t starts) {
+    struct entry *e = find(c, pc, size);
+    if (e == 0)
+        return -1;
+    if (e->size == 0) {
+        e->pc = pc;
+        e->size = size;
+        e->hits = 0;
+        c->filled++;
+    }
+    e->count = count;
+    e->offsets = offsets;
+    e->starts = starts;
+    return 0;
+}
+
+/* The entry for (pc, size), or NULL. */
+struct entry *vlab_get(struct counter *c, uint64_t pc, uint32_t size) {
+    struct entry *e = find(c, pc, size);
+    return (e == 0 || e->size == 0) ? 0 : e;
+}
+
+void vlab_clear(struct counter *c) {
+    for (uint32_t i = 0; i < SLOTS; i++) {
+        c->table[i].size = 0;
+        c->table[i].offsets = 0;
+    }
+    c->filled = 0;
+    c->current = 0;
+}
+
+uint64_t vlab_slots(void) { return SLOTS; }
+uint64_t vlab_counter_size(void) { return sizeof(struct counter); }
+
+void vlab_boundary(void *uc, uint64_t address, uint32_t size, struct counter *c) {
+    (void)uc;
+    (void)address;
+    (void)size;
+    (void)c;
+}
+
+void vlab_stop_here(void *uc, uint64_t address, uint32_t size, struct counter *c) {
+    (void)address;
+    (void)size;
+    c->emu_stop(uc);
+}

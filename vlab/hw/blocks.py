@@ -1,0 +1,451 @@
+"""Exact instruction counts a translation block at a time (the native counter).
+
+Unicorn's ``count=`` mode calls a helper before every instruction (~9 ns each): a counted guest
+runs at a few percent of the core's speed. This module counts instead with a small native hook
+(``blockcount.c``, compiled on first use with the system's C compiler and cached beside the guest
+images) that runs once per translation block: it adds the block's instruction count, and stops
+the core *before* a block whose count it does not know yet (Python learns it, from the core's own
+translation) or that would cross the next deadline (Python then runs just the part that fits,
+with a one-address stop hook). Counts, deadlines and stops are the same as in ``count=`` mode;
+the property tests in ``tests/test_counting.py`` hold the two against each other.
+
+Inside a hook the count must be exact to the instruction: :meth:`BlockCounter.value` adds to the
+instructions before the current block the position of EIP inside it (the block's instruction
+addresses, decoded once with Capstone when the block is learnt). A hook that moves EIP elsewhere
+in the middle of a block (an exception delivered, an instruction emulated) *settles* the count
+there (:meth:`BlockCounter.settle`), so that the rest of the block is not counted.
+
+In ``count=`` mode EIP is synced before every instruction, and a stop asked for by an I/O or
+CPUID hook lands before the next instruction. Here the core syncs EIP and looks for stop
+requests only at block starts and at code hooks, so each IN, OUT, INS, OUTS or CPUID in a block,
+and the instruction after it, get an empty native code hook.
+
+``VLAB_COUNTING`` selects the counter: ``auto`` (default: this one if it can be built, else
+``count=``), ``blocks`` (this one, or an error saying why not) or ``units`` (``count=``).
+``python -m vlab.hw.blocks`` builds it now and says which counter a machine will use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import unicorn
+
+from vlab.errors import EngineError
+
+if TYPE_CHECKING:
+    from vlab.hw.machine import Machine
+
+SOURCE = Path(__file__).with_name("blockcount.c")
+#: what builds the helper: no C library needed (freestanding, nothing linked)
+CFLAGS = ["-O2", "-shared", "-fPIC", "-ffreestanding", "-nostdlib", "-fno-stack-protector"]
+MISS, DEADLINE = 1, 2  # why the native hook refused a block
+NO_DEADLINE = (1 << 64) - 1
+#: instructions whose hooks may stop the core (I/O, CPUID): the next one gets a boundary hook
+_STOPPING = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd", "cpuid"})
+_FILL_LIMIT = 3 / 4  # of the table's slots: then it is cleared and blocks are learnt anew
+
+
+class _Header(ctypes.Structure):
+    """The start of ``struct counter`` in blockcount.c (its table follows)."""
+
+    _fields_ = [("counted", ctypes.c_uint64), ("deadline", ctypes.c_uint64),
+                ("block_pc", ctypes.c_uint64), ("block_base", ctypes.c_uint64),
+                ("block_size", ctypes.c_uint32), ("block_count", ctypes.c_uint32),
+                ("refused", ctypes.c_int32), ("admit", ctypes.c_int32),
+                ("settled", ctypes.c_int32), ("off", ctypes.c_int32),
+                ("trusted_left", ctypes.c_int32), ("pad", ctypes.c_int32),
+                ("filled", ctypes.c_uint64), ("blocks", ctypes.c_uint64),
+                ("emu_stop", ctypes.c_void_p), ("current", ctypes.c_void_p),
+                ("cuts", ctypes.c_uint64), ("trusted_pc", ctypes.c_uint64),
+                ("trusted_end", ctypes.c_uint64)]
+
+
+class Entry(ctypes.Structure):
+    """``struct entry``: one block of the table."""
+
+    _fields_ = [("pc", ctypes.c_uint64), ("size", ctypes.c_uint32), ("count", ctypes.c_uint32),
+                ("hits", ctypes.c_uint64), ("generation", ctypes.c_uint32),
+                ("starts", ctypes.c_uint32), ("offsets", ctypes.c_void_p)]
+
+
+# ---------------------------------------------------------------------------- building
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cache_root() -> Path:
+    root = os.environ.get("VLAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vlab")
+    return Path(root) / "native"
+
+
+def _key() -> str:
+    text = SOURCE.read_bytes() + " ".join(CFLAGS).encode() + platform.machine().encode()
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+def build() -> Path:
+    """Compile blockcount.c (once: the result is cached by the hash of its source); raise
+    :class:`~vlab.errors.EngineError` saying why if it cannot be built."""
+    target = _cache_root() / f"blockcount-{_key()}.so"
+    if target.exists():
+        return target
+    cc = _compiler()
+    if cc is None:
+        raise EngineError("no C compiler (cc, gcc or clang) to build vlab's native instruction "
+                          "counter: install gcc (bash scripts/setup.sh does)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".so.{os.getpid()}")
+    out = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True,
+                         text=True, timeout=120)
+    if out.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise EngineError(f"building vlab's native instruction counter failed ({cc}): "
+                          + (out.stderr.strip() or out.stdout.strip())[-500:])
+    os.replace(tmp, target)  # (atomic: processes building at once each get a whole file)
+    return target
+
+
+@functools.lru_cache(maxsize=1)
+def library() -> ctypes.CDLL:
+    """The native counter, built if need be (cached per process)."""
+    lib = ctypes.CDLL(str(build()))
+    lib.vlab_put.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint32,
+                             ctypes.c_void_p, ctypes.c_uint32]
+    lib.vlab_put.restype = ctypes.c_int
+    lib.vlab_get.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32]
+    lib.vlab_get.restype = ctypes.POINTER(Entry)
+    lib.vlab_clear.argtypes = [ctypes.c_void_p]
+    lib.vlab_slots.restype = ctypes.c_uint64
+    lib.vlab_counter_size.restype = ctypes.c_uint64
+    if ctypes.sizeof(Entry) * lib.vlab_slots() + ctypes.sizeof(_Header) \
+            != lib.vlab_counter_size():
+        raise EngineError("vlab's native instruction counter does not match its Python side "
+                          "(struct layout): rebuild it with python -m vlab.hw.blocks")
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def mode() -> tuple[str, str]:
+    """Which counter machines use, and why: ("blocks", how) or ("units", why not blocks)."""
+    wanted = os.environ.get("VLAB_COUNTING", "auto")
+    if wanted not in ("auto", "blocks", "units"):
+        raise EngineError(f"VLAB_COUNTING={wanted!r} is not one of auto, blocks, units")
+    if wanted == "units":
+        return "units", "VLAB_COUNTING=units: Unicorn's count= mode"
+    try:
+        lib = library()
+    except (EngineError, OSError) as e:
+        if wanted == "blocks":
+            raise EngineError(f"VLAB_COUNTING=blocks, but {e}") from None
+        return "units", f"Unicorn's count= mode (the native counter is unavailable: {e})"
+    return "blocks", f"native block counter ({lib._name})"  # noqa: SLF001
+
+
+# ---------------------------------------------------------------------------- counting
+class BlockCounter:
+    """The native counter attached to one core, and the Python half of its bookkeeping."""
+
+    def __init__(self, uc: unicorn.Uc, forget_code):
+        from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
+
+        self.lib = lib = library()
+        self.uc = uc
+        self._forget = forget_code  # the core's forget_code (it keeps the fault state clean)
+        self._uclib = uclib
+        self._hook_type = uc_hook_h
+        self.memory = (ctypes.c_ubyte * lib.vlab_counter_size())()
+        self.address = ctypes.addressof(self.memory)
+        self.state = _Header.from_address(self.address)
+        self.state.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+        self.state.off = 1
+        self.slots = lib.vlab_slots()
+        self._block_hook = self._add(unicorn.UC_HOOK_BLOCK, "vlab_block", 1, 0)
+        self._edge_hook = self._add(unicorn.UC_HOOK_EDGE_GENERATED, "vlab_generated", 1, 0)
+        #: a block's instruction addresses, by (pc, size), as learnt
+        self.insns: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._offsets: list[ctypes.Array] = []  # instruction offsets the table points to
+        self._decoded: dict[tuple[int, int, bytes], tuple[int, ...]] = {}
+        self._boundaries: dict[int, int] = {}  # address -> its empty code hook
+        self.hooked: int | None = None  # inside a code hook: the address it hooks
+        #: where the part of a block that fits before the deadline ends (code hooks there stop
+        #: at once: the stop hook may come after them in Unicorn's list)
+        self.stop_at: int | None = None
+        self._stale_stops: list[int] = []
+        self.learnt = 0  # blocks learnt (misses), for benchmarks
+
+    def _add(self, kind: int, symbol: str, begin: int, end: int) -> int:
+        handle = self._hook_type()
+        fn = ctypes.cast(getattr(self.lib, symbol), ctypes.c_void_p)
+        err = self._uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind, fn,  # noqa: SLF001
+                                      ctypes.c_void_p(self.address), ctypes.c_uint64(begin),
+                                      ctypes.c_uint64(end))
+        if err:
+            raise unicorn.UcError(err)
+        return handle.value
+
+    def _remove(self, handle: int) -> None:
+        self._uclib.uc_hook_del(self.uc._uch, self._hook_type(handle))  # noqa: SLF001
+
+    # ------------------------------------------------------------------ a slice
+    def start(self, limit: int | None) -> None:
+        """A new slice of at most ``limit`` instructions (None: no deadline)."""
+        s = self.state
+        s.counted = 0
+        s.deadline = NO_DEADLINE if limit is None else limit
+        s.block_pc, s.block_size, s.block_count, s.block_base = NO_DEADLINE, 0, 0, 0
+        s.refused = s.admit = s.settled = s.off = 0
+        s.current = None
+        self.hooked = None
+
+    def run_exactly(self, machine: Machine, begin: int, count: int) -> None:
+        """Outside a slice (the monitor's trampoline): run ``count`` instructions from
+        ``begin``, uncounted as the guest's. (Unicorn's count= cannot do it here: blocks
+        translated without its counting hook would run whole.)"""
+        self.start(count)
+        state, tail, address = self.state, None, begin
+        try:
+            while True:
+                state.refused = 0
+                self.uc.emu_start(address, (1 << 64) - 1, 0, 0)
+                address = machine.cpu.eip
+                if tail is not None and not state.admit:
+                    self.end_tail(tail)
+                    tail = None
+                if state.refused == MISS:
+                    self.learn(machine)
+                elif state.refused == DEADLINE and tail is None:
+                    tail = self.tail()
+                    if tail is None and not state.admit:
+                        return
+                else:
+                    return
+        finally:
+            if tail is not None:
+                self.end_tail(tail)
+            self.drop_deleted_hooks(machine.cpu.eip)
+            self.stop()
+
+    def stop(self) -> None:
+        """The slice is over: until the next, the core runs uncounted (the monitor's
+        trampoline, a probe)."""
+        self.state.off = 1
+
+    def value(self, eip: int) -> int:
+        """Instructions of the slice counted by the time a hook runs with EIP = ``eip``, counted
+        as ``count=`` mode counts them: the instruction at ``eip`` included (a code hook runs
+        before it, after Unicorn's counting hook; a faulting instruction was counted).
+        Inside a code hook (:meth:`hook_entered`) the hooked instruction's count, whatever
+        the hook did to EIP since."""
+        if self.hooked is not None:
+            eip = self.hooked
+        return self._count(eip, True)
+
+    def value_at_end(self, eip: int) -> int:
+        """Instructions of the slice retired when it ended with EIP = ``eip`` (the instruction
+        at ``eip`` has not run)."""
+        return self._count(eip, False)
+
+    def _count(self, eip: int, including: bool) -> int:
+        s = self.state
+        if s.settled or s.refused or s.block_count == 0:
+            return s.counted
+        pc = s.block_pc
+        if not pc <= eip < pc + s.block_size:
+            return s.counted  # (outside the block: it ran whole)
+        return s.block_base + self._position(pc, s.block_size, eip, including)
+
+    def runs_ahead(self, eip: int, start: int, end: int) -> bool:
+        """Will the block being executed, from the instruction at ``eip`` on (not that one: a
+        hook runs before it), run an instruction in [start, end)?"""
+        s = self.state
+        pc, size = s.block_pc, s.block_size
+        if s.settled or s.refused or s.block_count == 0 or not pc <= eip < pc + size \
+                or end <= eip or start >= pc + size:
+            return False
+        insns = self.insns.get((pc, size)) or self._learn_addresses(pc, size)
+        return any(eip < a < pc + size and start <= a < end for a in insns)
+
+    def before_block(self) -> int:
+        """In a block hook that runs after the native one: the count before this block."""
+        return self.state.block_base
+
+    def settle(self, value: int) -> None:
+        """A hook moved EIP away from the current block after ``value`` instructions: the rest
+        of the block does not run, so it is not counted (until the core enters the next)."""
+        s = self.state
+        s.counted = value
+        s.settled = 1
+
+    def hook_entered(self, address: int) -> None:
+        """A code hook at ``address`` begins (see :meth:`hook_left`)."""
+        self.hooked = address
+
+    def hook_left(self, eip: int) -> None:
+        """The code hook ends with EIP = ``eip``: if it moved EIP (it emulated the instruction
+        or sent the guest elsewhere) the block was cut after the hooked instruction."""
+        address, self.hooked = self.hooked, None
+        if eip != address and address is not None:
+            self.settle(self._count(address, True))
+
+    def _position(self, pc: int, size: int, eip: int, including: bool) -> int:
+        insns = self.insns.get((pc, size))
+        if insns is None:
+            insns = self._learn_addresses(pc, size)
+        lo, hi = 0, len(insns)
+        while lo < hi:  # instructions that start before eip
+            mid = (lo + hi) // 2
+            if insns[mid] < eip:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo + (1 if including and lo < len(insns) and insns[lo] == eip else 0)
+
+    # ------------------------------------------------------------------ learning blocks
+    def learn(self, machine: Machine) -> int:
+        """The native hook refused an unknown block: put its instruction count in the table
+        (from the core's own translation), decode its instruction addresses, and give the
+        instruction after each I/O or CPUID in it an empty code hook. Returns the count."""
+        s = self.state
+        pc, size = s.block_pc, s.block_size
+        if s.filled >= self.slots * _FILL_LIMIT or len(self._offsets) > self.slots:
+            self.clear()
+        tb = self.uc.ctl_request_cache(pc)
+        addresses = self._learn_addresses(pc, size, machine)
+        tb_pc, tb_count, tb_size = tb
+        count = tb_count if (tb_pc, tb_size) == (pc, size) and tb_count else len(addresses)
+        offsets = (ctypes.c_uint16 * max(1, len(addresses)))(*(a - pc for a in addresses))
+        self._offsets.append(offsets)  # (the native side points into it until clear())
+        self.lib.vlab_put(self.address, pc, size, max(1, count), ctypes.addressof(offsets),
+                          len(addresses))
+        self.learnt += 1
+        return count
+
+    def _learn_addresses(self, pc: int, size: int, machine: Machine | None = None) -> tuple[int, ...]:
+        from vlab.isa import decoder
+
+        # (a block's size may end inside its last instruction: the core stops translating an
+        # instruction that faults whatever its operands, e.g. LGDT outside ring 0)
+        code = b""
+        for extra in (15, 0):
+            try:
+                code = bytes(self.uc.mem_read(pc, size + extra)) if machine is None \
+                    else machine.memory.peek(pc, size + extra)
+                break
+            except Exception:  # noqa: BLE001, S112 (beyond readable memory: try the block alone)
+                continue
+        key = (pc, size, code)
+        addresses = self._decoded.get(key)
+        if addresses is None:
+            insns = [i for i in decoder().decode_many(code, pc, 10_000) if i.address < pc + size]
+            addresses = tuple(i.address for i in insns)
+            stopping = [a for i in insns if i.mnemonic in _STOPPING
+                        for a in (i.address, i.address + i.size) if a < pc + size]
+            if len(self._decoded) > 50_000:
+                self._decoded.clear()
+            self._decoded[key] = addresses
+            if stopping and any(a not in self._boundaries for a in stopping):
+                for a in stopping:
+                    if a not in self._boundaries:
+                        self._boundaries[a] = self._add(unicorn.UC_HOOK_CODE, "vlab_boundary", a, a)
+                self._forget(pc, pc + size)  # (retranslated with the hooks)
+        self.insns[(pc, size)] = addresses
+        return addresses
+
+    def tail(self) -> int | None:
+        """The native hook refused a block that would cross the deadline: arrange for the part
+        that fits to run (the block is let in and a stop hook ends it at the deadline). Returns
+        the stop hook, or None if the deadline is reached already."""
+        s = self.state
+        left = s.deadline - s.counted
+        if left <= 0:
+            return None
+        pc, size = s.block_pc, s.block_size
+        insns = self.insns.get((pc, size)) or self._learn_addresses(pc, size)
+        if left >= len(insns):  # (the decode disagrees with the translation: run it whole)
+            s.admit = 1
+            return None
+        self.stop_at = stop_at = insns[left]
+        hook = self._add(unicorn.UC_HOOK_CODE, "vlab_stop_here", stop_at, stop_at)
+        # the block (and any block starting inside it) is translated again with the hook, and
+        # once more when it goes: the code is the same, so is the count (no need to stop and
+        # learn it again each time)
+        s.trusted_pc, s.trusted_end, s.trusted_left = pc, pc + size, 4
+        self._forget(pc, pc + size)
+        s.admit = 1
+        return hook
+
+    def end_tail(self, hook: int) -> None:
+        """The part of the block that fits has run (or the guest went elsewhere first)."""
+        self._remove(hook)
+        self._stale_stops.append(self.stop_at)
+        self.stop_at = None
+
+    def drop_deleted_hooks(self, eip: int) -> None:
+        """After a slice that removed a stop hook (outside the core's run): Unicorn forgets a
+        deleted hook only when the next emu_start ends, and translates code meanwhile as if it
+        were still there, with a call into the hook helper on every pass (a loop measured 3x
+        slower, for good). So: one emu_start that runs nothing (every block refused), which
+        ends the deletion, then the code at the stop's address is translated again."""
+        if not self._stale_stops:
+            return
+        s = self.state
+        saved = ctypes.string_at(self.address, ctypes.sizeof(_Header))
+        s.deadline, s.admit, s.off, s.refused = s.counted, 0, 0, 0
+        try:
+            self.uc.emu_start(eip, (1 << 64) - 1, 0, 0)
+        except unicorn.UcError:
+            pass  # (the next slice meets whatever this was)
+        finally:
+            ctypes.memmove(self.address, saved, len(saved))
+        for address in self._stale_stops:
+            s.trusted_pc, s.trusted_end, s.trusted_left = address, address + 1, 4
+            self._forget(address, address + 1)
+        self._stale_stops.clear()
+
+    def clear(self) -> None:
+        """Forget every block (the core dropped its translations, or memory was restored)."""
+        self.lib.vlab_clear(self.address)
+        self.insns.clear()
+        self._offsets.clear()
+
+    def entries(self) -> list[tuple[int, int, int, int]]:
+        """Every block in the table: (address, size, instructions, times entered)."""
+        table = (Entry * self.slots).from_address(self.address + ctypes.sizeof(_Header))
+        return [(e.pc, e.size, e.count, e.hits) for e in table if e.size]
+
+    def close(self) -> None:
+        for handle in (self._block_hook, self._edge_hook, *self._boundaries.values()):
+            self._remove(handle)
+        self._boundaries.clear()
+
+
+def main() -> int:
+    """``python -m vlab.hw.blocks``: build the native counter now and say which counter a
+    machine will use (the set-up scripts run it, so that the first lab does not wait)."""
+    try:
+        path = build()
+    except EngineError as e:
+        print(f"vlab: {e}", file=sys.stderr)
+        print(f"vlab: machines will count with {mode()[1]}", file=sys.stderr)
+        return 1
+    print(f"vlab: native instruction counter built: {path}")
+    print(f"vlab: machines count with {mode()[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
