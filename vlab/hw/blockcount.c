@@ -22,7 +22,7 @@
  */
 #include <stdint.h>
 
-#define SLOTS 65536u /* a power of two; Python clears the table before it is 3/4 full */
+#define SLOTS 16384u /* a power of two; Python clears the table before it is 3/4 full (640 KiB) */
 
 typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb; /* unicorn.h */
 
