@@ -187,18 +187,26 @@ class BlockCounter:
         self._stale_stops: list[int] = []
         self.learnt = 0  # blocks learnt (misses), for benchmarks
 
-    def _add(self, kind: int, symbol: str, begin: int, end: int) -> int:
+    def _add(self, kind: int, symbol: str, begin: int, end: int, data: int | None = None) -> int:
         handle = self._hook_type()
         fn = ctypes.cast(getattr(self.lib, symbol), ctypes.c_void_p)
         err = self._uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind, fn,  # noqa: SLF001
-                                      ctypes.c_void_p(self.address), ctypes.c_uint64(begin),
-                                      ctypes.c_uint64(end))
+                                      ctypes.c_void_p(self.address if data is None else data),
+                                      ctypes.c_uint64(begin), ctypes.c_uint64(end))
         if err:
             raise unicorn.UcError(err)
         return handle.value
 
+    def count_executions(self, address: int, cell: ctypes.c_uint64) -> int:
+        """A native code hook that adds one to ``cell`` each time the instruction at ``address``
+        runs (the caller keeps ``cell`` alive until it removes the hook)."""
+        return self._add(unicorn.UC_HOOK_CODE, "vlab_count_here", address, address,
+                         ctypes.addressof(cell))
+
     def _remove(self, handle: int) -> None:
         self._uclib.uc_hook_del(self.uc._uch, self._hook_type(handle))  # noqa: SLF001
+
+    remove = _remove  # (for the core: a hook this library added)
 
     # ------------------------------------------------------------------ a slice
     def start(self, limit: int | None) -> None:

@@ -182,6 +182,7 @@ class Core:
         self.counter = InstructionCounter(uc, self.layout) if self.blocks is None \
             else BlockInstructionCounter(self.blocks, self.registers)
         self._ranges: dict[int, tuple[int, int]] = {}  # code hook -> its [begin, end]
+        self._native: set[int] = set()  # hooks added through the native counter's library
         self._stale: list[tuple[int, int]] = []  # ranges of code hooks deleted since the last run
         #: a monitor's CPUID callback (VT-x: CPUID exits), else the machine answers as bare metal
         self.cpuid_intercepted: Callable[[unicorn.Uc, object], int] | None = None
@@ -241,6 +242,19 @@ class Core:
         self._ranges[handle] = (begin, end)
         return handle
 
+    def count_executions(self, address: int, cell) -> int | None:
+        """A hook that counts, in the ctypes ``c_uint64`` ``cell``, the executions of the
+        instruction at ``address`` with no Python call each time (the native counter's hook);
+        None where that counter is not built (then a Python hook must count). A handle for
+        :meth:`remove_hook`."""
+        if self.blocks is None:
+            return None
+        handle = self.blocks.count_executions(address, cell)
+        self.forget_code(address, address + 1)
+        self._ranges[handle] = (address, address)
+        self._native.add(handle)
+        return handle
+
     def on_write(self, callback, begin: int, end: int) -> int:
         """Call ``callback(core, access, address, size, value, None)`` on writes to [begin, end]."""
         return self._untouched(self.uc.hook_add, unicorn.UC_HOOK_MEM_WRITE, callback, None,
@@ -252,7 +266,11 @@ class Core:
         self.cpuid_intercepted = callback
 
     def remove_hook(self, handle: int) -> None:
-        self._untouched(self.uc.hook_del, handle)
+        if handle in self._native:
+            self._native.discard(handle)
+            self._untouched(self.blocks.remove, handle)
+        else:
+            self._untouched(self.uc.hook_del, handle)
         # Unicorn forgets a deleted hook only when the next emu_start ends, and translates code
         # meanwhile as if it were still there: code translated then would call the hook helper
         # for nothing on every pass (a loop measured 2.5x slower, for good). after_run() has

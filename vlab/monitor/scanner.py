@@ -11,6 +11,7 @@ the rest of the guest runs at full core speed.
 from __future__ import annotations
 
 import copy
+import ctypes
 import dataclasses
 
 from vlab.errors import GuestFault, VlabError
@@ -36,6 +37,7 @@ class CodeScanner:
         self.profile = profile  # count block executions (a callback per block: for teaching)
         self._hooks: dict[int, int] = {}  # guest address -> Unicorn hook (callouts, lookups)
         self._entry_hooks: dict[int, int] = {}  # block start -> profiling hook
+        self._cells: dict[int, ctypes.c_uint64] = {}  # block start -> its native count
         self._smc_hook: int | None = None
         self._smc_span: tuple[int, int] | None = None
         self._retranslate: dict[int, int] = {}  # invalidated range start -> trap-on-entry hook
@@ -45,6 +47,7 @@ class CodeScanner:
     # ------------------------------------------------------------------ snapshots
     def save_state(self) -> dict:
         """The translation cache (blocks, counters) and the ranges waiting to be rescanned."""
+        self._collect_counts()
         ranges = [(start, self._retranslate_end[start]) for start in self._retranslate]
         return {**super().save_state(), "cache": copy.deepcopy(self.cache), "rescan": ranges}
 
@@ -103,8 +106,15 @@ class CodeScanner:
         if self.profile and block.address not in self._entry_hooks:
             block.executions = block.executions or 0
             if block.address not in block.callouts:  # (else the callout's hook counts it: a
-                self._entry_hooks[block.address] = core.on_execute(  # hook after one that
-                    self._count_block, block.address, block.address)  # moves EIP never runs)
+                # hook after one that moves EIP never runs). Natively where the core can (a
+                # counter in C, read when someone looks: no Python call per execution).
+                cell = ctypes.c_uint64(0)
+                hook = core.count_executions(block.address, cell)
+                if hook is None:
+                    hook = core.on_execute(self._count_block, block.address, block.address)
+                else:
+                    self._cells[block.address] = cell
+                self._entry_hooks[block.address] = hook
         self._forget_core_translation(block.address, block.end)
 
     def _forget_core_translation(self, start: int, end: int) -> None:
@@ -138,13 +148,25 @@ class CodeScanner:
             h = self._hooks.pop(insn.address, None)
             if h is not None:
                 core.remove_hook(h)
+        self._collect_counts()
         h = self._entry_hooks.pop(block.address, None)
         if h is not None:
             core.remove_hook(h)
+        self._cells.pop(block.address, None)
 
     @property
     def translations(self) -> list[TranslatedBlock]:
+        self._collect_counts()
         return list(self.cache)
+
+    def _collect_counts(self) -> None:
+        """Add what the native execution counters counted since last time to their blocks."""
+        for address, cell in self._cells.items():
+            if cell.value:
+                block = self.cache.blocks.get(address)
+                if block is not None and block.executions is not None:
+                    block.executions += cell.value
+                cell.value = 0
 
     def entered_kernel(self) -> None:
         self.scan_next_entry()
