@@ -33,9 +33,6 @@ _STATE_REGS = [X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_RE
                X.UC_X86_REG_CR3, X.UC_X86_REG_CR4, X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR,
                X.UC_X86_REG_CS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
                X.UC_X86_REG_GS, X.UC_X86_REG_SS, X.UC_X86_REG_TR, X.UC_X86_REG_LDTR]
-_SEGMENT_STATE = [X.UC_X86_REG_CS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
-                  X.UC_X86_REG_GS, X.UC_X86_REG_SS, X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR,
-                  X.UC_X86_REG_ESP, X.UC_X86_REG_EFLAGS, X.UC_X86_REG_TR, X.UC_X86_REG_LDTR]
 REGISTER_IDS = {
     "eax": X.UC_X86_REG_EAX, "ebx": X.UC_X86_REG_EBX, "ecx": X.UC_X86_REG_ECX,
     "edx": X.UC_X86_REG_EDX, "esi": X.UC_X86_REG_ESI, "edi": X.UC_X86_REG_EDI,
@@ -160,10 +157,13 @@ class Cpu:
     def segment_state(self) -> dict[str, object]:
         """Selectors, GDTR/IDTR (base, limit), TR/LDTR (selector, base, limit), ESP and EFLAGS
         in one read (what a VM exit saves in the guest-state area)."""
-        v = self.uc.reg_read_batch(_SEGMENT_STATE)
-        return {"cs": v[0], "ds": v[1], "es": v[2], "fs": v[3], "gs": v[4], "ss": v[5],
-                "gdtr": (v[6][1], v[6][2]), "idtr": (v[7][1], v[7][2]), "esp": v[8],
-                "eflags": v[9], "tr": v[10][:3], "ldtr": v[11][:3]}
+        r, table = self._fast.read, self._fast.table  # (one C call each: Unicorn's Python
+        gdtr, idtr = table(X.UC_X86_REG_GDTR), table(X.UC_X86_REG_IDTR)  # batch read is slower)
+        return {"cs": r(X.UC_X86_REG_CS), "ds": r(X.UC_X86_REG_DS), "es": r(X.UC_X86_REG_ES),
+                "fs": r(X.UC_X86_REG_FS), "gs": r(X.UC_X86_REG_GS), "ss": r(X.UC_X86_REG_SS),
+                "gdtr": gdtr[1:], "idtr": idtr[1:], "esp": r(X.UC_X86_REG_ESP),
+                "eflags": r(X.UC_X86_REG_EFLAGS), "tr": table(X.UC_X86_REG_TR),
+                "ldtr": table(X.UC_X86_REG_LDTR)}
 
     def regs_for_delivery(self) -> dict[str, int]:
         """What an event delivery pushes: EFLAGS, ESP, CS, SS, EIP."""
