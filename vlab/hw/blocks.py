@@ -27,6 +27,7 @@ and the instruction after it, get an empty native code hook.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import functools
 import hashlib
@@ -36,7 +37,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import unicorn
 
@@ -50,6 +51,7 @@ SOURCE = Path(__file__).with_name("blockcount.c")
 CFLAGS = ["-O2", "-shared", "-fPIC", "-ffreestanding", "-nostdlib", "-fno-stack-protector"]
 MISS, DEADLINE = 1, 2  # why the native hook refused a block
 NO_DEADLINE = (1 << 64) - 1
+NEVER = (1 << 64) - 1  # emu_start's "until" (unused: the core runs with an empty exit list)
 #: instructions whose hooks may stop the core (I/O, CPUID): the next one gets a boundary hook
 _STOPPING = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd", "cpuid"})
 _FILL_LIMIT = 3 / 4  # of the table's slots: then it is cleared and blocks are learnt anew
@@ -185,7 +187,6 @@ class BlockCounter:
         #: at once: the stop hook may come after them in Unicorn's list)
         self.stop_at: int | None = None
         self._stale_stops: list[int] = []
-        self.learnt = 0  # blocks learnt (misses), for benchmarks
 
     def _add(self, kind: int, symbol: str, begin: int, end: int, data: int | None = None) -> int:
         handle = self._hook_type()
@@ -219,33 +220,46 @@ class BlockCounter:
         s.current = None
         self.hooked = None
 
+    def run(self, machine: Machine, limit: int | None, begin: int | None = None,
+            done: Callable[[], bool] | None = None) -> bool:
+        """``emu_start`` from ``begin`` (else EIP) until at most ``limit`` instructions have run
+        or ``done()`` says a hook ended the run: a block the native hook does not know is
+        learnt and the core goes on; before a block that would cross the deadline, the part
+        that fits runs up to a stop hook. True if the run ended at its deadline."""
+        self.start(limit)
+        state, tail, at_deadline = self.state, None, False
+        try:
+            while True:
+                state.refused = 0
+                self.uc.emu_start(machine.cpu.eip if begin is None else begin, NEVER, 0, 0)
+                begin = None
+                if tail is not None and not state.admit:  # the part that fits has run
+                    at_deadline = machine.cpu.eip == self.stop_at
+                    self.end_tail(tail)
+                    tail = None
+                if not state.refused or (done is not None and done()):
+                    return at_deadline
+                if state.refused == MISS:
+                    self.learn(machine)
+                elif tail is None:
+                    tail = self.tail()
+                    if tail is None and not state.admit:
+                        return True
+                else:  # (cannot happen: the tail's block is let in)
+                    return at_deadline
+        finally:
+            if tail is not None:
+                self.end_tail(tail)
+            self.stop()
+
     def run_exactly(self, machine: Machine, begin: int, count: int) -> None:
         """Outside a slice (the monitor's trampoline): run ``count`` instructions from
         ``begin``, uncounted as the guest's. (Unicorn's count= cannot do it here: blocks
         translated without its counting hook would run whole.)"""
-        self.start(count)
-        state, tail, address = self.state, None, begin
         try:
-            while True:
-                state.refused = 0
-                self.uc.emu_start(address, (1 << 64) - 1, 0, 0)
-                address = machine.cpu.eip
-                if tail is not None and not state.admit:
-                    self.end_tail(tail)
-                    tail = None
-                if state.refused == MISS:
-                    self.learn(machine)
-                elif state.refused == DEADLINE and tail is None:
-                    tail = self.tail()
-                    if tail is None and not state.admit:
-                        return
-                else:
-                    return
+            self.run(machine, count, begin)
         finally:
-            if tail is not None:
-                self.end_tail(tail)
             self.drop_deleted_hooks(machine.cpu.eip)
-            self.stop()
 
     def stop(self) -> None:
         """The slice is over: until the next, the core runs uncounted (the monitor's
@@ -256,8 +270,8 @@ class BlockCounter:
         """Instructions of the slice counted by the time a hook runs with EIP = ``eip``, counted
         as ``count=`` mode counts them: the instruction at ``eip`` included (a code hook runs
         before it, after Unicorn's counting hook; a faulting instruction was counted).
-        Inside a code hook (:meth:`hook_entered`) the hooked instruction's count, whatever
-        the hook did to EIP since."""
+        Inside a code hook (:attr:`hooked` set) the hooked instruction's count, whatever the
+        hook did to EIP since."""
         if self.hooked is not None:
             eip = self.hooked
         return self._count(eip, True)
@@ -267,29 +281,38 @@ class BlockCounter:
         at ``eip`` has not run)."""
         return self._count(eip, False)
 
-    def _count(self, eip: int, including: bool) -> int:
+    def _inside(self, eip: int) -> tuple[int, ...] | None:
+        """The instruction addresses of the block being executed, if ``eip`` lies inside it
+        (None: no block entered, the count settled, or EIP elsewhere: the block ran whole)."""
         s = self.state
-        if s.settled or s.refused or s.block_count == 0:
-            return s.counted
-        pc = s.block_pc
-        if not pc <= eip < pc + s.block_size:
-            return s.counted  # (outside the block: it ran whole)
-        return s.block_base + self._position(pc, s.block_size, eip, including)
+        pc, size = s.block_pc, s.block_size
+        if s.settled or s.refused or s.block_count == 0 or not pc <= eip < pc + size:
+            return None
+        return self.insns.get((pc, size)) or self._learn_addresses(pc, size)
+
+    def _count(self, eip: int, including: bool) -> int:
+        insns = self._inside(eip)
+        if insns is None:
+            return self.state.counted
+        before = bisect.bisect_left(insns, eip)  # instructions that start before eip
+        at = including and before < len(insns) and insns[before] == eip
+        return self.state.block_base + before + int(at)
 
     def runs_ahead(self, eip: int, start: int, end: int) -> bool:
         """Will the block being executed, from the instruction at ``eip`` on (not that one: a
         hook runs before it), run an instruction in [start, end)?"""
-        s = self.state
-        pc, size = s.block_pc, s.block_size
-        if s.settled or s.refused or s.block_count == 0 or not pc <= eip < pc + size \
-                or end <= eip or start >= pc + size:
-            return False
-        insns = self.insns.get((pc, size)) or self._learn_addresses(pc, size)
-        return any(eip < a < pc + size and start <= a < end for a in insns)
+        insns = self._inside(eip)
+        return insns is not None and any(eip < a and start <= a < end for a in insns)
 
     def before_block(self) -> int:
         """In a block hook that runs after the native one: the count before this block."""
         return self.state.block_base
+
+    def cut_at(self, eip: int) -> None:
+        """The instruction at ``eip`` faulted (or the core stopped before it): the block ends
+        there, that instruction counted as count= mode counts it (then a fault's handler sees
+        it unretired)."""
+        self.settle(self.value(eip))
 
     def settle(self, value: int) -> None:
         """A hook moved EIP away from the current block after ``value`` instructions: the rest
@@ -298,29 +321,13 @@ class BlockCounter:
         s.counted = value
         s.settled = 1
 
-    def hook_entered(self, address: int) -> None:
-        """A code hook at ``address`` begins (see :meth:`hook_left`)."""
-        self.hooked = address
-
     def hook_left(self, eip: int) -> None:
-        """The code hook ends with EIP = ``eip``: if it moved EIP (it emulated the instruction
-        or sent the guest elsewhere) the block was cut after the hooked instruction."""
+        """The code hook at :attr:`hooked` ends with EIP = ``eip``: if it moved EIP (it
+        emulated the instruction or sent the guest elsewhere) the block was cut after the
+        hooked instruction."""
         address, self.hooked = self.hooked, None
         if eip != address and address is not None:
             self.settle(self._count(address, True))
-
-    def _position(self, pc: int, size: int, eip: int, including: bool) -> int:
-        insns = self.insns.get((pc, size))
-        if insns is None:
-            insns = self._learn_addresses(pc, size)
-        lo, hi = 0, len(insns)
-        while lo < hi:  # instructions that start before eip
-            mid = (lo + hi) // 2
-            if insns[mid] < eip:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo + (1 if including and lo < len(insns) and insns[lo] == eip else 0)
 
     # ------------------------------------------------------------------ learning blocks
     def learn(self, machine: Machine) -> int:
@@ -339,7 +346,6 @@ class BlockCounter:
         self._offsets.append(offsets)  # (the native side points into it until clear())
         self.lib.vlab_put(self.address, pc, size, max(1, count), ctypes.addressof(offsets),
                           len(addresses))
-        self.learnt += 1
         return count
 
     def _learn_addresses(self, pc: int, size: int, machine: Machine | None = None) -> tuple[int, ...]:
@@ -414,7 +420,7 @@ class BlockCounter:
         saved = ctypes.string_at(self.address, ctypes.sizeof(_Header))
         s.deadline, s.admit, s.off, s.refused = s.counted, 0, 0, 0
         try:
-            self.uc.emu_start(eip, (1 << 64) - 1, 0, 0)
+            self.uc.emu_start(eip, NEVER, 0, 0)
         except unicorn.UcError:
             pass  # (the next slice meets whatever this was)
         finally:
@@ -429,16 +435,6 @@ class BlockCounter:
         self.lib.vlab_clear(self.address)
         self.insns.clear()
         self._offsets.clear()
-
-    def entries(self) -> list[tuple[int, int, int, int]]:
-        """Every block in the table: (address, size, instructions, times entered)."""
-        table = (Entry * self.slots).from_address(self.address + ctypes.sizeof(_Header))
-        return [(e.pc, e.size, e.count, e.hits) for e in table if e.size]
-
-    def close(self) -> None:
-        for handle in (self._block_hook, self._edge_hook, *self._boundaries.values()):
-            self._remove(handle)
-        self._boundaries.clear()
 
 
 def main() -> int:

@@ -27,7 +27,6 @@ import unicorn
 
 from vlab import layout
 from vlab.errors import BudgetExhausted, GuestFault, GuestHang, InvalidOpcode, UnmappedAccess, VlabError
-from vlab.hw import blocks
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -499,7 +498,8 @@ class Clock:
             if blocks is None:
                 core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
             else:
-                self._run_blocks(s, n)
+                s.at_deadline = blocks.run(m, n, done=lambda: s.stop_counted or s.error
+                                           is not None or self.interrupted)
         except unicorn.UcError as e:
             uc_error = e
         finally:
@@ -578,39 +578,6 @@ class Clock:
             if self.pending_stop is not None:  # (an exit breakpoint on the HLT exit)
                 return self.consume_stop()
         return None
-
-    def _run_blocks(self, s: Slice, n: int | None) -> None:
-        """The slice's ``emu_start``, counting with the native block counter: it stops the core
-        before a block it does not know (learn it, go on) and before one that would cross the
-        deadline (run the part that fits, up to a stop hook, then end)."""
-        m = self._m
-        counter = m.core.blocks
-        state = counter.state
-        counter.start(n)
-        tail = None
-        try:
-            while True:
-                state.refused = 0
-                m.core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, 0)
-                if tail is not None and not state.admit:  # the part that fits has run
-                    s.at_deadline = m.cpu.eip == counter.stop_at
-                    counter.end_tail(tail)
-                    tail = None
-                if not state.refused or s.stop_counted or s.error is not None or self.interrupted:
-                    return
-                if state.refused == blocks.MISS:
-                    counter.learn(m)
-                elif tail is None:
-                    tail = counter.tail()
-                    if tail is None and not state.admit:
-                        s.at_deadline = True
-                        return
-                else:  # (cannot happen: the tail's block is let in)
-                    return
-        finally:
-            if tail is not None:
-                counter.end_tail(tail)
-            counter.stop()
 
     def _watched_access(self) -> Stop | None:
         """The core stopped before an access to a page holding a data breakpoint: run that

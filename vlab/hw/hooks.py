@@ -150,7 +150,7 @@ class Hooks:
         error_code, software = m.core.capture_fault()
         eip = m.cpu.eip
         if m.core.blocks is not None:  # delivery leaves the block here: count no further
-            m.core.blocks.settle(m.core.blocks.value(eip))
+            m.core.blocks.cut_at(eip)
         clock.fault_text_if_known = None
         if not software and not (intno == 14 and self._fetch_fault(eip)):
             s.uncounted += 1  # the faulting instruction did not retire (a fault on fetching it
@@ -201,7 +201,7 @@ class Hooks:
         m = self._m
         eip = m.cpu.eip
         if m.core.blocks is not None:
-            m.core.blocks.settle(m.core.blocks.value(eip))
+            m.core.blocks.cut_at(eip)
         m.clock.fault_eip = eip
         m.clock.fault_software = False
         m.clock.faults += 1

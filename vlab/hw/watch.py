@@ -111,9 +111,8 @@ class DataWatch:
         """An access to a closed page: stop before the instruction runs (it did not retire)."""
         self.hit = True
         self.stops += 1
-        blocks = self._m.core.blocks
-        if blocks is not None:  # (counted as count= mode counts it: the instruction included)
-            blocks.settle(blocks.value(self._m.cpu.eip))
+        if self._m.core.blocks is not None:  # (the instruction did not run)
+            self._m.core.blocks.cut_at(self._m.cpu.eip)
         s = self._m.clock.slice
         if s is not None:
             s.uncounted += 1

@@ -148,11 +148,12 @@ class CodeScanner:
             h = self._hooks.pop(insn.address, None)
             if h is not None:
                 core.remove_hook(h)
-        self._collect_counts()
         h = self._entry_hooks.pop(block.address, None)
         if h is not None:
             core.remove_hook(h)
-        self._cells.pop(block.address, None)
+        cell = self._cells.pop(block.address, None)
+        if cell is not None:
+            self._collect(block.address, cell)
 
     @property
     def translations(self) -> list[TranslatedBlock]:
@@ -162,11 +163,14 @@ class CodeScanner:
     def _collect_counts(self) -> None:
         """Add what the native execution counters counted since last time to their blocks."""
         for address, cell in self._cells.items():
-            if cell.value:
-                block = self.cache.blocks.get(address)
-                if block is not None and block.executions is not None:
-                    block.executions += cell.value
-                cell.value = 0
+            self._collect(address, cell)
+
+    def _collect(self, address: int, cell: ctypes.c_uint64) -> None:
+        if cell.value:
+            block = self.cache.blocks.get(address)
+            if block is not None and block.executions is not None:
+                block.executions += cell.value
+            cell.value = 0
 
     def entered_kernel(self) -> None:
         self.scan_next_entry()
