@@ -42,10 +42,16 @@ _COUNT_MARK = 0x0BAD_C0DE_1234
 class EngineLayout:
     """Offsets of Unicorn's hidden fields, found by :func:`probe`."""
 
-    old_exception: int  # int32 in a saved context
+    old_exception: int  # int32 in a saved context (= in the CPU state: a context is its copy)
     error_code: int  # int32 in a saved context
     exception_is_int: int  # int32 in a saved context
     emu_counter: int  # size_t in the uc_struct
+    #: where the live CPU state is: the uc_struct's pointer to the CPU (this offset in it), and
+    #: the state's offset from there; None if the probe could not find it (registers are then
+    #: read through Unicorn's API, and a fault is reset through a saved context)
+    cpu_pointer: int | None = None
+    env_offset: int | None = None
+    context_header: int = 0  # a saved context's bytes before its copy of the CPU state
 
 
 def new_core() -> unicorn.Uc:
@@ -160,7 +166,118 @@ def probe() -> EngineLayout:
     uc.emu_start(0x3000, 0, count=1000)
     if got != [13] * 50:
         raise EngineError(f"Unicorn self-test failed: repeated #GP seen as {sorted(set(got))}")
+
+    # 4. The live CPU state (optional: without it vlab is slower, not wrong).
+    # A pointer that leads to the state on two cores is the uc_struct's own (another may lead
+    # there on one by chance of the heap's layout).
+    first, header = _find_cpu_state(uc, counter)
+    second, _ = _find_cpu_state(_scratch_core(), counter)
+    for pointer, offset in sorted(first & second):
+        found = EngineLayout(old, dr0 - 16, dr0 - 12, counter, pointer, offset, header)
+        if cpu_state_address(_scratch_core(), found) is not None:
+            return found
     return layout
+
+
+#: Registers read straight from the CPU state (``CPUX86State`` of Unicorn 2.1's QEMU,
+#: ``qemu/target/i386/cpu.h``), as byte offsets: Unicorn's own ``reg_read`` returns exactly these
+#: fields for them in 32-bit mode (``qemu/target/i386/unicorn.c``). Checked against ``reg_read``
+#: on every core before use (:func:`cpu_state_address`). EFLAGS is not here: its arithmetic flags
+#: live elsewhere while the core runs.
+_EFLAGS = 136
+_SEGS = 184  # regs[16], eip, eflags, cc_dst, cc_src, cc_src2 (8 bytes each), 4 x uint32
+_SEGMENT = 24  # SegmentCache: selector, base (8, aligned), limit, flags
+_STATE_OFFSETS = {
+    X.UC_X86_REG_EAX: 0, X.UC_X86_REG_ECX: 8, X.UC_X86_REG_EDX: 16, X.UC_X86_REG_EBX: 24,
+    X.UC_X86_REG_ESP: 32, X.UC_X86_REG_EBP: 40, X.UC_X86_REG_ESI: 48, X.UC_X86_REG_EDI: 56,
+    X.UC_X86_REG_EIP: 128,  # (then eflags, at _EFLAGS)
+    X.UC_X86_REG_ES: _SEGS, X.UC_X86_REG_CS: _SEGS + _SEGMENT, X.UC_X86_REG_SS: _SEGS + 2 * _SEGMENT,
+    X.UC_X86_REG_DS: _SEGS + 3 * _SEGMENT, X.UC_X86_REG_FS: _SEGS + 4 * _SEGMENT,
+    X.UC_X86_REG_GS: _SEGS + 5 * _SEGMENT,
+    X.UC_X86_REG_CR0: _SEGS + 10 * _SEGMENT, X.UC_X86_REG_CR2: _SEGS + 10 * _SEGMENT + 16,
+    X.UC_X86_REG_CR3: _SEGS + 10 * _SEGMENT + 24, X.UC_X86_REG_CR4: _SEGS + 10 * _SEGMENT + 32,
+}
+_STATE_MARKS = {X.UC_X86_REG_EAX: 0x1EA5_0A01, X.UC_X86_REG_ECX: 0x1EA5_0C02,
+                X.UC_X86_REG_EDX: 0x1EA5_0D03, X.UC_X86_REG_EBX: 0x1EA5_0B04,
+                X.UC_X86_REG_EBP: 0x1EA5_0B05, X.UC_X86_REG_ESI: 0x1EA5_0506,
+                X.UC_X86_REG_EDI: 0x1EA5_0D07}
+
+
+def _readable() -> list[tuple[int, int]]:
+    """This process's readable memory, from /proc/self/maps (empty where there is none)."""
+    try:
+        with open("/proc/self/maps") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 2 or not fields[1].startswith("r") or line.endswith(("[vvar]", "[vsyscall]",
+                                                                               "[vvar_vclock]")):
+            continue
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        out.append((lo, hi))
+    return out
+
+
+def _find_cpu_state(uc: unicorn.Uc, within: int) -> tuple[set[tuple[int, int]], int]:
+    """Where the live CPU state may be: every (offset of a pointer in the uc_struct, offset of
+    the state from its target) whose target holds the registers just written and follows a
+    change of one; and a saved context's header size. Only memory the process maps readable is
+    looked at."""
+    eax = _STATE_MARKS[X.UC_X86_REG_EAX]
+    for reg, mark in _STATE_MARKS.items():
+        uc.reg_write(reg, mark)
+    ctx = uc.context_save()
+    saved = ctypes.string_at(context_address(ctx), ctx.size)
+    header = saved.find(struct.pack("<Q", eax))
+    if header < 0:
+        return set(), 0
+    needle = saved[header:header + 64]
+    ranges = _readable()
+    handle = ctypes.string_at(handle_address(uc), within)
+    found = set()
+    for offset in range(0, within - 8, 8):
+        pointer = struct.unpack_from("<Q", handle, offset)[0]
+        span = next((hi for lo, hi in ranges if lo <= pointer < hi), None)
+        if span is None:
+            continue
+        data = ctypes.string_at(pointer, min(span - pointer, 1 << 20))
+        at = data.find(needle)
+        while at >= 0:  # (a saved context holds the same bytes: only the live state follows)
+            uc.reg_write(X.UC_X86_REG_EAX, ~eax & 0xFFFF_FFFF)
+            live = ctypes.c_uint32.from_address(pointer + at).value
+            uc.reg_write(X.UC_X86_REG_EAX, eax)
+            if live == ~eax & 0xFFFF_FFFF:
+                found.add((offset, at))
+            at = data.find(needle, at + 1)
+    return found, header
+
+
+def cpu_state_address(uc: unicorn.Uc, layout: EngineLayout) -> int | None:
+    """The address of this core's live CPU state, checked register by register against
+    Unicorn's own reads (None: not found, or the layout does not hold for this core)."""
+    if layout.cpu_pointer is None:
+        return None
+    cpu = ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
+    address = cpu + layout.env_offset
+    for reg, mark in _STATE_MARKS.items():
+        before = uc.reg_read(reg)
+        uc.reg_write(reg, mark)
+        seen = ctypes.c_uint32.from_address(address + _STATE_OFFSETS[reg]).value
+        uc.reg_write(reg, before)
+        if seen != mark:
+            return None
+    for reg, offset in _STATE_OFFSETS.items():
+        if ctypes.c_uint32.from_address(address + offset).value & _width(reg) != uc.reg_read(reg):
+            return None
+    return address
+
+
+def _width(reg: int) -> int:
+    return 0xFFFF if reg in (X.UC_X86_REG_ES, X.UC_X86_REG_CS, X.UC_X86_REG_SS, X.UC_X86_REG_DS,
+                             X.UC_X86_REG_FS, X.UC_X86_REG_GS) else 0xFFFF_FFFF
 
 
 class Core:
@@ -175,8 +292,10 @@ class Core:
         # state behind, so the guest's next real #PF arrives as #DF). An empty exit list instead.
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
-        self.fault = FaultReset(uc, self.layout)
-        self.registers = FastRegisters(uc)
+        #: the live CPU state's address (None: Unicorn's API and saved contexts serve instead)
+        self.state = cpu_state_address(uc, self.layout)
+        self.fault = FaultReset(uc, self.layout, self.state)
+        self.registers = FastRegisters(uc, self.state)
         #: the native block counter (vlab.hw.blocks), or None: Unicorn's count= mode counts
         self.blocks = BlockCounter(uc, self.forget_code) if blocks.mode()[0] == "blocks" else None
         self.counter = InstructionCounter(uc, self.layout) if self.blocks is None \
@@ -313,27 +432,30 @@ def _cutting(callback, counter: BlockCounter, registers: FastRegisters):
 
 
 class FaultReset:
-    """Reads a fault's error code and clears Unicorn's stale fault state (one reused context)."""
+    """Reads a fault's error code and clears Unicorn's stale fault state: in the live CPU state
+    where the probe found it, else through one reused saved context."""
 
-    def __init__(self, uc: unicorn.Uc, layout: EngineLayout):
+    def __init__(self, uc: unicorn.Uc, layout: EngineLayout, state: int | None = None):
         self.uc = uc
         self.layout = layout
-        self.ctx = uc.context_save()
-        self.base = context_address(self.ctx)
-        self._old = ctypes.c_int32.from_address(self.base + layout.old_exception)
-        self._err = ctypes.c_int32.from_address(self.base + layout.error_code)
-        self._is_int = ctypes.c_int32.from_address(self.base + layout.exception_is_int)
+        self.ctx = None if state is not None else uc.context_save()
+        base = state - layout.context_header if state is not None else context_address(self.ctx)
+        self._old = ctypes.c_int32.from_address(base + layout.old_exception)
+        self._err = ctypes.c_int32.from_address(base + layout.error_code)
+        self._is_int = ctypes.c_int32.from_address(base + layout.exception_is_int)
 
     def capture(self) -> tuple[int, bool]:
-        """Save the context; return (error code, came from an ``int n`` instruction)."""
-        self.uc.context_update(self.ctx)
+        """(error code, came from an ``int n`` instruction) of the fault in flight."""
+        if self.ctx is not None:
+            self.uc.context_update(self.ctx)
         return self._err.value & 0xFFFF_FFFF, bool(self._is_int.value)
 
     def clear(self) -> None:
         """Forget the in-flight exception (call right after :meth:`capture`)."""
         if self._old.value != -1:
             self._old.value = -1
-            self.uc.context_restore(self.ctx)
+            if self.ctx is not None:
+                self.uc.context_restore(self.ctx)
 
 
 class InstructionCounter:
@@ -374,9 +496,14 @@ class FastRegisters:
     handler touches a dozen registers, so the monitor's fast path calls ``uc_reg_read`` and
     ``uc_reg_write`` directly with one reused ctypes cell. Only for registers whose value fits
     in 32 bits (general registers, EIP, EFLAGS, CR0-CR4, segment selectors).
+
+    Where the probe found the live CPU state, the registers Unicorn's ``reg_read`` copies from
+    a field of it (general registers, EIP, selectors, CR0-CR4) are read from that field directly
+    (a few dozen nanoseconds instead of a C call's half microsecond); writes always go through
+    Unicorn (a write of EIP, a selector or a CR has side effects there).
     """
 
-    def __init__(self, uc: unicorn.Uc):
+    def __init__(self, uc: unicorn.Uc, state: int | None = None):
         from unicorn.unicorn_py3.unicorn import uclib
 
         self._uch = uc._uch  # noqa: SLF001 (the C handle, for direct uc_reg_read calls)
@@ -386,12 +513,25 @@ class FastRegisters:
         self._ref = ctypes.byref(self._cell)
         self._table = _TableRegister()
         self._table_ref = ctypes.byref(self._table)
+        self._state = None if state is None else (ctypes.c_uint32 * 256).from_address(state)
+        self._direct = {} if state is None else {reg: offset // 4 for reg, offset in
+                                                  _STATE_OFFSETS.items()}
 
     def read(self, reg_id: int) -> int:
+        index = self._direct.get(reg_id)
+        if index is not None:
+            return self._state[index] & _width(reg_id)
         self._cell.value = 0
         if self._read_fn(self._uch, reg_id, self._ref):
             raise unicorn.UcError(unicorn.UC_ERR_ARG)
         return self._cell.value
+
+    def system_flags(self) -> int:
+        """EFLAGS' system bits (IF, TF, IOPL, NT, RF, VM, AC, ID): not its arithmetic flags or
+        DF, which the core keeps elsewhere while it runs."""
+        if self._state is None:
+            return self.read(X.UC_X86_REG_EFLAGS)
+        return self._state[_EFLAGS // 4]
 
     def table(self, reg_id: int) -> tuple[int, int, int]:
         """GDTR, IDTR, TR or LDTR: (selector, base, limit), in one C call (Unicorn's Python

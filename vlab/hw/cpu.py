@@ -128,7 +128,12 @@ class Cpu:
 
     def real_if(self) -> bool:
         """EFLAGS.IF as the core has it."""
-        return bool(self._fast.read(X.UC_X86_REG_EFLAGS) & IF)
+        return bool(self._fast.system_flags() & IF)
+
+    def system_flags(self) -> int:
+        """EFLAGS' system bits (IF, TF, IOPL ...) as the core has them; the arithmetic flags and
+        DF read as 0 here (:meth:`reg` gives all of EFLAGS)."""
+        return self._fast.system_flags()
 
     def idtr(self) -> tuple[int, int]:
         _, base, limit = self._fast.table(X.UC_X86_REG_IDTR)
@@ -349,8 +354,8 @@ class Cpu:
         frame = struct.pack("<5I", eip, cs, eflags, esp, ss)
         top = layout.MONITOR_STACK - len(frame)
         self.uc.mem_write(top, frame)
-        self.uc.reg_write(X.UC_X86_REG_ESP, top)
-        self.uc.reg_write(X.UC_X86_REG_EIP, layout.TRAMPOLINE)
+        self._fast.write(X.UC_X86_REG_ESP, top)
+        self._fast.write(X.UC_X86_REG_EIP, layout.TRAMPOLINE)
         self._m.clock.trampoline_armed(cs & 3)
 
     def run_trampoline(self, ring: int) -> None:

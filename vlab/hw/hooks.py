@@ -262,9 +262,10 @@ class Hooks:
         if self._m.core.cpuid_intercepted:
             return self._m.core.cpuid_intercepted(uc, None)
         regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)
-        values = bare_metal_cpuid(uc.reg_read(X.UC_X86_REG_EAX), uc.reg_read(X.UC_X86_REG_ECX))
+        fast = self._m.core.registers
+        values = bare_metal_cpuid(fast.read(X.UC_X86_REG_EAX), fast.read(X.UC_X86_REG_ECX))
         for reg, value in zip(regs, values, strict=True):
-            uc.reg_write(reg, value)
+            fast.write(reg, value)
         return 1
 
     def _in(self, uc: unicorn.Uc, port: int, size: int, _: object) -> int:

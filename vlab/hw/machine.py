@@ -256,7 +256,7 @@ class Machine:
         32-bit TSS) default to the core's own; a monitor passes the guest's virtual ones."""
         cpu = self.cpu
         cpl = cpu.cpl() if cpl is None else cpl
-        iopl = (cpu.reg("eflags") >> 12) & 3 if iopl is None else iopl
+        iopl = (cpu.system_flags() >> 12) & 3 if iopl is None else iopl
         if cpl <= iopl:
             return True
         base, limit = cpu.tss_range() if tss is None else tss

@@ -199,7 +199,7 @@ class Monitor(Strategy, BareMetal):
         emulates = exit_.reason in MUST_ADVANCE or exit_.reason in MUST_MOVE
         # (after MOV SS or POP SS the trap waits one instruction, SDM vol. 3A, 6.8.3: the core
         # raises it itself after the next one)
-        single_step = emulates and bool(m.cpu.reg("eflags") & TF) and not _loads_ss(exit_)
+        single_step = emulates and bool(m.cpu.system_flags() & TF) and not _loads_ss(exit_)
         v.exit, v.advanced, v.emulating_fault = exit_, False, from_fault
         try:
             handler(v, exit_)

@@ -175,7 +175,7 @@ class DeprivilegedMonitor(Monitor):
         """SDM vol. 3B, 18.3.1.1: an instruction breakpoint is a fault before the instruction
         (none while EFLAGS.RF is set), with DR6.Bn set."""
         m = self.machine
-        if m.cpu.reg("eflags") & RF or m.cpu.eip != address:
+        if m.cpu.system_flags() & RF or m.cpu.eip != address:
             return
         msrs = self.vcpu.virt.msrs
         msrs[0xD6] = (msrs.get(0xD6, 0xFFFF0FF0) & ~0xF) | (1 << n)
