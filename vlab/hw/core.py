@@ -514,13 +514,13 @@ class FastRegisters:
         self._table = _TableRegister()
         self._table_ref = ctypes.byref(self._table)
         self._state = None if state is None else (ctypes.c_uint32 * 256).from_address(state)
-        self._direct = {} if state is None else {reg: offset // 4 for reg, offset in
-                                                  _STATE_OFFSETS.items()}
+        self._direct = {} if state is None else {reg: (offset // 4, _width(reg)) for reg, offset
+                                                  in _STATE_OFFSETS.items()}
 
     def read(self, reg_id: int) -> int:
-        index = self._direct.get(reg_id)
-        if index is not None:
-            return self._state[index] & _width(reg_id)
+        direct = self._direct.get(reg_id)
+        if direct is not None:
+            return self._state[direct[0]] & direct[1]
         self._cell.value = 0
         if self._read_fn(self._uch, reg_id, self._ref):
             raise unicorn.UcError(unicorn.UC_ERR_ARG)

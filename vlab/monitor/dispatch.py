@@ -11,6 +11,7 @@ both), and records the exit with its cost. It is also where the machine's events
 from __future__ import annotations
 
 import copy
+from types import MappingProxyType
 
 from vlab.errors import GuestError, GuestException, HandlerError, VlabError
 from vlab.hw import checks, paging
@@ -19,7 +20,7 @@ from vlab.hw.machine import BareMetal
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor import qualification as q
 from vlab.monitor.base import Strategy
-from vlab.monitor.handlers import HandlerTable, default_handlers
+from vlab.monitor.handlers import Handler, HandlerTable, default_handlers
 from vlab.monitor.shadow import FaultRecord, ShadowPager
 from vlab.monitor.trace import COSTS, NO_OUTCOME, Exit, ExitReason, Outcome
 from vlab.monitor.vcpu import _VIRT_FIELDS as _FIELDS
@@ -87,6 +88,7 @@ class Monitor(Strategy, BareMetal):
         super().__init__()
         self.handlers = handlers if handlers is not None else default_handlers()
         self._classified: dict[tuple[int, bytes], tuple[ExitReason | None, int]] = {}
+        self._found: tuple[Exit | None, Handler | None] = (None, None)  # the last _exit's handler
 
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
@@ -170,25 +172,30 @@ class Monitor(Strategy, BareMetal):
         """The complete, frozen record of one exit: what happened (reason, where, the decoded
         instruction and its qualification), which handler will run and what it costs.
         ``handler`` names monitor work that runs no handler from the table."""
-        detail = dict(detail or {})
+        detail = dict(detail) if detail else {}
         if reason == ExitReason.CR_ACCESS:
             detail["decoded"] = str(q.decode_cr(qual))
         elif reason == ExitReason.IO_INSTRUCTION:
             detail["decoded"] = str(q.decode_io(qual))
         raw = insn.raw if (insn is not None and instruction_bytes) else b""
+        text = insn.text if insn is not None else ""
+        fn = None
         if handler is None:
-            fn = self.handlers.find(reason, insn.text if insn is not None and raw else "", detail)
-            handler = getattr(fn, "__name__", repr(fn)) if fn is not None else ""
-        return Exit(reason=reason, eip=eip, strategy=self.name, cpl=self.vcpu.virt.CPL,
-                    instruction=insn.text if insn else "", raw=raw, qualification=qual,
-                    handler=handler, cost=self._cost(cost, reason, detail), index=self.trace.total,
-                    detail=detail, kind=cost, insn=insn)
+            fn = self.handlers.find(reason, text if raw else "", detail)
+            handler = "" if fn is None else getattr(fn, "__name__", None) or repr(fn)
+        exit_ = Exit.made(reason, eip, self.name, self.vcpu.virt.CPL, text, raw, qual, handler,
+                          self._cost(cost, reason, detail), self.trace.total,
+                          MappingProxyType(detail), cost, insn)
+        self._found = (exit_, fn)  # (dispatch runs this handler, unless the table changed)
+        return exit_
 
     def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:
         """Run the handler for one exit, check it, record it with what it did."""
         v, m = self.vcpu, self.machine
         self.before_exit()
-        handler = self.handlers.lookup(exit_)
+        built, handler = self._found
+        if built is not exit_ or handler is None:
+            handler = self.handlers.lookup(exit_)
         if handler is None:
             what = exit_.instruction or "no instruction"
             raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "

@@ -67,13 +67,13 @@ class HandlerTable:
         return self._handlers.items()
 
 
-_PREFIXES = frozenset({"rep", "repe", "repne", "repz", "repnz", "lock", "bnd", "notrack"})
+_TEXT_PREFIXES = frozenset({"rep", "repe", "repne", "repz", "repnz", "lock", "bnd", "notrack"})
 
 
 def _mnemonic(text: str) -> str:
     """The mnemonic of an instruction's text, without prefixes ("rep insb ..." -> "insb")."""
     for word in text.split():
-        if word not in _PREFIXES:
+        if word not in _TEXT_PREFIXES:
             return word
     return ""
 

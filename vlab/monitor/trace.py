@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -91,6 +92,20 @@ class Exit:
         if not isinstance(self.detail, MappingProxyType):  # read-only, like the rest of it
             object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
 
+    @classmethod
+    def made(cls, reason: ExitReason, eip: int, strategy: str, cpl: int, instruction: str,
+             raw: bytes, qualification: int, handler: str, cost: int, index: int,
+             detail: MappingProxyType, kind: str, insn: Instruction | None) -> Exit:
+        """The same Exit as the constructor's, built the way a monitor builds thousands a
+        second: every field given, ``detail`` already read-only (the frozen dataclass's own
+        ``__init__`` sets each field through ``object.__setattr__``: a few microseconds)."""
+        e = object.__new__(cls)
+        e.__dict__.update(reason=reason, eip=eip, strategy=strategy, cpl=cpl,
+                          instruction=instruction, raw=raw, qualification=qualification,
+                          handler=handler, cost=cost, index=index, detail=detail, kind=kind,
+                          insn=insn)
+        return e
+
     @property
     def is_callout(self) -> bool:
         return self.kind == "callout"
@@ -168,59 +183,125 @@ COSTS: dict[str, Cost] = {
 }
 
 
+_REASON, _KIND, _INSTRUCTION, _COST = (attrgetter(name) for name in
+                                        ("reason", "kind", "instruction", "cost"))
+
+
 class TrapLog:
-    """Every exit counted exactly; the most recent ``keep`` exits kept whole."""
+    """Every exit counted exactly; the most recent ``keep`` exits kept whole.
+
+    Recording an exit costs an append: the counts by reason and instruction, the cycles and the
+    window of recent exits are brought up to date when someone looks at them (or every ``keep``
+    exits), not on the monitor's fast path."""
 
     def __init__(self, keep: int = 10_000):
         self.keep = keep
-        self.recent: deque[Exit] = deque(maxlen=keep)
+        self._recent: deque[Exit] = deque(maxlen=keep)
+        self._pending: list[Exit] = []  # recorded, not yet counted
         self._outcomes: dict[int, Outcome] = {}  # by exit index, for the exits kept whole
-        self.by_reason: Counter[ExitReason] = Counter()
-        self.by_instruction: Counter[str] = Counter()
+        self._by_reason: Counter[ExitReason] = Counter()
+        self._by_instruction: Counter[str] = Counter()
         self.total = 0
-        self.callouts = 0  # of which calls from translated code (no trap, no VM exit)
-        self.inline = 0  # ... and emulated inline by translated code (no call at all)
-        self.cycles = 0
+        self._callouts = 0  # of which calls from translated code (no trap, no VM exit)
+        self._inline = 0  # ... and emulated inline by translated code (no call at all)
+        self._cycles = 0
         self.charges: Counter[str] = Counter()  # modelled cycles not tied to one exit
+
+    def _fold(self) -> None:
+        """Count the exits recorded since the last look (a few C-level passes, not Python code
+        per exit)."""
+        pending, self._pending = self._pending, []
+        self._by_reason.update(map(_REASON, pending))
+        for kind, n in Counter(map(_KIND, pending)).items():
+            if kind == "callout":
+                self._callouts += n
+            elif kind.startswith("inline"):
+                self._inline += n
+        for text, n in Counter(map(_INSTRUCTION, pending)).items():
+            if text:
+                self._by_instruction[text.split(None, 1)[0]] += n
+        self._cycles += sum(map(_COST, pending))
+        self._recent.extend(pending)
+        if self._outcomes and len(self._outcomes) > len(self._recent) // 2:
+            oldest = self._recent[0].index if self._recent else self.total
+            self._outcomes = {i: o for i, o in self._outcomes.items() if i >= oldest}
+
+    @property
+    def recent(self) -> deque[Exit]:
+        """The latest ``keep`` exits, oldest first."""
+        if self._pending:
+            self._fold()
+        return self._recent
+
+    @property
+    def by_reason(self) -> Counter[ExitReason]:
+        if self._pending:
+            self._fold()
+        return self._by_reason
+
+    @property
+    def by_instruction(self) -> Counter[str]:
+        """Exits by the mnemonic of their instruction."""
+        if self._pending:
+            self._fold()
+        return self._by_instruction
+
+    @property
+    def callouts(self) -> int:
+        if self._pending:
+            self._fold()
+        return self._callouts
+
+    @property
+    def inline(self) -> int:
+        if self._pending:
+            self._fold()
+        return self._inline
+
+    @property
+    def cycles(self) -> int:
+        """Modelled cycles: every exit's and every charge."""
+        if self._pending:
+            self._fold()
+        return self._cycles
 
     def save_state(self) -> tuple:
         """Everything recorded so far (for snapshots: step_back rewinds the trace too)."""
-        return (list(self.recent), Counter(self.by_reason), Counter(self.by_instruction),
-                self.total, self.callouts, self.inline, self.cycles, Counter(self.charges),
+        self._fold()
+        return (list(self._recent), Counter(self._by_reason), Counter(self._by_instruction),
+                self.total, self._callouts, self._inline, self._cycles, Counter(self.charges),
                 dict(self._outcomes))
 
     def load_state(self, state: tuple) -> None:
         recent, by_reason, by_instruction, total, callouts, inline, cycles, charges, outcomes = state
         self._outcomes = dict(outcomes)
-        self.recent = deque(recent, maxlen=self.keep)
-        self.by_reason, self.by_instruction = Counter(by_reason), Counter(by_instruction)
-        self.total, self.callouts, self.inline, self.cycles = total, callouts, inline, cycles
+        self._recent = deque(recent, maxlen=self.keep)
+        self._pending = []
+        self._by_reason, self._by_instruction = Counter(by_reason), Counter(by_instruction)
+        self.total, self._callouts, self._inline, self._cycles = total, callouts, inline, cycles
         self.charges = Counter(charges)
 
     def charge(self, kind: str, cycles: int) -> None:
         """Charge monitor work that is not an exit (e.g. translating a block)."""
         self.charges[kind] += cycles
-        self.cycles += cycles
+        self._cycles += cycles
 
     def record(self, exit_: Exit, outcome: Outcome = NO_OUTCOME) -> None:
         """Count one exit (and keep it, with what handling it did, while it is recent)."""
-        if len(self.recent) == self.keep:
-            self._outcomes.pop(self.recent[0].index, None)
         if outcome is not NO_OUTCOME:
             self._outcomes[exit_.index] = outcome
         self.total += 1
-        if exit_.kind == "callout":
-            self.callouts += 1
-        elif exit_.is_inline:
-            self.inline += 1
-        self.by_reason[exit_.reason] += 1
-        if exit_.instruction:
-            self.by_instruction[exit_.instruction.split()[0]] += 1
-        self.cycles += exit_.cost
-        self.recent.append(exit_)
+        pending = self._pending
+        pending.append(exit_)
+        if len(pending) >= 256:  # (exits that leave the window are freed while still hot)
+            self._fold()
 
     def outcome(self, exit_: Exit) -> Outcome:
         """What handling ``exit_`` did (virtual state changed, exception reflected, notes)."""
+        if self._pending:
+            self._fold()
+        if self._recent and exit_.index < self._recent[0].index:
+            return NO_OUTCOME  # (no longer kept whole)
         return self._outcomes.get(exit_.index, NO_OUTCOME)
 
     @property

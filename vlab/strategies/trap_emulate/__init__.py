@@ -31,6 +31,8 @@ as RPL 1, the monitor's own IDT, TSS and CR0) is in :mod:`.rings`.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from vlab.hw import paging
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor.dispatch import cr_qualification, io_qualification
@@ -222,9 +224,11 @@ class TrapAndEmulate(DeprivilegedMonitor):
         return m.cpu.reg("eax") & ((1 << (8 * size)) - 1)
 
 
+@lru_cache(maxsize=256)
 def _gp(error_code: int | None) -> dict:
     """What the hardware gave a software monitor: a #GP and its error code, nothing more. The
     monitor decodes the faulting instruction itself; the exit reason and qualification it files
     the trap under (CR_ACCESS, IO_INSTRUCTION ...) are vlab's, borrowed from VT-x so that the
     strategies compare, not something the CPU reported."""
-    return {"delivered": f"#GP({error_code or 0:#x})", "decoded_by": "monitor"}
+    return {"delivered": f"#GP({error_code or 0:#x})", "decoded_by": "monitor"}  # (read only:
+    # an exit copies its detail)
