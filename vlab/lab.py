@@ -93,7 +93,8 @@ class Lab:
                             + (f"it takes: {', '.join(accepted)}" if accepted else "it takes none"))
         self.strategy = cls(**self._strategy_options)
         self.strategy.attach(self.machine, self.trace)
-        self.strategy.exit_recorded.connect(self._exit_recorded)
+        # the Lab's own signal, not a relay (no cost per exit while nobody observes)
+        self.strategy.exit_recorded = self.events.exit_recorded
         self.strategy.boot()
         if kept is not None and kept[0] is self.image:  # (another image: other addresses)
             for address in kept[1]:
@@ -109,10 +110,6 @@ class Lab:
         a reset or a switch keeps it, as a debugger keeps breakpoints across a restart."""
         return (self.image, set(self.machine.breakpoints), self.machine.break_on_mode_change,
                 set(self.strategy.exit_breakpoints))
-
-    def _exit_recorded(self, exit_) -> None:
-        if self.events.exit_recorded:
-            self.events.exit_recorded.emit(exit_)
 
     # ---------------------------------------------------------------- running
     def run(self, max_instructions: int | None = None, until: int | str | None = None) -> Stop:

@@ -43,9 +43,9 @@ class Strategy:
             self.trace.record(exit_)
         else:
             self.trace.record(exit_, outcome)
-        if self.exit_recorded:
+        if self.exit_recorded._observers:  # noqa: SLF001 (the emit's own test, inline: per exit)
             self.exit_recorded.emit(exit_)
-        if exit_.reason in self.exit_breakpoints:
+        if self.exit_breakpoints and exit_.reason in self.exit_breakpoints:
             self.machine.clock.request_stop("exit", exit_)
 
     #: What a monitor keeps (None here: no monitor): its virtual CPU, and under VT-x the VMCS.
