@@ -37,6 +37,15 @@ def test_direct_reads_equal_unicorns_at_every_instruction_and_every_trap(strateg
         for reg in core._STATE_OFFSETS:
             if fast.read(reg) != uc.reg_read(reg):
                 bad.append(f"{where}: register {reg}: {fast.read(reg):#x} != {uc.reg_read(reg):#x}")
+        for reg in (X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR, X.UC_X86_REG_TR, X.UC_X86_REG_LDTR):
+            selector, base, limit, _ = uc.reg_read(reg)
+            if reg in (X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR):
+                selector = 0
+            if fast.table(reg) != (selector, base, limit):
+                bad.append(f"{where}: table register {reg}: {fast.table(reg)}")
+        cs = uc.reg_read(X.UC_X86_REG_CS)
+        if fast.code_base() != lab.machine.cpu.segment_base(cs):  # (the kernel never changes a
+            bad.append(f"{where}: CS base")  # loaded descriptor: the two agree)
         system = 0x0027_7300  # TF, IF, IOPL, NT, RF, VM, AC, ID
         if fast.system_flags() & system != uc.reg_read(X.UC_X86_REG_EFLAGS) & system:
             bad.append(f"{where}: EFLAGS system bits differ")
@@ -47,6 +56,47 @@ def test_direct_reads_equal_unicorns_at_every_instruction_and_every_trap(strateg
     assert lab.exit_code == 0
     assert bad == []
     assert seen["code"] >= 3000 and seen["intr"] >= 10
+
+
+def test_general_register_writes_in_a_hook_reach_the_guest():
+    """A CPUID-like hook that writes EAX..EDI through the fast path mid-block: the guest sees
+    exactly what Unicorn's own write would have given it (its next instructions use them)."""
+    src = """
+    .include "vlab.inc"
+    .globl _start
+    _start:
+        mov eax, 1
+        mov ebx, 2
+        xor ecx, ecx
+        xor edx, edx
+        cpuid
+        add eax, ebx
+        add eax, ecx
+        add eax, edx
+        add eax, esi
+        mov edi, eax
+        EXIT 0
+    """
+    from vlab.isa import assemble
+
+    results = []
+    for fast in (True, False):
+        lab = Lab(assemble(src, "cpuid_writes"))
+        c = lab.machine.core
+        assert c.state is not None
+
+        def answer(uc, _, c=c, fast=fast):
+            w = c.registers.write if fast else uc.reg_write
+            for reg, value in ((X.UC_X86_REG_EAX, 0x1111_1111), (X.UC_X86_REG_EBX, 0x2222_2222),
+                               (X.UC_X86_REG_ECX, 0x3333_3333), (X.UC_X86_REG_EDX, 0x4444_4444),
+                               (X.UC_X86_REG_ESI, 0x0000_0005)):
+                w(reg, value)
+            return 1
+
+        c.cpuid_intercepted = answer
+        lab.run()
+        results.append((lab.exit_code, lab.state().edi))
+    assert results[0] == results[1] == (0, 0xAAAA_AAAF)
 
 
 def test_the_in_place_fault_reset_takes_ten_thousand_faults_in_a_row():

@@ -242,3 +242,34 @@ def test_a_control_the_model_does_not_implement_is_refused_not_ignored(control):
         lab.set_control(control, True)
     lab.set_control(control, False)  # (clearing it is what the model does anyway)
     assert lab.run().reason == "halted"
+
+
+def _exits_with_changes(look_at_each: bool, exits: int = 80):
+    """Run the kernel under vtx exit by exit; returns the VMCS tables read at each exit (if
+    ``look_at_each``) with the fields each exit was said to change, and the lab."""
+    lab = Lab("kernel", "vtx", timer_period=0)
+    for reason in ExitReason:
+        lab.break_on_exit(reason)
+    seen = []
+    for _ in range(exits):
+        stop = lab.run()
+        assert stop.reason == "exit", stop
+        if look_at_each:
+            seen.append(({row["field"]: row["value"] for row in lab.vmcs.table()},
+                         set(lab.vmcs.changed_at_exit)))
+    return lab, seen
+
+
+def test_the_fields_an_exit_changed_are_the_fields_that_differ_and_do_not_depend_on_looking():
+    """What 'changed at the last exit' means (the VMCS view highlights it): the fields whose value
+    the exit and its handler changed, i.e. those that differ from the previous exit's VMCS
+    (SDM vol. 3, 27.2-27.3 say what an exit writes). The VMCS stores an exit's values only when
+    someone looks: a lab never looked at must end with the same fields and the same changes."""
+    looked, seen = _exits_with_changes(look_at_each=True)
+    for (before, _), (after, changed) in zip(seen, seen[1:], strict=False):
+        differ = {f for f in after if after[f] != before[f]}
+        assert changed == differ, (sorted(changed ^ differ), after["VM_EXIT_REASON"])
+    assert any("GUEST_RIP" in changed for _, changed in seen[1:])
+    unlooked, _ = _exits_with_changes(look_at_each=False)
+    assert {r["field"]: r["value"] for r in unlooked.vmcs.table()} == seen[-1][0]
+    assert unlooked.vmcs.changed_at_exit == seen[-1][1]

@@ -197,6 +197,10 @@ _STATE_OFFSETS = {
     X.UC_X86_REG_CR0: _SEGS + 10 * _SEGMENT, X.UC_X86_REG_CR2: _SEGS + 10 * _SEGMENT + 16,
     X.UC_X86_REG_CR3: _SEGS + 10 * _SEGMENT + 24, X.UC_X86_REG_CR4: _SEGS + 10 * _SEGMENT + 32,
 }
+#: LDTR, TR, GDTR, IDTR: SegmentCache after segs[6] (selector, then base at +8, limit at +16)
+_TABLE_OFFSETS = {X.UC_X86_REG_LDTR: _SEGS + 6 * _SEGMENT, X.UC_X86_REG_TR: _SEGS + 7 * _SEGMENT,
+                  X.UC_X86_REG_GDTR: _SEGS + 8 * _SEGMENT, X.UC_X86_REG_IDTR: _SEGS + 9 * _SEGMENT}
+_CS_BASE = _SEGS + _SEGMENT + 8
 _STATE_MARKS = {X.UC_X86_REG_EAX: 0x1EA5_0A01, X.UC_X86_REG_ECX: 0x1EA5_0C02,
                 X.UC_X86_REG_EDX: 0x1EA5_0D03, X.UC_X86_REG_EBX: 0x1EA5_0B04,
                 X.UC_X86_REG_EBP: 0x1EA5_0B05, X.UC_X86_REG_ESI: 0x1EA5_0506,
@@ -271,6 +275,15 @@ def cpu_state_address(uc: unicorn.Uc, layout: EngineLayout) -> int | None:
             return None
     for reg, offset in _STATE_OFFSETS.items():
         if ctypes.c_uint32.from_address(address + offset).value & _width(reg) != uc.reg_read(reg):
+            return None
+    for reg, offset in _TABLE_OFFSETS.items():
+        selector, base, limit, _ = uc.reg_read(reg)
+        state = (ctypes.c_uint16.from_address(address + offset).value,
+                 ctypes.c_uint32.from_address(address + offset + 8).value,
+                 ctypes.c_uint32.from_address(address + offset + 16).value)
+        narrow = reg in (X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR)
+        if (state[1], state[2] & (0xFFFF if narrow else 0xFFFF_FFFF)) != (base, limit) or \
+                (not narrow and state[0] != selector):
             return None
     return address
 
@@ -510,8 +523,9 @@ class FastRegisters:
 
     Where the probe found the live CPU state, the registers Unicorn's ``reg_read`` copies from
     a field of it (general registers, EIP, selectors, CR0-CR4) are read from that field directly
-    (a few dozen nanoseconds instead of a C call's half microsecond); writes always go through
-    Unicorn (a write of EIP, a selector or a CR has side effects there).
+    (a few dozen nanoseconds instead of a C call's half microsecond); so are writes of the
+    general registers (Unicorn's write of one stores its low 32 bits, nothing else); other writes
+    go through Unicorn (a write of EIP, a selector or a CR has side effects there).
     """
 
     def __init__(self, uc: unicorn.Uc, state: int | None = None):
@@ -526,6 +540,12 @@ class FastRegisters:
         self._state = None if state is None else (ctypes.c_uint32 * 256).from_address(state)
         self._direct = {} if state is None else {reg: (offset // 4, _width(reg)) for reg, offset
                                                   in _STATE_OFFSETS.items()}
+        self._plain = {} if state is None else {reg: _STATE_OFFSETS[reg] // 4 for reg in (
+            X.UC_X86_REG_EAX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX, X.UC_X86_REG_EBX,
+            X.UC_X86_REG_ESP, X.UC_X86_REG_EBP, X.UC_X86_REG_ESI, X.UC_X86_REG_EDI)}
+        self._tables = {reg: (offset // 4, 0xFFFF if reg in (X.UC_X86_REG_TR, X.UC_X86_REG_LDTR)
+                              else 0, 0xFFFF_FFFF if reg in (X.UC_X86_REG_TR, X.UC_X86_REG_LDTR)
+                              else 0xFFFF) for reg, offset in _TABLE_OFFSETS.items()}
 
     def read(self, reg_id: int) -> int:
         direct = self._direct.get(reg_id)
@@ -544,14 +564,31 @@ class FastRegisters:
         return self._state[_EFLAGS // 4]
 
     def table(self, reg_id: int) -> tuple[int, int, int]:
-        """GDTR, IDTR, TR or LDTR: (selector, base, limit), in one C call (Unicorn's Python
-        reg_read picks a register class and builds a tuple type per call: ~5 us)."""
+        """GDTR, IDTR, TR or LDTR: (selector, base, limit) (the selector is 0 for GDTR and
+        IDTR), from the CPU state or in one C call (Unicorn's Python reg_read picks a register
+        class and builds a tuple type per call: ~5 us)."""
+        if self._state is not None:
+            i, selector_mask, limit_mask = self._tables[reg_id]
+            st = self._state
+            return st[i] & selector_mask, st[i + 2], st[i + 4] & limit_mask
         t = self._table
         if self._read_fn(self._uch, reg_id, self._table_ref):
             raise unicorn.UcError(unicorn.UC_ERR_ARG)
         return t.selector, t.base & 0xFFFF_FFFF, t.limit
 
+    def code_base(self) -> int | None:
+        """The base of the code segment loaded now (the descriptor's copy the CPU holds, which
+        a later change of the descriptor in memory does not touch), or None if the CPU state
+        is not reachable."""
+        if self._state is None:
+            return None
+        return self._state[_CS_BASE // 4]
+
     def write(self, reg_id: int, value: int) -> None:
+        index = self._plain.get(reg_id)
+        if index is not None:  # (a general register: Unicorn's write is this store, no more)
+            self._state[index] = value & 0xFFFF_FFFF
+            return
         self._cell.value = value & 0xFFFF_FFFF
         err = self._write_fn(self._uch, reg_id, self._ref)
         if err:

@@ -159,16 +159,16 @@ class Cpu:
         if ldtr is not None:
             uc.reg_write(X.UC_X86_REG_LDTR, (ldtr[0], ldtr[1], ldtr[2], 0x8200))
 
-    def segment_state(self) -> dict[str, object]:
-        """Selectors, GDTR/IDTR (base, limit), TR/LDTR (selector, base, limit), ESP and EFLAGS
-        in one read (what a VM exit saves in the guest-state area)."""
-        r, table = self._fast.read, self._fast.table  # (one C call each: Unicorn's Python
-        gdtr, idtr = table(X.UC_X86_REG_GDTR), table(X.UC_X86_REG_IDTR)  # batch read is slower)
-        return {"cs": r(X.UC_X86_REG_CS), "ds": r(X.UC_X86_REG_DS), "es": r(X.UC_X86_REG_ES),
-                "fs": r(X.UC_X86_REG_FS), "gs": r(X.UC_X86_REG_GS), "ss": r(X.UC_X86_REG_SS),
-                "gdtr": gdtr[1:], "idtr": idtr[1:], "esp": r(X.UC_X86_REG_ESP),
-                "eflags": r(X.UC_X86_REG_EFLAGS), "tr": table(X.UC_X86_REG_TR),
-                "ldtr": table(X.UC_X86_REG_LDTR)}
+    def exit_state(self) -> tuple[int, ...]:
+        """What a VM exit saves of the CPU (beside EIP and the control registers): ESP, EFLAGS,
+        the CS, DS, ES, FS, GS and SS selectors, GDTR and IDTR (base, limit), TR and LDTR
+        (selector, base, limit), in that order (vlab.strategies.vtx.vmcs.EXIT_SAVED)."""
+        r, table = self._fast.read, self._fast.table
+        gdtr, idtr = table(X.UC_X86_REG_GDTR), table(X.UC_X86_REG_IDTR)
+        return (r(X.UC_X86_REG_ESP), r(X.UC_X86_REG_EFLAGS), r(X.UC_X86_REG_CS),
+                r(X.UC_X86_REG_DS), r(X.UC_X86_REG_ES), r(X.UC_X86_REG_FS), r(X.UC_X86_REG_GS),
+                r(X.UC_X86_REG_SS), gdtr[1], gdtr[2], idtr[1], idtr[2], *table(X.UC_X86_REG_TR),
+                *table(X.UC_X86_REG_LDTR))
 
     def regs_for_delivery(self) -> dict[str, int]:
         """What an event delivery pushes: EFLAGS, ESP, CS, SS, EIP."""
@@ -230,6 +230,13 @@ class Cpu:
         """The base of the GDT segment ``selector`` names (0 for none, null or an LDT one)."""
         d = self.descriptor(selector)
         return 0 if d is None else descriptor_base(d)
+
+    def code_base(self) -> int:
+        """The base of the code segment the CPU runs in now: the copy it loaded with CS (SDM
+        vol. 3A, 3.4.3: the hidden part of a segment register), read from the GDT only if the
+        CPU state is out of reach."""
+        base = self._fast.code_base()
+        return self.segment_base(self.reg("cs")) if base is None else base
 
     def code_segment_dpl(self, selector: int) -> int | None:
         """DPL of a present code segment, or None if ``selector`` names none."""

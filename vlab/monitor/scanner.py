@@ -178,9 +178,11 @@ class CodeScanner:
     def scan_next_entry(self) -> None:
         """Wherever an exit sent the kernel (an interrupt handler, an IRET's target, a far
         jump's), that code must be scanned before it runs."""
-        cs, eip = self.machine.cpu.next_guest_entry()
+        cpu = self.machine.cpu
+        cs, eip = cpu.next_guest_entry()
         if cs & 3 != 3:
-            self.ensure_translated((self.machine.cpu.segment_base(cs) + eip) & 0xFFFF_FFFF)
+            base = cpu.code_base() if eip == cpu.eip else cpu.segment_base(cs)  # (else: the
+            self.ensure_translated((base + eip) & 0xFFFF_FFFF)  # trampoline loads CS next)
 
     # ------------------------------------------------------------------ the core's callbacks
     def _guard(self, address: int, fn, *args) -> None:
@@ -198,7 +200,7 @@ class CodeScanner:
             return  # the student's breakpoint comes first: stop before the instruction
         if self.profile and address not in self._entry_hooks:
             self._count_block(uc, address, size, None)
-        base = cpu.segment_base(cpu.reg("cs"))
+        base = cpu.code_base()
         if base:  # code in a segment with a base: scanned by linear address, run by offset
             insn = dataclasses.replace(insn, address=(insn.address - base) & 0xFFFF_FFFF)
         self._guard(address, self.callout, insn)
@@ -220,7 +222,7 @@ class CodeScanner:
             target = self._indirect_target(insn)
             if target is not None:
                 cpu = self.machine.cpu
-                self.ensure_translated((cpu.segment_base(cpu.reg("cs")) + target) & 0xFFFF_FFFF)
+                self.ensure_translated((cpu.code_base() + target) & 0xFFFF_FFFF)
 
         self._guard(address, check)
 

@@ -144,28 +144,24 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     # ------------------------------------------------------------------ the exit path
     def vm_exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
                 intr: int = 0, error_code: int = 0, from_fault: bool = False,
-                in_hook: bool = False, detail: dict | None = None) -> None:
-        """VM exit: save guest state and exit information in the VMCS, run the root-mode
-        handler, then VM entry (load guest state, inject the pending event)."""
+                in_hook: bool = False, detail: dict | None = None,
+                also_saved: dict[str, int] | None = None) -> None:
+        """VM exit: save guest state and exit information in the VMCS (``also_saved``: the
+        exit-information fields only this reason writes), run the root-mode handler, then VM
+        entry (load guest state, inject the pending event)."""
         m, v = self.machine, self.vmcs
         v.mark_exit()
         length = len(insn.raw) if insn is not None else 0
         # SDM vol. 3, 27.2-27.3: the exit information, and the guest state as it is at the exit
-        # (saved now: a later look at the VMCS must not see the CPU as it is then)
-        g = m.cpu.segment_state()
-        v.save_at_exit({
-            "VM_EXIT_REASON": int(reason), "EXIT_QUALIFICATION": qual,
-            "VM_EXIT_INSTRUCTION_LEN": length, "VM_EXIT_INTR_INFO": intr,
-            "VM_EXIT_INTR_ERROR_CODE": error_code, "GUEST_RIP": eip,
-            "GUEST_RSP": g["esp"], "GUEST_RFLAGS": g["eflags"],
-            **{f"GUEST_{cr}": value for cr, value in self._guest_crs().items()},
-            **{f"GUEST_{seg.upper()}_SELECTOR": g[seg] for seg in ("cs", "ds", "es", "fs", "gs", "ss")},
-            "GUEST_GDTR_BASE": g["gdtr"][0], "GUEST_GDTR_LIMIT": g["gdtr"][1],
-            "GUEST_IDTR_BASE": g["idtr"][0], "GUEST_IDTR_LIMIT": g["idtr"][1],
-            **{f"GUEST_{name}_{part}": g[name.lower()][i] for name in ("TR", "LDTR")
-               for i, part in enumerate(("SELECTOR", "BASE", "LIMIT"))},
-        })
-        saved = {cr: v[f"GUEST_{cr}"] for cr in _STATE}
+        # (captured now, stored in the VMCS when someone looks: a later look must not see the
+        # CPU as it is then)
+        crs = self._guest_crs()
+        esp, eflags, *segments = m.cpu.exit_state()
+        v.save_exit_state((int(reason), qual, length, intr, error_code, eip, esp, eflags, *crs,
+                           *segments))
+        if also_saved:
+            v.save_at_exit(also_saved)
+        saved = dict(zip(_STATE, crs, strict=True))
         m.cpu.vmx_mode = "root"
         detail = dict(detail or {})
         if intr:
@@ -187,14 +183,16 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         """Load what the handler changed in the guest-state area; deliver an injected event
         through the guest IDT (SDM vol. 3, 26.6 "Event injection")."""
         v, m = self.vmcs, self.machine
-        changed = {cr for cr in _STATE if v[f"GUEST_{cr}"] != saved[cr]}
+        changed = () if v.exit_state_untouched() else \
+            {cr for cr in _STATE if v[f"GUEST_{cr}"] != saved[cr]}
         if self.ept_enabled:
             for cr in changed:
                 m.cpu.set_reg(cr.lower(), v[f"GUEST_{cr}"])
         elif changed:
             self.control_registers_changed()
-        info = InterruptionInfo.decode(v["VM_ENTRY_INTR_INFO_FIELD"])
-        if info.valid:
+        raw = v["VM_ENTRY_INTR_INFO_FIELD"]
+        info = InterruptionInfo.decode(raw) if raw else None  # (bit 31, valid, is never set alone)
+        if info is not None and info.valid:
             v["VM_ENTRY_INTR_INFO_FIELD"] = 0  # consumed by this entry
             code = v["VM_ENTRY_EXCEPTION_ERROR_CODE"] if info.error_code_valid else None
             self._deliver(info.vector, code, info.kind == INTR_TYPE_SW_EXCEPTION)

@@ -33,16 +33,15 @@ class VtxMemory:
             out["ept"] = [(g, p, h) for g, h, p in self.ept.entries()[:limit]]
         return out
 
-    def _guest_crs(self) -> dict[str, int]:
+    def _guest_crs(self) -> tuple[int, int, int]:
         """CR0, CR3, CR4 as the guest has them (with shadow paging the core runs with the
         shadow's root in CR3 and WP forced on in CR0)."""
         m = self.machine
         cr0, cr4 = m.cpu.reg("cr0"), m.cpu.reg("cr4")
         if self.ept_enabled:
-            return {"CR0": cr0, "CR3": m.cpu.reg("cr3"), "CR4": cr4}
+            return cr0, m.cpu.reg("cr3"), cr4
         owned = paging.PG | paging.WP
-        return {"CR0": (cr0 & ~owned) | (self._guest_cr0 & owned), "CR3": self._guest_cr3,
-                "CR4": cr4}
+        return (cr0 & ~owned) | (self._guest_cr0 & owned), self._guest_cr3, cr4
 
     def control_registers_changed(self) -> None:
         """Without EPT: load what the guest asked for, with the shadow page tables under it.
@@ -91,16 +90,17 @@ class VtxMemory:
         """The guest touched a guest-physical page the EPT does not map: exit reason 48 with
         the qualification and the guest-physical (and linear) address (SDM vol. 3, 28.2.1).
         Runs while the core waits at the access; True once the handler has mapped the page."""
-        m, v = self.machine, self.vmcs
+        m = self.machine
         eip = m.cpu.eip
         insn = self._decode(eip)
         linear = self._violation_linear(access, gpa, eip, insn)
         qual = ept_qualification(access, 0, linear_valid=linear is not None)
-        v.save_at_exit({"GUEST_PHYSICAL_ADDRESS": gpa, "GUEST_LINEAR_ADDRESS": linear or 0})
         self.ept.violations += 1
         self.vm_exit(ExitReason.EPT_VIOLATION, eip, insn, qual, in_hook=True,
                      detail={"gpa": gpa, "linear": linear, "access": access,
-                             "decoded": decode_ept_qualification(qual)})
+                             "decoded": decode_ept_qualification(qual)},
+                     also_saved={"GUEST_PHYSICAL_ADDRESS": gpa,
+                                 "GUEST_LINEAR_ADDRESS": linear or 0})
         if self.vcpu.advanced:
             raise HandlerError("the EPT-violation handler skipped the instruction: an EPT "
                                "violation is not an instruction to emulate, the guest retries "

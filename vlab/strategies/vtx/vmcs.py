@@ -138,17 +138,40 @@ class InterruptionInfo:
                    bool(value & INTR_INFO_VALID))
 
 
+#: What the processor writes at every VM exit (SDM vol. 3, 27.2 and 27.3), in the order
+#: :meth:`Vmcs.save_exit_state` takes the values: the exit information, then the guest state.
+EXIT_SAVED = (
+    "VM_EXIT_REASON", "EXIT_QUALIFICATION", "VM_EXIT_INSTRUCTION_LEN", "VM_EXIT_INTR_INFO",
+    "VM_EXIT_INTR_ERROR_CODE", "GUEST_RIP", "GUEST_RSP", "GUEST_RFLAGS",
+    "GUEST_CR0", "GUEST_CR3", "GUEST_CR4",
+    "GUEST_CS_SELECTOR", "GUEST_DS_SELECTOR", "GUEST_ES_SELECTOR", "GUEST_FS_SELECTOR",
+    "GUEST_GS_SELECTOR", "GUEST_SS_SELECTOR",
+    "GUEST_GDTR_BASE", "GUEST_GDTR_LIMIT", "GUEST_IDTR_BASE", "GUEST_IDTR_LIMIT",
+    "GUEST_TR_SELECTOR", "GUEST_TR_BASE", "GUEST_TR_LIMIT",
+    "GUEST_LDTR_SELECTOR", "GUEST_LDTR_BASE", "GUEST_LDTR_LIMIT",
+)
+_EXIT_ENCODINGS = tuple(FIELDS[name] for name in EXIT_SAVED)
+_EXIT_SET = frozenset(_EXIT_ENCODINGS)
+
+
 class Vmcs:
     """The virtual-machine control structure: fields by SDM name or encoding, I/O and MSR
-    bitmaps, and which fields the last VM exit changed."""
+    bitmaps, and which fields the last VM exit changed.
+
+    A VM exit hands its values over at once (:meth:`save_exit_state`, a tuple captured when
+    the exit happened); they are stored field by field only when someone reads or writes one
+    of those fields, or asks what the exit changed. A handler that never looks at the guest
+    state (CPUID's) costs no per-field work, and nobody ever sees the live CPU instead."""
 
     def __init__(self) -> None:
         self._values: dict[int, int] = {enc: 0 for enc in FIELDS.values()}
         self.io_bitmap_a = bytearray(4096)  # ports 0x0000-0x7FFF, a bit each: 1 = exit
         self.io_bitmap_b = bytearray(4096)  # ports 0x8000-0xFFFF
         self.msr_bitmap = bytearray(4096)  # read low, read high, write low, write high (1 KiB each)
-        self.changed_at_exit: set[str] = set()
+        self._noted: set[int] = set()  # encodings the last exit (and its handler) changed
         self._changed: set[int] = set()  # encodings written since the last exit began
+        self._capture: tuple[int, ...] | None = None  # EXIT_SAVED values, not yet stored
+        self._baseline: tuple[int, ...] | None = None  # the capture before, never stored either
 
     @staticmethod
     def encoding(field: str | int) -> int:
@@ -162,7 +185,10 @@ class Vmcs:
         return FIELDS[field]
 
     def vmread(self, field: str | int) -> int:
-        return self._values[self.encoding(field)]
+        enc = self.encoding(field)
+        if self._capture is not None and enc in _EXIT_SET:
+            self._settle()
+        return self._values[enc]
 
     def vmwrite(self, field: str | int, value: int) -> None:
         """Write a field (the VM-exit information fields are read-only, as on hardware)."""
@@ -172,6 +198,8 @@ class Vmcs:
         self._store(enc, value)
 
     def _store(self, enc: int, value: int) -> None:
+        if self._capture is not None and enc in _EXIT_SET:
+            self._settle()  # (what the exit saved comes first: this write then wins)
         value &= 0xFFFF_FFFF
         if self._values[enc] != value:
             self._values[enc] = value
@@ -184,6 +212,28 @@ class Vmcs:
         and the guest-state area as the guest had it (SDM vol. 3, 27.2 and 27.3)."""
         for field, value in values.items():
             self._store(FIELDS[field], value)
+
+    def save_exit_state(self, values: tuple[int, ...]) -> None:
+        """The processor's writes at a VM exit: the values of :data:`EXIT_SAVED`, in order (kept
+        as given until a field among them is looked at)."""
+        self._capture = values
+
+    def exit_state_untouched(self) -> bool:
+        """Has nobody read or written a field the last exit saved (so none has changed)?"""
+        return self._capture is not None
+
+    def _settle(self) -> None:
+        """Store the captured exit values, noting each field they changed."""
+        values, self._capture = self._capture, None
+        before, self._baseline = self._baseline, None
+        current = self._values
+        for i, enc in enumerate(_EXIT_ENCODINGS):
+            value = values[i] & 0xFFFF_FFFF
+            old = current[enc] if before is None else before[i] & 0xFFFF_FFFF
+            current[enc] = value
+            if old != value:
+                self._changed.add(enc)
+                self._noted.add(enc)
 
     def __getitem__(self, field: str | int) -> int:
         return self.vmread(field)
@@ -283,22 +333,35 @@ class Vmcs:
 
     # ---------------------------------------------------------------- snapshots
     def save_state(self) -> tuple:
+        if self._capture is not None:
+            self._settle()
         return (dict(self._values), bytes(self.io_bitmap_a), bytes(self.io_bitmap_b),
-                bytes(self.msr_bitmap), set(self.changed_at_exit), set(self._changed))
+                bytes(self.msr_bitmap), set(self._noted), set(self._changed))
 
     def load_state(self, state: tuple) -> None:
-        values, a, b, msr, changed_at_exit, changed = state
+        values, a, b, msr, noted, changed = state
         self._values = dict(values)
         self.io_bitmap_a[:], self.io_bitmap_b[:], self.msr_bitmap[:] = a, b, msr
-        self.changed_at_exit, self._changed = set(changed_at_exit), set(changed)
+        self._noted, self._changed = set(noted), set(changed)
+        self._capture = self._baseline = None
 
     # ---------------------------------------------------------------- inspection
     def mark_exit(self) -> None:
         """A VM exit begins: from now on, track which fields it changes."""
         self._changed = set()
+        if self._capture is not None:  # (the last exit's values were never stored: what the
+            self._baseline, self._capture = self._capture, None  # fields hold before this one)
 
     def note_changes(self) -> None:
-        self.changed_at_exit = {NAMES[e] for e in self._changed}
+        """The VM entry: what the exit and its handler changed is now the last exit's."""
+        self._noted = set(self._changed)
+
+    @property
+    def changed_at_exit(self) -> set[str]:
+        """The fields the last VM exit (and its handler) changed, by name."""
+        if self._capture is not None:
+            self._settle()
+        return {NAMES[e] for e in self._noted}
 
     def table(self) -> list[dict]:
         """Every field: name, encoding, value, whether the last exit changed it."""
