@@ -54,7 +54,8 @@ struct counter {
     int (*emu_stop)(void *uc);
     struct entry *current; /* the entry of the block entered last (NULL: none) */
     uint64_t cuts;       /* blocks cut short by a store into themselves */
-    uint64_t trusted_pc; /* Python has the code here translated again, unchanged */
+    uint64_t trusted_pc; /* Python has the code here translated again, unchanged: a block
+                          * that overlaps [trusted_pc, trusted_end) keeps its count */
     uint64_t trusted_end;
     struct entry table[SLOTS];
 };
@@ -153,8 +154,8 @@ void vlab_generated(void *uc, uc_tb *cur, uc_tb *prev, struct counter *c) {
     if (e == 0 || e->size == 0)
         return;
     e->generation++;
-    if (c->trusted_left > 0 && c->trusted_pc <= cur->pc && cur->pc < c->trusted_end
-            && e->count == cur->icount) {
+    if (c->trusted_left > 0 && cur->pc < c->trusted_end && c->trusted_pc < cur->pc + cur->size
+            && e->count == cur->icount) { /* (a block that overlaps the window) */
         c->trusted_left--; /* (a stop hook added or removed: the same code, the same count) */
         return;
     }

@@ -114,6 +114,7 @@ class Checks:
     def __init__(self, machine: Machine):
         self._m = machine
         self._hooks: dict[int, int] = {}  # address -> code hook
+        self._scanned: dict[tuple[int, bytes], tuple[int, ...]] = {}  # code -> watched addresses
         self._stale: list[tuple[int, int]] = []  # blocks to translate again after this slice
         machine.core.uc.hook_add(unicorn.UC_HOOK_EDGE_GENERATED, self._translated)
         machine.slice_ended.connect(lambda _: self._drop_stale())
@@ -141,11 +142,17 @@ class Checks:
             return False
         if not _CANDIDATE.search(code):
             return False  # (most blocks: no byte that could start a watched instruction)
+        key = (address, code)
+        found = self._scanned.get(key)
+        if found is None:  # (the same code translated again, as after a stop hook: known)
+            found = tuple(i.address for i in decoder().decode_many(code, address) if watched(i))
+            if len(self._scanned) > 20_000:
+                self._scanned.clear()
+            self._scanned[key] = found
         new = False
-        for insn in decoder().decode_many(code, address):
-            if watched(insn) and insn.address not in self._hooks:
-                self._hooks[insn.address] = self._m.core.on_execute(
-                    self._check, insn.address, insn.address)
+        for at in found:
+            if at not in self._hooks:
+                self._hooks[at] = self._m.core.on_execute(self._check, at, at)
                 new = True
         return new
 

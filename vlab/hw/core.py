@@ -307,6 +307,7 @@ class Core:
         uc.ctl_set_exits([])
         #: the live CPU state's address (None: Unicorn's API and saved contexts serve instead)
         self.state = cpu_state_address(uc, self.layout)
+        self._ctl = _unicorn_unconverted().uc_ctl
         self.fault = FaultReset(uc, self.layout, self.state)
         self.registers = FastRegisters(uc, self.state)
         #: the native block counter (vlab.hw.blocks), or None: Unicorn's count= mode counts
@@ -345,10 +346,11 @@ class Core:
     # fault "in flight", as a real #PF would (the next instruction then restarts forever, or the
     # guest's next #PF becomes #DF). :meth:`_untouched` puts both back after each such call.
     def _untouched(self, op, *args):
-        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+        cr2 = self.registers.read(X.UC_X86_REG_CR2)
         result = op(*args)
         self.clear_fault()
-        self.uc.reg_write(X.UC_X86_REG_CR2, cr2)
+        if self.registers.read(X.UC_X86_REG_CR2) != cr2:
+            self.registers.write(X.UC_X86_REG_CR2, cr2)
         return result
 
     def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None,
@@ -424,7 +426,15 @@ class Core:
 
     def forget_code(self, begin: int, end: int) -> None:
         """Drop the core's translation of [begin, end): it re-translates (and sees new hooks)."""
-        self._untouched(self.uc.ctl_remove_cache, begin, end)
+        self._untouched(self._remove_cache, begin, end)
+
+    def _remove_cache(self, begin: int, end: int) -> None:
+        """Unicorn's ``ctl_remove_cache``, called straight (its Python wrapper encodes the
+        request and converts the arguments anew on every call: a few microseconds)."""
+        err = self._ctl(self.uc._uch, _REMOVE_CACHE, ctypes.c_uint64(begin),  # noqa: SLF001
+                        ctypes.c_uint64(end))
+        if err:
+            raise unicorn.UcError(err)
 
 
 def _cutting(callback, counter: BlockCounter, registers: FastRegisters):
@@ -500,6 +510,11 @@ class _TableRegister(ctypes.Structure):
 
     _fields_ = [("selector", ctypes.c_uint16), ("base", ctypes.c_uint64),
                 ("limit", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
+
+
+#: uc_ctl's request code for UC_CTL_TB_REMOVE_CACHE with two arguments, written (unicorn.h:
+#: the operation in bits 31:30, the argument count in 29:26, the request below)
+_REMOVE_CACHE = (unicorn.UC_CTL_IO_WRITE << 30) | (2 << 26) | unicorn.UC_CTL_TB_REMOVE_CACHE
 
 
 @lru_cache(maxsize=1)

@@ -335,18 +335,17 @@ class Cpu:
 
     def _enter(self, cs: int, eip: int, ss: int, esp: int, eflags: int, target: int,
                cpl: int) -> None:
-        uc = self.uc
+        w = self._fast.write
         if target < cpl:
-            cr0 = uc.reg_read(X.UC_X86_REG_CR0)
-            uc.reg_write(X.UC_X86_REG_CR0, cr0 & ~(PE | paging.PG))  # (PG needs PE)
-            uc.reg_write(X.UC_X86_REG_SS, 0)
-            uc.reg_write(X.UC_X86_REG_CR0, cr0)
+            cr0 = self._fast.read(X.UC_X86_REG_CR0)
+            w(X.UC_X86_REG_CR0, cr0 & ~(PE | paging.PG))  # (PG needs PE)
+            w(X.UC_X86_REG_SS, 0)
+            w(X.UC_X86_REG_CR0, cr0)
             cpl = 0
             if target > 0:  # the trampoline's IRETD needs a 32-bit ring-0 stack segment
-                uc.reg_write(X.UC_X86_REG_SS, self.monitor_ss)
+                w(X.UC_X86_REG_SS, self.monitor_ss)
         if target == cpl:
             # One register at a time: inside a hook, Unicorn's batch write does not redirect EIP.
-            w = self._fast.write
             if ss != self._fast.read(X.UC_X86_REG_SS):  # a reload would set its Accessed bit
                 w(X.UC_X86_REG_SS, ss)
             w(X.UC_X86_REG_CS, cs)

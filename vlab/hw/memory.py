@@ -46,11 +46,16 @@ class Memory:
         self.mmu: Mmu | None = None  # a monitor's shadow pager, while it runs one
         self._monitor_pt_mapped = False
         self._host_pools: dict[int, ctypes.Array] = {}
+        #: the monitor's area (boot GDT and TSS, the trampoline, its stack), host memory too: the
+        #: monitor reads its descriptors on every event it delivers
+        self.monitor_buffer = (ctypes.c_ubyte * layout.MONITOR_SIZE)()
+        self._monitor = memoryview(self.monitor_buffer).cast("B")
 
     def map_into(self, uc: unicorn.Uc) -> None:
         """Map guest RAM (this buffer) and the monitor's area into a fresh core."""
         uc.mem_map_ptr(0, self.ram_size, unicorn.UC_PROT_ALL, ctypes.addressof(self.buffer))
-        uc.mem_map(layout.MONITOR_BASE, layout.MONITOR_SIZE, unicorn.UC_PROT_ALL)
+        uc.mem_map_ptr(layout.MONITOR_BASE, layout.MONITOR_SIZE, unicorn.UC_PROT_ALL,
+                       ctypes.addressof(self.monitor_buffer))
 
     def clear(self) -> None:
         ctypes.memset(self.buffer, 0, self.ram_size)
@@ -205,6 +210,9 @@ class Memory:
             return bytes(self.ram[address:address + size])
         if address < layout.MONITOR_BASE:  # (nothing else the guest may name is memory)
             raise self._unmapped("read", size, address)
+        offset = address - layout.MONITOR_BASE
+        if offset + size <= layout.MONITOR_SIZE:
+            return bytes(self._monitor[offset:offset + size])
         try:
             return bytes(self._m.core.uc.mem_read(address, size))
         except unicorn.UcError:
@@ -234,7 +242,7 @@ class Memory:
 
     def monitor_area(self) -> bytes:
         """The monitor's reserved area, whole (for snapshots)."""
-        return bytes(self._m.core.uc.mem_read(layout.MONITOR_BASE, layout.MONITOR_SIZE))
+        return bytes(self._monitor)
 
     def restore_monitor_area(self, data: bytes) -> None:
         self._m.core.uc.mem_write(layout.MONITOR_BASE, data)

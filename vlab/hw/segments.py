@@ -91,8 +91,12 @@ class SegmentChecks:
         """Will a return to the outer ``ring`` null one of DS, ES, FS, GS? (SDM vol. 2A, IRET
         and RET: a data or non-conforming code segment whose DPL is below the new CPL.)"""
         cpu = self._m.cpu
-        for seg in DATA_SEGMENTS:
-            d = cpu.descriptor(cpu.reg(seg))
+        selectors = [cpu.reg(seg) for seg in DATA_SEGMENTS]
+        if all(sel & 3 >= ring or sel & 0xFFFC == 0 for sel in selectors):
+            return False  # (a loaded data segment has DPL >= its selector's RPL: SDM vol. 2A,
+            # MOV and POP: RPL > DPL is #GP; so none has DPL below ``ring``: nothing to read)
+        for sel in selectors:
+            d = cpu.descriptor(sel)
             if d is None:
                 continue
             hi = d[1]
