@@ -91,9 +91,21 @@ static uint32_t position(const struct entry *e, uint64_t pc) {
 }
 
 void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
+    struct entry *prev = c->current;
+    /* The common case first: the block entered last, entered again (a loop), known, fitting
+     * before the deadline, nothing pending: the same bookkeeping as below, without the look-up. */
+    if (prev && prev->pc == pc && prev->size == size && prev->count
+            && !(c->refused | c->admit | c->settled | c->off)
+            && c->counted + prev->count <= c->deadline) {
+        c->block_base = c->counted;
+        c->block_count = prev->count;
+        c->counted += prev->count;
+        c->blocks++;
+        prev->hits++;
+        return;
+    }
     if (c->off)
         return;
-    struct entry *prev = c->current;
     uint32_t single = 0; /* the block is one instruction of the previous block */
     /* A block that starts inside the previous one and does not end where it ends (not a REP
      * instruction starting over, not a jump back to a label in it or to its start) means the
