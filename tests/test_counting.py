@@ -209,3 +209,41 @@ def test_a_store_into_the_running_block_retires_once_under_every_strategy():
         while stepped.status != "halted":
             stepped.step()
         assert (stepped.instructions, stepped.timer_ticks) in results
+
+
+def _profile(lab: Lab) -> dict[int, int]:
+    return {b.address: b.executions for b in lab.translations}
+
+
+@pytest.mark.parametrize("guest", ["kernel", "counting"])
+def test_a_translators_block_profile_is_the_same_counted_natively_or_by_hooks(guest):
+    """Binary translation's per-block execution counts (``profile``): with the native counter
+    they are marks that its block hook adds to (no hook per block), with count= mode a hook on
+    each block's first instruction. Both give every block the same count, at the end and after
+    each of many runs cut at random deadlines (a block cut short by a deadline, a fault, a
+    callout that moves EIP, or a translator's block that Unicorn's block runs straight into).
+    An interrupt taken right before a block's first instruction is not an execution of it."""
+    image = build("counting", APART=1) if guest == "counting" else None
+    args = dict(image=image) if image is not None else dict(guest=guest)
+    options = {"profile": True}
+    units, native = pair(**args, strategy="binary_translation", strategy_options=options,
+                         timer_period=41)
+    rng = random.Random(guest)
+    while units.status != "halted":
+        k = rng.randint(1, 300)
+        a, b = run(units, max_instructions=k), run(native, max_instructions=k)
+        assert observed(native, b) == observed(units, a)
+        assert _profile(native) == _profile(units), units.instructions
+    counts = _profile(native)
+    assert sum(counts.values()) > 60 and all(n is not None for n in counts.values())
+    # and one run to the end, uncut
+    units, native = pair(**args, strategy="binary_translation", strategy_options=options,
+                         timer_period=41)
+    run(units), run(native)
+    assert _profile(native) == _profile(units) and sum(_profile(native).values()) > 60
+    if guest == "counting":  # its block that starts with UD2 ran once per #UD, whatever the
+        faulted = [e for e in native.trace if e.detail.get("vector") == 6]  # timer interrupts
+        (at,) = {e.eip for e in faulted}  # taken right before it (the trace shows them too)
+        interrupted = [e for e in native.trace if e.eip == at and e.reason.name ==
+                       "EXTERNAL_INTERRUPT"]
+        assert len(faulted) == _profile(native)[at] > 1 and interrupted

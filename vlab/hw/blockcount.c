@@ -16,6 +16,10 @@
  *   CPUID hook sees its own EIP and a stop it asks for lands before the next instruction, as
  *   in count= mode.
  * - vlab_stop_here (UC_HOOK_CODE on one address) stops the core before that instruction.
+ * - marks: instructions whose executions Python wants counted (a translator's block starts).
+ *   When the next block is entered, the one before has run exactly as far as the count says,
+ *   so each marked instruction it ran gets one more; at the end of a slice Python tells how far
+ *   the last block ran (vlab_attribute_last). No hook per marked instruction.
  *
  * Written against Unicorn 2.1 (uc_tb in unicorn.h; the hook signatures of uc_cb_hookcode_t and
  * uc_hook_edge_gen_t). Build: cc -O2 -shared -fPIC -o blockcount.so blockcount.c
@@ -26,6 +30,14 @@
 
 typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb; /* unicorn.h */
 
+/* An instruction whose executions Python counts (a translator's block start), inside a block:
+ * its position among the block's instructions, and the counter (Python owns it). */
+struct mark {
+    uint64_t *cell;
+    uint32_t position;
+    uint32_t pad;
+};
+
 struct entry {
     uint64_t pc;
     uint32_t size;       /* 0: a free slot */
@@ -34,6 +46,9 @@ struct entry {
     uint32_t generation; /* moves on when the core translates the block anew */
     uint32_t starts;     /* instructions in offsets */
     const uint16_t *offsets; /* where each instruction starts, from pc (Python owns them) */
+    const struct mark *marks; /* counted instructions in the block (Python owns them) */
+    uint32_t nmarks;
+    uint32_t pad;
 };
 
 struct counter {
@@ -90,6 +105,15 @@ static uint32_t position(const struct entry *e, uint64_t pc) {
     return lo + (lo < e->starts && e->offsets[lo] == off ? 1 : 0);
 }
 
+/* The block entered last ran ``ran`` of its instructions (at the next block's entry that is
+ * counted - block_base, exact there: Python settles a block cut short, and a cut by a store is
+ * settled below). Each marked instruction among them ran once more. */
+static inline void attribute(const struct entry *e, uint64_t ran) {
+    for (uint32_t i = 0; i < e->nmarks; i++)
+        if (e->marks[i].position < ran)
+            ++*e->marks[i].cell;
+}
+
 void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
     struct entry *prev = c->current;
     /* The common case first: the block entered last, entered again (a loop), known, fitting
@@ -97,6 +121,8 @@ void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
     if (prev && prev->pc == pc && prev->size == size && prev->count
             && !(c->refused | c->admit | c->settled | c->off)
             && c->counted + prev->count <= c->deadline) {
+        if (prev->nmarks)
+            attribute(prev, c->counted - c->block_base);
         c->block_base = c->counted;
         c->block_count = prev->count;
         c->counted += prev->count;
@@ -123,6 +149,8 @@ void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
         single = k > 0 && k <= prev->starts && prev->offsets[k - 1] == pc - prev->pc
                  && (k == prev->starts ? prev->size : prev->offsets[k]) == pc - prev->pc + size;
     }
+    if (prev && prev->nmarks)
+        attribute(prev, c->counted - c->block_base);
     struct entry *e = find(c, pc, size);
     c->block_pc = pc;
     c->block_size = size;
@@ -135,6 +163,8 @@ void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
         e->hits = 0;
         e->starts = 0;
         e->offsets = 0;
+        e->marks = 0;
+        e->nmarks = 0;
         c->filled++;
     }
     if (single && e)
@@ -184,12 +214,34 @@ int vlab_put(struct counter *c, uint64_t pc, uint32_t size, uint32_t count,
         e->pc = pc;
         e->size = size;
         e->hits = 0;
+        e->marks = 0;
+        e->nmarks = 0;
         c->filled++;
     }
     e->count = count;
     e->offsets = offsets;
     e->starts = starts;
     return 0;
+}
+
+/* Python's side: the marked instructions of the block (pc, size); -1 if it is not in the table. */
+int vlab_mark(struct counter *c, uint64_t pc, uint32_t size, const struct mark *marks,
+              uint32_t n) {
+    struct entry *e = find(c, pc, size);
+    if (e == 0 || e->size == 0)
+        return -1;
+    e->marks = n ? marks : 0;
+    e->nmarks = n;
+    return 0;
+}
+
+/* The slice is over: the block entered last ran ``ran`` instructions (Python knows how many from
+ * where EIP is); count its marked ones, and forget it (the next slice starts afresh). */
+void vlab_attribute_last(struct counter *c, uint64_t ran) {
+    struct entry *e = c->current;
+    if (e && e->nmarks)
+        attribute(e, ran);
+    c->current = 0;
 }
 
 /* The entry for (pc, size), or NULL. */
@@ -202,6 +254,8 @@ void vlab_clear(struct counter *c) {
     for (uint32_t i = 0; i < SLOTS; i++) {
         c->table[i].size = 0;
         c->table[i].offsets = 0;
+        c->table[i].marks = 0;
+        c->table[i].nmarks = 0;
     }
     c->filled = 0;
     c->current = 0;
@@ -215,15 +269,6 @@ void vlab_boundary(void *uc, uint64_t address, uint32_t size, struct counter *c)
     (void)address;
     (void)size;
     (void)c;
-}
-
-/* UC_HOOK_CODE on one address, its user data a counter Python reads: counts the executions
- * of that instruction (a translator's per-block profile, without a Python call each time). */
-void vlab_count_here(void *uc, uint64_t address, uint32_t size, uint64_t *cell) {
-    (void)uc;
-    (void)address;
-    (void)size;
-    ++*cell;
 }
 
 void vlab_stop_here(void *uc, uint64_t address, uint32_t size, struct counter *c) {

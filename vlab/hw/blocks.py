@@ -77,7 +77,14 @@ class Entry(ctypes.Structure):
 
     _fields_ = [("pc", ctypes.c_uint64), ("size", ctypes.c_uint32), ("count", ctypes.c_uint32),
                 ("hits", ctypes.c_uint64), ("generation", ctypes.c_uint32),
-                ("starts", ctypes.c_uint32), ("offsets", ctypes.c_void_p)]
+                ("starts", ctypes.c_uint32), ("offsets", ctypes.c_void_p),
+                ("marks", ctypes.c_void_p), ("nmarks", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
+
+
+class Mark(ctypes.Structure):
+    """``struct mark``: a counted instruction of a block (its position, its counter)."""
+
+    _fields_ = [("cell", ctypes.c_void_p), ("position", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
 
 
 # ---------------------------------------------------------------------------- building
@@ -131,6 +138,10 @@ def library() -> ctypes.CDLL:
     lib.vlab_get.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32]
     lib.vlab_get.restype = ctypes.POINTER(Entry)
     lib.vlab_clear.argtypes = [ctypes.c_void_p]
+    lib.vlab_mark.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p,
+                              ctypes.c_uint32]
+    lib.vlab_mark.restype = ctypes.c_int
+    lib.vlab_attribute_last.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
     lib.vlab_slots.restype = ctypes.c_uint64
     lib.vlab_counter_size.restype = ctypes.c_uint64
     if ctypes.sizeof(Entry) * lib.vlab_slots() + ctypes.sizeof(_Header) \
@@ -187,6 +198,12 @@ class BlockCounter:
         #: at once: the stop hook may come after them in Unicorn's list)
         self.stop_at: int | None = None
         self._stale_stops: list[int] = []
+        #: counted instructions: handle -> (address, its cell); address -> cells; the mark
+        #: arrays the native table points into, by block
+        self._marks: dict[int, tuple[int, ctypes.c_uint64]] = {}
+        self._marked: dict[int, list[ctypes.c_uint64]] = {}
+        self._mark_arrays: dict[tuple[int, int], ctypes.Array] = {}
+        self._next_mark = 1 << 62  # (never a Unicorn hook handle: those are pointers)
 
     def _add(self, kind: int, symbol: str, begin: int, end: int, data: int | None = None) -> int:
         handle = self._hook_type()
@@ -199,12 +216,49 @@ class BlockCounter:
         return handle.value
 
     def count_executions(self, address: int, cell: ctypes.c_uint64) -> int:
-        """A native code hook that adds one to ``cell`` each time the instruction at ``address``
-        runs (the caller keeps ``cell`` alive until it removes the hook)."""
-        return self._add(unicorn.UC_HOOK_CODE, "vlab_count_here", address, address,
-                         ctypes.addressof(cell))
+        """Add one to ``cell`` each time the instruction at ``address`` runs (the caller keeps
+        ``cell`` alive until it removes the handle returned): a mark on every block of the table
+        that holds that instruction, counted by the block hook, not a hook of its own (Unicorn
+        walks every code hook on each hooked instruction: a translator's hundreds of them
+        cost 15 times the loop they count)."""
+        handle = self._next_mark
+        self._next_mark += 1
+        self._marks[handle] = (address, cell)
+        self._marked.setdefault(address, []).append(cell)
+        for (pc, size), addresses in self.insns.items():
+            if pc <= address < pc + size and address in addresses:
+                self._put_marks(pc, size, addresses)
+        return handle
+
+    def is_mark(self, handle: int) -> bool:
+        return handle in self._marks
+
+    def _unmark(self, handle: int) -> None:
+        address, cell = self._marks.pop(handle)
+        cells = self._marked[address]
+        cells.remove(cell)
+        if not cells:
+            del self._marked[address]
+        for (pc, size), addresses in self.insns.items():
+            if pc <= address < pc + size and address in addresses:
+                self._put_marks(pc, size, addresses)
+
+    def _put_marks(self, pc: int, size: int, addresses: tuple[int, ...]) -> None:
+        """Tell the native table which instructions of block (pc, size) are counted."""
+        marks = [(self._marked[a], i) for i, a in enumerate(addresses) if a in self._marked]
+        array = (Mark * max(1, sum(len(cells) for cells, _ in marks)))()
+        n = 0
+        for cells, position in marks:
+            for cell in cells:
+                array[n].cell, array[n].position = ctypes.addressof(cell), position
+                n += 1
+        self._mark_arrays[(pc, size)] = array  # (the native side points into it)
+        self.lib.vlab_mark(self.address, pc, size, ctypes.addressof(array), n)
 
     def _remove(self, handle: int) -> None:
+        if handle in self._marks:
+            self._unmark(handle)
+            return
         self._uclib.uc_hook_del(self.uc._uch, self._hook_type(handle))  # noqa: SLF001
 
     remove = _remove  # (for the core: a hook this library added)
@@ -250,7 +304,7 @@ class BlockCounter:
         finally:
             if tail is not None:
                 self.end_tail(tail)
-            self.stop()
+            self.stop(machine.cpu.eip)
 
     def run_exactly(self, machine: Machine, begin: int, count: int) -> None:
         """Outside a slice (the monitor's trampoline): run ``count`` instructions from
@@ -261,10 +315,15 @@ class BlockCounter:
         finally:
             self.drop_deleted_hooks(machine.cpu.eip)
 
-    def stop(self) -> None:
-        """The slice is over: until the next, the core runs uncounted (the monitor's
-        trampoline, a probe)."""
-        self.state.off = 1
+    def stop(self, eip: int) -> None:
+        """The slice is over, with EIP = ``eip``: the marked instructions of the block entered
+        last are counted as far as it ran; until the next slice the core runs uncounted (the
+        monitor's trampoline, a probe)."""
+        s = self.state
+        if s.current:
+            self.lib.vlab_attribute_last(self.address, max(0, self._count(eip, False)
+                                                           - s.block_base))
+        s.off = 1
 
     def value(self, eip: int) -> int:
         """Instructions of the slice counted by the time a hook runs with EIP = ``eip``, counted
@@ -346,6 +405,8 @@ class BlockCounter:
         self._offsets.append(offsets)  # (the native side points into it until clear())
         self.lib.vlab_put(self.address, pc, size, max(1, count), ctypes.addressof(offsets),
                           len(addresses))
+        if self._marked and any(a in self._marked for a in addresses):
+            self._put_marks(pc, size, addresses)
         return count
 
     def _learn_addresses(self, pc: int, size: int, machine: Machine | None = None) -> tuple[int, ...]:
@@ -435,6 +496,7 @@ class BlockCounter:
         self.lib.vlab_clear(self.address)
         self.insns.clear()
         self._offsets.clear()
+        self._mark_arrays.clear()
 
 
 def main() -> int:

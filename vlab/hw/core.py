@@ -377,15 +377,13 @@ class Core:
         return handle
 
     def count_executions(self, address: int, cell) -> int | None:
-        """A hook that counts, in the ctypes ``c_uint64`` ``cell``, the executions of the
-        instruction at ``address`` with no Python call each time (the native counter's hook);
-        None where that counter is not built (then a Python hook must count). A handle for
+        """Count, in the ctypes ``c_uint64`` ``cell``, the executions of the instruction at
+        ``address`` with no call of any kind per execution (the native counter's marks); None
+        where that counter is not built (then a Python hook must count). A handle for
         :meth:`remove_hook`."""
         if self.blocks is None:
             return None
         handle = self.blocks.count_executions(address, cell)
-        self.forget_code(address, address + 1)
-        self._ranges[handle] = (address, address)
         self._native.add(handle)
         return handle
 
@@ -402,6 +400,9 @@ class Core:
     def remove_hook(self, handle: int) -> None:
         if handle in self._native:
             self._native.discard(handle)
+            if self.blocks.is_mark(handle):  # (no hook: nothing translated with it)
+                self.blocks.remove(handle)
+                return
             self._untouched(self.blocks.remove, handle)
         else:
             self._untouched(self.uc.hook_del, handle)

@@ -31,13 +31,15 @@ class CodeScanner:
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         machine.slice_ended.connect(lambda _: self._drop_stale())
+        machine.slice_ended.connect(lambda _: self._uncount_unrun())
 
     def init_scanner(self, profile: bool = False) -> None:
         self.cache = TranslationCache()
-        self.profile = profile  # count block executions (a callback per block: for teaching)
+        self.profile = profile  # count block executions (natively, or a hook per block)
         self._hooks: dict[int, int] = {}  # guest address -> Unicorn hook (callouts, lookups)
         self._entry_hooks: dict[int, int] = {}  # block start -> profiling hook
         self._cells: dict[int, ctypes.c_uint64] = {}  # block start -> its native count
+        self._counted_at: tuple[int, int] | None = None  # (a hook's count: address, counter)
         self._smc_hook: int | None = None
         self._smc_span: tuple[int, int] | None = None
         self._retranslate: dict[int, int] = {}  # invalidated range start -> trap-on-entry hook
@@ -105,16 +107,18 @@ class CodeScanner:
                 self._hooks[addr] = core.on_execute(self._lookup, addr, addr, insn)
         if self.profile and block.address not in self._entry_hooks:
             block.executions = block.executions or 0
-            if block.address not in block.callouts:  # (else the callout's hook counts it: a
-                # hook after one that moves EIP never runs). Natively where the core can (a
-                # counter in C, read when someone looks: no Python call per execution).
-                cell = ctypes.c_uint64(0)
-                hook = core.count_executions(block.address, cell)
-                if hook is None:
-                    hook = core.on_execute(self._count_block, block.address, block.address)
-                else:
-                    self._cells[block.address] = cell
+            # natively where the core can (a counter in C that the native counter's block hook
+            # adds to, read when someone looks: no call per execution) ...
+            cell = ctypes.c_uint64(0)
+            hook = core.count_executions(block.address, cell)
+            if hook is not None:
+                self._cells[block.address] = cell
                 self._entry_hooks[block.address] = hook
+            elif block.address not in block.callouts:  # ... else a Python hook (a block that
+                # starts with a callout is counted by the callout's hook: a hook after one that
+                # moves EIP never runs)
+                self._entry_hooks[block.address] = core.on_execute(
+                    self._count_block, block.address, block.address)
         self._forget_core_translation(block.address, block.end)
 
     def _forget_core_translation(self, start: int, end: int) -> None:
@@ -206,9 +210,23 @@ class CodeScanner:
         self._guard(address, self.callout, insn)
 
     def _count_block(self, uc, address: int, size: int, _: object) -> None:
+        """(Counting by hooks, without the native counter.) The block's first instruction is
+        about to run, unless a later hook at it stops the guest first (an interrupt the guest
+        has just enabled, a breakpoint): then :meth:`_uncount_unrun` takes the count back."""
         block = self.cache.blocks.get(address)
         if block is not None and block.executions is not None and self.machine.cpu.cpl() != 3:
             block.executions += 1
+            self._counted_at = (address, self.machine.core.counter.value)
+
+    def _uncount_unrun(self) -> None:
+        """The slice ended: if it stopped right before a block start counted by a hook, with no
+        instruction run since, that execution did not happen."""
+        counted, self._counted_at = self._counted_at, None
+        if counted is not None and counted == (self.machine.cpu.eip,
+                                               self.machine.core.counter.value):
+            block = self.cache.blocks.get(counted[0])
+            if block is not None and block.executions:
+                block.executions -= 1
 
     def _lookup(self, uc, address: int, size: int, insn: Instruction) -> None:
         """An indirect branch (RET, JMP/CALL through a register or memory): is its target
