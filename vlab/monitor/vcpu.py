@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from vlab import layout
 from vlab.errors import GuestFault, UnmappedAccess, VlabError
-from vlab.hw.cpu import descriptor_base, descriptor_limit
+from vlab.hw.cpu import REGISTER_IDS, descriptor_base, descriptor_limit
 from vlab.hw.delivery import ERROR_CODE_VECTORS, deliver_once, escalate
 from vlab.monitor.api import REGISTER_PARTS
 from vlab.monitor.trace import ExitReason
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 _SUB = REGISTER_PARTS  # 16- and 8-bit registers: (32-bit register, shift, mask)
 _FULL = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
          "cs", "ds", "es", "fs", "gs", "ss")
+_GPRS = {name: REGISTER_IDS[name] for name in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp",
+                                               "esp")}
 
 
 class Registers:
@@ -34,8 +36,12 @@ class Registers:
 
     def __init__(self, vcpu: VirtualCpu):
         object.__setattr__(self, "_vcpu", vcpu)
+        object.__setattr__(self, "_fast", vcpu.machine.core.registers)
 
     def __getattr__(self, name: str) -> int:
+        gpr = _GPRS.get(name)
+        if gpr is not None:  # (the general registers: straight from the core)
+            return self._fast.read(gpr)
         m = self._vcpu.machine
         if name in _FULL:
             return m.cpu.reg(name)
@@ -45,6 +51,10 @@ class Registers:
         raise AttributeError(f"no register {name!r}")
 
     def __setattr__(self, name: str, value: int) -> None:
+        gpr = _GPRS.get(name)
+        if gpr is not None:  # (no side effect to check: a store)
+            self._fast.write(gpr, value)
+            return
         v = self._vcpu
         if name == "eip":
             v.set_eip(value)

@@ -32,6 +32,8 @@ from vlab.strategies.vtx.ept import Ept
 from vlab.strategies.vtx.handlers import vmx_handlers
 from vlab.strategies.vtx.memory import VtxMemory
 from vlab.strategies.vtx.vmcs import (
+    CONTROL_BITS,
+    CONTROL_OF,
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
     INTR_TYPE_SW_EXCEPTION,
@@ -45,6 +47,8 @@ from vlab.strategies.vtx.vmcs import (
 _CANDIDATES = frozenset({"clts", "lmsw", "smsw", "rdmsr", "wrmsr", "invlpg", "rdtsc", "rdpmc",
                          "cpuid"})
 _STATE = ("CR0", "CR3", "CR4")
+_MTF_FIELD = CONTROL_OF["MONITOR_TRAP_FLAG"]
+_MTF_BIT = CONTROL_BITS[_MTF_FIELD]["MONITOR_TRAP_FLAG"]
 
 
 class VtX(CodeScanner, VtxMemory, Monitor):
@@ -161,13 +165,13 @@ class VtX(CodeScanner, VtxMemory, Monitor):
                            *segments))
         if also_saved:
             v.save_at_exit(also_saved)
-        saved = dict(zip(_STATE, crs, strict=True))
         m.cpu.vmx_mode = "root"
-        detail = dict(detail or {})
-        if intr:
-            detail["intr_info"] = intr
-        if reason == ExitReason.IO_INSTRUCTION:
-            detail["value"] = self._io_value
+        if intr or reason == ExitReason.IO_INSTRUCTION:
+            detail = dict(detail or {})
+            if intr:
+                detail["intr_info"] = intr
+            if reason == ExitReason.IO_INSTRUCTION:
+                detail["value"] = self._io_value
         exit_ = self._exit(reason, eip, insn, qual, detail=detail, cost=self.exit_cost)
         self.vcpu.in_io_hook, self.vcpu.string_in_value = in_hook, None
         try:
@@ -177,14 +181,15 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             m.cpu.vmx_mode = "non-root"
         if self.vcpu.string_in_value is not None:
             self._io_result = self.vcpu.string_in_value
-        self.vm_entry(saved)
+        self.vm_entry(crs)
 
-    def vm_entry(self, saved: dict[str, int]) -> None:
-        """Load what the handler changed in the guest-state area; deliver an injected event
-        through the guest IDT (SDM vol. 3, 26.6 "Event injection")."""
+    def vm_entry(self, saved: tuple[int, int, int]) -> None:
+        """Load what the handler changed in the guest-state area (``saved``: CR0, CR3 and CR4
+        as the exit saved them); deliver an injected event through the guest IDT (SDM vol. 3,
+        26.6 "Event injection")."""
         v, m = self.vmcs, self.machine
         changed = () if v.exit_state_untouched() else \
-            {cr for cr in _STATE if v[f"GUEST_{cr}"] != saved[cr]}
+            {cr for cr, before in zip(_STATE, saved, strict=True) if v[f"GUEST_{cr}"] != before}
         if self.ept_enabled:
             for cr in changed:
                 m.cpu.set_reg(cr.lower(), v[f"GUEST_{cr}"])
@@ -393,7 +398,7 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     def _sync_mtf(self) -> None:
         """MONITOR_TRAP_FLAG: a VM exit after every guest instruction (a per-instruction hook,
         installed only while the control is set)."""
-        on = self.vmcs.control("MONITOR_TRAP_FLAG")
+        on = bool(self.vmcs.vmread(_MTF_FIELD) & _MTF_BIT)
         core = self.machine.core
         if on and self._mtf_hook is None:
             self._mtf_first = True
