@@ -208,7 +208,9 @@ _STATE_MARKS = {X.UC_X86_REG_EAX: 0x1EA5_0A01, X.UC_X86_REG_ECX: 0x1EA5_0C02,
 
 
 def _readable() -> list[tuple[int, int]]:
-    """This process's readable memory, from /proc/self/maps (empty where there is none)."""
+    """This process's readable heap memory, from /proc/self/maps (empty where there is none):
+    anonymous mappings and the heap, where Unicorn allocates its CPU (a file-backed mapping
+    could raise SIGBUS if its file shrank; those are never looked at)."""
     try:
         with open("/proc/self/maps") as f:
             lines = f.read().splitlines()
@@ -217,8 +219,8 @@ def _readable() -> list[tuple[int, int]]:
     out = []
     for line in lines:
         fields = line.split()
-        if len(fields) < 2 or not fields[1].startswith("r") or line.endswith(("[vvar]", "[vsyscall]",
-                                                                               "[vvar_vclock]")):
+        if len(fields) < 5 or not fields[1].startswith("r") or \
+                (len(fields) > 5 and fields[5] != "[heap]"):
             continue
         lo, hi = (int(x, 16) for x in fields[0].split("-"))
         out.append((lo, hi))
