@@ -115,11 +115,13 @@ def compute_image(iterations: int, with_timer: bool = False) -> Image:
     return assemble(src, "compute", defines={"ITERATIONS": iterations})
 
 
-def raw_compute(image: Image) -> float:
+def raw_compute(image: Image, empty_block_hook: bool = False) -> float:
     """Raw Unicorn over the compute loop: the same image, flat ring-0 segments, RAM mapped as
     vlab's (a host buffer), stopped the same way (an exact-address hook at ``loop_end``): no
-    vlab. Checked: the loop ran to its end (ECX = 0)."""
-    secs, uc = raw_loop(image.code, image.symbols["loop_top"], image.symbols["loop_end"])
+    vlab (``empty_block_hook``: but its native block hook, switched off). Checked: the loop ran
+    to its end (ECX = 0)."""
+    secs, uc = raw_loop(image.code, image.symbols["loop_top"], image.symbols["loop_end"],
+                        empty_block_hook)
     check(uc.reg_read(X.UC_X86_REG_ECX) == 0, "raw Unicorn left the loop with ECX != 0")
     return secs
 

@@ -36,12 +36,17 @@ def raw_core(code: bytes) -> tuple[unicorn.Uc, ctypes.Array]:
     return uc, buf
 
 
-def raw_loop(code: bytes, top: int, end: int) -> tuple[float, unicorn.Uc]:
+def raw_loop(code: bytes, top: int, end: int,
+             empty_block_hook: bool = False) -> tuple[float, unicorn.Uc]:
     """Seconds raw Unicorn takes from ``top`` to ``end`` on ``code``, timed as vlab's runs are:
     first run (untimed) to ``top``, then from ``top`` until an exact-address hook at ``end``
     stops it (the hook at ``top`` removed and its translation dropped, as vlab does with a
-    breakpoint). Returns (seconds, the core, stopped at ``end``); raises if it stopped elsewhere."""
+    breakpoint); ``empty_block_hook``: with vlab's native block hook installed but off. Returns
+    (seconds, the core, stopped at ``end``); raises if it stopped elsewhere."""
     uc, _ = raw_core(code)
+    if empty_block_hook:  # vlab's native block hook, switched off (it returns at once): what
+        from vlab.hw.blocks import BlockCounter  # any per-block counter costs at least
+        uc.vlab_counter = BlockCounter(uc, lambda begin, end: None)  # (kept alive with the core)
     hook = uc.hook_add(unicorn.UC_HOOK_CODE, lambda uc, *_: uc.emu_stop(), None, top, top)
     uc.emu_start(layout.ENTRY, layout.UNTIL_NEVER)
     stopped_at = uc.reg_read(X.UC_X86_REG_EIP)

@@ -25,6 +25,7 @@ EXPECTED: dict[str, list[str]] = {
     "bench_native.py": [
         rf"^compute loop: {NUM} guest instructions$",
         rf"^raw Unicorn \(same image\){RATE_RATIO}",
+        rf"^raw Unicorn \+ an empty native block hook{RATE_RATIO}",
         *(rf"^{mode}, {counter}\s+{NUM}\s+{NUM}(?:\s+>= {COUNT})?\s*$"
           for counter in ("native counter", "count= mode")
           for mode in ("free running", r"counted \(budget\)", rf"timer armed \({COUNT} ticks\)")),
