@@ -39,6 +39,9 @@ MUST_ADVANCE = frozenset({
 #: Exits for a control transfer: the handler must send the guest somewhere else.
 MUST_MOVE = frozenset({ExitReason.IRET, ExitReason.FAR_TRANSFER})
 
+_NO_DETAIL: MappingProxyType = MappingProxyType({})
+
+
 def cr_qualification(insn: Instruction, lmsw_source: int = 0) -> int:
     """Intel's CR-access qualification for MOV CR / CLTS / LMSW (SDM vol. 3, table 28-3);
     ``lmsw_source`` is LMSW's 16-bit operand (bits 31:16 of the qualification)."""
@@ -172,11 +175,14 @@ class Monitor(Strategy, BareMetal):
         """The complete, frozen record of one exit: what happened (reason, where, the decoded
         instruction and its qualification), which handler will run and what it costs.
         ``handler`` names monitor work that runs no handler from the table."""
-        detail = dict(detail) if detail else {}
         if reason == ExitReason.CR_ACCESS:
-            detail["decoded"] = str(q.decode_cr(qual))
+            detail = {**(detail or {}), "decoded": str(q.decode_cr(qual))}
         elif reason == ExitReason.IO_INSTRUCTION:
-            detail["decoded"] = str(q.decode_io(qual))
+            detail = {**(detail or {}), "decoded": str(q.decode_io(qual))}
+        if not detail:
+            detail = _NO_DETAIL
+        elif not isinstance(detail, MappingProxyType):  # (a read-only one, as a #GP's, is
+            detail = MappingProxyType(dict(detail))  # shared: an exit keeps nothing new)
         raw = insn.raw if (insn is not None and instruction_bytes) else b""
         text = insn.text if insn is not None else ""
         fn = None
@@ -184,8 +190,7 @@ class Monitor(Strategy, BareMetal):
             fn = self.handlers.find(reason, text if raw else "", detail)
             handler = "" if fn is None else getattr(fn, "__name__", None) or repr(fn)
         exit_ = Exit.made(reason, eip, self.name, self.vcpu.virt.CPL, text, raw, qual, handler,
-                          self._cost(cost, reason, detail), self.trace.total,
-                          MappingProxyType(detail), cost, insn)
+                          self._cost(cost, reason, detail), self.trace.total, detail, cost, insn)
         self._found = (exit_, fn)  # (dispatch runs this handler, unless the table changed)
         return exit_
 

@@ -32,6 +32,8 @@ as RPL 1, the monitor's own IDT, TSS and CR0) is in :mod:`.rings`.
 from __future__ import annotations
 
 from functools import lru_cache
+from types import MappingProxyType
+from typing import Mapping
 
 from vlab.hw import paging
 from vlab.isa import Instruction, decoder, operands
@@ -186,7 +188,7 @@ class TrapAndEmulate(DeprivilegedMonitor):
             return ExitReason.SEGMENT_LOAD, 0
         return _GP_REASONS.get(mn), 0
 
-    def io_exit_detail(self, insn: Instruction) -> dict:
+    def io_exit_detail(self, insn: Instruction) -> Mapping:
         """What the kernel's I/O instruction gave the monitor: a #GP (CPL 1 > IOPL 0)."""
         return _gp(0)
 
@@ -225,10 +227,10 @@ class TrapAndEmulate(DeprivilegedMonitor):
 
 
 @lru_cache(maxsize=256)
-def _gp(error_code: int | None) -> dict:
+def _gp(error_code: int | None) -> MappingProxyType:
     """What the hardware gave a software monitor: a #GP and its error code, nothing more. The
     monitor decodes the faulting instruction itself; the exit reason and qualification it files
     the trap under (CR_ACCESS, IO_INSTRUCTION ...) are vlab's, borrowed from VT-x so that the
     strategies compare, not something the CPU reported."""
-    return {"delivered": f"#GP({error_code or 0:#x})", "decoded_by": "monitor"}  # (read only:
-    # an exit copies its detail)
+    return MappingProxyType({"delivered": f"#GP({error_code or 0:#x})",
+                             "decoded_by": "monitor"})  # (read only: exits share it)
