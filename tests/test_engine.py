@@ -121,3 +121,15 @@ def test_a_core_without_the_cpu_state_runs_the_kernel_the_same(strategy, monkeyp
     lab = Lab("kernel", strategy=strategy)
     assert lab.machine.core.state is None and lab.machine.core.fault.ctx is not None
     assert _observed(strategy) == fast
+
+
+def test_vlab_doctor_says_whether_registers_are_read_at_memory_speed():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "vlab", "doctor", "--json"], capture_output=True,
+                         text=True, timeout=120)
+    checks = {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+    fast = checks["fast registers"]
+    assert fast["ok"] and not fast["required"] and "CPU state found" in fast["detail"]

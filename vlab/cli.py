@@ -190,6 +190,13 @@ def _doctor(args: argparse.Namespace) -> int:
         kind, how = blocks.mode()
         return kind == "blocks", how
 
+    def registers():
+        from vlab.hw.core import Core
+
+        found = Core().state is not None
+        return found, ("Unicorn's CPU state found and checked: registers read at memory speed"
+                       if found else "not found: registers go through Unicorn's C API (slower)")
+
     def sandbox():
         from vlab.grading.isolation import isolation
 
@@ -219,6 +226,8 @@ def _doctor(args: argparse.Namespace) -> int:
     check("a guest run", "everything", True, guest, "fix the items above")
     check("fast counter", "exact instruction counts at full speed (else Unicorn's count= "
           "mode, ~10x slower)", False, counter, f"{apt} gcc, then python -m vlab.hw.blocks")
+    check("fast registers", "traps and VM exits at full speed (else about 1.5x slower)", False,
+          registers, "pip install 'unicorn>=2.1,<2.2' (the series vlab's probe knows)")
     check("graphviz", "architecture diagrams (else their DOT text is shown)", False,
           lambda: tools("dot"), f"{apt} graphviz")
     check("sandbox", "grading submissions (vlab grade)", False, sandbox,
