@@ -100,14 +100,16 @@ def main() -> None:
     print(f"compute loop in non-root mode: {n_insn:,} instructions, no exits "
           f"(exits before the loop, untimed: {before})")
     print(f"{'raw Unicorn (same image)':<34}{n_insn / raw / 1e6:>10.1f} M instr/s   {ratio(1.0)}")
-    print(f"{'vtx':<34}{n_insn / vtx / 1e6:>10.1f} M instr/s   {ratio(raw / vtx)}")
+    print(f"{'vtx':<34}{n_insn / vtx / 1e6:>10.1f} M instr/s   {ratio(raw / vtx)}   "
+          "(goal, issue 20: >= 0.5)")
 
     loop = assemble(CPUID_LOOP, "cpuid_loop", defines={"ITERATIONS": args.exits})
     raw_loop_secs = best_of(lambda: raw_cpuid(loop), args.repeat)
     secs, exits = best_of(lambda: vtx_cpuid(loop, args.exits), args.repeat)
     per = (secs - raw_loop_secs) / exits
     print(f"VM exit round trip (CPUID): {per * 1e6:.2f} us per exit, {1 / per:,.0f} exits/s "
-          f"({exits:,} exits; raw Unicorn runs the same loop in {raw_loop_secs * 1e3:.1f} ms)")
+          f"({exits:,} exits; raw Unicorn runs the same loop in {raw_loop_secs * 1e3:.1f} ms); "
+          "goal, issue 20: <= 15 us")
 
 
 if __name__ == "__main__":
