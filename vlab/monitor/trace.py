@@ -226,44 +226,21 @@ class TrapLog:
             oldest = self._recent[0].index if self._recent else self.total
             self._outcomes = {i: o for i, o in self._outcomes.items() if i >= oldest}
 
-    @property
-    def recent(self) -> deque[Exit]:
-        """The latest ``keep`` exits, oldest first."""
-        if self._pending:
-            self._fold()
-        return self._recent
+    def _folded(name: str, doc: str) -> property:  # noqa: N805 (a helper of the class body)
+        """A count (or the window of exits) as it stands once the pending exits are folded in."""
+        def get(self):
+            if self._pending:
+                self._fold()
+            return getattr(self, name)
+        return property(get, doc=doc)
 
-    @property
-    def by_reason(self) -> Counter[ExitReason]:
-        if self._pending:
-            self._fold()
-        return self._by_reason
-
-    @property
-    def by_instruction(self) -> Counter[str]:
-        """Exits by the mnemonic of their instruction."""
-        if self._pending:
-            self._fold()
-        return self._by_instruction
-
-    @property
-    def callouts(self) -> int:
-        if self._pending:
-            self._fold()
-        return self._callouts
-
-    @property
-    def inline(self) -> int:
-        if self._pending:
-            self._fold()
-        return self._inline
-
-    @property
-    def cycles(self) -> int:
-        """Modelled cycles: every exit's and every charge."""
-        if self._pending:
-            self._fold()
-        return self._cycles
+    recent = _folded("_recent", "The latest ``keep`` exits, oldest first.")
+    by_reason = _folded("_by_reason", "Exits by reason.")
+    by_instruction = _folded("_by_instruction", "Exits by the mnemonic of their instruction.")
+    callouts = _folded("_callouts", "Exits that were calls from translated code.")
+    inline = _folded("_inline", "Exits that translated code emulated inline.")
+    cycles = _folded("_cycles", "Modelled cycles: every exit's and every charge.")
+    del _folded
 
     def save_state(self) -> tuple:
         """Everything recorded so far (for snapshots: step_back rewinds the trace too)."""
