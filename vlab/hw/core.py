@@ -197,9 +197,13 @@ _STATE_OFFSETS = {
     X.UC_X86_REG_CR0: _SEGS + 10 * _SEGMENT, X.UC_X86_REG_CR2: _SEGS + 10 * _SEGMENT + 16,
     X.UC_X86_REG_CR3: _SEGS + 10 * _SEGMENT + 24, X.UC_X86_REG_CR4: _SEGS + 10 * _SEGMENT + 32,
 }
-#: LDTR, TR, GDTR, IDTR: SegmentCache after segs[6] (selector, then base at +8, limit at +16)
-_TABLE_OFFSETS = {X.UC_X86_REG_LDTR: _SEGS + 6 * _SEGMENT, X.UC_X86_REG_TR: _SEGS + 7 * _SEGMENT,
-                  X.UC_X86_REG_GDTR: _SEGS + 8 * _SEGMENT, X.UC_X86_REG_IDTR: _SEGS + 9 * _SEGMENT}
+#: LDTR, TR, GDTR, IDTR: SegmentCache after segs[6] (selector, then base at +8, limit at +16),
+#: with what Unicorn's reg_read gives of them: (offset, selector mask, limit mask) (GDTR and IDTR
+#: have no selector and a 16-bit limit)
+_TABLE_REGISTERS = {X.UC_X86_REG_LDTR: (_SEGS + 6 * _SEGMENT, 0xFFFF, 0xFFFF_FFFF),
+                    X.UC_X86_REG_TR: (_SEGS + 7 * _SEGMENT, 0xFFFF, 0xFFFF_FFFF),
+                    X.UC_X86_REG_GDTR: (_SEGS + 8 * _SEGMENT, 0, 0xFFFF),
+                    X.UC_X86_REG_IDTR: (_SEGS + 9 * _SEGMENT, 0, 0xFFFF)}
 _CS_BASE = _SEGS + _SEGMENT + 8
 _STATE_MARKS = {X.UC_X86_REG_EAX: 0x1EA5_0A01, X.UC_X86_REG_ECX: 0x1EA5_0C02,
                 X.UC_X86_REG_EDX: 0x1EA5_0D03, X.UC_X86_REG_EBX: 0x1EA5_0B04,
@@ -268,24 +272,19 @@ def cpu_state_address(uc: unicorn.Uc, layout: EngineLayout) -> int | None:
         return None
     cpu = ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
     address = cpu + layout.env_offset
+    fast = FastRegisters(uc, address)  # (checked as it will read)
     for reg, mark in _STATE_MARKS.items():
         before = uc.reg_read(reg)
         uc.reg_write(reg, mark)
-        seen = ctypes.c_uint32.from_address(address + _STATE_OFFSETS[reg]).value
+        seen = fast.read(reg)
         uc.reg_write(reg, before)
         if seen != mark:
             return None
-    for reg, offset in _STATE_OFFSETS.items():
-        if ctypes.c_uint32.from_address(address + offset).value & _width(reg) != uc.reg_read(reg):
-            return None
-    for reg, offset in _TABLE_OFFSETS.items():
+    if any(fast.read(reg) != uc.reg_read(reg) for reg in _STATE_OFFSETS):
+        return None
+    for reg, (_, selector_mask, _) in _TABLE_REGISTERS.items():
         selector, base, limit, _ = uc.reg_read(reg)
-        state = (ctypes.c_uint16.from_address(address + offset).value,
-                 ctypes.c_uint32.from_address(address + offset + 8).value,
-                 ctypes.c_uint32.from_address(address + offset + 16).value)
-        narrow = reg in (X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR)
-        if (state[1], state[2] & (0xFFFF if narrow else 0xFFFF_FFFF)) != (base, limit) or \
-                (not narrow and state[0] != selector):
+        if fast.table(reg) != (selector & selector_mask, base, limit):
             return None
     return address
 
@@ -561,9 +560,8 @@ class FastRegisters:
         self._plain = {} if state is None else {reg: _STATE_OFFSETS[reg] // 4 for reg in (
             X.UC_X86_REG_EAX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX, X.UC_X86_REG_EBX,
             X.UC_X86_REG_ESP, X.UC_X86_REG_EBP, X.UC_X86_REG_ESI, X.UC_X86_REG_EDI)}
-        self._tables = {reg: (offset // 4, 0xFFFF if reg in (X.UC_X86_REG_TR, X.UC_X86_REG_LDTR)
-                              else 0, 0xFFFF_FFFF if reg in (X.UC_X86_REG_TR, X.UC_X86_REG_LDTR)
-                              else 0xFFFF) for reg, offset in _TABLE_OFFSETS.items()}
+        self._tables = {reg: (offset // 4, selector_mask, limit_mask)
+                        for reg, (offset, selector_mask, limit_mask) in _TABLE_REGISTERS.items()}
 
     def read(self, reg_id: int) -> int:
         direct = self._direct.get(reg_id)
