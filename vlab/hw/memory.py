@@ -169,9 +169,8 @@ class Memory:
     def code_bytes(self, address: int, size: int = 15) -> bytes:
         """Up to ``size`` instruction bytes at ``address`` (fewer if the next page is not
         mapped), looked at without side effects; UnmappedAccess if none can be read."""
-        if self.mmu is None and address + size <= self.ram_size \
-                and not self._m.cpu.reg("cr0") & paging.PG:  # (a trap's decode: the usual case)
-            return bytes(self.ram[address:address + size])
+        if address + size <= self.ram_size and not self.paging():  # (a trap's decode, as
+            return bytes(self.ram[address:address + size])  # peek would read it, two calls fewer)
         try:
             return self.peek(address, size)
         except VlabError:
