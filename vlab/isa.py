@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import capstone
@@ -84,8 +85,8 @@ class Instruction:
     op_str: str
     klass: InsnClass
 
-    @property
-    def text(self) -> str:
+    @cached_property
+    def text(self) -> str:  # (read at every trap: made once)
         return f"{self.mnemonic} {self.op_str}".strip()
 
     def __str__(self) -> str:

@@ -367,11 +367,15 @@ class BlockCounter:
         """In a block hook that runs after the native one: the count before this block."""
         return self.state.block_base
 
-    def cut_at(self, eip: int) -> None:
+    def cut_at(self, eip: int) -> int:
         """The instruction at ``eip`` faulted (or the core stopped before it): the block ends
         there, that instruction counted as count= mode counts it (then a fault's handler sees
-        it unretired)."""
-        self.settle(self.value(eip))
+        it unretired). Returns the count (:meth:`value` until the next block)."""
+        value = self.value(eip)
+        s = self.state
+        s.counted = value
+        s.settled = 1
+        return value
 
     def settle(self, value: int) -> None:
         """A hook moved EIP away from the current block after ``value`` instructions: the rest

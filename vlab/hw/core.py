@@ -197,6 +197,12 @@ _STATE_OFFSETS = {
     X.UC_X86_REG_CR0: _SEGS + 10 * _SEGMENT, X.UC_X86_REG_CR2: _SEGS + 10 * _SEGMENT + 16,
     X.UC_X86_REG_CR3: _SEGS + 10 * _SEGMENT + 24, X.UC_X86_REG_CR4: _SEGS + 10 * _SEGMENT + 32,
 }
+_EIP_INDEX = _STATE_OFFSETS[X.UC_X86_REG_EIP] // 4  # (of the state as 32-bit words)
+_CS_INDEX = _STATE_OFFSETS[X.UC_X86_REG_CS] // 4
+#: the selectors a VM exit saves, in EXIT_SAVED's order (vlab.strategies.vtx.vmcs)
+_EXIT_SELECTORS = (X.UC_X86_REG_CS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
+                   X.UC_X86_REG_GS, X.UC_X86_REG_SS)
+_EXIT_SELECTOR_INDICES = tuple(_STATE_OFFSETS[r] // 4 for r in _EXIT_SELECTORS)
 #: LDTR, TR, GDTR, IDTR: SegmentCache after segs[6] (selector, then base at +8, limit at +16),
 #: with what Unicorn's reg_read gives of them: (offset, selector mask, limit mask) (GDTR and IDTR
 #: have no selector and a 16-bit limit)
@@ -323,9 +329,7 @@ class Core:
 
     def capture_fault(self) -> tuple[int, bool]:
         """The fault in flight: (error code, came from an ``int n``); and forget it."""
-        found = self.fault.capture()
-        self.fault.clear()
-        return found
+        return self.fault.take()
 
     def clear_fault(self) -> None:
         """Forget any fault in flight (after the core ran outside a hook, or a restore)."""
@@ -482,6 +486,17 @@ class FaultReset:
             if self.ctx is not None:
                 self.uc.context_restore(self.ctx)
 
+    def take(self) -> tuple[int, bool]:
+        """:meth:`capture`, then :meth:`clear` (once per trap: one call)."""
+        if self.ctx is not None:
+            found = self.capture()
+            self.clear()
+            return found
+        found = self._err.value & 0xFFFF_FFFF, bool(self._is_int.value)
+        if self._old.value != -1:
+            self._old.value = -1
+        return found
+
 
 class InstructionCounter:
     """Unicorn's own per-``emu_start`` instruction counter, read without a hook."""
@@ -572,6 +587,16 @@ class FastRegisters:
             raise unicorn.UcError(unicorn.UC_ERR_ARG)
         return self._cell.value
 
+    def eip(self) -> int:
+        """EIP (the hot path's read: one call)."""
+        st = self._state
+        return self.read(X.UC_X86_REG_EIP) if st is None else st[_EIP_INDEX]
+
+    def cpl(self) -> int:
+        """CS's RPL: the current privilege level in protected mode (one call)."""
+        st = self._state
+        return (self.read(X.UC_X86_REG_CS) if st is None else st[_CS_INDEX]) & 3
+
     def system_flags(self) -> int:
         """EFLAGS' system bits (IF, TF, IOPL, NT, RF, VM, AC, ID): not its arithmetic flags or
         DF, which the core keeps elsewhere while it runs."""
@@ -591,6 +616,24 @@ class FastRegisters:
         if self._read_fn(self._uch, reg_id, self._table_ref):
             raise unicorn.UcError(unicorn.UC_ERR_ARG)
         return t.selector, t.base & 0xFFFF_FFFF, t.limit
+
+    def exit_state(self) -> tuple[int, ...]:
+        """What a VM exit saves of the CPU (beside EIP and the control registers): ESP, EFLAGS,
+        the CS, DS, ES, FS, GS and SS selectors, GDTR and IDTR (base, limit), TR and LDTR
+        (selector, base, limit), in that order (vlab.strategies.vtx.vmcs.EXIT_SAVED)."""
+        read, table = self.read, self.table
+        _, gdt_base, gdt_limit = table(X.UC_X86_REG_GDTR)
+        _, idt_base, idt_limit = table(X.UC_X86_REG_IDTR)
+        st = self._state
+        if st is None:
+            selectors = tuple(read(r) for r in _EXIT_SELECTORS)
+        else:  # (at every VM exit: read in place)
+            cs, ds, es, fs, gs, ss = _EXIT_SELECTOR_INDICES
+            selectors = (st[cs] & 0xFFFF, st[ds] & 0xFFFF, st[es] & 0xFFFF, st[fs] & 0xFFFF,
+                         st[gs] & 0xFFFF, st[ss] & 0xFFFF)
+        return (read(X.UC_X86_REG_ESP), read(X.UC_X86_REG_EFLAGS), *selectors, gdt_base,
+                gdt_limit, idt_base, idt_limit, *table(X.UC_X86_REG_TR),
+                *table(X.UC_X86_REG_LDTR))
 
     def code_base(self) -> int | None:
         """The base of the code segment loaded now (the descriptor's copy the CPU holds, which

@@ -68,6 +68,7 @@ class Cpu:
         self._m = machine
         self.uc = machine.core.uc
         self._fast = machine.core.registers
+        self.cpl = self._fast.cpl  # (read at every trap: the register file's own, one call)
         self.vmx_mode = "off"  # "off", "root" or "non-root" (the VT-x model sets it)
         self.monitor_ss = layout.KERNEL_DS  # a flat ring-0 data segment in the real GDT
 
@@ -120,11 +121,11 @@ class Cpu:
 
     @property
     def eip(self) -> int:
-        return self._fast.read(X.UC_X86_REG_EIP)
+        return self._fast.eip()
 
     def cpl(self) -> int:
         """The current privilege level: the RPL of CS in protected mode."""
-        return self._fast.read(X.UC_X86_REG_CS) & 3
+        return self._fast.cpl()
 
     def real_if(self) -> bool:
         """EFLAGS.IF as the core has it."""
@@ -163,12 +164,7 @@ class Cpu:
         """What a VM exit saves of the CPU (beside EIP and the control registers): ESP, EFLAGS,
         the CS, DS, ES, FS, GS and SS selectors, GDTR and IDTR (base, limit), TR and LDTR
         (selector, base, limit), in that order (vlab.strategies.vtx.vmcs.EXIT_SAVED)."""
-        r, table = self._fast.read, self._fast.table
-        gdtr, idtr = table(X.UC_X86_REG_GDTR), table(X.UC_X86_REG_IDTR)
-        return (r(X.UC_X86_REG_ESP), r(X.UC_X86_REG_EFLAGS), r(X.UC_X86_REG_CS),
-                r(X.UC_X86_REG_DS), r(X.UC_X86_REG_ES), r(X.UC_X86_REG_FS), r(X.UC_X86_REG_GS),
-                r(X.UC_X86_REG_SS), gdtr[1], gdtr[2], idtr[1], idtr[2], *table(X.UC_X86_REG_TR),
-                *table(X.UC_X86_REG_LDTR))
+        return self._fast.exit_state()
 
     def regs_for_delivery(self) -> dict[str, int]:
         """What an event delivery pushes: EFLAGS, ESP, CS, SS, EIP."""

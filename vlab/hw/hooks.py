@@ -147,16 +147,17 @@ class Hooks:
     def _interrupt(self, uc: unicorn.Uc, intno: int, _: object) -> None:
         m = self._m
         clock, s = m.clock, m.clock.slice or Slice()  # (outside a slice: the trampoline)
-        error_code, software = m.core.capture_fault()
-        eip = m.cpu.eip
-        if m.core.blocks is not None:  # delivery leaves the block here: count no further
-            m.core.blocks.cut_at(eip)
+        core = m.core
+        error_code, software = core.fault.take()
+        eip = core.registers.eip()
+        blocks = core.blocks  # delivery leaves the block here: count no further
+        counted = None if blocks is None else blocks.cut_at(eip)
         clock.fault_text_if_known = None
         if not software and not (intno == 14 and self._fetch_fault(eip)):
             s.uncounted += 1  # the faulting instruction did not retire (a fault on fetching it
             # came before Unicorn counted it at all)
         if not software and s.exact:  # (free running: no counter, so no storm check)
-            progress = m.core.counter.value - s.uncounted
+            progress = (core.counter.value if counted is None else counted) - s.uncounted
             if (eip, progress) == s.last_fault:
                 s.fault_streak += 1
                 if s.fault_streak >= FAULT_STORM:

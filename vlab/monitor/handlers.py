@@ -72,10 +72,15 @@ _TEXT_PREFIXES = frozenset({"rep", "repe", "repne", "repz", "repnz", "lock", "bn
 
 def _mnemonic(text: str) -> str:
     """The mnemonic of an instruction's text, without prefixes ("rep insb ..." -> "insb")."""
-    for word in text.split():
-        if word not in _TEXT_PREFIXES:
-            return word
-    return ""
+    found = _MNEMONICS.get(text)
+    if found is None:
+        found = next((word for word in text.split() if word not in _TEXT_PREFIXES), "")
+        if len(_MNEMONICS) < 65_536:
+            _MNEMONICS[text] = found
+    return found
+
+
+_MNEMONICS: dict[str, str] = {}  # instruction text -> mnemonic (asked at every exit)
 
 
 # ------------------------------------------------------------------------ helpers

@@ -152,7 +152,7 @@ class VirtualState:
     def values(self) -> tuple:
         """The fields as a tuple (cheap: used around every exit to find what changed)."""
         return (self.IF, self.IOPL, self.CR0, self.CR2, self.CR3, self.CR4, self.GDTR, self.IDTR,
-                self.LDTR, self.TR, self.CPL)
+                self.LDTR, self.TR, self.cpl_source())
 
 
 _VIRT_FIELDS = tuple(f.name for f in fields(VirtualState)
