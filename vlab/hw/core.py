@@ -19,6 +19,7 @@ checks them with a self-test; if the installed Unicorn does not behave as measur
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -254,21 +255,36 @@ def _find_cpu_state(uc: unicorn.Uc, within: int) -> tuple[set[tuple[int, int]], 
     ranges = _readable()
     handle = ctypes.string_at(handle_address(uc), within)
     found = set()
-    for offset in range(0, within - 8, 8):
-        pointer = struct.unpack_from("<Q", handle, offset)[0]
-        span = next((hi for lo, hi in ranges if lo <= pointer < hi), None)
-        if span is None:
-            continue
-        data = ctypes.string_at(pointer, min(span - pointer, 1 << 20))
-        at = data.find(needle)
-        while at >= 0:  # (a saved context holds the same bytes: only the live state follows)
-            uc.reg_write(X.UC_X86_REG_EAX, ~eax & 0xFFFF_FFFF)
-            live = ctypes.c_uint32.from_address(pointer + at).value
-            uc.reg_write(X.UC_X86_REG_EAX, eax)
-            if live == ~eax & 0xFFFF_FFFF:
-                found.add((offset, at))
-            at = data.find(needle, at + 1)
+    try:  # (memory is read through /proc/self/mem: a range the allocator gave back since the
+        mem = os.open("/proc/self/mem", os.O_RDONLY)  # maps were read is an error, not SIGSEGV)
+    except OSError:
+        return set(), 0
+    try:
+        for offset in range(0, within - 8, 8):
+            pointer = struct.unpack_from("<Q", handle, offset)[0]
+            span = next((hi for lo, hi in ranges if lo <= pointer < hi), None)
+            if span is None:
+                continue
+            data = _peek(mem, pointer, min(span - pointer, 1 << 20))
+            at = data.find(needle)
+            while at >= 0:  # (a saved context holds the same bytes: only the live state follows)
+                uc.reg_write(X.UC_X86_REG_EAX, ~eax & 0xFFFF_FFFF)
+                live = _peek(mem, pointer + at, 4)
+                uc.reg_write(X.UC_X86_REG_EAX, eax)
+                if live == struct.pack("<I", ~eax & 0xFFFF_FFFF):
+                    found.add((offset, at))
+                at = data.find(needle, at + 1)
+    finally:
+        os.close(mem)
     return found, header
+
+
+def _peek(mem: int, address: int, size: int) -> bytes:
+    """``size`` bytes of this process at ``address`` (fewer, or none, where nothing is mapped)."""
+    try:
+        return os.pread(mem, size, address)
+    except OSError:
+        return b""
 
 
 def cpu_state_address(uc: unicorn.Uc, layout: EngineLayout) -> int | None:
