@@ -92,6 +92,8 @@ class Monitor(Strategy, BareMetal):
         self.handlers = handlers if handlers is not None else default_handlers()
         self._classified: dict[tuple[int, bytes], tuple[ExitReason | None, int]] = {}
         self._found: tuple[Exit | None, Handler | None] = (None, None)  # the last _exit's handler
+        #: what _exit worked out for an exit of a kind, at a place, with given bytes
+        self._templates: dict[tuple, tuple] = {}
 
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
@@ -174,7 +176,23 @@ class Monitor(Strategy, BareMetal):
               handler: str | None = None) -> Exit:
         """The complete, frozen record of one exit: what happened (reason, where, the decoded
         instruction and its qualification), which handler will run and what it costs.
-        ``handler`` names monitor work that runs no handler from the table."""
+        ``handler`` names monitor work that runs no handler from the table.
+        What depends only on the exit's kind, place and bytes (the instruction's text, the
+        decoded detail, the handler found, the cost) is worked out once and remembered, while
+        the handler table is unchanged: the same privileged instruction traps again and again."""
+        key = None
+        if handler is None and (detail is None or type(detail) is MappingProxyType):
+            key = (reason, eip, None if insn is None else insn.raw, qual, instruction_bytes, cost)
+            known = self._templates.get(key)
+            table = self.handlers
+            if known is not None and known[0] is detail and known[1] is table \
+                    and known[2] == table.version:
+                _, _, _, text, raw, detail, handler, cycles, fn = known
+                exit_ = Exit.made(reason, eip, self.name, self.vcpu.virt.CPL, text, raw, qual,
+                                  handler, cycles, self.trace.total, detail, cost, insn)
+                self._found = (exit_, fn)
+                return exit_
+        given = detail
         if reason == ExitReason.CR_ACCESS:
             detail = {**(detail or {}), "decoded": str(q.decode_cr(qual))}
         elif reason == ExitReason.IO_INSTRUCTION:
@@ -189,9 +207,15 @@ class Monitor(Strategy, BareMetal):
         if handler is None:
             fn = self.handlers.find(reason, text if raw else "", detail)
             handler = "" if fn is None else getattr(fn, "__name__", None) or repr(fn)
+        cycles = self._cost(cost, reason, detail)
         exit_ = Exit.made(reason, eip, self.name, self.vcpu.virt.CPL, text, raw, qual, handler,
-                          self._cost(cost, reason, detail), self.trace.total, detail, cost, insn)
+                          cycles, self.trace.total, detail, cost, insn)
         self._found = (exit_, fn)  # (dispatch runs this handler, unless the table changed)
+        if key is not None:
+            if len(self._templates) >= 4096:
+                self._templates.clear()
+            self._templates[key] = (given, self.handlers, self.handlers.version, text, raw,
+                                    detail, handler, cycles, fn)
         return exit_
 
     def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:
@@ -211,7 +235,8 @@ class Monitor(Strategy, BareMetal):
         emulates = exit_.reason in MUST_ADVANCE or exit_.reason in MUST_MOVE
         # (after MOV SS or POP SS the trap waits one instruction, SDM vol. 3A, 6.8.3: the core
         # raises it itself after the next one)
-        single_step = emulates and bool(m.cpu.system_flags() & TF) and not _loads_ss(exit_)
+        single_step = emulates and bool(m.core.registers.system_flags() & TF) \
+            and not _loads_ss(exit_)
         v.exit, v.advanced, v.emulating_fault = exit_, False, from_fault
         try:
             handler(v, exit_)

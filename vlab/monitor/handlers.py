@@ -30,11 +30,14 @@ class HandlerTable:
 
     def __init__(self, handlers: dict[Key, Handler] | None = None):
         self._handlers: dict[Key, Handler] = dict(handlers or {})
+        #: moves on with every change (a monitor remembers which handler an exit found)
+        self.version = 0
 
     def __setitem__(self, key: Key, handler: Handler) -> None:
         if not callable(handler):
             raise TypeError(f"the handler for {key} must be a function handler(vcpu, exit)")
         self._handlers[key] = handler
+        self.version += 1
 
     def __getitem__(self, key: Key) -> Handler:
         return self._handlers[key]

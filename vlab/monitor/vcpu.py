@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 _SUB = REGISTER_PARTS  # 16- and 8-bit registers: (32-bit register, shift, mask)
 _FULL = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
          "cs", "ds", "es", "fs", "gs", "ss")
+_EIP = REGISTER_IDS["eip"]
 _GPRS = {name: REGISTER_IDS[name] for name in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp",
                                                "esp")}
 
@@ -213,7 +214,7 @@ class VirtualCpu:
             if self.emulating_fault:  # a faulting instruction was not counted as retired: now it is
                 self.machine.clock.retire()
             self.advanced = True
-        self.machine.cpu.set_reg("eip", eip)
+        self.machine.core.registers.write(_EIP, eip)  # (EIP has no selector checks to make)
 
     def invlpg(self, linear: int) -> None:
         """Invalidate what the monitor's MMU holds for the page at ``linear`` (INVLPG)."""
