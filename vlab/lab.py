@@ -21,6 +21,7 @@ from vlab import strategies as _strategies
 from vlab.compare import Comparison, Run
 from vlab.errors import VlabError
 from vlab.events import Signal
+from vlab.hw.disk import image_from
 from vlab.hw.machine import Machine, Stop
 from vlab.isa import Image
 from vlab.monitor.trace import ExitReason, TrapLog
@@ -62,7 +63,8 @@ class Lab:
     def __init__(self, guest: str = "kernel", strategy: str = "native", *,
                  image: bytes | str | Path | Image | None = None,
                  ram_size: int = layout.DEFAULT_RAM, timer_period: int = 10_000,
-                 budget: int | None = 50_000_000, strategy_options: dict | None = None):
+                 budget: int | None = 50_000_000, strategy_options: dict | None = None,
+                 disk: bytes | bytearray | str | Path | int | None = None):
         if not isinstance(guest, str):  # Lab(assemble(...)): an image given in the guest's place
             if image is not None:
                 raise VlabError("give the guest by name or by image, not both")
@@ -73,7 +75,10 @@ class Lab:
         else:
             self.image = guests.build(guest)
             self.guest = guest
-        self._options = dict(ram_size=ram_size, timer_period=timer_period, budget=budget)
+        if disk is None and image is None:  # a guest that needs a disk brings its own
+            disk = guests.info(guest).disk or None
+        self._options = dict(ram_size=ram_size, timer_period=timer_period, budget=budget,
+                             disk=None if disk is None else image_from(disk))
         self._strategy_options = dict(strategy_options or {})
         self.history: list[dict[str, Any]] = []
         self.error: VlabError | None = None

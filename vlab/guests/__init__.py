@@ -13,6 +13,7 @@ from vlab.errors import VlabError
 from vlab.isa import Image, assemble
 
 HERE = Path(__file__).parent
+DISK_SECTORS = 128  # the disk workload's disk: 64 KiB
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class GuestInfo:
     source: Path
     description: str
     defines: tuple[tuple[str, int], ...] = ()
+    #: sectors of the disk the guest expects on the ATA channel (0: none); a Lab gives it one
+    #: filled with :func:`vlab.hw.disk.pattern` unless told otherwise
+    disk: int = 0
 
 
 def _describe(path: Path) -> str:
@@ -56,6 +60,10 @@ def catalog() -> dict[str, GuestInfo]:
         "forkwait-pv": GuestInfo("forkwait-pv", HERE / "kernel" / "paging.S",
                                  "forkwait, paravirtualized", (("PV", 1), ("FORKWAIT", 1))),
     }
+    disk = HERE / "kernel" / "disk.S"
+    guests["disk"] = GuestInfo("disk", disk, "the disk workload: an ATA PIO driver with interrupt-"
+                               "driven completion writes 16 KiB and reads it back",
+                               disk=DISK_SECTORS)
     for path in sorted((HERE / "demos").glob("*.S")):  # one per sensitive instruction
         guests[f"demo-{path.stem}"] = GuestInfo(f"demo-{path.stem}", path, _describe(path))
     for path in sorted((HERE / "programs").glob("*.S")):  # compute, smc ...

@@ -431,7 +431,7 @@ class BlockCounter:
         if addresses is None:
             insns = [i for i in decoder().decode_many(code, pc, 10_000) if i.address < pc + size]
             addresses = tuple(i.address for i in insns)
-            stopping = [a for i in insns if i.mnemonic in _STOPPING
+            stopping = [a for i in insns if i.mnemonic.rsplit(" ", 1)[-1] in _STOPPING  # (REP)
                         for a in (i.address, i.address + i.size) if a < pc + size]
             if len(self._decoded) > 50_000:
                 self._decoded.clear()

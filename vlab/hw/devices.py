@@ -1,5 +1,6 @@
-"""The guest's devices: a 16550-style serial port (the console), an 8259-style interrupt
-controller, a deterministic timer and an exit device.
+"""The guest's devices: a 16550-style serial port (the console), a pair of cascaded 8259-style
+interrupt controllers, a deterministic timer, an exit device and, when the machine has one, an
+ATA disk (:mod:`vlab.hw.disk`).
 
 Devices know nothing of Unicorn: the machine routes port I/O to them. Their state is plain data so
 that a snapshot can copy it and a restore can put it back.
@@ -10,8 +11,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from vlab.hw.disk import IRQ as DISK_IRQ
+from vlab.hw.disk import AtaDisk
+
 SERIAL_PORT = 0x3F8
 PIC_COMMAND, PIC_DATA = 0x20, 0x21
+SLAVE_COMMAND, SLAVE_DATA = 0xA0, 0xA1
+SLAVE_VECTOR = 0x28  # IRQ 8-15
+CASCADE_LINE = 2
 TIMER_PORT = 0x40
 EXIT_PORT = 0xF4
 TIMER_VECTOR = 0x20  # IRQ0 after the kernel's PIC remap convention (vector 0x20)
@@ -62,43 +69,112 @@ class SerialPort:
 
 
 @dataclass
-class Pic:
-    """The master 8259: a mask (port 0x21, all masked at boot), a request and an in-service bit
-    per line, and non-specific EOI (``out 0x20, 0x20``)."""
+class Pic8259:
+    """One 8259: a mask (all lines masked at boot), a request and an in-service bit per line,
+    and non-specific EOI (``out command, 0x20``). Vectors are fixed at the kernels' convention
+    (the master at 0x20, the slave at 0x28: no ICW programming)."""
 
+    command_port: int = PIC_COMMAND
+    vector_base: int = TIMER_VECTOR
     mask: int = 0xFF
     irr: int = 0  # requested, not yet delivered
     isr: int = 0  # delivered, waiting for EOI
-    vector_base: int = TIMER_VECTOR
 
     def handles(self, port: int) -> bool:
-        return port in (PIC_COMMAND, PIC_DATA)
+        return port in (self.command_port, self.command_port + 1)
 
     def read(self, port: int) -> int:
-        return self.mask if port == PIC_DATA else self.irr
+        return self.mask if port == self.command_port + 1 else self.irr
 
     def write(self, port: int, value: int) -> None:
-        if port == PIC_DATA:
+        if port == self.command_port + 1:
             self.mask = value & 0xFF
         elif value & 0x20:  # non-specific EOI: clear the highest-priority in-service line
             if self.isr:
                 self.isr &= self.isr - 1
 
+    def ready(self) -> int:
+        """Lines it would signal now: requested and unmasked, none in service (vlab's 8259s do
+        not nest interrupts)."""
+        return 0 if self.isr else self.irr & ~self.mask & 0xFF
+
+
+@dataclass
+class Pic(Pic8259):
+    """The master 8259 with the slave cascaded on its line 2 (IRQ 8-15 at vectors 0x28-0x2F,
+    ports 0xA0/0xA1), as in the PC/AT. The master's IRR bit 2 follows the slave's output: set
+    while the slave has a line to signal. A handler of a slave interrupt sends EOI to both."""
+
+    slave: Pic8259 = field(default_factory=lambda: Pic8259(SLAVE_COMMAND, SLAVE_VECTOR))
+
+    def handles(self, port: int) -> bool:
+        return super().handles(port) or self.slave.handles(port)
+
+    def read(self, port: int) -> int:
+        return self.slave.read(port) if self.slave.handles(port) else super().read(port)
+
+    def write(self, port: int, value: int) -> None:
+        if self.slave.handles(port):
+            self.slave.write(port, value)
+        else:
+            super().write(port, value)
+        self._cascade()
+
     def raise_irq(self, line: int) -> None:
-        self.irr |= 1 << line
+        if line >= 8:
+            self.slave.irr |= 1 << (line - 8)
+        else:
+            self.irr |= 1 << line
+        self._cascade()
+
+    def lower_irq(self, line: int) -> None:
+        """A level-triggered line dropped before the CPU took its interrupt (an ATA drive's
+        INTRQ once its status is read): the request is gone."""
+        if line >= 8:
+            self.slave.irr &= ~(1 << (line - 8))
+        else:
+            self.irr &= ~(1 << line)
+        self._cascade()
+
+    def _cascade(self) -> None:
+        if self.slave.ready():
+            self.irr |= 1 << CASCADE_LINE
+        else:
+            self.irr &= ~(1 << CASCADE_LINE)
 
     def pending_vector(self) -> int | None:
-        """The vector the PIC would present now, or None (masked, nothing pending, or busy)."""
-        ready = self.irr & ~self.mask & 0xFF
-        if not ready or self.isr:
+        """The vector the PICs would present now, or None (masked, nothing pending, or busy)."""
+        ready = self.ready()
+        if not ready:
             return None
         line = (ready & -ready).bit_length() - 1
+        if line == CASCADE_LINE:
+            inner = self.slave.ready()
+            if not inner:
+                return None
+            return self.slave.vector_base + (inner & -inner).bit_length() - 1
         return self.vector_base + line
 
     def acknowledge(self, vector: int) -> None:
+        slave = self.slave
+        if slave.vector_base <= vector < slave.vector_base + 8:
+            bit = 1 << (vector - slave.vector_base)
+            slave.irr &= ~bit
+            slave.isr |= bit
+            vector = self.vector_base + CASCADE_LINE
         bit = 1 << (vector - self.vector_base)
         self.irr &= ~bit
         self.isr |= bit
+
+    def in_service(self) -> list[int]:
+        """IRQ lines in service (delivered, waiting for EOI), the slave's as 8-15."""
+        return [line for line in range(8) if self.isr >> line & 1 and line != CASCADE_LINE] + \
+            [8 + line for line in range(8) if self.slave.isr >> line & 1]
+
+    def requested(self) -> list[int]:
+        """IRQ lines requested and not yet delivered, masked or not, the slave's as 8-15."""
+        return [line for line in range(8) if self.irr >> line & 1 and line != CASCADE_LINE] + \
+            [8 + line for line in range(8) if self.slave.irr >> line & 1]
 
 
 @dataclass
@@ -133,31 +209,45 @@ class ExitDevice:
 
 @dataclass
 class Devices:
-    """All devices of one machine; copied whole by snapshots."""
+    """All devices of one machine; copied whole by snapshots. The disk is there only when the
+    machine was given one (else its ports float, as an empty channel's do)."""
 
     serial: SerialPort = field(default_factory=SerialPort)
     pic: Pic = field(default_factory=Pic)
     timer: Timer = field(default_factory=Timer)
     exit: ExitDevice = field(default_factory=ExitDevice)
+    disk: AtaDisk | None = None
+    disk_line: bool = False  # the disk's INTRQ as the PIC last saw it (IRQ 14)
+    raised_by_read: bool = False  # the last IN made a device request an interrupt
+    #: an INS iteration the core will run again, and the value it read (vlab.hw.hooks._in):
+    #: ((EIP, ECX, EDI, port), value); kept here so that a snapshot carries it
+    replay_in: tuple[tuple[int, ...], int] | None = None
 
     def copy(self) -> Devices:
         return copy.deepcopy(self)
 
-    def read(self, port: int) -> int:
+    def read(self, port: int, size: int = 1) -> int:
         """IN from ``port``: the device that decodes it answers; nothing there reads all ones
         (the bus floats high)."""
+        if self.disk is not None and self.disk.handles(port):
+            value = self.disk.read(port, size)
+            self.raised_by_read = self._disk_interrupt()  # (a data read that ends a block)
+            return value
         for device in (self.serial, self.pic, self.timer):
             if device.handles(port):
                 return device.read(port)
         return 0xFFFF_FFFF
 
-    def write(self, port: int, value: int, now: int) -> str | None:
+    def write(self, port: int, value: int, now: int, size: int = 1) -> str | None:
         """OUT to ``port`` at virtual time ``now``. Returns what the machine must do next:
         "exit" (the exit device was written), "resample" (what may interrupt changed: a PIC mask
-        or EOI, a new timer period), or None."""
+        or EOI, a new timer period, a device's interrupt), or None."""
         if self.exit.handles(port):
             self.exit.code = value & 0xFF
             return "exit"
+        if self.disk is not None and self.disk.handles(port):
+            self.disk.write(port, value, size)
+            return "resample" if self._disk_interrupt() else None
         if self.serial.handles(port):
             self.serial.write(port, value)
         elif self.pic.handles(port):
@@ -167,3 +257,17 @@ class Devices:
             self.timer.reprogram(value, now)
             return "resample"
         return None
+
+    def _disk_interrupt(self) -> bool:
+        """Follow the disk's INTRQ at the PIC: a rising edge requests IRQ 14 (the PC/AT's 8259s
+        are edge-triggered); the line dropping before the CPU took the interrupt withdraws the
+        request. True if a new request was made."""
+        level = self.disk.intrq
+        if level == self.disk_line:
+            return False
+        self.disk_line = level
+        if level:
+            self.pic.raise_irq(DISK_IRQ)
+            return True
+        self.pic.lower_irq(DISK_IRQ)
+        return False

@@ -30,6 +30,10 @@ _ACCESS = {unicorn.UC_MEM_READ_UNMAPPED: "read", unicorn.UC_MEM_WRITE_UNMAPPED: 
            unicorn.UC_MEM_FETCH_UNMAPPED: "fetch"}
 
 
+#: prefixes an INS may carry (REP, operand and address size, segment overrides)
+_PREFIX_BYTES = frozenset({0xF2, 0xF3, 0x66, 0x67, 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65})
+
+
 class Hooks:
     """Installs the core's hooks and owns what only they track (breakpoint and mode hooks,
     monitor-area bytes to put back)."""
@@ -270,11 +274,46 @@ class Hooks:
         return 1
 
     def _in(self, uc: unicorn.Uc, port: int, size: int, _: object) -> int:
+        m = self._m
+        replay = m.devices.replay_in
+        if replay is not None and replay[0] == self._string_in_key(port):
+            m.devices.replay_in = None
+            return replay[1]  # (the same iteration again: see below)
+        s = m.clock.slice
+        stopping = s is not None and s.stop_counted
         try:
-            return self._m.monitor.io(False, port, size, 0) & ((1 << (8 * size)) - 1)
+            value = m.monitor.io(False, port, size, 0) & ((1 << (8 * size)) - 1)
         except VlabError as e:
-            self._m.clock.fail(e)
+            m.clock.fail(e)
             return 0
+        if s is not None and s.stop_counted and not stopping and s.error is None:
+            key = self._string_in_key(port)
+            if key is not None:
+                # A stop asked for inside INS (a device's interrupt, a monitor's exit
+                # breakpoint): Unicorn stores the value, then leaves the instruction undone
+                # (EIP, ECX, EDI as before this iteration) and runs it again on resume, which
+                # would read the device twice. It was not retired; on resume the same
+                # iteration gets the value already read (measured on Unicorn 2.1.4).
+                s.stop_executed -= 1
+                m.devices.replay_in = (key, value)
+        return value
+
+    def _string_in_key(self, port: int) -> tuple[int, ...] | None:
+        """(EIP, ECX, EDI, port) if the instruction at EIP is INS (with or without prefixes),
+        else None."""
+        m = self._m
+        eip = m.core.registers.eip()
+        try:
+            code = m.memory.code_bytes(eip, 4)
+        except VlabError:
+            return None
+        i = 0
+        while i < len(code) - 1 and code[i] in _PREFIX_BYTES:
+            i += 1
+        if code[i] not in (0x6C, 0x6D):
+            return None
+        fast = m.core.registers
+        return eip, fast.read(X.UC_X86_REG_ECX), fast.read(X.UC_X86_REG_EDI), port
 
     def _out(self, uc: unicorn.Uc, port: int, size: int, value: int, _: object) -> None:
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import unicorn
@@ -32,6 +33,7 @@ from vlab.hw.clock import Clock, Stop
 from vlab.hw.core import Core
 from vlab.hw.cpu import Cpu
 from vlab.hw.devices import Devices
+from vlab.hw.disk import AtaDisk, image_from
 from vlab.hw.hooks import Hooks
 from vlab.hw.memory import Memory
 from vlab.hw.segments import SegmentChecks
@@ -174,10 +176,14 @@ class Machine:
     """
 
     def __init__(self, ram_size: int = layout.DEFAULT_RAM, *, timer_period: int = 10_000,
-                 budget: int | None = 50_000_000):
+                 budget: int | None = 50_000_000,
+                 disk: bytes | bytearray | str | Path | int | None = None):
         if ram_size < 2 * 1024 * 1024 or ram_size % 4096 or ram_size > 1 << 30:
             raise ValueError("ram_size must be a multiple of 4 KiB between 2 MiB and 1 GiB "
                              "(the standard entry point is at 1 MiB)")
+        #: the disk image the machine powers on with (None: no disk on the ATA channel); a
+        #: reset puts it back, as the lab's start state
+        self.disk_image = None if disk is None else bytes(image_from(disk))
         self.timer_period = timer_period
         self.image: Image | None = None
         self.core = Core()
@@ -204,7 +210,8 @@ class Machine:
     def reset(self) -> None:
         """Power-cycle: clear RAM, rebuild the boot state and reload the image (if any)."""
         self.memory.clear()
-        self.devices = Devices()
+        self.devices = Devices(disk=None if self.disk_image is None
+                               else AtaDisk(bytearray(self.disk_image)))
         self.devices.timer.reprogram(self.timer_period, 0)
         self.clock.reset()
         self._trail = []
@@ -280,8 +287,12 @@ class Machine:
         """Port I/O on the machine's devices (the bus; IN of nothing reads all ones)."""
         d, clock = self.devices, self.clock
         if not is_out:
-            return d.read(port)
-        effect = d.write(port, value, clock.vtime + clock.progress())
+            value = d.read(port, size)
+            if d.raised_by_read:  # (the disk's next block is ready: an interrupt may come now)
+                d.raised_by_read = False
+                clock.resample()
+            return value
+        effect = d.write(port, value, clock.vtime + clock.progress(), size)
         if effect == "exit" and clock.in_slice:
             clock.request_stop("halted", d.exit.code)
         elif effect == "resample":  # a mask, EOI or timer change alters what may interrupt
