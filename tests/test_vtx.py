@@ -233,8 +233,7 @@ def test_exits_in_code_first_reached_through_the_guests_idt_are_not_lost():
         assert lab.status == "halted" and lab.trace.counts()["INVLPG"] == 2, ept
 
 
-@pytest.mark.parametrize("control", ["DESC_TABLE_EXITING", "MOV_DR_EXITING",
-                                     "INTERRUPT_WINDOW_EXITING", "RDPMC_EXITING"])
+@pytest.mark.parametrize("control", ["DESC_TABLE_EXITING", "MOV_DR_EXITING", "RDPMC_EXITING"])
 def test_a_control_the_model_does_not_implement_is_refused_not_ignored(control):
     lab = Lab("kernel", "vtx")
     with pytest.raises(VlabError, match=f"{control} is an SDM control vlab's VT-x model does "

@@ -370,9 +370,12 @@ class Clock:
             timer.next_deadline += timer.period
 
     def _waiting_for_if(self) -> bool:
-        """Is an interrupt pending that only the guest's IF holds back?"""
-        pic = self._m.devices.pic
-        return bool(pic.irr & ~pic.mask) and not self._m.monitor.interrupts_enabled()
+        """Is an interrupt pending that only the guest's IF holds back (at the PIC, or in a
+        monitor waiting for an interrupt window)?"""
+        pic, monitor = self._m.devices.pic, self._m.monitor
+        if monitor.interrupt_window() == "wait":
+            return True
+        return bool(pic.irr & ~pic.mask) and not monitor.accepts_external_interrupt()
 
     def _watch_if(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:
         """Before each instruction while an interrupt waits for IF: the moment IF is set, end the
@@ -427,7 +430,14 @@ class Clock:
         timer, pic = m.devices.timer, m.devices.pic
         if timer.period and self.vtime >= timer.next_deadline:
             self._tick()
-        if m.monitor.interrupts_enabled() and not self.irq_wait:
+        if not self.irq_wait and m.monitor.interrupt_window() == "open":
+            self.halted = False  # (a guest that halted with IF = 1 is woken by the exit)
+            self.pending_stop = None
+            m.monitor.open_interrupt_window()  # (VT-x: an interrupt-window exit, reason 7)
+            self.note_cpl()
+            if self.pending_stop is not None:
+                return self.consume_stop()
+        if m.monitor.accepts_external_interrupt() and not self.irq_wait:
             vector = pic.pending_vector()
             if vector is None and self.halted and timer.period and not pic.mask & 1 \
                     and not pic.isr:

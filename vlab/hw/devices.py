@@ -166,6 +166,22 @@ class Pic(Pic8259):
         self.irr &= ~bit
         self.isr |= bit
 
+    def withdraw(self, vector: int) -> None:
+        """Undo :meth:`acknowledge`: the interrupt was not taken after all (a hypervisor found
+        its guest unable to take it), so its request is pending again (merged with a newer
+        request of the same line, as an 8259's IRR does)."""
+        slave = self.slave
+        if slave.vector_base <= vector < slave.vector_base + 8:
+            bit = 1 << (vector - slave.vector_base)
+            slave.isr &= ~bit
+            slave.irr |= bit
+            self.isr &= ~(1 << CASCADE_LINE)
+            self._cascade()
+            return
+        bit = 1 << (vector - self.vector_base)
+        self.isr &= ~bit
+        self.irr |= bit
+
     def in_service(self) -> list[int]:
         """IRQ lines in service (delivered, waiting for EOI), the slave's as 8-15."""
         return [line for line in range(8) if self.isr >> line & 1 and line != CASCADE_LINE] + \

@@ -61,6 +61,18 @@ class MachineMonitor(Protocol):
     def interrupts_enabled(self) -> bool:
         """May an external interrupt be delivered now?"""
 
+    def accepts_external_interrupt(self) -> bool:
+        """May the PIC hand over an external interrupt now (to be delivered, or to cause an
+        exit)? Usually :meth:`interrupts_enabled`."""
+
+    def interrupt_window(self) -> str | None:
+        """A monitor that asked to learn when the guest can take an interrupt (VT-x's
+        interrupt-window exiting): "open" if it can now (the monitor then exits), "wait" while
+        its IF holds it back, None if nothing was asked."""
+
+    def open_interrupt_window(self) -> None:
+        """The guest can take an interrupt and the monitor asked to know: tell it (an exit)."""
+
     def hlt(self) -> None:
         """The guest executed HLT on the core (the machine is now halted)."""
 
@@ -109,6 +121,15 @@ class BareMetal:
 
     def interrupts_enabled(self) -> bool:
         return self.machine.cpu.real_if()
+
+    def accepts_external_interrupt(self) -> bool:
+        return self.interrupts_enabled()
+
+    def interrupt_window(self) -> str | None:
+        return None
+
+    def open_interrupt_window(self) -> None:
+        raise NotImplementedError  # (never asked: interrupt_window() is None)
 
     def hlt(self) -> None:
         """Nothing to do: the run loop waits for the next interrupt."""

@@ -20,7 +20,7 @@ interrupt hook. Nothing is hooked on the fast path, so a guest with no exits run
 
 from __future__ import annotations
 
-from vlab.errors import GuestException, TripleFault, VlabError
+from vlab.errors import GuestException, HandlerError, TripleFault, VlabError
 from vlab.hw import delivery
 from vlab.hw.delivery import DeliveryView, RealView
 from vlab.isa import Instruction, decoder, operands
@@ -112,6 +112,27 @@ class VtX(CodeScanner, VtxMemory, Monitor):
 
     STATE_FIELDS = ("_guest_cr0", "_guest_cr3", "_guest_cr2", "_io_value", "_io_result")
 
+    # ------------------------------------------------------------------ interrupts
+    def accepts_external_interrupt(self) -> bool:
+        """With external-interrupt exiting, RFLAGS.IF does not block external interrupts: one
+        causes a VM exit even at IF = 0 (SDM vol. 3C, 25.4.1 "Event blocking"); without it,
+        the guest's IF decides and the interrupt goes through the guest's IDT. (Blocking by
+        STI or MOV SS is implementation-specific there; vlab's model honours it.) While the
+        root handler waits for an interrupt window, the request stays pending: no more exits."""
+        if self.vmcs.control("EXTERNAL_INTERRUPT_EXITING"):
+            return not self.vmcs.control("INTERRUPT_WINDOW_EXITING")
+        return self.interrupts_enabled()
+
+    def interrupt_window(self) -> str | None:
+        if not self.vmcs.control("INTERRUPT_WINDOW_EXITING"):
+            return None
+        return "open" if self.machine.cpu.real_if() else "wait"
+
+    def open_interrupt_window(self) -> None:
+        """Interrupt-window exiting: a VM exit before the first instruction at which RFLAGS.IF
+        is 1 and nothing blocks interrupts (SDM vol. 3C, 25.2 and 26.6.5), reason 7."""
+        self.vm_exit(ExitReason.INTERRUPT_WINDOW, self.machine.cpu.eip, None)
+
     def save_state(self) -> dict:
         return {**super().save_state(), "vmcs": self.vmcs.save_state(),
                 "ept": self.ept.save_state() if self.ept is not None else None}
@@ -197,6 +218,14 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             self.control_registers_changed()
         raw = v["VM_ENTRY_INTR_INFO_FIELD"]
         info = InterruptionInfo.decode(raw) if raw else None  # (bit 31, valid, is never set alone)
+        if info is not None and info.valid and info.kind == INTR_TYPE_EXTERNAL \
+                and not m.cpu.real_if():
+            v["VM_ENTRY_INTR_INFO_FIELD"] = 0
+            raise HandlerError(
+                f"VM entry failed: the handler injects external interrupt {info.vector:#x} "
+                "while the guest's RFLAGS.IF is 0 (SDM vol. 3C, 26.3.1.4: an injected external "
+                "interrupt needs IF = 1). Keep it and set INTERRUPT_WINDOW_EXITING: the "
+                "interrupt-window exit (reason 7) comes when the guest can take it.")
         if info is not None and info.valid:
             v["VM_ENTRY_INTR_INFO_FIELD"] = 0  # consumed by this entry
             code = v["VM_ENTRY_EXCEPTION_ERROR_CODE"] if info.error_code_valid else None

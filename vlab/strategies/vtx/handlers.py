@@ -23,6 +23,7 @@ from vlab.monitor.handlers import (
     handle_wrmsr,
 )
 from vlab.monitor.trace import Exit, ExitReason
+from vlab.state import IF
 from vlab.strategies.vtx.vmcs import (
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
@@ -99,10 +100,40 @@ def handle_exception_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
 
 
 def handle_external_interrupt_vmx(vcpu: VirtualCpu, exit_: Exit) -> None:
-    """External interrupt (reason 1, the timer): acknowledge it and inject it into the guest
-    with the VM-entry interruption-information field."""
+    """External interrupt (reason 1: the timer, the disk ...): its vector is in the exit's
+    interruption information, and it came whatever the guest's IF (with external-interrupt
+    exiting, RFLAGS.IF does not block external interrupts: SDM vol. 3C, 25.4.1). If the guest
+    can take it now, inject it on VM entry through the VM-entry interruption-information field.
+    If not (IF = 0: that VM entry would fail, 26.3.1.4), leave the request in the guest's
+    (virtual) PIC and ask for an interrupt-window exit (reason 7), as KVM's enable_irq_window
+    does: the PIC is asked again when the guest can take an interrupt, so a later, higher-
+    priority request comes first and repeats of the same line merge, as on bare metal."""
     info = InterruptionInfo.decode(vcpu.vmcs["VM_EXIT_INTR_INFO"])
-    vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(info.vector, INTR_TYPE_EXTERNAL)
+    if guest_interruptible(vcpu):
+        vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(info.vector, INTR_TYPE_EXTERNAL)
+    else:
+        vcpu.machine.devices.pic.withdraw(info.vector)
+        vcpu.vmcs.set_control("INTERRUPT_WINDOW_EXITING")
+
+
+def handle_interrupt_window(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """Interrupt window (reason 7): the guest can take an interrupt now (RFLAGS.IF = 1, no
+    blocking by STI or MOV SS: SDM vol. 3C, 25.2 and 26.6.5). Stop asking; inject what the
+    guest's PIC presents now (nothing, if the guest masked it since)."""
+    vcpu.vmcs.set_control("INTERRUPT_WINDOW_EXITING", False)
+    pic = vcpu.machine.devices.pic
+    vector = pic.pending_vector()
+    if vector is not None:
+        pic.acknowledge(vector)
+        vcpu.vmcs["VM_ENTRY_INTR_INFO_FIELD"] = intr_info(vector, INTR_TYPE_EXTERNAL)
+
+
+def guest_interruptible(vcpu: VirtualCpu) -> bool:
+    """Could an external interrupt be injected at the next VM entry: the guest's RFLAGS.IF
+    set and no blocking by STI or MOV SS in its interruptibility state (SDM vol. 3C,
+    26.3.1.4 and 26.3.1.5)?"""
+    vmcs = vcpu.vmcs
+    return bool(vmcs["GUEST_RFLAGS"] & IF) and not vmcs["GUEST_INTERRUPTIBILITY_INFO"] & 3
 
 
 def handle_triple_fault(vcpu: VirtualCpu, exit_: Exit) -> None:
@@ -129,6 +160,7 @@ def vmx_handlers() -> HandlerTable:
         ExitReason.INVLPG: handle_invlpg, ExitReason.RDTSC: handle_rdtsc,
         ExitReason.VMCALL: handle_vmcall, ExitReason.EXCEPTION_NMI: handle_exception_vmx,
         ExitReason.EXTERNAL_INTERRUPT: handle_external_interrupt_vmx,
+        ExitReason.INTERRUPT_WINDOW: handle_interrupt_window,
         ExitReason.TRIPLE_FAULT: handle_triple_fault, ExitReason.MONITOR_TRAP_FLAG: handle_monitor_trap,
         ExitReason.EPT_VIOLATION: handle_ept_violation,
     })

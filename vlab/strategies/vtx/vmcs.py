@@ -108,7 +108,6 @@ CONTROL_OF = {bit: field for field, bits in CONTROL_BITS.items() for bit in bits
 NOT_MODELLED = {
     "DESC_TABLE_EXITING": "LGDT, LIDT, LLDT, LTR, SGDT, SIDT, SLDT and STR run in the guest",
     "MOV_DR_EXITING": "MOV to and from debug registers run in the guest",
-    "INTERRUPT_WINDOW_EXITING": "no interrupt-window exits (reason 7) are generated",
     "RDPMC_EXITING": "RDPMC runs in the guest",
 }
 
