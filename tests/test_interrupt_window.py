@@ -196,3 +196,57 @@ def test_asking_for_a_window_while_if_is_1_exits_at_once():
     assert len(window) == 1 and window[0].eip == lab.image.symbols["window"]
     assert lab.trace.total == before + 1
     assert not lab.strategy.vmcs.control("INTERRUPT_WINDOW_EXITING")  # (no second exit)
+
+
+# ---------------------------------------------------------------------------- I/O exiting
+def _disk_vtx(bitmap_ports: tuple[int, ...] | None) -> Lab:
+    lab = Lab("disk", strategy="vtx")
+    if bitmap_ports is not None:  # "use I/O bitmaps" instead of unconditional I/O exiting
+        v = lab.strategy.vmcs
+        v.set_control("UNCOND_IO_EXITING", False)
+        v.set_control("USE_IO_BITMAPS")
+        for port in bitmap_ports:
+            v.set_io_exit(port)
+    lab.run()
+    return lab
+
+
+def test_io_bitmaps_make_only_the_disks_ports_exit():
+    """SDM vol. 3C, 25.1.3: with "use I/O bitmaps", unconditional I/O exiting is ignored and an
+    access exits exactly when a bit of a port it touches is set."""
+    every, disk_only = _disk_vtx(None), _disk_vtx(tuple(range(0x1F0, 0x1F8)) + (0x3F6,))
+    assert disk_only.console == every.console
+    ports = {(e.qualification >> 16) for e in disk_only.trace.recent
+             if e.reason == ExitReason.IO_INSTRUCTION}
+    assert ports <= set(range(0x1F0, 0x1F8)) | {0x3F6} and 0x1F0 in ports
+    assert 0x3F8 not in ports and 0x20 not in ports  # the console and the PIC run in the guest
+    accesses = disk_only.machine.devices.disk.stats["port_accesses"]
+    assert disk_only.trace.counts()["IO_INSTRUCTION"] == accesses
+    assert every.trace.counts()["IO_INSTRUCTION"] > accesses + 100  # + serial, PIC, exit port
+    assert "0x1f0-0x1f7, 0x3f6" in disk_only.strategy.vmcs.table()[
+        [r["field"] for r in disk_only.strategy.vmcs.table()].index("IO_BITMAP_A")]["meaning"]
+
+
+def test_a_word_access_exits_if_either_ports_bit_is_set():
+    lab = Lab("disk", strategy="vtx")
+    v = lab.strategy.vmcs
+    v.set_control("USE_IO_BITMAPS")
+    v.set_io_exit(0x1F1)
+    assert v.io_exits(0x1F0, 2) and v.io_exits(0x1F1, 1) and not v.io_exits(0x1F0, 1)
+    assert v.io_exits(0xFFFF, 2)  # wraps past 0xFFFF: always exits
+
+
+def test_rep_insw_exits_say_string_and_rep_with_the_memory_operands_linear_address():
+    lab = Lab("disk", strategy="vtx")
+    lab.break_on_exit("IO_INSTRUCTION")
+    for _ in range(20_000):
+        stop = lab.run()
+        last = lab.trace.recent[-1]
+        if last.instruction.startswith("rep insw"):
+            break
+    else:
+        raise AssertionError(f"no REP INSW exit ({stop})")
+    qual = lab.vmcs["EXIT_QUALIFICATION"]
+    assert qual >> 16 == 0x1F0 and qual & 7 == 1 and qual >> 3 & 1  # word, IN
+    assert qual >> 4 & 1 and qual >> 5 & 1  # string, REP (SDM vol. 3C, table 27-5)
+    assert lab.vmcs["GUEST_LINEAR_ADDRESS"] == lab.state().edi  # ES:EDI, flat ES

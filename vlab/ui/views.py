@@ -325,7 +325,8 @@ def _vmcs_row(r: dict, reason: int) -> str:
     mark = " style='background:#fff3a0'" if r["changed"] else ""
     return (f"<tr{mark}><td style='{CELL}'>{h(r['field'])}</td><td style='{CELL}'>{r['encoding']}</td>"
             f"<td style='{CELL}'><code>{r['value']:#010x}</code></td>"
-            f"<td style='{WRAP}'>{h(sdm.meaning(r['field'], r['value'], reason))}</td></tr>")
+            f"<td style='{WRAP}'>{h(r.get('meaning') or sdm.meaning(r['field'], r['value'], reason))}"
+            "</td></tr>")
 
 
 def counters(stats: dict) -> str:

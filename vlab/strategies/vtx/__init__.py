@@ -367,15 +367,25 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         m = self.machine
         if not m.io_permitted(port, size):  # the #GP comes before any VM exit (SDM 25.1.1)
             return m.refuse_io()
-        if not self.vmcs.io_exits(port):
+        if not self.vmcs.io_exits(port, size):
             return m.device_io(is_out, port, size, value)
         eip = m.cpu.eip
         insn = self._decode(eip)
         if insn is None:  # undecodable bytes the core ran anyway: to the device, as natively
             return m.device_io(is_out, port, size, value)
         self._io_value, self._io_result = value, None
-        self.vm_exit(ExitReason.IO_INSTRUCTION, eip, insn,
-                     io_qualification(insn, port, size, not is_out), in_hook=True)
+        qual = io_qualification(insn, port, size, not is_out)
+        also = None
+        if qual >> 4 & 1:  # (string) INS/OUTS: the memory operand's linear address (SDM vol. 3C,
+            # 27.2.1): ES:EDI for INS; DS:ESI (or its override) for OUTS
+            if is_out:
+                segment = next((o.segment for o in operands(insn) if o.kind == "mem"), "") or "ds"
+                offset = m.cpu.reg("esi")
+            else:
+                segment, offset = "es", m.cpu.reg("edi")
+            also = {"GUEST_LINEAR_ADDRESS": (self.vcpu.segment_base(segment) + offset)
+                    & 0xFFFF_FFFF}
+        self.vm_exit(ExitReason.IO_INSTRUCTION, eip, insn, qual, in_hook=True, also_saved=also)
         if is_out:
             return 0
         if self._io_result is not None:  # INS: the element goes to memory, not to EAX

@@ -260,14 +260,32 @@ class Vmcs:
     def exception_exits(self, vector: int) -> bool:
         return bool(self.vmread("EXCEPTION_BITMAP") >> vector & 1)
 
-    def io_exits(self, port: int) -> bool:
-        """Would an access to ``port`` exit (SDM 25.1.3: unconditional I/O exiting, or the I/O
-        bitmaps when "use I/O bitmaps" is set)?"""
+    def io_exits(self, port: int, size: int = 1) -> bool:
+        """Would an access of ``size`` bytes at ``port`` exit (SDM vol. 3C, 25.1.3:
+        unconditional I/O exiting; or, when "use I/O bitmaps" is set, the bitmaps alone: the
+        access exits if the bit of any port it touches is 1, and always if it wraps past
+        0xFFFF)?"""
         if self.control("USE_IO_BITMAPS"):
-            bitmap = self.io_bitmap_a if port < 0x8000 else self.io_bitmap_b
-            p = port & 0x7FFF
-            return bool(bitmap[p >> 3] >> (p & 7) & 1)
+            if port + size > 0x10000:
+                return True
+            return any(self._io_bit(p) for p in range(port, port + size))
         return self.control("UNCOND_IO_EXITING")
+
+    def _io_bit(self, port: int) -> bool:
+        bitmap = self.io_bitmap_a if port < 0x8000 else self.io_bitmap_b
+        p = port & 0x7FFF
+        return bool(bitmap[p >> 3] >> (p & 7) & 1)
+
+    def io_exit_ports(self) -> str:
+        """The ports whose bit is set in the I/O bitmaps, as ranges ("0x1f0-0x1f7, 0x3f6")."""
+        ranges: list[list[int]] = []
+        for port in range(0x10000):
+            if self._io_bit(port):
+                if ranges and ranges[-1][1] == port - 1:
+                    ranges[-1][1] = port
+                else:
+                    ranges.append([port, port])
+        return ", ".join(f"{a:#x}" if a == b else f"{a:#x}-{b:#x}" for a, b in ranges) or "none"
 
     def set_io_exit(self, port: int, on: bool = True) -> None:
         bitmap = self.io_bitmap_a if port < 0x8000 else self.io_bitmap_b
@@ -364,8 +382,12 @@ class Vmcs:
 
     def table(self) -> list[dict]:
         """Every field: name, encoding, value, whether the last exit changed it."""
-        return [{"field": name, "encoding": f"{enc:#06x}", "value": self.vmread(enc),
+        rows = [{"field": name, "encoding": f"{enc:#06x}", "value": self.vmread(enc),
                  "changed": name in self.changed_at_exit} for name, enc in FIELDS.items()]
+        for r in rows:  # (vlab keeps the bitmaps themselves beside the fields)
+            if r["field"] == "IO_BITMAP_A":
+                r["meaning"] = "ports that exit (bitmaps A and B): " + self.io_exit_ports()
+        return rows
 
     def __repr__(self) -> str:
         controls = [n for f in CONTROL_BITS for n in CONTROL_BITS[f] if self.control(n)]
