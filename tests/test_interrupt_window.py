@@ -250,3 +250,25 @@ def test_rep_insw_exits_say_string_and_rep_with_the_memory_operands_linear_addre
     assert qual >> 16 == 0x1F0 and qual & 7 == 1 and qual >> 3 & 1  # word, IN
     assert qual >> 4 & 1 and qual >> 5 & 1  # string, REP (SDM vol. 3C, table 27-5)
     assert lab.vmcs["GUEST_LINEAR_ADDRESS"] == lab.state().edi  # ES:EDI, flat ES
+
+
+def test_the_cpu_view_shows_the_request_the_window_and_the_injection():
+    from vlab import ui
+
+    lab = Lab(_image(), strategy="vtx", timer_period=500)
+    lab.break_on_exit("EXTERNAL_INTERRUPT")
+    lab.run()  # stopped right after the timer's exit, inside the CLI section
+    state = lab.interrupt_state()
+    assert state["requested"] == [0] and state["in service"] == []  # withdrawn: still pending
+    assert state["window requested"] and state["waiting for IF"] and not state["guest IF"]
+    text = ui.RegisterView(lab).value
+    assert "requested IRQ 0" in text and "interrupt window requested" in text
+    lab.break_on_exit("INTERRUPT_WINDOW")
+    lab.run()  # after the window's exit and VM entry: the timer's handler, IRQ 0 in service
+    state = lab.interrupt_state()
+    assert state["in service"] == [0] and not state["window requested"]
+    assert state["injecting"] is None and lab.state().eip == lab.image.symbols["tick"]
+    native = Lab(_image(), strategy="native", timer_period=500)
+    native.run(until="window")
+    assert native.interrupt_state()["requested"] == [0]  # natively: pending in the PIC too
+    assert "injecting" not in native.interrupt_state()

@@ -265,6 +265,29 @@ class Lab:
         """What the guest believes (CPL, IF, ...) as opposed to what the core really has."""
         return self.strategy.guest_view()
 
+    def interrupt_state(self) -> dict[str, Any]:
+        """Where the guest's interrupts are now: the PIC pair's requested and in-service IRQ
+        lines and masks, the guest's IF, whether a request waits for it; under VT-x whether
+        the root handler asked for an interrupt window and what the next VM entry injects;
+        under paravirt the shared-info page's upcall pending and mask bytes."""
+        pic = self.machine.devices.pic
+        enabled = bool(self.guest_view().get("IF", self.machine.cpu.real_if()))
+        ready = pic.pending_vector() is not None
+        state: dict[str, Any] = {
+            "requested": pic.requested(), "in service": pic.in_service(),
+            "masks": (pic.mask, pic.slave.mask), "guest IF": enabled,
+            "waiting for IF": (ready or pic.irr & ~pic.mask & 0xFF != 0) and not enabled}
+        if "vmcs" in self.capabilities:
+            vmcs = self.strategy.vmcs
+            state["window requested"] = vmcs.control("INTERRUPT_WINDOW_EXITING")
+            info = vmcs["VM_ENTRY_INTR_INFO_FIELD"]
+            state["injecting"] = info & 0xFF if info >> 31 & 1 else None
+        if "hypercalls" in self.capabilities:
+            from vlab.strategies.paravirt.abi import SHARED_INFO
+            pending, mask = self.read(SHARED_INFO, 2)
+            state["upcall pending"], state["upcall mask"] = bool(pending), bool(mask)
+        return state
+
     @property
     def status(self) -> str:
         """"halted" once the guest left through the exit device; "error" class name after an

@@ -80,12 +80,32 @@ class RegisterView(HtmlView):
         if rest:
             lines.append("<b>guest view</b> " + " &middot; ".join(
                 f"{h(k)} {h(value_text(k, v))}" for k, v in rest.items()))
+        lines.append(self._interrupts())
         lines.append(f"<b>at</b> {h(lab.symbol(st.eip) or '?')} &middot; "
                      f"{st.instructions:,} instructions")
         return (f"<div style='display:flex;flex-wrap:wrap;gap:0 16px;align-items:flex-start'>"
                 f"<table style='{TABLE};font-family:monospace'>{''.join(rows)}</table>"
                 f"<div style='font-size:90%;min-width:16em;flex:1 1 16em;{WRAP}'>"
                 f"{'<br>'.join(lines)}</div></div>")
+
+    def _interrupts(self) -> str:
+        """The interrupt path now: the PIC's requested and in-service lines, a request held
+        back by the guest's IF, a VT-x interrupt window asked for or an injection on the next
+        VM entry, a paravirtual upcall pending."""
+        i = self.lab.interrupt_state()
+        lines = ", ".join(f"IRQ {n}" for n in i["requested"]) or "none"
+        serving = ", ".join(f"IRQ {n}" for n in i["in service"]) or "none"
+        parts = [f"requested {lines}", f"in service {serving}",
+                 f"masks <code>{i['masks'][0]:#04x}</code>/<code>{i['masks'][1]:#04x}</code>"]
+        if i["waiting for IF"]:
+            parts.append("<b>waiting for the guest's IF</b>")
+        if i.get("window requested"):
+            parts.append("<b>interrupt window requested</b> (exit 7 when IF = 1)")
+        if i.get("injecting") is not None:
+            parts.append(f"next VM entry injects vector <code>{i['injecting']:#04x}</code>")
+        if i.get("upcall pending"):
+            parts.append("event upcall pending" + (" (masked)" if i.get("upcall mask") else ""))
+        return "<b>interrupts</b> " + " &middot; ".join(parts)
 
     @staticmethod
     def _selectors(st: CpuState, prev: CpuState | None) -> str:
