@@ -11,6 +11,16 @@ that is not a comment)::
     # bochs: skip <reason>          (optional: Bochs cannot be compared, e.g. vlab's timer/CPUID)
     # diverges: trap_emulate <why>  (optional, may repeat: a strategy known to differ)
     # paravirt: n/a <reason>        (optional: the program has no paravirtual run, see below)
+    # spec: ATA/ATAPI-6 8.34 ...    (optional: sections of a device's own specification, for a
+    #                               program about a device rather than the CPU; sdm may be empty)
+    # disk: 1008                    (optional: the run has an ATA disk of that many sectors)
+
+A program with ``disk: N`` (N sectors of 512 bytes) runs with an ATA hard disk on the primary
+channel (ports 0x1F0-0x1F7, 0x3F6, IRQ 14 through the slave 8259) holding
+``vlab.hw.disk.pattern(N)``: under vlab as ``Lab(image, disk=N)``, on Bochs as a flat image of
+the same bytes on ata0-master (bochs.disk_geometry says which N Bochs can take). Without the key
+there is no disk (Bochs's ata0 is disabled). The disk starts anew for every run: what a program
+writes is not seen by the next one.
 
 Every program also has a paravirtual build (``build(path, {"PV": 1})``: conf.inc's PV form, the
 kernel part in ring 1 speaking hypercalls) that runs under the strategy paravirt and must print
@@ -35,7 +45,7 @@ from pathlib import Path
 
 PROGRAMS_DIR = Path(__file__).parent / "programs"
 
-_KEY = re.compile(r"(title|sdm|expect|bochs|diverges|paravirt):(.*)$")
+_KEY = re.compile(r"(title|sdm|spec|expect|bochs|diverges|paravirt|disk):(.*)$")
 
 
 @dataclass
@@ -46,13 +56,22 @@ class Header:
     bochs_skip: str | None = None  # why Bochs cannot run it; None: compare with Bochs
     diverges: dict[str, str] = field(default_factory=dict)  # strategy -> why it differs
     paravirt_na: str | None = None  # why it has no paravirtual run; None: its PV build runs
+    disk: int | None = None  # sectors of the ATA disk it runs with; None: no disk
+    spec: str = ""  # sections of a device's specification (e.g. ATA/ATAPI-6)
+
+    @property
+    def reference(self) -> str:
+        """What the expectation comes from, for messages: "SDM: ..." and/or "spec: ..."."""
+        parts = [f"SDM: {self.sdm}" if self.sdm else "", f"spec: {self.spec}" if self.spec else ""]
+        return "; ".join(p for p in parts if p) or "no reference given"
 
 
 def parse_header(path: str | Path) -> Header:
     """The header of the program at ``path``."""
-    values = {"title": "", "sdm": ""}
+    values = {"title": "", "sdm": "", "spec": ""}
     expect: list[str] = []
     bochs_skip = paravirt_na = None
+    disk: int | None = None
     diverges: dict[str, str] = {}
     for line in Path(path).read_text().splitlines():
         if not line.startswith("#"):
@@ -77,10 +96,16 @@ def parse_header(path: str | Path) -> Header:
             word, _, reason = value.partition(" ")
             if word == "n/a":
                 paravirt_na = reason.strip()
+        elif key == "disk":
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"{path}: 'disk: {value}': give the disk's sectors (a positive "
+                                 "whole number)")
+            disk = int(value)
         elif key != "expect":
             values[key] = value
     text = "\n".join(expect) + ("\n" if expect else "")
-    return Header(values["title"], values["sdm"], text, bochs_skip, diverges, paravirt_na)
+    return Header(values["title"], values["sdm"], text, bochs_skip, diverges, paravirt_na, disk,
+                  values["spec"])
 
 
 def programs() -> list[Path]:

@@ -1,5 +1,6 @@
 """Bochs as an independent oracle (bochs.py): smoke tests of the harness against vlab's native
-run, then every conformance program (programs/*.S) on Bochs against its header's expectation.
+run, then every conformance program (programs/*.S) on Bochs against its header's expectation
+(with an ATA disk holding vlab's disk pattern when the header says ``disk: N``).
 
 Bochs is required, not optional: without it these tests fail with the apt command to run.
 """
@@ -17,7 +18,7 @@ import pytest
 from vlab.isa import assemble
 from vlab.lab import Lab
 
-from .bochs import bochs_binary, run_on_bochs
+from .bochs import BochsError, bochs_binary, disk_geometry, run_on_bochs
 from .programs import Header, build, parse_header, programs
 
 HELLO = """
@@ -314,6 +315,48 @@ def test_parse_header(tmp_path: Path):
     assert parse_header(program) == Header("t", "s", "", None, {})
 
 
+def test_parse_header_disk_and_spec(tmp_path: Path):
+    program = tmp_path / "p.S"
+    program.write_text("# title: t\n# spec: ATA/ATAPI-6 8.34\n# disk: 1008\n# expect:\n"
+                       "# | x\nmain:\n")
+    header = parse_header(program)
+    assert header.disk == 1008 and header.spec == "ATA/ATAPI-6 8.34" and header.sdm == ""
+    assert header.reference == "spec: ATA/ATAPI-6 8.34"
+    program.write_text("# title: t\n# sdm: s\n# expect:\nmain:\n")
+    assert parse_header(program).disk is None
+    program.write_text("# title: t\n# disk: 1 KiB\n# expect:\nmain:\n")
+    with pytest.raises(ValueError, match="sectors"):
+        parse_header(program)
+
+
+def test_disk_geometry():
+    """The most sectors per track (<= 63), then the most heads (<= 16), with at most 16383
+    cylinders; the product is always the disk's size."""
+    assert disk_geometry(1008) == (1, 16, 63)
+    assert disk_geometry(2016) == (2, 16, 63)
+    assert disk_geometry(128) == (1, 4, 32)
+    assert disk_geometry(1009) == (1009, 1, 1)  # a prime: one sector per track
+    assert disk_geometry(16383 * 16 * 63) == (16383, 16, 63)
+    for sectors in (1, 100, 1000, 4096, 65536, 123456):
+        c, h, s = disk_geometry(sectors)
+        assert c * h * s == sectors and c <= 16383 and h <= 16 and s <= 63
+    for bad in (0, -8, 20011, 16383 * 16 * 63 + 1008):  # 20011: a prime above 16383
+        with pytest.raises(BochsError):
+            disk_geometry(bad)
+
+
+def test_a_disk_bochs_cannot_take_is_refused_before_bochs_starts():
+    with pytest.raises(BochsError, match="20011 sectors has no geometry"):
+        run_on_bochs(HELLO, disk=20011)
+    assert _our_bochs_processes() == []
+
+
+def test_a_disk_leaves_the_floppy_boot_and_the_console_alone():
+    """With a disk on ata0-master the BIOS probes it during POST and still boots the floppy."""
+    result = run_on_bochs(HELLO, disk=1008)
+    assert result.console == "hello, world\n1234\n" and result.exit_code == 7
+
+
 PROGRAMS = programs()
 
 
@@ -322,8 +365,10 @@ def test_program_on_bochs(path: Path):
     header = parse_header(path)
     if header.bochs_skip is not None:
         pytest.skip(f"bochs: skip {header.bochs_skip}")
-    result = run_on_bochs(build(path))
+    result = run_on_bochs(build(path), disk=header.disk)
     assert not result.timed_out and not result.triple_fault, (
         f"{path.name}: {'timed out' if result.timed_out else 'triple fault'} on Bochs after\n"
         f"{result.console}\n--- log tail ---\n{result.log_tail}")
-    assert result.console == header.expect, f"{path.name}: {header.title}"
+    assert result.console == header.expect, (
+        f"{path.name}: {header.title}\n--- expected ({header.reference})\n{header.expect}"
+        f"--- got on Bochs\n{result.console}")

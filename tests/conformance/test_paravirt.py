@@ -69,7 +69,7 @@ def test_program_paravirtualized(name: str):
     console, error = run_pv(name)
     shown = console + (f"[guest error] {error}\n" if error else "")
     assert error is None and console == header.expect, (
-        f"{name}, PV build under paravirt:\n--- expected (SDM: {header.sdm})\n{header.expect}"
+        f"{name}, PV build under paravirt:\n--- expected ({header.reference})\n{header.expect}"
         f"--- got\n{shown}")
 
 

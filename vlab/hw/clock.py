@@ -373,8 +373,9 @@ class Clock:
         """Is an interrupt pending that only the guest's IF holds back (at the PIC, or in a
         monitor waiting for an interrupt window)?"""
         pic, monitor = self._m.devices.pic, self._m.monitor
-        if monitor.interrupt_window() == "wait":
-            return True
+        window = monitor.interrupt_window()
+        if window is not None:  # (the monitor waits for the guest's IF itself: the request stays
+            return window == "wait"  # in the PIC meanwhile, and "open" is served between slices)
         return bool(pic.irr & ~pic.mask) and not monitor.accepts_external_interrupt()
 
     def _watch_if(self, uc: unicorn.Uc, address: int, size: int, _: object) -> None:

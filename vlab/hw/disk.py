@@ -6,6 +6,7 @@ registers, 8 for the commands, 9 for the PIO protocols), checked against Bochs's
 
 What a guest can do with it, as on hardware:
 * IDENTIFY DEVICE (0xEC): 256 words about the drive (PIO data-in: DRQ, then INTRQ);
+* EXECUTE DEVICE DIAGNOSTIC (0x90): the diagnostic code and the ATA signature, INTRQ (8.11);
 * READ SECTORS (0x20) and WRITE SECTORS (0x30) with 28-bit LBA addressing (device register
   bit 6), a sector count of 1-256 (0 means 256); data through the 16-bit data port (``insw`` or
   ``in ax, dx``), one 512-byte sector per DRQ block; INTRQ for each sector read and after each
@@ -13,7 +14,8 @@ What a guest can do with it, as on hardware:
 * errors as the status and error registers report them: an LBA past the end -> ERR with IDNF,
   a command the drive does not implement -> ERR with ABRT (each with INTRQ), CHS addressing
   (device register bit 6 clear) -> ABRT too (vlab's drive speaks LBA only);
-* nIEN (device control bit 1) masks INTRQ; SRST (bit 2) resets the drive; reading the Status
+* nIEN (device control bit 1) masks INTRQ; SRST (bit 2) resets the drive (BSY while it is held,
+  then the signature: 9.2, 9.12); reading the Status
   register clears a pending INTRQ, reading Alternate Status (0x3F6) does not (7.2.4, 7.15);
 * the slave (device register bit 4 set) is absent: its registers read 0 and it ignores commands.
 
@@ -46,9 +48,9 @@ NIEN, SRST = 0x02, 0x04
 # Device register bits (7.8)
 LBA_MODE, DEV = 0x40, 0x10
 
-IDENTIFY, READ_SECTORS, WRITE_SECTORS = 0xEC, 0x20, 0x30
+IDENTIFY, READ_SECTORS, WRITE_SECTORS, EXECUTE_DIAGNOSTIC = 0xEC, 0x20, 0x30, 0x90
 COMMANDS = {IDENTIFY: "IDENTIFY DEVICE", READ_SECTORS: "READ SECTORS",
-            WRITE_SECTORS: "WRITE SECTORS"}
+            WRITE_SECTORS: "WRITE SECTORS", EXECUTE_DIAGNOSTIC: "EXECUTE DEVICE DIAGNOSTIC"}
 #: the drive's geometry as IDENTIFY reports it (words 1, 3, 6): 16 heads x 63 sectors a track
 HEADS, SECTORS_PER_TRACK = 16, 63
 
@@ -150,7 +152,10 @@ class AtaDisk:
         value &= 0xFF
         if port == CONTROL:
             if value & SRST and not self.control & SRST:
-                self.reset()
+                self.reset()  # held: the drive is busy until the host clears SRST (9.2)
+                self.status = BSY
+            elif self.control & SRST and not value & SRST:
+                self.status = DRDY | DSC
             self.control = value
             return
         if port == COMMAND:
@@ -161,12 +166,19 @@ class AtaDisk:
                        LBA_MID: "lba_mid", LBA_HIGH: "lba_high", DEVICE: "device"}[port], value)
 
     def reset(self) -> None:
-        """Software reset (SRST): the drive's power-on register values, nothing in flight."""
-        self.count, self.lba_low, self.lba_mid, self.lba_high = 1, 1, 0, 0
-        self.device &= ~0x0F & ~DEV
-        self.status, self.error = DRDY | DSC, 1
+        """Software reset (SRST): nothing in flight, the diagnostic code 01h in the Error
+        register and the ATA signature in the command block: Sector Count 01h, LBA Low 01h, LBA
+        Mid and High 00h, Device 00h, device 0 selected (9.12; the obsolete bits 7 and 5 of
+        the Device register keep what was written)."""
+        self._signature()
+        self.status = DRDY | DSC
         self.command, self.buffer, self.offset, self.left = 0, bytearray(), 0, 0
         self._set_intrq(False)
+
+    def _signature(self) -> None:
+        self.count, self.lba_low, self.lba_mid, self.lba_high = 1, 1, 0, 0
+        self.device &= 0xA0
+        self.error = 1  # diagnostic code 01h: device 0 passed, device 1 not present (8.11)
 
     # ------------------------------------------------------------------ commands
     def _slave_selected(self) -> bool:
@@ -178,6 +190,12 @@ class AtaDisk:
         self.error = 0
         if command == IDENTIFY:
             self._data_in(bytearray(self.identify_data()))
+            return
+        if command == EXECUTE_DIAGNOSTIC:  # the signature and the diagnostic code, INTRQ (8.11)
+            self.command = 0
+            self._signature()
+            self.status = DRDY | DSC
+            self._set_intrq(True)
             return
         if command not in (READ_SECTORS, WRITE_SECTORS) or not self.device & LBA_MODE:
             self._fail(ABRT)  # a command this drive does not implement, or CHS addressing
