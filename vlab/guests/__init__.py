@@ -64,6 +64,14 @@ def catalog() -> dict[str, GuestInfo]:
     guests["disk"] = GuestInfo("disk", disk, "the disk workload: an ATA PIO driver with interrupt-"
                                "driven completion writes 16 KiB and reads it back",
                                disk=DISK_SECTORS)
+    guests["disk-pv"] = GuestInfo("disk-pv", disk, "the disk workload, paravirtualized: a virtio-"
+                                  "style ring set up by hypercall, one event_channel_op "
+                                  "notification per batch, an event per completed batch",
+                                  (("PV", 1),), disk=DISK_SECTORS)
+    guests["disk-pvhvm"] = GuestInfo("disk-pvhvm", disk, "the unmodified disk kernel with the "
+                                     "paravirtual driver: the ring through I/O ports, one OUT per "
+                                     "batch, IRQ 11 per completed batch", (("BLKRING", 1),),
+                                     disk=DISK_SECTORS)
     for path in sorted((HERE / "demos").glob("*.S")):  # one per sensitive instruction
         guests[f"demo-{path.stem}"] = GuestInfo(f"demo-{path.stem}", path, _describe(path))
     for path in sorted((HERE / "programs").glob("*.S")):  # compute, smc ...
@@ -105,29 +113,38 @@ def build_for(name: str, strategy: str) -> str:
     return name
 
 
+#: the symbols that choose between builds of one source
+_BUILD_SYMBOLS = ("PV", "PV_NOBATCH", "BLKRING")
+
+
 def effective_source(name: str) -> list[str]:
     """A guest's source as its assembler sees it: includes of the guest's own library inlined
-    and ``.ifdef``/``.ifndef`` blocks on its build symbols resolved (for diffs between builds)."""
+    and ``.ifdef``/``.ifndef`` blocks on its build symbols resolved (for diffs between builds;
+    a build symbol a source ``.set``s in a block that is kept counts as defined from there)."""
     g = info(name)
     defined = {k for k, _ in g.defines}
     out: list[str] = []
-    stack: list[bool] = []
+    stack: list[bool | None] = []  # per open conditional: a build symbol's (on?), else None
 
     def emit(text: str) -> None:
         for line in text.splitlines():
             stripped = line.strip()
-            word = stripped.split()[0] if stripped else ""
-            if word in (".ifdef", ".ifndef") and stripped.split()[1] in ("PV", "PV_NOBATCH"):
-                on = (stripped.split()[1] in defined) == (word == ".ifdef")
-                stack.append(on)
+            words = stripped.split()
+            word = words[0] if words else ""
+            if word in (".ifdef", ".ifndef") and words[1] in _BUILD_SYMBOLS:
+                stack.append((words[1] in defined) == (word == ".ifdef"))
                 continue
-            if word == ".else" and stack:
+            if word.startswith(".if"):  # any other conditional is the assembler's: kept
+                stack.append(None)
+            elif word == ".else" and stack and stack[-1] is not None:
                 stack[-1] = not stack[-1]
                 continue
-            if word == ".endif" and stack:
-                stack.pop()
-                continue
-            if all(stack):
+            elif word == ".endif" and stack:
+                if stack.pop() is not None:
+                    continue
+            if all(on is not False for on in stack):
+                if word == ".set" and words[1].rstrip(",") in _BUILD_SYMBOLS:
+                    defined.add(words[1].rstrip(","))
                 if word == ".include" and ('"lib.inc"' in stripped or '"kernel.inc"' in stripped):
                     emit((HERE / "include" / stripped.split('"')[1]).read_text())
                 else:

@@ -1,6 +1,7 @@
 """The guest's devices: a 16550-style serial port (the console), a pair of cascaded 8259-style
 interrupt controllers, a deterministic timer, an exit device and, when the machine has one, an
-ATA disk (:mod:`vlab.hw.disk`).
+ATA disk (:mod:`vlab.hw.disk`) with, on the same disk image, a paravirtual block ring
+(:mod:`vlab.hw.blkring`).
 
 Devices know nothing of Unicorn: the machine routes port I/O to them. Their state is plain data so
 that a snapshot can copy it and a restore can put it back.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from vlab.hw.blkring import IRQ as RING_IRQ
+from vlab.hw.blkring import BlockRing
 from vlab.hw.disk import IRQ as DISK_IRQ
 from vlab.hw.disk import AtaDisk
 
@@ -23,6 +26,7 @@ TIMER_PORT = 0x40
 EXIT_PORT = 0xF4
 TIMER_VECTOR = 0x20  # IRQ0 after the kernel's PIC remap convention (vector 0x20)
 EOI = 0x20
+RING_VECTOR = SLAVE_VECTOR + RING_IRQ - 8  # the block ring's interrupt (IRQ 11): 0x2B
 
 
 @dataclass
@@ -225,8 +229,10 @@ class ExitDevice:
 
 @dataclass
 class Devices:
-    """All devices of one machine; copied whole by snapshots. The disk is there only when the
-    machine was given one (else its ports float, as an empty channel's do)."""
+    """All devices of one machine; copied whole by snapshots. The disk and its block ring are
+    there only when the machine was given a disk (else their ports float, as an empty channel's
+    do). ``ram`` is guest RAM as the block ring's DMA reaches it: the machine's own buffer, which
+    a snapshot does not copy."""
 
     serial: SerialPort = field(default_factory=SerialPort)
     pic: Pic = field(default_factory=Pic)
@@ -238,9 +244,16 @@ class Devices:
     #: an INS iteration the core will run again, and the value it read (vlab.hw.hooks._in):
     #: ((EIP, ECX, EDI, port), value); kept here so that a snapshot carries it
     replay_in: tuple[tuple[int, ...], int] | None = None
+    blkring: BlockRing | None = None
+    ring_line: bool = False  # the block ring's interrupt line as the PIC last saw it (IRQ 11)
+    ram: memoryview | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.disk is not None and self.blkring is None:
+            self.blkring = BlockRing()
 
     def copy(self) -> Devices:
-        return copy.deepcopy(self)
+        return copy.deepcopy(self, {id(self.ram): self.ram})  # (the RAM is the machine's)
 
     def read(self, port: int, size: int = 1) -> int:
         """IN from ``port``: the device that decodes it answers; nothing there reads all ones
@@ -248,6 +261,10 @@ class Devices:
         if self.disk is not None and self.disk.handles(port):
             value = self.disk.read(port, size)
             self.raised_by_read = self._disk_interrupt()  # (a data read that ends a block)
+            return value
+        if self.blkring is not None and self.blkring.handles(port):
+            value = self.blkring.read(port, size, self.disk.sectors)
+            self._ring_interrupt()  # (reading the ISR drops the line)
             return value
         for device in (self.serial, self.pic, self.timer):
             if device.handles(port):
@@ -264,6 +281,9 @@ class Devices:
         if self.disk is not None and self.disk.handles(port):
             self.disk.write(port, value, size)
             return "resample" if self._disk_interrupt() else None
+        if self.blkring is not None and self.blkring.handles(port):
+            self.blkring.write(port, value, self._dma(), self.disk.image)
+            return "resample" if self._ring_interrupt() else None
         if self.serial.handles(port):
             self.serial.write(port, value)
         elif self.pic.handles(port):
@@ -286,4 +306,33 @@ class Devices:
             self.pic.raise_irq(DISK_IRQ)
             return True
         self.pic.lower_irq(DISK_IRQ)
+        return False
+
+    # ------------------------------------------------------------------ the block ring
+    def notify_ring(self) -> bool:
+        """The driver's notification, passed on by a hypervisor (a paravirtual kernel has no
+        ports): the ring runs its available requests. True if it requested an interrupt."""
+        self.blkring.notify(self._dma(), self.disk.image)
+        return self._ring_interrupt()
+
+    def acknowledge_ring(self) -> int:
+        """Read the ring's ISR status on the driver's behalf (its line drops); the causes."""
+        value = self.blkring.acknowledge()
+        self._ring_interrupt()
+        return value
+
+    def _dma(self) -> memoryview | bytearray:
+        return self.ram if self.ram is not None else bytearray()
+
+    def _ring_interrupt(self) -> bool:
+        """Follow the ring's interrupt line at the PIC as the disk's (:meth:`_disk_interrupt`):
+        a rising edge requests IRQ 11; True if a new request was made."""
+        level = self.blkring.line
+        if level == self.ring_line:
+            return False
+        self.ring_line = level
+        if level:
+            self.pic.raise_irq(RING_IRQ)
+            return True
+        self.pic.lower_irq(RING_IRQ)
         return False

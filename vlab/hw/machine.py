@@ -232,7 +232,8 @@ class Machine:
         """Power-cycle: clear RAM, rebuild the boot state and reload the image (if any)."""
         self.memory.clear()
         self.devices = Devices(disk=None if self.disk_image is None
-                               else AtaDisk(bytearray(self.disk_image)))
+                               else AtaDisk(bytearray(self.disk_image)),
+                               ram=self.memory.ram)  # (the block ring's DMA reaches guest RAM)
         self.devices.timer.reprogram(self.timer_period, 0)
         self.clock.reset()
         self._trail = []

@@ -29,6 +29,7 @@ from __future__ import annotations
 import struct
 
 from vlab.errors import GuestFault, VlabError
+from vlab.hw.devices import RING_VECTOR
 from vlab.monitor.handlers import HandlerTable
 from vlab.monitor.trace import ExitReason
 from vlab.state import IF, NT, RF, TF, VM
@@ -75,6 +76,7 @@ class Paravirt(TrapAndEmulate):
         self.kernel_stack: tuple[int, int] | None = None  # (ss, esp) from stack_switch
         self.event_callback: tuple[int, int] | None = None
         self.hypercalls = 0
+        self.blkring_port: int | None = None  # the event channel the block ring is bound to
         self.mmu: PvMmu | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -123,7 +125,8 @@ class Paravirt(TrapAndEmulate):
             return None
         return cs, eip
 
-    STATE_FIELDS = ("trap_table", "kernel_stack", "event_callback", "hypercalls", "fast_traps")
+    STATE_FIELDS = ("trap_table", "kernel_stack", "event_callback", "hypercalls", "fast_traps",
+                    "blkring_port")
 
     def save_state(self) -> dict:
         return {**super().save_state(), "mmu": self.mmu.save_state()}
@@ -175,8 +178,9 @@ class Paravirt(TrapAndEmulate):
                 m.clock.note_cpl()
                 return
         if vector >= 32 and not software:
+            event = "block ring" if vector == RING_VECTOR else "timer"
             self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None,
-                                     detail={"vector": vector, "event": "timer"}, cost="inject"))
+                                     detail={"vector": vector, "event": event}, cost="inject"))
             return
         eip = m.cpu.eip - (2 if software else 0) if software else (m.clock.fault_eip or m.cpu.eip)
         insn = self._decode(eip)

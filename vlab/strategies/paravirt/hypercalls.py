@@ -10,17 +10,37 @@ import struct
 
 from vlab import layout
 from vlab.errors import GuestFault
-from vlab.hw.devices import PIC_COMMAND, TIMER_VECTOR
+from vlab.hw import blkring
+from vlab.hw.devices import (
+    CASCADE_LINE,
+    EOI,
+    PIC_COMMAND,
+    PIC_DATA,
+    RING_VECTOR,
+    SLAVE_COMMAND,
+    SLAVE_DATA,
+    SLAVE_VECTOR,
+    TIMER_VECTOR,
+)
 from vlab.monitor.handlers import HandlerTable
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.state import IF, NT, VM
 from vlab.strategies.paravirt.abi import (
+    BLKRING_EVTCHN,
     EFAULT,
     EINVAL,
+    ENODEV,
     ENOSYS,
     EPERM,
     HYPERCALLS,
+    SHARED_EVTCHN_PENDING,
+    SHARED_EVTCHN_PENDING_SEL,
     SHARED_INFO,
+    BLKRING_capacity,
+    BLKRING_reset,
+    BLKRING_setup,
+    BLKRING_status,
+    EVTCHNOP_send,
 )
 
 
@@ -105,18 +125,22 @@ def hypercall_set_timer_op(vcpu, exit_: Exit) -> None:
     in instructions; Xen's argument is an absolute time in ns). 0 stops the timer."""
     m = vcpu.machine
     m.devices.timer.reprogram(vcpu.regs.ebx, m.vtime)
-    m.devices.pic.write(0x21, 0xFE if vcpu.regs.ebx else 0xFF)
+    pic = m.devices.pic  # (IRQ0 only: the hypervisor's other lines stay as they are)
+    pic.write(PIC_DATA, pic.mask & ~1 if vcpu.regs.ebx else pic.mask | 1)
     _result(vcpu, 0)
 
 
 def hypercall_sched_op(vcpu, exit_: Exit) -> None:
-    """sched_op(cmd, arg): yield (0), block until an event (1), shutdown with code arg (2)."""
+    """sched_op(cmd, arg): yield (0), block until an event (1), shutdown with code arg (2).
+    Blocking unmasks events first, as Xen's SCHEDOP_block does (xen/include/public/sched.h), so
+    a kernel may check for work with events masked and block without losing a wake-up."""
     cmd, arg = vcpu.regs.ebx, vcpu.regs.ecx
     m = vcpu.machine
     if cmd == 0:
         return _result(vcpu, 0)
     if cmd == 1:
         _result(vcpu, 0)
+        m.memory.write(SHARED_INFO + 1, b"\x00")
         vcpu.halt()
         return
     if cmd == 2:
@@ -212,16 +236,99 @@ def hypercall_multicall(vcpu, exit_: Exit) -> None:
     _result(vcpu, 0)
 
 
+def hypercall_event_channel_op(vcpu, exit_: Exit) -> None:
+    """event_channel_op(cmd, arg): EVTCHNOP_send (4) with ``arg`` pointing to {u32 port}
+    notifies the other end of a channel. vlab's one bound channel is the block ring's: its
+    back end runs the ring's available requests (the guest's one notification per batch)."""
+    hv, cmd, ptr = vcpu.hv, vcpu.regs.ebx, vcpu.regs.ecx
+    if cmd != EVTCHNOP_send:
+        return _result(vcpu, ENOSYS)
+    if not hv.guest_range_ok(ptr, 4):
+        return _result(vcpu, EFAULT)
+    port = vcpu.mem.u32(ptr)
+    if hv.blkring_port is None or port != hv.blkring_port:
+        return _result(vcpu, EINVAL)  # (no such channel, as Xen answers for an unbound port)
+    m = vcpu.machine
+    ring = m.devices.blkring
+    errors = ring.stats["errors"]
+    if m.devices.notify_ring():
+        m.clock.resample()  # its completion event may be taken right after this hypercall
+    if ring.error:
+        vcpu.note("device", ring.error)
+    elif ring.stats["errors"] != errors:
+        vcpu.note("request", ring.last_problem)
+    _result(vcpu, 0)
+
+
+def hypercall_blkring_op(vcpu, exit_: Exit) -> None:
+    """blkring_op(cmd, ...), vlab's own (56). BLKRING_setup (0) with desc, avail, used, size:
+    the ring's parts in guest memory (virtio 1.1, 2.6) -> the event-channel port its
+    completions arrive on; -EINVAL for a size that is not a power of two up to 256 or a
+    misaligned part, -EFAULT for a part outside guest memory. BLKRING_capacity (1) -> the disk's
+    size in sectors; BLKRING_status (2) -> the device status (2.1: DRIVER_OK 4,
+    DEVICE_NEEDS_RESET 64); BLKRING_reset (3) -> 0. -ENODEV if the machine has no disk."""
+    hv, m = vcpu.hv, vcpu.machine
+    cmd = vcpu.regs.ebx
+    ring = m.devices.blkring
+    if ring is None:
+        return _result(vcpu, ENODEV)
+    if cmd == BLKRING_setup:
+        r = vcpu.regs
+        try:
+            ring.configure(r.ecx, r.edx, r.esi, r.edi, m.memory.ram_size)
+        except blkring.RingError as e:
+            vcpu.note("refused", str(e))
+            return _result(vcpu, EFAULT if e.field == "outside" else EINVAL)
+        m.devices.acknowledge_ring()
+        hv.blkring_port = BLKRING_EVTCHN
+        pic = m.devices.pic  # the hypervisor owns the PICs: let the device's line through
+        pic.write(SLAVE_DATA, pic.slave.mask & ~(1 << (RING_VECTOR - SLAVE_VECTOR)))
+        pic.write(PIC_DATA, pic.mask & ~(1 << CASCADE_LINE))
+        return _result(vcpu, BLKRING_EVTCHN)
+    if cmd == BLKRING_capacity:
+        return _result(vcpu, m.devices.disk.sectors)
+    if cmd == BLKRING_status:
+        if ring.error:
+            vcpu.note("device", ring.error)
+        return _result(vcpu, ring.status)
+    if cmd == BLKRING_reset:
+        ring.reset()
+        m.devices.acknowledge_ring()
+        return _result(vcpu, 0)
+    _result(vcpu, ENOSYS)
+
+
+def send_event(vcpu, port: int) -> None:
+    """Make ``port`` pending as Xen's evtchn_set_pending does: its bit in evtchn_pending, its
+    word's bit in the vCPU's evtchn_pending_sel (the upcall then sets upcall_pending)."""
+    mem = vcpu.mem
+    word = SHARED_EVTCHN_PENDING + 4 * (port // 32)
+    mem.write_u32(word, mem.u32(word) | 1 << (port % 32))
+    mem.write_u32(SHARED_EVTCHN_PENDING_SEL,
+                  mem.u32(SHARED_EVTCHN_PENDING_SEL) | 1 << (port // 32))
+
+
 def handle_unknown_hypercall(vcpu, exit_: Exit) -> None:
     """A hypercall number the hypervisor does not know: -ENOSYS, the guest carries on."""
     _result(vcpu, ENOSYS)
 
 
 def handle_event(vcpu, exit_: Exit) -> None:
-    """A timer event: acknowledge it at the (virtual) PIC, mark it pending in the shared-info
-    page, and upcall the guest's event callback (events masked, as an interrupt gate would)."""
+    """An interrupt for the hypervisor, made an event for the guest: acknowledge it at the PIC
+    (the hypervisor owns it), mark it pending in the shared-info page, and upcall the guest's
+    event callback (events masked, as an interrupt gate would). The timer's is the tick; the
+    block ring's (IRQ 11) is acknowledged at the device and sent on the ring's channel."""
     m, hv = vcpu.machine, vcpu.hv
-    m.devices.pic.write(PIC_COMMAND, 0x20)  # the hypervisor owns the PIC: EOI here
+    vector = exit_.detail.get("vector", TIMER_VECTOR)
+    if vector >= SLAVE_VECTOR:
+        m.devices.pic.write(SLAVE_COMMAND, EOI)
+    m.devices.pic.write(PIC_COMMAND, EOI)
+    if vector == RING_VECTOR and m.devices.blkring is not None:
+        causes = m.devices.acknowledge_ring()
+        if causes & blkring.ISR_CONFIG:
+            vcpu.note("device", m.devices.blkring.error)
+        if hv.blkring_port is not None:
+            send_event(vcpu, hv.blkring_port)
     if hv.event_callback is None:
         return  # nowhere to deliver: the event stays pending in shared info
     m.memory.write(SHARED_INFO, b"\x01")
@@ -252,6 +359,7 @@ def hypercall_handlers() -> HandlerTable:
         "set_callbacks": hypercall_set_callbacks, "set_timer_op": hypercall_set_timer_op,
         "sched_op": hypercall_sched_op, "iret": hypercall_iret, "mmuext_op": hypercall_mmuext_op,
         "mmu_update": hypercall_mmu_update, "multicall": hypercall_multicall,
+        "event_channel_op": hypercall_event_channel_op, "blkring_op": hypercall_blkring_op,
         ExitReason.HYPERCALL: handle_unknown_hypercall,
         ExitReason.EXTERNAL_INTERRUPT: handle_event,
         ExitReason.EXCEPTION_NMI: handle_trap, ExitReason.SOFTWARE_INTERRUPT: handle_trap,
