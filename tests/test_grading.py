@@ -22,7 +22,7 @@ EXERCISES_DIR = Path(__file__).parents[1] / "exercises"
 EXERCISES = {"01-cli-sti": "s01_cli_sti", "02-hlt": "s02_hlt", "03-serial": "s03_serial",
              "04-cpuid": "s04_cpuid", "05-cr": "s05_cr", "06-bt-popf": "s06_bt_popf",
              "07-vtx-exits": "s07_vtx_exits", "08-hypercall": "s08_hypercall",
-             "09-ept": "s09_ept"}
+             "09-ept": "s09_ept", "10-blk-ring": "s10_blk_ring"}
 
 
 def _file(tmp_path, source: str) -> Path:
@@ -99,6 +99,16 @@ WRONG = [  # (exercise, the mistake, replaced text, replacement, expected feedba
      "skipped the instruction"),
     ("08-hypercall", "console_io returns 0", "    vcpu.regs.eax = count", "    vcpu.regs.eax = 0",
      "console_io returns the number of bytes written"),
+    ("10-blk-ring", "never interrupts the driver", "        vcpu.blk_complete()\n",
+     "        pass\n", "disk events (upcalls): 0"),
+    ("10-blk-ring", "trusts the guest's addresses",
+     "    return addr + length <= 1 << 32 and length > 0 and vcpu.hv.guest_range_ok(addr, length)",
+     "    return True", "outside guest RAM"),
+    ("10-blk-ring", "writes no status", "    vcpu.mem.write(status_at, bytes([status]))\n", "",
+     "disk error, status 0x000000ff"),
+    ("10-blk-ring", "ignores the disk's end",
+     "    if sector + count > vcpu.disk.sectors:\n        return IOERR, 0\n", "",
+     "are not on the disk"),
 ]
 
 

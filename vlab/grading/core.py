@@ -141,6 +141,12 @@ class Scenario:
     #: A guest label where the grader plants a fresh random number for each grading (the same
     #: in the student's run and the reference): output that depends on it cannot be replayed.
     seed_symbol: str | None = None
+    #: Build symbols for a catalogued guest (``--defsym``), e.g. another sector count: the guest
+    #: is assembled from its source with these beside its own, with the disk it comes with.
+    defines: dict = field(default_factory=dict)
+    #: the disk the guest gets (sectors, filled as vlab.hw.disk.pattern fills them); None: a
+    #: catalogued guest's own, and none for a .S file
+    disk: int | None = None
 
     @property
     def max_score(self) -> float:
@@ -154,10 +160,19 @@ class Scenario:
             path = (self.directory or Path(".")) / "guests" / self.guest
             image = assemble(path.read_text(), Path(self.guest).stem, include_dirs=[path.parent])
             lab = Lab(image=image, strategy=self.strategy, budget=self.budget,
-                      strategy_options=self.strategy_options)
+                      strategy_options=self.strategy_options, disk=self.disk)
+        elif self.defines:
+            from vlab import guests
+
+            info = guests.info(self.guest)
+            image = assemble(info.source.read_text(), self.guest,
+                             defines={**dict(info.defines), **self.defines},
+                             include_dirs=[info.source.parent])
+            lab = Lab(image=image, strategy=self.strategy, budget=self.budget,
+                      strategy_options=self.strategy_options, disk=self.disk or info.disk or None)
         else:
             lab = Lab(self.guest, self.strategy, budget=self.budget,
-                      strategy_options=self.strategy_options)
+                      strategy_options=self.strategy_options, disk=self.disk)
         if self.setup is not None:
             self.setup(lab)
         return lab

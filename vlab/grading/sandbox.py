@@ -431,6 +431,16 @@ def _serve(vcpu, req: list):
             raise ValueError("write too large")
         vcpu.mem.write(_int(args[0]), data)
         return None
+    if op == "disk_sectors":
+        return vcpu.disk.sectors
+    if op == "disk_read":
+        return vcpu.disk.read(_int(args[0]), _int(args[1])).hex()
+    if op == "disk_write":
+        data = bytes.fromhex(str(args[1]))
+        if len(data) > 1 << 17:
+            raise ValueError("write too large")
+        vcpu.disk.write(_int(args[0]), data)
+        return None
     if op in CALLS:  # the handler API's plain calls, checked kind by kind
         kinds = CALLS[op]
         if len(args) != len(kinds):

@@ -19,7 +19,8 @@ import traceback
 from vlab.monitor.api import DEFERRED, REGISTER_PARTS
 
 #: Requests that change no register: the registers sent with the call stay valid after them.
-_PURE = frozenset({"reg", "mem_read", "virt", "vmread", "guest_eflags", "vtime", "guest_range_ok"})
+_PURE = frozenset({"reg", "mem_read", "virt", "vmread", "guest_eflags", "vtime", "guest_range_ok",
+                   "disk_read", "disk_sectors", "blk_queue"})
 #: Requests that answer nothing (besides register writes): they travel with the next request
 #: (or the end of the call), in order, instead of costing a round trip each.
 _DEFERRED = DEFERRED - {"set_reg"}
@@ -148,6 +149,21 @@ class _Mem:
         self.write(a, (v & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
+class _Disk:
+    def __init__(self, ch: _Channel):
+        self._ch = ch
+
+    @property
+    def sectors(self) -> int:
+        return self._ch.ask("disk_sectors")
+
+    def read(self, sector: int, count: int = 1) -> bytes:
+        return bytes.fromhex(self._ch.ask("disk_read", int(sector), int(count)))
+
+    def write(self, sector: int, data: bytes) -> None:
+        self._ch.ask("disk_write", int(sector), bytes(data).hex())
+
+
 class _Vmcs:
     def __init__(self, ch: _Channel):
         self._ch = ch
@@ -207,7 +223,7 @@ class ProxyVcpu:
 
     def __init__(self, ch: _Channel):
         self._ch = ch
-        self.regs, self.virt, self.mem = _Regs(ch), _Virt(ch), _Mem(ch)
+        self.regs, self.virt, self.mem, self.disk = _Regs(ch), _Virt(ch), _Mem(ch), _Disk(ch)
         self.vmcs, self.hv, self.ept = _Vmcs(ch), _Hypervisor(ch), _Ept(ch)
 
     @property

@@ -270,6 +270,10 @@ class BlockRing:
         self.status |= DEVICE_NEEDS_RESET
         self._interrupt(ISR_CONFIG)  # DRIVER_OK was set: tell the driver (2.1.2)
 
+    def interrupt_queue(self) -> None:
+        """Interrupt for used buffers (a back end outside this class served the queue)."""
+        self._interrupt(ISR_QUEUE)
+
     def _interrupt(self, cause: int) -> None:
         self.isr |= cause
         self.stats["interrupts"] += 1

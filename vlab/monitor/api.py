@@ -21,6 +21,16 @@ class Registers(Protocol):
     def __setitem__(self, name: str, value: int) -> None: ...
 
 
+class Disk(Protocol):
+    """The machine's disk image in 512-byte sectors (for a block device's back end)."""
+
+    sectors: int
+
+    def read(self, sector: int, count: int = 1) -> bytes: ...
+
+    def write(self, sector: int, data: bytes) -> None: ...
+
+
 class GuestMemory(Protocol):
     """Guest memory at linear addresses, as the guest sees it."""
 
@@ -46,6 +56,7 @@ class HandlerVcpu(Protocol):
     regs: Any  # Registers
     virt: Any  # the virtual state: IF, IOPL, CR0, CR2, CR3, CR4, GDTR, IDTR, LDTR, TR, CPL
     mem: Any  # GuestMemory
+    disk: Any  # Disk: the disk image as a device back end reaches it (read, write, sectors)
     vmcs: Any  # the VMCS under VT-x (vmread/vmwrite, [field]); None elsewhere
 
     def skip(self) -> None:
@@ -75,6 +86,12 @@ class HandlerVcpu(Protocol):
     def native_cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
         """What the host CPU's CPUID answers."""
 
+    def blk_queue(self) -> tuple[int, int, int, int]:
+        """The block ring's descriptor table, available ring, used ring and size (0s: none)."""
+
+    def blk_complete(self) -> None:
+        """A batch of block requests is done: interrupt the driver once."""
+
     def hypercall(self, number: int, *args: int) -> int:
         """Run the hypervisor's own handler for a hypercall (paravirt only)."""
 
@@ -96,6 +113,8 @@ CALLS: dict[str, tuple[str, ...]] = {
     "effective_if": (),
     "native_cpuid": ("int", "int"),
     "hypercall": ("int", "ints"),
+    "blk_queue": (),
+    "blk_complete": (),
     "note": ("str", "json"),
 }
 

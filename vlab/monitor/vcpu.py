@@ -75,6 +75,42 @@ class Registers:
         setattr(self, name, value)
 
 
+class Disk:
+    """The machine's disk image, as a device back end reaches it: ``disk.read(sector, count)``,
+    ``disk.write(sector, data)``, ``disk.sectors``. Whole 512-byte sectors; a request past the
+    end is a :class:`~vlab.errors.VlabError` (the back end answers it with an error status)."""
+
+    def __init__(self, machine: Machine):
+        self._m = machine
+
+    def _image(self) -> bytearray:
+        disk = self._m.devices.disk
+        if disk is None:
+            raise VlabError("this machine has no disk")
+        return disk.image
+
+    @property
+    def sectors(self) -> int:
+        return len(self._image()) // 512
+
+    def _span(self, sector: int, count: int) -> tuple[int, int]:
+        total = self.sectors
+        if not (0 <= sector and 0 < count <= 256 and sector + count <= total):
+            raise VlabError(f"disk: sectors {sector}..{sector + count - 1} are not on the disk "
+                            f"({total} sectors; at most 256 at a time)")
+        return sector * 512, (sector + count) * 512
+
+    def read(self, sector: int, count: int = 1) -> bytes:
+        start, end = self._span(sector, count)
+        return bytes(self._image()[start:end])
+
+    def write(self, sector: int, data: bytes) -> None:
+        if not data or len(data) % 512:
+            raise VlabError(f"disk: {len(data)} bytes; a disk is written in whole 512-byte sectors")
+        start, end = self._span(sector, len(data) // 512)
+        self._image()[start:end] = data
+
+
 class Memory:
     """Guest memory: ``mem.read(addr, n)``, ``mem.write(addr, data)``, ``mem.u32(addr)`` ..."""
 
@@ -167,6 +203,7 @@ class VirtualCpu:
         self.machine = machine
         self.regs = Registers(self)
         self.mem = Memory(machine)
+        self.disk = Disk(machine)
         #: How the real CPL maps to the one the guest believes in (a monitor that deprivileges
         #: the kernel replaces it).
         self.guest_cpl_of: Callable[[int], int] = lambda real: real
@@ -262,6 +299,24 @@ class VirtualCpu:
         from vlab.hw.core import host_cpuid
 
         return host_cpuid(leaf, subleaf)
+
+    def blk_queue(self) -> tuple[int, int, int, int]:
+        """The paravirtual block ring as its driver set it up: guest-physical addresses of the
+        descriptor table, the available ring and the used ring, and the queue's size (all 0 if
+        there is none yet). See vlab.hw.blkring for the layout (virtio 1.1, 2.6)."""
+        ring = self.machine.devices.blkring
+        if ring is None:
+            raise VlabError("this machine has no disk, so no block ring")
+        return ring.desc, ring.avail, ring.used, ring.size
+
+    def blk_complete(self) -> None:
+        """A batch of requests is done: the block device interrupts its driver once (IRQ 11;
+        under paravirt the hypervisor makes it the ring's event)."""
+        devices = self.machine.devices
+        if devices.blkring is None:
+            raise VlabError("this machine has no disk, so no block ring")
+        devices.complete_ring()
+        self.machine.clock.resample()
 
     def hypercall(self, number: int, *args: int) -> int:
         """Run the hypervisor's own handler for hypercall ``number`` (paravirt only)."""
