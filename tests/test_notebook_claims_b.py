@@ -1,4 +1,4 @@
-"""Notebooks 05-08 (the course, second edition): what an instructor found wrong in them stays
+"""Notebooks 05-09 (the course, second edition): what an instructor found wrong in them stays
 fixed, and what they must contain stays there. Mostly static (``test_notebooks.py`` executes every
 notebook, and with it every ``assert`` of every check cell); executed here: each notebook that
 plots, other than 07 (``test_notebooks.py::test_comparison_plot_comes_from_measured_runs``
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = {p.name[:2]: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
-OURS = ["05", "06", "07", "08"]
+OURS = ["05", "06", "07", "08", "09"]
 
 
 def _cells(number: str) -> list:
@@ -153,3 +153,29 @@ def test_08_says_where_vlab_simplifies_memory_and_counts_every_fault():
     assert not any("page_faults()" in c.source for c in _cells("08")                # (it keeps 200)
                    if c.cell_type == "code" and "check" not in c.metadata.get("tags", []))
     assert 'counters["true_faults"]' in checks and "bt.trace.dropped == 0" in checks
+
+
+# ---------------------------------------------------------------------------- 09
+def test_09_measures_every_exit_cites_its_sources_and_measures_the_ring():
+    md, code, checks = _markdown("09"), _code("09"), _checks("09")
+    # (a) the standards the text relies on, by section
+    assert "ATA/ATAPI-6" in md and "9.5" in md and "7.15" in md
+    for section in ("25.1.3", "24.6.4", "25.4.1", "26.3.1.4", "26.6.5", "27.2.1"):
+        assert section in md, section
+    # (b) costs from the runs: every exit counted as it is recorded (the trace keeps 10,000 whole)
+    assert "exit_recorded.connect" in code and ".trace.cycles" in code
+    assert "17_664" in checks and "18_443" in checks and "sum(exits.values()) == lab.trace.total" in checks
+    # (c) the I/O controls and the interrupt window, measured under VT-x
+    assert 'set_control("USE_IO_BITMAPS", True)' in code and "set_io_exit(" in code
+    assert "0x01F00039" in checks and 'vt.vmcs["GUEST_LINEAR_ADDRESS"] == edi' in checks
+    assert "ExitReason.INTERRUPT_WINDOW" in checks and "26.3.1.4" in checks
+    assert 'window_runs["native"].instructions' in checks
+    # (d) section 5: the ring against the register file, under paravirt and as a PV driver
+    # under VT-x, with the issue's bar (>= 10x fewer entries per KiB from batch 8) asserted,
+    # the virtio sections cited, and the exercise that writes its back end linked
+    assert re.search(r"^## 5 · A paravirtual ring instead of a register file$", md, re.M)
+    assert "virtio 1.1" in md and "2.6" in md and "5.2.6" in md
+    assert 'Lab("disk-pv", "paravirt")' in code and 'Lab("disk-pvhvm", strategy)' in code
+    assert "> 10 * per_kib(" in checks and "3 * (66 - 34)" in checks and "5 * (66 - 34)" in checks
+    assert "../exercises/10-blk-ring/README.md" in md
+    assert "completed when" not in md  # (no placeholder left)
