@@ -711,3 +711,78 @@ def test_the_ring_build_is_chosen_per_strategy():
     assert lab.guest == "disk-pv"
     lab.run()
     assert lab.exit_code == 0
+
+
+DMA_CODE = r"""
+.include "vlab.inc"
+.section .text
+.globl _start
+_start:
+    call code_page                      # translated now: "mov eax, 1; ret"
+    mov [first], eax
+    mov dx, VBLK_STATUS                 # the ring, through its ports (PV driver)
+    xor al, al
+    out dx, al
+    mov al, VIRTIO_ACKNOWLEDGE | VIRTIO_DRIVER | VIRTIO_FEATURES_OK
+    out dx, al
+    mov dx, VBLK_QUEUE_DESC
+    mov eax, offset vq_desc
+    out dx, eax
+    mov dx, VBLK_QUEUE_DRIVER
+    mov eax, offset vq_avail
+    out dx, eax
+    mov dx, VBLK_QUEUE_DEVICE
+    mov eax, offset vq_used
+    out dx, eax
+    mov dx, VBLK_QUEUE_SIZE
+    mov eax, 4
+    out dx, eax
+    mov dx, VBLK_STATUS
+    mov al, VIRTIO_ACKNOWLEDGE | VIRTIO_DRIVER | VIRTIO_FEATURES_OK | VIRTIO_DRIVER_OK
+    out dx, al
+    mov word ptr [vq_avail + 4], 0      # one request: read sector 5 over code_page
+    mov word ptr [vq_avail + 2], 1
+    mov dx, VBLK_QUEUE_NOTIFY
+    xor eax, eax
+    out dx, ax
+    call code_page                      # the code the disk brought
+    mov [second], eax
+    EXIT 0
+.section .data
+.align 16
+vq_desc:
+    .long header, 0, 16
+    .word 1, 1                          # NEXT
+    .long code_page, 0, 512
+    .word 3, 2                          # NEXT | WRITE
+    .long status, 0, 1
+    .word 2, 0                          # WRITE
+    .space 16
+vq_avail: .word 0, 0, 0, 0, 0, 0, 0
+.align 4
+vq_used:  .space 6 + 8 * 4
+.align 4
+first:    .long 0
+second:   .long 0
+header:   .long 0, 0, 5, 0              # IN, sector 5
+status:   .byte 0xFF
+.align 4096
+code_page:
+    mov eax, 1
+    ret
+    .space 510
+"""
+
+
+@pytest.mark.parametrize("strategy", FULL)
+def test_code_the_device_writes_over_translated_code_is_what_runs(strategy):
+    """A guest loads code from its disk over code it has run: the device's DMA is a store the
+    CPU never saw, so the core must drop what it translated there (as for any such store)."""
+    image = assemble(DMA_CODE, "blkring-dma-code")
+    disk = pattern(16)
+    disk[5 * 512:5 * 512 + 6] = bytes.fromhex("b802000000c3")  # mov eax, 2; ret
+    lab = Lab(image, strategy=strategy, disk=bytes(disk))
+    lab.run()
+    assert lab.exit_code == 0 and lab.error is None
+    assert lab.read_u32("first") == 1 and lab.read_u32("second") == 2, strategy
+    assert lab.read(image.symbols["status"], 1) == b"\0"

@@ -143,6 +143,9 @@ class BlockRing:
     error: str = ""  # why the device stopped (DEVICE_NEEDS_RESET), or why DRIVER_OK was refused
     error_field: str = ""  # RingError.field of that error
     last_problem: str = ""  # what was wrong with the last request that did not complete OK
+    #: guest-physical ranges [start, end) the device wrote data into since the machine last
+    #: looked (code translated from there is stale: the CPU never saw these stores)
+    dma_writes: list = field(default_factory=list)
     #: what happened, for the lab's views and tests
     stats: dict = field(default_factory=lambda: {
         "notifications": 0, "ignored_notifications": 0, "requests": 0, "sectors_read": 0,
@@ -364,6 +367,7 @@ class BlockRing:
         for addr, length, _ in data:
             if device_writes:
                 ram[addr:addr + length] = image[offset:offset + length]
+                self.dma_writes.append((addr, addr + length))
             else:
                 image[offset:offset + length] = ram[addr:addr + length]
             offset += length

@@ -315,6 +315,13 @@ class Devices:
         self.blkring.notify(self._dma(), self.disk.image)
         return self._ring_interrupt()
 
+    def take_dma_writes(self) -> list[tuple[int, int]]:
+        """The guest-physical ranges a device wrote into since the last call (and forget them)."""
+        if self.blkring is None or not self.blkring.dma_writes:
+            return []
+        ranges, self.blkring.dma_writes = self.blkring.dma_writes, []
+        return ranges
+
     def complete_ring(self) -> None:
         """A back end outside the device (a student's) finished a batch: the queue interrupt,
         as the device's own notify gives it (virtio 1.1, 2.6.10)."""

@@ -315,11 +315,19 @@ class Machine:
                 clock.resample()
             return value
         effect = d.write(port, value, clock.vtime + clock.progress(), size)
+        self.dma_done()
         if effect == "exit" and clock.in_slice:
             clock.request_stop("halted", d.exit.code)
         elif effect == "resample":  # a mask, EOI or timer change alters what may interrupt
             clock.resample()
         return 0
+
+    def dma_done(self) -> None:
+        """A device wrote guest RAM itself (a block ring's DMA): code the core translated from
+        there is stale, as after any store it did not see (a guest may load code from its
+        disk and run it)."""
+        for start, end in self.devices.take_dma_writes():
+            self.core.forget_code(start, end)
 
     # ------------------------------------------------------------------ looking
     def state(self) -> CpuState:

@@ -253,6 +253,7 @@ def hypercall_event_channel_op(vcpu, exit_: Exit) -> None:
     errors = ring.stats["errors"]
     if m.devices.notify_ring():
         m.clock.resample()  # its completion event may be taken right after this hypercall
+    m.dma_done()
     if ring.error:
         vcpu.note("device", ring.error)
     elif ring.stats["errors"] != errors:
