@@ -200,6 +200,8 @@ _STATE_OFFSETS = {
 }
 _EIP_INDEX = _STATE_OFFSETS[X.UC_X86_REG_EIP] // 4  # (of the state as 32-bit words)
 _CS_INDEX = _STATE_OFFSETS[X.UC_X86_REG_CS] // 4
+_CR0_INDEX, _CR3_INDEX, _CR4_INDEX = (_STATE_OFFSETS[r] // 4 for r in (
+    X.UC_X86_REG_CR0, X.UC_X86_REG_CR3, X.UC_X86_REG_CR4))
 #: the selectors a VM exit saves, in EXIT_SAVED's order (vlab.strategies.vtx.vmcs)
 _EXIT_SELECTORS = (X.UC_X86_REG_CS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
                    X.UC_X86_REG_GS, X.UC_X86_REG_SS)
@@ -632,6 +634,13 @@ class FastRegisters:
         if self._read_fn(self._uch, reg_id, self._table_ref):
             raise unicorn.UcError(unicorn.UC_ERR_ARG)
         return t.selector, t.base & 0xFFFF_FFFF, t.limit
+
+    def control_registers(self) -> tuple[int, int, int]:
+        """CR0, CR3, CR4 (in one call)."""
+        st, read = self._state, self.read
+        if st is None:
+            return read(X.UC_X86_REG_CR0), read(X.UC_X86_REG_CR3), read(X.UC_X86_REG_CR4)
+        return st[_CR0_INDEX], st[_CR3_INDEX], st[_CR4_INDEX]
 
     def exit_state(self) -> tuple[int, ...]:
         """What a VM exit saves of the CPU (beside EIP and the control registers): ESP, EFLAGS,

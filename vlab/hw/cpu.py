@@ -69,6 +69,10 @@ class Cpu:
         self.uc = machine.core.uc
         self._fast = machine.core.registers
         self.cpl = self._fast.cpl  # (read at every trap: the register file's own, one call)
+        self.exit_state = self._fast.exit_state  # (at every VM exit)
+        self.control_registers = self._fast.control_registers
+        if self._fast.code_base() is not None:  # (the loaded CS base, read in place)
+            self.code_base = self._fast.code_base
         self.vmx_mode = "off"  # "off", "root" or "non-root" (the VT-x model sets it)
         self.monitor_ss = layout.KERNEL_DS  # a flat ring-0 data segment in the real GDT
 
@@ -159,6 +163,11 @@ class Cpu:
             uc.reg_write(X.UC_X86_REG_TR, (tr[0], tr[1], tr[2], 0x8B00))  # busy 32-bit TSS
         if ldtr is not None:
             uc.reg_write(X.UC_X86_REG_LDTR, (ldtr[0], ldtr[1], ldtr[2], 0x8200))
+
+    def control_registers(self) -> tuple[int, int, int]:
+        """CR0, CR3 and CR4 as the core has them, in one call (bound to the register file's own
+        in ``__init__``)."""
+        return self._fast.control_registers()
 
     def exit_state(self) -> tuple[int, ...]:
         """What a VM exit saves of the CPU (beside EIP and the control registers): ESP, EFLAGS,

@@ -14,6 +14,7 @@ import copy
 import ctypes
 import dataclasses
 
+from vlab import layout
 from vlab.errors import GuestFault, VlabError
 from vlab.isa import Instruction, operands
 from vlab.monitor.trace import COSTS, Exit, ExitReason
@@ -183,10 +184,15 @@ class CodeScanner:
         """Wherever an exit sent the kernel (an interrupt handler, an IRET's target, a far
         jump's), that code must be scanned before it runs."""
         cpu = self.machine.cpu
+        fast = self.machine.core.registers
+        eip = fast.eip()
+        if eip != layout.TRAMPOLINE:  # (at every exit: the common case read in place)
+            if fast.cpl() != 3:
+                self.ensure_translated((cpu.code_base() + eip) & 0xFFFF_FFFF)
+            return
         cs, eip = cpu.next_guest_entry()
-        if cs & 3 != 3:
-            base = cpu.code_base() if eip == cpu.eip else cpu.segment_base(cs)  # (else: the
-            self.ensure_translated((base + eip) & 0xFFFF_FFFF)  # trampoline loads CS next)
+        if cs & 3 != 3:  # (the trampoline loads CS next)
+            self.ensure_translated((cpu.segment_base(cs) + eip) & 0xFFFF_FFFF)
 
     # ------------------------------------------------------------------ the core's callbacks
     def _guard(self, address: int, fn, *args) -> None:

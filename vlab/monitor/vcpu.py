@@ -206,8 +206,14 @@ class VirtualCpu:
         self.disk = Disk(machine)
         #: How the real CPL maps to the one the guest believes in (a monitor that deprivileges
         #: the kernel replaces it).
-        self.guest_cpl_of: Callable[[int], int] = lambda real: real
-        self.virt = VirtualState(cpl_source=lambda: self.guest_cpl_of(machine.cpu.cpl()))
+        self.guest_cpl_of: Callable[[int], int] | None = None  # None: the real CPL, as is
+
+        def guest_cpl() -> int:  # (a plain function: a snapshot's deep copy keeps it as is)
+            real = machine.cpu.cpl()
+            mapped = self.guest_cpl_of
+            return real if mapped is None else mapped(real)
+
+        self.virt = VirtualState(cpl_source=guest_cpl)
         self.exit: Exit | None = None
         self.vmcs = None  # the VMCS, under the VT-x model
         self.ept = None  # its extended page tables (vlab.strategies.vtx.ept.Ept), when enabled

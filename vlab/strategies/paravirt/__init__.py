@@ -83,7 +83,7 @@ class Paravirt(TrapAndEmulate):
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
         self.vcpu.hv = self
-        self.vcpu.guest_cpl_of = lambda real: real  # a PV kernel knows it runs in ring 1
+        self.vcpu.guest_cpl_of = None  # a PV kernel knows it runs in ring 1: the real CPL
         self.mmu = PvMmu(self)
 
     def interrupts_enabled(self) -> bool:

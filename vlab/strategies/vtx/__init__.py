@@ -34,6 +34,7 @@ from vlab.strategies.vtx.memory import VtxMemory
 from vlab.strategies.vtx.vmcs import (
     CONTROL_BITS,
     CONTROL_OF,
+    FIELDS,
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
     INTR_TYPE_SW_EXCEPTION,
@@ -47,8 +48,9 @@ from vlab.strategies.vtx.vmcs import (
 _CANDIDATES = frozenset({"clts", "lmsw", "smsw", "rdmsr", "wrmsr", "invlpg", "rdtsc", "rdpmc",
                          "cpuid"})
 _STATE = ("CR0", "CR3", "CR4")
-_MTF_FIELD = CONTROL_OF["MONITOR_TRAP_FLAG"]
-_MTF_BIT = CONTROL_BITS[_MTF_FIELD]["MONITOR_TRAP_FLAG"]
+_MTF_FIELD = FIELDS[CONTROL_OF["MONITOR_TRAP_FLAG"]]  # (by encoding: read at every VM entry)
+_ENTRY_INFO = FIELDS["VM_ENTRY_INTR_INFO_FIELD"]
+_MTF_BIT = CONTROL_BITS[CONTROL_OF["MONITOR_TRAP_FLAG"]]["MONITOR_TRAP_FLAG"]
 
 
 class VtX(CodeScanner, VtxMemory, Monitor):
@@ -216,7 +218,7 @@ class VtX(CodeScanner, VtxMemory, Monitor):
                 m.cpu.set_reg(cr.lower(), v[f"GUEST_{cr}"])
         elif changed:
             self.control_registers_changed()
-        raw = v["VM_ENTRY_INTR_INFO_FIELD"]
+        raw = v.vmread(_ENTRY_INFO)
         info = InterruptionInfo.decode(raw) if raw else None  # (bit 31, valid, is never set alone)
         if info is not None and info.valid and info.kind == INTR_TYPE_EXTERNAL \
                 and not m.cpu.real_if():

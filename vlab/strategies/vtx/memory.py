@@ -36,10 +36,9 @@ class VtxMemory:
     def _guest_crs(self) -> tuple[int, int, int]:
         """CR0, CR3, CR4 as the guest has them (with shadow paging the core runs with the
         shadow's root in CR3 and WP forced on in CR0)."""
-        m = self.machine
-        cr0, cr4 = m.cpu.reg("cr0"), m.cpu.reg("cr4")
+        cr0, cr3, cr4 = self.machine.cpu.control_registers()  # (at every VM exit: one call)
         if self.ept_enabled:
-            return cr0, m.cpu.reg("cr3"), cr4
+            return cr0, cr3, cr4
         owned = paging.PG | paging.WP
         return (cr0 & ~owned) | (self._guest_cr0 & owned), self._guest_cr3, cr4
 

@@ -184,6 +184,10 @@ class Vmcs:
         return FIELDS[field]
 
     def vmread(self, field: str | int) -> int:
+        if type(field) is int and field not in _EXIT_SET:  # (the monitor's own reads, per exit)
+            value = self._values.get(field)
+            if value is not None:
+                return value
         enc = self.encoding(field)
         if self._capture is not None and enc in _EXIT_SET:
             self._settle()
