@@ -35,15 +35,5 @@ main:
     ATA_IN ATA_ERROR
     SHOW "error (diagnostic code): ", eax
     PRINT "signature (count, LBA low, mid, high):"
-    mov bx, ATA_COUNT
-1:  mov al, ' '
-    call putc
-    mov dx, bx
-    xor eax, eax
-    in al, dx
-    call puthex
-    inc bx
-    cmp bx, ATA_LBA_HIGH
-    jbe 1b
-    call newline
+    call ata_show_registers
     EXIT 0

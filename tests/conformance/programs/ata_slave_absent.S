@@ -36,20 +36,8 @@ main:
     call ata_wait_not_busy
     and al, ATA_SHOWN
     SHOW "device 0 again (BSY DRDY DRQ ERR): ", eax
-    mov al, ATA_IDENTIFY
-    call ata_command
-    mov ecx, 1
-    call ata_wait_irqs
-    ATA_WINDOW
-    PRINT "device 0, IDENTIFY DEVICE: interrupts "
-    mov eax, [ata_irqs]
-    call putdec
-    PRINT ", status (BSY DRQ ERR) "
-    movzx eax, byte ptr [ata_irq_status]
-    and al, ATA_BSY | ATA_DRQ | ATA_ERR
-    call puthex
-    call newline
-    call ata_read_block
+    mov esi, offset msg_device0
+    call ata_identify_report
     EXIT 0
 
 # statuses: esi = Alternate Status (read four times, the last kept), ebx = Status.
@@ -61,3 +49,6 @@ statuses:
     ATA_IN ATA_STATUS
     mov ebx, eax
     ret
+
+.section .rodata
+msg_device0: .asciz "device 0, IDENTIFY DEVICE: "

@@ -24,7 +24,7 @@ main:
     ATA_OUT ATA_LBA_MID, 0x12
     ATA_OUT ATA_LBA_HIGH, 0x34
     PRINT "written (count, LBA low, mid, high):"
-    call registers
+    call ata_show_registers
     ATA_OUT ATA_DEVCTL, ATA_SRST
     mov ecx, 5                          # the drive has 400 ns to set BSY: read it five times
 1:  ATA_IN ATA_ALTSTATUS
@@ -39,7 +39,7 @@ main:
     ATA_IN ATA_ERROR
     SHOW "error (diagnostic code): ", eax
     PRINT "signature (count, LBA low, mid, high):"
-    call registers
+    call ata_show_registers
     ATA_IN ATA_DEVICE
     and al, 0x5F
     SHOW "device (bits 6, 4-0): ", eax
@@ -55,33 +55,10 @@ main:
     mov dword ptr [ata_irqs], 0
     ATA_OUT ATA_DEVICE, 0xA0
     call ata_wait_not_busy
-    mov al, ATA_IDENTIFY
-    call ata_command
-    mov ecx, 1
-    call ata_wait_irqs
-    ATA_WINDOW
-    PRINT "IDENTIFY DEVICE after: interrupts "
-    mov eax, [ata_irqs]
-    call putdec
-    PRINT ", status (BSY DRQ ERR) "
-    movzx eax, byte ptr [ata_irq_status]
-    and al, ATA_BSY | ATA_DRQ | ATA_ERR
-    call puthex
-    call newline
-    call ata_read_block
+    mov esi, offset msg_after
+    call ata_identify_report
     EXIT 0
 
-# registers: print " 0x.. 0x.. 0x.. 0x.." (Sector Count, LBA Low, Mid, High) and a newline.
-registers:
-    mov bx, ATA_COUNT
-1:  mov al, ' '
-    call putc
-    mov dx, bx
-    xor eax, eax
-    in al, dx
-    call puthex
-    inc bx
-    cmp bx, ATA_LBA_HIGH
-    jbe 1b
-    call newline
-    ret
+
+.section .rodata
+msg_after: .asciz "IDENTIFY DEVICE after: "

@@ -20,20 +20,8 @@ main:
     call ata_wait_not_busy
     ATA_OUT ATA_DEVICE, 0xA0
     call ata_wait_not_busy
-    mov al, ATA_IDENTIFY
-    call ata_command
-    mov ecx, 1
-    call ata_wait_irqs
-    ATA_WINDOW
-    PRINT "IDENTIFY DEVICE after: interrupts "
-    mov eax, [ata_irqs]
-    call putdec
-    PRINT ", status (BSY DRQ ERR) "
-    movzx eax, byte ptr [ata_irq_status]
-    and al, ATA_BSY | ATA_DRQ | ATA_ERR
-    call puthex
-    call newline
-    call ata_read_block
+    mov esi, offset msg_after
+    call ata_identify_report
     EXIT 0
 
 # try: write command code bl to device 0; print what the drive said.
@@ -63,3 +51,6 @@ try:
     call puthex
     call newline
     ret
+
+.section .rodata
+msg_after: .asciz "IDENTIFY DEVICE after: "
