@@ -170,15 +170,7 @@ def test_batching_divides_the_cost_per_kib(pv, strategy):
 # One guest for both transports (PV: hypercalls; otherwise the ports): bad set-ups first, then
 # one request per case with the descriptors and header the test gives, then an available index
 # that runs away, then a reset and a good request. It records what it sees in `results`.
-HOSTILE = r"""
-.include "vlab.inc"
-.set QUEUE_SIZE, 4
-
-.macro SAVE
-    mov [ebp], eax
-    add ebp, 4
-.endm
-
+RING_MACROS = r"""
 # RING_SETUP desc, size (no spaces in desc) -> eax: PV the hypercall's result, else the
 # device status after DRIVER_OK
 .macro RING_SETUP desc, size
@@ -241,6 +233,17 @@ HOSTILE = r"""
 .endif
 .endm
 
+"""
+
+HOSTILE = r"""
+.include "vlab.inc"
+.set QUEUE_SIZE, 4
+
+.macro SAVE
+    mov [ebp], eax
+    add ebp, 4
+.endm
+""" + RING_MACROS + r"""
 .section .text
 .globl _start
 _start:
@@ -715,36 +718,16 @@ def test_the_ring_build_is_chosen_per_strategy():
 
 DMA_CODE = r"""
 .include "vlab.inc"
+""" + RING_MACROS + r"""
 .section .text
 .globl _start
 _start:
     call code_page                      # translated now: "mov eax, 1; ret"
     mov [first], eax
-    mov dx, VBLK_STATUS                 # the ring, through its ports (PV driver)
-    xor al, al
-    out dx, al
-    mov al, VIRTIO_ACKNOWLEDGE | VIRTIO_DRIVER | VIRTIO_FEATURES_OK
-    out dx, al
-    mov dx, VBLK_QUEUE_DESC
-    mov eax, offset vq_desc
-    out dx, eax
-    mov dx, VBLK_QUEUE_DRIVER
-    mov eax, offset vq_avail
-    out dx, eax
-    mov dx, VBLK_QUEUE_DEVICE
-    mov eax, offset vq_used
-    out dx, eax
-    mov dx, VBLK_QUEUE_SIZE
-    mov eax, 4
-    out dx, eax
-    mov dx, VBLK_STATUS
-    mov al, VIRTIO_ACKNOWLEDGE | VIRTIO_DRIVER | VIRTIO_FEATURES_OK | VIRTIO_DRIVER_OK
-    out dx, al
+    RING_SETUP vq_desc, 4               # the ring, through its ports (PV driver)
     mov word ptr [vq_avail + 4], 0      # one request: read sector 5 over code_page
     mov word ptr [vq_avail + 2], 1
-    mov dx, VBLK_QUEUE_NOTIFY
-    xor eax, eax
-    out dx, ax
+    NOTIFY
     call code_page                      # the code the disk brought
     mov [second], eax
     EXIT 0
