@@ -26,18 +26,8 @@ main:
     xor eax, eax
     mov cl, 1
     call ata_read_sectors
-    call ata_wait_not_busy
-    ATA_WINDOW
-    PRINT "LBA 0 after the errors: interrupts "
-    mov eax, [ata_irqs]
-    call putdec
-    PRINT ", stamp "
-    mov eax, [ata_stamps]
-    call putdec
-    PRINT ", hash "
-    mov eax, [ata_hashes]
-    call puthex
-    call newline
+    mov esi, offset msg_read_0
+    call ata_read_report
     EXIT 0
 
 # bad_read: READ SECTORS of 1 sector at LBA eax; print what the drive said.
@@ -66,3 +56,6 @@ bad_read:
     call putdec
     call newline
     ret
+
+.section .rodata
+msg_read_0: .asciz "LBA 0 after the errors: "

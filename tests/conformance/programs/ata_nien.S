@@ -15,7 +15,7 @@
 main:
     call ata_setup
     ATA_OUT ATA_DEVCTL, ATA_NIEN
-    call identify
+    call ata_identify_polled
     and al, ATA_BSY | ATA_DRQ | ATA_ERR
     SHOW "nIEN=1, IDENTIFY: status once BSY=0 (BSY DRQ ERR): ", eax
     ATA_WINDOW
@@ -48,7 +48,7 @@ main:
     call newline
     call ata_show_blocks
     ATA_OUT ATA_DEVCTL, 0
-    call identify
+    call ata_identify_polled
     mov ecx, 1
     call ata_wait_irqs
     ATA_WINDOW
@@ -58,12 +58,3 @@ main:
 9:  SHOW "polled read: status ", eax
     EXIT 1
 
-# identify: IDENTIFY DEVICE with IF=0; returns once Alternate Status says BSY=0 (al).
-identify:
-    call ata_wait_not_busy
-    ATA_OUT ATA_DEVICE, 0xA0
-    call ata_wait_not_busy
-    mov al, ATA_IDENTIFY
-    call ata_command
-    call ata_wait_not_busy
-    ret

@@ -32,16 +32,9 @@ main:
     mov eax, 1007
     mov cl, 1
     call ata_read_sectors
-    call ata_wait_not_busy
-    ATA_WINDOW
-    PRINT "last sector: interrupts "
-    mov eax, [ata_irqs]
-    call putdec
-    PRINT ", stamp "
-    mov eax, [ata_stamps]
-    call putdec
-    PRINT ", hash "
-    mov eax, [ata_hashes]
-    call puthex
-    call newline
+    mov esi, offset msg_read_0
+    call ata_read_report
     EXIT 0
+
+.section .rodata
+msg_read_0: .asciz "last sector: "

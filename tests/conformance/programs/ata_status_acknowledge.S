@@ -16,7 +16,7 @@
 .include "ata.inc"
 main:
     call ata_setup
-    call identify
+    call ata_identify_polled
     mov ecx, 4
 1:  ATA_IN ATA_ALTSTATUS
     loop 1b
@@ -28,7 +28,7 @@ main:
     call ata_wait_not_busy
     ATA_WINDOW
     mov dword ptr [ata_irqs], 0
-    call identify
+    call ata_identify_polled
     ATA_IN ATA_STATUS
     and al, ATA_BSY | ATA_DRQ | ATA_ERR
     SHOW "case 2, Status read once (BSY DRQ ERR): ", eax
@@ -40,12 +40,3 @@ main:
     SHOW "case 2, Alternate Status after the data (BSY DRDY DRQ ERR): ", eax
     EXIT 0
 
-# identify: IDENTIFY DEVICE with IF=0; returns once Alternate Status says BSY=0.
-identify:
-    call ata_wait_not_busy
-    ATA_OUT ATA_DEVICE, 0xA0
-    call ata_wait_not_busy
-    mov al, ATA_IDENTIFY
-    call ata_command
-    call ata_wait_not_busy
-    ret
