@@ -295,17 +295,21 @@ class Devices:
         return None
 
     def _disk_interrupt(self) -> bool:
-        """Follow the disk's INTRQ at the PIC: a rising edge requests IRQ 14 (the PC/AT's 8259s
-        are edge-triggered); the line dropping before the CPU took the interrupt withdraws the
+        """Follow the disk's INTRQ at the PIC (IRQ 14); True if a new request was made."""
+        return self._follow_line("disk_line", self.disk.intrq, DISK_IRQ)
+
+    def _follow_line(self, seen: str, level: bool, irq: int) -> bool:
+        """Follow a device's interrupt line at the PIC (``seen``: the attribute holding the
+        level the PIC last saw): a rising edge requests ``irq`` (the PC/AT's 8259s are
+        edge-triggered); the line dropping before the CPU took the interrupt withdraws the
         request. True if a new request was made."""
-        level = self.disk.intrq
-        if level == self.disk_line:
+        if level == getattr(self, seen):
             return False
-        self.disk_line = level
+        setattr(self, seen, level)
         if level:
-            self.pic.raise_irq(DISK_IRQ)
+            self.pic.raise_irq(irq)
             return True
-        self.pic.lower_irq(DISK_IRQ)
+        self.pic.lower_irq(irq)
         return False
 
     # ------------------------------------------------------------------ the block ring
@@ -338,14 +342,5 @@ class Devices:
         return self.ram if self.ram is not None else bytearray()
 
     def _ring_interrupt(self) -> bool:
-        """Follow the ring's interrupt line at the PIC as the disk's (:meth:`_disk_interrupt`):
-        a rising edge requests IRQ 11; True if a new request was made."""
-        level = self.blkring.line
-        if level == self.ring_line:
-            return False
-        self.ring_line = level
-        if level:
-            self.pic.raise_irq(RING_IRQ)
-            return True
-        self.pic.lower_irq(RING_IRQ)
-        return False
+        """Follow the ring's interrupt line at the PIC (IRQ 11); True if a new request was made."""
+        return self._follow_line("ring_line", self.blkring.line, RING_IRQ)

@@ -315,7 +315,8 @@ class Machine:
                 clock.resample()
             return value
         effect = d.write(port, value, clock.vtime + clock.progress(), size)
-        self.dma_done()
+        if d.blkring is not None and d.blkring.dma_writes:  # (a notification's DMA)
+            self.dma_done()
         if effect == "exit" and clock.in_slice:
             clock.request_stop("halted", d.exit.code)
         elif effect == "resample":  # a mask, EOI or timer change alters what may interrupt
