@@ -50,6 +50,10 @@ VMX = frozenset({
     "vmptrld", "vmptrst", "vmclear", "invept", "invvpid", "vmfunc",
 })
 SEGMENT_REGISTERS = frozenset({"cs", "ds", "es", "fs", "gs", "ss"})
+#: The legacy prefix bytes (SDM vol. 2A, 2.1.1): LOCK and REP/REPNE, segment overrides, operand
+#: and address size.
+PREFIX_BYTES = frozenset({0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3})
+
 _SEG_OPERAND = re.compile(r"(?<![a-z])(cs|ds|es|fs|gs|ss)(?![a-z:])")
 _CONTROL_OPERAND = re.compile(r"(?<![a-z])(cr[0-8]|dr[0-7])(?![a-z0-9])")
 

@@ -20,7 +20,7 @@ from vlab.errors import GuestFault, VlabError
 from vlab.hw.clock import EXCEPTION_DELIVERED, Slice
 from vlab.hw.core import bare_metal_cpuid
 from vlab.hw.delivery import ERROR_CODE_VECTORS, vector_name
-from vlab.isa import decoder
+from vlab.isa import PREFIX_BYTES, decoder
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -28,10 +28,6 @@ if TYPE_CHECKING:
 FAULT_STORM = 10_000  # the same fault this often with nothing retired: the guest is stuck
 _ACCESS = {unicorn.UC_MEM_READ_UNMAPPED: "read", unicorn.UC_MEM_WRITE_UNMAPPED: "write",
            unicorn.UC_MEM_FETCH_UNMAPPED: "fetch"}
-
-
-#: prefixes an INS may carry (REP, operand and address size, segment overrides)
-_PREFIX_BYTES = frozenset({0xF2, 0xF3, 0x66, 0x67, 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65})
 
 
 class Hooks:
@@ -308,7 +304,7 @@ class Hooks:
         except VlabError:
             return None
         i = 0
-        while i < len(code) - 1 and code[i] in _PREFIX_BYTES:
+        while i < len(code) - 1 and code[i] in PREFIX_BYTES:
             i += 1
         if code[i] not in (0x6C, 0x6D):
             return None

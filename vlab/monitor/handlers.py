@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 from vlab.errors import GuestException, GuestFault, ProtectionFault
 from vlab.hw import checks
-from vlab.isa import Instruction, decoder, operands
+from vlab.isa import PREFIX_BYTES, Instruction, decoder, operands
 from vlab.monitor import qualification as q
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.state import IF, IOPL_MASK, TableRegister
@@ -94,14 +94,11 @@ def instruction_of(exit_: Exit) -> Instruction:
     return insn if insn is not None else decoder().decode(exit_.raw, exit_.eip)
 
 
-_PREFIXES = frozenset({0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3})
-
-
 def stack_operand_size(insn: Instruction) -> int:
     """Bytes a PUSH/POP/PUSHF/POPF of 32-bit code moves: 2 with an operand-size prefix (66h:
     PUSHFW, PUSH CS, POP DS as 16-bit forms), else 4 (SDM vol. 2, PUSH and POP)."""
     for byte in insn.raw:
-        if byte not in _PREFIXES:
+        if byte not in PREFIX_BYTES:
             return 4
         if byte == 0x66:
             return 2
