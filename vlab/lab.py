@@ -272,11 +272,10 @@ class Lab:
         under paravirt the shared-info page's upcall pending and mask bytes."""
         pic = self.machine.devices.pic
         enabled = bool(self.guest_view().get("IF", self.machine.cpu.real_if()))
-        ready = pic.pending_vector() is not None
         state: dict[str, Any] = {
             "requested": pic.requested(), "in service": pic.in_service(),
             "masks": (pic.mask, pic.slave.mask), "guest IF": enabled,
-            "waiting for IF": (ready or pic.irr & ~pic.mask & 0xFF != 0) and not enabled}
+            "waiting for IF": bool(pic.irr & ~pic.mask & 0xFF) and not enabled}
         if "vmcs" in self.capabilities:
             vmcs = self.strategy.vmcs
             state["window requested"] = vmcs.control("INTERRUPT_WINDOW_EXITING")

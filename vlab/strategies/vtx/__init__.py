@@ -32,8 +32,6 @@ from vlab.strategies.vtx.ept import Ept
 from vlab.strategies.vtx.handlers import vmx_handlers
 from vlab.strategies.vtx.memory import VtxMemory
 from vlab.strategies.vtx.vmcs import (
-    CONTROL_BITS,
-    CONTROL_OF,
     FIELDS,
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
@@ -48,9 +46,7 @@ from vlab.strategies.vtx.vmcs import (
 _CANDIDATES = frozenset({"clts", "lmsw", "smsw", "rdmsr", "wrmsr", "invlpg", "rdtsc", "rdpmc",
                          "cpuid"})
 _STATE = ("CR0", "CR3", "CR4")
-_MTF_FIELD = FIELDS[CONTROL_OF["MONITOR_TRAP_FLAG"]]  # (by encoding: read at every VM entry)
 _ENTRY_INFO = FIELDS["VM_ENTRY_INTR_INFO_FIELD"]
-_MTF_BIT = CONTROL_BITS[CONTROL_OF["MONITOR_TRAP_FLAG"]]["MONITOR_TRAP_FLAG"]
 
 
 class VtX(CodeScanner, VtxMemory, Monitor):
@@ -439,7 +435,7 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     def _sync_mtf(self) -> None:
         """MONITOR_TRAP_FLAG: a VM exit after every guest instruction (a per-instruction hook,
         installed only while the control is set)."""
-        on = bool(self.vmcs.vmread(_MTF_FIELD) & _MTF_BIT)
+        on = self.vmcs.control("MONITOR_TRAP_FLAG")
         core = self.machine.core
         if on and self._mtf_hook is None:
             self._mtf_first = True

@@ -103,6 +103,9 @@ CONTROL_BITS = {
                                   "DESC_TABLE_EXITING": DESC_TABLE_EXITING},
 }
 CONTROL_OF = {bit: field for field, bits in CONTROL_BITS.items() for bit in bits}
+#: control name -> (its field's encoding, its bit)
+_CONTROL_AT = {name: (FIELDS[field], bit) for field, bits in CONTROL_BITS.items()
+               for name, bit in bits.items()}
 #: Controls the SDM defines that vlab's model does not act on yet: setting one is refused, so
 #: that a VMCS never claims an exit that will not happen (NMIs never occur in vlab).
 NOT_MODELLED = {
@@ -246,9 +249,10 @@ class Vmcs:
 
     # ---------------------------------------------------------------- controls
     def control(self, name: str) -> bool:
-        """Is a named control bit set, e.g. ``control("HLT_EXITING")``?"""
-        field = CONTROL_OF[name]
-        return bool(self.vmread(field) & CONTROL_BITS[field][name])
+        """Is a named control bit set, e.g. ``control("HLT_EXITING")``? (Asked at every exit and
+        entry: read by encoding.)"""
+        enc, bit = _CONTROL_AT[name]
+        return bool(self.vmread(enc) & bit)
 
     def set_control(self, name: str, on: bool = True) -> None:
         field = CONTROL_OF.get(name)
