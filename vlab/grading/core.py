@@ -156,23 +156,20 @@ class Scenario:
         from vlab.isa import assemble
         from vlab.lab import Lab
 
+        guest, disk = self.guest, self.disk
         if self.guest.endswith(".S"):
             path = (self.directory or Path(".")) / "guests" / self.guest
-            image = assemble(path.read_text(), Path(self.guest).stem, include_dirs=[path.parent])
-            lab = Lab(image=image, strategy=self.strategy, budget=self.budget,
-                      strategy_options=self.strategy_options, disk=self.disk)
+            guest = assemble(path.read_text(), Path(self.guest).stem, include_dirs=[path.parent])
         elif self.defines:
             from vlab import guests
 
             info = guests.info(self.guest)
-            image = assemble(info.source.read_text(), self.guest,
+            guest = assemble(info.source.read_text(), self.guest,
                              defines={**dict(info.defines), **self.defines},
                              include_dirs=[info.source.parent])
-            lab = Lab(image=image, strategy=self.strategy, budget=self.budget,
-                      strategy_options=self.strategy_options, disk=self.disk or info.disk or None)
-        else:
-            lab = Lab(self.guest, self.strategy, budget=self.budget,
-                      strategy_options=self.strategy_options, disk=self.disk)
+            disk = disk or info.disk or None
+        lab = Lab(guest, self.strategy, budget=self.budget,
+                  strategy_options=self.strategy_options, disk=disk)
         if self.setup is not None:
             self.setup(lab)
         return lab
