@@ -181,7 +181,7 @@ def test_vmcs_control_words_are_decoded_by_bit(ept):
 
 def test_the_bit_names_agree_with_the_vtx_model():
     """Every control bit vlab models has the SDM's name at the same bit in the UI's table."""
-    from vlab.strategies.vtx.vmcs import CONTROL_BITS
+    from vlab.hw.vmcs import CONTROL_BITS
     from vlab.ui.sdm import CONTROL_WORDS
 
     spelled = {"UNCOND_IO_EXITING": "unconditional I/O exiting",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from vlab.errors import HandlerError
+from vlab.hw.vmcs import INTR_TYPE_EXTERNAL, intr_info
 from vlab.isa import assemble
 from vlab.lab import Lab
 from vlab.monitor.trace import ExitReason
-from vlab.strategies.vtx.vmcs import INTR_TYPE_EXTERNAL, intr_info
 
 WINDOW_GUEST = """
 .include "vlab.inc"

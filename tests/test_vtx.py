@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import assert_same_as_native, build
 from vlab import guests
 from vlab.errors import VlabError
+from vlab.hw.vmcs import FIELDS, INTR_TYPE_EXTERNAL, InterruptionInfo, Vmcs
 from vlab.lab import Lab
 from vlab.monitor.trace import COSTS, ExitReason
-from vlab.strategies.vtx.vmcs import FIELDS, INTR_TYPE_EXTERNAL, InterruptionInfo, Vmcs
 
 
 @pytest.mark.parametrize("guest", ["kernel", "smc", *sorted(n for n in guests.catalog()

@@ -21,7 +21,7 @@ MOVED = {
     "vlab.engine": "vlab.hw.core",
     "vlab.delivery": "vlab.hw.delivery",
     "vlab.devices": "vlab.hw.devices",
-    "vlab.vmx": "vlab.strategies.vtx.vmcs",
+    "vlab.vmx": "vlab.hw.vmcs",
     "vlab.translator": "vlab.monitor.translator",
     "vlab.paging": "vlab.hw.paging",
 }

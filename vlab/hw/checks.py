@@ -46,8 +46,9 @@ PE, ET, NW, CD, PG = 1, 1 << 4, 1 << 29, 1 << 30, 1 << 31
 #: CR4 bits this processor supports (its CPUID, ``vlab.hw.core.bare_metal_cpuid``): VME, PVI,
 #: TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT, FSGSBASE, OSXSAVE, SMEP. Every other bit
 #: is reserved: setting one is #GP(0) (SDM vol. 3A, 2.5 and vol. 2A, MOV CR). VMXE is reserved
-#: too: the machine offers no VMX to its guests (CPUID.1:ECX.VMX = 0).
+#: too where the machine offers no VMX to its guests (CPUID.1:ECX.VMX = 0: all but native).
 CR4_SUPPORTED = 0x7FF | (1 << 16) | (1 << 18) | (1 << 20)
+VMXE = 1 << 13
 
 
 def cr0_refused(value: int) -> str | None:
@@ -60,9 +61,10 @@ def cr0_refused(value: int) -> str | None:
     return None
 
 
-def cr4_refused(value: int) -> str | None:
-    """Why MOV to CR4 of ``value`` raises #GP(0) (None: it is accepted)."""
-    reserved = value & ~CR4_SUPPORTED & 0xFFFF_FFFF
+def cr4_refused(value: int, vmx: bool = False) -> str | None:
+    """Why MOV to CR4 of ``value`` raises #GP(0) (None: it is accepted); ``vmx``: the processor
+    offers VMX, so VMXE (bit 13) may be set (SDM vol. 3C, 23.7)."""
+    reserved = value & ~(CR4_SUPPORTED | (VMXE if vmx else 0)) & 0xFFFF_FFFF
     return f"reserved CR4 bits {reserved:#x}" if reserved else None
 
 
@@ -193,7 +195,7 @@ class Checks:
                 self._mov_cr(insn)
             elif mn in ("rdmsr", "wrmsr"):
                 if not m.monitor.msr_intercepted(m.cpu.reg("ecx"), mn == "wrmsr"):
-                    self._msr()
+                    self._msr(insn)
             elif mn == "rdpmc":
                 self._rdpmc(insn)
             elif mn == "sysenter":
@@ -259,13 +261,35 @@ class Checks:
             return  # the core raises #GP(0) itself (and a monitor emulates)
         dst, src = operands(insn)
         value = self._m.cpu.gpr(src.reg)
-        why = cr0_refused(value) if dst.reg == "cr0" else cr4_refused(value)
+        vmx = self._m.vmx
+        why = cr0_refused(value) if dst.reg == "cr0" else cr4_refused(value, vmx is not None)
+        if not why and vmx is not None:
+            why = vmx.cr_refused(int(dst.reg[2:]), value)
         if why:
             self._fault(13, 0)
 
-    def _msr(self) -> None:
+    def _msr(self, insn: Instruction) -> None:
         cpu = self._m.cpu
-        if cpu.cpl() == 0 and cpu.reg("ecx") not in IMPLEMENTED_MSRS:
+        if cpu.cpl() != 0:
+            return  # the core raises #GP(0) itself (and a monitor emulates)
+        index, vmx = cpu.reg("ecx"), self._m.vmx
+        if vmx is not None:  # the VMX MSRs (SDM vol. 3D, appendix A), which the core lacks
+            if insn.mnemonic == "rdmsr":
+                value = vmx.rdmsr(index)
+                if value is not None:
+                    cpu.set_reg("eax", value & 0xFFFF_FFFF)
+                    cpu.set_reg("edx", value >> 32)
+                    cpu.set_reg("eip", insn.address + insn.size)
+                    return
+            else:
+                done = vmx.wrmsr(index, cpu.reg("edx") << 32 | cpu.reg("eax"))
+                if done is not None:
+                    if done:
+                        cpu.set_reg("eip", insn.address + insn.size)
+                    else:
+                        self._fault(13, 0)
+                    return
+        if index not in IMPLEMENTED_MSRS:
             self._fault(13, 0)
 
     def _rdpmc(self, insn: Instruction) -> None:

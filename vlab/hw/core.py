@@ -202,7 +202,7 @@ _EIP_INDEX = _STATE_OFFSETS[X.UC_X86_REG_EIP] // 4  # (of the state as 32-bit wo
 _CS_INDEX = _STATE_OFFSETS[X.UC_X86_REG_CS] // 4
 _CR0_INDEX, _CR3_INDEX, _CR4_INDEX = (_STATE_OFFSETS[r] // 4 for r in (
     X.UC_X86_REG_CR0, X.UC_X86_REG_CR3, X.UC_X86_REG_CR4))
-#: the selectors a VM exit saves, in EXIT_SAVED's order (vlab.strategies.vtx.vmcs)
+#: the selectors a VM exit saves, in EXIT_SAVED's order (vlab.hw.vmcs)
 _EXIT_SELECTORS = (X.UC_X86_REG_CS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
                    X.UC_X86_REG_GS, X.UC_X86_REG_SS)
 _EXIT_SELECTOR_INDICES = tuple(_STATE_OFFSETS[r] // 4 for r in _EXIT_SELECTORS)
@@ -645,7 +645,7 @@ class FastRegisters:
     def exit_state(self) -> tuple[int, ...]:
         """What a VM exit saves of the CPU (beside EIP and the control registers): ESP, EFLAGS,
         the CS, DS, ES, FS, GS and SS selectors, GDTR and IDTR (base, limit), TR and LDTR
-        (selector, base, limit), in that order (vlab.strategies.vtx.vmcs.EXIT_SAVED)."""
+        (selector, base, limit), in that order (vlab.hw.vmcs.EXIT_SAVED)."""
         read, table = self.read, self.table
         _, gdt_base, gdt_limit = table(X.UC_X86_REG_GDTR)
         _, idt_base, idt_limit = table(X.UC_X86_REG_IDTR)

@@ -172,7 +172,7 @@ class Cpu:
     def exit_state(self) -> tuple[int, ...]:
         """What a VM exit saves of the CPU (beside EIP and the control registers): ESP, EFLAGS,
         the CS, DS, ES, FS, GS and SS selectors, GDTR and IDTR (base, limit), TR and LDTR
-        (selector, base, limit), in that order (vlab.strategies.vtx.vmcs.EXIT_SAVED)."""
+        (selector, base, limit), in that order (vlab.hw.vmcs.EXIT_SAVED)."""
         return self._fast.exit_state()
 
     def regs_for_delivery(self) -> dict[str, int]:

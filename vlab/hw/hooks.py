@@ -18,7 +18,7 @@ from unicorn import x86_const as X
 from vlab import layout
 from vlab.errors import GuestFault, VlabError
 from vlab.hw.clock import EXCEPTION_DELIVERED, Slice
-from vlab.hw.core import bare_metal_cpuid
+from vlab.hw.core import VMX_BIT, bare_metal_cpuid
 from vlab.hw.delivery import ERROR_CODE_VECTORS, vector_name
 from vlab.isa import PREFIX_BYTES, decoder
 
@@ -264,7 +264,10 @@ class Hooks:
             return self._m.core.cpuid_intercepted(uc, None)
         regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)
         fast = self._m.core.registers
-        values = bare_metal_cpuid(fast.read(X.UC_X86_REG_EAX), fast.read(X.UC_X86_REG_ECX))
+        leaf = fast.read(X.UC_X86_REG_EAX)
+        values = bare_metal_cpuid(leaf, fast.read(X.UC_X86_REG_ECX))
+        if leaf == 1 and self._m.vmx is not None:  # (VMX offered to the guest's code)
+            values = (values[0], values[1], values[2] | VMX_BIT, values[3])
         for reg, value in zip(regs, values, strict=True):
             fast.write(reg, value)
         return 1

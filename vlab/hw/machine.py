@@ -110,8 +110,11 @@ class BareMetal:
         self.machine = machine
 
     def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
-        delivery.deliver(self.machine, vector, error_code, software)
-        self.machine.clock.note_cpl()
+        m = self.machine
+        if vector == 6 and m.vmx is not None and not software and m.vmx.execute():
+            return  # a VMX instruction (the core has none): the processor's VMX carried it out
+        delivery.deliver(m, vector, error_code, software)
+        m.clock.note_cpl()
 
     def io(self, is_out: bool, port: int, size: int, value: int) -> int:
         m = self.machine
@@ -215,6 +218,9 @@ class Machine:
         self.devices = Devices()
         self.hooks = Hooks(self)
         self.monitor: MachineMonitor = BareMetal(self)
+        #: The processor's VMX for the guest's own code (vlab.hw.vmx), when the strategy offers
+        #: it (native); None: VMX instructions are #UD and CPUID says there is no VMX.
+        self.vmx = None
         self.breakpoints: set[int] = set()
         self.restored: Signal[None] = Signal("restored")
         self.stopped: Signal[None] = Signal("stopped")  # after every run() / step()

@@ -33,6 +33,15 @@ class ExitReason(enum.IntEnum):
     RDPMC = 15
     RDTSC = 16
     VMCALL = 18
+    VMCLEAR = 19
+    VMLAUNCH = 20
+    VMPTRLD = 21
+    VMPTRST = 22
+    VMREAD = 23
+    VMRESUME = 24
+    VMWRITE = 25
+    VMXOFF = 26
+    VMXON = 27
     CR_ACCESS = 28
     DR_ACCESS = 29
     IO_INSTRUCTION = 30
@@ -42,6 +51,9 @@ class ExitReason(enum.IntEnum):
     LDTR_TR_ACCESS = 47
     MONITOR_TRAP_FLAG = 37
     EPT_VIOLATION = 48
+    INVALID_GUEST_STATE = 33  # (a VM-entry failure: reported with bit 31 set)
+    INVEPT = 50
+    INVVPID = 53
     INVD = 13
     WBINVD = 54
     # vlab's own, for software monitors (VT-x has no exit for these: they never need one there)

@@ -14,6 +14,10 @@ from vlab.strategies.native import Native
 from vlab.strategies.paravirt import Paravirt
 from vlab.strategies.trap_emulate import TrapAndEmulate
 from vlab.strategies.vtx import VtX
+from vlab.strategies.vtx.nonroot import NonRoot
+
+#: A hypervisor running natively has its guest run by the VT-x model, in VMX non-root operation.
+Native.nonroot = NonRoot
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "native": Native, "trap_emulate": TrapAndEmulate, "binary_translation": BinaryTranslation,

@@ -23,15 +23,7 @@ from __future__ import annotations
 from vlab.errors import GuestException, HandlerError, TripleFault, VlabError
 from vlab.hw import delivery
 from vlab.hw.delivery import DeliveryView, RealView
-from vlab.isa import Instruction, decoder, operands
-from vlab.monitor.dispatch import Monitor, cr_qualification, io_qualification
-from vlab.monitor.handlers import HandlerTable, lmsw_source, operand_address
-from vlab.monitor.scanner import CodeScanner
-from vlab.monitor.trace import Exit, ExitReason
-from vlab.strategies.vtx.ept import Ept
-from vlab.strategies.vtx.handlers import vmx_handlers
-from vlab.strategies.vtx.memory import VtxMemory
-from vlab.strategies.vtx.vmcs import (
+from vlab.hw.vmcs import (
     FIELDS,
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
@@ -40,6 +32,15 @@ from vlab.strategies.vtx.vmcs import (
     Vmcs,
     intr_info,
 )
+from vlab.hw.vmx import instruction_information
+from vlab.isa import Instruction, decoder, operands
+from vlab.monitor.dispatch import Monitor, cr_qualification, io_qualification
+from vlab.monitor.handlers import HandlerTable, lmsw_source, operand_address
+from vlab.monitor.scanner import CodeScanner
+from vlab.monitor.trace import Exit, ExitReason
+from vlab.strategies.vtx.ept import Ept
+from vlab.strategies.vtx.handlers import vmx_handlers
+from vlab.strategies.vtx.memory import VtxMemory
 
 #: Instructions that a VM-execution control can make exit (besides CPUID, I/O and HLT, which
 #: have their own triggers) or whose result non-root mode changes (reads of shadowed CRs).
@@ -56,6 +57,10 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     kernel_ring = 0
     monitor_runs_in = "VMX root"
     charge_translation = False  # scanning is how vlab models the hardware: it costs nothing
+
+    #: The VMX instructions that exit in VMX non-root operation (mnemonic -> basic reason):
+    #: VMCALL here (vlab's VT-x model offers its guest no VMX of its own, so the others are #UD).
+    vmx_exits: dict[str, int] = {"vmcall": int(ExitReason.VMCALL)}
 
     def __init__(self, handlers: HandlerTable | None = None, generation: str = "recent",
                  profile: bool = False, ept: bool | None = None, ept_lazy: bool = True):
@@ -172,18 +177,8 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         """VM exit: save guest state and exit information in the VMCS (``also_saved``: the
         exit-information fields only this reason writes), run the root-mode handler, then VM
         entry (load guest state, inject the pending event)."""
-        m, v = self.machine, self.vmcs
-        v.mark_exit()
-        length = len(insn.raw) if insn is not None else 0
-        # SDM vol. 3, 27.2-27.3: the exit information, and the guest state as it is at the exit
-        # (captured now, stored in the VMCS when someone looks: a later look must not see the
-        # CPU as it is then)
-        crs = self._guest_crs()
-        esp, eflags, *segments = m.cpu.exit_state()
-        v.save_exit_state((int(reason), qual, length, intr, error_code, eip, esp, eflags, *crs,
-                           *segments))
-        if also_saved:
-            v.save_at_exit(also_saved)
+        m = self.machine
+        crs = self.save_exit(reason, eip, insn, qual, intr, error_code, also_saved)
         m.cpu.vmx_mode = "root"
         if intr or reason == ExitReason.IO_INSTRUCTION:
             detail = dict(detail or {})
@@ -201,6 +196,24 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         if self.vcpu.string_in_value is not None:
             self._io_result = self.vcpu.string_in_value
         self.vm_entry(crs)
+
+    def save_exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int,
+                  intr: int, error_code: int, also_saved: dict[str, int] | None
+                  ) -> tuple[int, int, int]:
+        """The processor's writes at a VM exit (SDM vol. 3, 27.2-27.3): the exit information,
+        and the guest state as it is at the exit (captured now, stored in the VMCS when someone
+        looks: a later look must not see the CPU as it is then). Returns the guest's CR0, CR3
+        and CR4 as saved."""
+        v = self.vmcs
+        v.mark_exit()
+        length = len(insn.raw) if insn is not None else 0
+        crs = self._guest_crs()
+        esp, eflags, *segments = self.machine.cpu.exit_state()
+        v.save_exit_state((int(reason), qual, length, intr, error_code, eip, esp, eflags, *crs,
+                           *segments))
+        if also_saved:
+            v.save_at_exit(also_saved)
+        return crs
 
     def vm_entry(self, saved: tuple[int, int, int]) -> None:
         """Load what the handler changed in the guest-state area (``saved``: CR0, CR3 and CR4
@@ -416,8 +429,11 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             return
         eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
         insn = self._decode(eip)
-        if vector == 6 and insn is not None and insn.mnemonic == "vmcall":
-            self.vm_exit(ExitReason.VMCALL, eip, insn, from_fault=True)  # SDM 25.1.2: always
+        if vector == 6 and insn is not None and insn.mnemonic in self.vmx_exits:
+            # SDM 25.1.2: always (a VMX instruction in VMX non-root operation)
+            info, qual = instruction_information(insn)
+            self.vm_exit(ExitReason(self.vmx_exits[insn.mnemonic]), eip, insn, qual,
+                         from_fault=True, also_saved={"VMX_INSTRUCTION_INFO": info})
             return
         if vector == 14 and self.pager is not None and self.pager.active is not None \
                 and v.exception_exits(14):

@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING
 from vlab.errors import ProtectionFault
 from vlab.hw import checks
 from vlab.hw.core import HYPERVISOR_BIT, VMX_BIT, host_cpuid
+from vlab.hw.vmcs import (
+    INTR_TYPE_EXTERNAL,
+    INTR_TYPE_HW_EXCEPTION,
+    INTR_TYPE_SW_EXCEPTION,
+    InterruptionInfo,
+    intr_info,
+)
 from vlab.monitor import qualification as q
 from vlab.monitor.handlers import (
     HandlerTable,
@@ -24,13 +31,6 @@ from vlab.monitor.handlers import (
 )
 from vlab.monitor.trace import Exit, ExitReason
 from vlab.state import IF
-from vlab.strategies.vtx.vmcs import (
-    INTR_TYPE_EXTERNAL,
-    INTR_TYPE_HW_EXCEPTION,
-    INTR_TYPE_SW_EXCEPTION,
-    InterruptionInfo,
-    intr_info,
-)
 
 if TYPE_CHECKING:
     from vlab.monitor.vcpu import VirtualCpu

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from vlab.errors import GuestFault, HandlerError, VlabError
 from vlab.hw import paging
+from vlab.hw.vmcs import INTR_TYPE_HW_EXCEPTION, intr_info
 from vlab.isa import Instruction, operands
 from vlab.monitor.handlers import operand_address
 from vlab.monitor.trace import ExitReason
 from vlab.strategies.vtx.ept import decode_ept_qualification, ept_qualification
-from vlab.strategies.vtx.vmcs import INTR_TYPE_HW_EXCEPTION, intr_info
 
 
 class VtxMemory:

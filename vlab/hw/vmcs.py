@@ -16,24 +16,38 @@ from vlab.errors import VlabError
 # ---------------------------------------------------------------------------- field encodings
 # SDM vol. 3, appendix B. 16-bit fields 0x0xxx, 64-bit 0x2xxx, 32-bit 0x4xxx, natural-width 0x6xxx.
 FIELDS: dict[str, int] = {
+    # 16-bit control (B.1.1)
+    "VIRTUAL_PROCESSOR_ID": 0x0000,
     # 16-bit guest-state (B.1.2)
     "GUEST_ES_SELECTOR": 0x0800, "GUEST_CS_SELECTOR": 0x0802, "GUEST_SS_SELECTOR": 0x0804,
     "GUEST_DS_SELECTOR": 0x0806, "GUEST_FS_SELECTOR": 0x0808, "GUEST_GS_SELECTOR": 0x080A,
     "GUEST_LDTR_SELECTOR": 0x080C, "GUEST_TR_SELECTOR": 0x080E,
     # 16-bit host-state (B.1.3)
     "HOST_ES_SELECTOR": 0x0C00, "HOST_CS_SELECTOR": 0x0C02, "HOST_SS_SELECTOR": 0x0C04,
-    "HOST_DS_SELECTOR": 0x0C06, "HOST_TR_SELECTOR": 0x0C0C,
+    "HOST_DS_SELECTOR": 0x0C06, "HOST_FS_SELECTOR": 0x0C08, "HOST_GS_SELECTOR": 0x0C0A,
+    "HOST_TR_SELECTOR": 0x0C0C,
     # 64-bit control (B.2.1)
-    "IO_BITMAP_A": 0x2000, "IO_BITMAP_B": 0x2002, "MSR_BITMAP": 0x2004, "EPT_POINTER": 0x201A,
+    "IO_BITMAP_A": 0x2000, "IO_BITMAP_B": 0x2002, "MSR_BITMAP": 0x2004,
+    "VM_EXIT_MSR_STORE_ADDR": 0x2006, "VM_EXIT_MSR_LOAD_ADDR": 0x2008,
+    "VM_ENTRY_MSR_LOAD_ADDR": 0x200A, "EXECUTIVE_VMCS_POINTER": 0x200C, "TSC_OFFSET": 0x2010,
+    "VIRTUAL_APIC_PAGE_ADDR": 0x2012, "EPT_POINTER": 0x201A,
     # 64-bit read-only data (B.2.2)
     "GUEST_PHYSICAL_ADDRESS": 0x2400,
+    # 64-bit guest-state (B.2.3)
+    "VMCS_LINK_POINTER": 0x2800, "GUEST_IA32_DEBUGCTL": 0x2802, "GUEST_IA32_PAT": 0x2804,
+    "GUEST_IA32_EFER": 0x2806, "GUEST_PDPTE0": 0x280A, "GUEST_PDPTE1": 0x280C,
+    "GUEST_PDPTE2": 0x280E, "GUEST_PDPTE3": 0x2810,
+    # 64-bit host-state (B.2.4)
+    "HOST_IA32_PAT": 0x2C00, "HOST_IA32_EFER": 0x2C02,
     # 32-bit control (B.3.1)
     "PIN_BASED_VM_EXEC_CONTROL": 0x4000, "CPU_BASED_VM_EXEC_CONTROL": 0x4002,
     "EXCEPTION_BITMAP": 0x4004, "PAGE_FAULT_ERROR_CODE_MASK": 0x4006,
     "PAGE_FAULT_ERROR_CODE_MATCH": 0x4008, "CR3_TARGET_COUNT": 0x400A,
-    "VM_EXIT_CONTROLS": 0x400C, "VM_ENTRY_CONTROLS": 0x4012,
+    "VM_EXIT_CONTROLS": 0x400C, "VM_EXIT_MSR_STORE_COUNT": 0x400E,
+    "VM_EXIT_MSR_LOAD_COUNT": 0x4010, "VM_ENTRY_CONTROLS": 0x4012, "VM_ENTRY_MSR_LOAD_COUNT": 0x4014,
     "VM_ENTRY_INTR_INFO_FIELD": 0x4016, "VM_ENTRY_EXCEPTION_ERROR_CODE": 0x4018,
-    "VM_ENTRY_INSTRUCTION_LEN": 0x401A, "SECONDARY_VM_EXEC_CONTROL": 0x401E,
+    "VM_ENTRY_INSTRUCTION_LEN": 0x401A, "TPR_THRESHOLD": 0x401C,
+    "SECONDARY_VM_EXEC_CONTROL": 0x401E,
     # 32-bit read-only data (B.3.2)
     "VM_INSTRUCTION_ERROR": 0x4400, "VM_EXIT_REASON": 0x4402, "VM_EXIT_INTR_INFO": 0x4404,
     "VM_EXIT_INTR_ERROR_CODE": 0x4406, "IDT_VECTORING_INFO_FIELD": 0x4408,
@@ -47,24 +61,54 @@ FIELDS: dict[str, int] = {
     "GUEST_SS_AR_BYTES": 0x4818, "GUEST_DS_AR_BYTES": 0x481A, "GUEST_FS_AR_BYTES": 0x481C,
     "GUEST_GS_AR_BYTES": 0x481E, "GUEST_LDTR_AR_BYTES": 0x4820, "GUEST_TR_AR_BYTES": 0x4822,
     "GUEST_INTERRUPTIBILITY_INFO": 0x4824, "GUEST_ACTIVITY_STATE": 0x4826,
+    "GUEST_SMBASE": 0x4828, "GUEST_SYSENTER_CS": 0x482A,
+    # 32-bit host-state (B.3.4)
+    "HOST_IA32_SYSENTER_CS": 0x4C00,
     # natural-width control (B.4.1)
     "CR0_GUEST_HOST_MASK": 0x6000, "CR4_GUEST_HOST_MASK": 0x6002, "CR0_READ_SHADOW": 0x6004,
     "CR4_READ_SHADOW": 0x6006, "CR3_TARGET_VALUE0": 0x6008, "CR3_TARGET_VALUE1": 0x600A,
     "CR3_TARGET_VALUE2": 0x600C, "CR3_TARGET_VALUE3": 0x600E,
     # natural-width read-only data (B.4.2)
-    "EXIT_QUALIFICATION": 0x6400, "GUEST_LINEAR_ADDRESS": 0x640A,
+    "EXIT_QUALIFICATION": 0x6400, "IO_RCX": 0x6402, "IO_RSI": 0x6404, "IO_RDI": 0x6406,
+    "IO_RIP": 0x6408, "GUEST_LINEAR_ADDRESS": 0x640A,
     # natural-width guest-state (B.4.3)
     "GUEST_CR0": 0x6800, "GUEST_CR3": 0x6802, "GUEST_CR4": 0x6804, "GUEST_ES_BASE": 0x6806,
     "GUEST_CS_BASE": 0x6808, "GUEST_SS_BASE": 0x680A, "GUEST_DS_BASE": 0x680C,
     "GUEST_FS_BASE": 0x680E, "GUEST_GS_BASE": 0x6810, "GUEST_LDTR_BASE": 0x6812,
     "GUEST_TR_BASE": 0x6814, "GUEST_GDTR_BASE": 0x6816, "GUEST_IDTR_BASE": 0x6818,
     "GUEST_DR7": 0x681A, "GUEST_RSP": 0x681C, "GUEST_RIP": 0x681E, "GUEST_RFLAGS": 0x6820,
+    "GUEST_PENDING_DBG_EXCEPTIONS": 0x6822, "GUEST_SYSENTER_ESP": 0x6824,
+    "GUEST_SYSENTER_EIP": 0x6826,
     # natural-width host-state (B.4.4)
-    "HOST_CR0": 0x6C00, "HOST_CR3": 0x6C02, "HOST_CR4": 0x6C04, "HOST_TR_BASE": 0x6C0A,
-    "HOST_GDTR_BASE": 0x6C0C, "HOST_IDTR_BASE": 0x6C0E, "HOST_RSP": 0x6C14, "HOST_RIP": 0x6C16,
+    "HOST_CR0": 0x6C00, "HOST_CR3": 0x6C02, "HOST_CR4": 0x6C04, "HOST_FS_BASE": 0x6C06,
+    "HOST_GS_BASE": 0x6C08, "HOST_TR_BASE": 0x6C0A, "HOST_GDTR_BASE": 0x6C0C,
+    "HOST_IDTR_BASE": 0x6C0E, "HOST_IA32_SYSENTER_ESP": 0x6C10, "HOST_IA32_SYSENTER_EIP": 0x6C12,
+    "HOST_RSP": 0x6C14, "HOST_RIP": 0x6C16,
 }
 NAMES = {v: k for k, v in FIELDS.items()}
 READ_ONLY = frozenset(n for n, e in FIELDS.items() if (e >> 10) & 3 == 1)  # type bits 11:10 = 1
+
+# An encoding's width, bits 14:13 (SDM vol. 3C, 24.11.2): 16-bit, 64-bit, 32-bit, natural width
+# (32 bits on this 32-bit processor); bit 0 of a 64-bit field's encoding selects its high half.
+WIDTH_16, WIDTH_64, WIDTH_32, WIDTH_NATURAL = 0, 1, 2, 3
+_MASK = {WIDTH_16: 0xFFFF, WIDTH_64: (1 << 64) - 1, WIDTH_32: 0xFFFF_FFFF,
+         WIDTH_NATURAL: 0xFFFF_FFFF}
+
+
+def width(encoding: int) -> int:
+    return (encoding >> 13) & 3
+
+
+def field_of(encoding: int) -> tuple[int, bool] | None:
+    """(the field's full encoding, high half?) for an encoding software may give VMREAD or
+    VMWRITE, or None if this processor does not support it (SDM vol. 3C, 24.11.2: bits 31:15
+    must be 0; bit 0, "access type", is 1 only for the high half of a 64-bit field)."""
+    if encoding >> 15:
+        return None
+    if encoding & 1:
+        full = encoding & ~1
+        return (full, True) if full in NAMES and width(full) == WIDTH_64 else None
+    return (encoding, False) if encoding in NAMES else None
 
 # ---------------------------------------------------------------------------- control bits
 # Pin-based VM-execution controls (SDM vol. 3, table 24-5)
@@ -87,6 +131,9 @@ ACTIVATE_SECONDARY_CONTROLS = 1 << 31
 # Secondary processor-based VM-execution controls (table 24-7)
 ENABLE_EPT = 1 << 1
 DESC_TABLE_EXITING = 1 << 2
+UNRESTRICTED_GUEST = 1 << 7
+# VM-exit controls (table 24-13) and VM-entry controls (table 24-15)
+ACKNOWLEDGE_INTERRUPT_ON_EXIT = 1 << 15
 
 CONTROL_BITS = {
     "PIN_BASED_VM_EXEC_CONTROL": {"EXTERNAL_INTERRUPT_EXITING": EXTERNAL_INTERRUPT_EXITING,
@@ -100,7 +147,9 @@ CONTROL_BITS = {
         "MONITOR_TRAP_FLAG": MONITOR_TRAP_FLAG, "USE_MSR_BITMAPS": USE_MSR_BITMAPS,
         "ACTIVATE_SECONDARY_CONTROLS": ACTIVATE_SECONDARY_CONTROLS},
     "SECONDARY_VM_EXEC_CONTROL": {"ENABLE_EPT": ENABLE_EPT,
-                                  "DESC_TABLE_EXITING": DESC_TABLE_EXITING},
+                                  "DESC_TABLE_EXITING": DESC_TABLE_EXITING,
+                                  "UNRESTRICTED_GUEST": UNRESTRICTED_GUEST},
+    "VM_EXIT_CONTROLS": {"ACKNOWLEDGE_INTERRUPT_ON_EXIT": ACKNOWLEDGE_INTERRUPT_ON_EXIT},
 }
 CONTROL_OF = {bit: field for field, bits in CONTROL_BITS.items() for bit in bits}
 #: control name -> (its field's encoding, its bit)
@@ -174,6 +223,12 @@ class Vmcs:
         self._changed: set[int] = set()  # encodings written since the last exit began
         self._capture: tuple[int, ...] | None = None  # EXIT_SAVED values, not yet stored
         self._baseline: tuple[int, ...] | None = None  # the capture before, never stored either
+        #: why the last VM entry with this VMCS failed (a guest hypervisor's VMCS), for people
+        self.entry_problem: str | None = None
+        #: A guest hypervisor's VMCS: its I/O and MSR bitmaps are the pages of guest-physical
+        #: memory its IO_BITMAP_A/B and MSR_BITMAP fields point to, read with this
+        #: ``(address, size) -> bytes`` (None: vlab's own monitor keeps them here, above)
+        self.memory = None
 
     @staticmethod
     def encoding(field: str | int) -> int:
@@ -206,12 +261,28 @@ class Vmcs:
     def _store(self, enc: int, value: int) -> None:
         if self._capture is not None and enc in _EXIT_SET:
             self._settle()  # (what the exit saved comes first: this write then wins)
-        value &= 0xFFFF_FFFF
+        value &= _MASK[width(enc)]
         if self._values[enc] != value:
             self._values[enc] = value
             self._changed.add(enc)
 
     read, write = vmread, vmwrite
+
+    def read_half(self, enc: int, high: bool) -> int:
+        """VMREAD by guest software on this 32-bit processor (``enc`` supported, see
+        :func:`field_of`): a 64-bit field in two halves, others zero-extended (SDM vol. 3C,
+        24.11.2)."""
+        value = self.vmread(enc)
+        return (value >> 32 if high else value) & 0xFFFF_FFFF
+
+    def write_half(self, enc: int, high: bool, value: int) -> None:
+        """VMWRITE by guest software: a 16-bit field keeps bits 15:0; a 64-bit field written
+        in full from a 32-bit operand gets 0 in bits 63:32, its high half leaves bits 31:0 as
+        they were (SDM vol. 3C, 24.11.2 and 30.3 VMWRITE)."""
+        value &= 0xFFFF_FFFF
+        if high:
+            value = (self.vmread(enc) & 0xFFFF_FFFF) | value << 32
+        self._store(enc, value)
 
     def save_at_exit(self, values: dict[str, int]) -> None:
         """The processor's own writes at a VM exit: exit information (read-only to software)
@@ -280,8 +351,11 @@ class Vmcs:
         return self.control("UNCOND_IO_EXITING")
 
     def _io_bit(self, port: int) -> bool:
-        bitmap = self.io_bitmap_a if port < 0x8000 else self.io_bitmap_b
         p = port & 0x7FFF
+        if self.memory is not None:
+            base = self.vmread(FIELDS["IO_BITMAP_A" if port < 0x8000 else "IO_BITMAP_B"])
+            return bool(self.memory(base + (p >> 3), 1)[0] >> (p & 7) & 1)
+        bitmap = self.io_bitmap_a if port < 0x8000 else self.io_bitmap_b
         return bool(bitmap[p >> 3] >> (p & 7) & 1)
 
     def io_exit_ports(self) -> str:
@@ -322,7 +396,13 @@ class Vmcs:
         if not self.control("USE_MSR_BITMAPS"):
             return True
         where = self._msr_bit(msr, write)
-        return where is None or bool(self.msr_bitmap[where[0]] >> where[1] & 1)
+        if where is None:
+            return True
+        if self.memory is not None:
+            byte = self.memory(self.vmread(FIELDS["MSR_BITMAP"]) + where[0], 1)[0]
+        else:
+            byte = self.msr_bitmap[where[0]]
+        return bool(byte >> where[1] & 1)
 
     def set_msr_exit(self, msr: int, write: bool, on: bool = True) -> None:
         where = self._msr_bit(msr, write)

@@ -1,0 +1,190 @@
+"""VMX for the guest's own code (vlab.hw.vmx) and the mini hypervisor (vlab/guests/hypervisor).
+
+The instructions' semantics are checked against the SDM and Bochs by the conformance programs
+(tests/conformance/programs/vmx_*.S); here: the mini hypervisor runs the unmodified teaching
+kernel under the native strategy with the kernel's own console, its exits are the trap log's,
+snapshots and step_back carry VMX state, and the other strategies offer no VMX.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+import pytest
+
+from vlab import Lab
+from vlab.guests import hypervisor
+from vlab.isa import assemble
+from vlab.monitor.trace import ExitReason
+from vlab.strategies.vtx.nonroot import GUEST_HYPERVISOR
+
+
+@functools.cache
+def native_kernel_console() -> str:
+    lab = Lab("kernel")
+    lab.run()
+    return lab.console
+
+
+@functools.cache
+def bundle():
+    return hypervisor.bundle()
+
+
+def nested() -> Lab:
+    return Lab(image=bundle(), strategy="native")
+
+
+def test_the_mini_hypervisor_runs_the_unmodified_kernel_with_its_native_console():
+    lab = nested()
+    lab.run()
+    assert lab.exit_code == 0
+    assert lab.console == native_kernel_console()
+    assert lab.state().vmx_mode == "off" or lab.machine.vmx.on  # (it never left VMX: no VMXOFF)
+    counts = Counter(e.reason for e in lab.trace)
+    # the kernel's one CPUID (its vendor string); each console byte is a line-status IN and a
+    # data OUT on the serial port, the only ports the hypervisor's I/O bitmaps make exit; the
+    # kernel's idle HLTs; nothing else exits (CR0.NE and CR4.VMXE are never touched)
+    assert counts[ExitReason.CPUID] == 1
+    assert counts[ExitReason.IO_INSTRUCTION] == 2 * len(lab.console)
+    assert counts[ExitReason.HLT] >= 3
+    assert set(counts) == {ExitReason.CPUID, ExitReason.IO_INSTRUCTION, ExitReason.HLT}
+    # the hypervisor's own counters agree with the trap log (it saw every exit the log shows)
+    assert lab.read_u32("exits_cpuid") == counts[ExitReason.CPUID]
+    assert lab.read_u32("exits_io") == counts[ExitReason.IO_INSTRUCTION]
+    assert lab.read_u32("exits_hlt") == counts[ExitReason.HLT]
+    assert lab.read_u32("exits_total") == sum(counts.values())
+    assert lab.machine.vmx.exits == sum(counts.values())
+    # one VMLAUNCH and a VMRESUME after each exit; the last entry ends with the machine
+    assert lab.machine.vmx.entries == sum(counts.values()) + 1
+
+
+def test_an_exit_in_the_trap_log_is_the_hardware_s():
+    lab = nested()
+    lab.break_on_exit("CPUID")
+    lab.run()
+    (e,) = [x for x in lab.trace if x.reason == ExitReason.CPUID]
+    assert e.instruction == "cpuid" and e.handler == GUEST_HYPERVISOR
+    assert lab.symbol(e.eip).startswith("guest.")  # (the kernel's own code)
+    v = lab.machine.vmx.vmcs
+    assert v["VM_EXIT_REASON"] == 10 and v["VM_EXIT_INSTRUCTION_LEN"] == 2
+    assert v["GUEST_RIP"] == e.eip
+    # the guest hypervisor's code runs next, in root operation, at HOST_RIP
+    assert lab.state().eip == v["HOST_RIP"] and lab.state().vmx_mode == "root"
+    assert lab.state().cpl == 0
+
+
+@pytest.mark.parametrize("at", [30_000, 64_805, 100_000])
+def test_a_snapshot_in_root_or_non_root_operation_replays_identically(at):
+    lab = nested()
+    lab.run(max_instructions=at)
+    m = lab.machine
+    mode = lab.state().vmx_mode
+    snap = m.snapshot()
+    exits_then = lab.trace.total
+    lab.run()
+    first = (lab.console, lab.instructions, lab.trace.total)
+    m.restore(snap)
+    assert lab.state().vmx_mode == mode and lab.trace.total == exits_then
+    lab.run()
+    assert (lab.console, lab.instructions, lab.trace.total) == first
+    assert lab.console == native_kernel_console()
+
+
+def test_the_snapshots_cover_both_modes():
+    """(The points above are chosen so: before VMXON, in the guest, in the hypervisor.)"""
+    modes = set()
+    for at in (30_000, 64_805, 100_000):
+        lab = nested()
+        lab.run(max_instructions=at)
+        modes.add(lab.state().vmx_mode)
+    assert modes == {"off", "non-root", "root"}
+
+
+def test_step_back_over_vmlaunch_undoes_the_vm_entry():
+    lab = nested()
+    lab.run(until="launch")  # the hypervisor's VMLAUNCH
+    assert lab.state().vmx_mode == "root" and not lab.machine.vmx.launched
+    lab.step()
+    assert lab.state().vmx_mode == "non-root"
+    assert lab.state().eip == bundle().symbols["guest._start"] or lab.state().eip == 0x100000
+    lab.step_back()
+    assert lab.state().vmx_mode == "root" and not lab.machine.vmx.launched
+    assert lab.state().eip == bundle().symbols["launch"]
+    lab.run()
+    assert lab.console == native_kernel_console()
+
+
+CPUID_VMX = """
+.include "vlab.inc"
+.globl _start
+_start:
+    mov eax, 1
+    cpuid
+    mov [vmx], ecx
+    EXIT 0
+vmx: .long 0
+"""
+
+
+@pytest.mark.parametrize("strategy, offered", [
+    ("native", True), ("trap_emulate", False), ("binary_translation", False), ("vtx", False)])
+def test_cpuid_says_whether_the_strategy_offers_vmx(strategy, offered):
+    lab = Lab(image=assemble(CPUID_VMX, "cpuid_vmx"), strategy=strategy)
+    lab.run()
+    assert bool(lab.read_u32("vmx") >> 5 & 1) == offered
+
+
+def test_a_memory_operand_the_page_tables_refuse_is_a_page_fault():
+    """VMPTRST to an unmapped page: #PF with CR2 = the operand's address (as any store)."""
+    src = """
+.include "vlab.inc"
+.globl _start
+_start:
+    mov eax, offset pd
+    mov dword ptr [pd], 0x83            # 0-4 MiB, 4 MiB page, supervisor writable
+    mov dword ptr [pd + 1023 * 4], 0xFFC00083  # and the top 4 MiB (the boot GDT)
+    mov cr3, eax
+    mov eax, cr4
+    or eax, 0x2010                      # PSE, VMXE
+    mov cr4, eax
+    mov eax, cr0
+    or eax, 0x80000020                  # PG, NE
+    mov cr0, eax
+    mov ecx, 0x480
+    rdmsr
+    mov [region], eax
+    mov eax, offset pf                  # IDT gate 14: a 32-bit interrupt gate to pf
+    mov [idt + 14 * 8], ax
+    shr eax, 16
+    mov [idt + 14 * 8 + 6], ax
+    mov word ptr [idt + 14 * 8 + 2], 0x08
+    mov word ptr [idt + 14 * 8 + 4], 0x8E00
+    lidt [idtr]
+    vmxon [region_ptr]
+    vmptrst [0x00800000]                # not mapped
+    EXIT 1
+pf:
+    mov eax, cr2
+    mov [cr2_seen], eax
+    pop eax
+    mov [code_seen], eax
+    EXIT 0
+.align 8
+idtr: .word 256 * 8 - 1
+      .long idt
+region_ptr: .long region, 0
+cr2_seen: .long 0
+code_seen: .long 0
+.align 8
+idt: .fill 256, 8, 0
+.align 4096
+pd: .fill 1024, 4, 0
+region: .fill 1024, 4, 0
+"""
+    lab = Lab(image=assemble(src, "vmptrst_pf"), strategy="native")
+    lab.run()
+    assert lab.exit_code == 0
+    assert lab.read_u32("cr2_seen") == 0x0080_0000
+    assert lab.read_u32("code_seen") == 0b010  # not present, write, supervisor

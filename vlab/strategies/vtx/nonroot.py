@@ -1,0 +1,152 @@
+"""VMX non-root operation for a guest hypervisor's own guest: vlab's VT-x model, driven by the
+processor's VM exit instead of vlab's handlers.
+
+Under the native strategy the guest may be a hypervisor: it enters VMX operation and launches a
+guest of its own with VMX instructions (:mod:`vlab.hw.vmx`). What causes a VM exit while that
+guest runs is decided here by the very rules of the vtx strategy (:class:`~vlab.strategies.vtx.VtX`:
+the controls, the I/O and MSR bitmaps, the CR guest/host masks, the exception bitmap, CPUID and
+the VMX instructions always), read from the guest hypervisor's VMCS. Where the vtx strategy then
+runs a Python handler and re-enters, here the exit is the hardware's: the exit information and
+the guest state go into that VMCS, the host state is loaded, and the guest hypervisor's code runs
+at HOST_RIP (SDM vol. 3C, chapter 27). Each exit is in the lab's trap log, as the hardware's.
+"""
+
+from __future__ import annotations
+
+from vlab.hw.vmcs import (
+    ACKNOWLEDGE_INTERRUPT_ON_EXIT,
+    INTR_TYPE_EXTERNAL,
+    INTR_TYPE_HW_EXCEPTION,
+    INTR_TYPE_SW_EXCEPTION,
+    InterruptionInfo,
+    Vmcs,
+    intr_info,
+)
+from vlab.hw.vmx import MNEMONICS, VmxUnit
+from vlab.isa import Instruction
+from vlab.monitor.base import Strategy
+from vlab.monitor.scanner import CodeScanner
+from vlab.monitor.trace import ExitReason
+from vlab.strategies.vtx import VtX
+
+GUEST_HYPERVISOR = "the guest hypervisor (HOST_RIP)"
+
+
+class NonRoot(VtX):
+    """The driver of non-root operation for :class:`vlab.hw.vmx.VmxUnit`."""
+
+    title = "VMX non-root (a guest hypervisor's guest)"
+    vmx_exits = dict(MNEMONICS)  # every VMX instruction exits in non-root operation (25.1.2)
+
+    def __init__(self, unit: VmxUnit, owner: Strategy):
+        # (EPT "on": the guest's control registers are the core's own, as on hardware with or
+        # without EPT; vlab keeps no shadow page tables for a guest hypervisor's guest)
+        super().__init__(ept=True)
+        self.unit = unit
+        self.owner = owner  # the strategy whose machine this is: its trap log, its observers
+        self.name = owner.name
+
+    def attach(self, machine, trace) -> None:
+        CodeScanner.attach(self, machine, trace)  # (the scanner and the monitor's parts only:
+        machine.monitor = self.unit.root_monitor  # root operation until the first VM entry)
+
+    def report_exit(self, exit_, outcome=None) -> None:
+        self.owner.report_exit(exit_, outcome)
+
+    # ------------------------------------------------------------------ snapshots
+    def save_state(self) -> dict:
+        """The scanner's and the monitor's parts (the VMCSs are the processor's: vlab.hw.vmx)."""
+        return CodeScanner.save_state(self)
+
+    def load_state(self, state: dict) -> None:
+        CodeScanner.load_state(self, state)
+
+    def resume(self, vmcs: Vmcs | None) -> None:
+        m = self.machine
+        if vmcs is None:
+            self._root()
+        else:
+            self.vmcs = self.vcpu.vmcs = vmcs
+            m.monitor = self
+            m.core.on_cpuid(self._on_cpuid)
+            self._sync_mtf()
+
+    def _root(self) -> None:
+        """Root operation: nothing of non-root's stays hooked (CPUID, the monitor trap flag)."""
+        m = self.machine
+        m.monitor = self.unit.root_monitor
+        m.core.cpuid_intercepted = None
+        if self._mtf_hook is not None:
+            m.core.remove_hook(self._mtf_hook)
+            self._mtf_hook = None
+            m.core.flush()
+
+    # ------------------------------------------------------------------ VM entry, VM exit
+    def enter(self, vmcs: Vmcs) -> None:
+        """The processor has loaded the guest state: non-root operation begins, with the event
+        the VM-entry interruption-information field injects, if any (26.5)."""
+        m = self.machine
+        self.vmcs = self.vcpu.vmcs = vmcs
+        m.monitor = self
+        m.core.on_cpuid(self._on_cpuid)
+        self._sync_mtf()
+        raw = vmcs.vmread("VM_ENTRY_INTR_INFO_FIELD")
+        info = InterruptionInfo.decode(raw)
+        if info.valid:
+            vmcs._store(0x4016, raw & ~(1 << 31))  # noqa: SLF001 (consumed: the CPU's write)
+            code = vmcs.vmread("VM_ENTRY_EXCEPTION_ERROR_CODE") if info.error_code_valid else None
+            if info.kind in (INTR_TYPE_SW_EXCEPTION, 4, 5):  # (software: after the instruction
+                eip = m.cpu.eip + vmcs.vmread("VM_ENTRY_INSTRUCTION_LEN")  # that raised it)
+                m.cpu.set_reg("eip", eip)
+            self._deliver(info.vector, code, info.kind not in (INTR_TYPE_EXTERNAL,
+                                                               INTR_TYPE_HW_EXCEPTION, 2))
+        else:
+            self.scan_next_entry()
+
+    def vm_exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
+                intr: int = 0, error_code: int = 0, from_fault: bool = False,
+                in_hook: bool = False, detail: dict | None = None,
+                also_saved: dict[str, int] | None = None) -> None:
+        """The hardware's VM exit: save, report, load the host state (27.2-27.5)."""
+        m = self.machine
+        # the activity state (an exit that wakes a halted guest, e.g. an external interrupt,
+        # saves "HLT") and the interruptibility state, which vlab does not track (27.3.4)
+        halted, m.clock.halted = m.clock.halted, False
+        also_saved = {"GUEST_ACTIVITY_STATE": int(halted), "GUEST_INTERRUPTIBILITY_INFO": 0,
+                      **(also_saved or {})}
+        self.save_exit(reason, eip, insn, qual, intr, error_code, also_saved)
+        exit_ = self._exit(reason, eip, insn, qual, detail=detail, cost=self.exit_cost,
+                           handler=GUEST_HYPERVISOR)
+        self._root()
+        self.unit.exit_to_host(self.vmcs, int(reason), qual,
+                               m.clock.defer_eip if in_hook else None)
+        self.report_exit(exit_)
+
+    # ------------------------------------------------------------------ what exits
+    def hlt(self) -> None:
+        if self.vmcs.control("HLT_EXITING"):
+            self.machine.clock.halted = False  # (the guest hypervisor runs instead)
+            super().hlt()
+
+    def accepts_external_interrupt(self) -> bool:
+        """With external-interrupt exiting an interrupt causes a VM exit whatever the guest's
+        IF (25.4.1); without it, the guest's IF decides (it goes through the guest's IDT)."""
+        return self.vmcs.control("EXTERNAL_INTERRUPT_EXITING") or self.interrupts_enabled()
+
+    def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
+        if vector >= 32 and not software and self.vmcs.control("EXTERNAL_INTERRUPT_EXITING"):
+            m = self.machine
+            # "acknowledge interrupt on exit" (24.7.1): the PIC's acknowledge cycle happens and
+            # the vector is in the exit's interruption information; without it the interrupt
+            # stays requested for the host to take (27.2.2)
+            if self.vmcs.vmread("VM_EXIT_CONTROLS") & ACKNOWLEDGE_INTERRUPT_ON_EXIT:
+                info = intr_info(vector, INTR_TYPE_EXTERNAL)
+            else:
+                m.devices.pic.withdraw(vector)
+                info = 0
+            self.vm_exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None, intr=info)
+            return
+        super().interrupt(vector, error_code, software)
+
+    def unmapped_ram(self, access: str, address: int) -> bool:
+        return False  # (all guest RAM is in the core: vlab's model of EPT is the identity)
