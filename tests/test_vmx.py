@@ -128,12 +128,59 @@ vmx: .long 0
 """
 
 
-@pytest.mark.parametrize("strategy, offered", [
-    ("native", True), ("trap_emulate", False), ("binary_translation", False), ("vtx", False)])
-def test_cpuid_says_whether_the_strategy_offers_vmx(strategy, offered):
-    lab = Lab(image=assemble(CPUID_VMX, "cpuid_vmx"), strategy=strategy)
+@pytest.mark.parametrize("strategy, options, offered", [
+    ("native", {}, True), ("trap_emulate", {}, False), ("binary_translation", {}, False),
+    ("vtx", {}, True),  # nested VMX
+    ("vtx", {"generation": "first"}, False)])  # (shadow page tables: no nested VMX in vlab)
+def test_cpuid_says_whether_the_strategy_offers_vmx(strategy, options, offered):
+    lab = Lab(image=assemble(CPUID_VMX, "cpuid_vmx"), strategy=strategy,
+              strategy_options=options)
     lab.run()
     assert bool(lab.read_u32("vmx") >> 5 & 1) == offered
+
+
+# ------------------------------------------------------------------------ nesting under vtx
+def test_nested_under_vtx_the_kernel_prints_its_native_console():
+    """vlab's VT-x monitor (L0) runs the mini hypervisor (L1), which runs the kernel (L2): the
+    same console, and the same instructions retired as with the hypervisor on bare metal (an
+    instruction L0 emulates counts once)."""
+    bare = nested()
+    bare.run()
+    lab = Lab(image=bundle(), strategy="vtx")
+    lab.run()
+    assert lab.exit_code == 0 and lab.console == native_kernel_console()
+    assert lab.instructions == bare.instructions
+    reflected = Counter(e.reason for e in lab.trace if e.detail.get("level", "").startswith("L2"))
+    own = Counter(e.reason for e in lab.trace if "level" not in e.detail)
+    # every exit L1 saw on bare metal, L2 now makes through L0, which reflects it to L1
+    assert reflected == Counter(e.reason for e in bare.trace)
+    assert all(e.handler == GUEST_HYPERVISOR for e in lab.trace if "level" in e.detail)
+    # L1's own VMX instructions exit to L0 with their SDM reasons (appendix C): one VMXON,
+    # VMCLEAR, VMPTRLD and VMLAUNCH, a VMRESUME after each reflected exit, VMREADs and VMWRITEs
+    assert [own[r] for r in (ExitReason.VMXON, ExitReason.VMCLEAR, ExitReason.VMPTRLD,
+                             ExitReason.VMLAUNCH)] == [1, 1, 1, 1]
+    assert own[ExitReason.VMRESUME] == sum(reflected.values())
+    assert own[ExitReason.VMREAD] > own[ExitReason.VMRESUME]  # (the reason, at least, each exit)
+    assert own[ExitReason.VMWRITE] > 0
+    assert {int(r) for r in own if 19 <= int(r) <= 27} == {19, 20, 21, 23, 24, 25, 27}
+    # the console: L2's serial accesses reach L1, whose own IN and OUT reach L0's device model
+    assert own[ExitReason.IO_INSTRUCTION] == reflected[ExitReason.IO_INSTRUCTION]
+    # the hypervisor's counters agree with what was reflected to it
+    assert lab.read_u32("exits_total") == sum(reflected.values())
+
+
+def test_nested_snapshot_replays_identically():
+    lab = Lab(image=bundle(), strategy="vtx")
+    lab.run(max_instructions=64_805)
+    snap = lab.machine.snapshot()
+    mode = lab.state().vmx_mode
+    assert mode == "non-root (L2)"  # (in the kernel, two levels down)
+    lab.run()
+    first = (lab.console, lab.instructions, lab.trace.total)
+    lab.machine.restore(snap)
+    assert lab.state().vmx_mode == mode
+    lab.run()
+    assert (lab.console, lab.instructions, lab.trace.total) == first
 
 
 def test_a_memory_operand_the_page_tables_refuse_is_a_page_fault():

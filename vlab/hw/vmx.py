@@ -208,8 +208,12 @@ class VmxUnit:
     """The processor's VMX: capability MSRs, VMX operation, VMCS regions, VM entries and exits;
     ``driver`` runs non-root operation (set by the strategy that offers VMX)."""
 
-    def __init__(self, machine: Machine, driver: NonRootDriver | None, cr4_supported: int):
+    def __init__(self, machine: Machine, driver: NonRootDriver | None, cr4_supported: int,
+                 modes: tuple[str, str] = ("root", "non-root")):
         self._m = machine
+        #: what the CPU's VMX mode reads in this VMX's root and non-root operation (nested
+        #: under vlab's VT-x model, its root operation is itself vlab's non-root)
+        self.modes = modes
         self.root_monitor = machine.monitor  # what handles events in root operation
         self.driver = driver
         self.msrs = capability_msrs(cr4_supported)
@@ -369,12 +373,13 @@ class VmxUnit:
             self._fail_invalid(insn)
             return
         self.on, self.vmxon_pointer, self.current = True, address, INVALID_POINTER
-        m.cpu.vmx_mode = "root"
+        m.cpu.vmx_mode = self.modes[0]
         self._succeed(insn)
 
     def _vmxoff(self, insn: Instruction) -> None:
         self.on, self.vmxon_pointer, self.current = False, None, INVALID_POINTER
-        self._m.cpu.vmx_mode = "off"
+        if self.modes[0] == "root":
+            self._m.cpu.vmx_mode = "off"
         self._succeed(insn)
 
     def _vmclear(self, insn: Instruction) -> None:
@@ -517,7 +522,7 @@ class VmxUnit:
         self.launched.add(self.current)
         self.entries += 1
         self.non_root = True
-        m.cpu.vmx_mode = "non-root"
+        m.cpu.vmx_mode = self.modes[1]
         self.driver.enter(v)
         if v.vmread("GUEST_ACTIVITY_STATE") == HALTED:
             m.clock.halt()  # (until an event wakes the guest: 26.6.2)
@@ -623,7 +628,7 @@ class VmxUnit:
                  v.vmread("VM_ENTRY_INTR_INFO_FIELD") & ~(1 << 31))
         self.non_root = False
         self.exits += 1
-        cpu.vmx_mode = "root"
+        cpu.vmx_mode = self.modes[0]
         for cr in ("cr0", "cr3", "cr4"):
             cpu.set_reg(cr, v.vmread(f"HOST_{cr.upper()}"))
         cpu.set_reg("dr7", 0x400)

@@ -87,6 +87,9 @@ class Monitor(Strategy, BareMetal):
 
     capabilities = frozenset({"virtual_cpu", "shadow_paging"})
 
+    #: The name its state travels under in a snapshot.
+    state_name = "monitor"
+
     def __init__(self, handlers: HandlerTable | None = None):
         super().__init__()
         self.handlers = handlers if handlers is not None else default_handlers()
@@ -101,7 +104,7 @@ class Monitor(Strategy, BareMetal):
         self.pager: ShadowPager | None = None  # shadow page tables, once the guest pages
         self.vcpu.on_invlpg = self.invlpg
         machine.monitor = self  # the machine's events now come here
-        machine.attach_state("monitor", self)  # snapshots (and step_back) carry our state
+        machine.attach_state(self.state_name, self)  # snapshots (and step_back) carry our state
 
     # ------------------------------------------------------------------ SYSENTER
     def sysenter(self, insn: Instruction) -> None:

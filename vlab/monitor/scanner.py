@@ -184,6 +184,8 @@ class CodeScanner:
         """Wherever an exit sent the kernel (an interrupt handler, an IRET's target, a far
         jump's), that code must be scanned before it runs."""
         cpu = self.machine.cpu
+        if self.machine.monitor is not self:
+            return  # (another monitor's guest runs now: nested VMX's L2 is its driver's)
         fast = self.machine.core.registers
         eip = fast.eip()
         if eip != layout.TRAMPOLINE:  # (at every exit: the common case read in place)
@@ -204,13 +206,15 @@ class CodeScanner:
 
     def _on_callout(self, uc, address: int, size: int, insn: Instruction) -> None:
         cpu = self.machine.cpu
-        if cpu.cpl() == 3:  # user code is not scanned: it runs as it is
-            return
+        if cpu.cpl() == 3 or self.machine.monitor is not self:  # user code is not scanned: it
+            return  # runs as it is (nor code another monitor runs now: nested VMX's levels)
+        base = cpu.code_base()
+        if (base + self.machine.core.registers.eip()) & 0xFFFF_FFFF != address:
+            return  # an earlier hook here already took the guest elsewhere (a nested VM exit)
         if self.machine.hooks.breakpoint_due(address):
             return  # the student's breakpoint comes first: stop before the instruction
         if self.profile and address not in self._entry_hooks:
             self._count_block(uc, address, size, None)
-        base = cpu.code_base()
         if base:  # code in a segment with a base: scanned by linear address, run by offset
             insn = dataclasses.replace(insn, address=(insn.address - base) & 0xFFFF_FFFF)
         self._guard(address, self.callout, insn)
@@ -237,7 +241,7 @@ class CodeScanner:
     def _lookup(self, uc, address: int, size: int, insn: Instruction) -> None:
         """An indirect branch (RET, JMP/CALL through a register or memory): is its target
         scanned? (Real translators do this lookup inside the translated code.)"""
-        if self.machine.cpu.cpl() == 3:
+        if self.machine.cpu.cpl() == 3 or self.machine.monitor is not self:
             return
         if self.charge_translation:  # a translator pays this lookup on every indirect branch
             self.trace.charge("indirect branch", COSTS["indirect_branch"].cycles)

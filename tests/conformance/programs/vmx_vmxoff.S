@@ -3,7 +3,6 @@
 # paravirt: n/a VMX instructions are the hardware's own (a paravirtual kernel has no VMX)
 # diverges: trap_emulate the deprivileged kernel's CPU offers no VMX: CPUID.1:ECX.VMX = 0, VMXON is #UD
 # diverges: binary_translation the translated kernel's CPU offers no VMX: CPUID.1:ECX.VMX = 0, VMXON is #UD
-# diverges: vtx nested VMX (the guest's own VMX instructions under vlab's VT-x model) is not modelled yet: VMXON is #UD
 # expect:
 # | vmptrld: CF=0 ZF=0
 # | clear CR4.VMXE in VMX operation: exception 13, error 0x00000000, eip +0

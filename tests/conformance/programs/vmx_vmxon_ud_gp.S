@@ -3,7 +3,7 @@
 # paravirt: n/a VMX instructions are the hardware's own (a paravirtual kernel has no VMX)
 # diverges: trap_emulate the deprivileged kernel's CPU offers no VMX: CPUID.1:ECX.VMX = 0, VMXON is #UD
 # diverges: binary_translation the translated kernel's CPU offers no VMX: CPUID.1:ECX.VMX = 0, VMXON is #UD
-# diverges: vtx nested VMX (the guest's own VMX instructions under vlab's VT-x model) is not modelled yet: VMXON is #UD
+# diverges: vtx the guest's VMCALL is a hypercall to vlab's monitor (as KVM takes a VMCALL from its guest), not the root-operation VMCALL of a VMX processor (VMfail, or #UD outside VMX operation)
 # expect:
 # | cpuid.1:ecx.vmx = 1
 # | vmxon, CR4.VMXE = 0: exception 6, eip +0

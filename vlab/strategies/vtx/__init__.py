@@ -63,7 +63,8 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     vmx_exits: dict[str, int] = {"vmcall": int(ExitReason.VMCALL)}
 
     def __init__(self, handlers: HandlerTable | None = None, generation: str = "recent",
-                 profile: bool = False, ept: bool | None = None, ept_lazy: bool = True):
+                 profile: bool = False, ept: bool | None = None, ept_lazy: bool = True,
+                 nested: bool | None = None):
         super().__init__(handlers if handlers is not None else vmx_handlers())
         if generation not in ("recent", "first"):
             raise VlabError(f"generation {generation!r}: use 'recent' (a few hundred cycles per "
@@ -74,6 +75,12 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         self.ept_enabled = (generation == "recent") if ept is None else bool(ept)
         self.ept_lazy = ept_lazy
         self.ept: Ept | None = None
+        #: Nested VMX: the guest may be a hypervisor itself (VMXON ... VMLAUNCH, its exits
+        #: reflected to it). vlab's model needs EPT for it (no shadow tables for a nested guest).
+        self.nested = self.ept_enabled if nested is None else bool(nested)
+        if self.nested and not self.ept_enabled:
+            raise VlabError("nested VMX needs EPT in vlab's model (ept=True): with shadow page "
+                            "tables the monitor would have to shadow its guest's guest as well")
         self._guest_cr0 = self._guest_cr3 = 0
         self._guest_cr2 = 0  # (the core's CR2 also changes on hidden faults, which it must not)
         self.exit_cost = "vmexit_recent" if generation == "recent" else "vmexit_first_gen"
@@ -112,6 +119,24 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         if self.ept_enabled:
             self.ept = self.vcpu.ept = Ept(machine, lazy=self.ept_lazy)
             self.maps_ram_on_demand = True
+        if self.nested:
+            self._offer_vmx(machine, trace)
+
+    def _offer_vmx(self, machine, trace) -> None:
+        """The VMX this monitor (L0) gives its guest: the native machine's processor model
+        (vlab.hw.vmx), whose instructions the guest's exits reach (handle_vmx_instruction);
+        the guest's own guest (L2) runs under the same VT-x model (nonroot.NonRoot), every one
+        of its exits reflected to the guest (L1) as L1's VMCS says."""
+        from vlab.hw.checks import CR4_SUPPORTED
+        from vlab.hw.vmx import MNEMONICS, VmxUnit
+        from vlab.strategies.vtx.nonroot import NonRoot
+
+        unit = VmxUnit(machine, None, CR4_SUPPORTED, modes=("non-root", "non-root (L2)"))
+        machine.vmx = unit
+        unit.driver = NonRoot(unit, self)
+        unit.driver.attach(machine, trace)
+        machine.attach_state("vmx", unit)
+        self.vmx_exits = dict(MNEMONICS)
 
     STATE_FIELDS = ("_guest_cr0", "_guest_cr3", "_guest_cr2", "_io_value", "_io_result")
 
@@ -192,7 +217,8 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             self.dispatch(exit_, from_fault=from_fault)
         finally:
             self.vcpu.in_io_hook = False
-            m.cpu.vmx_mode = "non-root"
+            if m.cpu.vmx_mode == "root":  # (a nested VMLAUNCH/VMRESUME entered L2 instead)
+                m.cpu.vmx_mode = "non-root"
         if self.vcpu.string_in_value is not None:
             self._io_result = self.vcpu.string_in_value
         self.vm_entry(crs)

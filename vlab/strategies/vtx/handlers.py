@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vlab.errors import ProtectionFault
+from vlab.errors import GuestException, ProtectionFault
 from vlab.hw import checks
 from vlab.hw.core import HYPERVISOR_BIT, VMX_BIT, host_cpuid
 from vlab.hw.vmcs import (
@@ -41,12 +41,13 @@ if TYPE_CHECKING:
 # (qualification, instruction length, interruption information) and guest state to change.
 def handle_cpuid(vcpu: VirtualCpu, exit_: Exit) -> None:
     """CPUID (always exits in VMX non-root): the host CPU's answer as a guest should see it,
-    the hypervisor bit set (leaf 1, ECX bit 31) and VMX hidden (ECX bit 5: this monitor offers
-    its guest no nested VMX, so VMXON would be #UD there)."""
+    the hypervisor bit set (leaf 1, ECX bit 31), and VMX (ECX bit 5) as this monitor offers it:
+    set where the guest may be a hypervisor itself (nested VMX), else hidden (VMXON is #UD)."""
     leaf = vcpu.regs.eax
     eax, ebx, ecx, edx = host_cpuid(leaf, vcpu.regs.ecx)
     if leaf == 1:
-        ecx = (ecx & ~VMX_BIT) | HYPERVISOR_BIT
+        vmx = VMX_BIT if vcpu.machine.vmx is not None else 0
+        ecx = (ecx & ~VMX_BIT) | vmx | HYPERVISOR_BIT
     vcpu.regs.eax, vcpu.regs.ebx, vcpu.regs.ecx, vcpu.regs.edx = eax, ebx, ecx, edx
     vcpu.skip()
 
@@ -58,7 +59,11 @@ def handle_cr_access(vcpu: VirtualCpu, exit_: Exit) -> None:
     vmcs = vcpu.vmcs
     if cr.access_type == 0:  # MOV to CR
         value = vcpu.regs[cr.register]
-        refused = {0: checks.cr0_refused, 4: checks.cr4_refused}.get(cr.cr, lambda _: None)(value)
+        vmx = vcpu.machine.vmx
+        refused = {0: checks.cr0_refused, 4: lambda v: checks.cr4_refused(v, vmx is not None)
+                   }.get(cr.cr, lambda _: None)(value)
+        if not refused and vmx is not None:
+            refused = vmx.cr_refused(cr.cr, value)
         if refused:  # the VM exit comes first; the hypervisor then injects #GP(0)
             raise ProtectionFault(f"MOV to CR{cr.cr}: {refused}")
         if cr.cr in (0, 4):
@@ -151,6 +156,18 @@ def handle_ept_violation(vcpu: VirtualCpu, exit_: Exit) -> None:
     vcpu.ept.map(vcpu.vmcs["GUEST_PHYSICAL_ADDRESS"])
 
 
+def handle_vmx_instruction(vcpu: VirtualCpu, exit_: Exit) -> None:
+    """A VMX instruction (reasons 19-27, 50, 53): the guest is a hypervisor itself (L1) and this
+    monitor (L0) offers it VMX. The instruction is carried out on that VMX — the processor model
+    the native machine has (vlab.hw.vmx): VMsucceed or VMfail, a fault, or for VMLAUNCH and
+    VMRESUME the entry into L1's own guest (L2), whose exits then go to L1 as its VMCS says
+    (nested virtualization, as KVM's nVMX does it)."""
+    if not vcpu.machine.vmx.execute():
+        raise GuestException(f"{exit_.instruction}: #UD (CR4.VMXE is 0, or outside VMX "
+                             "operation: SDM vol. 3C, 30.3)", 6)
+    vcpu.advanced = True  # (done, or a fault delivered: nothing left to emulate)
+
+
 def vmx_handlers() -> HandlerTable:
     """vlab's root-mode handler table for the VT-x model (keyed by Intel basic exit reason)."""
     return HandlerTable({
@@ -163,4 +180,8 @@ def vmx_handlers() -> HandlerTable:
         ExitReason.INTERRUPT_WINDOW: handle_interrupt_window,
         ExitReason.TRIPLE_FAULT: handle_triple_fault, ExitReason.MONITOR_TRAP_FLAG: handle_monitor_trap,
         ExitReason.EPT_VIOLATION: handle_ept_violation,
+        **{reason: handle_vmx_instruction for reason in (
+            ExitReason.VMCLEAR, ExitReason.VMLAUNCH, ExitReason.VMPTRLD, ExitReason.VMPTRST,
+            ExitReason.VMREAD, ExitReason.VMRESUME, ExitReason.VMWRITE, ExitReason.VMXOFF,
+            ExitReason.VMXON, ExitReason.INVEPT, ExitReason.INVVPID)},
     })

@@ -13,6 +13,8 @@ at HOST_RIP (SDM vol. 3C, chapter 27). Each exit is in the lab's trap log, as th
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from vlab.hw.vmcs import (
     ACKNOWLEDGE_INTERRUPT_ON_EXIT,
     INTR_TYPE_EXTERNAL,
@@ -37,6 +39,7 @@ class NonRoot(VtX):
 
     title = "VMX non-root (a guest hypervisor's guest)"
     vmx_exits = dict(MNEMONICS)  # every VMX instruction exits in non-root operation (25.1.2)
+    state_name = "vmx guest"  # (beside the strategy's own "monitor" in snapshots)
 
     def __init__(self, unit: VmxUnit, owner: Strategy):
         # (EPT "on": the guest's control registers are the core's own, as on hardware with or
@@ -45,6 +48,12 @@ class NonRoot(VtX):
         self.unit = unit
         self.owner = owner  # the strategy whose machine this is: its trap log, its observers
         self.name = owner.name
+        #: who exits to whom, in the trap log: under native the hardware's VM exit into the
+        #: hypervisor; under vlab's VT-x model (L0) an exit of L2 reflected to L1
+        nested = owner.name != "native"
+        self.level = MappingProxyType({"level": "L2 → L1 (reflected by L0)" if nested
+                                       else "guest → hypervisor"})
+        self._root_cpuid = None  # the CPUID interceptor of root operation (L0's, if any)
 
     def attach(self, machine, trace) -> None:
         CodeScanner.attach(self, machine, trace)  # (the scanner and the monitor's parts only:
@@ -62,20 +71,25 @@ class NonRoot(VtX):
         CodeScanner.load_state(self, state)
 
     def resume(self, vmcs: Vmcs | None) -> None:
-        m = self.machine
         if vmcs is None:
             self._root()
         else:
-            self.vmcs = self.vcpu.vmcs = vmcs
-            m.monitor = self
-            m.core.on_cpuid(self._on_cpuid)
-            self._sync_mtf()
+            self._become_monitor(vmcs)
+
+    def _become_monitor(self, vmcs: Vmcs) -> None:
+        m = self.machine
+        self.vmcs = self.vcpu.vmcs = vmcs
+        if m.monitor is not self:
+            self._root_cpuid = m.core.cpuid_intercepted
+        m.monitor = self
+        m.core.on_cpuid(self._on_cpuid)
+        self._sync_mtf()
 
     def _root(self) -> None:
         """Root operation: nothing of non-root's stays hooked (CPUID, the monitor trap flag)."""
         m = self.machine
         m.monitor = self.unit.root_monitor
-        m.core.cpuid_intercepted = None
+        m.core.cpuid_intercepted = self._root_cpuid
         if self._mtf_hook is not None:
             m.core.remove_hook(self._mtf_hook)
             self._mtf_hook = None
@@ -86,10 +100,7 @@ class NonRoot(VtX):
         """The processor has loaded the guest state: non-root operation begins, with the event
         the VM-entry interruption-information field injects, if any (26.5)."""
         m = self.machine
-        self.vmcs = self.vcpu.vmcs = vmcs
-        m.monitor = self
-        m.core.on_cpuid(self._on_cpuid)
-        self._sync_mtf()
+        self._become_monitor(vmcs)
         raw = vmcs.vmread("VM_ENTRY_INTR_INFO_FIELD")
         info = InterruptionInfo.decode(raw)
         if info.valid:
@@ -115,6 +126,7 @@ class NonRoot(VtX):
         also_saved = {"GUEST_ACTIVITY_STATE": int(halted), "GUEST_INTERRUPTIBILITY_INFO": 0,
                       **(also_saved or {})}
         self.save_exit(reason, eip, insn, qual, intr, error_code, also_saved)
+        detail = self.level if detail is None else {**detail, **self.level}
         exit_ = self._exit(reason, eip, insn, qual, detail=detail, cost=self.exit_cost,
                            handler=GUEST_HYPERVISOR)
         self._root()
@@ -149,4 +161,17 @@ class NonRoot(VtX):
         super().interrupt(vector, error_code, software)
 
     def unmapped_ram(self, access: str, address: int) -> bool:
-        return False  # (all guest RAM is in the core: vlab's model of EPT is the identity)
+        """(vlab's model of the guest hypervisor's EPT is the identity: RAM the core lacks is
+        root operation's to map — vlab's own EPT under the vtx strategy, as L0's for L2)"""
+        return self.unit.root_monitor.unmapped_ram(access, address)
+
+    @property
+    def maps_ram_on_demand(self) -> bool:
+        return self.unit.root_monitor.maps_ram_on_demand
+
+    @maps_ram_on_demand.setter
+    def maps_ram_on_demand(self, value: bool) -> None:
+        """(set by the class it inherits from: root operation's monitor decides)"""
+
+    def prepare_descriptor_read(self, linear: int, write: bool) -> None:
+        self.unit.root_monitor.prepare_descriptor_read(linear, write)
