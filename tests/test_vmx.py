@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +236,45 @@ region: .fill 1024, 4, 0
     assert lab.exit_code == 0
     assert lab.read_u32("cr2_seen") == 0x0080_0000
     assert lab.read_u32("code_seen") == 0b010  # not present, write, supervisor
+
+
+# ------------------------------------------------------------------------ what the lab shows
+@pytest.mark.parametrize("strategy, picture, level", [
+    ("native", "hypervisor", "guest → hypervisor"), ("vtx", "nested", "L2 → L1 (reflected by L0)")])
+def test_the_views_show_the_guest_hypervisor_s_vmcs_and_its_levels(strategy, picture, level):
+    from vlab.ui import diagram, trap_log
+    from vlab.ui.views import VmcsView
+
+    lab = Lab(image=bundle(), strategy=strategy)
+    lab.run(max_instructions=64_805)  # (the kernel runs: two levels down under vtx)
+    assert "guest_vmx" in lab.capabilities
+    assert lab.guest_vmcs is lab.machine.vmx.vmcs
+    status = lab.guest_vmx()
+    assert status["guest running"] and status["entries"] == status["exits"] + 1
+    assert "guest_vmx" not in Lab("kernel", strategy=strategy).capabilities
+    html = VmcsView(lab).render()
+    assert "the guest hypervisor&#x27;s VMCS" in html
+    assert ("VMCS: the monitor" in html) == (strategy == "vtx")  # vlab's own, under vtx only
+    assert "HLT exiting" in html and "use I/O bitmaps" in html  # its controls, decoded
+    assert diagram.architecture(lab.capabilities) == picture
+    dot = diagram.dot_source(picture, "CPUID")
+    a, b = diagram.PICTURES[picture].exit_edge
+    lit = next(line for line in dot.splitlines() if f"n{a} -> n{b}" in line)
+    assert "#d62728" in lit and "last: CPUID" in lit
+    labels = [trap_log._label(e) for e in lab.trace if "level" in e.detail]  # noqa: SLF001
+    assert labels and all(f"[{level}]" in text for text in labels)
+
+
+def test_a_failed_vm_entry_says_why_in_the_vmcs_view():
+    from vlab.ui.views import VmcsView
+
+    src = (Path(__file__).parent / "conformance/programs/vmx_entry_failure.S")
+    lab = Lab(image=assemble(src.read_text(), "entry_failure",
+                             include_dirs=[src.parent]), strategy="native")
+    lab.break_on_exit("INVALID_GUEST_STATE")
+    lab.run()
+    (e,) = [x for x in lab.trace if x.reason == ExitReason.INVALID_GUEST_STATE]
+    assert e.detail["exit reason"] == "0x80000021"  # reason 33, bit 31 set (26.7)
+    assert "GUEST_RFLAGS" in e.detail["VM-entry failure"]  # the program's first bad field
+    html = VmcsView(lab).render()
+    assert "last failed VM entry" in html and "GUEST_RFLAGS" in html and "26.3.1.4" in html

@@ -201,6 +201,8 @@ class Lab:
         caps = set(self.strategy.capabilities)
         if "ept" in caps and not self.strategy.ept_enabled:
             caps.discard("ept")
+        if self.guest_vmcs is not None:
+            caps.add("guest_vmx")  # the guest is a hypervisor with a VMCS of its own
         return frozenset(caps)
 
     @property
@@ -347,6 +349,22 @@ class Lab:
         """The VMCS (VT-x model only): ``lab.vmcs.table()``, ``lab.vmcs["EXIT_QUALIFICATION"]``,
         ``lab.vmcs.set_control("HLT_EXITING", False)``."""
         return self.strategy.vmcs
+
+    @property
+    def guest_vmcs(self):
+        """The current VMCS of a guest that is a hypervisor itself (its VMPTRLD'd one, under
+        native or nested under vtx), or None."""
+        vmx = self.machine.vmx
+        return None if vmx is None or not vmx.on else vmx.vmcs
+
+    def guest_vmx(self) -> dict[str, Any] | None:
+        """A guest hypervisor's VMX as the processor keeps it (None outside VMX operation):
+        the current VMCS region, VM entries and exits so far, whether its guest runs now."""
+        vmx = self.machine.vmx
+        if vmx is None or not vmx.on:
+            return None
+        return {"vmxon region": vmx.vmxon_pointer, "current VMCS": vmx.current,
+                "entries": vmx.entries, "exits": vmx.exits, "guest running": vmx.non_root}
 
     @property
     def vcpu(self):

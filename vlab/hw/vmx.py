@@ -203,6 +203,10 @@ class NonRootDriver(Protocol):
         """A snapshot was restored: carry on in non-root operation with ``vmcs`` (None: in
         root operation)."""
 
+    def failed_entry(self, vmcs: Vmcs, reason: int, qualification: int, why: str) -> None:
+        """A VM entry failed after the checks of controls and host state (26.7): the guest
+        hypervisor continues at HOST_RIP with ``reason`` (bit 31 set) in the exit reason."""
+
 
 class VmxUnit:
     """The processor's VMX: capability MSRs, VMX operation, VMCS regions, VM entries and exits;
@@ -517,6 +521,7 @@ class VmxUnit:
         except GuestStateInvalid as e:
             v.entry_problem = str(e)
             self.exit_to_host(v, e.reason | ENTRY_FAILURE, e.qualification)
+            self.driver.failed_entry(v, e.reason, e.qualification, str(e))
             return
         v.entry_problem = None
         self.launched.add(self.current)

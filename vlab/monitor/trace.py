@@ -51,7 +51,8 @@ class ExitReason(enum.IntEnum):
     LDTR_TR_ACCESS = 47
     MONITOR_TRAP_FLAG = 37
     EPT_VIOLATION = 48
-    INVALID_GUEST_STATE = 33  # (a VM-entry failure: reported with bit 31 set)
+    INVALID_GUEST_STATE = 33  # (VM-entry failures: reported with bit 31 set)
+    MSR_LOADING = 34
     INVEPT = 50
     INVVPID = 53
     INVD = 13

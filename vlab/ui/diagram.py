@@ -26,6 +26,7 @@ class Picture:
     nodes: tuple[str, ...]
     edges: tuple[tuple[int, int, str], ...]
     clusters: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    exit_edge: tuple[int, int] = (1, 2)  # the arrow the last exit is drawn on
 
 
 PICTURES = {
@@ -45,6 +46,19 @@ PICTURES = {
                    ((0, 1, "int 0x80 (no exit)"), (1, 2, "VM exit"), (2, 1, "VM entry"),
                     (2, 3, "VMCS")),
                    (("VMX non-root", (0, 1)), ("VMX root", (2,)))),
+    # the guest is a hypervisor itself: natively (the CPU's VMX runs its guest), or nested under
+    # vlab's VT-x monitor (L0 runs L1, which runs L2; L2's exits reach L1 through L0)
+    "hypervisor": Picture(("guest kernel\nnon-root ring 0", "guest hypervisor\nVMX root",
+                           "CPU (VMX)"),
+                          ((0, 1, "VM exit (to HOST_RIP)"), (1, 0, "VMRESUME"),
+                           (1, 2, "VMXON, VMCS")),
+                          (("VMX non-root", (0,)), ("VMX root", (1,))), exit_edge=(0, 1)),
+    "nested": Picture(("L2: guest kernel\nnon-root ring 0", "L1: guest hypervisor\nnon-root ring 0",
+                       "L0: vlab's monitor\nVMX root", "CPU"),
+                      ((0, 2, "VM exit (L2)"), (2, 1, "reflected to L1"), (1, 2, "VM exit (L1)"),
+                       (2, 0, "VM entry (L2)"), (2, 3, "VMCS01, VMCS02")),
+                      (("L1's VMX non-root", (0,)), ("vlab's VMX non-root", (1,)),
+                       ("VMX root", (2,))), exit_edge=(0, 2)),
     "paravirt": Picture(("user task\\nring 3", "PV kernel\\nring 1", "hypervisor\\nring 0", "CPU"),
                         ((0, 1, "trap bounce"), (1, 2, "hypercall int 0x82"), (2, 1, "event / iret"),
                          (2, 3, "owns"))),
@@ -54,6 +68,8 @@ PICTURES = {
 def architecture(capabilities: Collection[str]) -> str:
     """The picture for a strategy with these capabilities (``lab.capabilities``): what the
     monitor has decides how the guest reaches it."""
+    if "guest_vmx" in capabilities:
+        return "nested" if "vmcs" in capabilities else "hypervisor"
     if "vmcs" in capabilities:
         return "vtx"
     if "hypercalls" in capabilities:
@@ -76,7 +92,7 @@ def dot_source(picture: str, last_exit: str | None = None) -> str:
     for i, label in enumerate(p.nodes):
         lines.append(f'  n{i} [label="{label}"];')
     for a, b, label in p.edges:
-        lit = last_exit is not None and a == 1 and b == 2
+        lit = last_exit is not None and (a, b) == p.exit_edge
         attrs = f'label="{label}' + (f"\\n(last: {last_exit})" if lit else "") + '"'
         if lit:
             attrs += ', color="#d62728", fontcolor="#d62728", penwidth=2.5'

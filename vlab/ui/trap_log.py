@@ -226,8 +226,10 @@ def _label(row) -> str:
     e = row
     decoded = e.detail.get("decoded") or e.detail.get("hypercall") or ""
     decoded = decoded if isinstance(decoded, str) else ""  # (an EPT violation's is a record)
+    level = e.detail.get("level")
     return " ".join(part for part in (
-        f"#{e.index} @{e.eip:#010x} {reason_text(e.reason)}", e.instruction,
+        f"#{e.index}" + (f" [{level}]" if level else ""),
+        f"@{e.eip:#010x} {reason_text(e.reason)}", e.instruction,
         f"· {decoded}" if decoded else "", f"q={e.qualification:#x}" if e.qualification else "",
         f"→ {e.handler}") if part)
 

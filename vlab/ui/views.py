@@ -322,23 +322,44 @@ class VmcsView(HtmlView):
     css = "vlab-vmcs"
 
     def render(self) -> str:
-        if "vmcs" not in self.lab.capabilities:
-            return "<i>no VMCS: the active strategy is not VT-x</i>"
-        table = self.lab.vmcs.table()
-        reason = next(r["value"] for r in table if r["field"] == "VM_EXIT_REASON")
-        out, placed = [], set()
-        for title, wanted in _VMCS_SECTIONS:
-            rows = [r for r in table if r["field"] not in placed and wanted(r["field"])]
-            placed.update(r["field"] for r in rows)
-            out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>{h(title)}</th></tr>")
-            out.extend(_vmcs_row(r, reason) for r in rows)
-        rest = [r for r in table if r["changed"] and r["field"] not in placed]
-        if rest:
-            out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>"
-                       "other fields the last exit changed</th></tr>")
-            out.extend(_vmcs_row(r, reason) for r in rest)
-        head = "".join(f"<th style='{CELL}'>{t}</th>" for t in ("field", "enc", "value", "meaning"))
-        return f"<table style='{TABLE};font-size:85%'><tr>{head}</tr>{''.join(out)}</table>"
+        lab = self.lab
+        caps = lab.capabilities
+        guest = lab.guest_vmcs
+        if "vmcs" not in caps and guest is None:
+            return ("<i>no VMCS: the active strategy is not VT-x, and the guest is no "
+                    "hypervisor with a VMCS of its own</i>")
+        parts = []
+        if "vmcs" in caps:
+            title = "vlab's VMCS: the monitor's, for its guest" + (" (L0 → L1)" if guest else "")
+            parts.append(f"<div><b>{h(title)}</b></div>" + _vmcs_table(lab.vmcs))
+        if guest is not None:
+            vmx = lab.guest_vmx()
+            level = "L1 → L2" if "vmcs" in caps else "the guest hypervisor → its guest"
+            head = (f"the guest hypervisor's VMCS ({level}), region {vmx['current VMCS']:#x}; "
+                    f"{vmx['entries']:,} VM entries, {vmx['exits']:,} exits")
+            problem = (f"<div style='{WRAP}'>last failed VM entry: {h(guest.entry_problem)}</div>"
+                       if guest.entry_problem else "")
+            parts.append(f"<div><b>{h(head)}</b></div>{problem}" + _vmcs_table(guest))
+        return "".join(parts)
+
+
+def _vmcs_table(vmcs) -> str:
+    """One VMCS, by section, each value beside its meaning."""
+    table = vmcs.table()
+    reason = next(r["value"] for r in table if r["field"] == "VM_EXIT_REASON")
+    out, placed = [], set()
+    for title, wanted in _VMCS_SECTIONS:
+        rows = [r for r in table if r["field"] not in placed and wanted(r["field"])]
+        placed.update(r["field"] for r in rows)
+        out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>{h(title)}</th></tr>")
+        out.extend(_vmcs_row(r, reason) for r in rows)
+    rest = [r for r in table if r["changed"] and r["field"] not in placed]
+    if rest:
+        out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>"
+                   "other fields the last exit changed</th></tr>")
+        out.extend(_vmcs_row(r, reason) for r in rest)
+    head = "".join(f"<th style='{CELL}'>{t}</th>" for t in ("field", "enc", "value", "meaning"))
+    return f"<table style='{TABLE};font-size:85%'><tr>{head}</tr>{''.join(out)}</table>"
 
 
 def _vmcs_row(r: dict, reason: int) -> str:

@@ -134,6 +134,15 @@ class NonRoot(VtX):
                                m.clock.defer_eip if in_hook else None)
         self.report_exit(exit_)
 
+    def failed_entry(self, vmcs: Vmcs, reason: int, qualification: int, why: str) -> None:
+        """In the trap log: the failed entry, as the exit it is (reason with bit 31 set)."""
+        eip = vmcs.vmread("GUEST_RIP")
+        exit_ = self._exit(ExitReason(reason), eip, None, qualification,
+                           detail={**self.level, "VM-entry failure": why,
+                                   "exit reason": f"{reason | 1 << 31:#010x}"},
+                           cost=self.exit_cost, handler=GUEST_HYPERVISOR)
+        self.report_exit(exit_)
+
     # ------------------------------------------------------------------ what exits
     def hlt(self) -> None:
         if self.vmcs.control("HLT_EXITING"):
