@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 
     gr = sub.add_parser("grade", help="grade a submission (or a folder of them) for an exercise")
     gr.add_argument("exercise", help="an exercise folder, e.g. exercises/03-serial, or its name")
-    gr.add_argument("submission", help="a .py or .ipynb file; a folder of submissions (a class); "
-                    "with --results, a folder holding one submission (Gradescope's layout)")
+    gr.add_argument("submission", help="a .py or .ipynb file (an assembly exercise: .S); a folder "
+                    "of submissions (a class); with --results, a folder holding one submission "
+                    "(Gradescope's layout)")
     gr.add_argument("--results", help="write Gradescope/otter results.json here (one submission)")
     gr.add_argument("--out", default="grades", help="folder for a class's results (default grades/)")
     gr.add_argument("--jobs", type=_positive, default=1, help="parallel processes for a class")

@@ -266,6 +266,15 @@ def _include_texts(source: str, include_dirs: list[Path]) -> str:
     return "".join(out)
 
 
+def program_text(source: str, *, prelude: bool = True, header: str = "", footer: str = "") -> str:
+    """The text :func:`assemble` gives the assembler for ``source``: the Intel-syntax prelude
+    (two lines), ``header``, the source, ``footer``, and the label that marks the end of code."""
+    text = (_PRELUDE if prelude else "") + header + source
+    if not text.endswith("\n"):
+        text += "\n"
+    return text + footer + _EPILOGUE
+
+
 def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
              defines: dict[str, int] | None = None, prelude: bool = True,
              include_dirs: list[Path] | None = None, use_cache: bool = True,
@@ -276,10 +285,7 @@ def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
     """
     dirs = [Path(d) for d in (include_dirs or [])] + [INCLUDE_DIR]
     defines = dict(defines or {})
-    text = (_PRELUDE if prelude else "") + header + source
-    if not text.endswith("\n"):
-        text += "\n"
-    text += footer + _EPILOGUE
+    text = program_text(source, prelude=prelude, header=header, footer=footer)
     shift = (2 if prelude else 0) + header.count("\n")
     as_bin, ld_bin, nm_bin, objcopy = (_tool(t) for t in ("as", "ld", "nm", "objcopy"))
     key = hashlib.sha256(repr((text, _include_texts(text, dirs), sorted(defines.items()), origin,
@@ -287,7 +293,7 @@ def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
     cached = cache_dir() / key
     if use_cache and cached.with_suffix(".bin").exists() and cached.with_suffix(".sym").exists():
         return Image(name, cached.with_suffix(".bin").read_bytes(), origin,
-                     _parse_symbols(cached.with_suffix(".sym").read_text()))
+                     parse_symbols(cached.with_suffix(".sym").read_text()))
     with tempfile.TemporaryDirectory(prefix="vlab-as-") as tmp:
         src = Path(tmp) / f"{name}.S"
         src.write_text(text)
@@ -315,7 +321,7 @@ def assemble(source: str, name: str = "program", origin: int = 0x100000, *,
         tmp_sym = cached.with_suffix(f".sym.{os.getpid()}")
         tmp_sym.write_text(syms)
         os.replace(tmp_sym, cached.with_suffix(".sym"))
-    return Image(name, code, origin, _parse_symbols(syms))
+    return Image(name, code, origin, parse_symbols(syms))
 
 
 _TOOLCHAIN: dict[str, str] = {}
@@ -328,7 +334,8 @@ def _toolchain_id(as_bin: str) -> str:
     return _TOOLCHAIN[as_bin]
 
 
-def _parse_symbols(nm_output: str) -> dict[str, int]:
+def parse_symbols(nm_output: str) -> dict[str, int]:
+    """The symbol map (label -> address) in the output of ``nm -n``."""
     syms = {}
     for line in nm_output.splitlines():
         parts = line.split()

@@ -9,16 +9,16 @@ from pathlib import Path
 from vlab.errors import VlabError
 from vlab.grading.core import grade, load_exercise
 
-SUFFIXES = (".py", ".ipynb")
+SUFFIXES = (".py", ".ipynb", ".S")  # (.S: an assembly exercise's)
 
 
 def submission_file(folder: Path) -> Path:
-    """The one submission (.py or .ipynb) in ``folder`` (what Gradescope hands over), or a
+    """The one submission (.py, .ipynb or .S) in ``folder`` (what Gradescope hands over), or a
     VlabError that says why there is none."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
     if len(files) != 1:
         what = ", ".join(p.name for p in files) or "none"
-        raise VlabError(f"{folder.name}: expected exactly one .py or .ipynb file, found {what}")
+        raise VlabError(f"{folder.name}: expected exactly one .py, .ipynb or .S file, found {what}")
     return files[0]
 
 
@@ -37,7 +37,7 @@ def submissions(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
             except VlabError as e:
                 skipped[p.name] = str(e)
         else:
-            skipped[p.name] = "not a .py or .ipynb file, nor a folder holding one"
+            skipped[p.name] = "not a .py, .ipynb or .S file, nor a folder holding one"
     return found, skipped
 
 

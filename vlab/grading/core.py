@@ -147,12 +147,19 @@ class Scenario:
     #: the disk the guest gets (sectors, filled as vlab.hw.disk.pattern fills them); None: a
     #: catalogued guest's own, and none for a .S file
     disk: int | None = None
+    #: An assembly exercise's program around the guest: ``program(guest_image, assembler)``
+    #: returns the image to run, built with ``assembler`` (the student's: vlab.grading.asm),
+    #: or with vlab's own parts when ``assembler`` is None (the reference run).
+    program: Callable[[Any, Any], Any] | None = None
 
     @property
     def max_score(self) -> float:
         return sum(c.points for c in self.checks)
 
-    def make_lab(self):
+    def make_lab(self, assembler=None):
+        """The scenario's Lab (for an assembly exercise: its program built with ``assembler``,
+        the student's, or vlab's own parts when None)."""
+        from vlab import guests
         from vlab.isa import assemble
         from vlab.lab import Lab
 
@@ -161,13 +168,16 @@ class Scenario:
             path = (self.directory or Path(".")) / "guests" / self.guest
             guest = assemble(path.read_text(), Path(self.guest).stem, include_dirs=[path.parent])
         elif self.defines:
-            from vlab import guests
-
             info = guests.info(self.guest)
             guest = assemble(info.source.read_text(), self.guest,
                              defines={**dict(info.defines), **self.defines},
                              include_dirs=[info.source.parent])
             disk = disk or info.disk or None
+        if self.program is not None:
+            if isinstance(guest, str):
+                disk = disk or guests.info(guest).disk or None
+                guest = guests.build(guest)
+            guest = self.program(guest, assembler)
         lab = Lab(guest, self.strategy, budget=self.budget,
                   strategy_options=self.strategy_options, disk=disk)
         if self.setup is not None:
@@ -202,8 +212,8 @@ class ScenarioResult:
         return text
 
 
-def _seeded(scenario: Scenario, seed: int):
-    lab = scenario.make_lab()
+def _seeded(scenario: Scenario, seed: int, assembler=None):
+    lab = scenario.make_lab(assembler)
     if scenario.seed_symbol is not None:  # (the grader writes guest memory: an internal act)
         lab.machine.memory.write_physical(lab.image.symbols[scenario.seed_symbol],
                                           seed.to_bytes(4, "little"))
@@ -218,7 +228,35 @@ def _run_scenario(scenario: Scenario, student: Student, references: dict) -> Sce
     student.new_scenario()
     for name, key in scenario.install.items():
         lab.handlers[key] = RemoteHandler(student, name)
+    return _judge(scenario, lab, references, seed)
 
+
+def _run_program_scenario(scenario: Scenario, assembler, references: dict) -> ScenarioResult:
+    """An assembly exercise's scenario: its program built with the student's file (in the
+    sandbox), run in the grader's machine, judged against the same program built with vlab's
+    own parts."""
+    from vlab.errors import AssemblyError
+
+    if scenario.name not in references:
+        references[scenario.name] = (None, secrets.randbits(31))
+    seed = references[scenario.name][1]
+    try:
+        lab = _seeded(scenario, seed, assembler)
+    except (AssemblyError, VlabError) as e:  # nothing to run: every check of it fails
+        why = "your file does not assemble" if isinstance(e, AssemblyError) else \
+            "the program cannot be built"
+        lines = [f"[fail] {c.description}: {why}" for c in scenario.checks]
+        return ScenarioResult(scenario.name, 0.0, scenario.max_score, scenario.visibility,
+                              lines + str(e).splitlines()[:MESSAGE_LINES + 2], [])
+    return _judge(scenario, lab, references, seed)
+
+
+MESSAGE_LINES = 20  # lines of an assembler's complaint in a scenario's feedback
+
+
+def _judge(scenario: Scenario, lab, references: dict, seed: int) -> ScenarioResult:
+    """Run ``lab`` (the student's) within the scenario's limits, the reference once, then the
+    checks."""
     def cap(exit_) -> None:
         if lab.trace.total >= scenario.max_exits:
             raise BudgetExhausted(f"the guest made {scenario.max_exits:,} exits without reaching "
@@ -282,6 +320,12 @@ class Exercise:
     #: the task does not need is refused, so a shortcut around the task (replaying the guest's
     #: output, stopping it early, injecting what it waits for) is too.
     allowed: frozenset[str] | None = None
+    #: "python": the submission is a .py file of handlers, run in the sandbox; "assembly": one
+    #: assembly file that the scenarios' programs include (``Scenario.program``) under the name
+    #: ``submission_name``, assembled in the sandbox (:mod:`vlab.grading.asm`); ``handlers``
+    #: then names the labels it must define.
+    language: str = "python"
+    submission_name: str | None = None
 
     @property
     def task(self) -> str:
@@ -344,6 +388,8 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True,
             source.write_text(handler_source(submission))
             return grade(ex, source, hidden, isolation)
     started = time.monotonic()
+    if ex.language == "assembly":
+        return _grade_assembly(ex, submission, isolation, started)
     student = Student(submission, ex.handlers, isolation, ex.allowed)
     results, references = [], {}
     try:
@@ -353,6 +399,20 @@ def grade(exercise: Exercise | str, submission: str | Path, hidden: bool = True,
         problem = student.error
         output = student.close()
     return GradeReport(ex.name, results, output, problem, student.isolation,
+                       time.monotonic() - started)
+
+
+def _grade_assembly(ex: Exercise, submission: Path, isolation: str,
+                    started: float) -> GradeReport:
+    """An assembly exercise: each scenario's program is built with the submission, assembled
+    in the sandbox (vlab.grading.asm), and run in the grader's machine."""
+    from vlab.grading.asm import SubmissionAssembler
+
+    assembler = SubmissionAssembler(submission, ex.submission_name or "submission.S", isolation)
+    results, references = [], {}
+    for scenario in ex.scenarios:
+        results.append(_run_program_scenario(scenario, assembler, references))
+    return GradeReport(ex.name, results, "", assembler.problem, assembler.isolation,
                        time.monotonic() - started)
 
 

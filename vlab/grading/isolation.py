@@ -195,21 +195,24 @@ def _drop_to(uid: int):
     return drop
 
 
-def limits(uid: int | None, confined_to: list[str] | None = None):
+def limits(uid: int | None, confined_to: list[str] | None = None, *,
+           writable: list[str] = (), processes: bool = False, cpu: int = CPU_LIMIT,
+           file_size: int = FILE_LIMIT):
     """What to do in a submission's process before it starts: a session of its own, resource
-    limits, as root another uid, and with ``confined_to`` Landlock and seccomp (read beneath
-    those paths only)."""
+    limits (``cpu`` seconds, files of ``file_size`` bytes), as root another uid, and with
+    ``confined_to`` Landlock and seccomp (read beneath those paths only, write beneath
+    ``writable`` only; ``processes``: no seccomp, it may start processes)."""
     def apply() -> None:
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
         # a backstop only: the grader's budget is per call and per scenario (sandbox.py)
-        resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         if uid is not None:
             _drop_to(uid)()
             resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))  # no fork bomb
         if confined_to is not None:
-            landlock.confine(confined_to)
+            landlock.confine(confined_to, writable, processes)
         # last: until exec the child holds every descriptor its parent had open, and Landlock
         # needs a few more of its own
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))

@@ -31,6 +31,9 @@ _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
 
 # access rights (linux/landlock.h) and the ABI that introduced each
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1, 2, 4, 8
+#: what a writable folder allows besides reading and writing: REMOVE_FILE, MAKE_REG, TRUNCATE
+#: (ABI 3; masked off below it)
+_FILES = (1 << 5) | (1 << 8) | (1 << 14)
 _FS_RIGHTS = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
 _NET_TCP = 3  # BIND_TCP | CONNECT_TCP, ABI 4
 _SCOPE_ALL = 3  # ABSTRACT_UNIX_SOCKET | SIGNAL, ABI 6
@@ -63,10 +66,12 @@ def describe() -> str:
     return ", ".join(parts)
 
 
-def confine(readable: list[str]) -> None:
+def confine(readable: list[str], writable: list[str] = (), processes: bool = False) -> None:
     """Confine the calling process (and all it will start) for good: read and execute beneath
-    ``readable`` only, write nowhere, and the network and signal limits this kernel supports.
-    Raises :class:`Unavailable` if the kernel has no Landlock (nothing is then changed)."""
+    ``readable`` only, write nowhere but beneath ``writable`` (files only: no links, devices,
+    sockets or pipes), and the network and signal limits this kernel supports; then the
+    seccomp filter, unless ``processes`` (a process that must start others: the assembler's
+    driver). Raises :class:`Unavailable` if the kernel has no Landlock (nothing is changed)."""
     version = abi()
     if version < 1:
         raise Unavailable("this kernel has no Landlock (Linux 5.13 or later, with lsm=landlock)")
@@ -77,13 +82,15 @@ def confine(readable: list[str]) -> None:
     ruleset = _check(_libc.syscall(_CREATE_RULESET, attr[:size], ctypes.c_size_t(size),
                                    ctypes.c_uint32(0)))
     try:
-        for path in readable:
+        rules = [(p, _EXECUTE | _READ_FILE | (_READ_DIR if os.path.isdir(p) else 0))
+                 for p in readable]
+        rules += [(p, _READ_FILE | _READ_DIR | _WRITE_FILE | _FILES & fs) for p in writable]
+        for path, rights in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except (FileNotFoundError, NotADirectoryError):
                 continue  # not on this machine: nothing to allow
             try:
-                rights = _EXECUTE | _READ_FILE | (_READ_DIR if os.path.isdir(path) else 0)
                 rule = struct.pack("=Qi", rights, fd)
                 _check(_libc.syscall(_ADD_RULE, ruleset, _PATH_BENEATH, rule, ctypes.c_uint32(0)))
             finally:
@@ -92,7 +99,8 @@ def confine(readable: list[str]) -> None:
         _check(_libc.syscall(_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)))
     finally:
         os.close(ruleset)
-    _seccomp()
+    if not processes:
+        _seccomp()
 
 
 def _check(result: int) -> int:

@@ -360,6 +360,9 @@ _start:
 .ifdef HV_STATS
     or byte ptr [io_bitmap_a + (EXIT_PORT >> 3)], 1 << (EXIT_PORT & 7)
 .endif
+.ifdef TRAP_EXIT_PORT                   # (--defsym TRAP_EXIT_PORT=1, as exercise 11 builds it:
+    or byte ptr [io_bitmap_a + (EXIT_PORT >> 3)], 1 << (EXIT_PORT & 7)  # the exit port exits
+.endif                                  # too, an OUT with an immediate port: bit 6 of table 27-5)
     VMW IO_BITMAP_A, offset io_bitmap_a
     VMW IO_BITMAP_A+1, 0
     VMW IO_BITMAP_B, offset io_bitmap_b
@@ -496,6 +499,19 @@ _start:
     mov ecx, IA32_SYSENTER_EIP
     rdmsr
     VMW GUEST_SYSENTER_EIP, eax
+.ifdef ENTRY_BUG
+    # (--defsym ENTRY_BUG=N: one guest-state field made wrong on purpose, so that the VM entry
+    # fails with exit reason 33 and bit 31 set (26.7), for exercise 11 and notebook 10 to
+    # diagnose. 1: RFLAGS bit 1 clear (26.3.1.4); 2: a VMCS link pointer that is not all ones
+    # (26.3.1.5, exit qualification 4); 3: an activity state this CPU does not have (26.3.1.5).)
+.if ENTRY_BUG == 1
+    VMW GUEST_RFLAGS, 0
+.elseif ENTRY_BUG == 2
+    VMW VMCS_LINK_POINTER, 0
+.else
+    VMW GUEST_ACTIVITY_STATE, 3         # wait-for-SIPI
+.endif
+.endif
 
     # --- 4. Launch, with the guest's general registers as the machine starts them (zero).
     xor eax, eax
@@ -510,6 +526,26 @@ launch:
     jmp vmx_insn_failed                 # entry that fails later exits to vmexit (26.7)
 
 # --------------------------------------------------------------------------------- exits
+.ifdef HANDLERS
+# (--defsym HANDLERS=1, exercise 11: the exit handlers are the student's file handlers.S,
+# included here in place of this hypervisor's own below.) Every VM exit lands at vmexit
+# (HOST_RIP) with the guest's general registers as the guest left them (27.3): they are saved
+# with PUSHAD, ebp points at them (R_EAX ... R_EDI), and handle_exit is called. When it
+# returns, the registers are restored from there and the guest resumes (VMRESUME) at
+# GUEST_RIP, in GUEST_ACTIVITY_STATE: advancing past the instruction is the handler's job.
+vmexit:
+    pushad
+    mov ebp, esp
+    cld
+    inc dword ptr [exits_total]
+    call handle_exit
+    popad
+    vmresume                            # returns only if it fails (30.3)
+    jmp vmx_insn_failed
+
+.include "handlers.S"
+
+.else
 # 5. Every VM exit lands here (HOST_RIP) with the guest's general registers as the guest left
 # them: VMX saves only RIP, RSP, RFLAGS and the rest of the guest-state area (27.3).
 vmexit:
@@ -714,6 +750,8 @@ set_gpr:
     ret
 1:  mov edx, GUEST_RSP
     jmp vmw
+
+.endif  # HANDLERS
 
 # --------------------------------------------------------------------------------- helpers
 # adjust_controls: eax = (wanted eax | allowed-0) & allowed-1 of the capability MSR ecx (A.3):
