@@ -1,4 +1,4 @@
-"""Notebooks 05-09 (the course, second edition): what an instructor found wrong in them stays
+"""Notebooks 05-10 (the course, second edition): what an instructor found wrong in them stays
 fixed, and what they must contain stays there. Mostly static (``test_notebooks.py`` executes every
 notebook, and with it every ``assert`` of every check cell); executed here: each notebook that
 plots, other than 07 (``test_notebooks.py::test_comparison_plot_comes_from_measured_runs``
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = {p.name[:2]: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
-OURS = ["05", "06", "07", "08", "09"]
+OURS = ["05", "06", "07", "08", "09", "10"]
 
 
 def _cells(number: str) -> list:
@@ -179,3 +179,25 @@ def test_09_measures_every_exit_cites_its_sources_and_measures_the_ring():
     assert "> 10 * per_kib(" in checks and "3 * (66 - 34)" in checks and "5 * (66 - 34)" in checks
     assert "../exercises/10-blk-ring/README.md" in md
     assert "completed when" not in md  # (no placeholder left)
+
+
+# ---------------------------------------------------------------------------- 10
+def test_10_walks_through_the_mini_hypervisor_and_measures_each_step():
+    md, code, checks = _markdown("10"), _code("10"), _checks("10")
+    # (a) the SDM sections the text relies on, and the exercise it links
+    for section in ("23.7", "A.3", "24.4.2", "25.3", "26.2", "26.3.1.4", "26.7", "27.2", "30.4"):
+        assert section in md, section
+    assert "../exercises/11-hypervisor/README.md" in md
+    # (b) the hypervisor is the guest's own program on the native machine, stepped, not modelled
+    assert 'Lab(image=hypervisor.bundle(), strategy="native")' in code
+    assert 'lab.run(until="launch")' in code and 'lab.break_on_exit("CPUID")' in code
+    assert "lab.guest_vmcs.table()" in code and "lab.machine.vmx.msrs" in code
+    # (c) what the checks hold it to: allowed settings, the exit's fields, the console, failures
+    assert "chosen & allowed0 == allowed0 and chosen & ~allowed1 == 0" in checks
+    assert '== (10, 0, 2)' in checks and 'full.console == native.console' in checks
+    assert "0x80000021" in checks and '["VM_INSTRUCTION_ERROR"] == 7' in checks
+    # (d) the nesting section exists, runs the same image under vtx and measures the reflection
+    assert re.search(r"^## \d+ · Nesting: the same hypervisor under vlab's VT-x$", md, re.M)
+    assert 'Lab(image=hypervisor.bundle(), strategy="vtx")' in code
+    assert "l2 == Counter(full.trace.counts())" in checks
+    assert "nested.instructions == full.instructions" in checks

@@ -60,8 +60,10 @@ def bundle(guest: Image | None = None, *, stats: bool = False, defines: dict | N
         raise VlabError(f"{guest.name} ends at {end:#x}, inside the hypervisor ({HV_BASE:#x})")
     hv = build(guest.entry, stats=stats, defines=defines, assembler=assembler)
     code = guest.code + bytes(HV_BASE - ORIGIN - len(guest.code)) + hv.code
-    symbols = dict(hv.symbols)
-    symbols.update({f"guest.{name}": address for name, address in guest.symbols.items()})
+    # (the guest's first: where a hypervisor constant has the same value, e.g. GUEST_ENTRY, the
+    # guest's label names the address)
+    symbols = {f"guest.{name}": address for name, address in guest.symbols.items()}
+    symbols.update(hv.symbols)
     if "_start" not in hv.symbols:
         raise VlabError("the hypervisor has no _start")
     return Image(f"hypervisor+{guest.name}", code, ORIGIN, symbols, entry=hv.symbols["_start"])

@@ -500,16 +500,23 @@ _start:
     rdmsr
     VMW GUEST_SYSENTER_EIP, eax
 .ifdef ENTRY_BUG
-    # (--defsym ENTRY_BUG=N: one guest-state field made wrong on purpose, so that the VM entry
-    # fails with exit reason 33 and bit 31 set (26.7), for exercise 11 and notebook 10 to
-    # diagnose. 1: RFLAGS bit 1 clear (26.3.1.4); 2: a VMCS link pointer that is not all ones
-    # (26.3.1.5, exit qualification 4); 3: an activity state this CPU does not have (26.3.1.5).)
+    # (--defsym ENTRY_BUG=N: one VMCS field made wrong on purpose, for exercise 11 and notebook
+    # 10 to diagnose. A guest-state field fails the VM entry after the instruction, as an exit
+    # with reason 33 and bit 31 set (26.7): 1 RFLAGS bit 1 clear (26.3.1.4); 2 a VMCS link
+    # pointer that is not all ones (26.3.1.5, exit qualification 4); 3 an activity state this
+    # CPU does not have (26.3.1.5). A control or host-state field makes VMLAUNCH itself fail,
+    # VMfailValid (30.4): 4 a CR3-target count over 4 (26.2.1.1, error 7); 5 a null host SS
+    # selector (26.2.3, error 8).)
 .if ENTRY_BUG == 1
     VMW GUEST_RFLAGS, 0
 .elseif ENTRY_BUG == 2
     VMW VMCS_LINK_POINTER, 0
-.else
+.elseif ENTRY_BUG == 3
     VMW GUEST_ACTIVITY_STATE, 3         # wait-for-SIPI
+.elseif ENTRY_BUG == 4
+    VMW CR3_TARGET_COUNT, 5
+.else
+    VMW HOST_SS_SELECTOR, 0
 .endif
 .endif
 
