@@ -278,3 +278,135 @@ def test_a_failed_vm_entry_says_why_in_the_vmcs_view():
     assert "GUEST_RFLAGS" in e.detail["VM-entry failure"]  # the program's first bad field
     html = VmcsView(lab).render()
     assert "last failed VM entry" in html and "GUEST_RFLAGS" in html and "26.3.1.4" in html
+
+
+# ------------------------------------------------------------------------ hostile VMCS contents
+_FUZZ = """
+.include "conf.inc"
+.include "vmx.inc"
+main:
+    mov eax, offset guest
+    call vmx_guest
+    mov esi, offset pairs
+1:  mov edx, [esi]
+    cmp edx, -1
+    je 2f
+    mov eax, [esi + 4]
+    vmwrite edx, eax                    # (a read-only or unsupported field just fails)
+    add esi, 8
+    jmp 1b
+2:  VMENTER vmlaunch, "vmlaunch", exited
+    EXIT 0
+exited:
+    SHOW_REASON
+    EXIT 0
+guest:
+    vmcall
+    jmp guest
+.data
+.align 4
+pairs:
+"""
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_vmcs_contents_never_break_the_lab(seed):
+    """VMWRITEs of random values into random fields of a working VMCS, then VMLAUNCH: whatever
+    happens is the SDM's (VMfail, a failed entry, an exit) or the guest's own fault, reported
+    as a vlab error with a message — never an exception of another kind."""
+    import random
+
+    from vlab.errors import VlabError
+    from vlab.hw.vmcs import FIELDS
+
+    rng = random.Random(seed)
+    names = sorted(FIELDS)
+    pairs = []
+    for _ in range(rng.randint(1, 6)):
+        name = rng.choice(names)
+        value = rng.choice([0, 1, 0xFFFF_FFFF, rng.getrandbits(32), rng.getrandbits(8) << 3])
+        pairs.append(f"    .long {FIELDS[name]:#x}, {value:#x}  # {name}")
+    src = _FUZZ + "\n".join(pairs) + "\n    .long -1, -1\n"
+    programs = Path(__file__).parent / "conformance/programs"
+    lab = Lab(image=assemble(src, f"vmcs_fuzz_{seed}", include_dirs=[programs]),
+              strategy="native", budget=200_000)
+    try:
+        lab.run()
+    except VlabError as e:
+        assert str(e)  # a clear message (a guest that broke itself: a triple fault, a hang ...)
+        return
+    assert lab.console.endswith("\n")  # it printed what the VMLAUNCH did, then exited
+
+
+# ------------------------------------------------------------------------ the Bochs cases, on vlab
+# tests/test_hypervisor_bochs.py runs these guests under the mini hypervisor on Bochs; here the
+# same guests and the same expectations under vlab, on bare metal and nested.
+def _hv_run(guest_src: str, name: str, strategy: str):
+    from tests.test_hypervisor_bochs import _stats
+
+    lab = Lab(image=hypervisor.bundle(assemble(guest_src, name), stats=True), strategy=strategy)
+    lab.run()
+    console, exits = _stats(lab.console) if "hv: exits" in lab.console else (lab.console, {})
+    return lab, console, exits
+
+
+@pytest.mark.parametrize("strategy", ["native", "vtx"])
+def test_control_registers_read_as_on_bare_metal_under_the_hypervisor(strategy):
+    from tests.test_hypervisor_bochs import CONTROL_REGISTERS
+
+    bare = Lab(image=assemble(CONTROL_REGISTERS, "control_registers"))
+    bare.run()
+    lab, console, exits = _hv_run(CONTROL_REGISTERS, "control_registers", strategy)
+    assert bare.console == "0x00000011 0x00000000 0x00000031 0x00000011 0x00000010 0x00000011\n"
+    assert console == bare.console  # CR0.NE and CR4.VMXE hidden by the read shadows
+    assert exits["cr"] == 2  # both writes of CR0.NE; CR4.PSE is not masked
+    reflected = Counter(e.reason for e in lab.trace if "level" in e.detail)
+    assert reflected[ExitReason.CR_ACCESS] == 2
+
+
+@pytest.mark.parametrize("strategy", ["native", "vtx"])
+def test_the_guest_hypervisor_s_ept_keeps_its_guest_out(strategy):
+    """The hypervisor's EPT leaves out its own memory (0x180000-0x1FFFFF): the guest's write
+    there is an EPT violation (reason 48, SDM vol. 3C 28.2.3) with the guest-physical address,
+    and the write does not happen."""
+    from tests.test_hypervisor_bochs import TOUCH_HYPERVISOR
+
+    lab, console, _ = _hv_run(TOUCH_HYPERVISOR, "touch", strategy)
+    assert console == "writing to 0x180000\nhv: EPT violation at guest-physical 0x00180000\n"
+    assert lab.exit_code == 0x45
+    (e,) = [x for x in lab.trace if x.reason == ExitReason.EPT_VIOLATION and "level" in x.detail]
+    assert e.detail["gpa"] == 0x180000 and e.qualification & 0x2  # a data write
+    assert lab.guest_vmcs["GUEST_PHYSICAL_ADDRESS"] == 0x180000
+    assert e.instruction == "mov dword ptr [0x180000], 0"  # the write itself, undone: RIP at it
+
+
+@pytest.mark.parametrize("strategy", ["native", "vtx"])
+def test_a_guest_triple_fault_is_a_vm_exit_for_the_hypervisor(strategy):
+    from tests.conformance.test_bochs import TRIPLE_FAULT
+
+    lab, console, _ = _hv_run(TRIPLE_FAULT, "triple_fault", strategy)
+    assert console.startswith("before\nhv: the guest triple-faulted, RIP 0x")
+    assert lab.exit_code == 0x46
+    assert any(e.reason == ExitReason.TRIPLE_FAULT and "level" in e.detail for e in lab.trace)
+
+
+@pytest.mark.parametrize("strategy", ["native", "vtx"])
+def test_the_guest_starts_in_the_machine_s_boot_state(strategy):
+    from tests.conformance.test_bochs import BOOT_STATE
+
+    bare = Lab(image=assemble(BOOT_STATE, "boot_state"))
+    bare.run()
+    _, console, _ = _hv_run(BOOT_STATE, "boot_state", strategy)
+    assert console == bare.console and "ltr 0x38 again: ok" in console
+
+
+@pytest.mark.parametrize("name", ["paging", "disk"])
+def test_other_kernels_run_unmodified_under_the_hypervisor(name):
+    from vlab import guests
+
+    bare = Lab(name)
+    bare.run()
+    lab = Lab(image=hypervisor.bundle(guests.build(name)), strategy="native",
+              disk=guests.info(name).disk or None)
+    lab.run()
+    assert lab.console == bare.console and lab.exit_code == bare.exit_code

@@ -81,7 +81,8 @@ class Slice:
     stop_req: tuple[str, Any] | None = None
     error: VlabError | None = None
     unmapped: tuple[int, int, bool] | None = None  # (address, size, fetch)
-    fetch_miss: int | None = None  # a fetch from RAM a monitor maps on first touch
+    fetch_miss: int | None = None  # a fetch from RAM a monitor maps on first touch (or an
+    miss_access: str = "fetch"  # access the monitor handles once the core has stopped)
     skip_bp: int | None = None  # resuming from this breakpoint: let it execute once
     skipped: tuple[int, int] | None = None  # (address, counter) of that one execution
     prev_eip: int | None = None  # (watching for IF) the instruction that ran last
@@ -553,7 +554,7 @@ class Clock:
         self.trampoline_ring = None
         if s.fetch_miss is not None and s.error is None and uc_error is not None:
             try:  # a fetch from guest RAM the monitor maps on first touch: map, then go on
-                m.monitor.unmapped_ram("fetch", s.fetch_miss)
+                m.monitor.unmapped_ram(s.miss_access, s.fetch_miss)
                 if m.watch.active:
                     m.watch.close()  # (a data breakpoint's page comes in open)
             except VlabError as e:

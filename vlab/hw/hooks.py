@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 FAULT_STORM = 10_000  # the same fault this often with nothing retired: the guest is stuck
 _ACCESS = {unicorn.UC_MEM_READ_UNMAPPED: "read", unicorn.UC_MEM_WRITE_UNMAPPED: "write",
-           unicorn.UC_MEM_FETCH_UNMAPPED: "fetch"}
+           unicorn.UC_MEM_FETCH_UNMAPPED: "fetch", unicorn.UC_MEM_READ_PROT: "read",
+           unicorn.UC_MEM_WRITE_PROT: "write", unicorn.UC_MEM_FETCH_PROT: "fetch"}
+_PROTECTION_FAULTS = frozenset({unicorn.UC_MEM_READ_PROT, unicorn.UC_MEM_WRITE_PROT,
+                                unicorn.UC_MEM_FETCH_PROT})
 
 
 class Hooks:
@@ -39,8 +42,8 @@ class Hooks:
         uc = machine.core.uc
         uc.hook_add(unicorn.UC_HOOK_INTR, self._interrupt)
         uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._invalid)
-        uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED,
-                    self._unmapped)
+        uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED
+                    | unicorn.UC_HOOK_MEM_PROT, self._unmapped)  # (sealed RAM: Memory.seal_ram)
         uc.hook_add(unicorn.UC_HOOK_CODE, self._monitor_code, None, layout.MONITOR_BASE,
                     layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
@@ -206,7 +209,7 @@ class Hooks:
         m.clock.fault_eip = eip
         m.clock.fault_software = False
         m.clock.faults += 1
-        m.clock.fault_text_if_known = m.instruction_text(eip) or m.hex_bytes(eip)
+        m.clock.fault_text_if_known = None  # (decoded when a message needs it: clock.fault_text)
         vector = 6
         if self._is_int1(eip):  # INT1 (ICEBP, F1): a trap-like #DB after the instruction,
             vector = 1          # with no gate DPL check (SDM vol. 3, 6.4 and 18.3.1.5); the
@@ -236,11 +239,16 @@ class Hooks:
                   _: object) -> bool:
         m = self._m
         s = m.clock.slice or Slice()
+        if access in _PROTECTION_FAULTS:  # sealed guest RAM (a guest hypervisor's EPT leaves
+            if m.monitor.defers_unmapped(address):  # it out); other sealed pages are the
+                s.fetch_miss, s.miss_access = address, _ACCESS[access]  # data watch's
+            return False
         if m.monitor.maps_ram_on_demand and 0 <= address < m.memory.ram_size:
-            if access == unicorn.UC_MEM_FETCH_UNMAPPED:
+            if access == unicorn.UC_MEM_FETCH_UNMAPPED or m.monitor.defers_unmapped(address):
                 # (mapped from outside the run: a page that appears in the middle of a
-                # translation would escape the core's self-modifying-code tracking)
-                s.fetch_miss = address
+                # translation would escape the core's self-modifying-code tracking; an exit
+                # that leaves the access undone happens there too)
+                s.fetch_miss, s.miss_access = address, _ACCESS.get(access, "read")
                 return False
             try:  # guest RAM the monitor maps on first touch (EPT): the access is retried
                 mapped = m.monitor.unmapped_ram(_ACCESS.get(access, "read"), address)

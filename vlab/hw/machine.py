@@ -79,6 +79,10 @@ class MachineMonitor(Protocol):
     def unmapped_ram(self, access: str, address: int) -> bool:
         """Guest RAM not in the core was touched; True once it is mapped (the access retries)."""
 
+    def defers_unmapped(self, address: int) -> bool:
+        """Must an access to this unmapped guest RAM stop the core first, and reach
+        :meth:`unmapped_ram` after it (an exit that leaves the instruction undone)?"""
+
     def page_fault_raised(self, address: int) -> None:
         """vlab raised a #PF itself while delivering an event (CR2 is ``address``)."""
 
@@ -139,6 +143,13 @@ class BareMetal:
 
     def unmapped_ram(self, access: str, address: int) -> bool:
         return False
+
+    def defers_unmapped(self, address: int) -> bool:
+        return False
+
+    def mapped_frames(self, frame: int) -> bool:
+        """Is guest frame ``frame`` in the core (all of RAM is, on the bare machine)?"""
+        return True
 
     def page_fault_raised(self, address: int) -> None:
         """CR2 is already set by the machine."""

@@ -86,6 +86,14 @@ class Memory:
         """Take guest frame ``frame`` out of the core again."""
         self._m.core.uc.mem_unmap(frame << 12, paging.PAGE)
 
+    def seal_ram(self, start: int, end: int, sealed: bool = True) -> None:
+        """Make guest RAM [start, end) (whole pages, in the core) inaccessible to the guest, or
+        accessible again: an access then stops the core (a protection fault the machine's hook
+        hands to the monitor). The core keeps its translations (unmapping would drop them)."""
+        uc = self._m.core.uc
+        uc.mem_protect(start, end - start, unicorn.UC_PROT_NONE if sealed else unicorn.UC_PROT_ALL)
+        self.flush_tlb()
+
     def map_ram_page(self, frame: int) -> None:
         """Put guest frame ``frame`` back into the core (the same host bytes)."""
         self._m.core.uc.mem_map_ptr(frame << 12, paging.PAGE, unicorn.UC_PROT_ALL,

@@ -229,6 +229,9 @@ class VmxUnit:
         self.regions: dict[int, Vmcs] = {}
         self.launched: set[int] = set()
         self.entries = self.exits = 0
+        #: what the processor has read of the guest hypervisor's EPT: EPTP -> the guest RAM it
+        #: leaves out (kept until INVEPT, as a processor caches EPT translations: 28.3)
+        self._ept_walks: dict[int, tuple[tuple[int, int], ...]] = {}
 
     # ------------------------------------------------------------------ snapshots
     def save_state(self) -> tuple:
@@ -382,6 +385,7 @@ class VmxUnit:
 
     def _vmxoff(self, insn: Instruction) -> None:
         self.on, self.vmxon_pointer, self.current = False, None, INVALID_POINTER
+        self._ept_walks.clear()
         if self.modes[0] == "root":
             self._m.cpu.vmx_mode = "off"
         self._succeed(insn)
@@ -464,15 +468,66 @@ class VmxUnit:
         self._fail(insn, 1)  # (no dual-monitor treatment of SMM)
 
     def _invept(self, insn: Instruction) -> None:
-        """INVEPT: the type (1 single-context, 2 all-context) in the register operand; vlab's
-        EPT keeps no translations of its own to invalidate."""
+        """INVEPT: the type (1 single-context, 2 all-context) in the register operand; what the
+        processor knows of the EPT is read again at the next VM entry (28.3.3.1)."""
         reg, desc = operands(insn)
         if desc.kind != "mem":
             raise _Fault(6)
         if self._m.cpu.gpr(reg.reg) not in (1, 2):
             self._fail(insn, 28)
             return
+        self._ept_walks.clear()
         self._succeed(insn)
+
+    # ------------------------------------------------------------------ EPT
+    def ept_holes(self, v: Vmcs) -> tuple[tuple[int, int], ...]:
+        """The guest-physical ranges of RAM the guest hypervisor's EPT does not map (its guest
+        touching one is an EPT violation, 28.2.3), from the EPT paging structures (28.2.2: a
+        4-level walk, 2-MByte and 1-GByte pages). vlab's model maps guest-physical to the same
+        host-physical address, so the EPT must be the identity where it maps RAM; and an
+        entry's permissions are all or nothing (any of R, W, X present maps the page)."""
+        eptp = v.vmread("EPT_POINTER")
+        holes = self._ept_walks.get(eptp)
+        if holes is None:
+            present: list[tuple[int, int]] = []
+            self._walk_ept(eptp & ~0xFFF & 0xFFFF_FFFF, 3, 0, present)
+            holes, at = [], 0
+            for start, end in sorted(present):
+                if start > at:
+                    holes.append((at, start))
+                at = max(at, end)
+            if at < self._m.memory.ram_size:
+                holes.append((at, self._m.memory.ram_size))
+            holes = self._ept_walks[eptp] = tuple(holes)
+        return holes
+
+    def _walk_ept(self, table: int, level: int, base: int, out: list) -> None:
+        """Add the RAM ranges the EPT table at ``table`` maps (``level`` 3: PML4 ... 0: PT;
+        ``base`` the guest-physical address its first entry covers)."""
+        m = self._m
+        ram = m.memory.ram_size
+        span = 1 << (12 + 9 * level)
+        if table + 4096 > ram:
+            raise VlabError(f"the EPT paging structure at {table:#x} is outside RAM: vlab's "
+                            "model reads EPT structures from guest RAM")
+        entries = struct.unpack("<512Q", m.memory.read_physical(table, 4096))
+        for i, entry in enumerate(entries):
+            gpa = base + i * span
+            if gpa >= ram:
+                break
+            if not entry & 7:
+                continue
+            address = entry & 0x000F_FFFF_FFFF_F000
+            if level == 0 or (level in (1, 2) and entry & 0x80):
+                frame = address & ~(span - 1)
+                if frame != gpa:
+                    raise VlabError(
+                        f"the guest hypervisor's EPT maps guest-physical {gpa:#x} to "
+                        f"{frame:#x}: vlab's model of EPT keeps guest-physical addresses "
+                        "host-physical (an identity EPT; SDM vol. 3C, 28.2)")
+                out.append((gpa, min(gpa + span, ram)))
+            elif level > 0:
+                self._walk_ept(address, level - 1, gpa, out)
 
     def _vmlaunch(self, insn: Instruction) -> None:
         self._entry(insn, launch=True)
@@ -511,13 +566,11 @@ class VmxUnit:
         m.clock.retire()  # (the instruction completes with the entry, failed or not)
         try:
             guest_problem(v, self.msrs, m)
-            saved = self._host_view()
-            self._load_guest(v)
             try:
-                self._load_msrs(v, "VM_ENTRY_MSR_LOAD")
-            except GuestStateInvalid:
-                self._restore_host_view(saved)
-                raise
+                self._load_guest(v)
+            except VlabError as e:  # (what the core refuses to load: as a failed check)
+                raise GuestStateInvalid(f"the guest state cannot be loaded: {e}") from None
+            self._load_msrs(v, "VM_ENTRY_MSR_LOAD")
         except GuestStateInvalid as e:
             v.entry_problem = str(e)
             self.exit_to_host(v, e.reason | ENTRY_FAILURE, e.qualification)
@@ -532,14 +585,6 @@ class VmxUnit:
         if v.vmread("GUEST_ACTIVITY_STATE") == HALTED:
             m.clock.halt()  # (until an event wakes the guest: 26.6.2)
 
-    def _host_view(self) -> tuple:
-        """What a failed MSR load must not leave behind: the guest hypervisor's segments, as
-        host state loading then rebuilds them (the CPU never ran the guest)."""
-        return ()
-
-    def _restore_host_view(self, saved: tuple) -> None:
-        """(Nothing to restore: :meth:`exit_to_host` loads the whole host state.)"""
-
     def _msr_area(self, v: Vmcs, name: str) -> list[tuple[int, int, int]]:
         """The entries of an MSR area (24.7.2, 24.8.2): (address, MSR index, value)."""
         m = self._m
@@ -547,6 +592,9 @@ class VmxUnit:
         out = []
         for i in range(min(count, 512)):
             address = base + 16 * i
+            if address + 16 > m.memory.ram_size:  # (no RAM there: no MSR can come from it)
+                out.append((address, 0xFFFF_FFFF, -1))
+                continue
             index, reserved, value = struct.unpack("<IIQ", m.memory.read_physical(address, 16))
             out.append((address, index, value if not reserved else -1))
         return out
@@ -578,6 +626,9 @@ class VmxUnit:
         """VM-exit MSR storing (27.4): each entry's value is the MSR's now."""
         m = self._m
         for address, index, _ in self._msr_area(v, "VM_EXIT_MSR_STORE"):
+            if address + 16 > m.memory.ram_size:
+                raise VlabError(f"VMX abort: the VM-exit MSR-store area entry at {address:#x} "
+                                "is outside RAM (SDM vol. 3C, 27.4 and 27.7)")
             value = self.rdmsr(index)
             if value is None:
                 value = m.core.uc.msr_read(index)
@@ -622,6 +673,16 @@ class VmxUnit:
         """Load the host state (27.5) after the exit information and the guest state were saved
         in ``v`` (by the driver; a failed entry saves only the reason). ``set_eip``: how EIP
         may be set where the exit happened (inside an I/O hook it is deferred)."""
+        try:
+            self._load_host(v, reason, qualification, set_eip)
+        except VlabError as e:
+            if str(e).startswith("VMX abort"):
+                raise
+            raise VlabError(f"VMX abort: the host state cannot be loaded at a VM exit ({e}); "
+                            "vlab loads the host's segment registers from the host's GDT "
+                            "(SDM vol. 3C, 27.5 and 27.7)") from None
+
+    def _load_host(self, v: Vmcs, reason: int, qualification: int, set_eip) -> None:
         m = self._m
         cpu = m.cpu
         if reason & ENTRY_FAILURE:
@@ -692,8 +753,11 @@ def control_problem(v: Vmcs, msrs: dict[int, int]) -> str | None:
     for count, address in (("VM_EXIT_MSR_STORE_COUNT", "VM_EXIT_MSR_STORE_ADDR"),
                            ("VM_EXIT_MSR_LOAD_COUNT", "VM_EXIT_MSR_LOAD_ADDR"),
                            ("VM_ENTRY_MSR_LOAD_COUNT", "VM_ENTRY_MSR_LOAD_ADDR")):
-        if v.vmread(count) and v.vmread(address) & 0xF:
+        n, base = v.vmread(count), v.vmread(address)
+        if n and base & 0xF:
             return f"{address} is not 16-byte aligned (26.2.1.2, 26.2.1.3)"
+        if n and (base + 16 * n - 1) >> 32:
+            return f"{address}: the area goes past the physical-address width (26.2.1.2)"
     if secondary & UNRESTRICTED_GUEST and not secondary & ENABLE_EPT:
         return "unrestricted guest without enable EPT (26.2.1.1)"
     if secondary & ENABLE_EPT:

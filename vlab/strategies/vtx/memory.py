@@ -33,6 +33,10 @@ class VtxMemory:
             out["ept"] = [(g, p, h) for g, h, p in self.ept.entries()[:limit]]
         return out
 
+    def mapped_frames(self, frame: int) -> bool:
+        """Is guest frame ``frame`` in the core (with a lazy EPT, once touched)?"""
+        return self.ept is None or frame in self.ept.present
+
     def _guest_crs(self) -> tuple[int, int, int]:
         """CR0, CR3, CR4 as the guest has them (with shadow paging the core runs with the
         shadow's root in CR3 and WP forced on in CR0)."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from vlab.errors import TripleFault
+from vlab.hw import delivery
 from vlab.hw.vmcs import (
     ACKNOWLEDGE_INTERRUPT_ON_EXIT,
     INTR_TYPE_EXTERNAL,
@@ -30,6 +32,7 @@ from vlab.monitor.base import Strategy
 from vlab.monitor.scanner import CodeScanner
 from vlab.monitor.trace import ExitReason
 from vlab.strategies.vtx import VtX
+from vlab.strategies.vtx.ept import ept_qualification
 
 GUEST_HYPERVISOR = "the guest hypervisor (HOST_RIP)"
 
@@ -54,6 +57,10 @@ class NonRoot(VtX):
         self.level = MappingProxyType({"level": "L2 → L1 (reflected by L0)" if nested
                                        else "guest → hypervisor"})
         self._root_cpuid = None  # the CPUID interceptor of root operation (L0's, if any)
+        #: guest RAM the guest hypervisor's EPT leaves out, and what of it this driver took out
+        #: of the core while the guest runs (given back in root operation)
+        self._holes: tuple[tuple[int, int], ...] = ()
+        self._hidden: list[tuple[int, int]] = []
 
     def attach(self, machine, trace) -> None:
         CodeScanner.attach(self, machine, trace)  # (the scanner and the monitor's parts only:
@@ -84,12 +91,37 @@ class NonRoot(VtX):
         m.monitor = self
         m.core.on_cpuid(self._on_cpuid)
         self._sync_mtf()
+        ept = bool(vmcs.control("ACTIVATE_SECONDARY_CONTROLS") and vmcs.control("ENABLE_EPT"))
+        self._holes = self.unit.ept_holes(vmcs) if ept else ()
+        self._hide(self._holes)
+
+    def _hide(self, holes) -> None:
+        """Seal the guest RAM the EPT leaves out (what of it is in the core: under the vtx
+        strategy, vlab's own EPT may not have mapped it yet), so that the guest's access stops
+        the core: an EPT violation."""
+        mapped = self.unit.root_monitor.mapped_frames
+        for start, end in holes:
+            first = None  # the first frame of a run of mapped frames
+            for frame in range(start >> 12, end >> 12):
+                if mapped(frame):
+                    first = frame if first is None else first
+                elif first is not None:
+                    self._hidden.append((first, frame))
+                    first = None
+            if first is not None:
+                self._hidden.append((first, end >> 12))
+        for first, last in self._hidden:
+            self.machine.memory.seal_ram(first << 12, last << 12)
 
     def _root(self) -> None:
-        """Root operation: nothing of non-root's stays hooked (CPUID, the monitor trap flag)."""
+        """Root operation: nothing of non-root's stays hooked (CPUID, the monitor trap flag),
+        and the guest hypervisor's RAM is in the core again."""
         m = self.machine
         m.monitor = self.unit.root_monitor
         m.core.cpuid_intercepted = self._root_cpuid
+        for first, last in self._hidden:
+            m.memory.seal_ram(first << 12, last << 12, sealed=False)
+        self._hidden, self._holes = [], ()
         if self._mtf_hook is not None:
             m.core.remove_hook(self._mtf_hook)
             self._mtf_hook = None
@@ -143,6 +175,16 @@ class NonRoot(VtX):
                            cost=self.exit_cost, handler=GUEST_HYPERVISOR)
         self.report_exit(exit_)
 
+    def _deliver(self, vector: int, error_code: int | None, software: bool) -> None:
+        """An event through the guest's IDT; a triple fault on the way is a VM exit (reason 2)
+        the guest hypervisor handles (vtx's own monitor would stop the guest there)."""
+        try:
+            delivery.deliver(self.machine, vector, error_code, software)
+        except TripleFault:
+            self.vm_exit(ExitReason.TRIPLE_FAULT, self.machine.cpu.eip, None)
+            return
+        self.scan_next_entry()
+
     # ------------------------------------------------------------------ what exits
     def hlt(self) -> None:
         if self.vmcs.control("HLT_EXITING"):
@@ -169,14 +211,30 @@ class NonRoot(VtX):
             return
         super().interrupt(vector, error_code, software)
 
+    def defers_unmapped(self, address: int) -> bool:
+        return any(start <= address < end for start, end in self._holes)
+
     def unmapped_ram(self, access: str, address: int) -> bool:
-        """(vlab's model of the guest hypervisor's EPT is the identity: RAM the core lacks is
-        root operation's to map — vlab's own EPT under the vtx strategy, as L0's for L2)"""
-        return self.unit.root_monitor.unmapped_ram(access, address)
+        """The guest touched guest RAM its hypervisor's EPT leaves out: an EPT violation (exit
+        reason 48, the qualification of table 27-7, the guest-physical and linear addresses:
+        27.2.1), the instruction undone. Other RAM the core lacks is root operation's to map
+        (vlab's own EPT under the vtx strategy: L0's, for L2 as for L1)."""
+        if not self.defers_unmapped(address):
+            return self.unit.root_monitor.unmapped_ram(access, address)
+        m = self.machine
+        eip = m.cpu.eip
+        insn = self._decode(eip)
+        linear = self._violation_linear(access, address, eip, insn)
+        qual = ept_qualification(access, 0, linear_valid=linear is not None)
+        self.vm_exit(ExitReason.EPT_VIOLATION, eip, insn, qual,
+                     detail={"gpa": address, "access": access},
+                     also_saved={"GUEST_PHYSICAL_ADDRESS": address,
+                                 "GUEST_LINEAR_ADDRESS": linear or 0})
+        return False
 
     @property
     def maps_ram_on_demand(self) -> bool:
-        return self.unit.root_monitor.maps_ram_on_demand
+        return bool(self._holes) or self.unit.root_monitor.maps_ram_on_demand
 
     @maps_ram_on_demand.setter
     def maps_ram_on_demand(self, value: bool) -> None:
