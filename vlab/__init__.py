@@ -11,7 +11,10 @@ from vlab import _compat
 
 _compat.install()
 
-__all__ = ["Lab", "Machine", "ExitReason", "Exit", "HandlerTable", "__version__"]
+from vlab.i18n import language, set_language, tr  # noqa: E402 (stdlib only: import stays fast)
+
+__all__ = ["Lab", "Machine", "ExitReason", "Exit", "HandlerTable", "__version__",
+           "set_language", "language", "tr"]
 
 
 def load_ipython_extension(ipython) -> None:
