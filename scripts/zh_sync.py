@@ -63,13 +63,19 @@ def write(en_path: Path, zh_path: Path) -> None:
     theirs = zh_cells(zh)
     if [c.cell_type for c in theirs] != [c.cell_type for c in en.cells]:
         raise SystemExit(f"{zh_path.name}: cells do not line up with {en_path.name}: fix by hand")
+    changed = False
     for a, b in zip(en.cells, theirs, strict=True):
-        if a.cell_type == "code":
-            b.source = a.source
-    lang = nbformat.v4.new_code_cell(LANGUAGE_CELL)
+        if a.cell_type == "code" and b.source != a.source:
+            b.source, changed = a.source, True
+    lang = next((c for c in zh.cells if c.cell_type == "code"
+                 and c.source.strip() == LANGUAGE_CELL), None)
+    if lang is None:  # (kept when present: its id stays, so a rewrite changes nothing else)
+        lang, changed = nbformat.v4.new_code_cell(LANGUAGE_CELL), True
     first_code = next(i for i, c in enumerate(theirs) if c.cell_type == "code")
-    zh.cells = theirs[:first_code] + [lang] + theirs[first_code:]
-    nbformat.write(zh, zh_path)
+    cells = theirs[:first_code] + [lang] + theirs[first_code:]
+    if changed or [id(c) for c in cells] != [id(c) for c in zh.cells]:
+        zh.cells = cells
+        nbformat.write(zh, zh_path)
 
 
 def main(argv: list[str]) -> int:
