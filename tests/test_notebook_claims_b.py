@@ -1,4 +1,4 @@
-"""Notebooks 05-10 (the course, second edition): what an instructor found wrong in them stays
+"""Notebooks 05-11 (the course, second edition): what an instructor found wrong in them stays
 fixed, and what they must contain stays there. Mostly static (``test_notebooks.py`` executes every
 notebook, and with it every ``assert`` of every check cell); executed here: each notebook that
 plots, other than 07 (``test_notebooks.py::test_comparison_plot_comes_from_measured_runs``
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = {p.name[:2]: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
-OURS = ["05", "06", "07", "08", "09", "10"]
+OURS = ["05", "06", "07", "08", "09", "10", "11"]
 
 
 def _cells(number: str) -> list:
@@ -201,3 +201,49 @@ def test_10_walks_through_the_mini_hypervisor_and_measures_each_step():
     assert 'Lab(image=hypervisor.bundle(), strategy="vtx")' in code
     assert "l2 == Counter(full.trace.counts())" in checks
     assert "nested.instructions == full.instructions" in checks
+
+
+# ---------------------------------------------------------------------------- 11
+#: The article's claims (paraphrased) and the verdict the notebook gives each, in its order.
+VERDICTS = {1: "holds", 2: "holds", 3: "holds", 4: "holds", 5: "simplifies", 6: "simplifies", 7: "simplifies"}
+
+
+def test_11_checks_each_claim_of_the_article_with_a_verdict_and_a_check():
+    cells, md, code, checks = _cells("11"), _markdown("11"), _code("11"), _checks("11")
+    # (a) the glossary is linked where the notebook starts, and each claim has a section with
+    # the article's claim, paraphrased, and its verdict, then a check cell before the next one
+    assert "](../docs/glossary.md)" in cells[0].source
+    for term in ("特权解除", "陷入模拟", "二进制翻译", "硬件辅助虚拟化", "根模式", "非根模式", "半虚拟化"):
+        assert term in cells[0].source, term
+    sections = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
+                and re.match(r"## [1-7] · ", c.source)]
+    assert len(sections) == 7
+    for n, start in enumerate(sections, 1):
+        end = sections[n] if n < len(sections) else len(cells)
+        text = cells[start].source
+        assert "**The article:**" in text and f"**Verdict: {VERDICTS[n]}" in text, n
+        assert any(c.cell_type == "code" and "check" in c.metadata.get("tags", [])
+                   and re.search(r"^assert\b", c.source, re.M) for c in cells[start:end]), n
+        assert re.search(rf"^\| {n} \| .* \| {VERDICTS[n]} \|$", md, re.M), n   # the table agrees
+    # (b) what each check holds the claim to
+    assert "trapped[t] == executed[t] > 0" in checks and '== {"#GP(0x0)"}' in checks              # 1
+    assert '"CR0 (smsw)", "GDT (sgdt)", "CPL (from CS)", "interrupts after popf"]' in checks       # 2
+    assert 'DEMOS = ["popf", "pushf", "sgdt", "sidt", "smsw", "mov_cs"]' in code
+    assert 'guest=f"demo-{name}"' in code and "Lab.compare(" in code
+    assert 'running.vmx_mode == "non-root"' in checks and 'at_exit["mode"] == "root"' in checks     # 3
+    assert 'vcpu.vmcs["VM_EXIT_REASON"]' in code
+    assert "vt.console == native.console and vt.instructions == native.instructions" in checks
+    assert '"paravirtualized" in message' in checks and '"not paravirtualized" in str(refused)' in checks  # 4
+    assert "bt.console == native.console and te.console != native.console" in checks           # 5
+    assert 'e.detail["via"] == "inline"' in checks and "bt.translations" in code
+    assert "bt.translation_stats()" in code and 'not any("trap" in how for how in rows.values())' in checks  # 6
+    assert "(bt.trace.inline, bt.trace.callouts, io) == (23, 1105, 1032)" in checks
+    assert 'COSTS["callout"]' in checks and "bt.trace.charges" in code
+    assert "guests.assemble(WHOAMI" in code and "shr eax, 31" in code                          # 7
+    assert "hidden.handlers[ExitReason.CPUID] = hide_hypervisor" in code
+    assert 'hidden.console == asked["native"].console' in checks
+    assert "../exercises/04-cpuid/README.md" in md
+    # (c) the article is paraphrased, never quoted: no Chinese sentence in the English edition
+    # beyond the glossary's terms, and no quotation marks around a claim
+    assert not re.search(r"[\u4e00-\u9fff]{9,}", md)
+    assert not re.search(r"\*\*The article:\*\* [\"“]", md)

@@ -13,7 +13,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def _cells(number: str):
-    """The cells of the course notebook numbered ``number`` ("00" ... "10")."""
+    """The cells of the course notebook numbered ``number`` ("00" ... "11")."""
     path = next(p for p in NOTEBOOKS if p.name.startswith(number + "-"))
     return nbformat.read(path, 4).cells
 
@@ -42,7 +42,7 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
 
 def test_the_course_is_complete():
     names = [p.name[:2] for p in NOTEBOOKS]
-    assert names == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"]
+    assert names == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11"]
 
 
 def test_comparison_plot_comes_from_measured_runs(tmp_path, monkeypatch):
