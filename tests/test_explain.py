@@ -40,3 +40,17 @@ def test_a_hole_it_names_takes_no_exit_under_trap_and_emulate(source):
 def test_words_that_are_not_instructions():
     assert Lab.explain("frobnicate") is None
     assert "runs as it is" in Lab.explain("add")
+
+
+@pytest.mark.parametrize("line", ["cli", "sti", "pushfd", "popfd", "smsw eax", "sgdt [0x2000]",
+                                  "mov eax, cs", "push ds", "mov eax, cr0", "mov cr0, eax",
+                                  "lgdt [0x2000]", "in al, dx", "hlt", "mov ds, ax"])
+def test_what_it_says_of_binary_translation_is_the_translator_s_rule(line):
+    """"inline" exactly where the translator emulates inline (vlab.monitor.translator)."""
+    from vlab.isa import assemble, decoder
+    from vlab.monitor.translator import inline_form
+
+    image = assemble(f"    {line}\n", "one")
+    insn = decoder().decode(image.code, image.entry)
+    said = _line(Lab.explain(insn.mnemonic, line), "binary_translation")
+    assert said.startswith("inline") == (inline_form(insn) is not None), said

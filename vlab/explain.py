@@ -12,6 +12,7 @@ import re
 
 from vlab import isa
 from vlab.monitor.trace import ExitReason
+from vlab.monitor.translator import INLINE
 from vlab.strategies.binary_translation import _SENSITIVE_REASONS
 from vlab.strategies.trap_emulate import _GP_REASONS
 
@@ -113,6 +114,26 @@ def explain(word: str, line: str = "") -> str | None:
 _CONTROL = re.compile(r"\b(cr[0-8]|dr[0-7])\b")
 
 
+def _inline(mn: str, operand: str) -> str | None:
+    """What the translated code does for an instruction the translator emulates inline (CLI,
+    STI, PUSHF, POPF, SMSW, SGDT ...; reads of a segment register or of a control register),
+    else None."""
+    found = INLINE.get(mn)
+    if found is not None:
+        return found[1]
+    ops = [o.strip().lower() for o in operand.split(",")] if operand else []
+    if mn == "push" and ops and ops[0] in _SEGMENTS:
+        return f"push the guest's {ops[0].upper()} selector"
+    if mn == "mov" and len(ops) == 2 and ops[1] in _SEGMENTS and ops[0] != "cs":
+        return f"the guest's {ops[1].upper()} selector"
+    if mn == "mov" and len(ops) == 2 and re.fullmatch(r"cr[0-8]", ops[1]):
+        return f"the virtual {ops[1].upper()}"
+    return None
+
+
+_SEGMENTS = frozenset({"cs", "ds", "es", "fs", "gs", "ss"})
+
+
 def _effects(mn: str, klass: isa.InsnClass, operand: str = "") -> list[tuple[str, str]]:
     if klass is isa.InsnClass.INNOCUOUS:
         return [("every strategy", "runs as it is, at full speed")]
@@ -137,7 +158,12 @@ def _effects(mn: str, klass: isa.InsnClass, operand: str = "") -> list[tuple[str
     else:
         trap = "runs as it is (CPUID is not privileged)" if mn == "cpuid" else "#UD (no VMX)"
     bt_reason = te or _SENSITIVE_REASONS.get(mn)
-    if klass is isa.InsnClass.IO:
+    inline = _inline(mn, operand)
+    if inline is not None:  # (the translator's own rule: vlab.monitor.translator.inline_form)
+        named = f" {bt_reason.name}" if bt_reason is not None else ""
+        bt = (f"inline{named}: {inline} (the translated code emulates it on the virtual CPU: "
+              "no callout)")
+    elif klass is isa.InsnClass.IO:
         bt = f"callout {ExitReason.IO_INSTRUCTION.name} (the device model, no trap)"
     elif bt_reason is not None:
         bt = f"callout {bt_reason.name}: translated, emulated on the virtual CPU"
