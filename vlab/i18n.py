@@ -9,14 +9,23 @@ from a catalogue falls back to English; ``tests/test_i18n.py`` checks that none 
 
 ``vlab.set_language("zh")`` switches the lab (views redraw); ``VLAB_LANG=zh`` chooses it before
 anything is shown. Intel's names (exit reasons, VMCS fields, mnemonics) are not translated.
+
+A message is one whole sentence with ``str.format`` placeholders, never fragments glued together
+(word order differs between languages): ``tr("{score} of {max} points").format(...)``. Text that
+is chosen at run time from a fixed set (a strategy's label, a counter's name) is marked where the
+set is written with :func:`N_`, which translates nothing, so the tools that collect messages
+find it; it is translated where it is shown (``tr(label)``). The grader speaks the language it
+was asked for, whatever the lab shows: :func:`speaking` sets it for one thread of work.
 """
 
 from __future__ import annotations
 
 import ast
+import contextvars
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LANGUAGES = {"en": "English", "zh": "中文"}
@@ -26,13 +35,14 @@ _state = {"language": os.environ.get("VLAB_LANG", "en")}
 if _state["language"] not in LANGUAGES:
     _state["language"] = "en"
 _observers: list[Callable[[str], None]] = []
+#: The language of one piece of work (a grading) when it differs from the lab's: see speaking().
+_speaking: contextvars.ContextVar[str | None] = contextvars.ContextVar("vlab_speaking",
+                                                                       default=None)
 
 
 def set_language(language: str) -> None:
     """Show the lab in ``language`` ("en" or "zh") from now on; open views redraw."""
-    if language not in LANGUAGES:
-        raise ValueError(f"language {language!r}: vlab speaks "
-                         + ", ".join(f"{k} ({v})" for k, v in LANGUAGES.items()))
+    _known(language)
     if language == _state["language"]:
         return
     _state["language"] = language
@@ -40,9 +50,21 @@ def set_language(language: str) -> None:
         observer(language)
 
 
+def _known(language: str) -> str:
+    if language not in LANGUAGES:
+        raise ValueError(f"language {language!r}: vlab speaks "
+                         + ", ".join(f"{k} ({v})" for k, v in LANGUAGES.items()))
+    return language
+
+
 def language() -> str:
     """The language the lab is shown in now."""
     return _state["language"]
+
+
+def spoken() -> str:
+    """The language :func:`tr` speaks now: the one :func:`speaking` set, else the lab's."""
+    return _speaking.get() or _state["language"]
 
 
 def on_language_change(observer: Callable[[str], None]) -> None:
@@ -51,15 +73,33 @@ def on_language_change(observer: Callable[[str], None]) -> None:
 
 
 def tr(message: str, language: str | None = None) -> str:
-    """``message`` (English) in ``language`` (default: the current one); English when the
-    catalogue has no translation for it."""
-    lang = language or _state["language"]
+    """``message`` (English) in ``language`` (default: the one :func:`speaking` set, else the
+    lab's); English when the catalogue has no translation for it."""
+    lang = language or _speaking.get() or _state["language"]
     if lang == "en":
         return message
     return catalogue(lang).get(message) or message
 
 
 _ = tr  # (the name gettext's tools look for when they extract messages)
+
+
+def N_(message: str) -> str:
+    """``message`` unchanged: marks text that is translated later, where it is shown
+    (gettext's ``gettext_noop``)."""
+    return message
+
+
+@contextmanager
+def speaking(language: str | None) -> Iterator[str]:
+    """Within the block, :func:`tr` speaks ``language`` (None: the lab's) in this thread or
+    task only; the lab's own language and its views are left as they are."""
+    lang = _known(language or _state["language"])
+    token = _speaking.set(lang)
+    try:
+        yield lang
+    finally:
+        _speaking.reset(token)
 
 
 @functools.cache
