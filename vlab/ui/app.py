@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as W
 
+from ..i18n import N_, tr
 from .actions import LabActions
-from .base import HtmlView
+from .base import HtmlView, follow_language, forget_language
 from .controls import Controls, StrategyToggle, run_state, state_html
 from .display import BLOCK, WRAP, h
 from .memory_view import MemoryView
 from .trap_log import TrapLogView
 from .views import REGISTERS, CodeView, ConsoleView, DiagramView, RegisterView, TranslationView, VmcsView
+from .words import reason_html
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -29,19 +31,24 @@ class HistoryView(HtmlView):
         history = self.lab.history
         if not history:
             return ""
-        rows = "".join(f"<li style='{WRAP}'>{h(r['strategy'])} ({h(r['guest'])}): "
-                       f"{h(_ended(r))}, {r['instructions']:,} instructions, exits: "
-                       f"{h(', '.join(f'{k} {n:,}' for k, n in r['exits'].items()) or 'none')}</li>"
-                       for r in history[-self.shown:])
-        return f"<details><summary>previous runs</summary><ul>{rows}</ul></details>"
+        rows = "".join(
+            f"<li style='{WRAP}'>" + h(tr("{strategy} ({guest}): {ended}, {count} instructions, "
+                                          "exits: {exits}")).format(
+                strategy=h(r["strategy"]), guest=h(r["guest"]), ended=h(_ended(r)),
+                count=f"{r['instructions']:,}",
+                exits=", ".join(reason_html(k, f"{k} {n:,}") for k, n in r["exits"].items())
+                or h(tr("none"))) + "</li>"
+            for r in history[-self.shown:])
+        return f"<details><summary>{h(tr('previous runs'))}</summary><ul>{rows}</ul></details>"
 
 
 def _ended(summary: dict) -> str:
     """How a previous run ended ("running" in a Lab's summary is a run switched away from)."""
     status = summary["status"]
     if status == "halted":
-        return f"halted (exit code {summary['exit_code']})"
-    return "switched away before the end" if status == "running" else f"error {status}"
+        return tr("halted (exit code {code})").format(code=summary["exit_code"])
+    return (tr("switched away before the end") if status == "running" else
+            tr("error {error}").format(error=status))
 
 
 class LabWidget(W.VBox):
@@ -49,7 +56,8 @@ class LabWidget(W.VBox):
     trap log, diagram, console, VMCS, translation cache and memory, and the previous runs. A
     ``VBox``: display it, or put it in any ipywidgets layout."""
 
-    TABS = ("Trap log", "Diagram", "Console", "VMCS", "Translations", "Memory")
+    TABS = (N_("Trap log"), N_("Diagram"), N_("Console"), "VMCS", N_("Translations"),
+            N_("Memory"))
 
     def __init__(self, lab: Lab, **kwargs):
         self.lab = lab
@@ -61,7 +69,8 @@ class LabWidget(W.VBox):
         self.vmcs, self.translations, self.memory = VmcsView(lab), TranslationView(lab), MemoryView(lab)
         self.history = HistoryView(lab)
         self.tabs = W.Tab(children=[self.traps, self.diagram, self.console, self.vmcs,
-                                    self.translations, self.memory], titles=self.TABS)
+                                    self.translations, self.memory],
+                          titles=[tr(t) for t in self.TABS])
         # CPU and code side by side when there is room, one under the other when not
         self.cpu.layout = W.Layout(flex="1 1 22em", min_width="0")
         self.code.layout = W.Layout(flex="1 1 26em", min_width="0")
@@ -70,6 +79,12 @@ class LabWidget(W.VBox):
                                           layout=W.Layout(flex_flow="row wrap", width="100%")),
                                    self.tabs, self.history], **kwargs)
         self.add_class("vlab-lab")
+        follow_language(self)  # (the tab titles; each view follows the language itself)
+
+    def language_changed(self) -> None:
+        """``vlab.set_language`` switched: the tab titles in the new language (each view
+        redraws itself)."""
+        self.tabs.titles = [tr(t) for t in self.TABS]
 
     @property
     def views(self) -> tuple:
@@ -86,17 +101,24 @@ class LabWidget(W.VBox):
         """Close every view (they stop observing the Lab), then the layout."""
         for view in self.views:
             view.close()
+        forget_language(self)
         super().close()
 
 
 def static_html(lab: Lab) -> str:
     """A static snapshot of the lab, for front ends where widgets are not live."""
+    from .views import VMX_MODES
+
     st = lab.state()
     regs = " ".join(f"{r.upper()}={getattr(st, r):#010x}" for r in REGISTERS)
-    counts = ", ".join(f"{k} {v:,}" for k, v in lab.trace.counts().items()) or "none"
-    return (f"<div class='vlab-static' style='{BLOCK}'><b>vlab</b>: {h(lab.guest)} under "
-            f"{h(lab.strategy_name)} &middot; {state_html(*run_state(lab, None))} &middot; "
-            f"{st.instructions:,} instructions<br>"
-            f"<code style='{WRAP}'>{h(regs)}</code><br>CPL {st.cpl}, VMX {h(st.vmx_mode)}; "
-            f"exits: {h(counts)}<pre style='white-space:pre-wrap;text-align:left'>"
+    counts = (", ".join(reason_html(k, f"{k} {v:,}") for k, v in lab.trace.counts().items())
+              or h(tr("none")))
+    return (f"<div class='vlab-static' style='{BLOCK}'><b>vlab</b>: "
+            + h(tr("{guest} under {strategy}").format(guest=lab.guest, strategy=lab.strategy_name))
+            + f" &middot; {state_html(*run_state(lab, None))} &middot; "
+            + h(tr("{count} instructions").format(count=f"{st.instructions:,}")) + "<br>"
+            f"<code style='{WRAP}'>{h(regs)}</code><br>"
+            + h(tr("CPL {cpl}, VMX {mode}; exits: {exits}")).format(
+                cpl=st.cpl, mode=h(tr(VMX_MODES.get(st.vmx_mode, st.vmx_mode))), exits=counts)
+            + "<pre style='white-space:pre-wrap;text-align:left'>"
             f"{h(lab.console[-2000:])}</pre></div>")

@@ -13,6 +13,10 @@ Three rules keep that cheap and safe:
 * **One lock per Lab.** Unicorn is not thread-safe, and the Run button drives the Lab from a
   background thread: it holds the Lab's lock (:func:`lab_lock`) for each slice, and every redraw
   takes the same lock, so no view reads the core in the middle of a slice.
+
+Every label a view shows goes through :func:`vlab.tr` while it draws, so a redraw is all a view
+needs when ``vlab.set_language`` switches: every open view (and layout) redraws at once
+(:func:`follow_language`; the views are held weakly, a closed or forgotten one is dropped).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 import ipywidgets as W
 
+from .. import i18n
+from ..i18n import tr
 from .display import block
 
 if TYPE_CHECKING:
@@ -103,6 +109,39 @@ def flush(lab: Lab | None = None, *, wait: bool = True) -> None:
             lock.release()
 
 
+_SPEAKING: weakref.WeakSet = weakref.WeakSet()  # open views and layouts, redrawn in a new language
+_SPEAKING_GUARD = threading.Lock()
+_language_hooked = False
+
+
+def follow_language(widget) -> None:
+    """Call ``widget.language_changed()`` whenever ``vlab.set_language`` switches (until
+    :func:`forget_language` or the widget is garbage)."""
+    global _language_hooked
+    with _SPEAKING_GUARD:
+        if not _language_hooked:
+            i18n.on_language_change(_language_changed)
+            _language_hooked = True
+        _SPEAKING.add(widget)
+
+
+def forget_language(widget) -> None:
+    """Stop redrawing ``widget`` on a language switch (it was closed)."""
+    with _SPEAKING_GUARD:
+        _SPEAKING.discard(widget)
+
+
+def _language_changed(_language: str) -> None:
+    with _SPEAKING_GUARD:
+        widgets = list(_SPEAKING)
+    for widget in widgets:
+        try:
+            widget.language_changed()
+        except Exception as e:  # one view that cannot draw must not keep the others English
+            widget.log.error("vlab: %s could not redraw in another language: %r",
+                             type(widget).__name__, e)
+
+
 def _after_cell(result=None) -> None:
     flush(wait=False)
 
@@ -144,6 +183,7 @@ class LabView:
         self._observe(lab.events.stopped)
         self._observe(lab.events.switched, self._lab_switched)
         _flush_after_cells()
+        follow_language(self)
         self.refresh()
 
     def _observe(self, signal: Signal, observer: Callable | None = None) -> None:
@@ -186,8 +226,13 @@ class LabView:
                 self._drawing = False
 
     def draw(self) -> None:
-        """Read the Lab and set this view's widgets (never change the Lab)."""
+        """Read the Lab and set this view's widgets (never change the Lab), every label
+        through :func:`vlab.tr`."""
         raise NotImplementedError
+
+    def language_changed(self) -> None:
+        """``vlab.set_language`` switched: redraw now, in the new language."""
+        self.refresh()
 
     def _draw_failed(self, error: Exception) -> None:
         self.log.error("vlab: %s could not draw: %r", type(self).__name__, error)
@@ -197,6 +242,7 @@ class LabView:
         for disconnect in getattr(self, "_observing", ()):
             disconnect()
         self._observing = []
+        forget_language(self)
         super().close()
 
 
@@ -211,5 +257,5 @@ class HtmlView(LabView, W.HTML):
         raise NotImplementedError
 
     def _draw_failed(self, error: Exception) -> None:
-        self.value = (f"<i style='color:#d62728'>{h(type(self).__name__)} could not draw: "
-                      f"{h(type(error).__name__)}: {h(error)}</i>")
+        self.value = ("<i style='color:#d62728'>" + h(tr("{view} could not draw: {error}").format(
+            view=type(self).__name__, error=f"{type(error).__name__}: {error}")) + "</i>")

@@ -15,7 +15,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Collection
 
-INSTALL_HINT = "install graphviz to draw diagrams: apt-get install -y graphviz (or: conda install graphviz)"
+from ..i18n import N_, tr
+
+INSTALL_HINT = N_("install graphviz to draw diagrams: apt-get install -y graphviz (or: conda "
+                  "install graphviz)")
 
 
 @dataclass(frozen=True)
@@ -30,38 +33,42 @@ class Picture:
 
 
 PICTURES = {
-    "native": Picture(("user task\\nring 3", "kernel\\nring 0", "CPU"),
-                      ((0, 1, "int 0x80 / faults"), (1, 0, "iret"), (1, 2, "runs directly"))),
-    "trap_emulate": Picture(("user task\\nring 3", "guest kernel\\nring 1 (believes 0)",
-                             "monitor\\nring 0", "CPU"),
-                            ((0, 1, "int 0x80 (reflected)"), (1, 2, "#GP trap"),
-                             (2, 1, "emulate + iret"), (2, 3, "owns"))),
-    "binary_translation": Picture(("user task\\nring 3 (not translated)",
-                                   "guest kernel\\nring 1, translated code", "monitor\\nring 0",
-                                   "CPU"),
-                                  ((0, 1, "int 0x80 (reflected)"), (1, 2, "callout"),
-                                   (2, 1, "back to translated code"), (2, 3, "owns"))),
-    "vtx": Picture(("user task\\nnon-root ring 3", "guest kernel\\nnon-root ring 0",
-                    "monitor\\nVMX root", "CPU"),
-                   ((0, 1, "int 0x80 (no exit)"), (1, 2, "VM exit"), (2, 1, "VM entry"),
-                    (2, 3, "VMCS")),
-                   (("VMX non-root", (0, 1)), ("VMX root", (2,)))),
+    "native": Picture((N_("user task\nring 3"), N_("kernel\nring 0"), "CPU"),
+                      ((0, 1, N_("int 0x80 / faults")), (1, 0, "iret"),
+                       (1, 2, N_("runs directly")))),
+    "trap_emulate": Picture((N_("user task\nring 3"), N_("guest kernel\nring 1 (believes 0)"),
+                             N_("monitor\nring 0"), "CPU"),
+                            ((0, 1, N_("int 0x80 (reflected)")), (1, 2, N_("#GP trap")),
+                             (2, 1, N_("emulate + iret")), (2, 3, N_("owns")))),
+    "binary_translation": Picture((N_("user task\nring 3 (not translated)"),
+                                   N_("guest kernel\nring 1, translated code"),
+                                   N_("monitor\nring 0"), "CPU"),
+                                  ((0, 1, N_("int 0x80 (reflected)")), (1, 2, N_("callout")),
+                                   (2, 1, N_("back to translated code")), (2, 3, N_("owns")))),
+    "vtx": Picture((N_("user task\nnon-root ring 3"), N_("guest kernel\nnon-root ring 0"),
+                    N_("monitor\nVMX root"), "CPU"),
+                   ((0, 1, N_("int 0x80 (no exit)")), (1, 2, N_("VM exit")),
+                    (2, 1, N_("VM entry")), (2, 3, "VMCS")),
+                   ((N_("VMX non-root"), (0, 1)), (N_("VMX root"), (2,)))),
     # the guest is a hypervisor itself: natively (the CPU's VMX runs its guest), or nested under
     # vlab's VT-x monitor (L0 runs L1, which runs L2; L2's exits reach L1 through L0)
-    "hypervisor": Picture(("guest kernel\nnon-root ring 0", "guest hypervisor\nVMX root",
+    "hypervisor": Picture((N_("guest kernel\nnon-root ring 0"), N_("guest hypervisor\nVMX root"),
                            "CPU (VMX)"),
-                          ((0, 1, "VM exit (to HOST_RIP)"), (1, 0, "VMRESUME"),
+                          ((0, 1, N_("VM exit (to HOST_RIP)")), (1, 0, "VMRESUME"),
                            (1, 2, "VMXON, VMCS")),
-                          (("VMX non-root", (0,)), ("VMX root", (1,))), exit_edge=(0, 1)),
-    "nested": Picture(("L2: guest kernel\nnon-root ring 0", "L1: guest hypervisor\nnon-root ring 0",
-                       "L0: vlab's monitor\nVMX root", "CPU"),
-                      ((0, 2, "VM exit (L2)"), (2, 1, "reflected to L1"), (1, 2, "VM exit (L1)"),
-                       (2, 0, "VM entry (L2)"), (2, 3, "VMCS01, VMCS02")),
-                      (("L1's VMX non-root", (0,)), ("vlab's VMX non-root", (1,)),
-                       ("VMX root", (2,))), exit_edge=(0, 2)),
-    "paravirt": Picture(("user task\\nring 3", "PV kernel\\nring 1", "hypervisor\\nring 0", "CPU"),
-                        ((0, 1, "trap bounce"), (1, 2, "hypercall int 0x82"), (2, 1, "event / iret"),
-                         (2, 3, "owns"))),
+                          ((N_("VMX non-root"), (0,)), (N_("VMX root"), (1,))), exit_edge=(0, 1)),
+    "nested": Picture((N_("L2: guest kernel\nnon-root ring 0"),
+                       N_("L1: guest hypervisor\nnon-root ring 0"),
+                       N_("L0: vlab's monitor\nVMX root"), "CPU"),
+                      ((0, 2, N_("VM exit (L2)")), (2, 1, N_("reflected to L1")),
+                       (1, 2, N_("VM exit (L1)")), (2, 0, N_("VM entry (L2)")),
+                       (2, 3, "VMCS01, VMCS02")),
+                      ((N_("L1's VMX non-root"), (0,)), (N_("vlab's VMX non-root"), (1,)),
+                       (N_("VMX root"), (2,))), exit_edge=(0, 2)),
+    "paravirt": Picture((N_("user task\nring 3"), N_("PV kernel\nring 1"),
+                         N_("hypervisor\nring 0"), "CPU"),
+                        ((0, 1, N_("trap bounce")), (1, 2, N_("hypercall int 0x82")),
+                         (2, 1, N_("event / iret")), (2, 3, N_("owns")))),
 }
 
 
@@ -88,17 +95,35 @@ def dot_source(picture: str, last_exit: str | None = None) -> str:
              'fillcolor="#eef3fb", fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=10];']
     for i, (label, members) in enumerate(p.clusters):
         names = "; ".join(f"n{m}" for m in members)
-        lines.append(f'  subgraph cluster_{i} {{ label="{label}"; style=dashed; {names}; }}')
+        lines.append(f'  subgraph cluster_{i} {{ label="{_dot(tr(label))}"; style=dashed; '
+                     f'{names}; }}')
     for i, label in enumerate(p.nodes):
-        lines.append(f'  n{i} [label="{label}"];')
+        lines.append(f'  n{i} [label="{_dot(tr(label))}"];')
     for a, b, label in p.edges:
         lit = last_exit is not None and (a, b) == p.exit_edge
-        attrs = f'label="{label}' + (f"\\n(last: {last_exit})" if lit else "") + '"'
+        text = tr(label)
+        if lit:
+            text += "\n" + tr("(last: {reason})").format(reason=last_exit)
+        attrs = f'label="{_dot(text)}"'
         if lit:
             attrs += ', color="#d62728", fontcolor="#d62728", penwidth=2.5'
+            help_ = _reason_help(last_exit)
+            if help_:  # (graphviz writes it as the arrow's <title>: shown on hover)
+                attrs += f', tooltip="{_dot(last_exit + ": " + help_)}"'
         lines.append(f"  n{a} -> n{b} [{attrs}];")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _dot(text: str) -> str:
+    """Text inside a DOT string: quotes escaped, each line break as DOT's centred ``\\n``."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _reason_help(name: str) -> str:
+    from .words import reason_help  # (words imports the model's decoders: only when drawing)
+
+    return reason_help(name)
 
 
 def render_svg(dot: str) -> str | None:
@@ -143,8 +168,9 @@ def translation_dot(t, hpa_note: str = "= GPA") -> str:
     entry (GPA -> HPA). A level that would fault is drawn in red. ``hpa_note`` says why the
     host-physical address is the guest-physical one where nothing translates between them
     (the Memory tab says it per strategy: no monitor, machine frames, ...)."""
-    from vlab.hw.paging import entry_text
     from vlab.translation import ept_rights
+
+    from .words import entry_words
 
     red = 'color="#d62728", fontcolor="#d62728"'
     out = ["digraph walk {", '  rankdir=LR; node [shape=box, style="rounded,filled", '
@@ -153,13 +179,14 @@ def translation_dot(t, hpa_note: str = "= GPA") -> str:
            f'  gva [label="GVA\\n{t.linear:#010x}", fillcolor="#fff3a0"];']
 
     def chain(prefix: str, walk, title: str, colour: str) -> str:
-        out.append(f'  subgraph cluster_{prefix} {{ label="{title}"; style=dashed;')
+        out.append(f'  subgraph cluster_{prefix} {{ label="{_dot(tr(title))}"; style=dashed;')
         out.append(f'    {prefix}_cr3 [label="CR3\\n{walk.cr3:#010x}", fillcolor="{colour}"];')
         last = f"{prefix}_cr3"
         for level, address, entry in walk.rows():
             bad = not entry & 1
             node = f"{prefix}_{level.lower()}"
-            out.append(f'    {node} [label="{level} @ {address:#010x}\\n{entry_text(entry, level)}"'
+            label = _dot(f"{level} @ {address:#010x}\n{entry_words(entry, level)}")
+            out.append(f'    {node} [label="{label}"'
                        f', fillcolor="{colour}"{", " + red if bad else ""}];')
             out.append(f"    {last} -> {node};")
             last = node
@@ -168,40 +195,46 @@ def translation_dot(t, hpa_note: str = "= GPA") -> str:
         return last
 
     if t.guest is not None:
-        end = chain("g", t.guest, "the guest's page tables (GVA -> GPA)", "#eef3fb")
+        end = chain("g", t.guest, N_("the guest's page tables (GVA -> GPA)"), "#eef3fb")
         if t.gpa is not None:
             out.append(f'  gpa [label="GPA\\n{t.gpa:#010x}"];')
             out.append(f"  {end} -> gpa;")
         else:
-            out.append(f'  gfault [label="#PF: the guest\'s tables refuse it", {red}];')
+            refused = _dot(tr("#PF: the guest's tables refuse it"))
+            out.append(f'  gfault [label="{refused}", {red}];')
             out.append(f"  {end} -> gfault;")
     elif t.gpa is not None:
-        out.append(f'  gpa [label="GPA\\n{t.gpa:#010x}\\n(paging off)"];')
+        off = _dot(tr("(paging off)"))
+        out.append(f'  gpa [label="GPA\\n{t.gpa:#010x}\\n{off}"];')
         out.append("  gva -> gpa;")
     if t.shadow is not None:
-        end = chain("s", t.shadow, "the shadow page tables the core walks (GVA -> HPA)",
+        end = chain("s", t.shadow, N_("the shadow page tables the core walks (GVA -> HPA)"),
                     "#e8f5e9")
         if t.hpa is not None:
             out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}", fillcolor="#fff3a0"];')
             out.append(f"  {end} -> hpa;")
         else:
-            out.append(f'  hidden [label="not shadowed yet:\\na hidden page fault fills it", {red}];')
+            hidden = _dot(tr("not shadowed yet:\na hidden page fault fills it"))
+            out.append(f'  hidden [label="{hidden}", {red}];')
             out.append(f"  {end} -> hidden;")
         if t.guest is not None and t.guest.pte_address is not None:
-            out.append('  g_pte -> s_pte [style=dashed, label="kept in sync\\n(write-protected)"];')
+            synced = _dot(tr("kept in sync\n(write-protected)"))
+            out.append(f'  g_pte -> s_pte [style=dashed, label="{synced}"];')
     elif t.mechanism.endswith("EPT"):
         if t.ept is not None:
             g, h, p = t.ept
-            out.append(f'  ept [label="EPT entry\\n{g:#010x} -> {h:#010x} {ept_rights(p)}", '
-                       'fillcolor="#e8f5e9"];')
-            out.append('  gpa -> ept [label="second dimension\\n(hardware)"];')
+            entry = _dot(tr("EPT entry") + f"\n{g:#010x} -> {h:#010x} {ept_rights(p)}")
+            out.append(f'  ept [label="{entry}", fillcolor="#e8f5e9"];')
+            second = _dot(tr("second dimension\n(hardware)"))
+            out.append(f'  gpa -> ept [label="{second}"];')
             out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}", fillcolor="#fff3a0"];')
             out.append("  ept -> hpa;")
         elif t.gpa is not None:
-            out.append(f'  ept [label="EPT: not mapped\\n(EPT violation, exit 48)", {red}];')
+            unmapped = _dot(tr("EPT: not mapped\n(EPT violation, exit 48)"))
+            out.append(f'  ept [label="{unmapped}", {red}];')
             out.append("  gpa -> ept;")
     elif t.hpa is not None and t.gpa is not None:
-        out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}\\n({hpa_note})", fillcolor="#fff3a0"];')
+        out.append(f'  hpa [label="HPA\\n{t.hpa:#010x}\\n({_dot(hpa_note)})", fillcolor="#fff3a0"];')
         out.append("  gpa -> hpa;")
     out.append("}")
     return "\n".join(out)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from ..i18n import tr
 
 #: Numbers a student reads in decimal (counts, indexes, rings, cycles, sizes); every other
 #: integer (addresses, selectors, qualifications, register values) is written in hex.
@@ -53,23 +55,26 @@ def value_text(key: str, value: object, numbers: str = "by key") -> str:
             return f"{value:,}"
         return f"{value:#010x}" if value >= 0x10000 else f"{value:#x}"
     if isinstance(value, (tuple, list)):
-        return ", ".join(value_text(key, v, numbers) for v in value) or "(none)"
+        return ", ".join(value_text(key, v, numbers) for v in value) or tr("(none)")
     if isinstance(value, (bytes, bytearray)):
-        return value.hex(" ") or "(none)"
+        return value.hex(" ") or tr("(none)")
     text = getattr(value, "text", None)  # a record that writes itself for the views (FaultRecord)
     return text() if callable(text) else str(value)
 
 
 def record(mapping: Mapping, *, numbers: str = "by key", css: str = "",
-           style: str = "font-size:85%") -> str:
-    """A mapping as a two-column table (a nested mapping as a table inside its cell)."""
+           style: str = "font-size:85%", label: Callable[[str], str] = str) -> str:
+    """A mapping as a two-column table (a nested mapping as a table inside its cell). Each key
+    is shown as ``label(key)`` (its translation), its value written as the key says."""
     rows = []
     for key, value in mapping.items():
         if isinstance(value, Mapping):
-            shown = record(value, numbers=numbers, style="") if value else "(none)"
+            shown = (record(value, numbers=numbers, style="", label=label) if value
+                     else h(label("(none)")))
         else:
             shown = f"<code>{h(value_text(str(key), value, numbers))}</code>"
-        rows.append(f"<tr><td style='{CELL}'>{h(key)}</td><td style='{WRAP}'>{shown}</td></tr>")
+        rows.append(f"<tr><td style='{CELL}'>{h(label(str(key)))}</td>"
+                    f"<td style='{WRAP}'>{shown}</td></tr>")
     cls = f" class='{css}'" if css else ""
     return f"<table{cls} style='{TABLE};{style}'>{''.join(rows)}</table>"
 

@@ -30,6 +30,7 @@ import tempfile
 
 from ipykernel.ipkernel import IPythonKernel
 
+from ..i18n import N_, tr
 from .asmhelp import MAGICS, complete, token_at, words
 from .magic import CellError, show
 
@@ -51,7 +52,7 @@ class Session:
         try:
             self.lab = run_cell(source, self.strategy_name)
         except AssemblyError as e:
-            raise CellError(f"assembly error: {e}") from None
+            raise CellError(tr("assembly error: {error}").format(error=e)) from None
         except VlabError as e:
             raise CellError(str(e)) from None
         self._publish()
@@ -68,7 +69,7 @@ class Session:
 
     def _need_lab(self) -> bool:
         if self.lab is None:
-            raise CellError("no program yet: run a cell of assembly first")
+            raise CellError(tr("no program yet: run a cell of assembly first"))
         return True
 
     def strategy(self, name: str = "") -> None:
@@ -76,15 +77,17 @@ class Session:
 
         known = ", ".join(Lab.available_strategies())
         if not name:
-            self._show(f"strategy: <b>{self.strategy_name}</b> (of {known})")
+            self._show(html.escape(tr("strategy: {name} (of {known})")).format(
+                name=f"<b>{html.escape(self.strategy_name)}</b>", known=html.escape(known)))
             return
         if name not in Lab.available_strategies():
-            raise CellError(f"unknown strategy {name!r}; known: {known}")
+            raise CellError(tr("unknown strategy {name}; known: {known}").format(
+                name=repr(name), known=known))
         self.strategy_name = name
         if self.lab is not None:
             self.lab.switch(name)
             self._publish()
-        self._show(f"strategy: <b>{html.escape(name)}</b>")
+        self._show(html.escape(tr("strategy: {name}")).format(name=f"<b>{html.escape(name)}</b>"))
 
     def step(self, count: str = "1") -> None:
         from ..errors import VlabError
@@ -93,10 +96,11 @@ class Session:
         try:
             n = int(count or 1)
         except ValueError:
-            raise CellError(f"%step {count}: give a number of instructions") from None
+            raise CellError(tr("%step {count}: give a number of instructions").format(
+                count=count)) from None
         if self.lab.status == "halted":
-            raise CellError(f"the guest has halted (exit code {self.lab.exit_code}): nothing to "
-                            "step; %reset starts it again")
+            raise CellError(tr("the guest has halted (exit code {code}): nothing to step; %reset "
+                               "starts it again").format(code=self.lab.exit_code))
         try:
             for _ in range(max(1, n)):
                 stop = self.lab.step()
@@ -154,21 +158,20 @@ class Session:
     def reset(self, _: str = "") -> None:
         if self._need_lab():
             self.lab.reset()
-            self._show("reset")
-
+            self._show(html.escape(tr("reset")))
 
     def help(self, _: str = "") -> None:
-        self._show("<pre>" + html.escape(HELP) + "</pre>")
+        self._show("<pre>" + html.escape(tr(HELP)) + "</pre>")
 
 
-HELP = """x86 (vlab): a cell is guest assembly (GNU as, Intel syntax; ';' and '#' start comments),
+HELP = N_("""x86 (vlab): a cell is guest assembly (GNU as, Intel syntax; ';' and '#' start comments),
 assembled with vlab.inc (PRINT "text", EXIT code) and run on a Lab from _start.
   %strategy NAME   switch strategy (native, trap_emulate, binary_translation, vtx, paravirt)
   %step N          execute N instructions, show the registers
   %run             continue to the end     %reset   start the program again
   %regs  %trace  %diagram  %widget         views of the lab
   %help            this text                %%python   the rest of the cell is Python (lab)
-Shift-Tab on an instruction: what it does and what it causes under each strategy."""
+Shift-Tab on an instruction: what it does and what it causes under each strategy.""")
 
 
 def translate(code: str) -> str:
@@ -185,8 +188,9 @@ def translate(code: str) -> str:
             continue
         name, _, arg = line.lstrip("%").partition(" ")
         if line.startswith("%%") or name not in MAGICS:
-            known = ", ".join(f"%{m}" for m in MAGICS) + ", %%python (first line)"
-            message = f"unknown magic {line.split()[0]}; vlab magics: {known}"
+            known = ", ".join(f"%{m}" for m in MAGICS)
+            message = tr("unknown magic {magic}; vlab magics: {known}, %%python (first "
+                         "line)").format(magic=line.split()[0], known=known)
             return f"raise __vlab_error({message!r})"
         calls.append(f"__vlab_session.{name}({arg.strip()!r})")
     rest = "\n".join(lines)
@@ -235,7 +239,7 @@ class VlabKernel(IPythonKernel):
 
         text = Lab.explain(word, line) if word else None
         if text is None and word in self._labels() | words(code):
-            text = f"{word}: a label of the program"
+            text = tr("{word}: a label of the program").format(word=word)
         if text is None:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
         return {"status": "ok", "found": True, "metadata": {},

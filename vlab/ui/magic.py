@@ -20,6 +20,7 @@ import re
 import shlex
 
 from ..errors import AssemblyError, VlabError
+from ..i18n import N_, tr
 from .display import BLOCK
 
 HEADER = '.include "vlab.inc"\n.globl _start\n_start:\n'
@@ -49,7 +50,8 @@ class CellError(Exception):
     @classmethod
     def guest_stopped(cls, error: Exception) -> CellError:
         """The cell's guest ended in ``error`` (a triple fault, an invalid opcode ...)."""
-        return cls(f"the guest stopped with {type(error).__name__}: {error}")
+        return cls(tr("the guest stopped with {error}: {message}").format(
+            error=type(error).__name__, message=error))
 
 
 def strip_comments(source: str) -> str:
@@ -94,30 +96,35 @@ def run_cell(source: str, strategy: str = "native", max_instructions: int = 5_00
 def report_html(lab, trace_rows: int = 12) -> str:
     """Console, status (the widget's words: ready, paused, halted, error) and the latest exits
     as HTML, a left-aligned block (JupyterLab centres a bare table in an output)."""
-    from .controls import run_state  # (the widgets' module: only when a report is drawn)
+    from .controls import STATE_WORDS, run_state  # (the widgets' module: only when drawn)
+    from .words import handler_name, reason_html
 
     state, meaning = run_state(lab, None)
     cell = "style='text-align:left;padding:0 8px 0 0;white-space:nowrap'"
     rows = "".join(
-        f"<tr><td {cell}>{html.escape(e.reason.name)}</td><td {cell}><code>{e.eip:#010x}</code></td>"
+        f"<tr><td {cell}>{reason_html(e.reason.name)}</td><td {cell}><code>{e.eip:#010x}</code></td>"
         f"<td {cell}><code>{html.escape(e.instruction)}</code></td>"
-        f"<td {cell}>{html.escape(e.handler)}</td></tr>"
+        f"<td {cell}>{html.escape(handler_name(e.handler))}</td></tr>"
         for e in list(lab.trace.recent)[-trace_rows:])
-    trace = (f"<table style='margin:0'><tr><th {cell}>exit</th><th {cell}>EIP</th>"
-             f"<th {cell}>instruction</th><th {cell}>handler</th></tr>{rows}</table>"
-             if rows else "<i>no exits</i>")
-    counts = ", ".join(f"{k} {v}" for k, v in lab.trace.counts().items()) or "none"
+    columns = (N_("exit"), "EIP", N_("instruction"), N_("handler"))
+    head = "".join(f"<th {cell}>{html.escape(tr(c))}</th>" for c in columns)
+    trace = (f"<table style='margin:0'><tr>{head}</tr>{rows}</table>"
+             if rows else f"<i>{html.escape(tr('no exits'))}</i>")
+    counts = (", ".join(reason_html(k, f"{k} {v}") for k, v in lab.trace.counts().items())
+              or html.escape(tr("none")))
+    summary = html.escape(tr("{state} ({meaning}) · {count} instructions · exits: {exits}")).format(
+        state=html.escape(tr(STATE_WORDS[state])), meaning=html.escape(meaning),
+        count=f"{lab.instructions:,}", exits=counts)
     return (f"<div class='vlab-asm' style='{BLOCK}'><b>{html.escape(lab.strategy_name)}</b>: "
-            f"{html.escape(state)} ({html.escape(meaning)}) &middot; {lab.instructions:,} "
-            f"instructions &middot; exits: {html.escape(counts)}"
-            f"<pre>{html.escape(lab.console)}</pre>{trace}</div>")
+            f"{summary}<pre>{html.escape(lab.console)}</pre>{trace}</div>")
 
 
 def error_html(error: AssemblyError) -> str:
-    where = f"line {error.line}: " if error.line else ""
     message = str(error).split(": ", 1)[-1] if error.line else str(error)
-    return (f"<div class='vlab-asm-error' style='color:#b00'><b>assembly error</b> "
-            f"{html.escape(where)}{html.escape(message)}</div>")
+    text = (tr("line {line}: {message}").format(line=error.line, message=message) if error.line
+            else message)
+    return (f"<div class='vlab-asm-error' style='color:#b00'><b>{html.escape(tr('assembly error'))}"
+            f"</b> {html.escape(text)}</div>")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -138,12 +145,12 @@ def asm(line: str, cell: str):
     try:
         args = _PARSER.parse_args(shlex.split(line))
     except (SystemExit, ValueError):
-        raise CellError("usage: %%asm [--strategy NAME] [--max-instructions N]") from None
+        raise CellError(tr("usage: %%asm [--strategy NAME] [--max-instructions N]")) from None
     try:
         lab = run_cell(cell, args.strategy, args.max_instructions)
     except AssemblyError as e:
         show(error_html(e))
-        raise CellError(f"assembly error: {e}") from None
+        raise CellError(tr("assembly error: {error}").format(error=e)) from None
     except VlabError as e:
         raise CellError(str(e)) from None
     ip = get_ipython()

@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import VlabError
+from ..i18n import N_, tr
 from ..isa import InsnClass
 from ..state import CpuState, TableRegister
 from . import diagram, sdm
 from .base import HtmlView
 from .display import CELL, TABLE, WRAP, fit_svg, h, value_text
+from .words import reason_html, translated_form
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -21,12 +23,17 @@ CLASS_COLOURS = {InsnClass.PRIVILEGED: "#d62728", InsnClass.SENSITIVE: "#ff7f0e"
                  InsnClass.IO: "#9467bd", InsnClass.VMX: "#1f77b4"}
 #: What each colour of the code view means (the legend under it).
 CLASS_LEGEND = {
-    InsnClass.PRIVILEGED: ("privileged", "faults (#GP) outside ring 0"),
-    InsnClass.SENSITIVE: ("sensitive, unprivileged", "acts differently outside ring 0 without "
-                          "faulting: a hole for trap-and-emulate"),
-    InsnClass.IO: ("I/O", "faults when CPL > IOPL, unless the TSS I/O bitmap allows the port"),
-    InsnClass.VMX: ("VMX / CPUID", "VM exits under VT-x"),
+    InsnClass.PRIVILEGED: (N_("privileged"), N_("faults (#GP) outside ring 0")),
+    InsnClass.SENSITIVE: (N_("sensitive, unprivileged"), N_("acts differently outside ring 0 "
+                                                            "without faulting: a hole for "
+                                                            "trap-and-emulate")),
+    InsnClass.IO: ("I/O", N_("faults when CPL > IOPL, unless the TSS I/O bitmap allows the "
+                             "port")),
+    InsnClass.VMX: ("VMX / CPUID", N_("VM exits under VT-x")),
 }
+#: The VMX modes the register view names (CpuState.vmx_mode).
+VMX_MODES = {"off": N_("off"), "root": N_("root"), "non-root": N_("non-root"),
+             "non-root (L2)": N_("non-root (L2)")}
 REGISTERS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip")
 #: guest_view() keys RegisterView shows in their own line; any other key goes to "guest view".
 _SHOWN = {"cpl", "IF", "CR0", "CR3", "GDTR", "IDTR", "vmx"}
@@ -65,11 +72,13 @@ class RegisterView(HtmlView):
         cr0 = believed.get("CR0")
         lines = [
             f"<b>EFLAGS</b> <code>{h(st.eflags)}</code>",
-            f"<b>CPL</b> real {st.cpl} / guest believes {believed.get('cpl', st.cpl)}",
-            f"<b>VMX</b> {h(st.vmx_mode)}",
-            f"<b>IF</b> real {int(st.eflags.IF)} / guest {int(bool(believed.get('IF', st.eflags.IF)))}",
-            f"<b>CR0</b> {st.cr0:#010x}" + (f" (virtual {cr0:#010x})" if cr0 is not None
-                                           and cr0 != st.cr0 else ""),
+            "<b>CPL</b> " + h(tr("real {real} / guest believes {believed}").format(
+                real=st.cpl, believed=believed.get("cpl", st.cpl))),
+            f"<b>VMX</b> {h(tr(VMX_MODES.get(st.vmx_mode, st.vmx_mode)))}",
+            "<b>IF</b> " + h(tr("real {real} / guest {guest}").format(
+                real=int(st.eflags.IF), guest=int(bool(believed.get("IF", st.eflags.IF))))),
+            f"<b>CR0</b> {st.cr0:#010x}" + (" " + h(tr("(virtual {value})").format(
+                value=f"{cr0:#010x}")) if cr0 is not None and cr0 != st.cr0 else ""),
             f"<b>CR3</b> {st.cr3:#010x}" + self._shadow_note(believed),
             self._table_register("GDTR", st.gdtr, believed.get("GDTR")),
             self._table_register("IDTR", st.idtr, believed.get("IDTR")),
@@ -78,11 +87,11 @@ class RegisterView(HtmlView):
         ]
         rest = {k: v for k, v in believed.items() if k not in _SHOWN}
         if rest:
-            lines.append("<b>guest view</b> " + " &middot; ".join(
-                f"{h(k)} {h(value_text(k, v))}" for k, v in rest.items()))
+            lines.append(f"<b>{h(tr('guest view'))}</b> " + " &middot; ".join(
+                f"{h(tr(k))} {h(value_text(k, v))}" for k, v in rest.items()))
         lines.append(self._interrupts())
-        lines.append(f"<b>at</b> {h(lab.symbol(st.eip) or '?')} &middot; "
-                     f"{st.instructions:,} instructions")
+        lines.append(f"<b>{h(tr('at'))}</b> {h(lab.symbol(st.eip) or '?')} &middot; "
+                     + h(tr("{count} instructions").format(count=f"{st.instructions:,}")))
         return (f"<div style='display:flex;flex-wrap:wrap;gap:0 16px;align-items:flex-start'>"
                 f"<table style='{TABLE};font-family:monospace'>{''.join(rows)}</table>"
                 f"<div style='font-size:90%;min-width:16em;flex:1 1 16em;{WRAP}'>"
@@ -93,19 +102,25 @@ class RegisterView(HtmlView):
         back by the guest's IF, a VT-x interrupt window asked for or an injection on the next
         VM entry, a paravirtual upcall pending."""
         i = self.lab.interrupt_state()
-        lines = ", ".join(f"IRQ {n}" for n in i["requested"]) or "none"
-        serving = ", ".join(f"IRQ {n}" for n in i["in service"]) or "none"
-        parts = [f"requested {lines}", f"in service {serving}",
-                 f"masks <code>{i['masks'][0]:#04x}</code>/<code>{i['masks'][1]:#04x}</code>"]
+        lines = ", ".join(f"IRQ {n}" for n in i["requested"]) or tr("none")
+        serving = ", ".join(f"IRQ {n}" for n in i["in service"]) or tr("none")
+        parts = [h(tr("requested {lines}").format(lines=lines)),
+                 h(tr("in service {lines}").format(lines=serving)),
+                 tr("masks {master}/{slave}").format(master=f"<code>{i['masks'][0]:#04x}</code>",
+                                                     slave=f"<code>{i['masks'][1]:#04x}</code>")]
         if i["waiting for IF"]:
-            parts.append("<b>waiting for the guest's IF</b>")
+            waiting = tr("waiting for the guest's IF")
+            parts.append(f"<b>{h(waiting)}</b>")
         if i.get("window requested"):
-            parts.append("<b>interrupt window requested</b> (exit 7 when IF = 1)")
+            parts.append(f"<b>{h(tr('interrupt window requested'))}</b> "
+                         + h(tr("(exit 7 when IF = 1)")))
         if i.get("injecting") is not None:
-            parts.append(f"next VM entry injects vector <code>{i['injecting']:#04x}</code>")
+            parts.append(tr("next VM entry injects vector {vector}").format(
+                vector=f"<code>{i['injecting']:#04x}</code>"))
         if i.get("upcall pending"):
-            parts.append("event upcall pending" + (" (masked)" if i.get("upcall mask") else ""))
-        return "<b>interrupts</b> " + " &middot; ".join(parts)
+            parts.append(h(tr("event upcall pending (masked)") if i.get("upcall mask")
+                           else tr("event upcall pending")))
+        return f"<b>{h(tr('interrupts'))}</b> " + " &middot; ".join(parts)
 
     @staticmethod
     def _selectors(st: CpuState, prev: CpuState | None) -> str:
@@ -116,29 +131,31 @@ class RegisterView(HtmlView):
             value = getattr(st, name)
             mark = "background:#fff3a0" if prev is not None and getattr(prev, name) != value else ""
             cells.append(f"<span style='{mark}'>{name.upper()}&nbsp;<code>{value:#06x}</code></span>")
-        return "<b>selectors</b> " + " ".join(cells)
+        return f"<b>{h(tr('selectors'))}</b> " + " ".join(cells)
 
     def _stack(self, st: CpuState) -> str:
         """The top of the stack: the dwords at SS:ESP (what an interrupt frame looks like)."""
+        stack = f"<b>{h(tr('stack'))}</b> "
         try:
             raw = self.lab.read(st.esp, 16)
         except VlabError:
-            return "<b>stack</b> <i>not readable at ESP</i>"
+            return stack + f"<i>{h(tr('not readable at ESP'))}</i>"
         words = [int.from_bytes(raw[i:i + 4], "little") for i in range(0, len(raw), 4)]
-        return "<b>stack</b> " + " ".join(f"<code>{w:#010x}</code>" for w in words) + " &uarr;ESP"
+        return stack + " ".join(f"<code>{w:#010x}</code>" for w in words) + " &uarr;ESP"
 
     def _table_register(self, name: str, real: TableRegister, virtual: TableRegister | None) -> str:
         """GDTR/IDTR: the one the core uses and, under a software monitor, the guest's virtual one.
         Under VT-x there is no virtual one: the guest runs on its own (loaded from the VMCS
         guest-state area at VM entry, saved there at each exit)."""
-        line = f"<b>{name}</b> {h(real)}"
+        line = f"<b>{name}</b> {h(_table_text(real))}"
         if "vmcs" in self.lab.capabilities:
-            return line + " (the guest's own: VMCS guest-state area)"
+            return line + " " + h(tr("(the guest's own: VMCS guest-state area)"))
         if virtual is None or virtual == real:
             return line
         if not virtual.base and not virtual.limit:
-            return line + " (the monitor's); the guest has loaded none yet"
-        return line + f" (the monitor's)<br>&nbsp;&nbsp;virtual {h(virtual)}"
+            return line + " " + h(tr("(the monitor's); the guest has loaded none yet"))
+        return (line + " " + h(tr("(the monitor's)")) + "<br>&nbsp;&nbsp;"
+                + h(tr("virtual {value}").format(value=_table_text(virtual))))
 
     def _shadow_note(self, believed: dict) -> str:
         """Under shadow paging the core's CR3 is the monitor's: say which one the guest loaded."""
@@ -147,7 +164,14 @@ class RegisterView(HtmlView):
         active = self.lab.memory_summary().get("active guest CR3")
         if active is None:
             return ""
-        return f" (guest {believed.get('CR3', active):#010x}: the core walks the shadow)"
+        return " " + h(tr("(guest {cr3}: the core walks the shadow)").format(
+            cr3=f"{believed.get('CR3', active):#010x}"))
+
+
+def _table_text(register: TableRegister) -> str:
+    """GDTR/IDTR: ``base=0x00100818 limit=0x0407``."""
+    return tr("base={base} limit={limit}").format(base=f"{register.base:#010x}",
+                                                 limit=f"{register.limit:#06x}")
 
 
 def _data_text(data: bytes) -> str:
@@ -218,7 +242,7 @@ class CodeView(HtmlView):
                 out.append(f"<tr><td></td><td style='{CELL}'><code>{address:#010x}</code></td>"
                            f"<td style='{CELL};color:#888'>{h(lab.symbol(address) or '')}</td>"
                            f"<td style='{CELL};color:#2ca02c'><code>{h(_data_text(data))}</code>"
-                           f" <span style='color:#888'>(data, not code)</span></td>"
+                           f" <span style='color:#888'>{h(tr('(data, not code)'))}</span></td>"
                            + ("<td></td>" if forms else "") + "</tr>")
                 continue
             insn = row
@@ -229,14 +253,17 @@ class CodeView(HtmlView):
             form = ""
             if forms:
                 form = f"<td style='{WRAP}'>{_form(forms.get(insn.address), vmx)}</td>"
+            tip = CLASS_LEGEND.get(insn.klass)
+            title = f" title='{h(tr(tip[0]))}: {h(tr(tip[1]))}'" if tip else ""
             out.append(f"<tr><td style='{CELL}'>{mark}</td>"
                        f"<td style='{CELL}'><code>{insn.address:#010x}</code></td>"
                        f"<td style='{CELL};color:#888'>{h(sym)}</td>"
-                       f"<td style='{CELL};color:{colour}'><code>{h(insn.text)}</code></td>{form}</tr>")
-        column = ("VM exit? (VMCS controls)" if vmx else "translated") if forms else ""
-        head = (f"<tr><th></th><th style='{CELL}'>address</th><th></th>"
-                f"<th style='{CELL}'>instruction</th>"
-                + (f"<th style='{CELL}'>{column}</th>" if column else "") + "</tr>")
+                       f"<td style='{CELL};color:{colour}'{title}><code>{h(insn.text)}</code>"
+                       f"</td>{form}</tr>")
+        column = (tr("VM exit? (VMCS controls)") if vmx else tr("translated")) if forms else ""
+        head = (f"<tr><th></th><th style='{CELL}'>{h(tr('address'))}</th><th></th>"
+                f"<th style='{CELL}'>{h(tr('instruction'))}</th>"
+                + (f"<th style='{CELL}'>{h(column)}</th>" if column else "") + "</tr>")
         return (f"<div><table style='{TABLE};font-size:90%'>{head}{''.join(out)}</table>"
                 f"{legend()}</div>")
 
@@ -247,19 +274,19 @@ def _form(text: str | None, vmx: bool) -> str:
     if text is None:
         return ""
     if vmx:  # nothing is translated in VMX non-root mode
-        return ("<span style='color:#1f77b4'>can exit (the VMCS controls decide)</span>"
-                if not text.startswith(("as is", "lookup")) else
-                "<span style='color:#888'>no exit: runs natively</span>")
+        return (f"<span style='color:#1f77b4'>{h(tr('can exit (the VMCS controls decide)'))}"
+                "</span>" if not text.startswith(("as is", "lookup")) else
+                f"<span style='color:#888'>{h(tr('no exit: runs natively'))}</span>")
     colour = ("#888" if text.startswith(("as is", "lookup")) else
               "#d62728" if text.startswith("callout") else "#2ca02c")
-    return f"<span style='color:{colour}'>{h(text)}</span>"
+    return f"<span style='color:{colour}'>{h(translated_form(text))}</span>"
 
 
 def legend() -> str:
     """What the code view's colours mean."""
     items = "".join(
-        f"<div style='{WRAP}'><span style='color:{CLASS_COLOURS[k]}'>&#9632; {h(name)}</span>"
-        f" &mdash; {h(text)}</div>" for k, (name, text) in CLASS_LEGEND.items())
+        f"<div style='{WRAP}'><span style='color:{CLASS_COLOURS[k]}'>&#9632; {h(tr(name))}</span>"
+        f" &mdash; {h(tr(text))}</div>" for k, (name, text) in CLASS_LEGEND.items())
     return f"<div class='vlab-legend' style='font-size:80%;margin-top:4px'>{items}</div>"
 
 
@@ -290,7 +317,7 @@ class DiagramView(HtmlView):
         dot = diagram.dot_source(diagram.architecture(lab.capabilities), last)
         svg = diagram.render_svg(dot)
         if svg is None:
-            return (f"<div><i>{h(diagram.INSTALL_HINT)}</i>"
+            return (f"<div><i>{h(tr(diagram.INSTALL_HINT))}</i>"
                     f"<pre style='overflow:auto'>{h(dot)}</pre></div>")
         return f"<div>{fit_svg(svg)}</div>"
 
@@ -299,15 +326,15 @@ class DiagramView(HtmlView):
 #: shown; the guest-state area shows what the guest runs on (its own CR3, GDTR, IDTR: under
 #: VT-x nothing about them is virtual), the rest only when the last exit changed it.
 _VMCS_SECTIONS = (
-    ("VM-execution controls (what makes the guest exit; SDM 25.6)",
+    (N_("VM-execution controls (what makes the guest exit; SDM 25.6)"),
      lambda f: "CONTROL" in f or f in ("EXCEPTION_BITMAP", "EPT_POINTER", "CR3_TARGET_COUNT")
      or f.startswith(("CR0_", "CR4_"))),
-    ("VM-exit information (the last exit; SDM 25.9)",
+    (N_("VM-exit information (the last exit; SDM 25.9)"),
      lambda f: f.startswith(("VM_EXIT_", "EXIT_", "IDT_VECTORING", "VM_INSTRUCTION_ERROR"))
      or f in ("GUEST_LINEAR_ADDRESS", "GUEST_PHYSICAL_ADDRESS")),
-    ("VM-entry (the event injected at the next entry; SDM 25.8.3)",
+    (N_("VM-entry (the event injected at the next entry; SDM 25.8.3)"),
      lambda f: f.startswith("VM_ENTRY_") and "CONTROL" not in f),
-    ("guest-state area (saved at the last exit, loaded at entry; SDM 25.4)",
+    (N_("guest-state area (saved at the last exit, loaded at entry; SDM 25.4)"),
      lambda f: f in ("GUEST_CR0", "GUEST_CR3", "GUEST_CR4", "GUEST_RIP", "GUEST_RSP",
                      "GUEST_RFLAGS", "GUEST_GDTR_BASE", "GUEST_GDTR_LIMIT", "GUEST_IDTR_BASE",
                      "GUEST_IDTR_LIMIT", "GUEST_CS_SELECTOR", "GUEST_SS_SELECTOR")),
@@ -326,19 +353,22 @@ class VmcsView(HtmlView):
         caps = lab.capabilities
         guest = lab.guest_vmcs
         if "vmcs" not in caps and guest is None:
-            return ("<i>no VMCS: the active strategy is not VT-x, and the guest is no "
-                    "hypervisor with a VMCS of its own</i>")
+            return ("<i>" + h(tr("no VMCS: the active strategy is not VT-x, and the guest is no "
+                                 "hypervisor with a VMCS of its own")) + "</i>")
         parts = []
         if "vmcs" in caps:
-            title = "vlab's VMCS: the monitor's, for its guest" + (" (L0 → L1)" if guest else "")
+            title = (tr("vlab's VMCS: the monitor's, for its guest (L0 → L1)") if guest else
+                     tr("vlab's VMCS: the monitor's, for its guest"))
             parts.append(f"<div><b>{h(title)}</b></div>" + _vmcs_table(lab.vmcs))
         if guest is not None:
             vmx = lab.guest_vmx()
-            level = "L1 → L2" if "vmcs" in caps else "the guest hypervisor → its guest"
-            head = (f"the guest hypervisor's VMCS ({level}), region {vmx['current VMCS']:#x}; "
-                    f"{vmx['entries']:,} VM entries, {vmx['exits']:,} exits")
-            problem = (f"<div style='{WRAP}'>last failed VM entry: {h(guest.entry_problem)}</div>"
-                       if guest.entry_problem else "")
+            level = "L1 → L2" if "vmcs" in caps else tr("the guest hypervisor → its guest")
+            head = tr("the guest hypervisor's VMCS ({level}), region {region}; {entries} VM "
+                      "entries, {exits} exits").format(
+                level=level, region=f"{vmx['current VMCS']:#x}", entries=f"{vmx['entries']:,}",
+                exits=f"{vmx['exits']:,}")
+            problem = (f"<div style='{WRAP}'>" + h(tr("last failed VM entry: {problem}").format(
+                problem=guest.entry_problem)) + "</div>" if guest.entry_problem else "")
             parts.append(f"<div><b>{h(head)}</b></div>{problem}" + _vmcs_table(guest))
         return "".join(parts)
 
@@ -351,32 +381,41 @@ def _vmcs_table(vmcs) -> str:
     for title, wanted in _VMCS_SECTIONS:
         rows = [r for r in table if r["field"] not in placed and wanted(r["field"])]
         placed.update(r["field"] for r in rows)
-        out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>{h(title)}</th></tr>")
-        out.extend(_vmcs_row(r, reason) for r in rows)
+        out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>{h(tr(title))}</th></tr>")
+        out.extend(_vmcs_row(vmcs, r, reason) for r in rows)
     rest = [r for r in table if r["changed"] and r["field"] not in placed]
     if rest:
         out.append(f"<tr><th colspan=4 style='{CELL};padding-top:6px'>"
-                   "other fields the last exit changed</th></tr>")
-        out.extend(_vmcs_row(r, reason) for r in rest)
-    head = "".join(f"<th style='{CELL}'>{t}</th>" for t in ("field", "enc", "value", "meaning"))
+                   f"{h(tr('other fields the last exit changed'))}</th></tr>")
+        out.extend(_vmcs_row(vmcs, r, reason) for r in rest)
+    columns = (N_("field"), N_("enc"), N_("value"), N_("meaning"))
+    head = "".join(f"<th style='{CELL}'>{h(tr(t))}</th>" for t in columns)
     return f"<table style='{TABLE};font-size:85%'><tr>{head}</tr>{''.join(out)}</table>"
 
 
-def _vmcs_row(r: dict, reason: int) -> str:
+def _vmcs_row(vmcs, r: dict, reason: int) -> str:
     mark = " style='background:#fff3a0'" if r["changed"] else ""
+    if r["field"] == "IO_BITMAP_A" and r.get("meaning"):  # (the model's words: English)
+        meaning = tr("ports that exit (bitmaps A and B): {ports}").format(
+            ports=vmcs.io_exit_ports())
+    else:
+        meaning = r.get("meaning") or sdm.meaning(r["field"], r["value"], reason)
+    if r["field"] == "VM_EXIT_REASON":
+        shown = reason_html(sdm.reason_name(r["value"]), meaning)
+    else:
+        shown = h(meaning)
     return (f"<tr{mark}><td style='{CELL}'>{h(r['field'])}</td><td style='{CELL}'>{r['encoding']}</td>"
             f"<td style='{CELL}'><code>{r['value']:#010x}</code></td>"
-            f"<td style='{WRAP}'>{h(r.get('meaning') or sdm.meaning(r['field'], r['value'], reason))}"
-            "</td></tr>")
+            f"<td style='{WRAP}'>{shown}</td></tr>")
 
 
 def counters(stats: dict) -> str:
     """Counters as ``key value`` lines (a nested mapping as one line of its own)."""
-    flat = " &middot; ".join(f"{h(k)} <b>{h(value_text(k, v, 'decimal'))}</b>"
+    flat = " &middot; ".join(f"{h(tr(k))} <b>{h(value_text(k, v, 'decimal'))}</b>"
                              for k, v in stats.items() if not isinstance(v, dict))
     nested = "".join(
-        f"<div style='{WRAP}'><b>{h(k)}</b>: "
-        + (", ".join(f"{h(m)} &times;{n:,}" for m, n in v.items()) or "none") + "</div>"
+        f"<div style='{WRAP}'><b>{h(tr(k))}</b>: "
+        + (", ".join(f"{h(m)} &times;{n:,}" for m, n in v.items()) or h(tr("none"))) + "</div>"
         for k, v in stats.items() if isinstance(v, dict))
     return f"<div class='vlab-counters' style='{WRAP}'><div style='{WRAP}'>{flat}</div>{nested}</div>"
 
@@ -395,14 +434,15 @@ class TranslationView(HtmlView):
         if "vmcs" in caps:
             return self._vmx()
         if "translation_cache" not in caps:
-            return ("<i>no translation cache: only binary translation rewrites the guest's "
-                    "code; here it runs as it is</i>")
+            return ("<i>" + h(tr("no translation cache: only binary translation rewrites the "
+                                 "guest's code; here it runs as it is")) + "</i>")
         blocks = lab.translations
         rows = "".join(_block_row(lab, b) for b in blocks[:self.limit])
         hidden = len(blocks) - self.limit
-        more = f"<div>... and {hidden} more blocks</div>" if hidden > 0 else ""
-        head = "".join(f"<th style='{CELL}'>{t}</th>"
-                       for t in ("block", "", "insns", "callouts", "inline", "runs"))
+        more = (f"<div>{h(tr('... and {count} more blocks').format(count=hidden))}</div>"
+                if hidden > 0 else "")
+        columns = (N_("block"), "", N_("insns"), N_("callouts"), N_("inline"), N_("runs"))
+        head = "".join(f"<th style='{CELL}'>{h(tr(t)) if t else ''}</th>" for t in columns)
         return (counters(lab.translation_stats() or {})
                 + f"<table class='vlab-blocks' style='{TABLE};font-size:85%'><tr>{head}</tr>{rows}"
                 f"</table>{more}")
@@ -410,9 +450,10 @@ class TranslationView(HtmlView):
     def _vmx(self) -> str:
         lab = self.lab
         controls = sdm.meaning("CPU_BASED_VM_EXEC_CONTROL", lab.vmcs["CPU_BASED_VM_EXEC_CONTROL"])
-        text = (f"<div style='{WRAP}'><i>VT-x translates nothing: the guest's code runs unmodified "
-                "in VMX non-root mode, and what exits is chosen by the VMCS controls (the VMCS tab) "
-                f"&mdash; now: {h(controls)}.</i></div>")
+        text = (f"<div style='{WRAP}'><i>" + h(tr(
+            "VT-x translates nothing: the guest's code runs unmodified in VMX non-root mode, and "
+            "what exits is chosen by the VMCS controls (the VMCS tab) — now: {controls}.").format(
+            controls=controls)) + "</i></div>")
         blocks = lab.translations
         if not blocks:
             return text
@@ -422,8 +463,9 @@ class TranslationView(HtmlView):
             f"<td style='{CELL}'>{len(b.instructions)}</td><td style='{WRAP}'>"
             f"{h(', '.join(i.mnemonic for i in b.instructions if i.address in b.callouts))}</td></tr>"
             for b in blocks[:self.limit])
-        head = "".join(f"<th style='{CELL}'>{t}</th>" for t in
-                       ("scanned block", "", "insns", "instructions the VMCS controls can make exit"))
+        columns = (N_("scanned block"), "", N_("insns"),
+                   N_("instructions the VMCS controls can make exit"))
+        head = "".join(f"<th style='{CELL}'>{h(tr(t)) if t else ''}</th>" for t in columns)
         return text + (f"<table class='vlab-blocks' style='{TABLE};font-size:85%'><tr>{head}</tr>"
                        f"{rows}</table>")
 
