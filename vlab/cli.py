@@ -14,6 +14,7 @@ import json
 import sys
 
 from vlab import __version__
+from vlab.i18n import LANGUAGES, speaking, tr
 from vlab.strategies import STRATEGIES
 
 EXIT_CODES = """exit codes:
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("--unsafe", action="store_true",
                     help="grade even where no sandbox is available (the submission then runs "
                          "with resource limits only: never on a machine that matters)")
+    gr.add_argument("--lang", choices=list(LANGUAGES), default=None,
+                    help="the language of the feedback: en (English) or zh (中文); default "
+                         "$VLAB_LANG, else en. The scores are the same in every language")
 
     gs = sub.add_parser("gradescope", help="build a Gradescope autograder for an exercise")
     gs.add_argument("exercise", help="an exercise folder, or its name")
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     nbg.add_argument("--assignment", required=True)
     nbg.add_argument("--notebook", required=True, help="the notebook's name, without .ipynb")
     nbg.add_argument("--cell", required=True, help="the grade cell's grade_id")
+    nbg.add_argument("--lang", choices=list(LANGUAGES), default=None,
+                     help="the language of the feedback recorded (default $VLAB_LANG, else en)")
 
     doc = sub.add_parser("doctor", help="check that this machine has what vlab needs, and say "
                          "how to get what is missing")
@@ -263,6 +269,12 @@ def _guests() -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    """``vlab grade``: its feedback, and what it says here, in ``--lang``."""
+    with speaking(args.lang):
+        return _grade_in_language(args)
+
+
+def _grade_in_language(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vlab.errors import VlabError
@@ -275,23 +287,26 @@ def _grade(args: argparse.Namespace) -> int:
 
         isolation = "best"
         if available()[0] == "none":
-            print("vlab: WARNING: grading WITHOUT isolation (--unsafe): the submissions run as "
-                  f"ordinary processes with resource limits only ({available()[1]})",
-                  file=sys.stderr)
+            print(tr("vlab: WARNING: grading WITHOUT isolation (--unsafe): the submissions run "
+                     "as ordinary processes with resource limits only ({how})").format(
+                how=available()[1]), file=sys.stderr)
     try:
         target = Path(args.submission)
         if target.is_dir() and not args.results:  # a class: one folder or file per student
-            csv_path = grade_class(args.exercise, target, args.out, args.jobs, isolation)
+            csv_path = grade_class(args.exercise, target, args.out, args.jobs, isolation,
+                                   lang=args.lang)
             print(csv_path.read_text(), end="")
-            print(f"results: {Path(args.out) / '<student>.json'}, summary: {csv_path}")
+            print(tr("results: {results}, summary: {summary}").format(
+                results=Path(args.out) / "<student>.json", summary=csv_path))
             return 0
         if target.is_dir():  # one submission handed over as a folder (Gradescope's layout)
             target = submission_file(target)
         if not target.is_file():
-            print(f"vlab: no submission {str(target)!r}", file=sys.stderr)
+            print(tr("vlab: no submission {path}").format(path=repr(str(target))),
+                  file=sys.stderr)
             return 2
         report = grade(load_exercise(args.exercise, hidden=not args.public), target,
-                       isolation=isolation)
+                       isolation=isolation, lang=args.lang)
     except VlabError as e:
         print(f"vlab: {e}", file=sys.stderr)
         return 2
@@ -306,7 +321,8 @@ def _nbgrader(args: argparse.Namespace) -> int:
     from vlab.grading.nbgrader import record
 
     try:
-        scores = record(args.exercise, args.course, args.assignment, args.notebook, args.cell)
+        scores = record(args.exercise, args.course, args.assignment, args.notebook, args.cell,
+                        lang=args.lang)
     except VlabError as e:
         print(f"vlab: {e}", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ from vlab.grading.isolation import (
     sandbox_python,
     submission_uid,
 )
+from vlab.i18n import tr
 from vlab.isa import INCLUDE_DIR, Image, parse_symbols, program_text
 
 SOURCE_LIMIT = 256 * 1024  # bytes of a submitted assembly file
@@ -113,13 +114,14 @@ def read_submission(path: str | Path) -> str:
         with open(path, "rb") as f:
             data = f.read(SOURCE_LIMIT + 1)
     except OSError as e:
-        raise VlabError(f"cannot read the submission: {e}") from None
+        raise VlabError(tr("cannot read the submission: {error}").format(error=e)) from None
     if len(data) > SOURCE_LIMIT:
-        raise VlabError(f"the submission is over {SOURCE_LIMIT >> 10} KiB")
+        raise VlabError(tr("the submission is over {size} KiB").format(size=SOURCE_LIMIT >> 10))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise VlabError(f"the submission is not UTF-8 text ({e})") from None
+        raise VlabError(tr("the submission is not UTF-8 text ({error})").format(error=e)) \
+            from None
 
 
 def _quoted(text: str) -> str:
@@ -128,7 +130,7 @@ def _quoted(text: str) -> str:
     lines = text.splitlines()
     shown = lines[:MESSAGE_LINES]
     if len(lines) > len(shown):
-        shown.append(f"... ({len(lines) - len(shown)} more lines)")
+        shown.append(tr("... ({count} more lines)").format(count=len(lines) - len(shown)))
     return "\n".join(f"    | {line[:200]}" for line in shown)
 
 
@@ -145,9 +147,10 @@ class SubmissionAssembler:
         self.text = read_submission(submission)
         kind, how = isolation()
         if isolation_mode == "required" and kind == "none":
-            raise IsolationUnavailable(
-                f"refusing to grade without isolation: {how}. A submission is untrusted; run "
-                "`vlab grade --unsafe` only on a machine where that does not matter.")
+            raise IsolationUnavailable(tr(
+                "refusing to grade without isolation: {how}. A submission is untrusted; run "
+                "`vlab grade --unsafe` only on a machine where that does not matter.").format(
+                how=how))
         self.kind = kind if isolation_mode != "none" else "none"
         if self.kind == "none":
             self.isolation = ("not isolated (practice run: the submission was assembled "
@@ -171,7 +174,8 @@ class SubmissionAssembler:
                 if path.suffix in (".S", ".inc") and path.name not in files:
                     files[path.name] = path.read_text()
         if self.name in files:
-            raise VlabError(f"the program already has a file named {self.name}")
+            raise VlabError(tr("the program already has a file named {name}").format(
+                name=self.name))
         main = f"{name}.main.S"
         files[main] = program_text(source)
         files[self.name] = self.text
@@ -218,11 +222,13 @@ class SubmissionAssembler:
 
     def _image(self, answer: dict | str, main: str, name: str, origin: int) -> Image:
         if isinstance(answer, str):
-            raise AssemblyError(f"{self.name}: the assembler {answer}", self.name)
+            raise AssemblyError(tr("{name}: the assembler {problem}").format(
+                name=self.name, problem=answer), self.name)
         if not answer.get("ok"):
             stage = answer.get("stage")
             messages = re.sub(rf"^{re.escape(main)}:(\d+):",  # (less the 2-line prelude)
-                              lambda m: f"the program ({name}), line {int(m[1]) - 2}:",
+                              lambda m: tr("the program ({name}), line {line}:").format(
+                                  name=name, line=int(m[1]) - 2),
                               str(answer.get("messages", "")), flags=re.M)
             messages = messages.replace(f"./{self.name}:", f"{self.name}:").strip()
             status = answer.get("status")
@@ -231,19 +237,22 @@ class SubmissionAssembler:
                     which = signal.Signals(-status).name
                 except ValueError:
                     which = f"signal {-status}"
-                messages += (f"\n({stage} was stopped by {which}: its limits are {CPU_LIMIT} s "
-                             f"of CPU, {FILE_SIZE >> 20} MiB a file, 1 GiB of memory)")
-            what = "does not assemble" if stage == "as" else f"does not link ({stage})"
-            raise AssemblyError(f"{self.name} {what}:\n{_quoted(messages.strip())}", self.name)
+                messages += "\n" + tr("({stage} was stopped by {signal}: its limits are {cpu} s "
+                                      "of CPU, {size} MiB a file, 1 GiB of memory)").format(
+                    stage=stage, signal=which, cpu=CPU_LIMIT, size=FILE_SIZE >> 20)
+            what = (tr("{name} does not assemble:") if stage == "as" else
+                    tr("{name} does not link ({stage}):")).format(name=self.name, stage=stage)
+            raise AssemblyError(f"{what}\n{_quoted(messages.strip())}", self.name)
         try:
             code = base64.b64decode(str(answer.get("code", "")), validate=True)
         except ValueError:
-            raise AssemblyError(f"{self.name}: the assembler's answer is malformed",
-                                self.name) from None
+            raise AssemblyError(tr("{name}: the assembler's answer is malformed").format(
+                name=self.name), self.name) from None
         symbols = {k: v for k, v in parse_symbols(str(answer.get("symbols", ""))).items()
                    if _SYMBOL.match(k)}
         if len(symbols) > 20_000:
-            raise AssemblyError(f"{self.name}: over 20,000 symbols", self.name)
+            raise AssemblyError(tr("{name}: over 20,000 symbols").format(name=self.name),
+                                self.name)
         return Image(name, code, origin, symbols)
 
 
@@ -254,7 +263,7 @@ def _run(cmd: list[str], request: bytes, preexec, cwd: str) -> dict | str:
                                 stderr=subprocess.DEVNULL, preexec_fn=preexec, cwd=cwd,
                                 env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
     except (OSError, subprocess.SubprocessError) as e:
-        return f"could not start: {e}"
+        return tr("could not start: {error}").format(error=e)
     out = bytearray()
     over = []
 
@@ -284,14 +293,15 @@ def _run(cmd: list[str], request: bytes, preexec, cwd: str) -> dict | str:
     except subprocess.TimeoutExpired:
         proc.kill()
     if over:
-        return f"answered more than {ANSWER_LIMIT >> 20} MiB: stopped"
+        return tr("answered more than {size} MiB: stopped").format(size=ANSWER_LIMIT >> 20)
     if timed_out:
-        return f"took more than {WALL_LIMIT:g} s: stopped"
+        return tr("took more than {limit} s: stopped").format(limit=f"{WALL_LIMIT:g}")
     try:
         answer = json.loads(bytes(out))
     except (ValueError, RecursionError):
         answer = None
     if not isinstance(answer, dict):
-        return (f"stopped without an answer (exit status {proc.returncode}: a limit of "
-                f"{CPU_LIMIT} s of CPU, {FILE_SIZE >> 20} MiB a file or 1 GiB of memory?)")
+        return tr("stopped without an answer (exit status {status}: a limit of {cpu} s of CPU, "
+                  "{size} MiB a file or 1 GiB of memory?)").format(
+            status=proc.returncode, cpu=CPU_LIMIT, size=FILE_SIZE >> 20)
     return answer

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from vlab.errors import BudgetExhausted
-from vlab.grading.core import Check, Run, Scenario
+from vlab.grading.core import Check, Run, Scenario, console_line_difference, stopped_with
 from vlab.guests import hypervisor
+from vlab.i18n import N_, tr
 from vlab.isa import Image, assemble
 
 #: The file the skeleton includes: the submission is assembled under this name.
@@ -75,16 +76,18 @@ def bundle_with(handlers: str | Path, guest: Image | None = None, **defines: int
 def _stopped(lab) -> str:
     """How a run ended, for feedback: where, and for a budget spent in the hypervisor, why."""
     if lab.error is None:
-        return f"{lab.status} (exit code {lab.exit_code:#x})" if lab.exit_code is not None \
-            else lab.status
-    text = f"{lab.status}: {lab.error}"
+        if lab.exit_code is not None:
+            return tr("{status} (exit code {code})").format(status=stopped_with(lab),
+                                                            code=f"{lab.exit_code:#x}")
+        return stopped_with(lab)
+    text = stopped_with(lab)
     eip = getattr(lab.error, "eip", None)
     if eip is not None and hypervisor.HV_BASE <= eip < hypervisor.HV_END:
         where = lab.symbol(eip) or f"{eip:#010x}"
-        text += f" (in the hypervisor, at {where}"
         if isinstance(lab.error, BudgetExhausted):
-            text += ": an endless loop in a handler, or one that never resumes the guest?"
-        text += ")"
+            return tr("{error} (in the hypervisor, at {where}: an endless loop in a handler, or "
+                      "one that never resumes the guest?)").format(error=text, where=where)
+        return tr("{error} (in the hypervisor, at {where})").format(error=text, where=where)
     return text
 
 
@@ -95,9 +98,9 @@ def runs_to_end(points: float, code: int = 0) -> Check:
         lab = run.lab
         if lab.status == "halted" and lab.exit_code == code:
             return True, ""
-        return False, f"expected the run to end with exit code {code:#x}; it stopped with " \
-                      f"{_stopped(lab)}"
-    return Check(f"the run ends with exit code {code:#x}", points, test)
+        return False, tr("expected the run to end with exit code {code}; it stopped with "
+                         "{what}").format(code=f"{code:#x}", what=_stopped(lab))
+    return Check.said(N_("the run ends with exit code {code}"), points, test, code=f"{code:#x}")
 
 
 @functools.cache
@@ -110,13 +113,8 @@ def _native_console(guest: str) -> str:
 
 
 def _first_difference(got: str, want: str) -> str:
-    g, w = got.splitlines(), want.splitlines()
-    for i in range(max(len(g), len(w))):
-        a = g[i] if i < len(g) else "(nothing)"
-        b = w[i] if i < len(w) else "(nothing)"
-        if a != b:
-            return f"console line {i + 1}: expected {b!r}, got {a!r}"
-    return "the console differs (in its last line's end)"
+    return (console_line_difference(got, want)
+            or tr("the console differs (in its last line's end)"))
 
 
 def console_as_native(guest: str, points: float) -> Check:
@@ -126,7 +124,8 @@ def console_as_native(guest: str, points: float) -> Check:
         if run.console == want:
             return True, ""
         return False, _first_difference(run.console, want)
-    return Check(f"the console is {guest}'s native console, byte for byte", points, test)
+    return Check.said(N_("the console is {guest}'s native console, byte for byte"), points, test,
+                      guest=guest)
 
 
 def console_as_reference(points: float) -> Check:
@@ -135,7 +134,7 @@ def console_as_reference(points: float) -> Check:
         if run.console == run.reference.console:
             return True, ""
         return False, _first_difference(run.console, run.reference.console)
-    return Check("the console is the one vlab's own exit handlers give", points, test)
+    return Check.said(N_("the console is the one vlab's own exit handlers give"), points, test)
 
 
 def exits_as_reference(points: float) -> Check:
@@ -145,8 +144,10 @@ def exits_as_reference(points: float) -> Check:
         got, want = run.lab.trace.counts(), run.reference.trace.counts()
         if got == want:
             return True, ""
-        return False, f"expected the exits {_text(want)}, got {_text(got)}"
-    return Check("the VM exits in the trap log are the reference's, reason by reason", points, test)
+        return False, tr("expected the exits {want}, got {got}").format(want=_text(want),
+                                                                        got=_text(got))
+    return Check.said(N_("the VM exits in the trap log are the reference's, reason by reason"),
+                      points, test)
 
 
 def kernel_exits(points: float) -> Check:
@@ -159,19 +160,23 @@ def kernel_exits(points: float) -> Check:
         want_io = 2 * len(lab.console) + 1
         problems = []
         if counts.get("CPUID", 0) != 1:
-            problems.append(f"{counts.get('CPUID', 0)} CPUID exits (the kernel runs CPUID once)")
+            problems.append(tr("{count} CPUID exits (the kernel runs CPUID once)").format(
+                count=counts.get("CPUID", 0)))
         if counts.get("IO_INSTRUCTION", 0) != want_io:
-            problems.append(f"{counts.get('IO_INSTRUCTION', 0)} I/O exits (the console's "
-                            f"{len(lab.console)} bytes make {want_io - 1}, and the exit port 1)")
+            problems.append(tr("{count} I/O exits (the console's {bytes} bytes make {io}, and "
+                               "the exit port 1)").format(count=counts.get("IO_INSTRUCTION", 0),
+                                                         bytes=len(lab.console), io=want_io - 1))
         hlt, ticks = counts.get("HLT", 0), lab.machine.devices.timer.ticks
         if not 1 <= hlt <= ticks:
-            problems.append(f"{hlt} HLT exits for {ticks} timer ticks (each HLT waits for a tick)")
+            problems.append(tr("{count} HLT exits for {ticks} timer ticks (each HLT waits for a "
+                               "tick)").format(count=hlt, ticks=ticks))
         others = set(counts) - {"CPUID", "IO_INSTRUCTION", "HLT"}
         if others:
-            problems.append(f"other exits: {_text({r: counts[r] for r in others})}")
+            problems.append(tr("other exits: {exits}").format(
+                exits=_text({r: counts[r] for r in others})))
         return not problems, "; ".join(problems)
-    return Check("the trap log's exits: 1 CPUID, 2 I/O per console byte + 1, HLTs that wait",
-                 points, test)
+    return Check.said(N_("the trap log's exits: 1 CPUID, 2 I/O per console byte + 1, HLTs that "
+                         "wait"), points, test)
 
 
 def reports(text: str, code: int, points: float) -> Check:
@@ -181,18 +186,21 @@ def reports(text: str, code: int, points: float) -> Check:
         last = lab.console.rstrip("\n").rsplit("\n", 1)[-1]
         if last == text and lab.status == "halted" and lab.exit_code == code:
             return True, ""
-        return False, f"expected the last console line {text!r} and exit code {code:#x}; got " \
-                      f"{last!r} and {_stopped(lab)}"
-    return Check(f"the hypervisor reports {text!r} and stops (exit code {code:#x})", points, test)
+        return False, tr("expected the last console line {text} and exit code {code}; got "
+                         "{last} and {what}").format(text=repr(text), code=f"{code:#x}",
+                                                     last=repr(last), what=_stopped(lab))
+    return Check.said(N_("the hypervisor reports {text} and stops (exit code {code})"), points,
+                      test, text=repr(text), code=f"{code:#x}")
 
 
 def exits_exactly(counts: dict[str, int], points: float) -> Check:
     """The trap log holds exactly these exits by reason."""
     def test(run: Run) -> tuple[bool, str]:
         got = run.lab.trace.counts()
-        return got == counts, f"expected the exits {_text(counts)}, got {_text(got)}"
-    return Check(f"the trap log's exits: {_text(counts)}", points, test)
+        return got == counts, tr("expected the exits {want}, got {got}").format(
+            want=_text(counts), got=_text(got))
+    return Check.said(N_("the trap log's exits: {exits}"), points, test, exits=_text(counts))
 
 
 def _text(counts: dict[str, Any]) -> str:
-    return " · ".join(f"{r} {n}" for r, n in sorted(counts.items())) or "none"
+    return " · ".join(f"{r} {n}" for r, n in sorted(counts.items())) or tr("none")

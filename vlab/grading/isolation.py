@@ -18,14 +18,23 @@ from pathlib import Path
 
 from vlab.errors import VlabError
 from vlab.grading import landlock
+from vlab.i18n import N_
 
 MEMORY_LIMIT = 1 << 30
 CPU_LIMIT = 600  # seconds of CPU time a submission's process may use in all its scenarios
 FILE_LIMIT = 64 * 1024  # bytes a file the submission writes may have
 TMP_SIZE = 8 << 20  # the sandbox's private /tmp
 #: The student side of vlab: all a submission's process can import of it (copied, read-only).
-STUDENT_FILES = ("__init__.py", "_compat.py", "monitor/__init__.py", "monitor/trace.py",
+STUDENT_FILES = ("__init__.py", "_compat.py", "i18n.py", "monitor/__init__.py", "monitor/trace.py",
                  "monitor/api.py", "monitor/qualification.py", "grading/student.py")
+
+
+#: How a sandbox describes itself in a report (English, as isolation() returns it; the report
+#: says it again in its own language: vlab.grading.core.isolation_words).
+BUBBLEWRAP = N_("bubblewrap {version}: new user, PID, network, IPC and UTS namespaces, {who}, "
+                "read-only runtime, private {tmp} MiB /tmp, no network")
+LANDLOCK = N_("Landlock and seccomp, without namespaces: {how}, {who}")
+OWN_UID, GRADER_UID = N_("its own uid"), N_("the grader's uid")
 
 
 class IsolationUnavailable(VlabError):
@@ -114,10 +123,8 @@ def _bubblewrap() -> tuple[bool, str]:
     if out.returncode != 0 or not out.stdout.startswith("isolated"):
         return False, ("bubblewrap could not start a sandbox here (user namespaces refused?): "
                        + (out.stderr.strip() or out.stdout.strip())[:300])
-    who = "its own uid" if os.geteuid() == 0 else "the grader's uid"
-    return True, (f"bubblewrap {_version(bwrap)}: new user, PID, network, IPC and UTS "
-                  f"namespaces, {who}, read-only runtime, private {TMP_SIZE >> 20} MiB /tmp, "
-                  "no network")
+    who = OWN_UID if os.geteuid() == 0 else GRADER_UID
+    return True, BUBBLEWRAP.format(version=_version(bwrap), who=who, tmp=TMP_SIZE >> 20)
 
 
 _LANDLOCK_PROBE = """
@@ -148,9 +155,8 @@ def _landlock() -> tuple[bool, str]:
     if out.returncode != 0 or out.stdout.strip() != "isolated":
         return False, ("Landlock did not confine a test process: "
                        + (out.stderr.strip() or out.stdout.strip())[-300:])
-    who = "its own uid" if uid is not None else "the grader's uid"
-    return True, (f"Landlock and seccomp, without namespaces: "
-                  f"{landlock.describe()}, {who}")
+    who = OWN_UID if uid is not None else GRADER_UID
+    return True, LANDLOCK.format(how=landlock.describe(), who=who)
 
 
 def runtime_paths(python: str) -> list[str]:

@@ -18,16 +18,24 @@ from pathlib import Path
 
 from vlab.errors import VlabError
 from vlab.grading.core import grade, load_exercise
+from vlab.i18n import speaking, tr
 
 
 def record(exercise: str | Path, course: str | Path, assignment: str, notebook: str,
-           cell: str, isolation: str = "required") -> dict[str, float]:
+           cell: str, isolation: str = "required", lang: str | None = None) -> dict[str, float]:
     """Grade every ``submitted/<student>/<assignment>/<notebook>.ipynb`` of the nbgrader course
-    at ``course`` and record the score of grade cell ``cell``. Returns student -> score."""
+    at ``course`` and record the score of grade cell ``cell``, with the feedback in ``lang``
+    (None: the lab's language). Returns student -> score."""
+    with speaking(lang):
+        return _record(exercise, course, assignment, notebook, cell, isolation)
+
+
+def _record(exercise: str | Path, course: str | Path, assignment: str, notebook: str,
+            cell: str, isolation: str) -> dict[str, float]:
     try:
         from nbgrader.api import Gradebook, MissingEntry
     except ImportError:
-        raise VlabError("nbgrader is not installed (pip install nbgrader)") from None
+        raise VlabError(tr("nbgrader is not installed (pip install nbgrader)")) from None
     course = Path(course)
     ex = load_exercise(exercise)
     scores: dict[str, float] = {}
@@ -37,15 +45,19 @@ def record(exercise: str | Path, course: str | Path, assignment: str, notebook: 
             try:
                 entry = gb.find_grade(cell, notebook, assignment, student)
             except MissingEntry:
-                raise VlabError(f"{student}: no grade cell {cell!r} in {notebook}.ipynb of "
-                                f"{assignment} (run `nbgrader autograde {assignment}` first)") from None
+                raise VlabError(tr("{student}: no grade cell {cell} in {notebook}.ipynb of "
+                                   "{assignment} (run `nbgrader autograde {assignment}` "
+                                   "first)").format(student=student, cell=repr(cell),
+                                                    notebook=notebook, assignment=assignment)) \
+                    from None
             try:
                 report = grade(ex, path, isolation=isolation)
                 score = report.score / report.max_score * entry.max_score if report.max_score \
                     else 0.0
                 feedback = str(report)
             except VlabError as e:
-                score, feedback = 0.0, f"vlab could not grade this notebook: {e}"
+                score, feedback = 0.0, tr("vlab could not grade this notebook: {error}").format(
+                    error=e)
             entry.manual_score = score
             try:  # (a grade cell has a comment entry only if nbgrader made one for it)
                 gb.find_comment(cell, notebook, assignment, student).manual_comment = \

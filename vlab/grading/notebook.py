@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from vlab.errors import VlabError
+from vlab.i18n import tr
 
 NOTEBOOK_LIMIT = 4 << 20  # bytes: a submission notebook larger than this is refused
 _KEEP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
@@ -25,12 +26,14 @@ def handler_source(path: str | Path) -> str:
     """The Python source of a notebook's definitions (see the module's docstring)."""
     path = Path(path)
     if path.stat().st_size > NOTEBOOK_LIMIT:
-        raise VlabError(f"{path.name}: notebook larger than {NOTEBOOK_LIMIT >> 20} MiB")
+        raise VlabError(tr("{name}: notebook larger than {size} MiB").format(
+            name=path.name, size=NOTEBOOK_LIMIT >> 20))
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = nb["cells"]
     except (ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as e:
-        raise VlabError(f"{path.name} is not a readable notebook: {type(e).__name__}") from None
+        raise VlabError(tr("{name} is not a readable notebook: {error}").format(
+            name=path.name, error=type(e).__name__)) from None
     kept = []
     for cell in cells if isinstance(cells, list) else []:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -45,7 +48,8 @@ def handler_source(path: str | Path) -> str:
             if isinstance(node, _KEEP) and _is_definition(node):
                 kept.append(ast.get_source_segment(source, node) or ast.unparse(node))
     if not kept:
-        raise VlabError(f"{path.name}: no function definitions found in its code cells")
+        raise VlabError(tr("{name}: no function definitions found in its code cells").format(
+            name=path.name))
     return "\n\n".join(kept) + "\n"
 
 

@@ -25,6 +25,7 @@ notebook's assignment config, gives the question a score from the sandbox instea
       - vlab.grading.otter.VlabPlugin:
           exercise: 03-serial   # one of vlab's exercises, or an absolute path to one
           question: serial
+          lang: zh              # the feedback's language (optional; default: English)
 
 So an assignment that uses this plugin is graded by vlab alone: other questions' tests run
 against the empty notebook and score nothing.
@@ -44,6 +45,7 @@ from otter.test_files.abstract_test import TestCase, TestCaseResult
 from vlab.errors import VlabError
 from vlab.grading.core import GradeReport, ScenarioResult, grade, load_exercise
 from vlab.grading.isolation import IsolationUnavailable
+from vlab.i18n import tr
 
 
 class VlabPlugin(AbstractOtterPlugin):
@@ -60,6 +62,7 @@ class VlabPlugin(AbstractOtterPlugin):
         exercise = Path(config["exercise"])  # (never looked up in the submission's folder)
         self.exercise = load_exercise(exercise)
         self.question: str = config["question"]
+        self.lang = config.get("lang") if isinstance(config.get("lang"), str) else None
 
     def before_grading(self, config: Any) -> None:
         submitted = Path(self.submission_path)
@@ -81,13 +84,15 @@ class VlabPlugin(AbstractOtterPlugin):
         question = results.get_result(self.question)
         points = question.possible
         try:
-            report = grade(self.exercise, self.submission_path)
+            report = grade(self.exercise, self.submission_path, lang=self.lang or "en")
         except IsolationUnavailable:
             raise  # the grading machine's problem, not the student's
         except VlabError as e:
+            lang = self.lang or "en"
             report = GradeReport(self.exercise.name, [ScenarioResult(
                 "vlab grade", 0.0, self.exercise.max_score, "visible",
-                [f"vlab could not grade this notebook: {e}"], [])])
+                [tr("vlab could not grade this notebook: {error}", lang).format(error=e)], [],
+                language=lang)], language=lang)
         scale = points / report.max_score if report.max_score else 0.0
         question.test_cases = [TestCase(r.name, "vlab grade", r.visibility == "hidden",
                                         r.max_score * scale, None, None) for r in report.results]

@@ -35,6 +35,7 @@ from vlab.grading.isolation import (
     student_tree,
     submission_uid,
 )
+from vlab.i18n import tr
 from vlab.monitor.api import CALLS, DEFERRED, SHARED_REGISTERS
 
 CALL_TIMEOUT = 2.0  # seconds of CPU time one handler call may use
@@ -68,7 +69,7 @@ class _Output:
     def text(self, limit: int) -> str:
         text = bytes(self.data[:limit]).decode("utf-8", "replace")
         if len(self.data) > limit or self.dropped:
-            text += "\n[... output truncated]"
+            text += "\n" + tr("[... output truncated]")
         return text
 
 
@@ -107,9 +108,10 @@ class Student:
         self.requests = 0  # round trips the handlers asked for inside them (a cost: benchmarks)
         kind, how = isolation()
         if isolation_mode == "required" and kind == "none":
-            raise IsolationUnavailable(
-                f"refusing to grade without isolation: {how}. A submission is untrusted code; "
-                "run `vlab grade --unsafe` only on a machine where that does not matter.")
+            raise IsolationUnavailable(tr(
+                "refusing to grade without isolation: {how}. A submission is untrusted code; "
+                "run `vlab grade --unsafe` only on a machine where that does not matter.").format(
+                how=how))
         self.isolated = kind != "none" and isolation_mode != "none"
         self.isolation = how if self.isolated else (
             "not isolated (practice run: resource limits only" + (f"; {how}" if kind == "none"
@@ -156,9 +158,9 @@ class Student:
         self.error: str | None = None
         msg = self._recv(time.monotonic() + LOAD_TIMEOUT)
         if msg is None or msg[0] != "loaded":
-            self.error = self._death("while loading", LOAD_TIMEOUT)
+            self.error = self._death(tr("while loading"), LOAD_TIMEOUT)
         elif msg[2]:
-            self.error = msg[2]
+            self.error = _loading_problem(msg[2])
 
     # ---------------------------------------------------------------- protocol
     def _recv(self, deadline: float):
@@ -199,10 +201,12 @@ class Student:
         code = self.proc.poll()
         if code is None:
             if len(self.buffer) > MESSAGE_LIMIT:
-                return f"your code sent a message over {MESSAGE_LIMIT >> 20} MiB {when}"
-            return (f"your code did not answer {when} within {limit:g} s (sleeping or "
-                    "blocked?): stopped")
-        return f"your code's process ended {when} (exit status {code}: sys.exit, a crash, or a limit)"
+                return tr("your code sent a message over {size} MiB {when}").format(
+                    size=MESSAGE_LIMIT >> 20, when=when)
+            return tr("your code did not answer {when} within {limit} s (sleeping or blocked?): "
+                      "stopped").format(when=when, limit=f"{limit:g}")
+        return tr("your code's process ended {when} (exit status {code}: sys.exit, a crash, or "
+                  "a limit)").format(when=when, code=code)
 
     def new_scenario(self) -> None:
         """A scenario starts: its handlers get the whole time budget (one slow scenario does
@@ -218,9 +222,11 @@ class Student:
         """Why the submission must be stopped now, if its CPU time is over a budget."""
         used = self.cpu_time()
         if call_cpu is not None and used - call_cpu > CALL_TIMEOUT:
-            return f"used more than {CALL_TIMEOUT:g} s of CPU time in one call"
+            return tr("your code used more than {limit} s of CPU time in one call").format(
+                limit=f"{CALL_TIMEOUT:g}")
         if used - self.scenario_cpu > TOTAL_TIMEOUT:
-            return f"used more than {TOTAL_TIMEOUT:g} s of CPU time in this scenario"
+            return tr("your code used more than {limit} s of CPU time in this scenario").format(
+                limit=f"{TOTAL_TIMEOUT:g}")
         return None
 
     def _stop(self, why: str) -> HandlerError:
@@ -238,7 +244,8 @@ class Student:
             raise HandlerError(self.error)
         if time.monotonic() - self.scenario_wall > TOTAL_TIMEOUT / (os.cpu_count() or 1):
             if why := self._over_budget(None):
-                raise self._stop(f"your code {why}: stopped before {name}")
+                raise self._stop(tr("{why}: stopped before {handler}").format(why=why,
+                                                                              handler=name))
         shares = self.allowed is None or {"reg", "set_reg"} <= self.allowed
         self.calls += 1
         self._send("call", name, _exit_json(exit_),
@@ -251,13 +258,15 @@ class Student:
                 if call_cpu is None:  # the call's first POLL seconds count as CPU time
                     call_cpu = self.cpu_time() - (now - start)
                 if why := self._over_budget(call_cpu):
-                    raise self._stop(f"your code {why} (in {name}; an endless loop?)")
+                    raise self._stop(tr("{why} (in {handler}; an endless loop?)").format(
+                        why=why, handler=name))
                 looked = now
             msg = self._recv(min(start + CALL_WALL, looked + POLL))
             if msg is None:
                 if self.closed or len(self.buffer) > MESSAGE_LIMIT or \
                         time.monotonic() >= start + CALL_WALL:
-                    raise self._stop(self._death(f"in {name}", CALL_WALL))
+                    raise self._stop(self._death(tr("in {handler}").format(handler=name),
+                                                 CALL_WALL))
                 continue
             kind = msg[0]
             if kind == "done":
@@ -266,9 +275,10 @@ class Student:
             if kind == "raised":
                 self._apply_deferred(vcpu, name, msg[3] if len(msg) > 3 else None)
                 where = f"\n{msg[2]}" if len(msg) > 2 else ""
-                raise HandlerError(f"{name} raised " + _quoted(f"{msg[1]}{where}"))
+                raise HandlerError(tr("{handler} raised {error}").format(
+                    handler=name, error=_quoted(f"{msg[1]}{where}")))
             if kind != "op":
-                raise self._stop(f"{name}: the sandbox received a malformed message")
+                raise self._stop(_malformed(name))
             self.requests += 1
             try:
                 request = msg[1:]
@@ -291,8 +301,8 @@ class Student:
         """Why request ``op`` is refused in this exercise (None: it is allowed)."""
         if self.allowed is None or op in self.allowed:
             return None
-        return (f"{op!r} is not part of this exercise: a handler here may use "
-                f"{', '.join(sorted(self.allowed))}")
+        return tr("{request} is not part of this exercise: a handler here may use "
+                  "{allowed}").format(request=repr(op), allowed=", ".join(sorted(self.allowed)))
 
     def _apply_deferred(self, vcpu, name: str, requests) -> None:
         """The requests a handler made that answer nothing (register writes, ``skip()``,
@@ -301,22 +311,22 @@ class Student:
         if not requests:
             return
         if not isinstance(requests, list) or len(requests) > 4096:
-            raise self._stop(f"{name}: the sandbox received a malformed message")
+            raise self._stop(_malformed(name))
         for request in requests:
             if not isinstance(request, list) or not request or request[0] not in DEFERRED or (
                     request[0] == "set_reg" and (len(request) != 3
                                                  or request[1] not in SHARED_REGISTERS)):
-                raise self._stop(f"{name}: the sandbox received a malformed message")
+                raise self._stop(_malformed(name))
             if refused := self._refusal(request[0]):
-                raise HandlerError(f"{name} raised RuntimeError: {refused}")
+                raise _raised(name, refused)
             try:
                 _serve(vcpu, request)
             except HandlerError:
                 raise
             except VlabError as e:
-                raise HandlerError(f"{name} raised RuntimeError: {e}") from None
+                raise _raised(name, e) from None
             except Exception as e:  # a bad request: as the handler would have been told
-                raise HandlerError(f"{name} raised RuntimeError: {type(e).__name__}: {e}") from None
+                raise _raised(name, f"{type(e).__name__}: {e}") from None
 
     def output_text(self, limit: int = 2000) -> str:
         return self.output.text(limit)
@@ -347,6 +357,33 @@ class Student:
         return output
 
 
+def _malformed(handler: str) -> str:
+    return tr("{handler}: the sandbox received a malformed message").format(handler=handler)
+
+
+def _raised(handler: str, error: object) -> HandlerError:
+    """The error a handler met in a request it made (it would have raised RuntimeError)."""
+    return HandlerError(tr("{handler} raised {error}").format(handler=handler,
+                                                              error=f"RuntimeError: {error}"))
+
+
+#: What the submission's process writes when it cannot load the file (vlab.grading.student
+#: runs without the catalogue: the grader says it again in the grading's language).
+_DOES_NOT_LOAD, _NO_FUNCTION = "your file does not load: ", "your file defines no function "
+
+
+def _loading_problem(text: object) -> str:
+    """Why the submission did not load, in the grading's language. Only the two sentences the
+    student process writes are translated; anything else it sends is shown as it came."""
+    text = str(text)
+    if text.startswith(_DOES_NOT_LOAD):
+        return tr("your file does not load: {error}").format(error=text[len(_DOES_NOT_LOAD):])
+    if text.startswith(_NO_FUNCTION):
+        return tr("your file defines no function {names}").format(
+            names=text[len(_NO_FUNCTION):])
+    return text
+
+
 def _quoted(text: object, limit: int = 1500) -> str:
     """Text that came from the submission, made unmistakable: one line per line, each after a
     "| ", so it can never pass for the grader's own feedback ("[pass] ...")."""
@@ -373,22 +410,22 @@ def _checked(kind: str, value):
         return bool(value)
     if kind == "ints":
         if not isinstance(value, list) or len(value) > 16:
-            raise ValueError("expected a short list of integers")
+            raise ValueError(tr("expected a short list of integers"))
         return [_int(v) for v in value]
     if kind == "str":
         if not isinstance(value, str) or len(value) > 64:
-            raise ValueError("expected a short string")
+            raise ValueError(tr("expected a short string"))
         return value
     if kind == "json":
         if len(json.dumps(value)) > 4096:
-            raise ValueError("a note must be small")
+            raise ValueError(tr("a note must be small"))
         return value
     raise ValueError(f"unknown argument kind {kind!r}")
 
 
 def _int(x) -> int:
     if not isinstance(x, int) or isinstance(x, bool):
-        raise ValueError("expected an integer")
+        raise ValueError(tr("expected an integer"))
     return x
 
 
@@ -403,13 +440,13 @@ def _serve(vcpu, req: list):
     if op == "virt":
         name = str(args[0])
         if name not in _VIRT:
-            raise AttributeError(f"the virtual CPU has no field {name!r}")
+            raise AttributeError(tr("the virtual CPU has no field {name}").format(name=repr(name)))
         value = getattr(vcpu.virt, name)
         return [value.base, value.limit] if hasattr(value, "base") else value
     if op == "set_virt":
         name, value = str(args[0]), args[1]
         if name not in _VIRT:
-            raise AttributeError(f"the virtual CPU has no field {name!r}")
+            raise AttributeError(tr("the virtual CPU has no field {name}").format(name=repr(name)))
         if name in ("GDTR", "IDTR"):
             from vlab.state import TableRegister
 
@@ -423,12 +460,12 @@ def _serve(vcpu, req: list):
     if op == "mem_read":
         size = _int(args[1])
         if not 0 <= size <= 1 << 16:
-            raise ValueError("read size out of range")
+            raise ValueError(tr("read size out of range"))
         return vcpu.mem.read(_int(args[0]), size).hex()
     if op == "mem_write":
         data = bytes.fromhex(str(args[1]))
         if len(data) > 1 << 16:
-            raise ValueError("write too large")
+            raise ValueError(tr("write too large"))
         vcpu.mem.write(_int(args[0]), data)
         return None
     if op == "disk_sectors":
@@ -438,13 +475,14 @@ def _serve(vcpu, req: list):
     if op == "disk_write":
         data = bytes.fromhex(str(args[1]))
         if len(data) > 1 << 17:
-            raise ValueError("write too large")
+            raise ValueError(tr("write too large"))
         vcpu.disk.write(_int(args[0]), data)
         return None
     if op in CALLS:  # the handler API's plain calls, checked kind by kind
         kinds = CALLS[op]
         if len(args) != len(kinds):
-            raise ValueError(f"{op} takes {len(kinds)} arguments")
+            raise ValueError(tr("{request} takes {count} arguments").format(request=op,
+                                                                          count=len(kinds)))
         values = [_checked(kind, value) for kind, value in zip(kinds, args, strict=True)]
         if kinds and kinds[-1] == "ints":
             values = values[:-1] + values[-1][:5]
@@ -454,22 +492,22 @@ def _serve(vcpu, req: list):
         return vcpu.machine.vtime
     if op == "vmread":
         if vcpu.vmcs is None:
-            raise VlabError("no VMCS: this exercise's strategy is not VT-x")
+            raise VlabError(tr("no VMCS: this exercise's strategy is not VT-x"))
         return vcpu.vmcs.vmread(args[0])
     if op == "vmwrite":
         if vcpu.vmcs is None:
-            raise VlabError("no VMCS: this exercise's strategy is not VT-x")
+            raise VlabError(tr("no VMCS: this exercise's strategy is not VT-x"))
         vcpu.vmcs.vmwrite(args[0], _int(args[1]))
         return None
     if op == "ept_map":
         if getattr(vcpu, "ept", None) is None:
-            raise VlabError("no EPT: this exercise's strategy is not VT-x with EPT")
+            raise VlabError(tr("no EPT: this exercise's strategy is not VT-x with EPT"))
         vcpu.ept.map(_int(args[0]))
         return None
     if op == "guest_range_ok":
         hv = getattr(vcpu, "hv", None)
         if hv is None:
-            raise VlabError("no hypervisor: this exercise's strategy is not paravirt")
+            raise VlabError(tr("no hypervisor: this exercise's strategy is not paravirt"))
         return hv.guest_range_ok(_int(args[0]), _int(args[1]))
-    raise ValueError(f"unknown operation {op!r}")
+    raise ValueError(tr("unknown operation {request}").format(request=repr(op)))
 
