@@ -671,7 +671,7 @@ class GradeReport:
                 rows.append(
                     f"<tr><td style='{cell};border-left:4px solid {colour};padding-left:8px'>"
                     f"<b>{esc(r.title)}</b> <span style='color:#888'>"
-                    f"({esc(r.visibility_text)})</span></td>"
+                    f"{esc(tr('({visibility})').format(visibility=r.visibility_text))}</span></td>"
                     f"<td style='{cell};white-space:nowrap'><span class='vlab-score' style='"
                     f"white-space:nowrap;color:{colour};font-weight:bold'>{r.score:g} / "
                     f"{r.max_score:g}</span></td></tr>"

@@ -35,6 +35,12 @@ def h(text: object) -> str:
     return html.escape(str(text))
 
 
+def text(words: object) -> str:
+    """Text for an element's content: ``<``, ``>`` and ``&`` escaped, quotes left as they are
+    (an attribute's value takes :func:`h`)."""
+    return html.escape(str(words), quote=False)
+
+
 def hx(value: int, width: int = 8) -> str:
     """An address or register: ``0x`` and ``width`` hex digits."""
     return f"{value:#0{width + 2}x}"

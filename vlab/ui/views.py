@@ -13,7 +13,7 @@ from ..isa import InsnClass
 from ..state import CpuState, TableRegister
 from . import diagram, sdm
 from .base import HtmlView
-from .display import CELL, TABLE, WRAP, fit_svg, h, value_text
+from .display import CELL, TABLE, WRAP, fit_svg, h, text, value_text
 from .words import reason_html, translated_form
 
 if TYPE_CHECKING:
@@ -109,8 +109,7 @@ class RegisterView(HtmlView):
                  tr("masks {master}/{slave}").format(master=f"<code>{i['masks'][0]:#04x}</code>",
                                                      slave=f"<code>{i['masks'][1]:#04x}</code>")]
         if i["waiting for IF"]:
-            waiting = tr("waiting for the guest's IF")
-            parts.append(f"<b>{h(waiting)}</b>")
+            parts.append("<b>" + text(tr("waiting for the guest's IF")) + "</b>")
         if i.get("window requested"):
             parts.append(f"<b>{h(tr('interrupt window requested'))}</b> "
                          + h(tr("(exit 7 when IF = 1)")))
@@ -149,12 +148,12 @@ class RegisterView(HtmlView):
         guest-state area at VM entry, saved there at each exit)."""
         line = f"<b>{name}</b> {h(_table_text(real))}"
         if "vmcs" in self.lab.capabilities:
-            return line + " " + h(tr("(the guest's own: VMCS guest-state area)"))
+            return line + " " + text(tr("(the guest's own: VMCS guest-state area)"))
         if virtual is None or virtual == real:
             return line
         if not virtual.base and not virtual.limit:
-            return line + " " + h(tr("(the monitor's); the guest has loaded none yet"))
-        return (line + " " + h(tr("(the monitor's)")) + "<br>&nbsp;&nbsp;"
+            return line + " " + text(tr("(the monitor's); the guest has loaded none yet"))
+        return (line + " " + text(tr("(the monitor's)")) + "<br>&nbsp;&nbsp;"
                 + h(tr("virtual {value}").format(value=_table_text(virtual))))
 
     def _shadow_note(self, believed: dict) -> str:
@@ -434,8 +433,8 @@ class TranslationView(HtmlView):
         if "vmcs" in caps:
             return self._vmx()
         if "translation_cache" not in caps:
-            return ("<i>" + h(tr("no translation cache: only binary translation rewrites the "
-                                 "guest's code; here it runs as it is")) + "</i>")
+            return ("<i>" + text(tr("no translation cache: only binary translation rewrites the "
+                                    "guest's code; here it runs as it is")) + "</i>")
         blocks = lab.translations
         rows = "".join(_block_row(lab, b) for b in blocks[:self.limit])
         hidden = len(blocks) - self.limit
@@ -450,13 +449,13 @@ class TranslationView(HtmlView):
     def _vmx(self) -> str:
         lab = self.lab
         controls = sdm.meaning("CPU_BASED_VM_EXEC_CONTROL", lab.vmcs["CPU_BASED_VM_EXEC_CONTROL"])
-        text = (f"<div style='{WRAP}'><i>" + h(tr(
+        note = (f"<div style='{WRAP}'><i>" + text(tr(
             "VT-x translates nothing: the guest's code runs unmodified in VMX non-root mode, and "
             "what exits is chosen by the VMCS controls (the VMCS tab) — now: {controls}.").format(
             controls=controls)) + "</i></div>")
         blocks = lab.translations
         if not blocks:
-            return text
+            return note
         rows = "".join(
             f"<tr><td style='{CELL}'><code>{b.address:#010x}</code></td>"
             f"<td style='{CELL}'>{h(lab.symbol(b.address) or '')}</td>"
@@ -466,7 +465,7 @@ class TranslationView(HtmlView):
         columns = (N_("scanned block"), "", N_("insns"),
                    N_("instructions the VMCS controls can make exit"))
         head = "".join(f"<th style='{CELL}'>{h(tr(t)) if t else ''}</th>" for t in columns)
-        return text + (f"<table class='vlab-blocks' style='{TABLE};font-size:85%'><tr>{head}</tr>"
+        return note + (f"<table class='vlab-blocks' style='{TABLE};font-size:85%'><tr>{head}</tr>"
                        f"{rows}</table>")
 
 
