@@ -108,6 +108,42 @@ def all_messages() -> dict[str, set[str]]:
     return out
 
 
+def references(po: Path) -> dict[str, list[str]]:
+    """msgid -> the files its ``#:`` lines name (where it is written), in a ``.po`` file."""
+    from vlab import i18n
+
+    out: dict[str, list[str]] = {}
+    for chunk in po.read_text("utf-8").split("\n\n"):  # (one entry a paragraph)
+        refs = [line[3:].strip() for line in chunk.splitlines() if line.startswith("#: ")]
+        for msgid, _, _ in i18n.read_po(chunk):
+            out[msgid] = refs
+    return out
+
+
+def written_in(path: Path, text: str) -> bool:
+    """Is ``text`` a string literal in ``path`` (a Python file, or a notebook's code cells)?"""
+    sources = notebook_cells(path) if path.suffix == ".ipynb" else [path.read_text("utf-8")]
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        if any(isinstance(n, ast.Constant) and n.value == text for n in ast.walk(tree)):
+            return True
+    return False
+
+
+def unused(language: str = "zh") -> list[str]:
+    """The catalogue's entries no source shows: neither a message found in the sources, nor
+    one shown through ``tr(variable)`` whose ``#:`` line names a file where it is written."""
+    from vlab import i18n
+
+    po = i18n.LOCALE_DIR / language / "LC_MESSAGES" / "vlab.po"
+    used, refs = all_messages(), references(po)
+    return sorted(m for m in i18n.catalogue(language) if m not in used and not any(
+        (ROOT / p).exists() and written_in(ROOT / p, m) for p in refs.get(m, ())))
+
+
 if __name__ == "__main__":
     from vlab import i18n
 
@@ -115,5 +151,5 @@ if __name__ == "__main__":
     messages = all_messages()
     for message in sorted(set(messages) - set(zh)):
         print("missing:", repr(message), sorted(messages[message])[:2])
-    for message in sorted(set(zh) - set(messages)):
+    for message in unused("zh"):
         print("unused:", repr(message))

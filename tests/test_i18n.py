@@ -14,18 +14,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import vlab
 from tests.i18n_sources import (
     ROOT,
-    all_messages,
     exercise_messages,
     literals,
-    notebook_cells,
     notebook_messages,
+    references,
+    unused,
     vlab_messages,
 )
 from vlab import i18n
@@ -127,43 +126,12 @@ def test_every_scenario_and_check_the_exercises_name_is_translated():
     assert not missing, missing
 
 
-def _references() -> dict[str, list[str]]:
-    """msgid -> the files its ``#:`` lines name (where it is written)."""
-    out: dict[str, list[str]] = {}
-    for chunk in PO.read_text("utf-8").split("\n\n"):  # (one entry a paragraph)
-        refs = [line[3:].strip() for line in chunk.splitlines() if line.startswith("#: ")]
-        for msgid, _, _ in i18n.read_po(chunk):
-            out[msgid] = refs
-    return out
-
-
 def test_no_catalogue_entry_is_unused():
     """Every entry is a message found in the sources, or one shown through ``tr(variable)``
     whose ``#:`` line names a file where it is written as a literal (notebook 09's classes of
     exits, in a legend through ``tr(c)``)."""
-    used = all_messages()
-    refs = _references()
-    unused = []
-    for msgid in i18n.catalogue("zh"):
-        if msgid in used:
-            continue
-        places = refs.get(msgid, [])
-        written = [p for p in places if (ROOT / p).exists() and _literal_in(ROOT / p, msgid)]
-        if not written:
-            unused.append(msgid)
-    assert not unused, unused
-
-
-def _literal_in(path: Path, text: str) -> bool:
-    sources = notebook_cells(path) if path.suffix == ".ipynb" else [path.read_text("utf-8")]
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        if any(isinstance(n, ast.Constant) and n.value == text for n in ast.walk(tree)):
-            return True
-    return False
+    assert references(PO)["Data register"] == ["notebooks/09-io-virtualization.ipynb"]
+    assert not unused("zh"), unused("zh")
 
 
 def test_every_entry_is_chinese_with_the_same_placeholders():

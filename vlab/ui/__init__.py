@@ -11,6 +11,10 @@ imports this package: it names it (``Lab.VIEW_MODULE``) and asks it for ``LabWid
     actions.py      what the controls do                                controls.py     controls
     app.py          LabWidget, static_html                              diagram.py      graphviz
     magic.py        %%asm                                               kernel.py       the kernel
+    words.py        the model's values in the lab's language (exit reasons, qualifications, ...)
+
+Every word a view shows goes through ``vlab.tr`` (English in the code, the translation in
+``vlab/locale``); ``vlab.set_language`` redraws every open view.
 """
 
 from __future__ import annotations

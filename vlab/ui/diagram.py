@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Collection
 
 from ..i18n import N_, tr
+from .words import entry_words, reason_help
 
 INSTALL_HINT = N_("install graphviz to draw diagrams: apt-get install -y graphviz (or: conda "
                   "install graphviz)")
@@ -107,7 +108,7 @@ def dot_source(picture: str, last_exit: str | None = None) -> str:
         attrs = f'label="{_dot(text)}"'
         if lit:
             attrs += ', color="#d62728", fontcolor="#d62728", penwidth=2.5'
-            help_ = _reason_help(last_exit)
+            help_ = reason_help(last_exit)
             if help_:  # (graphviz writes it as the arrow's <title>: shown on hover)
                 attrs += f', tooltip="{_dot(last_exit + ": " + help_)}"'
         lines.append(f"  n{a} -> n{b} [{attrs}];")
@@ -118,12 +119,6 @@ def dot_source(picture: str, last_exit: str | None = None) -> str:
 def _dot(text: str) -> str:
     """Text inside a DOT string: quotes escaped, each line break as DOT's centred ``\\n``."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _reason_help(name: str) -> str:
-    from .words import reason_help  # (words imports the model's decoders: only when drawing)
-
-    return reason_help(name)
 
 
 def render_svg(dot: str) -> str | None:
@@ -169,8 +164,6 @@ def translation_dot(t, hpa_note: str = "= GPA") -> str:
     host-physical address is the guest-physical one where nothing translates between them
     (the Memory tab says it per strategy: no monitor, machine frames, ...)."""
     from vlab.translation import ept_rights
-
-    from .words import entry_words
 
     red = 'color="#d62728", fontcolor="#d62728"'
     out = ["digraph walk {", '  rankdir=LR; node [shape=box, style="rounded,filled", '
