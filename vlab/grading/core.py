@@ -689,8 +689,9 @@ class GradeReport:
         head = esc(score).format(exercise=esc(self.exercise), score=(
             "<span class='vlab-score' style='white-space:nowrap'>"
             f"{_score(self.score, self.max_score)}</span>"))
-        return (f"<div class='vlab-grade' lang='{self.language}' style='display:block;{text};"
-                f"max-width:100%'><div style='{text};font-weight:bold;font-size:1.1em'>{head}</div>"
+        return (f"<div class='vlab-grade' style='display:block;{text};max-width:100%' "
+                f"lang='{self.language}'><div style='{text};font-weight:bold;font-size:1.1em'>"
+                f"{head}</div>"
                 f"<div style='display:inline-block;max-width:100%;{text}'><table>{''.join(rows)}"
                 f"</table></div>{notes}</div>")
 

@@ -16,6 +16,7 @@ import ipywidgets as W
 
 from ..i18n import N_, tr
 from ..monitor.qualification import decode_io
+from ..monitor.shadow import FaultRecord
 from ..monitor.trace import ExitReason
 from .base import LabView
 from .display import CELL, TABLE, WRAP, block, h, record
@@ -284,7 +285,7 @@ def exit_detail(e: Exit) -> str:
         detail["level"] = tr(detail["level"])
     if isinstance(detail.get("inline"), str):  # what the translated code does instead
         detail["inline"] = inline_note(detail["inline"])
-    if hasattr(detail.get("fault"), "error_code"):  # a page fault the monitor saw
+    if isinstance(detail.get("fault"), FaultRecord):  # a page fault the monitor saw
         detail["fault"] = fault_text(detail["fault"])
     row = {**row, "detail": detail, "handler": handler_name(row["handler"])}
     if decoded:
