@@ -24,6 +24,8 @@ command -v bwrap >/dev/null || need+=(bubblewrap)
 [ -x /usr/bin/python3 ] || need+=(python3)
 # The tests drive the lab UI in a real browser: Debian's Chromium (never a downloaded one).
 [ "$mode" = test ] && { command -v chromium >/dev/null || need+=(chromium); }
+# ... and the Chinese edition's screenshots need a font with Chinese glyphs.
+[ "$mode" = test ] && { fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-wqy-microhei); }
 # The conformance tests run every program on Bochs too, an x86 emulator independent of vlab's
 # (tests/conformance/bochs.py): the emulator, its curses display (it is run headless on a
 # pseudo-terminal), its BIOS and VGA BIOS.

@@ -213,7 +213,7 @@ def test_vlab_kernel_inspect_explains_an_instruction_per_strategy(vlab_kernel):
     assert reply["status"] == "ok" and reply["found"]
     text = reply["data"]["text/plain"]
     assert "sensitive" in text and "does NOT trap" in text and "hole" in text
-    assert "callout POPF" in text  # binary translation
+    assert "inline POPF" in text  # binary translation: emulated inline by the translated code
     kc.inspect("    cpuid\n", 6)
     text = kc.get_shell_msg(timeout=30)["content"]["data"]["text/plain"]
     assert "VM exit 10 CPUID always" in text

@@ -100,3 +100,11 @@ def test_the_lab_ui_in_chinese_in_jupyterlab(jupyter, browser):
                            "'.vlab-zh').innerText)", timeout=30_000)
     assert "halted" in page.inner_text(".vlab-zh .vlab-status")
     page.close()
+
+
+def test_the_screenshots_have_a_font_with_chinese_glyphs():
+    """(Without one, Chromium draws the Chinese UI as boxes: scripts/setup.sh test installs it.)"""
+    import subprocess
+
+    found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    assert found.strip(), "no font with Chinese glyphs: apt-get install fonts-wqy-microhei"
