@@ -61,6 +61,9 @@ class VtX(CodeScanner, VtxMemory, Monitor):
     #: The VMX instructions that exit in VMX non-root operation (mnemonic -> basic reason):
     #: VMCALL here (vlab's VT-x model offers its guest no VMX of its own, so the others are #UD).
     vmx_exits: dict[str, int] = {"vmcall": int(ExitReason.VMCALL)}
+    #: After the triple-fault exit, is the guest dead? (vlab's monitor stops it; a guest
+    #: hypervisor's handler decides for its own guest: nonroot.NonRoot)
+    triple_fault_ends_the_run = True
 
     def __init__(self, handlers: HandlerTable | None = None, generation: str = "recent",
                  profile: bool = False, ept: bool | None = None, ept_lazy: bool = True,
@@ -278,7 +281,9 @@ class VtX(CodeScanner, VtxMemory, Monitor):
             delivery.deliver(self.machine, vector, error_code, software)
         except TripleFault:
             self.vm_exit(ExitReason.TRIPLE_FAULT, self.machine.cpu.eip, None)
-            raise
+            if self.triple_fault_ends_the_run:
+                raise
+            return
         self.scan_next_entry()
 
     def after_exit(self, exit_: Exit) -> None:
@@ -474,10 +479,12 @@ class VtX(CodeScanner, VtxMemory, Monitor):
         self._deliver(vector, error_code, False)
 
     # ------------------------------------------------------------------ monitor trap flag
-    def _sync_mtf(self) -> None:
+    def _sync_mtf(self, on: bool | None = None) -> None:
         """MONITOR_TRAP_FLAG: a VM exit after every guest instruction (a per-instruction hook,
-        installed only while the control is set)."""
-        on = self.vmcs.control("MONITOR_TRAP_FLAG")
+        installed only while the control is set; ``on``: False to remove it whatever the
+        VMCS says)."""
+        if on is None:
+            on = self.vmcs.control("MONITOR_TRAP_FLAG")
         core = self.machine.core
         if on and self._mtf_hook is None:
             self._mtf_first = True

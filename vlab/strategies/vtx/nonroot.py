@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from vlab.errors import TripleFault
-from vlab.hw import delivery
 from vlab.hw.vmcs import (
     ACKNOWLEDGE_INTERRUPT_ON_EXIT,
+    FIELDS,
+    INTR_INFO_VALID,
     INTR_TYPE_EXTERNAL,
     INTR_TYPE_HW_EXCEPTION,
-    INTR_TYPE_SW_EXCEPTION,
+    INTR_TYPE_NMI,
     InterruptionInfo,
     Vmcs,
     intr_info,
@@ -43,6 +43,7 @@ class NonRoot(VtX):
     title = "VMX non-root (a guest hypervisor's guest)"
     vmx_exits = dict(MNEMONICS)  # every VMX instruction exits in non-root operation (25.1.2)
     state_name = "vmx guest"  # (beside the strategy's own "monitor" in snapshots)
+    triple_fault_ends_the_run = False  # (a VM exit, reason 2: the guest hypervisor handles it)
 
     def __init__(self, unit: VmxUnit, owner: Strategy):
         # (EPT "on": the guest's control registers are the core's own, as on hardware with or
@@ -122,10 +123,7 @@ class NonRoot(VtX):
         for first, last in self._hidden:
             m.memory.seal_ram(first << 12, last << 12, sealed=False)
         self._hidden, self._holes = [], ()
-        if self._mtf_hook is not None:
-            m.core.remove_hook(self._mtf_hook)
-            self._mtf_hook = None
-            m.core.flush()
+        self._sync_mtf(False)
 
     # ------------------------------------------------------------------ VM entry, VM exit
     def enter(self, vmcs: Vmcs) -> None:
@@ -136,13 +134,14 @@ class NonRoot(VtX):
         raw = vmcs.vmread("VM_ENTRY_INTR_INFO_FIELD")
         info = InterruptionInfo.decode(raw)
         if info.valid:
-            vmcs._store(0x4016, raw & ~(1 << 31))  # noqa: SLF001 (consumed: the CPU's write)
+            vmcs._store(FIELDS["VM_ENTRY_INTR_INFO_FIELD"],  # noqa: SLF001 (consumed: the
+                        raw & ~INTR_INFO_VALID)                 # CPU's own write)
             code = vmcs.vmread("VM_ENTRY_EXCEPTION_ERROR_CODE") if info.error_code_valid else None
-            if info.kind in (INTR_TYPE_SW_EXCEPTION, 4, 5):  # (software: after the instruction
-                eip = m.cpu.eip + vmcs.vmread("VM_ENTRY_INSTRUCTION_LEN")  # that raised it)
+            software = info.kind not in (INTR_TYPE_EXTERNAL, INTR_TYPE_NMI, INTR_TYPE_HW_EXCEPTION)
+            if software:  # (a software interrupt or exception: after the instruction that
+                eip = m.cpu.eip + vmcs.vmread("VM_ENTRY_INSTRUCTION_LEN")  # raised it)
                 m.cpu.set_reg("eip", eip)
-            self._deliver(info.vector, code, info.kind not in (INTR_TYPE_EXTERNAL,
-                                                               INTR_TYPE_HW_EXCEPTION, 2))
+            self._deliver(info.vector, code, software)
         else:
             self.scan_next_entry()
 
@@ -174,16 +173,6 @@ class NonRoot(VtX):
                                    "exit reason": f"{reason | 1 << 31:#010x}"},
                            cost=self.exit_cost, handler=GUEST_HYPERVISOR)
         self.report_exit(exit_)
-
-    def _deliver(self, vector: int, error_code: int | None, software: bool) -> None:
-        """An event through the guest's IDT; a triple fault on the way is a VM exit (reason 2)
-        the guest hypervisor handles (vtx's own monitor would stop the guest there)."""
-        try:
-            delivery.deliver(self.machine, vector, error_code, software)
-        except TripleFault:
-            self.vm_exit(ExitReason.TRIPLE_FAULT, self.machine.cpu.eip, None)
-            return
-        self.scan_next_entry()
 
     # ------------------------------------------------------------------ what exits
     def hlt(self) -> None:
