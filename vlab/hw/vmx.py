@@ -686,12 +686,12 @@ class VmxUnit:
         m = self._m
         cpu = m.cpu
         if reason & ENTRY_FAILURE:
-            v._store(FIELDS["VM_EXIT_REASON"], reason)  # noqa: SLF001 (the CPU's own writes)
-            v._store(FIELDS["EXIT_QUALIFICATION"], qualification)  # noqa: SLF001
+            v.save_at_exit({"VM_EXIT_REASON": reason, "EXIT_QUALIFICATION": qualification})
         else:
             self._store_msrs(v)
-        v._store(FIELDS["VM_ENTRY_INTR_INFO_FIELD"],  # noqa: SLF001 (cleared by every exit: 24.8.3)
-                 v.vmread("VM_ENTRY_INTR_INFO_FIELD") & ~(1 << 31))
+        # (the valid bit of the VM-entry interruption information is cleared by every exit: 24.8.3)
+        v.save_at_exit({"VM_ENTRY_INTR_INFO_FIELD": v.vmread("VM_ENTRY_INTR_INFO_FIELD")
+                        & ~(1 << 31)})
         self.non_root = False
         self.exits += 1
         cpu.vmx_mode = self.modes[0]
