@@ -127,6 +127,26 @@ def test_timer_ticks_land_on_the_same_instructions(strategy):
         assert native.status == "halted" and native.read_u32("result") == 1970169177
 
 
+@pytest.mark.parametrize("native_tails", [True, False], ids=["tail-in-hook", "tail-by-python"])
+@pytest.mark.parametrize("strategy", ["native", "binary_translation"])
+def test_both_ways_of_running_a_blocks_part_agree_with_count_mode(strategy, native_tails,
+                                                                   monkeypatch):
+    """The part of a block before a deadline runs either inside the native hook (Unicorn's exit
+    list, no stop) or, as a fallback, from Python up to a stop hook. Each way alone, timer
+    ticks and cut runs land where count= mode puts them; the hook's way is the one taken."""
+    monkeypatch.setattr(blocks, "NATIVE_TAILS", native_tails)
+    image = build("counting", APART=1)
+    for period in (7, 13, 22):
+        units, native = pair(image=image, strategy=strategy, timer_period=period)
+        rng = random.Random(period)
+        while units.status != "halted":
+            k = rng.randint(1, 90)
+            a, b = run(units, max_instructions=k), run(native, max_instructions=k)
+            assert observed(native, b) == observed(units, a), (period, units.instructions)
+        tails = native.machine.core.blocks.state.tails
+        assert (tails > 0) == native_tails, tails
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_deadline_stops_at_the_same_instruction(strategy):
     """``run(max_instructions=k)`` for every k over the first two rounds of the guest (every

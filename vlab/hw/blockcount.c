@@ -24,6 +24,7 @@
  * Written against Unicorn 2.1 (uc_tb in unicorn.h; the hook signatures of uc_cb_hookcode_t and
  * uc_hook_edge_gen_t). Build: cc -O2 -shared -fPIC -o blockcount.so blockcount.c
  */
+#include <stddef.h>
 #include <stdint.h>
 
 #define SLOTS 16384u /* a power of two; Python clears the table before it is 3/4 full (640 KiB) */
@@ -72,6 +73,23 @@ struct counter {
     uint64_t trusted_pc; /* Python has the code here translated again, unchanged: a block
                           * that overlaps [trusted_pc, trusted_end) keeps its count */
     uint64_t trusted_end;
+    /* The part of a block that fits before the deadline, run by the hook itself (no stop, no
+     * Python): Unicorn's exit list gets the address of the first instruction past the
+     * deadline, the block's translation is dropped, EIP is written to itself (the core leaves
+     * the block before its first instruction and looks it up again, in the same run), and the
+     * core translates the block again, ending at the exit, where the run stops. */
+    int (*uc_ctl)(void *uc, int control, ...);
+    int (*reg_read)(void *uc, int regid, void *value);
+    int (*reg_write)(void *uc, int regid, const void *value);
+    int32_t ctl_exits;    /* uc_ctl's request: write the exit list (two arguments) */
+    int32_t ctl_remove;   /* uc_ctl's request: drop cached translations (two arguments) */
+    int32_t eip_id;       /* UC_X86_REG_EIP */
+    int32_t native_tails; /* run such parts this way (else refuse the block: Python does it) */
+    uint64_t tail_exit;   /* the exit of the part running now (0: none; Python clears it) */
+    uint64_t tail_pc;     /* the part: a block of its own, (tail_pc, tail_size) */
+    uint32_t tail_size;
+    uint32_t pad2;
+    uint64_t tails;       /* parts run this way */
     struct entry table[SLOTS];
 };
 
@@ -114,21 +132,65 @@ static inline void attribute(const struct entry *e, uint64_t ran) {
             ++*e->marks[i].cell;
 }
 
+/* Block e would cross the deadline after ``left`` of its instructions: arrange for those to
+ * run now and the core to stop before the next (see struct counter). 0: it cannot be done so
+ * (nothing fits, the instruction addresses are not known, an exit is set already). */
+static int run_tail(void *uc, struct counter *c, struct entry *e, uint64_t left) {
+    if (left == 0 || left >= e->starts || !e->offsets || c->tail_exit)
+        return 0;
+    uint64_t exit = e->pc + e->offsets[left];
+    uint32_t size = (uint32_t)(exit - e->pc);
+    struct entry *t = find(c, e->pc, size);
+    if (t == 0)
+        return 0;
+    if (t->size == 0) {
+        t->pc = e->pc;
+        t->size = size;
+        t->hits = 0;
+        c->filled++;
+    }
+    /* the part is the block's first ``left`` instructions: its addresses and marks are the
+     * block's (a mark counts when its position is below the instructions run) */
+    t->count = (uint32_t)left;
+    t->offsets = e->offsets;
+    t->starts = (uint32_t)left;
+    t->marks = e->marks;
+    t->nmarks = e->nmarks;
+    if (c->uc_ctl(uc, c->ctl_exits, &exit, (size_t)1))
+        return 0;
+    c->tail_exit = exit;
+    c->tail_pc = e->pc;
+    c->tail_size = size;
+    /* the block (and any block starting in it) is translated again when the core comes back
+     * to it, unchanged: it keeps its count */
+    c->trusted_pc = e->pc;
+    c->trusted_end = e->pc + e->size;
+    c->trusted_left = 4;
+    uint32_t eip = 0;
+    if (c->uc_ctl(uc, c->ctl_remove, exit, exit + 1) || c->reg_read(uc, c->eip_id, &eip)
+            || c->reg_write(uc, c->eip_id, &eip)) {
+        c->emu_stop(uc); /* (cannot happen; if it does, Python finds the exit set and ends) */
+        c->refused = 2;
+        return 1;
+    }
+    c->tails++;
+    return 1;
+}
+
 void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
     struct entry *prev = c->current;
     /* The common case first: the block entered last, entered again (a loop), known, fitting
      * before the deadline, nothing pending: the same bookkeeping as below, without the look-up. */
-    if (prev && prev->pc == pc && prev->size == size && prev->count
-            && !(c->refused | c->admit | c->settled | c->off)
-            && c->counted + prev->count <= c->deadline) {
-        if (prev->nmarks)
-            attribute(prev, c->counted - c->block_base);
-        c->block_base = c->counted;
-        c->block_count = prev->count;
-        c->counted += prev->count;
-        c->blocks++;
-        prev->hits++;
-        return;
+    if (prev && prev->pc == pc && prev->size == size) {
+        uint64_t next = c->counted + prev->count;
+        if (prev->count && !(c->refused | c->admit | c->settled | c->off) && next <= c->deadline) {
+            if (prev->nmarks)
+                attribute(prev, c->counted - c->block_base);
+            c->block_base = c->counted;
+            c->counted = next;
+            prev->hits++;
+            return;
+        }
     }
     if (c->off)
         return;
@@ -177,6 +239,8 @@ void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
     }
     c->block_count = e->count;
     if (c->counted + e->count > c->deadline && !c->admit) {
+        if (c->native_tails && run_tail(uc, c, e, c->deadline - c->counted))
+            return;
         c->refused = 2;
         c->emu_stop(uc);
         return;
@@ -196,6 +260,8 @@ void vlab_generated(void *uc, uc_tb *cur, uc_tb *prev, struct counter *c) {
     if (e == 0 || e->size == 0)
         return;
     e->generation++;
+    if (c->tail_exit && cur->pc == c->tail_pc && cur->size == c->tail_size)
+        return; /* the part before the deadline (its count includes the exit: not compared) */
     if (c->trusted_left > 0 && cur->pc < c->trusted_end && c->trusted_pc < cur->pc + cur->size
             && e->count == cur->icount) { /* (a block that overlaps the window) */
         c->trusted_left--; /* (a stop hook added or removed: the same code, the same count) */
@@ -214,10 +280,10 @@ int vlab_put(struct counter *c, uint64_t pc, uint32_t size, uint32_t count,
         e->pc = pc;
         e->size = size;
         e->hits = 0;
-        e->marks = 0;
-        e->nmarks = 0;
         c->filled++;
     }
+    e->marks = 0; /* (Python marks the block again if it holds counted instructions) */
+    e->nmarks = 0;
     e->count = count;
     e->offsets = offsets;
     e->starts = starts;

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import unicorn
+from unicorn import x86_const
 
 from vlab.errors import EngineError
 
@@ -54,6 +55,10 @@ NO_DEADLINE = (1 << 64) - 1
 NEVER = (1 << 64) - 1  # emu_start's "until" (unused: the core runs with an empty exit list)
 #: instructions whose hooks may stop the core (I/O, CPUID): the next one gets a boundary hook
 _STOPPING = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd", "cpuid"})
+#: the part of a block before a deadline is run by the native hook (blockcount.c, run_tail);
+#: False: the hook refuses the block and Python runs the part up to a stop hook (the tests hold
+#: both ways against count= mode)
+NATIVE_TAILS = True
 _FILL_LIMIT = 3 / 4  # of the table's slots: then it is cleared and blocks are learnt anew
 
 
@@ -69,7 +74,13 @@ class _Header(ctypes.Structure):
                 ("filled", ctypes.c_uint64), ("blocks", ctypes.c_uint64),
                 ("emu_stop", ctypes.c_void_p), ("current", ctypes.c_void_p),
                 ("cuts", ctypes.c_uint64), ("trusted_pc", ctypes.c_uint64),
-                ("trusted_end", ctypes.c_uint64)]
+                ("trusted_end", ctypes.c_uint64),
+                ("uc_ctl", ctypes.c_void_p), ("reg_read", ctypes.c_void_p),
+                ("reg_write", ctypes.c_void_p), ("ctl_exits", ctypes.c_int32),
+                ("ctl_remove", ctypes.c_int32), ("eip_id", ctypes.c_int32),
+                ("native_tails", ctypes.c_int32), ("tail_exit", ctypes.c_uint64),
+                ("tail_pc", ctypes.c_uint64), ("tail_size", ctypes.c_uint32),
+                ("pad2", ctypes.c_uint32), ("tails", ctypes.c_uint64)]
 
 
 class Entry(ctypes.Structure):
@@ -85,6 +96,11 @@ class Mark(ctypes.Structure):
     """``struct mark``: a counted instruction of a block (its position, its counter)."""
 
     _fields_ = [("cell", ctypes.c_void_p), ("position", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
+
+
+def _ctl_write(control: int, arguments: int) -> int:
+    """uc_ctl's request code: ``control``, written, with ``arguments`` (unicorn.h, UC_CTL)."""
+    return (unicorn.UC_CTL_IO_WRITE << 30) | (arguments << 26) | control
 
 
 # ---------------------------------------------------------------------------- building
@@ -172,7 +188,7 @@ def mode() -> tuple[str, str]:
 class BlockCounter:
     """The native counter attached to one core, and the Python half of its bookkeeping."""
 
-    def __init__(self, uc: unicorn.Uc, forget_code):
+    def __init__(self, uc: unicorn.Uc, forget_code, native_tails: bool | None = None):
         from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
         self.lib = lib = library()
@@ -184,6 +200,17 @@ class BlockCounter:
         self.address = ctypes.addressof(self.memory)
         self.state = _Header.from_address(self.address)
         self.state.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+        # the part of a block before a deadline runs inside the hook (blockcount.c, run_tail):
+        # it needs Unicorn's exit list (the core keeps one, empty, instead of "until")
+        self.state.uc_ctl = ctypes.cast(uclib.uc_ctl, ctypes.c_void_p).value
+        self.state.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
+        self.state.reg_write = ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value
+        self.state.ctl_exits = _ctl_write(unicorn.UC_CTL_UC_EXITS, 2)
+        self.state.ctl_remove = _ctl_write(unicorn.UC_CTL_TB_REMOVE_CACHE, 2)
+        self.state.eip_id = x86_const.UC_X86_REG_EIP
+        self.state.native_tails = int(NATIVE_TAILS if native_tails is None else native_tails)
+        self._ctl = ctypes.CDLL(uclib._name).uc_ctl  # noqa: SLF001 (variadic: no argtypes)
+        self._no_exits = (ctypes.c_uint64 * 1)()
         self.state.off = 1
         self.slots = lib.vlab_slots()
         self._block_hook = self._add(unicorn.UC_HOOK_BLOCK, "vlab_block", 1, 0)
@@ -203,7 +230,11 @@ class BlockCounter:
         self._marks: dict[int, tuple[int, ctypes.c_uint64]] = {}
         self._marked: dict[int, list[ctypes.c_uint64]] = {}
         self._mark_arrays: dict[tuple[int, int], ctypes.Array] = {}
+        self._retired_marks: list[ctypes.Array] = []  # replaced mark arrays, kept until clear()
         self._next_mark = 1 << 62  # (never a Unicorn hook handle: those are pointers)
+        #: told of each block learnt (new code, or changed) before it runs: True if the block
+        #: must be translated again first (vlab.hw.checks hooks instructions in it)
+        self.new_code: Callable[[int, int], bool] | None = None
 
     def _add(self, kind: int, symbol: str, begin: int, end: int, data: int | None = None) -> int:
         handle = self._hook_type()
@@ -252,6 +283,9 @@ class BlockCounter:
             for cell in cells:
                 array[n].cell, array[n].position = ctypes.addressof(cell), position
                 n += 1
+        old = self._mark_arrays.get((pc, size))
+        if old is not None:  # (a part run before a deadline may still point into it)
+            self._retired_marks.append(old)
         self._mark_arrays[(pc, size)] = array  # (the native side points into it)
         self.lib.vlab_mark(self.address, pc, size, ctypes.addressof(array), n)
 
@@ -287,6 +321,11 @@ class BlockCounter:
                 state.refused = 0
                 self.uc.emu_start(machine.cpu.eip if begin is None else begin, NEVER, 0, 0)
                 begin = None
+                if state.tail_exit:  # the hook ran the part of a block before the deadline
+                    exit_at = state.tail_exit
+                    self._clear_exit()
+                    if machine.cpu.eip == exit_at and state.counted == state.deadline:
+                        return True
                 if tail is not None and not state.admit:  # the part that fits has run
                     at_deadline = machine.cpu.eip == self.stop_at
                     self.end_tail(tail)
@@ -304,7 +343,18 @@ class BlockCounter:
         finally:
             if tail is not None:
                 self.end_tail(tail)
+            if state.tail_exit:
+                self._clear_exit()
             self.stop(machine.cpu.eip)
+
+    def _clear_exit(self) -> None:
+        """Empty Unicorn's exit list again after a part run by the hook (the core invalidated
+        the part's translation, which ends at the exit, when its run ended)."""
+        err = self._ctl(self.uc._uch, ctypes.c_int(self.state.ctl_exits),  # noqa: SLF001
+                        self._no_exits, ctypes.c_size_t(0))
+        self.state.tail_exit = 0
+        if err:
+            raise unicorn.UcError(err)
 
     def run_exactly(self, machine: Machine, begin: int, count: int) -> None:
         """Outside a slice (the monitor's trampoline): run ``count`` instructions from
@@ -411,6 +461,8 @@ class BlockCounter:
                           len(addresses))
         if self._marked and any(a in self._marked for a in addresses):
             self._put_marks(pc, size, addresses)
+        if self.new_code is not None and self.new_code(pc, size):
+            self._forget(pc, pc + size)  # (translated again, with the new hooks, before it runs)
         return count
 
     def _learn_addresses(self, pc: int, size: int, machine: Machine | None = None) -> tuple[int, ...]:
@@ -501,6 +553,7 @@ class BlockCounter:
         self.insns.clear()
         self._offsets.clear()
         self._mark_arrays.clear()
+        self._retired_marks.clear()
 
 
 def main() -> int:

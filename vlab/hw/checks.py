@@ -117,8 +117,15 @@ class Checks:
         self._m = machine
         self._hooks: dict[int, int] = {}  # address -> code hook
         self._scanned: dict[tuple[int, bytes], tuple[int, ...]] = {}  # code -> watched addresses
+        #: a checked instruction decoded once: address -> (its bytes, it, its mnemonic); used
+        #: again while the bytes there are the same
+        self._decoded: dict[int, tuple[bytes, Instruction, str]] = {}
         self._stale: list[tuple[int, int]] = []  # blocks to translate again after this slice
-        machine.core.uc.hook_add(unicorn.UC_HOOK_EDGE_GENERATED, self._translated)
+        blocks = machine.core.blocks
+        if blocks is not None:  # the native counter learns every new or changed block before
+            blocks.new_code = self._learnt  # it runs: no Python call per translation
+        else:
+            machine.core.uc.hook_add(unicorn.UC_HOOK_EDGE_GENERATED, self._translated)
         machine.slice_ended.connect(lambda _: self._drop_stale())
 
     def reset(self) -> None:
@@ -172,6 +179,15 @@ class Checks:
         self._stale.append((pc, pc + size))
         self._m.clock.request_stop("resample")
 
+    def _learnt(self, pc: int, size: int) -> bool:
+        """The native counter learns the block at ``pc`` (new code, or changed): True if it
+        must be translated again before it runs (it holds an instruction hooked just now)."""
+        try:
+            return self.scan(pc, size)
+        except Exception as e:  # never a crash of the process
+            self._m.clock.fail(GuestFault(f"internal error while checking new code: {e!r}", pc))
+            return False
+
     def _drop_stale(self) -> None:
         for start, end in self._stale:
             self._m.core.forget_code(start, end)
@@ -182,10 +198,18 @@ class Checks:
         if m.cpu.eip != address:
             return  # a monitor's hook at the same instruction has already emulated it
         try:
-            insn = decoder().decode(m.memory.code_bytes(address), address)
-            if insn is None or not watched(insn):
-                return  # the code changed since it was scanned
-            mn = insn.mnemonic.split()[-1]
+            code = m.memory.code_bytes(address)
+            known = self._decoded.get(address)
+            if known is not None and code.startswith(known[0]):
+                insn, mn = known[1], known[2]  # (decoded at an earlier execution, bytes unchanged)
+            else:
+                insn = decoder().decode(code, address)
+                if insn is None or not watched(insn):
+                    return  # the code changed since it was scanned
+                mn = insn.mnemonic.split()[-1]
+                if len(self._decoded) > 20_000:
+                    self._decoded.clear()
+                self._decoded[address] = (code[:insn.size], insn, mn)
             if mn == "pop" or mn in _FAR_POINTER_LOADS or (
                     mn == "mov" and insn.op_str.startswith(_SEGMENT_DST)):
                 self._segment_load(insn, mn)
