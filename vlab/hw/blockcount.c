@@ -167,7 +167,8 @@ static int run_tail(void *uc, struct counter *c, struct entry *e, uint64_t left)
     c->trusted_end = e->pc + e->size;
     c->trusted_left = 4;
     uint32_t eip = 0;
-    if (c->uc_ctl(uc, c->ctl_remove, exit, exit + 1) || c->reg_read(uc, c->eip_id, &eip)
+    /* (only the translations that hold pc: one starting at the exit stays, to be run later) */
+    if (c->uc_ctl(uc, c->ctl_remove, e->pc, e->pc + 1) || c->reg_read(uc, c->eip_id, &eip)
             || c->reg_write(uc, c->eip_id, &eip)) {
         c->emu_stop(uc); /* (cannot happen; if it does, Python finds the exit set and ends) */
         c->refused = 2;

@@ -33,6 +33,8 @@ _STATE_REGS = [X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_RE
                X.UC_X86_REG_CR3, X.UC_X86_REG_CR4, X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR,
                X.UC_X86_REG_CS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
                X.UC_X86_REG_GS, X.UC_X86_REG_SS, X.UC_X86_REG_TR, X.UC_X86_REG_LDTR]
+_TWO_DWORDS = struct.Struct("<II").unpack
+
 REGISTER_IDS = {
     "eax": X.UC_X86_REG_EAX, "ebx": X.UC_X86_REG_EBX, "ecx": X.UC_X86_REG_ECX,
     "edx": X.UC_X86_REG_EDX, "esi": X.UC_X86_REG_ESI, "edi": X.UC_X86_REG_EDI,
@@ -225,11 +227,13 @@ class Cpu:
     # ------------------------------------------------------------------ descriptors
     def descriptor(self, selector: int) -> tuple[int, int] | None:
         """The two dwords of a GDT descriptor, or None past the limit / for the null selector."""
-        base, limit = self.gdtr()
         index = selector & 0xFFF8
-        if index == 0 or selector & 4 or index + 7 > limit:
+        if index == 0 or selector & 4:
             return None
-        return struct.unpack("<II", self._m.memory.read_linear(base + index, 8))
+        _, base, limit = self._fast.table(X.UC_X86_REG_GDTR)
+        if index + 7 > limit:
+            return None
+        return _TWO_DWORDS(self._m.memory.read_linear(base + index, 8))
 
     def segment_base(self, selector: int) -> int:
         """The base of the GDT segment ``selector`` names (0 for none, null or an LDT one)."""

@@ -50,6 +50,11 @@ def deliver(m: Machine, vector: int, error_code: int | None = None, software: bo
     (a failed delivery raises what the CPU raises instead: the fault itself, #DF, and finally a
     triple fault, as table 6-5 says)."""
     view = RealView(m)
+    try:
+        if deliver_once(view, m, vector, error_code, software) is None:
+            return vector  # (the common case: delivered at the first attempt)
+    except PageFault:
+        pass  # (escalate's attempt meets it again and turns it into the #PF it is)
     restart = software_interrupt_start(m, vector) if software else None
     return escalate(lambda v, c, soft: deliver_once(view, m, v, c, soft), m, vector, error_code,
                     software, restart)
