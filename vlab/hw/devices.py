@@ -288,7 +288,10 @@ class Devices:
             self.serial.write(port, value)
         elif self.pic.handles(port):
             self.pic.write(port, value)
-            return "resample"
+            # an EOI changes what may interrupt only if some request waits (else the next one
+            # comes from the timer, at a deadline, or a device, which says so itself)
+            eoi = port in (PIC_COMMAND, SLAVE_COMMAND) and value & 0x20
+            return "resample" if not eoi or self.pic.irr or self.pic.slave.irr else None
         elif self.timer.handles(port):
             self.timer.reprogram(value, now)
             return "resample"
