@@ -311,6 +311,15 @@ void vlab_attribute_last(struct counter *c, uint64_t ran) {
     c->current = 0;
 }
 
+/* After a run in which the hook ran a block's part before the deadline: empty Unicorn's exit
+ * list again (the core dropped the part's translation, which ends at the exit, as the run
+ * ended). 0 on success, else Unicorn's error. */
+int vlab_end_tail(struct counter *c, void *uc) {
+    uint64_t none = 0;
+    c->tail_exit = 0;
+    return c->uc_ctl(uc, c->ctl_exits, &none, (size_t)0);
+}
+
 /* The entry for (pc, size), or NULL. */
 struct entry *vlab_get(struct counter *c, uint64_t pc, uint32_t size) {
     struct entry *e = find(c, pc, size);

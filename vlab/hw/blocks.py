@@ -158,6 +158,8 @@ def library() -> ctypes.CDLL:
                               ctypes.c_uint32]
     lib.vlab_mark.restype = ctypes.c_int
     lib.vlab_attribute_last.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+    lib.vlab_end_tail.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.vlab_end_tail.restype = ctypes.c_int
     lib.vlab_slots.restype = ctypes.c_uint64
     lib.vlab_counter_size.restype = ctypes.c_uint64
     if ctypes.sizeof(Entry) * lib.vlab_slots() + ctypes.sizeof(_Header) \
@@ -209,8 +211,8 @@ class BlockCounter:
         self.state.ctl_remove = _ctl_write(unicorn.UC_CTL_TB_REMOVE_CACHE, 2)
         self.state.eip_id = x86_const.UC_X86_REG_EIP
         self.state.native_tails = int(NATIVE_TAILS if native_tails is None else native_tails)
-        self._ctl = ctypes.CDLL(uclib._name).uc_ctl  # noqa: SLF001 (variadic: no argtypes)
-        self._no_exits = (ctypes.c_uint64 * 1)()
+        self._end_tail = lib.vlab_end_tail
+        self._uch = uc._uch  # noqa: SLF001 (the C handle)
         self.state.off = 1
         self.slots = lib.vlab_slots()
         self._block_hook = self._add(unicorn.UC_HOOK_BLOCK, "vlab_block", 1, 0)
@@ -350,9 +352,7 @@ class BlockCounter:
     def _clear_exit(self) -> None:
         """Empty Unicorn's exit list again after a part run by the hook (the core invalidated
         the part's translation, which ends at the exit, when its run ended)."""
-        err = self._ctl(self.uc._uch, ctypes.c_int(self.state.ctl_exits),  # noqa: SLF001
-                        self._no_exits, ctypes.c_size_t(0))
-        self.state.tail_exit = 0
+        err = self._end_tail(self.address, self._uch)
         if err:
             raise unicorn.UcError(err)
 
@@ -371,8 +371,11 @@ class BlockCounter:
         monitor's trampoline, a probe)."""
         s = self.state
         if s.current:
-            self.lib.vlab_attribute_last(self.address, max(0, self._count(eip, False)
-                                                           - s.block_base))
+            if self._marked:
+                self.lib.vlab_attribute_last(self.address, max(0, self._count(eip, False)
+                                                               - s.block_base))
+            else:  # (nothing is counted per instruction: nothing to attribute)
+                s.current = None
         s.off = 1
 
     def value(self, eip: int) -> int:
