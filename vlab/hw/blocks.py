@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from vlab.hw.machine import Machine
 
 SOURCE = Path(__file__).with_name("blockcount.c")
+#: every source of the native library: the counter, and event delivery (vlab/hw/delivery.py)
+SOURCES = (SOURCE, Path(__file__).with_name("deliver.c"))
 #: what builds the helper: no C library needed (freestanding, nothing linked)
 CFLAGS = ["-O2", "-shared", "-fPIC", "-ffreestanding", "-nostdlib", "-fno-stack-protector"]
 MISS, DEADLINE = 1, 2  # why the native hook refused a block
@@ -118,7 +120,8 @@ def _cache_root() -> Path:
 
 
 def _key() -> str:
-    text = SOURCE.read_bytes() + " ".join(CFLAGS).encode() + platform.machine().encode()
+    text = b"".join(src.read_bytes() for src in SOURCES) + " ".join(CFLAGS).encode() \
+        + platform.machine().encode()
     return hashlib.sha256(text).hexdigest()[:16]
 
 
@@ -134,7 +137,7 @@ def build() -> Path:
                           "counter: install gcc (bash scripts/setup.sh does)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".so.{os.getpid()}")
-    out = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True,
+    out = subprocess.run([cc, *CFLAGS, "-o", str(tmp), *map(str, SOURCES)], capture_output=True,
                          text=True, timeout=120)
     if out.returncode != 0:
         tmp.unlink(missing_ok=True)

@@ -9,11 +9,12 @@ clear IF for interrupt gates, and load CS:EIP. A monitor's ``inject`` is exactly
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from vlab.errors import InvalidOpcode, TripleFault
+from vlab.errors import InvalidOpcode, ProtectionFault, TripleFault
 from vlab.hw.paging import PageFault
 from vlab.state import IF, NT, RF, TF, VM
 
@@ -49,6 +50,12 @@ def deliver(m: Machine, vector: int, error_code: int | None = None, software: bo
     """Deliver one event through the guest IDT as the CPU would; returns the vector delivered
     (a failed delivery raises what the CPU raises instead: the fault itself, #DF, and finally a
     triple fault, as table 6-5 says)."""
+    native = m.native_delivery
+    if native is not None and m.memory.mmu is None:
+        done = native.deliver(vector, error_code, software)
+        if done:
+            m.clock.note_cpl()
+            return vector
     view = RealView(m)
     try:
         if deliver_once(view, m, vector, error_code, software) is None:
@@ -274,3 +281,59 @@ def deliver_once(view: DeliveryView, m: Machine, vector: int, error_code: int | 
     m.cpu.enter(cs=view.loaded((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
                 eflags=view.entry_flags(r["eflags"], gate.interrupt))
     return None
+
+
+#: The common case of a delivery by the machine (paging off, a usable gate, the CPL's own code
+#: segment or ring 0 from an outer ring, flat stacks) is done in C (vlab/hw/deliver.c, built
+#: into the native counter's library): the same checks and effects as deliver_once and
+#: Cpu.enter, without a Python call per register and descriptor. False: always in Python (the
+#: tests hold both against each other; machines that count with count= mode deliver in Python).
+NATIVE = True
+
+
+class _CpuIo(ctypes.Structure):
+    """``struct cpu_io`` in deliver.c."""
+
+    _fields_ = [("reg_read", ctypes.c_void_p), ("reg_write", ctypes.c_void_p),
+                ("uc", ctypes.c_void_p), ("ram", ctypes.c_void_p), ("ram_size", ctypes.c_uint64),
+                ("monitor", ctypes.c_void_p), ("monitor_base", ctypes.c_uint64),
+                ("monitor_size", ctypes.c_uint64)] + [
+        (name, ctypes.c_int32) for name in ("eflags", "esp", "cs", "ss", "eip", "cr0", "gdtr",
+                                            "idtr", "tr", "pad")]
+
+
+class NativeDelivery:
+    """The machine's deliveries in C where they are the common case (see :data:`NATIVE`)."""
+
+    def __init__(self, m: Machine, lib: ctypes.CDLL):
+        from unicorn import x86_const as X
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        from vlab import layout
+
+        io = self._io = _CpuIo()
+        io.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
+        io.reg_write = ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value
+        io.uc = m.core.uc._uch  # noqa: SLF001 (the C handle)
+        io.ram, io.ram_size = ctypes.addressof(m.memory.buffer), m.memory.ram_size
+        io.monitor = ctypes.addressof(m.memory.monitor_buffer)
+        io.monitor_base, io.monitor_size = layout.MONITOR_BASE, layout.MONITOR_SIZE
+        for name in ("eflags", "esp", "cs", "ss", "eip", "cr0", "gdtr", "idtr", "tr"):
+            setattr(io, name, getattr(X, f"UC_X86_REG_{name.upper()}"))
+        self._ref = ctypes.byref(io)
+        self._fn = lib.vlab_deliver
+        self._fn.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int64, ctypes.c_int32]
+        self._fn.restype = ctypes.c_int
+        self.count = 0  # deliveries done in C
+
+    def deliver(self, vector: int, error_code: int | None, software: bool) -> bool:
+        """Deliver in C if it is the common case; False: nothing was changed, Python must."""
+        status = self._fn(self._ref, vector, -1 if error_code is None else error_code,
+                          int(software))
+        if status == 1:
+            return False
+        if status == 2:
+            raise ProtectionFault(f"the CPU refused the transfer to the handler of vector "
+                                  f"{vector:#x}", 0)
+        self.count += 1
+        return True

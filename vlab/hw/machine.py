@@ -237,6 +237,10 @@ class Machine:
         self.stopped: Signal[None] = Signal("stopped")  # after every run() / step()
         self.slice_ended: Signal[None] = Signal("slice_ended")  # after every emu_start
         self.checks = checks.Checks(self)
+        #: deliveries in C where they are the common case (vlab.hw.delivery.NATIVE), with the
+        #: native counter's library; None: all in Python
+        self.native_delivery = delivery.NativeDelivery(self, self.core.blocks.lib) \
+            if self.core.blocks is not None and delivery.NATIVE else None
         self.watch = DataWatch(self)
         self.segments = SegmentChecks(self)
         self._parts: dict[str, StatefulPart] = {}

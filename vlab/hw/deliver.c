@@ -1,0 +1,189 @@
+/* vlab's native event delivery: the common case of vlab/hw/delivery.py (deliver_once with the
+ * machine's own CPU, and Cpu.enter), done in C, with exactly the same checks and effects.
+ * Built into the same library as blockcount.c (vlab/hw/blocks.py) and called with ctypes.
+ *
+ * The common case: paging off (linear addresses are physical), the IDT, GDT, TSS and stacks in
+ * guest RAM or the monitor's area, a present 32-bit interrupt or trap gate the event may use, a
+ * present code segment whose DPL is the CPL (no stack switch) or 0 (from an outer ring: the
+ * stack from the TSS), flat stack segments. Anything else - a check that fails, a fault the
+ * CPU would raise while delivering, a segment the machine must check - returns 1 before
+ * anything is changed, and Python delivers (or escalates) as before.
+ *
+ * The register writes are Cpu._enter's, in its order (one at a time: inside a hook, Unicorn's
+ * batch write does not redirect EIP); going inward, the one way Unicorn allows: leave
+ * protected mode, load SS = 0 (CPL 0), enter it again. SDM vol. 3, 6.12.1.
+ */
+#include <stdint.h>
+
+struct cpu_io {
+    int (*reg_read)(void *uc, int regid, void *value);
+    int (*reg_write)(void *uc, int regid, const void *value);
+    void *uc;
+    uint8_t *ram;
+    uint64_t ram_size;
+    uint8_t *monitor;
+    uint64_t monitor_base;
+    uint64_t monitor_size;
+    int32_t eflags, esp, cs, ss, eip, cr0, gdtr, idtr, tr; /* Unicorn's register ids */
+    int32_t pad;
+};
+
+typedef struct { uint16_t selector; uint64_t base; uint32_t limit; uint32_t flags; } uc_x86_mmr;
+
+#define PE 1u
+#define PG 0x80000000u
+#define TF (1u << 8)
+#define IF (1u << 9)
+#define NT (1u << 14)
+#define RF (1u << 16)
+#define VM (1u << 17)
+#define FLAT 0xFFFEFFFFu /* vlab.hw.segments.FLAT: a limit this high is a flat segment */
+
+/* n bytes at a linear address when paging is off: guest RAM or the monitor's area, else NULL */
+static uint8_t *at(const struct cpu_io *io, uint64_t a, uint64_t n) {
+    if (a + n <= io->ram_size)
+        return io->ram + a;
+    if (a >= io->monitor_base && a + n <= io->monitor_base + io->monitor_size)
+        return io->monitor + (a - io->monitor_base);
+    return 0;
+}
+
+static uint32_t u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static int rd(const struct cpu_io *io, int id, uint32_t *v) {
+    *v = 0;
+    return io->reg_read(io->uc, id, v);
+}
+
+static int wr(const struct cpu_io *io, int id, uint32_t v) {
+    return io->reg_write(io->uc, id, &v);
+}
+
+/* The two dwords of the GDT descriptor ``selector`` names (Cpu.descriptor): 0 if none (null, an
+ * LDT selector, past the limit) or not readable here. */
+static int descriptor(const struct cpu_io *io, const uc_x86_mmr *gdt, uint32_t selector,
+                      uint32_t *lo, uint32_t *hi) {
+    uint32_t index = selector & 0xFFF8;
+    if (index == 0 || selector & 4 || index + 7 > gdt->limit)
+        return 0;
+    const uint8_t *p = at(io, gdt->base + index, 8);
+    if (!p)
+        return 0;
+    *lo = u32(p);
+    *hi = u32(p + 4);
+    return 1;
+}
+
+/* A present, writable data segment of DPL ``ring`` named with RPL ``ring``, and flat (the
+ * machine checks accesses through a narrow one: Python knows how). */
+static int stack_segment_ok(const struct cpu_io *io, const uc_x86_mmr *gdt, uint32_t ss,
+                            uint32_t ring) {
+    uint32_t lo, hi;
+    if (!descriptor(io, gdt, ss, &lo, &hi))
+        return 0;
+    if (!(hi & (1u << 15)) || !(hi & (1u << 12)) || hi & (1u << 11) || !(hi & (1u << 9)))
+        return 0;
+    if (((hi >> 13) & 3) != ring || (ss & 3) != ring)
+        return 0;
+    if (hi & (1u << 10)) /* expand-down: never flat */
+        return 0;
+    uint32_t limit = (hi & 0xF0000) | (lo & 0xFFFF);
+    if (hi & (1u << 23))
+        limit = (limit << 12) | 0xFFF;
+    return limit >= FLAT;
+}
+
+/* Deliver ``vector`` (``error_code`` < 0: none pushed; ``software``: an INT n, whose gate's DPL
+ * must allow the CPL). 0: delivered; 1: not done here, nothing changed; 2: the core refused a
+ * register write part way (Python reports it as Cpu.enter does). */
+int vlab_deliver(const struct cpu_io *io, uint32_t vector, int64_t error_code, int32_t software) {
+    uint32_t cr0, cs_now, ss_now, esp, eflags, eip;
+    uc_x86_mmr idt = {0}, gdt = {0}, tr = {0};
+    if (rd(io, io->cr0, &cr0) || !(cr0 & PE) || cr0 & PG)
+        return 1;
+    if (rd(io, io->cs, &cs_now) || rd(io, io->ss, &ss_now) || rd(io, io->esp, &esp)
+            || rd(io, io->eflags, &eflags) || rd(io, io->eip, &eip)
+            || io->reg_read(io->uc, io->idtr, &idt) || io->reg_read(io->uc, io->gdtr, &gdt))
+        return 1;
+    if (eflags & VM)
+        return 1;
+    uint32_t cpl = cs_now & 3;
+    /* the gate (read_gate) */
+    if (idt.limit < 7 || vector * 8 + 7 > idt.limit)
+        return 1;
+    const uint8_t *g = at(io, idt.base + vector * 8, 8);
+    if (!g)
+        return 1;
+    uint32_t glo = u32(g), ghi = u32(g + 4);
+    uint32_t gtype = (ghi >> 8) & 0x1F;
+    if ((gtype != 0xE && gtype != 0xF) || !(ghi & (1u << 15)))
+        return 1;
+    if (software && ((ghi >> 13) & 3) < cpl)
+        return 1;
+    uint32_t selector = (glo >> 16) & 0xFFFF, offset = (ghi & 0xFFFF0000) | (glo & 0xFFFF);
+    /* the code segment it names (code_dpl, then Cpu._check_target) */
+    uint32_t clo, chi;
+    if (!descriptor(io, &gdt, selector, &clo, &chi))
+        return 1;
+    if (!(chi & (1u << 15)) || !(chi & (1u << 12)) || !(chi & (1u << 11)))
+        return 1;
+    uint32_t target = (chi >> 13) & 3;
+    if (target > cpl || (target < cpl && target != 0))
+        return 1;
+    uint32_t cs = (selector & 0xFFFC) | target;
+    /* the stack: the TSS's for ring 0 when coming from an outer ring, else the current one */
+    uint32_t frame[6], n = 0, new_ss, new_esp;
+    if (target < cpl) {
+        if (io->reg_read(io->uc, io->tr, &tr))
+            return 1;
+        const uint8_t *t = at(io, tr.base + 4, 8);
+        if (!t)
+            return 1;
+        new_esp = u32(t);
+        new_ss = u32(t + 4) & 0xFFFF;
+        if ((new_ss & 0xFFFC) == 0)
+            return 1;
+        frame[n++] = ss_now & 0xFFFF;
+        frame[n++] = esp;
+    } else {
+        new_ss = ss_now & 0xFFFF;
+        new_esp = esp;
+    }
+    if (!stack_segment_ok(io, &gdt, new_ss, target))
+        return 1;
+    frame[n++] = eflags;
+    frame[n++] = cs_now & 0xFFFF;
+    frame[n++] = eip;
+    if (error_code >= 0)
+        frame[n++] = (uint32_t)error_code;
+    new_esp -= 4 * n;
+    uint8_t *top = at(io, new_esp, 4 * n);
+    if (!top)
+        return 1;
+    /* (nothing has changed so far) */
+    for (uint32_t i = 0; i < n; i++) /* the frame, the last pushed lowest */
+        put32(top + 4 * i, frame[n - 1 - i]);
+    uint32_t flags = eflags & ~(TF | NT | RF | VM);
+    if (gtype == 0xE)
+        flags &= ~IF;
+    if (target < cpl) {
+        if (wr(io, io->cr0, cr0 & ~(PE | PG)) || wr(io, io->ss, 0) || wr(io, io->cr0, cr0))
+            return 2;
+        ss_now = 0;
+    }
+    if (new_ss != (ss_now & 0xFFFF) && wr(io, io->ss, new_ss))
+        return 2;
+    if (wr(io, io->cs, cs) || wr(io, io->esp, new_esp) || wr(io, io->eflags, flags)
+            || wr(io, io->eip, offset))
+        return 2;
+    return 0;
+}
