@@ -92,3 +92,20 @@ def test_events_with_no_usable_gate_end_as_before(monkeypatch, case):
     the run ends with the same error (#UD with no handler, triple faults)."""
     image = build("faults", CASE=case)
     assert both(monkeypatch, lambda: Lab(image=image, strategy="native")) == 0
+
+
+def test_the_iretd_check_leaves_to_python_what_it_cannot_tell(monkeypatch):
+    """desc_iretd_accessed (SDM vol. 3A, 3.4.5.1; confirmed on Bochs): its first IRETD loads a
+    code segment whose Accessed bit is clear, which the core would leave clear: the check in C
+    cannot tell and calls the Python check, which sets it; the second IRETD finds it set. Both
+    ways print what Bochs prints, and the IRETDs are checked in C."""
+    from tests.conformance.programs import PROGRAMS_DIR
+    from tests.conformance.programs import build as build_program
+
+    image = build_program(PROGRAMS_DIR / "desc_iretd_accessed.S")
+    both(monkeypatch, lambda: Lab(image=image, strategy="native"))
+    lab = Lab(image=image, strategy="native")
+    lab.run()
+    assert lab.console.splitlines()[-2:] == ["access after = 0x0000009b", "again = 0x0000009b"]
+    irets = [a for a in lab.machine.checks.hooked if lab.machine.memory.peek(a, 1) == b"\xcf"]
+    assert irets and all(a in lab.machine.native_delivery._kept for a in irets)  # noqa: SLF001

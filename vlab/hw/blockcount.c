@@ -90,6 +90,7 @@ struct counter {
     uint32_t tail_size;
     uint32_t pad2;
     uint64_t tails;       /* parts run this way */
+    uint64_t pending;     /* whole runs of the current block whose marks are not counted yet */
     struct entry table[SLOTS];
 };
 
@@ -178,6 +179,17 @@ static int run_tail(void *uc, struct counter *c, struct entry *e, uint64_t left)
     return 1;
 }
 
+/* Count the marks of the current block's whole runs not counted yet (the fast path only notes
+ * them: a loop that runs one block again and again adds to its marks when it leaves). */
+static inline void flush(struct counter *c) {
+    struct entry *e = c->current;
+    if (c->pending && e)
+        for (uint32_t i = 0; i < e->nmarks; i++)
+            if (e->marks[i].position < e->count)
+                *e->marks[i].cell += c->pending;
+    c->pending = 0;
+}
+
 void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
     struct entry *prev = c->current;
     /* The common case first: the block entered last, entered again (a loop), known, fitting
@@ -185,14 +197,14 @@ void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
     if (prev && prev->pc == pc && prev->size == size) {
         uint64_t next = c->counted + prev->count;
         if (prev->count && !(c->refused | c->admit | c->settled | c->off) && next <= c->deadline) {
-            if (prev->nmarks)
-                attribute(prev, c->counted - c->block_base);
+            c->pending += prev->nmarks != 0; /* (it ran whole: flush() counts its marks) */
             c->block_base = c->counted;
             c->counted = next;
             prev->hits++;
             return;
         }
     }
+    flush(c);
     if (c->off)
         return;
     uint32_t single = 0; /* the block is one instruction of the previous block */
@@ -305,6 +317,7 @@ int vlab_mark(struct counter *c, uint64_t pc, uint32_t size, const struct mark *
 /* The slice is over: the block entered last ran ``ran`` instructions (Python knows how many from
  * where EIP is); count its marked ones, and forget it (the next slice starts afresh). */
 void vlab_attribute_last(struct counter *c, uint64_t ran) {
+    flush(c);
     struct entry *e = c->current;
     if (e && e->nmarks)
         attribute(e, ran);
@@ -335,7 +348,11 @@ void vlab_clear(struct counter *c) {
     }
     c->filled = 0;
     c->current = 0;
+    c->pending = 0;
 }
+
+/* Python is about to read the marks' counters in the middle of a slice: count what is noted. */
+void vlab_flush(struct counter *c) { flush(c); }
 
 uint64_t vlab_slots(void) { return SLOTS; }
 uint64_t vlab_counter_size(void) { return sizeof(struct counter); }

@@ -82,7 +82,8 @@ class _Header(ctypes.Structure):
                 ("ctl_remove", ctypes.c_int32), ("eip_id", ctypes.c_int32),
                 ("native_tails", ctypes.c_int32), ("tail_exit", ctypes.c_uint64),
                 ("tail_pc", ctypes.c_uint64), ("tail_size", ctypes.c_uint32),
-                ("pad2", ctypes.c_uint32), ("tails", ctypes.c_uint64)]
+                ("pad2", ctypes.c_uint32), ("tails", ctypes.c_uint64),
+                ("pending", ctypes.c_uint64)]
 
 
 class Entry(ctypes.Structure):
@@ -161,6 +162,7 @@ def library() -> ctypes.CDLL:
                               ctypes.c_uint32]
     lib.vlab_mark.restype = ctypes.c_int
     lib.vlab_attribute_last.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+    lib.vlab_flush.argtypes = [ctypes.c_void_p]
     lib.vlab_end_tail.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.vlab_end_tail.restype = ctypes.c_int
     lib.vlab_slots.restype = ctypes.c_uint64
@@ -266,6 +268,11 @@ class BlockCounter:
                 self._put_marks(pc, size, addresses)
         return handle
 
+    def flush_marks(self) -> None:
+        """Bring the marked instructions' counters up to date (the native side adds a loop's
+        whole runs to them when the loop leaves its block, or the slice ends)."""
+        self.lib.vlab_flush(self.address)
+
     def is_mark(self, handle: int) -> bool:
         return handle in self._marks
 
@@ -301,6 +308,10 @@ class BlockCounter:
         self._uclib.uc_hook_del(self.uc._uch, self._hook_type(handle))  # noqa: SLF001
 
     remove = _remove  # (for the core: a hook this library added)
+
+    def add_native(self, kind: int, symbol: str, begin: int, end: int, data: int) -> int:
+        """A hook of this library's (``symbol``, called with ``data``): its handle."""
+        return self._add(kind, symbol, begin, end, data)
 
     # ------------------------------------------------------------------ a slice
     def start(self, limit: int | None) -> None:

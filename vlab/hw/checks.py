@@ -116,7 +116,8 @@ class Checks:
     def __init__(self, machine: Machine):
         self._m = machine
         self._hooks: dict[int, int] = {}  # address -> code hook
-        self._scanned: dict[tuple[int, bytes], tuple[int, ...]] = {}  # code -> watched addresses
+        #: code -> its watched instructions (address, is it IRETD)
+        self._scanned: dict[tuple[int, bytes], tuple[tuple[int, bool], ...]] = {}
         #: a checked instruction decoded once: address -> (its bytes, it, its mnemonic); used
         #: again while the bytes there are the same
         self._decoded: dict[int, tuple[bytes, Instruction, str]] = {}
@@ -154,14 +155,19 @@ class Checks:
         key = (address, code)
         found = self._scanned.get(key)
         if found is None:  # (the same code translated again, as after a stop hook: known)
-            found = tuple(i.address for i in decoder().decode_many(code, address) if watched(i))
+            found = tuple((i.address, i.mnemonic == "iretd")
+                          for i in decoder().decode_many(code, address) if watched(i))
             if len(self._scanned) > 20_000:
                 self._scanned.clear()
             self._scanned[key] = found
         new = False
-        for at in found:
+        native = self._m.native_delivery
+        for at, iretd in found:
             if at not in self._hooks:
-                self._hooks[at] = self._m.core.on_execute(self._check, at, at)
+                if iretd and native is not None:  # (checked in C where nothing is to be done)
+                    self._hooks[at] = native.iret_hook(at, self._check)
+                else:
+                    self._hooks[at] = self._m.core.on_execute(self._check, at, at)
                 new = True
         return new
 

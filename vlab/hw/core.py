@@ -399,6 +399,24 @@ class Core:
         self._ranges[handle] = (begin, end)
         return handle
 
+    def on_execute_native(self, symbol: str, begin: int, end: int, data: int,
+                          fallback) -> int:
+        """A code hook in vlab's native library (``symbol``, called with ``data``) on
+        [begin, end], which calls ``fallback(address, size)`` (the Python hook, with the same
+        bookkeeping as one from :meth:`on_execute`) when it cannot do the work itself. Only with
+        the native counter. Returns (a handle for :meth:`remove_hook`, the C callback to pass as
+        the fallback; the caller keeps it alive while the hook exists)."""
+        hook = _cutting(fallback, self.blocks, self.registers)
+        uc = self.uc
+        c_fallback = _NATIVE_FALLBACK(lambda _uc, address, size, _data: hook(uc, address, size,
+                                                                             None))
+        handle = self._untouched(self.blocks.add_native, unicorn.UC_HOOK_CODE, symbol, begin, end,
+                                 data)
+        self._native.add(handle)
+        self._ranges[handle] = (begin, end)
+        self.forget_code(begin, end + 1)
+        return handle, c_fallback
+
     def count_executions(self, address: int, cell) -> int | None:
         """Count, in the ctypes ``c_uint64`` ``cell``, the executions of the instruction at
         ``address`` with no call of any kind per execution (the native counter's marks); None
@@ -409,6 +427,11 @@ class Core:
         handle = self.blocks.count_executions(address, cell)
         self._native.add(handle)
         return handle
+
+    def flush_counts(self) -> None:
+        """Before reading the cells of :meth:`count_executions` in the middle of a run."""
+        if self.blocks is not None:
+            self.blocks.flush_marks()
 
     def on_write(self, callback, begin: int, end: int) -> int:
         """Call ``callback(core, access, address, size, value, None)`` on writes to [begin, end]."""
@@ -459,6 +482,11 @@ class Core:
                         ctypes.c_uint64(end))
         if err:
             raise unicorn.UcError(err)
+
+
+#: a native hook's way back into Python (uc_cb_hookcode_t)
+_NATIVE_FALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                                    ctypes.c_void_p)
 
 
 def _cutting(callback, counter: BlockCounter, registers: FastRegisters):

@@ -187,3 +187,82 @@ int vlab_deliver(const struct cpu_io *io, uint32_t vector, int64_t error_code, i
         return 2;
     return 0;
 }
+
+/* ------------------------------------------------------------------ the IRETD check
+ * vlab/hw/checks.py sets the Accessed bit of the code (and, returning outward, stack) segment an
+ * IRETD loads, which the core leaves clear (SDM vol. 3A, 3.4.5.1). Almost always there is
+ * nothing to do: the bit is set already. This code hook finds that out in C and calls the
+ * Python check (``fallback``, the same hook as without it) only when it cannot tell. */
+struct iret_check {
+    const struct cpu_io *io;
+    void (*fallback)(void *uc, uint64_t address, uint32_t size, void *data);
+    int32_t ds, es, fs, gs; /* Unicorn's register ids */
+};
+
+/* Would Checks._mark_accessed leave this descriptor alone whatever the privileges? (none, not
+ * present, a system descriptor, Accessed already, or not of the kind the transfer loads) */
+static int accessed_or_skipped(const struct cpu_io *io, const uc_x86_mmr *gdt, uint32_t selector,
+                               int code) {
+    uint32_t lo, hi, index = selector & 0xFFF8;
+    if (index == 0 || selector & 4 || index + 7 > gdt->limit)
+        return 1;
+    const uint8_t *p = at(io, gdt->base + index, 8);
+    if (!p)
+        return 0; /* (Python reads it another way) */
+    lo = u32(p);
+    hi = u32(p + 4);
+    (void)lo;
+    if (!(hi & (1u << 15)) || !(hi & (1u << 12)) || hi & (1u << 8))
+        return 1;
+    return (int)!!(hi & (1u << 11)) != code;
+}
+
+/* Nothing for the Python check to do at this IRETD? 0: ask it. */
+static int iret_quiet(const struct iret_check *k, uint64_t address) {
+    const struct cpu_io *io = k->io;
+    uint32_t cr0, eip, esp, cs, sel;
+    uc_x86_mmr gdt = {0};
+    if (rd(io, io->eip, &eip))
+        return 0;
+    if (eip != address)
+        return 1; /* a monitor's hook here emulated it already (Checks._check) */
+    if (rd(io, io->cr0, &cr0) || cr0 & PG || rd(io, io->esp, &esp) || rd(io, io->cs, &cs)
+            || io->reg_read(io->uc, io->gdtr, &gdt))
+        return 0;
+    const uint8_t *insn = at(io, address, 1);
+    const uint8_t *w = at(io, esp, 20);
+    if (!insn || insn[0] != 0xCF || !w)
+        return 0;
+    uint32_t flags = u32(w + 8), selector = u32(w + 4) & 0xFFFF;
+    if (flags & (VM | NT))
+        return 1; /* to virtual-8086 mode, or a task return: not checked */
+    uint32_t ring = selector & 3, cpl = cs & 3;
+    if (ring > cpl) { /* outward: data segments nulled, or a narrow stack, are Python's */
+        uint32_t ids[4] = {(uint32_t)k->ds, (uint32_t)k->es, (uint32_t)k->fs, (uint32_t)k->gs};
+        for (int i = 0; i < 4; i++) {
+            if (rd(io, (int)ids[i], &sel))
+                return 0;
+            if ((sel & 3) < ring && (sel & 0xFFFC) != 0)
+                return 0;
+        }
+        uint32_t stack = u32(w + 16) & 0xFFFF, lo, hi;
+        if (descriptor(io, &gdt, stack, &lo, &hi)) {
+            uint32_t limit = (hi & 0xF0000) | (lo & 0xFFFF);
+            if (hi & (1u << 23))
+                limit = (limit << 12) | 0xFFF;
+            int expand_down = (hi & (1u << 12)) && !(hi & (1u << 11)) && (hi & (1u << 10));
+            if (expand_down || limit < FLAT)
+                return 0;
+        } else if ((stack & 0xFFF8) && !(stack & 4) && (stack & 0xFFF8) + 7 <= gdt.limit) {
+            return 0; /* (in the GDT but not readable here) */
+        }
+        if (!accessed_or_skipped(io, &gdt, stack, 0))
+            return 0;
+    }
+    return accessed_or_skipped(io, &gdt, selector, 1);
+}
+
+void vlab_iret_check(void *uc, uint64_t address, uint32_t size, struct iret_check *k) {
+    if (!iret_quiet(k, address))
+        k->fallback(uc, address, size, 0);
+}

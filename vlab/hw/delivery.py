@@ -302,6 +302,13 @@ class _CpuIo(ctypes.Structure):
                                             "idtr", "tr", "pad")]
 
 
+class _IretCheck(ctypes.Structure):
+    """``struct iret_check`` in deliver.c."""
+
+    _fields_ = [("io", ctypes.c_void_p), ("fallback", ctypes.c_void_p), ("ds", ctypes.c_int32),
+                ("es", ctypes.c_int32), ("fs", ctypes.c_int32), ("gs", ctypes.c_int32)]
+
+
 class NativeDelivery:
     """The machine's deliveries in C where they are the common case (see :data:`NATIVE`)."""
 
@@ -325,6 +332,22 @@ class NativeDelivery:
         self._fn.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int64, ctypes.c_int32]
         self._fn.restype = ctypes.c_int
         self.count = 0  # deliveries done in C
+        self._core = m.core
+        self._kept: dict[int, tuple] = {}  # address -> what its IRETD check points to
+
+    def iret_hook(self, address: int, check) -> int:
+        """The machine's check of the IRETD at ``address`` (vlab.hw.checks), done in C where
+        there is nothing to do (the segments it loads are marked Accessed already), else by
+        ``check``, the Python hook (same arguments as one from ``Core.on_execute``)."""
+        from unicorn import x86_const as X
+
+        k = _IretCheck(io=ctypes.addressof(self._io), ds=X.UC_X86_REG_DS, es=X.UC_X86_REG_ES,
+                       fs=X.UC_X86_REG_FS, gs=X.UC_X86_REG_GS)
+        handle, fallback = self._core.on_execute_native("vlab_iret_check", address, address,
+                                                        ctypes.addressof(k), check)
+        k.fallback = ctypes.cast(fallback, ctypes.c_void_p).value
+        self._kept[address] = (k, fallback)
+        return handle
 
     def deliver(self, vector: int, error_code: int | None, software: bool) -> bool:
         """Deliver in C if it is the common case; False: nothing was changed, Python must."""

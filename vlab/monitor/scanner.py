@@ -167,10 +167,12 @@ class CodeScanner:
 
     def _collect_counts(self) -> None:
         """Add what the native execution counters counted since last time to their blocks."""
+        self.machine.core.flush_counts()
         for address, cell in self._cells.items():
             self._collect(address, cell)
 
     def _collect(self, address: int, cell: ctypes.c_uint64) -> None:
+        self.machine.core.flush_counts()
         if cell.value:
             block = self.cache.blocks.get(address)
             if block is not None and block.executions is not None:
