@@ -43,7 +43,7 @@ struct entry {
     uint64_t pc;
     uint32_t size;       /* 0: a free slot */
     uint32_t count;      /* instructions in the block; 0: not known (Python must decode it) */
-    uint64_t hits;       /* times the block was entered */
+    uint64_t hits;       /* times the block was entered (but again and again in a loop) */
     uint32_t generation; /* moves on when the core translates the block anew */
     uint32_t starts;     /* instructions in offsets */
     const uint16_t *offsets; /* where each instruction starts, from pc (Python owns them) */
@@ -190,20 +190,11 @@ static inline void flush(struct counter *c) {
     c->pending = 0;
 }
 
-void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
+/* Everything but the common case of vlab_block (kept out of it: the common case then needs no
+ * registers saved, no stack frame). */
+static void __attribute__((noinline)) enter_block(void *uc, uint64_t pc, uint32_t size,
+                                                  struct counter *c) {
     struct entry *prev = c->current;
-    /* The common case first: the block entered last, entered again (a loop), known, fitting
-     * before the deadline, nothing pending: the same bookkeeping as below, without the look-up. */
-    if (prev && prev->pc == pc && prev->size == size) {
-        uint64_t next = c->counted + prev->count;
-        if (prev->count && !(c->refused | c->admit | c->settled | c->off) && next <= c->deadline) {
-            c->pending += prev->nmarks != 0; /* (it ran whole: flush() counts its marks) */
-            c->block_base = c->counted;
-            c->counted = next;
-            prev->hits++;
-            return;
-        }
-    }
     flush(c);
     if (c->off)
         return;
@@ -264,6 +255,23 @@ void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
     c->current = e;
     c->blocks++;
     e->hits++;
+}
+
+void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
+    struct entry *prev = c->current;
+    /* The common case first: the block entered last, entered again (a loop), known, fitting
+     * before the deadline, nothing pending: the same bookkeeping as below, without the look-up. */
+    if (prev && prev->pc == pc && prev->size == size) {
+        uint64_t next = c->counted + prev->count;
+        if (prev->count && !(c->refused | c->admit | c->settled | c->off) && next <= c->deadline) {
+            if (prev->nmarks)
+                c->pending++; /* (it ran whole: flush() counts its marks) */
+            c->block_base = c->counted;
+            c->counted = next;
+            return;
+        }
+    }
+    enter_block(uc, pc, size, c);
 }
 
 void vlab_generated(void *uc, uc_tb *cur, uc_tb *prev, struct counter *c) {
