@@ -206,6 +206,8 @@ _CR0_INDEX, _CR3_INDEX, _CR4_INDEX = (_STATE_OFFSETS[r] // 4 for r in (
 _EXIT_SELECTORS = (X.UC_X86_REG_CS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
                    X.UC_X86_REG_GS, X.UC_X86_REG_SS)
 _EXIT_SELECTOR_INDICES = tuple(_STATE_OFFSETS[r] // 4 for r in _EXIT_SELECTORS)
+_STACK_AND_DATA = (X.UC_X86_REG_SS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
+                   X.UC_X86_REG_GS)
 #: LDTR, TR, GDTR, IDTR: SegmentCache after segs[6] (selector, then base at +8, limit at +16),
 #: with what Unicorn's reg_read gives of them: (offset, selector mask, limit mask) (GDTR and IDTR
 #: have no selector and a 16-bit limit)
@@ -687,6 +689,14 @@ class FastRegisters:
         return (read(X.UC_X86_REG_ESP), read(X.UC_X86_REG_EFLAGS), *selectors, gdt_base,
                 gdt_limit, idt_base, idt_limit, *table(X.UC_X86_REG_TR),
                 *table(X.UC_X86_REG_LDTR))
+
+    def stack_and_data_selectors(self) -> tuple[int, int, int, int, int]:
+        """SS, DS, ES, FS and GS, in that order (in place where the CPU state is reachable)."""
+        st = self._state
+        if st is None:
+            return tuple(self.read(r) for r in _STACK_AND_DATA)
+        _, ds, es, fs, gs, ss = _EXIT_SELECTOR_INDICES
+        return st[ss] & 0xFFFF, st[ds] & 0xFFFF, st[es] & 0xFFFF, st[fs] & 0xFFFF, st[gs] & 0xFFFF
 
     def code_base(self) -> int | None:
         """The base of the code segment loaded now (the descriptor's copy the CPU holds, which

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Callable
 
 from vlab.hw.blkring import IRQ as RING_IRQ
 from vlab.hw.blkring import BlockRing
@@ -271,8 +272,9 @@ class Devices:
                 return device.read(port)
         return 0xFFFF_FFFF
 
-    def write(self, port: int, value: int, now: int, size: int = 1) -> str | None:
-        """OUT to ``port`` at virtual time ``now``. Returns what the machine must do next:
+    def write(self, port: int, value: int, now: Callable[[], int], size: int = 1) -> str | None:
+        """OUT to ``port`` at virtual time ``now()`` (asked only by a device that needs it: the
+        timer when reprogrammed). Returns what the machine must do next:
         "exit" (the exit device was written), "resample" (what may interrupt changed: a PIC mask
         or EOI, a new timer period, a device's interrupt), or None."""
         if self.exit.handles(port):
@@ -293,7 +295,7 @@ class Devices:
             eoi = port in (PIC_COMMAND, SLAVE_COMMAND) and value & 0x20
             return "resample" if not eoi or self.pic.irr or self.pic.slave.irr else None
         elif self.timer.handles(port):
-            self.timer.reprogram(value, now)
+            self.timer.reprogram(value, now())
             return "resample"
         return None
 

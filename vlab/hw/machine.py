@@ -335,7 +335,7 @@ class Machine:
                 d.raised_by_read = False
                 clock.resample()
             return value
-        effect = d.write(port, value, clock.vtime + clock.progress(), size)
+        effect = d.write(port, value, lambda: clock.vtime + clock.progress(), size)
         if d.blkring is not None and d.blkring.dma_writes:  # (a notification's DMA)
             self.dma_done()
         if effect == "exit" and clock.in_slice:

@@ -117,8 +117,7 @@ class SegmentChecks:
     def refresh(self) -> None:
         """At the start of a slice: arm while a segment register is (or is about to be) null
         or narrow, disarm once none is."""
-        cpu = self._m.cpu
-        selectors = tuple(cpu.reg(s) for s in _CHECKED)
+        selectors = self._m.core.registers.stack_and_data_selectors()  # (_CHECKED's order)
         if selectors == self._flat and not self._expected:
             return  # (the common case: the same flat, non-null segments as last time)
         wanted = self._expected or any(s & 0xFFFC == 0 for s in selectors[1:]) \
