@@ -109,3 +109,22 @@ def test_the_iretd_check_leaves_to_python_what_it_cannot_tell(monkeypatch):
     assert lab.console.splitlines()[-2:] == ["access after = 0x0000009b", "again = 0x0000009b"]
     irets = [a for a in lab.machine.checks.hooked if lab.machine.memory.peek(a, 1) == b"\xcf"]
     assert irets and all(a in lab.machine.native_delivery._kept for a in irets)  # noqa: SLF001
+
+
+def test_a_failing_python_check_behind_the_c_check_ends_the_run_cleanly(monkeypatch):
+    """The C check calls the Python one for the first IRETD of desc_iretd_accessed; if that
+    fails (a bug), the run ends with a clear error, as with a Python hook, and the process and
+    the lab go on."""
+    from tests.conformance.programs import PROGRAMS_DIR
+    from tests.conformance.programs import build as build_program
+    from vlab.hw import checks
+
+    def broken(self, insn, mn):
+        raise RuntimeError("broken check")
+
+    monkeypatch.setattr(checks.Checks, "_far_transfer", broken)
+    lab = Lab(image=build_program(PROGRAMS_DIR / "desc_iretd_accessed.S"), strategy="native")
+    with pytest.raises(VlabError, match="internal error while checking.*broken check"):
+        lab.run()
+    lab.reset()
+    assert lab.state().eip == lab.image.entry

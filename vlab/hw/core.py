@@ -410,8 +410,16 @@ class Core:
         the fallback; the caller keeps it alive while the hook exists)."""
         hook = _cutting(fallback, self.blocks, self.registers)
         uc = self.uc
-        c_fallback = _NATIVE_FALLBACK(lambda _uc, address, size, _data: hook(uc, address, size,
-                                                                             None))
+
+        def back(_uc, address, size, _data):  # (as Unicorn's own wrapper of Python hooks: an
+            try:  # exception stops the core and emu_start raises it)
+                hook(uc, address, size, None)
+            except BaseException as e:  # noqa: BLE001
+                if uc._hook_exception is None:  # noqa: SLF001
+                    uc._hook_exception = e  # noqa: SLF001
+                uc.emu_stop()
+
+        c_fallback = _NATIVE_FALLBACK(back)
         handle = self._untouched(self.blocks.add_native, unicorn.UC_HOOK_CODE, symbol, begin, end,
                                  data)
         self._native.add(handle)
