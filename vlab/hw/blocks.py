@@ -5,9 +5,13 @@ runs at a few percent of the core's speed. This module counts instead with a sma
 (``blockcount.c``, compiled on first use with the system's C compiler and cached beside the guest
 images) that runs once per translation block: it adds the block's instruction count, and stops
 the core *before* a block whose count it does not know yet (Python learns it, from the core's own
-translation) or that would cross the next deadline (Python then runs just the part that fits,
-with a one-address stop hook). Counts, deadlines and stops are the same as in ``count=`` mode;
-the property tests in ``tests/test_counting.py`` hold the two against each other.
+translation). Before a block that would cross the next deadline it runs just the part that fits,
+itself, in the same run: Unicorn's exit list gets the address of the first instruction past the
+deadline, the block's translation is dropped and EIP written to itself, so that the core looks
+the block up again and translates it to end at that exit, where the run stops (``run_tail``;
+where it cannot, the hook refuses the block and Python runs the part up to a one-address stop
+hook). Counts, deadlines and stops are the same as in ``count=`` mode; the property tests in
+``tests/test_counting.py`` hold the two (and both ways of running a part) against each other.
 
 Inside a hook the count must be exact to the instruction: :meth:`BlockCounter.value` adds to the
 instructions before the current block the position of EIP inside it (the block's instruction
