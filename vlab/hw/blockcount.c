@@ -341,6 +341,23 @@ int vlab_end_tail(struct counter *c, void *uc) {
     return c->uc_ctl(uc, c->ctl_exits, &none, (size_t)0);
 }
 
+/* BlockCounter.cut_at, outside a code hook: the instruction at ``eip`` faulted; the count as
+ * count= mode counts it (that instruction included), kept as the block's end. -1: the block's
+ * instruction addresses are not here (Python works it out). */
+int64_t vlab_cut_at(struct counter *c, uint64_t eip) {
+    uint64_t value = c->counted;
+    if (!c->settled && !c->refused && c->block_count && c->block_pc <= eip
+            && eip < c->block_pc + c->block_size) {
+        struct entry *e = find(c, c->block_pc, c->block_size);
+        if (e == 0 || e->size == 0 || !e->offsets)
+            return -1;
+        value = c->block_base + position(e, eip);
+    }
+    c->counted = value;
+    c->settled = 1;
+    return (int64_t)value;
+}
+
 /* The entry for (pc, size), or NULL. */
 struct entry *vlab_get(struct counter *c, uint64_t pc, uint32_t size) {
     struct entry *e = find(c, pc, size);

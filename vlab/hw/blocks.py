@@ -167,6 +167,8 @@ def library() -> ctypes.CDLL:
     lib.vlab_mark.restype = ctypes.c_int
     lib.vlab_attribute_last.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
     lib.vlab_flush.argtypes = [ctypes.c_void_p]
+    lib.vlab_cut_at.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+    lib.vlab_cut_at.restype = ctypes.c_int64
     lib.vlab_end_tail.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.vlab_end_tail.restype = ctypes.c_int
     lib.vlab_slots.restype = ctypes.c_uint64
@@ -221,6 +223,7 @@ class BlockCounter:
         self.state.eip_id = x86_const.UC_X86_REG_EIP
         self.state.native_tails = int(NATIVE_TAILS if native_tails is None else native_tails)
         self._end_tail = lib.vlab_end_tail
+        self._cut_at = lib.vlab_cut_at
         self._uch = uc._uch  # noqa: SLF001 (the C handle)
         self.state.off = 1
         self.slots = lib.vlab_slots()
@@ -442,6 +445,10 @@ class BlockCounter:
         """The instruction at ``eip`` faulted (or the core stopped before it): the block ends
         there, that instruction counted as count= mode counts it (then a fault's handler sees
         it unretired). Returns the count (:meth:`value` until the next block)."""
+        if self.hooked is None:  # (in C where the block's instruction addresses are there)
+            value = self._cut_at(self.address, eip)
+            if value >= 0:
+                return value
         value = self.value(eip)
         s = self.state
         s.counted = value
