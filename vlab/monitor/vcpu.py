@@ -71,6 +71,12 @@ class Registers:
     def __getitem__(self, name: str) -> int:
         return getattr(self, name)
 
+    # (the general registers, read at every exit, also as properties: found at once, where
+    # __getattr__ runs only after the ordinary look-up has failed)
+    for _name, _reg in _GPRS.items():
+        locals()[_name] = property(lambda self, reg=_reg: self._fast.read(reg))
+    del _name, _reg
+
     def __setitem__(self, name: str, value: int) -> None:
         setattr(self, name, value)
 
