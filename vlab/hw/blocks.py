@@ -244,7 +244,8 @@ class BlockCounter:
         self._marks: dict[int, tuple[int, ctypes.c_uint64]] = {}
         self._marked: dict[int, list[ctypes.c_uint64]] = {}
         self._mark_arrays: dict[tuple[int, int], ctypes.Array] = {}
-        self._retired_marks: list[ctypes.Array] = []  # replaced mark arrays, kept until clear()
+        #: replaced mark arrays and removed cells, kept until clear()
+        self._retired_marks: list[ctypes.Array | ctypes.c_uint64] = []
         self._next_mark = 1 << 62  # (never a Unicorn hook handle: those are pointers)
         #: told of each block learnt (new code, or changed) before it runs: True if the block
         #: must be translated again first (vlab.hw.checks hooks instructions in it)
@@ -285,6 +286,9 @@ class BlockCounter:
 
     def _unmark(self, handle: int) -> None:
         address, cell = self._marks.pop(handle)
+        # (kept until clear(): a part run before a deadline, or the block whose whole runs are
+        # not counted yet, may still point at it; it counts into nothing then)
+        self._retired_marks.append(cell)
         cells = self._marked[address]
         cells.remove(cell)
         if not cells:
@@ -295,6 +299,7 @@ class BlockCounter:
 
     def _put_marks(self, pc: int, size: int, addresses: tuple[int, ...]) -> None:
         """Tell the native table which instructions of block (pc, size) are counted."""
+        self.lib.vlab_flush(self.address)  # (the whole runs so far count for the marks so far)
         marks = [(self._marked[a], i) for i, a in enumerate(addresses) if a in self._marked]
         array = (Mark * max(1, sum(len(cells) for cells, _ in marks)))()
         n = 0
