@@ -231,8 +231,9 @@ def _doctor(args: argparse.Namespace) -> int:
     check("unicorn", "the emulated CPU", True, core, "pip install 'unicorn>=2.1,<2.2'")
     check("capstone", "disassembly", True, capstone, "pip install 'capstone>=5,<6'")
     check("a guest run", "everything", True, guest, "fix the items above")
-    check("fast counter", "exact instruction counts at full speed (else Unicorn's count= "
-          "mode, ~10x slower)", False, counter, f"{apt} gcc, then python -m vlab.hw.blocks")
+    check("fast counter", "exact instruction counts at full speed, and interrupts delivered in "
+          "C (else Unicorn's count= mode, ~10x slower, and delivery in Python)", False, counter,
+          f"{apt} gcc, then python -m vlab.hw.blocks")
     check("fast registers", "traps and VM exits at full speed (else about 1.5x slower)", False,
           registers, "pip install 'unicorn>=2.1,<2.2' (the series vlab's probe knows)")
     check("graphviz", "architecture diagrams (else their DOT text is shown)", False,

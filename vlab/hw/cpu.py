@@ -22,7 +22,7 @@ from unicorn import x86_const as X
 from vlab import layout
 from vlab.errors import GuestFault, ProtectionFault, VlabError
 from vlab.hw import paging
-from vlab.state import IF, CpuState, Eflags, TableRegister
+from vlab.state import IF, IOPL_MASK, CpuState, Eflags, TableRegister
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -262,11 +262,12 @@ class Cpu:
         _, base, limit = self._fast.table(X.UC_X86_REG_TR)
         return base, limit
 
-    def tss_stack(self, ring: int) -> tuple[int, int]:
-        """SS:ESP for ``ring`` from the current TSS (SDM vol. 3, 7.2.1)."""
+    def tss_stack(self, ring: int, checked: bool = True) -> tuple[int, int]:
+        """SS:ESP for ``ring`` from the current TSS (SDM vol. 3, 7.2.1); ``checked``: a null SS
+        is an error (else it is returned, for a delivery to check as the CPU does)."""
         _, base, _ = self._fast.table(X.UC_X86_REG_TR)
         esp, ss = struct.unpack("<II", self._m.memory.read_linear(base + 4 + 8 * ring, 8))
-        if ss & 0xFFFC == 0:
+        if checked and ss & 0xFFFC == 0:
             clock = self._m.clock
             raise GuestFault(f"the TSS has no stack for ring {ring} (SS{ring} is null)",
                              clock.fault_eip, clock.fault_text)
@@ -367,6 +368,13 @@ class Cpu:
     def deprivilege(self, cs: int, eip: int, ss: int, esp: int, eflags: int) -> None:
         """Drop to an outer ring with a real IRETD (the monitor's trampoline), as an OS does."""
         frame = struct.pack("<5I", eip, cs, eflags, esp, ss)
+        # an IRETD above ring 0 leaves IF and IOPL as they are (CPL > IOPL: SDM vol. 2A, IRET),
+        # and a monitor's transition may start in ring 1 or 2: set them first, as the frame has
+        # them, so that the outer ring starts with the frame's
+        now = self._fast.read(X.UC_X86_REG_EFLAGS)
+        if (now ^ eflags) & (IF | IOPL_MASK):
+            self._fast.write(X.UC_X86_REG_EFLAGS, (now & ~(IF | IOPL_MASK))
+                             | (eflags & (IF | IOPL_MASK)))
         top = layout.MONITOR_STACK - len(frame)
         self.uc.mem_write(top, frame)
         self._fast.write(X.UC_X86_REG_ESP, top)

@@ -38,6 +38,10 @@ typedef struct { uint16_t selector; uint64_t base; uint32_t limit; uint32_t flag
 #define RF (1u << 16)
 #define VM (1u << 17)
 #define FLAT 0xFFFEFFFFu /* vlab.hw.segments.FLAT: a limit this high is a flat segment */
+/* vlab.hw.delivery.FAULTS: vectors 0, 5, 6, 7, 10-14, 16, 17, 19, 20, 21 */
+#define FAULTS ((1u << 0) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 10) | (1u << 11) \
+                | (1u << 12) | (1u << 13) | (1u << 14) | (1u << 16) | (1u << 17) | (1u << 19) \
+                | (1u << 20) | (1u << 21))
 
 /* n bytes at a linear address when paging is off: guest RAM or the monitor's area, else NULL */
 static uint8_t *at(const struct cpu_io *io, uint64_t a, uint64_t n) {
@@ -137,7 +141,11 @@ int vlab_deliver(const struct cpu_io *io, uint32_t vector, int64_t error_code, i
     if (!(chi & (1u << 15)) || !(chi & (1u << 12)) || !(chi & (1u << 11)))
         return 1;
     uint32_t target = (chi >> 13) & 3;
-    if (target > cpl || (target < cpl && target != 0))
+    if (target > cpl)
+        return 1;
+    if (chi & (1u << 10))
+        target = cpl; /* a conforming code segment runs at the CPL (no stack switch) */
+    if (target < cpl && target != 0)
         return 1;
     uint32_t cs = (selector & 0xFFFC) | target;
     /* the stack: the TSS's for ring 0 when coming from an outer ring, else the current one */
@@ -160,7 +168,10 @@ int vlab_deliver(const struct cpu_io *io, uint32_t vector, int64_t error_code, i
     }
     if (!stack_segment_ok(io, &gdt, new_ss, target))
         return 1;
-    frame[n++] = eflags;
+    /* a fault's EFLAGS image has RF set (SDM vol. 3B, 18.3.1.1): delivery.FAULTS */
+    /* (an INT n completed: RF, set by an IRET just before, is clear in its image) */
+    frame[n++] = software ? eflags & ~RF
+                          : vector < 32 && ((FAULTS >> vector) & 1) ? eflags | RF : eflags;
     frame[n++] = cs_now & 0xFFFF;
     frame[n++] = eip;
     if (error_code >= 0)

@@ -31,6 +31,7 @@ EXCEPTION_NAMES = {
     18: "#MC machine check", 19: "#XM SIMD",
 }
 _GATE_INTERRUPT, _GATE_TRAP = 0xE, 0xF
+_GATE_INTERRUPT_16, _GATE_TRAP_16 = 0x6, 0x7  # 16-bit gates: a frame of words (SDM vol. 3, 6.11)
 
 
 def is_code(descriptor: tuple[int, int] | None) -> bool:
@@ -145,6 +146,7 @@ class Gate:
     selector: int
     offset: int
     interrupt: bool  # an interrupt gate (IF cleared), not a trap gate
+    width: int = 4  # bytes per pushed item: 2 for a 16-bit gate (IP, CS, FLAGS as words)
 
 
 def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
@@ -164,15 +166,59 @@ def read_gate(m: Machine, base: int, limit: int, vector: int, software: bool,
         return (13, gate_err, f"vector {vector:#x} is beyond the IDT limit {limit:#x}")
     lo, hi = struct.unpack("<II", m.memory.read_linear(base + vector * 8, 8))
     gtype, dpl, present = (hi >> 8) & 0x1F, (hi >> 13) & 3, (hi >> 15) & 1
-    if gtype not in (_GATE_INTERRUPT, _GATE_TRAP):  # the type is checked before P (INT n)
-        return (13, gate_err, f"IDT gate {vector:#x} has type {gtype:#x} "
-                        "(vlab supports 32-bit interrupt and trap gates)")
+    if gtype not in (_GATE_INTERRUPT, _GATE_TRAP, _GATE_INTERRUPT_16, _GATE_TRAP_16):
+        return (13, gate_err, f"IDT gate {vector:#x} has type {gtype:#x}, not an interrupt or "
+                        "trap gate")  # (the type is checked before P: SDM vol. 2A, INT n)
     if not present:
         return (11, gate_err, f"IDT gate {vector:#x} is not present")
     if software and dpl < cpl:
         return (13, gate_err, f"int {vector:#x} from CPL {cpl} but the gate's DPL is {dpl}")
+    if gtype in (_GATE_INTERRUPT_16, _GATE_TRAP_16):  # (a 16-bit offset: IP)
+        return Gate((lo >> 16) & 0xFFFF, lo & 0xFFFF, gtype == _GATE_INTERRUPT_16, 2)
     return Gate((lo >> 16) & 0xFFFF, (hi & 0xFFFF0000) | (lo & 0xFFFF),
                 gtype == _GATE_INTERRUPT)
+
+
+#: Exceptions of the fault class (SDM vol. 3, table 6-1), whose EFLAGS image has RF set (vol.
+#: 3B, 18.3.1.1); #DB is not among them (an instruction breakpoint must not set it).
+FAULTS = frozenset({0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20, 21})
+
+
+def _conforming(descriptor: tuple[int, int] | None) -> bool:
+    return descriptor is not None and bool(descriptor[1] & (1 << 10))
+
+
+def _stack_refused(view: DeliveryView, ss: int, esp: int, size: int, ring: int,
+                   ext: int) -> int | Failure:
+    """The inner stack from the TSS, checked as the CPU checks it for an interrupt to an inner
+    ring (SDM vol. 2A, INT n, INTER-PRIVILEGE-LEVEL-INTERRUPT): its base, or the fault the CPU
+    raises instead (#TS or #SS, naming the selector, with EXT)."""
+    code = (ss & 0xFFFC) | ext
+    if ss & 0xFFFC == 0:
+        return (10, ext, f"the TSS's SS{ring} is null")
+    d = view.descriptor(ss)
+    if d is None or ss & 3 != ring:
+        return (10, code, f"the TSS's SS{ring} ({ss:#06x}) is past the GDT or has RPL {ss & 3}")
+    lo, hi = d
+    if (hi >> 13) & 3 != ring or not hi & (1 << 12) or hi & (1 << 11) or not hi & (1 << 9):
+        return (10, code, f"the TSS's SS{ring} ({ss:#06x}) is not a writable data segment of "
+                          f"DPL {ring}")
+    if not hi & (1 << 15):
+        return (12, code, f"the TSS's SS{ring} ({ss:#06x}) is not present")
+    limit = (hi & 0xF0000) | (lo & 0xFFFF)
+    if hi & (1 << 23):
+        limit = (limit << 12) | 0xFFF
+    # room for the frame below ESP (as Bochs checks it: an ESP of 0 wraps around only a stack
+    # of the largest limit)
+    if hi & (1 << 10):  # expand-down: the offsets above the limit
+        room = esp != 0 and esp >= size and esp - size > limit
+    elif esp == 0:
+        room = limit == 0xFFFF_FFFF if hi & (1 << 22) else limit >= 0xFFFF
+    else:
+        room = limit != 0 and esp >= size and esp - 1 <= limit
+    if not room:
+        return (12, code, f"no room for the {size}-byte frame on the stack {ss:#06x}:{esp:#x}")
+    return (hi & 0xFF00_0000) | ((hi & 0xFF) << 16) | (lo >> 16)
 
 
 class DeliveryView(Protocol):
@@ -192,7 +238,7 @@ class DeliveryView(Protocol):
         """The two dwords of the descriptor ``selector`` names (None: past the table, null)."""
 
     def stack_for(self, ring: int) -> tuple[int, int]:
-        """SS:ESP for ``ring`` from the TSS."""
+        """SS:ESP for ``ring`` from the TSS, as they are there (the delivery checks them)."""
 
     def pushed_flags(self, eflags: int) -> int:
         """EFLAGS as the frame shows them."""
@@ -203,9 +249,9 @@ class DeliveryView(Protocol):
     def loaded(self, selector: int) -> int:
         """The selector the core really loads for one the guest believes in."""
 
-    def entry_flags(self, eflags: int, interrupt_gate: bool) -> int:
-        """EFLAGS the handler starts with (clearing IF, wherever this view keeps it, for an
-        interrupt gate)."""
+    def entry_flags(self, eflags: int, interrupt_gate: bool, ring: int = 0) -> int:
+        """EFLAGS the handler starts with in ``ring`` (clearing IF, wherever this view keeps
+        it, for an interrupt gate)."""
 
 
 class RealView:
@@ -227,7 +273,7 @@ class RealView:
         return self.cpu.descriptor(selector)
 
     def stack_for(self, ring: int) -> tuple[int, int]:
-        return self.cpu.tss_stack(ring)
+        return self.cpu.tss_stack(ring, checked=False)
 
     def pushed_flags(self, eflags: int) -> int:
         return eflags
@@ -237,7 +283,7 @@ class RealView:
 
     loaded = shown
 
-    def entry_flags(self, eflags: int, interrupt_gate: bool) -> int:
+    def entry_flags(self, eflags: int, interrupt_gate: bool, ring: int = 0) -> int:
         flags = eflags & ~(TF | NT | RF | VM)
         return flags & ~IF if interrupt_gate else flags
 
@@ -266,20 +312,34 @@ def deliver_once(view: DeliveryView, m: Machine, vector: int, error_code: int | 
     if target > cpl:
         return (13, (selector & 0xFFFC) | (0 if software else 1),
                 "an interrupt cannot go to an outer ring")
+    if target < cpl and _conforming(view.descriptor(selector)):
+        target = cpl  # (a conforming code segment runs at the CPL: no stack switch, SDM INT n)
     r = m.cpu.regs_for_delivery()
-    frame = [view.pushed_flags(r["eflags"]), view.shown(r["cs"]), r["eip"]]
+    pushed = view.pushed_flags(r["eflags"])
+    if software:  # (INT n completed: RF, set by an IRET just before, is clear in its image)
+        pushed &= ~RF
+    elif vector in FAULTS:
+        pushed |= RF  # (SDM vol. 3B, 18.3.1.1: a fault's EFLAGS image has RF set)
+    frame = [pushed, view.shown(r["cs"]), r["eip"]]
     if error_code is not None:
         frame.append(error_code)
+    base, width = 0, gate.width
     if target < cpl:
         ss, esp = view.stack_for(target)
         frame = [view.shown(r["ss"]), r["esp"]] + frame
+        stack = _stack_refused(view, ss, esp, width * len(frame), target, ext)
+        if isinstance(stack, tuple):
+            return stack
+        base = stack
         new_ss = view.loaded(ss)
     else:
         new_ss, esp = r["ss"], r["esp"]
-    esp = (esp - 4 * len(frame)) & 0xFFFF_FFFF
-    m.memory.write_linear(esp, struct.pack(f"<{len(frame)}I", *reversed(frame)))
+    esp = (esp - width * len(frame)) & 0xFFFF_FFFF
+    mask = (1 << (8 * width)) - 1  # (a 16-bit gate pushes the low halves: FLAGS, IP, SP)
+    m.memory.write_linear((base + esp) & 0xFFFF_FFFF, struct.pack(
+        f"<{len(frame)}{'I' if width == 4 else 'H'}", *(v & mask for v in reversed(frame))))
     m.cpu.enter(cs=view.loaded((selector & 0xFFFC) | target), eip=offset, ss=new_ss, esp=esp,
-                eflags=view.entry_flags(r["eflags"], gate.interrupt))
+                eflags=view.entry_flags(r["eflags"], gate.interrupt, target))
     return None
 
 

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 from vlab.errors import GuestException, GuestFault, ProtectionFault
 from vlab.hw import checks
+from vlab.hw.cpu import descriptor_base
 from vlab.isa import PREFIX_BYTES, Instruction, decoder, operands
 from vlab.monitor import qualification as q
 from vlab.monitor.trace import Exit, ExitReason
-from vlab.state import IF, IOPL_MASK, TableRegister
+from vlab.state import IF, IOPL_MASK, NT, TableRegister
 
 if TYPE_CHECKING:
     from vlab.monitor.vcpu import VirtualCpu
@@ -376,6 +377,13 @@ def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
     """IRETD: pop EIP, CS, EFLAGS (and ESP, SS to an outer ring), restoring the *virtual* IF and
     IOPL from the popped flags. (At CPL > 0 the hardware would never change IF.) IRETW (an
     operand-size prefix) pops IP, CS and FLAGS as words; EFLAGS[31:16] stay (SDM vol. 2A, IRET)."""
+    if vcpu.machine.cpu.reg("eflags") & NT:
+        # a task return (SDM vol. 2A, IRET: NT = 1): vlab switches no tasks; the back link of a
+        # TSS that is not a busy one is #TS(back link), the usual case (a null link: #TS(0))
+        tss = vcpu.guest_descriptor(vcpu.virt.TR)
+        link = 0 if tss is None else struct.unpack("<H", vcpu.mem.read(descriptor_base(tss), 2))[0]
+        raise GuestException(f"IRETD with NT = 1: a task return to {link:#06x}, which vlab "
+                             "does not switch to", 10, link & 0xFFFC)
     esp = vcpu.regs.esp
     size = stack_operand_size(instruction_of(exit_)) if exit_.raw else 4
     eip, cs, eflags = _pop(vcpu, esp, 3, size)
@@ -384,8 +392,10 @@ def handle_iret(vcpu: VirtualCpu, exit_: Exit) -> None:
         eflags |= vcpu.regs.eflags & 0xFFFF_0000
     vcpu.virt.IF = bool(eflags & IF)
     vcpu.virt.IOPL = (eflags & IOPL_MASK) >> 12
-    real_flags = (eflags & ~IOPL_MASK) | IF
     target = cs & 3
+    # the deprivileged kernel runs with the real IF set (its own is virtual); a user task's IF
+    # is the CPU's: back to ring 3, the popped one
+    real_flags = (eflags & ~IOPL_MASK) | (0 if target == 3 else IF)
     m = vcpu.machine
     vcpu.mark_accessed(cs)
     if target > vcpu.virt.CPL:

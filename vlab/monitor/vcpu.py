@@ -453,7 +453,12 @@ class GuestView:
     def loaded(self, selector: int) -> int:
         return self.vcpu.to_real(selector)
 
-    def entry_flags(self, eflags: int, interrupt_gate: bool) -> int:
-        if interrupt_gate:
-            self.vcpu.virt.IF = False
-        return (eflags & ~(TF | NT | RF | VM)) | IF
+    def entry_flags(self, eflags: int, interrupt_gate: bool, ring: int = 0) -> int:
+        # the handler's IF: cleared by an interrupt gate, else the interrupted code's (from
+        # ring 3 the CPU's own: the virtual IF follows it into the deprivileged kernel). A
+        # handler in ring 3 (a conforming code segment) has the CPU's IF as its own.
+        flags = eflags & ~(TF | NT | RF | VM)
+        if ring == 3:
+            return flags & ~IF if interrupt_gate else flags
+        self.vcpu.virt.IF = False if interrupt_gate else self.vcpu.effective_if()
+        return flags | IF

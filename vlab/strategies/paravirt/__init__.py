@@ -29,6 +29,7 @@ from __future__ import annotations
 import struct
 
 from vlab.errors import GuestFault, VlabError
+from vlab.hw.delivery import software_interrupt_start
 from vlab.hw.devices import RING_VECTOR
 from vlab.monitor.handlers import HandlerTable
 from vlab.monitor.trace import ExitReason
@@ -182,7 +183,12 @@ class Paravirt(TrapAndEmulate):
             self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None,
                                      detail={"vector": vector, "event": event}, cost="inject"))
             return
-        eip = m.cpu.eip - (2 if software else 0) if software else (m.clock.fault_eip or m.cpu.eip)
+        if software:  # (the INT's own address: INT3 and INTO are one byte, INT n two)
+            eip = software_interrupt_start(m, vector)
+            if eip is None:
+                eip = m.cpu.eip - 2
+        else:
+            eip = m.clock.fault_eip or m.cpu.eip
         insn = self._decode(eip)
         detail = {"vector": vector}
         if vector == 14 and not software:  # the guest cannot read CR2: hand it over (as Xen)

@@ -346,6 +346,11 @@ def handle_trap(vcpu, exit_: Exit) -> None:
     if entry is None or (software and (entry[2] & 3) < m.cpu.cpl()):
         if vector == TIMER_VECTOR:
             return
+        gp = hv.trap_table.get(13)
+        if software and gp is not None:  # an INT n its entry does not allow: #GP(vector * 8 + 2),
+            m.cpu.set_reg("eip", exit_.eip)  # a fault at the INT, as the hardware's gate check
+            hv.bounce(gp[0], gp[1], vector * 8 + 2, mask=bool(gp[2] & 4))  # (Xen's do_gp)
+            return
         raise GuestFault(f"the paravirtual kernel has no trap-table entry for vector {vector:#x} "
                          f"(or its DPL forbids it from CPL {m.cpu.cpl()})", exit_.eip, exit_.instruction)
     cs, eip, flags = entry

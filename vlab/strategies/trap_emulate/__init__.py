@@ -36,6 +36,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from vlab.hw import paging
+from vlab.hw.delivery import software_interrupt_start
 from vlab.isa import Instruction, decoder, operands
 from vlab.monitor.dispatch import cr_qualification, io_qualification
 from vlab.monitor.handlers import lmsw_source
@@ -120,10 +121,11 @@ class TrapAndEmulate(DeprivilegedMonitor):
         m = self.machine
         cpl = m.cpu.cpl()
         detail = {"vector": vector}
-        if software:
-            size = 1 if vector in (3, 4) else 2
-            start = m.cpu.eip - size
-            insn = decoder().decode(m.memory.read(start, size), start)
+        if software:  # (INT3 and INTO are one byte, INT 3 and INT 4 two: the bytes tell)
+            start = software_interrupt_start(m, vector)
+            if start is None:
+                start = m.cpu.eip - (1 if vector in (3, 4) else 2)
+            insn = decoder().decode(m.memory.read(start, m.cpu.eip - start), start)
             self.dispatch(self._exit(ExitReason.SOFTWARE_INTERRUPT, start, insn, detail=detail,
                                      instruction_bytes=False, cost="trap"))
             return
