@@ -87,6 +87,12 @@ static int descriptor(const struct cpu_io *io, const uc_x86_mmr *gdt, uint32_t s
     return 1;
 }
 
+/* A descriptor's limit in bytes (scaled to 4 KiB units when G is set). */
+static uint32_t scaled_limit(uint32_t lo, uint32_t hi) {
+    uint32_t limit = (hi & 0xF0000) | (lo & 0xFFFF);
+    return hi & (1u << 23) ? (limit << 12) | 0xFFF : limit;
+}
+
 /* A present, writable data segment of DPL ``ring`` named with RPL ``ring``, and flat (the
  * machine checks accesses through a narrow one: Python knows how). */
 static int stack_segment_ok(const struct cpu_io *io, const uc_x86_mmr *gdt, uint32_t ss,
@@ -100,10 +106,7 @@ static int stack_segment_ok(const struct cpu_io *io, const uc_x86_mmr *gdt, uint
         return 0;
     if (hi & (1u << 10)) /* expand-down: never flat */
         return 0;
-    uint32_t limit = (hi & 0xF0000) | (lo & 0xFFFF);
-    if (hi & (1u << 23))
-        limit = (limit << 12) | 0xFFF;
-    return limit >= FLAT;
+    return scaled_limit(lo, hi) >= FLAT;
 }
 
 /* Deliver ``vector`` (``error_code`` < 0: none pushed; ``software``: an INT n, whose gate's DPL
@@ -258,11 +261,8 @@ static int iret_quiet(const struct iret_check *k, uint64_t address) {
         }
         uint32_t stack = u32(w + 16) & 0xFFFF, lo, hi;
         if (descriptor(io, &gdt, stack, &lo, &hi)) {
-            uint32_t limit = (hi & 0xF0000) | (lo & 0xFFFF);
-            if (hi & (1u << 23))
-                limit = (limit << 12) | 0xFFF;
             int expand_down = (hi & (1u << 12)) && !(hi & (1u << 11)) && (hi & (1u << 10));
-            if (expand_down || limit < FLAT)
+            if (expand_down || scaled_limit(lo, hi) < FLAT)
                 return 0;
         } else if ((stack & 0xFFF8) && !(stack & 4) && (stack & 0xFFF8) + 7 <= gdt.limit) {
             return 0; /* (in the GDT but not readable here) */

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from vlab.errors import InvalidOpcode, ProtectionFault, TripleFault
+from vlab.hw.cpu import descriptor_base, descriptor_limit
 from vlab.hw.paging import PageFault
 from vlab.state import IF, NT, RF, TF, VM
 
@@ -205,9 +206,7 @@ def _stack_refused(view: DeliveryView, ss: int, esp: int, size: int, ring: int,
                           f"DPL {ring}")
     if not hi & (1 << 15):
         return (12, code, f"the TSS's SS{ring} ({ss:#06x}) is not present")
-    limit = (hi & 0xF0000) | (lo & 0xFFFF)
-    if hi & (1 << 23):
-        limit = (limit << 12) | 0xFFF
+    limit = descriptor_limit(d)
     # room for the frame below ESP (as Bochs checks it: an ESP of 0 wraps around only a stack
     # of the largest limit)
     if hi & (1 << 10):  # expand-down: the offsets above the limit
@@ -218,7 +217,7 @@ def _stack_refused(view: DeliveryView, ss: int, esp: int, size: int, ring: int,
         room = limit != 0 and esp >= size and esp - 1 <= limit
     if not room:
         return (12, code, f"no room for the {size}-byte frame on the stack {ss:#06x}:{esp:#x}")
-    return (hi & 0xFF00_0000) | ((hi & 0xFF) << 16) | (lo >> 16)
+    return descriptor_base(d)
 
 
 class DeliveryView(Protocol):
