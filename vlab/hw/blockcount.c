@@ -271,6 +271,8 @@ void vlab_block(void *uc, uint64_t pc, uint32_t size, struct counter *c) {
             return;
         }
     }
+    if (c->off) /* (not counting: no need to look further) */
+        return;
     enter_block(uc, pc, size, c);
 }
 
