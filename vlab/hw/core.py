@@ -673,6 +673,11 @@ class FastRegisters:
             raise unicorn.UcError(unicorn.UC_ERR_ARG)
         return t.selector, t.base & 0xFFFF_FFFF, t.limit
 
+    def cr0(self) -> int:
+        """CR0 (one read: whether paging is on is asked at every trap's decode)."""
+        st = self._state
+        return self.read(X.UC_X86_REG_CR0) if st is None else st[_CR0_INDEX]
+
     def control_registers(self) -> tuple[int, int, int]:
         """CR0, CR3, CR4 (in one call)."""
         st, read = self._state, self.read

@@ -104,7 +104,7 @@ class Memory:
         """Does the guest translate linear addresses (its CR0.PG, as it believes it)?"""
         if self.mmu is not None:
             return self.mmu.enabled()
-        return bool(self._m.core.registers.control_registers()[0] & paging.PG)
+        return bool(self._m.core.registers.cr0() & paging.PG)
 
     def translate(self, linear: int, write: bool = False, accessed: bool = True) -> int:
         """Guest-linear -> guest-physical as the guest's own page tables say (A/D set as the

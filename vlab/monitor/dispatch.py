@@ -202,10 +202,8 @@ class Monitor(Strategy, BareMetal):
             table = self.handlers
             if known is not None and known[0] is detail and known[1] is table \
                     and known[2] == table.version:
-                _, _, _, text, raw, detail, handler, cycles, fn = known
-                exit_ = Exit.made(reason, eip, self.name, self.vcpu.virt.CPL, text, raw, qual,
-                                  handler, cycles, self.trace.total, detail, cost, insn)
-                self._found = (exit_, fn)
+                exit_ = Exit.from_fields(known[3], self.vcpu.virt.CPL, self.trace.total)
+                self._found = (exit_, known[4])
                 return exit_
         given = detail
         if reason == ExitReason.CR_ACCESS:
@@ -229,8 +227,8 @@ class Monitor(Strategy, BareMetal):
         if key is not None:
             if len(self._templates) >= 4096:
                 self._templates.clear()
-            self._templates[key] = (given, self.handlers, self.handlers.version, text, raw,
-                                    detail, handler, cycles, fn)
+            fields = dict(vars(exit_))  # (all but the CPL and the index, the same next time)
+            self._templates[key] = (given, self.handlers, self.handlers.version, fields, fn)
         return exit_
 
     def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:

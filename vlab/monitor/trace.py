@@ -106,6 +106,16 @@ class Exit:
             object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
 
     @classmethod
+    def from_fields(cls, fields: dict, cpl: int, index: int) -> Exit:
+        """An Exit with ``fields`` (all of them, as :meth:`made` would set them: the monitor
+        keeps them per kind of exit) but its CPL and index: the fastest way to build one."""
+        e = object.__new__(cls)
+        d = e.__dict__
+        d.update(fields)
+        d["cpl"], d["index"] = cpl, index
+        return e
+
+    @classmethod
     def made(cls, reason: ExitReason, eip: int, strategy: str, cpl: int, instruction: str,
              raw: bytes, qualification: int, handler: str, cost: int, index: int,
              detail: MappingProxyType, kind: str, insn: Instruction | None) -> Exit:
