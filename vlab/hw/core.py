@@ -402,7 +402,7 @@ class Core:
         return handle
 
     def on_execute_native(self, symbol: str, begin: int, end: int, data: int,
-                          fallback) -> int:
+                          fallback) -> tuple[int, ctypes._CFuncPtr]:
         """A code hook in vlab's native library (``symbol``, called with ``data``) on
         [begin, end], which calls ``fallback(address, size)`` (the Python hook, with the same
         bookkeeping as one from :meth:`on_execute`) when it cannot do the work itself. Only with

@@ -59,14 +59,8 @@ def deliver(m: Machine, vector: int, error_code: int | None = None, software: bo
             m.clock.note_cpl()
             return vector
     view = RealView(m)
-    try:
-        if deliver_once(view, m, vector, error_code, software) is None:
-            return vector  # (the common case: delivered at the first attempt)
-    except PageFault:
-        pass  # (escalate's attempt meets it again and turns it into the #PF it is)
-    restart = software_interrupt_start(m, vector) if software else None
     return escalate(lambda v, c, soft: deliver_once(view, m, v, c, soft), m, vector, error_code,
-                    software, restart)
+                    software, lambda: software_interrupt_start(m, vector) if software else None)
 
 
 def software_interrupt_start(m: Machine, vector: int) -> int | None:
@@ -103,13 +97,14 @@ def double_fault(first: int, second: int) -> bool:
 
 def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Machine,
              vector: int, error_code: int | None, software: bool,
-             restart_eip: int | None = None) -> int:
+             restart_eip: int | Callable[[], int | None] | None = None) -> int:
     """Try ``attempt(vector, error_code, software)``; while it fails, deliver what the CPU
     raises instead (SDM vol. 3, 6.15 and table 6-5): a fault while delivering an INT n or an
     external interrupt is that fault; one while delivering an exception is that fault too,
     or #DF where table 6-5 says so; a contributory fault or a page fault while delivering #DF
     is a triple fault (shutdown). A fault while delivering a software interrupt saves the
-    interrupt instruction's address (``restart_eip``). Returns the vector finally delivered."""
+    interrupt instruction's address (``restart_eip``, or a function that finds it: asked only
+    if a delivery fails). Returns the vector finally delivered."""
     chain: list[str] = []
     first = vector
     kind = "software" if software else ("exception" if vector < 32 else "external")
@@ -123,6 +118,8 @@ def escalate(attempt: Callable[[int, int | None, bool], Failure | None], m: Mach
         if failure is None:
             return vector
         chain.append(f"{vector_name(vector)}: {failure[2]}")
+        if kind == "software" and callable(restart_eip):
+            restart_eip = restart_eip()
         if kind == "software" and restart_eip is not None:
             m.cpu.set_reg("eip", restart_eip)
         second = failure[0]
