@@ -118,9 +118,6 @@ class Checks:
         self._hooks: dict[int, int] = {}  # address -> code hook
         #: code -> its watched instructions (address, is it IRETD)
         self._scanned: dict[tuple[int, bytes], tuple[tuple[int, bool], ...]] = {}
-        #: a checked instruction decoded once: address -> (its bytes, it, its mnemonic); used
-        #: again while the bytes there are the same
-        self._decoded: dict[int, tuple[bytes, Instruction, str]] = {}
         self._stale: list[tuple[int, int]] = []  # blocks to translate again after this slice
         blocks = machine.core.blocks
         if blocks is not None:  # the native counter learns every new or changed block before
@@ -204,18 +201,10 @@ class Checks:
         if m.cpu.eip != address:
             return  # a monitor's hook at the same instruction has already emulated it
         try:
-            code = m.memory.code_bytes(address)
-            known = self._decoded.get(address)
-            if known is not None and code.startswith(known[0]):
-                insn, mn = known[1], known[2]  # (decoded at an earlier execution, bytes unchanged)
-            else:
-                insn = decoder().decode(code, address)
-                if insn is None or not watched(insn):
-                    return  # the code changed since it was scanned
-                mn = insn.mnemonic.split()[-1]
-                if len(self._decoded) > 20_000:
-                    self._decoded.clear()
-                self._decoded[address] = (code[:insn.size], insn, mn)
+            insn = m.memory.instruction(address)
+            if insn is None or not watched(insn):
+                return  # the code changed since it was scanned
+            mn = insn.mnemonic.split()[-1]
             if mn == "pop" or mn in _FAR_POINTER_LOADS or (
                     mn == "mov" and insn.op_str.startswith(_SEGMENT_DST)):
                 self._segment_load(insn, mn)

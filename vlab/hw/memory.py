@@ -19,6 +19,7 @@ import unicorn
 from vlab import layout
 from vlab.errors import UnmappedAccess, VlabError
 from vlab.hw import paging
+from vlab.isa import Instruction, decoder
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -41,6 +42,7 @@ class Memory:
     def __init__(self, machine: Machine, ram_size: int):
         self._m = machine
         self.ram_size = ram_size
+        self._decoded: dict[int, Instruction] = {}  # address -> the instruction there (instruction())
         self.buffer = (ctypes.c_ubyte * ram_size)()
         self.ram = memoryview(self.buffer).cast("B")
         self.mmu: Mmu | None = None  # a monitor's shadow pager, while it runs one
@@ -186,6 +188,21 @@ class Memory:
             if room >= size:
                 raise
             return self.peek(address, room)
+
+    def instruction(self, address: int) -> Instruction | None:
+        """The instruction at ``address`` (None: its bytes are no instruction), decoded once per
+        address and used again while the bytes there are the same (a trapping or checked
+        instruction runs again and again); UnmappedAccess if none of its bytes can be read."""
+        code = self.code_bytes(address)
+        known = self._decoded.get(address)
+        if known is not None and code.startswith(known.raw):
+            return known
+        insn = decoder().decode(code, address)
+        if insn is not None:
+            if len(self._decoded) >= 4096:
+                self._decoded.clear()
+            self._decoded[address] = insn
+        return insn
 
     def write(self, address: int, data: bytes) -> None:
         """Write guest memory from the host (translated code there is discarded)."""

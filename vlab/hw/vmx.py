@@ -40,7 +40,7 @@ from vlab.hw.vmcs import (
     Vmcs,
     field_of,
 )
-from vlab.isa import Instruction, decoder, operands
+from vlab.isa import Instruction, operands
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -289,7 +289,7 @@ class VmxUnit:
         m = self._m
         eip = m.cpu.eip
         try:
-            insn = decoder().decode(m.memory.code_bytes(eip), eip)
+            insn = m.memory.instruction(eip)
         except VlabError:
             return False
         if insn is None or insn.mnemonic not in MNEMONICS:

@@ -17,7 +17,7 @@ from vlab.errors import GuestError, GuestException, HandlerError, VlabError
 from vlab.hw import checks, paging
 from vlab.hw.delivery import DeliveryView
 from vlab.hw.machine import BareMetal
-from vlab.isa import Instruction, decoder, operands
+from vlab.isa import Instruction, operands
 from vlab.monitor import qualification as q
 from vlab.monitor.base import Strategy
 from vlab.monitor.handlers import Handler, HandlerTable, default_handlers
@@ -97,7 +97,6 @@ class Monitor(Strategy, BareMetal):
         self._found: tuple[Exit | None, Handler | None] = (None, None)  # the last _exit's handler
         #: what _exit worked out for an exit of a kind, at a place, with given bytes
         self._templates: dict[tuple, tuple] = {}
-        self._decoded: dict[int, Instruction] = {}  # address -> the instruction there, decoded
 
     def attach(self, machine, trace) -> None:
         super().attach(machine, trace)
@@ -170,21 +169,10 @@ class Monitor(Strategy, BareMetal):
 
     # ------------------------------------------------------------------ dispatch
     def _decode(self, eip: int) -> Instruction | None:
-        """The instruction at ``eip``, decoded once per address and used again while the bytes
-        there are the same (the same privileged instruction traps again and again)."""
         try:
-            code = self.machine.memory.code_bytes(eip)
+            return self.machine.memory.instruction(eip)
         except VlabError:
             return None
-        known = self._decoded.get(eip)
-        if known is not None and code.startswith(known.raw):
-            return known
-        insn = decoder().decode(code, eip)
-        if insn is not None:
-            if len(self._decoded) >= 4096:
-                self._decoded.clear()
-            self._decoded[eip] = insn
-        return insn
 
     def _exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
               detail: dict | None = None, instruction_bytes: bool = True, cost: str = "trap",

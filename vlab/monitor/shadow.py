@@ -50,7 +50,6 @@ from vlab.hw.paging import (
     set_accessed,
     walk,
 )
-from vlab.isa import decoder
 
 if TYPE_CHECKING:
     from vlab.hw.machine import Machine
@@ -349,7 +348,7 @@ class ShadowPager:
         instruction again, when the same table maps it, shadows and protects the table before
         the store, forever."""
         try:
-            insn = decoder().decode(self.machine.memory.code_bytes(eip), eip)
+            insn = self.machine.memory.instruction(eip)
         except VlabError:
             return
         if insn is None:
