@@ -11,24 +11,12 @@ ticks, registers, console, and every byte of guest RAM (the frames pushed)."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
-from conftest import build
+from conftest import build, run_outcome
 
 from vlab import Lab, nanobench
 from vlab.errors import VlabError
 from vlab.hw import delivery
-
-
-def outcome(lab: Lab) -> tuple:
-    try:
-        end = str(lab.run())
-    except VlabError as e:
-        end = f"{type(e).__name__}: {e}"
-    ram = hashlib.sha256(bytes(lab.machine.memory.buffer)).hexdigest()
-    return (end, lab.instructions, lab.timer_ticks, lab.state().registers, lab.console,
-            lab.status, ram)
 
 
 def both(monkeypatch, make) -> int:
@@ -37,11 +25,11 @@ def both(monkeypatch, make) -> int:
     monkeypatch.setattr(delivery, "NATIVE", False)
     python = make()
     assert python.machine.native_delivery is None
-    expected = outcome(python)
+    expected = run_outcome(python)
     monkeypatch.setattr(delivery, "NATIVE", True)
     native = make()
     assert native.machine.native_delivery is not None, "the native library is not built"
-    assert outcome(native) == expected
+    assert run_outcome(native) == expected
     return native.machine.native_delivery.count
 
 

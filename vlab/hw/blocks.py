@@ -38,6 +38,7 @@ import hashlib
 import os
 import platform
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,10 @@ _STOPPING = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "o
 #: False: the hook refuses the block and Python runs the part up to a stop hook (the tests hold
 #: both ways against count= mode)
 NATIVE_TAILS = True
+#: a native interrupt hook takes each event's error code and origin, clears the stale fault
+#: state and cuts the block, before the Python hook (BlockCounter.take_faults); False: the
+#: Python hook does it all (the tests hold both ways)
+NATIVE_FAULTS = True
 _FILL_LIMIT = 3 / 4  # of the table's slots: then it is cleared and blocks are learnt anew
 
 
@@ -87,7 +92,14 @@ class _Header(ctypes.Structure):
                 ("native_tails", ctypes.c_int32), ("tail_exit", ctypes.c_uint64),
                 ("tail_pc", ctypes.c_uint64), ("tail_size", ctypes.c_uint32),
                 ("pad2", ctypes.c_uint32), ("tails", ctypes.c_uint64),
-                ("pending", ctypes.c_uint64)]
+                ("pending", ctypes.c_uint64), ("fault_old", ctypes.c_void_p),
+                ("fault_err", ctypes.c_void_p), ("fault_is_int", ctypes.c_void_p),
+                ("fault_eip", ctypes.c_uint64), ("fault_count", ctypes.c_int64),
+                ("fault_error", ctypes.c_uint32), ("fault_software", ctypes.c_uint32)]
+
+
+#: (fault_eip, fault_count, fault_error, fault_software), read at once
+_FAULT = struct.Struct("<QqII")
 
 
 class Entry(ctypes.Structure):
@@ -250,6 +262,25 @@ class BlockCounter:
         #: told of each block learnt (new code, or changed) before it runs: True if the block
         #: must be translated again first (vlab.hw.checks hooks instructions in it)
         self.new_code: Callable[[int, int], bool] | None = None
+
+    def take_faults(self, old: int, error_code: int, is_int: int) -> None:
+        """Let a native interrupt hook take each event's error code and origin, clear the
+        core's stale fault state (at these addresses: :class:`~vlab.hw.core.FaultReset`'s)
+        and cut the block at the instruction, before the Python interrupt hook runs (add this
+        one first: Unicorn runs a kind's hooks in the order they were added). That hook then
+        reads it all from :meth:`fault_taken`."""
+        s = self.state
+        s.fault_err, s.fault_is_int, s.fault_old = error_code, is_int, old
+        self._add(unicorn.UC_HOOK_INTR, "vlab_interrupt", 1, 0)
+        #: What the native interrupt hook took of the event in flight: (EIP, the count cut
+        #: there or -1 if Python must work it out, error code, 1 if an INT n raised it). (A
+        #: function made of C parts: no Python frame on a trap's path.)
+        self.fault_taken = functools.partial(_FAULT.unpack_from, memoryview(self.memory),
+                                             _Header.fault_eip.offset)
+        self.faults_taken = True
+
+    #: Does the native interrupt hook take each event (:meth:`take_faults`)?
+    faults_taken = False
 
     def _add(self, kind: int, symbol: str, begin: int, end: int, data: int | None = None) -> int:
         handle = self._hook_type()

@@ -87,7 +87,8 @@ class Slice:
     skipped: tuple[int, int] | None = None  # (address, counter) of that one execution
     prev_eip: int | None = None  # (watching for IF) the instruction that ran last
     shadow: int | None = None  # (watching for IF) IF is set: instructions to run before the IRQ
-    last_fault: tuple[int, int] | None = None
+    fault_eip: int | None = None  # the last fault's EIP, and the count of instructions
+    fault_progress: int | None = None  # retired by then (the same again: no progress)
     fault_streak: int = 0
 
 
@@ -506,6 +507,8 @@ class Clock:
             s.watching = True
             if blocks is not None:
                 core.flush()
+        regs = core.registers
+        was_in_exception, regs.in_exception = regs.in_exception, False  # (see FastRegisters)
         try:
             if blocks is None:
                 core.uc.emu_start(m.cpu.eip, layout.UNTIL_NEVER, 0, n or 0)
@@ -526,6 +529,7 @@ class Clock:
             m.hooks.after_slice()
             if m.slice_ended:
                 m.slice_ended.emit(None)
+            regs.in_exception = was_in_exception
         trampoline = self.trampoline_ring is not None and m.cpu.eip == layout.TRAMPOLINE
         if trampoline:  # the slice ended before the trampoline's IRETD ran: it was not counted
             s.uncounted -= 1

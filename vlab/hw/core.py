@@ -199,6 +199,10 @@ _STATE_OFFSETS = {
     X.UC_X86_REG_CR3: _SEGS + 10 * _SEGMENT + 24, X.UC_X86_REG_CR4: _SEGS + 10 * _SEGMENT + 32,
 }
 _EIP_INDEX = _STATE_OFFSETS[X.UC_X86_REG_EIP] // 4  # (of the state as 32-bit words)
+_EIP_ID = X.UC_X86_REG_EIP
+#: EIP written straight into the CPU state inside the exception hooks (FastRegisters); False:
+#: always through Unicorn (the tests hold both ways)
+DIRECT_EIP = True
 _CS_INDEX = _STATE_OFFSETS[X.UC_X86_REG_CS] // 4
 _CR0_INDEX, _CR3_INDEX, _CR4_INDEX = (_STATE_OFFSETS[r] // 4 for r in (
     X.UC_X86_REG_CR0, X.UC_X86_REG_CR3, X.UC_X86_REG_CR4))
@@ -339,6 +343,8 @@ class Core:
         self.registers = FastRegisters(uc, self.state)
         #: the native block counter (vlab.hw.blocks), or None: Unicorn's count= mode counts
         self.blocks = BlockCounter(uc, self.forget_code) if blocks.mode()[0] == "blocks" else None
+        if self.blocks is not None and self.state is not None and blocks.NATIVE_FAULTS:
+            self.blocks.take_faults(*self.fault.addresses())
         self.counter = InstructionCounter(uc, self.layout) if self.blocks is None \
             else BlockInstructionCounter(self.blocks, self.registers)
         self._ranges: dict[int, tuple[int, int]] = {}  # code hook -> its [begin, end]
@@ -346,6 +352,7 @@ class Core:
         self._stale: list[tuple[int, int]] = []  # ranges of code hooks deleted since the last run
         #: a monitor's CPUID callback (VT-x: CPUID exits), else the machine answers as bare metal
         self.cpuid_intercepted: Callable[[unicorn.Uc, object], int] | None = None
+        self._callbacks: list = []  # C callbacks into Python the core holds
 
     def capture_fault(self) -> tuple[int, bool]:
         """The fault in flight: (error code, came from an ``int n``); and forget it."""
@@ -377,6 +384,30 @@ class Core:
         if self.registers.read(X.UC_X86_REG_CR2) != cr2:
             self.registers.write(X.UC_X86_REG_CR2, cr2)
         return result
+
+    def on_interrupt(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(vector)`` for each interrupt or exception the core raises (Unicorn's
+        interrupt hook, for good: a trap's round trip starts here). Added straight through the
+        C API: Unicorn's Python wrapper adds two Python calls, and an argument tuple and dict,
+        to every one; an exception stops the core and emu_start raises it, as there."""
+        uc = self.uc
+
+        def hook(_uc, vector, _data):
+            try:
+                callback(vector)
+            except BaseException as e:  # noqa: BLE001 (as Unicorn's own wrapper does)
+                if uc._hook_exception is None:  # noqa: SLF001
+                    uc._hook_exception = e  # noqa: SLF001
+                uc.emu_stop()
+
+        c_hook = _INTERRUPT_HOOK(hook)
+        handle = _unicorn_unconverted().uc_hook_add
+        out = ctypes.c_size_t(0)
+        err = handle(uc._uch, ctypes.byref(out), unicorn.UC_HOOK_INTR, c_hook, None,  # noqa: SLF001
+                     ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise unicorn.UcError(err)
+        self._callbacks.append(c_hook)  # (alive as long as the core)
 
     def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None,
                    retranslate: bool = True) -> int:
@@ -494,6 +525,9 @@ class Core:
             raise unicorn.UcError(err)
 
 
+#: an interrupt hook (uc_cb_hookintr_t)
+_INTERRUPT_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+
 #: a native hook's way back into Python (uc_cb_hookcode_t)
 _NATIVE_FALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
                                     ctypes.c_void_p)
@@ -541,6 +575,11 @@ class FaultReset:
             self._old.value = -1
             if self.ctx is not None:
                 self.uc.context_restore(self.ctx)
+
+    def addresses(self) -> tuple[int, int, int]:
+        """Where the live state keeps (the stale fault, the error code, came from INT n)."""
+        return (ctypes.addressof(self._old), ctypes.addressof(self._err),
+                ctypes.addressof(self._is_int))
 
     def take(self) -> tuple[int, bool]:
         """:meth:`capture`, then :meth:`clear` (once per trap: one call)."""
@@ -633,6 +672,15 @@ class FastRegisters:
             X.UC_X86_REG_ESP, X.UC_X86_REG_EBP, X.UC_X86_REG_ESI, X.UC_X86_REG_EDI)}
         self._tables = {reg: (offset // 4, selector_mask, limit_mask)
                         for reg, (offset, selector_mask, limit_mask) in _TABLE_REGISTERS.items()}
+        #: True while one of the machine's exception hooks runs (Unicorn's interrupt or
+        #: invalid-instruction hook: the core has left the translated code and, once the hook
+        #: returns, looks up the block at EIP afresh). There a write of EIP is the store
+        #: Unicorn's own write makes, without the stop of the execution loop Unicorn adds for a
+        #: write from the middle of a block, and the loop's restart (0.6 us of a trap's round
+        #: trip). Anywhere else, and in a run started inside such a hook (the hook's flag is
+        #: put aside for it), EIP is written through Unicorn.
+        self.in_exception = False
+        self.direct_eip = state is not None and DIRECT_EIP  # (what the hooks set it to)
 
     def read(self, reg_id: int) -> int:
         direct = self._direct.get(reg_id)
@@ -723,6 +771,9 @@ class FastRegisters:
         index = self._plain.get(reg_id)
         if index is not None:  # (a general register: Unicorn's write is this store, no more)
             self._state[index] = value & 0xFFFF_FFFF
+            return
+        if reg_id == _EIP_ID and self.in_exception:  # (never True without the state)
+            self._state[_EIP_INDEX] = value & 0xFFFF_FFFF
             return
         self._cell.value = value & 0xFFFF_FFFF
         err = self._write_fn(self._uch, reg_id, self._ref)

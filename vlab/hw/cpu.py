@@ -385,10 +385,14 @@ class Cpu:
         """Execute the trampoline's IRETD now, outside any slice (it is the monitor's, not
         counted as the guest's)."""
         blocks = self._m.core.blocks
-        if blocks is None:
-            self.uc.emu_start(layout.TRAMPOLINE, layout.UNTIL_NEVER, 0, 1)
-        else:
-            blocks.run_exactly(self._m, layout.TRAMPOLINE, 1)
+        was, self._fast.in_exception = self._fast.in_exception, False  # (see FastRegisters)
+        try:
+            if blocks is None:
+                self.uc.emu_start(layout.TRAMPOLINE, layout.UNTIL_NEVER, 0, 1)
+            else:
+                blocks.run_exactly(self._m, layout.TRAMPOLINE, 1)
+        finally:
+            self._fast.in_exception = was
         self._m.core.clear_fault()
         if self.cpl() != ring:
             raise VlabError(f"deprivilege to ring {ring} failed (CPL is {self.cpl()})")

@@ -40,7 +40,7 @@ class Hooks:
     def __init__(self, machine: Machine):
         self._m = machine
         uc = machine.core.uc
-        uc.hook_add(unicorn.UC_HOOK_INTR, self._interrupt)
+        machine.core.on_interrupt(self._interrupt)
         uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._invalid)
         uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED
                     | unicorn.UC_HOOK_MEM_PROT, self._unmapped)  # (sealed RAM: Memory.seal_ram)
@@ -147,36 +147,49 @@ class Hooks:
                 blocks.settle(blocks.before_block())  # the block will not run)
             clock.request_stop("mode_change", f"CPL {before} -> {cpl}")
 
-    def _interrupt(self, uc: unicorn.Uc, intno: int, _: object) -> None:
+    def _interrupt(self, intno: int) -> None:
         m = self._m
-        clock, s = m.clock, m.clock.slice or Slice()  # (outside a slice: the trampoline)
+        clock = m.clock
+        s = clock.slice
+        if s is None:
+            s = Slice()  # (outside a slice: the trampoline)
         core = m.core
-        error_code, software = core.fault.take()
-        eip = core.registers.eip()
         blocks = core.blocks  # delivery leaves the block here: count no further
-        counted = None if blocks is None else blocks.cut_at(eip)
+        if blocks is not None and blocks.faults_taken:  # (the native hook before this one
+            eip, counted, error_code, software = blocks.fault_taken()  # took it, and cut)
+            if counted < 0:
+                counted = blocks.cut_at(eip)
+        else:
+            error_code, software = core.fault.take()
+            eip = core.registers.eip()
+            counted = None if blocks is None else blocks.cut_at(eip)
         clock.fault_text_if_known = None
-        if not software and not (intno == 14 and self._fetch_fault(eip)):
-            s.uncounted += 1  # the faulting instruction did not retire (a fault on fetching it
-            # came before Unicorn counted it at all)
-        if not software and s.exact:  # (free running: no counter, so no storm check)
-            progress = (core.counter.value if counted is None else counted) - s.uncounted
-            if (eip, progress) == s.last_fault:
-                s.fault_streak += 1
-                if s.fault_streak >= FAULT_STORM:
-                    clock.fail(GuestFault(
-                        f"the guest is stuck: {vector_name(intno)} at the same "
-                        f"instruction {FAULT_STORM:,} times in a row with no progress", eip,
-                        m.instruction_text(eip)))
-                    return
-            else:
-                s.fault_streak = 0
-            s.last_fault = (eip, progress)
+        code = None
+        if not software:
+            if intno in ERROR_CODE_VECTORS:
+                code = error_code
+            if not (intno == 14 and self._fetch_fault(eip)):
+                s.uncounted += 1  # the faulting instruction did not retire (a fault on
+                # fetching it came before Unicorn counted it at all)
+            if s.exact:  # (free running: no counter, so no storm check)
+                progress = (core.counter.value if counted is None else counted) - s.uncounted
+                if eip == s.fault_eip and progress == s.fault_progress:
+                    s.fault_streak += 1
+                    if s.fault_streak >= FAULT_STORM:
+                        clock.fail(GuestFault(
+                            f"the guest is stuck: {vector_name(intno)} at the same "
+                            f"instruction {FAULT_STORM:,} times in a row with no progress", eip,
+                            m.instruction_text(eip)))
+                        return
+                else:
+                    s.fault_streak = 0
+                    s.fault_eip, s.fault_progress = eip, progress
+            clock.faults += 1
         clock.fault_eip = eip
         clock.fault_software = software
-        clock.faults += not software
-        code = error_code if (not software and intno in ERROR_CODE_VECTORS) else None
         unretired = s.uncounted
+        regs = core.registers
+        was, regs.in_exception = regs.in_exception, regs.direct_eip
         try:
             m.monitor.interrupt(intno, code, software)
         except VlabError as e:
@@ -184,8 +197,11 @@ class Hooks:
         except Exception as e:  # a bug in a handler must not kill the process
             clock.fail(GuestFault(f"internal error while handling vector {intno}: {e!r}", eip))
         else:
-            if not software and clock.step_ends_at_handler(eip, retired=s.uncounted < unretired):
+            if clock.stepping and not software and \
+                    clock.step_ends_at_handler(eip, retired=s.uncounted < unretired):
                 clock.request_stop("step", EXCEPTION_DELIVERED)
+        finally:
+            regs.in_exception = was
 
     def _fetch_fault(self, eip: int) -> bool:
         """Was this #PF raised by fetching the instruction at ``eip`` (CR2 inside its bytes)?
@@ -218,6 +234,8 @@ class Hooks:
             m.clock.slice.uncounted += 1
         s = m.clock.slice or Slice()  # (outside a slice: the trampoline)
         unretired = s.uncounted
+        regs = m.core.registers
+        was, regs.in_exception = regs.in_exception, regs.direct_eip
         try:
             m.monitor.interrupt(vector, None, False)
         except VlabError as e:
@@ -227,6 +245,8 @@ class Hooks:
         else:
             if m.clock.step_ends_at_handler(eip, retired=s.uncounted < unretired):
                 m.clock.request_stop("step", EXCEPTION_DELIVERED)
+        finally:
+            regs.in_exception = was
         return True
 
     def _is_int1(self, eip: int) -> bool:

@@ -41,6 +41,7 @@ class Memory:
 
     def __init__(self, machine: Machine, ram_size: int):
         self._m = machine
+        self._cr0 = machine.core.registers.cr0  # (the core is there first, for good)
         self.ram_size = ram_size
         self._decoded: dict[int, Instruction] = {}  # address -> the instruction there (instruction())
         self.buffer = (ctypes.c_ubyte * ram_size)()
@@ -106,7 +107,7 @@ class Memory:
         """Does the guest translate linear addresses (its CR0.PG, as it believes it)?"""
         if self.mmu is not None:
             return self.mmu.enabled()
-        return bool(self._m.core.registers.cr0() & paging.PG)
+        return bool(self._cr0() & paging.PG)
 
     def translate(self, linear: int, write: bool = False, accessed: bool = True) -> int:
         """Guest-linear -> guest-physical as the guest's own page tables say (A/D set as the
@@ -193,10 +194,18 @@ class Memory:
         """The instruction at ``address`` (None: its bytes are no instruction), decoded once per
         address and used again while the bytes there are the same (a trapping or checked
         instruction runs again and again); UnmappedAccess if none of its bytes can be read."""
-        code = self.code_bytes(address)
         known = self._decoded.get(address)
-        if known is not None and code.startswith(known.raw):
-            return known
+        if known is not None:
+            raw = known.raw
+            end = address + len(raw)
+            mmu = self.mmu  # (paging(), inline)
+            pages = mmu.enabled() if mmu is not None else self._cr0() & paging.PG
+            if end <= self.ram_size and not pages:  # (the common case: compared in place,
+                if self.ram[address:end] == raw:    # nothing copied)
+                    return known
+            elif self.code_bytes(address, len(raw)) == raw:
+                return known
+        code = self.code_bytes(address)
         insn = decoder().decode(code, address)
         if insn is not None:
             if len(self._decoded) >= 4096:

@@ -11,6 +11,7 @@ both), and records the exit with its cost. It is also where the machine's events
 from __future__ import annotations
 
 import copy
+from operator import attrgetter
 from types import MappingProxyType
 
 from vlab.errors import GuestError, GuestException, HandlerError, VlabError
@@ -22,7 +23,7 @@ from vlab.monitor import qualification as q
 from vlab.monitor.base import Strategy
 from vlab.monitor.handlers import Handler, HandlerTable, default_handlers
 from vlab.monitor.shadow import FaultRecord, ShadowPager
-from vlab.monitor.trace import COSTS, NO_OUTCOME, Exit, ExitReason, Outcome
+from vlab.monitor.trace import COSTS, Exit, ExitReason, Outcome
 from vlab.monitor.vcpu import _VIRT_FIELDS as _FIELDS
 from vlab.monitor.vcpu import GuestView, VirtualCpu
 from vlab.state import DF, TF
@@ -38,8 +39,14 @@ MUST_ADVANCE = frozenset({
 })
 #: Exits for a control transfer: the handler must send the guest somewhere else.
 MUST_MOVE = frozenset({ExitReason.IRET, ExitReason.FAR_TRANSFER})
+_EMULATES = MUST_ADVANCE | MUST_MOVE
+
+#: The virtual state's stored fields (all but the CPL, which follows the real CS), read at once.
+_STORED_FIELDS = tuple(name for name in _FIELDS if name != "CPL")
+_STORED = attrgetter(*_STORED_FIELDS)
 
 _NO_DETAIL: MappingProxyType = MappingProxyType({})
+_new_exit = object.__new__
 
 
 def cr_qualification(insn: Instruction, lmsw_source: int = 0) -> int:
@@ -176,10 +183,11 @@ class Monitor(Strategy, BareMetal):
 
     def _exit(self, reason: ExitReason, eip: int, insn: Instruction | None, qual: int = 0,
               detail: dict | None = None, instruction_bytes: bool = True, cost: str = "trap",
-              handler: str | None = None) -> Exit:
+              handler: str | None = None, cpl: int | None = None) -> Exit:
         """The complete, frozen record of one exit: what happened (reason, where, the decoded
         instruction and its qualification), which handler will run and what it costs.
-        ``handler`` names monitor work that runs no handler from the table.
+        ``handler`` names monitor work that runs no handler from the table; ``cpl``, the CPL
+        the guest believes in, if the caller knows it (else it is read).
         What depends only on the exit's kind, place and bytes (the instruction's text, the
         decoded detail, the handler found, the cost) is worked out once and remembered, while
         the handler table is unchanged: the same privileged instruction traps again and again."""
@@ -190,7 +198,11 @@ class Monitor(Strategy, BareMetal):
             table = self.handlers
             if known is not None and known[0] is detail and known[1] is table \
                     and known[2] == table.version:
-                exit_ = Exit.from_fields(known[3], self.vcpu.virt.CPL, self.trace.total)
+                exit_ = _new_exit(Exit)  # (Exit.from_fields, inline)
+                d = exit_.__dict__
+                d.update(known[3])
+                d["cpl"] = self.vcpu.virt.CPL if cpl is None else cpl
+                d["index"] = self.trace.total
                 self._found = (exit_, known[4])
                 return exit_
         given = detail
@@ -209,8 +221,8 @@ class Monitor(Strategy, BareMetal):
             fn = self.handlers.find(reason, text if raw else "", detail)
             handler = "" if fn is None else getattr(fn, "__name__", None) or repr(fn)
         cycles = self._cost(cost, reason, detail)
-        exit_ = Exit.made(reason, eip, self.name, self.vcpu.virt.CPL, text, raw, qual, handler,
-                          cycles, self.trace.total, detail, cost, insn)
+        exit_ = Exit.made(reason, eip, self.name, self.vcpu.virt.CPL if cpl is None else cpl,
+                          text, raw, qual, handler, cycles, self.trace.total, detail, cost, insn)
         self._found = (exit_, fn)  # (dispatch runs this handler, unless the table changed)
         if key is not None:
             if len(self._templates) >= 4096:
@@ -221,24 +233,28 @@ class Monitor(Strategy, BareMetal):
 
     def dispatch(self, exit_: Exit, from_fault: bool = False) -> None:
         """Run the handler for one exit, check it, record it with what it did."""
-        v, m = self.vcpu, self.machine
+        v = self.vcpu
         self.before_exit()
         built, handler = self._found
         if built is not exit_ or handler is None:
             handler = self.handlers.lookup(exit_)
-        if handler is None:
-            what = exit_.instruction or "no instruction"
-            raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "
-                               f"EIP={exit_.eip:#010x} in the handler table")
-        name = exit_.handler
-        before = v.virt.values()
+            if handler is None:
+                what = exit_.instruction or "no instruction"
+                raise HandlerError(f"no handler for {exit_.reason.name} ({what}) at "
+                                   f"EIP={exit_.eip:#010x} in the handler table")
+        virt, regs, reason = v.virt, v._registers, exit_.reason  # noqa: SLF001 (its own)
+        # what the handler changes, for the trace: the virtual state's fields, and the CPL the
+        # guest believes in (a function of the real one: read again only if that one moved)
+        before = _STORED(virt)
+        real_cpl = regs.cpl()
         v.notes = {}
-        emulates = exit_.reason in MUST_ADVANCE or exit_.reason in MUST_MOVE
         # (after MOV SS or POP SS the trap waits one instruction, SDM vol. 3A, 6.8.3: the core
         # raises it itself after the next one)
-        single_step = emulates and bool(m.core.registers.system_flags() & TF) \
+        single_step = reason in _EMULATES and regs.system_flags() & TF \
             and not _loads_ss(exit_)
-        v.exit, v.advanced, v.emulating_fault = exit_, False, from_fault
+        v.exit = exit_
+        v.advanced = False
+        v.emulating_fault = from_fault
         try:
             handler(v, exit_)
         except GuestException as pf:
@@ -246,7 +262,7 @@ class Monitor(Strategy, BareMetal):
             # guest gets the #GP the hardware would raise
             v.exit = None
             if not from_fault and exit_.raw:  # (a callout: the core counted the instruction,
-                m.clock.unretire()            # but it faulted, so it did not retire)
+                self.machine.clock.unretire()  # but it faulted, so it did not retire)
             reflected = self.reflect_fault(pf, exit_)
             self.after_exit(exit_)  # (the guest's handler for it must be scanned too)
             self.report_exit(exit_, Outcome(reflected=reflected, notes=v.notes))
@@ -254,28 +270,39 @@ class Monitor(Strategy, BareMetal):
         except (GuestError, HandlerError):
             raise
         except VlabError as e:
-            raise HandlerError(f"{name} failed while handling {exit_.reason.name} at "
+            raise HandlerError(f"{exit_.handler} failed while handling {reason.name} at "
                                f"EIP={exit_.eip:#010x} ({exit_.instruction}): {e}") from e
         except Exception as e:
-            raise HandlerError(f"{name} raised {type(e).__name__}: {e} while handling "
-                               f"{exit_.reason.name} at EIP={exit_.eip:#010x} "
+            raise HandlerError(f"{exit_.handler} raised {type(e).__name__}: {e} while handling "
+                               f"{reason.name} at EIP={exit_.eip:#010x} "
                                f"({exit_.instruction})") from e
         finally:
             v.exit = None
-        if exit_.reason in MUST_ADVANCE and not v.advanced and m.cpu.eip == exit_.eip:
-            raise HandlerError(f"{name} left EIP at {exit_.eip:#010x}: it must advance past "
-                               f"'{exit_.instruction}' (call vcpu.skip())")
-        if from_fault and not v.advanced:
-            m.clock.retire()  # emulated (IRET, far transfer ...): it executed, once
-        after = v.virt.values()
-        changes = {}
+        if not v.advanced:
+            if reason in MUST_ADVANCE and regs.eip() == exit_.eip:
+                raise HandlerError(f"{exit_.handler} left EIP at {exit_.eip:#010x}: it must "
+                                   f"advance past '{exit_.instruction}' (call vcpu.skip())")
+            if from_fault:
+                self.machine.clock.retire()  # emulated (IRET, far transfer ...): it executed
+        after = _STORED(virt)
+        changes = None
         if after != before:
-            changes = {n: (a, b) for n, a, b in zip(_FIELDS, before, after, strict=True) if a != b}
-        if "CR0" in changes or "CR3" in changes or "CR4" in changes:
-            self.control_registers_changed()
+            changes = {n: (a, b) for n, a, b in zip(_STORED_FIELDS, before, after, strict=True)
+                       if a != b}
+            if "CR0" in changes or "CR3" in changes or "CR4" in changes:
+                self.control_registers_changed()
+        if regs.cpl() != real_cpl:
+            cpl_before, cpl_after = v.guest_cpl(real_cpl), virt.CPL
+            if cpl_before != cpl_after:
+                if changes is None:
+                    changes = {}
+                changes["CPL"] = (cpl_before, cpl_after)
         self.after_exit(exit_)
-        self.report_exit(exit_, Outcome(changes, notes=v.notes) if changes or v.notes
-                         else NO_OUTCOME)
+        notes = v.notes
+        if changes or notes:
+            self.report_exit(exit_, Outcome(changes or {}, notes=notes))
+        else:
+            self.report_exit(exit_)
         if single_step:  # TF was set: the CPU would trap (#DB) after this instruction (as KVM
             self.single_step_trap()  # does after skipping an emulated instruction)
 

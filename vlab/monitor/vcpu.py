@@ -207,6 +207,7 @@ class VirtualCpu:
 
     def __init__(self, machine: Machine):
         self.machine = machine
+        self._registers = machine.core.registers
         self.regs = Registers(self)
         self.mem = Memory(machine)
         self.disk = Disk(machine)
@@ -237,12 +238,24 @@ class VirtualCpu:
         self.string_in_value: int | None = None  # what an emulated INS reads (goes to memory)
         self.notes: dict = {}  # what the handler wants the trace to remember (see note())
 
+    def guest_cpl(self, real: int) -> int:
+        """The CPL the guest believes in when the real one is ``real``."""
+        mapped = self.guest_cpl_of
+        return real if mapped is None else mapped(real)
+
     # ------------------------------------------------------------------ basic acts
     def skip(self) -> None:
         """Advance EIP past the instruction that caused the current exit; it counts as executed."""
-        if self.exit is None or not self.exit.raw:
+        exit_ = self.exit
+        if exit_ is None or not exit_.raw:
             raise VlabError("skip(): the current exit has no instruction to skip")
-        self.set_eip(self.exit.eip + len(self.exit.raw))
+        eip = (exit_.eip + len(exit_.raw)) & 0xFFFF_FFFF
+        if self.in_io_hook:
+            self.set_eip(eip)
+        else:  # (set_eip, inline: a trap's most common act)
+            if not self.advanced and self.emulating_fault:
+                self.machine.clock.retire()  # (counted as retired now, once)
+            self._registers.write(_EIP, eip)
         self.advanced = True
 
     def note(self, key: str, value) -> None:
@@ -258,12 +271,13 @@ class VirtualCpu:
             if not self.advanced:
                 self.advanced = True
             return
-        if self.exit is not None and self.exit.raw and not self.advanced \
-                and eip == self.exit.eip + len(self.exit.raw):
+        exit_ = self.exit
+        if exit_ is not None and not self.advanced and exit_.raw \
+                and eip == exit_.eip + len(exit_.raw):
             if self.emulating_fault:  # a faulting instruction was not counted as retired: now it is
                 self.machine.clock.retire()
             self.advanced = True
-        self.machine.core.registers.write(_EIP, eip)  # (EIP has no selector checks to make)
+        self._registers.write(_EIP, eip)  # (EIP has no selector checks to make)
 
     def invlpg(self, linear: int) -> None:
         """Invalidate what the monitor's MMU holds for the page at ``linear`` (INVLPG)."""

@@ -31,10 +31,10 @@ as RPL 1, the monitor's own IDT, TSS and CR0) is in :mod:`.rings`.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping
 
+from vlab.errors import VlabError
 from vlab.hw import paging
 from vlab.hw.delivery import software_interrupt_start
 from vlab.isa import Instruction, decoder, operands
@@ -43,10 +43,11 @@ from vlab.monitor.handlers import lmsw_source
 from vlab.monitor.trace import ExitReason
 from vlab.strategies.trap_emulate.rings import DeprivilegedMonitor
 
-#: What a #GP at the deprivileged kernel asks the monitor to emulate, by instruction.
+KERNEL_CPL = 0  # what the kernel, really at CPL 1, believes its CPL is
 FPU_BITS = 0xE  # CR0.MP, EM, TS
 TSD = 1 << 2  # CR4.TSD
 
+#: What a #GP at the deprivileged kernel asks the monitor to emulate, by instruction.
 _GP_REASONS = {
     "cli": ExitReason.CLI, "sti": ExitReason.STI, "hlt": ExitReason.HLT,
     "clts": ExitReason.CR_ACCESS, "lmsw": ExitReason.CR_ACCESS,
@@ -119,36 +120,42 @@ class TrapAndEmulate(DeprivilegedMonitor):
     # ------------------------------------------------------------------ events
     def interrupt(self, vector: int, error_code: int | None, software: bool) -> None:
         m = self.machine
-        cpl = m.cpu.cpl()
-        detail = {"vector": vector}
         if software:  # (INT3 and INTO are one byte, INT 3 and INT 4 two: the bytes tell)
             start = software_interrupt_start(m, vector)
             if start is None:
                 start = m.cpu.eip - (1 if vector in (3, 4) else 2)
             insn = decoder().decode(m.memory.read(start, m.cpu.eip - start), start)
-            self.dispatch(self._exit(ExitReason.SOFTWARE_INTERRUPT, start, insn, detail=detail,
-                                     instruction_bytes=False, cost="trap"))
+            self.dispatch(self._exit(ExitReason.SOFTWARE_INTERRUPT, start, insn,
+                                     detail={"vector": vector}, instruction_bytes=False,
+                                     cost="trap"))
             return
         if vector >= 32:
-            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None, detail=detail,
-                                     cost="inject"))
+            self.dispatch(self._exit(ExitReason.EXTERNAL_INTERRUPT, m.cpu.eip, None,
+                                     detail={"vector": vector}, cost="inject"))
             return
         if vector == 14 and self.pager is not None and self.pager.active is not None:
             self.page_fault(error_code or 0)
             return
-        if vector in (10, 11, 12, 13) and cpl in (1, 2) and self.reshadowed():
+        cpl = m.cpu.cpl()
+        if vector in (10, 11, 12, 13) and cpl in (1, 2) and self._gdt_dirty and self.reshadowed():
             return  # the guest loaded a descriptor it wrote after LGDT: retry with it
-        eip = m.clock.fault_eip if m.clock.fault_eip is not None else m.cpu.eip
-        insn = self._decode(eip)
-        if vector == 13 and cpl == 1 and insn is not None:
-            key = (eip, insn.raw)
+        eip = m.clock.fault_eip
+        if eip is None:
+            eip = m.cpu.eip
+        try:
+            insn = m.memory.instruction(eip)
+        except VlabError:
+            insn = None
+        if vector == 13 and cpl == 1 and insn is not None:  # (the kernel's privileged
+            key = (eip, insn.raw)                           # instructions: the hot path)
             found = self._classified.get(key)
             if found is None:
                 found = self._classified[key] = self.classify_fault(insn)
             reason, qual = found
             if reason is not None:
-                self.dispatch(self._exit(reason, eip, insn, qual, detail=_gp(error_code), cost="trap"),
-                              from_fault=True)
+                detail = _GP.get(error_code) or _gp(error_code)
+                self.dispatch(self._exit(reason, eip, insn, qual, detail=detail, cost="trap",
+                                         cpl=KERNEL_CPL), from_fault=True)
                 return
         if vector == 13 and cpl == 2 and insn is not None and insn.mnemonic in ("cli", "sti") \
                 and self.vcpu.virt.CPL <= self.vcpu.virt.IOPL:
@@ -164,6 +171,7 @@ class TrapAndEmulate(DeprivilegedMonitor):
             self.dispatch(self._exit(ExitReason.FAR_TRANSFER, eip, insn, detail=_gp(error_code),
                                      cost="trap"), from_fault=True)
             return
+        detail = {"vector": vector}
         if error_code is not None:
             detail["error_code"] = error_code
         self.dispatch(self._exit(ExitReason.EXCEPTION_NMI, eip, insn, detail=detail,
@@ -228,11 +236,18 @@ class TrapAndEmulate(DeprivilegedMonitor):
         return m.cpu.reg("eax") & ((1 << (8 * size)) - 1)
 
 
-@lru_cache(maxsize=256)
 def _gp(error_code: int | None) -> MappingProxyType:
     """What the hardware gave a software monitor: a #GP and its error code, nothing more. The
     monitor decodes the faulting instruction itself; the exit reason and qualification it files
     the trap under (CR_ACCESS, IO_INSTRUCTION ...) are vlab's, borrowed from VT-x so that the
     strategies compare, not something the CPU reported."""
-    return MappingProxyType({"delivered": f"#GP({error_code or 0:#x})",
-                             "decoded_by": "monitor"})  # (read only: exits share it)
+    detail = _GP.get(error_code)
+    if detail is None:
+        if len(_GP) >= 256:
+            _GP.clear()
+        detail = _GP[error_code] = MappingProxyType({"delivered": f"#GP({error_code or 0:#x})",
+                                                     "decoded_by": "monitor"})
+    return detail  # (read only, the same each time: exits share it, and their templates)
+
+
+_GP: dict[int | None, MappingProxyType] = {}

@@ -205,7 +205,8 @@ class DeprivilegedMonitor(Monitor):
         self._gdt_dirty = True
 
     def before_exit(self) -> None:
-        self.reshadowed()
+        if self._gdt_dirty:
+            self.reshadowed()
 
     def reshadowed(self) -> bool:
         """Rebuild the shadow GDT if the guest wrote its GDT since; True if it was rebuilt."""
