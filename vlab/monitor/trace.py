@@ -88,6 +88,21 @@ class _Tally:
         self.callout, self.inline = kind == "callout", kind.startswith("inline")
         self.mnemonic = instruction.split(None, 1)[0] if instruction else ""
 
+    @staticmethod
+    def of(reason: ExitReason, kind: str, instruction: str, cost: int) -> _Tally:
+        """The tally for exits of this kind (one object for them all, while few kinds are
+        seen: exits not built from a template share it too)."""
+        key = (reason, kind, instruction, cost)
+        tally = _TALLIES.get(key)
+        if tally is None:
+            if len(_TALLIES) >= 4096:
+                _TALLIES.clear()
+            tally = _TALLIES[key] = _Tally(reason, kind, instruction, cost)
+        return tally
+
+
+_TALLIES: dict[tuple, _Tally] = {}
+
 
 @dataclass(frozen=True)
 class Exit:
@@ -117,8 +132,8 @@ class Exit:
     def __post_init__(self) -> None:
         if not isinstance(self.detail, MappingProxyType):  # read-only, like the rest of it
             object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
-        object.__setattr__(self, "_tally", _Tally(self.reason, self.kind, self.instruction,
-                                                  self.cost))
+        object.__setattr__(self, "_tally", _Tally.of(self.reason, self.kind, self.instruction,
+                                                     self.cost))
 
     @classmethod
     def from_fields(cls, fields: dict, cpl: int, index: int) -> Exit:
@@ -141,7 +156,7 @@ class Exit:
         e.__dict__.update(reason=reason, eip=eip, strategy=strategy, cpl=cpl,
                           instruction=instruction, raw=raw, qualification=qualification,
                           handler=handler, cost=cost, index=index, detail=detail, kind=kind,
-                          insn=insn, _tally=_Tally(reason, kind, instruction, cost))
+                          insn=insn, _tally=_Tally.of(reason, kind, instruction, cost))
         return e
 
     @property
