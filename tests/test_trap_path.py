@@ -163,6 +163,25 @@ def test_an_exception_that_escapes_the_interrupt_hook_stops_the_core_and_is_rais
     assert lab.state().eip == lab.image.entry
 
 
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_an_exception_that_escapes_a_port_hook_stops_the_core_and_is_raised(monkeypatch,
+                                                                            direction):
+    """The IN and OUT hooks are added through the C API too: an exception they let through
+    comes out of the run, as from Unicorn's own wrapper (nano-in reads a port; every guest
+    writes its console through one)."""
+    lab = Lab(image=nanobench.build("nano-in", 10), strategy="native", timer_period=0)
+
+    def io(is_out, port, size, value):
+        if is_out == (direction == "out"):
+            raise KeyboardInterrupt(f"from the {direction} hook")
+        return real(is_out, port, size, value)
+
+    real = lab.machine.monitor.io
+    monkeypatch.setattr(lab.machine.monitor, "io", io)
+    with pytest.raises(KeyboardInterrupt, match=f"from the {direction} hook"):
+        lab.run()
+
+
 def test_the_trap_log_counts_exits_however_they_were_built():
     """Exits from the constructor, from Exit.made and from a template (Exit.from_fields, many
     sharing one tally): counts by reason and mnemonic, modelled cycles, callouts and inline

@@ -260,9 +260,10 @@ class Clock:
     def note_cpl(self) -> None:
         """The CPL may have changed (an event was delivered): stop if someone watches."""
         cpl = self._m.cpu.cpl()
-        if self._m.break_on_mode_change and cpl != self.last_cpl:
-            self.request_stop("mode_change", f"CPL {self.last_cpl} -> {cpl}")
-        self.last_cpl = cpl
+        if cpl != self.last_cpl:
+            if self._m.break_on_mode_change:
+                self.request_stop("mode_change", f"CPL {self.last_cpl} -> {cpl}")
+            self.last_cpl = cpl
 
     # ------------------------------------------------------------------ the run loop
     def run(self, max_instructions: int | None) -> Stop:
@@ -338,22 +339,29 @@ class Clock:
                 return stop
 
     def _slice_length(self, limit: int | None) -> int | None:
-        bounds = []
+        n = None  # (the nearest bound; None: none)
         if limit is not None:
-            bounds.append(limit - self.instructions)
+            n = limit - self.instructions
         if self.budget is not None:
-            bounds.append(self.budget - self.instructions)
-        timer, pic = self._m.devices.timer, self._m.devices.pic
-        if timer.period and not self._ticks_unseen():
+            bound = self.budget - self.instructions
+            if n is None or bound < n:
+                n = bound
+        devices = self._m.devices
+        timer, pic = devices.timer, devices.pic
+        if timer.period and not (pic.mask & 1 and pic.irr & 1):  # (not _ticks_unseen())
             # (masked or not: an 8259 latches the request while masked)
-            bounds.append(max(1, timer.next_deadline - self.vtime))
-        if self.irq_wait:
-            bounds.append(self.irq_wait)
-        if pic.irr & ~pic.mask and not bounds:  # (counted slices watch IF instead)
-            bounds.append(IRQ_POLL)
-        if bounds:  # counted: split at most every MAX_COUNTED_SLICE instructions (the split
-            bounds.append(MAX_COUNTED_SLICE)  # changes nothing the guest can see) so that
-        return max(1, min(bounds)) if bounds else None  # Ctrl-C is seen within a fraction of a second
+            bound = max(1, timer.next_deadline - self.vtime)
+            if n is None or bound < n:
+                n = bound
+        if self.irq_wait and (n is None or self.irq_wait < n):
+            n = self.irq_wait
+        if n is None:
+            if not pic.irr & ~pic.mask:
+                return None
+            n = IRQ_POLL  # (counted slices watch IF instead)
+        # counted: split at most every MAX_COUNTED_SLICE instructions (the split changes nothing
+        # the guest can see) so that Ctrl-C is seen within a fraction of a second
+        return max(1, min(n, MAX_COUNTED_SLICE))
 
     def _ticks_unseen(self) -> bool:
         """Is IRQ0 masked with its request already latched? Then further ticks change nothing
@@ -530,11 +538,12 @@ class Clock:
             if m.slice_ended:
                 m.slice_ended.emit(None)
             regs.in_exception = was_in_exception
-        trampoline = self.trampoline_ring is not None and m.cpu.eip == layout.TRAMPOLINE
+        eip = regs.eip()
+        trampoline = self.trampoline_ring is not None and eip == layout.TRAMPOLINE
         if trampoline:  # the slice ended before the trampoline's IRETD ran: it was not counted
             s.uncounted -= 1
         if blocks is not None:
-            raw = blocks.value_at_end(m.cpu.eip)
+            raw = blocks.value_at_end(eip)
             executed = s.stop_executed if s.stop_counted else raw
         else:
             raw = core.counter.value if n else 0

@@ -387,27 +387,56 @@ class Core:
 
     def on_interrupt(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(vector)`` for each interrupt or exception the core raises (Unicorn's
-        interrupt hook, for good: a trap's round trip starts here). Added straight through the
-        C API: Unicorn's Python wrapper adds two Python calls, and an argument tuple and dict,
-        to every one; an exception stops the core and emu_start raises it, as there."""
-        uc = self.uc
-
+        interrupt hook, for good: a trap's round trip starts here)."""
         def hook(_uc, vector, _data):
             try:
                 callback(vector)
-            except BaseException as e:  # noqa: BLE001 (as Unicorn's own wrapper does)
-                if uc._hook_exception is None:  # noqa: SLF001
-                    uc._hook_exception = e  # noqa: SLF001
-                uc.emu_stop()
+            except BaseException as e:  # noqa: BLE001 (see _add_hook)
+                self._hook_failed(e)
 
-        c_hook = _INTERRUPT_HOOK(hook)
-        handle = _unicorn_unconverted().uc_hook_add
+        self._add_hook(unicorn.UC_HOOK_INTR, _INTERRUPT_HOOK(hook))
+
+    def on_ports(self, read: Callable[[int, int], int],
+                 write: Callable[[int, int, int], None]) -> None:
+        """Call ``read(port, size)`` for each IN (it returns the value; 0 if it raises) and
+        ``write(port, size, value)`` for each OUT the core executes (for good)."""
+        def port_in(_uc, port, size, _data):
+            try:
+                return read(port, size)
+            except BaseException as e:  # noqa: BLE001 (see _add_hook)
+                self._hook_failed(e)
+                return 0
+
+        def port_out(_uc, port, size, value, _data):
+            try:
+                write(port, size, value)
+            except BaseException as e:  # noqa: BLE001 (see _add_hook)
+                self._hook_failed(e)
+
+        self._add_hook(unicorn.UC_HOOK_INSN, _IN_HOOK(port_in), X.UC_X86_INS_IN)
+        self._add_hook(unicorn.UC_HOOK_INSN, _OUT_HOOK(port_out), X.UC_X86_INS_OUT)
+
+    def _add_hook(self, kind: int, c_hook, *instruction: int) -> None:
+        """A Python hook (``c_hook``: a C function of Unicorn's type for ``kind``; the
+        instruction for an instruction hook) added straight through the C API, for good:
+        Unicorn's Python wrapper adds two Python calls, and an argument tuple and dict, to
+        every one. The hook catches what its callback raises and hands it to
+        :meth:`_hook_failed`, as that wrapper does."""
         out = ctypes.c_size_t(0)
-        err = handle(uc._uch, ctypes.byref(out), unicorn.UC_HOOK_INTR, c_hook, None,  # noqa: SLF001
-                     ctypes.c_uint64(1), ctypes.c_uint64(0))
+        err = _unicorn_unconverted().uc_hook_add(
+            self.uc._uch, ctypes.byref(out), kind, c_hook, None,  # noqa: SLF001
+            ctypes.c_uint64(1), ctypes.c_uint64(0), *(ctypes.c_int(i) for i in instruction))
         if err:
             raise unicorn.UcError(err)
         self._callbacks.append(c_hook)  # (alive as long as the core)
+
+    def _hook_failed(self, error: BaseException) -> None:
+        """What Unicorn's own wrapper of a Python hook does with an exception: stop the core;
+        emu_start raises the first one."""
+        uc = self.uc
+        if uc._hook_exception is None:  # noqa: SLF001
+            uc._hook_exception = error  # noqa: SLF001
+        uc.emu_stop()
 
     def on_execute(self, callback, begin: int = 1, end: int = 0, data: object = None,
                    retranslate: bool = True) -> int:
@@ -525,8 +554,12 @@ class Core:
             raise unicorn.UcError(err)
 
 
-#: an interrupt hook (uc_cb_hookintr_t)
+#: an interrupt hook (uc_cb_hookintr_t), IN and OUT hooks (uc_cb_insn_in_t, uc_cb_insn_out_t)
 _INTERRUPT_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+_IN_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                            ctypes.c_void_p)
+_OUT_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                             ctypes.c_uint32, ctypes.c_void_p)
 
 #: a native hook's way back into Python (uc_cb_hookcode_t)
 _NATIVE_FALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,

@@ -47,8 +47,7 @@ class Hooks:
         uc.hook_add(unicorn.UC_HOOK_CODE, self._monitor_code, None, layout.MONITOR_BASE,
                     layout.MONITOR_BASE + layout.MONITOR_SIZE - 1)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
-        uc.hook_add(unicorn.UC_HOOK_INSN, self._in, None, 1, 0, X.UC_X86_INS_IN)
-        uc.hook_add(unicorn.UC_HOOK_INSN, self._out, None, 1, 0, X.UC_X86_INS_OUT)
+        machine.core.on_ports(self._in, self._out)
         # The guest may not write the machine's reserved area (boot tables; the monitor's GDT,
         # TSS, IDT, trampoline and stack), under any strategy.
         uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._monitor_write, None, layout.MONITOR_BASE,
@@ -300,7 +299,7 @@ class Hooks:
             fast.write(reg, value)
         return 1
 
-    def _in(self, uc: unicorn.Uc, port: int, size: int, _: object) -> int:
+    def _in(self, port: int, size: int) -> int:
         m = self._m
         replay = m.devices.replay_in
         if replay is not None and replay[0] == self._string_in_key(port):
@@ -342,7 +341,7 @@ class Hooks:
         fast = m.core.registers
         return eip, fast.read(X.UC_X86_REG_ECX), fast.read(X.UC_X86_REG_EDI), port
 
-    def _out(self, uc: unicorn.Uc, port: int, size: int, value: int, _: object) -> None:
+    def _out(self, port: int, size: int, value: int) -> None:
         try:
             self._m.monitor.io(True, port, size, value)
         except VlabError as e:
