@@ -20,6 +20,7 @@ import sys
 from contextlib import contextmanager
 
 import pytest
+import unicorn
 from conftest import build
 
 from vlab.errors import BudgetExhausted, EngineError
@@ -127,14 +128,16 @@ def test_timer_ticks_land_on_the_same_instructions(strategy):
         assert native.status == "halted" and native.read_u32("result") == 1970169177
 
 
-@pytest.mark.parametrize("native_tails", [True, False], ids=["tail-in-hook", "tail-by-python"])
+@pytest.mark.parametrize("way", ["core-part", "exit-list", "python"])
 @pytest.mark.parametrize("strategy", ["native", "binary_translation"])
-def test_both_ways_of_running_a_blocks_part_agree_with_count_mode(strategy, native_tails,
-                                                                   monkeypatch):
-    """The part of a block before a deadline runs either inside the native hook (Unicorn's exit
-    list, no stop) or, as a fallback, from Python up to a stop hook. Each way alone, timer
-    ticks and cut runs land where count= mode puts them; the hook's way is the one taken."""
-    monkeypatch.setattr(blocks, "NATIVE_TAILS", native_tails)
+def test_every_way_of_running_a_blocks_part_agrees_with_count_mode(strategy, way, monkeypatch):
+    """The part of a block before a deadline runs inside the native hook, either as the core's
+    own block of that many instructions (QEMU's instruction limit for the next block, where
+    the engine probe found it) or up to an address on Unicorn's exit list; or, as a fallback,
+    from Python up to a stop hook. Each way alone, timer ticks and cut runs land where count=
+    mode puts them; the way asked for is the one taken."""
+    monkeypatch.setattr(blocks, "NATIVE_TAILS", way != "python")
+    monkeypatch.setattr(blocks, "COUNTED_PARTS", way == "core-part")
     image = build("counting", APART=1)
     for period in (7, 13, 22):
         units, native = pair(image=image, strategy=strategy, timer_period=period)
@@ -142,9 +145,37 @@ def test_both_ways_of_running_a_blocks_part_agree_with_count_mode(strategy, nati
         while units.status != "halted":
             k = rng.randint(1, 90)
             a, b = run(units, max_instructions=k), run(native, max_instructions=k)
-            assert observed(native, b) == observed(units, a), (period, units.instructions)
-        tails = native.machine.core.blocks.state.tails
-        assert (tails > 0) == native_tails, tails
+            assert observed(native, b) == observed(units, a), (way, period, units.instructions)
+        state = native.machine.core.blocks.state
+        assert (state.tails > 0) == (way != "python"), state.tails
+        assert (state.parts > 0) == (way == "core-part"), state.parts
+
+
+def test_a_blocks_part_is_translated_once_and_kept_beside_the_whole_block():
+    """A timer tick every 1,001 instructions in a loop of one block (uncounted_blocks' spin, in
+    its second phase): each tick runs the part of the block before it, then the rest after the
+    handler. As the core's own block of that many instructions, each part is translated the
+    first time only (the loop has few offsets) and the whole block stays translated: a few
+    translations for hundreds of ticks, where with Unicorn's exit list the core translates
+    again at every tick."""
+    def translations(counted_parts: bool) -> tuple[int, int]:
+        blocks.COUNTED_PARTS = counted_parts
+        try:
+            lab = Lab(image=build("uncounted_blocks", N1=10, N2=150_000), strategy="native",
+                      timer_period=1001)
+        finally:
+            blocks.COUNTED_PARTS = True
+        made = []
+        lab.machine.core.uc.hook_add(unicorn.UC_HOOK_EDGE_GENERATED,
+                                     lambda _uc, cur, _prev, _d: made.append(cur.pc))
+        lab.run()
+        assert lab.exit_code == 0
+        return len(made), lab.read_u32("ticks_total")
+
+    parts, ticks = translations(True)
+    exits, same_ticks = translations(False)
+    assert ticks == same_ticks >= 290
+    assert exits >= ticks and parts < 20, (parts, exits, ticks)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -21,6 +21,19 @@ def test_the_probe_finds_the_live_cpu_state_on_the_pinned_unicorn():
     assert core.Core().state is not None
 
 
+def test_the_probe_finds_the_next_blocks_instruction_limit_by_its_effect(monkeypatch):
+    """QEMU's cflags_next_tb (the most instructions the next block may hold, its way to run
+    exactly N) sits where Unicorn 2.1's CPUState puts it, and is taken only once a count of 2
+    there made the next block two instructions long; a field that does not read as it (here
+    the CPU's first flags) is refused before anything is written to it."""
+    layout = core.probe()
+    assert layout.next_block_flags == 24
+    assert core._next_block_flags_work(layout)  # noqa: SLF001
+    monkeypatch.setattr(core, "_NEXT_BLOCK_FLAGS", 16)
+    assert not core._next_block_flags_work(layout)  # noqa: SLF001
+    assert core.next_block_flags(core.new_core(), layout) is not None
+
+
 def test_the_probe_survives_memory_that_is_gone_when_it_looks(monkeypatch):
     """The probe follows pointers into the ranges /proc/self/maps listed; the allocator may give
     a range back before the probe reads it (a segfault of the whole process, seen under a

@@ -30,6 +30,8 @@
 #include <stdint.h>
 
 #define SLOTS 16384u /* a power of two; Python clears the table before it is 3/4 full (640 KiB) */
+#define CF_COUNT_MASK 0x7fffu /* QEMU's compile flags: the most instructions a block may hold */
+#define NO_FLAGS 0xffffffffu  /* cflags_next_tb when no request is pending */
 
 typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb; /* unicorn.h */
 
@@ -76,10 +78,14 @@ struct counter {
                           * that overlaps [trusted_pc, trusted_end) keeps its count */
     uint64_t trusted_end;
     /* The part of a block that fits before the deadline, run by the hook itself (no stop, no
-     * Python): Unicorn's exit list gets the address of the first instruction past the
-     * deadline, the block's translation is dropped, EIP is written to itself (the core leaves
-     * the block before its first instruction and looks it up again, in the same run), and the
-     * core translates the block again, ending at the exit, where the run stops. */
+     * Python). Where Python found the CPU's cflags_next_tb (next_flags, below), the next block
+     * is asked for with that many instructions at most, and EIP is written to itself (the core
+     * leaves the block before its first instruction and looks it up again, in the same run):
+     * the part is a block of its own, cached beside the whole one, and the next block, past
+     * the deadline, is refused. Else Unicorn's exit list gets the address of the first
+     * instruction past the deadline, the block's translation is dropped, EIP is written to
+     * itself, and the core translates the block again, ending at the exit, where the run stops
+     * (and drops that translation: the whole block is translated again after it). */
     int (*uc_ctl)(void *uc, int control, ...);
     int (*reg_read)(void *uc, int regid, void *value);
     int (*reg_write)(void *uc, int regid, const void *value);
@@ -102,6 +108,15 @@ struct counter {
     int64_t fault_count;  /* the count cut at that instruction (-1: Python works it out) */
     uint32_t fault_error; /* the error code the core computed (meaningful for some vectors) */
     uint32_t fault_software; /* raised by an INT n instruction */
+    /* The part of a block before a deadline, the core's own way (when Python found the CPU's
+     * cflags_next_tb): the next block is looked up, and translated the first time, with at
+     * most that many instructions, as QEMU runs exactly N. Such a part is cached beside the
+     * whole block, which stays: no translation at all once each part has been seen. */
+    uint32_t *next_flags; /* the CPU's cflags_next_tb (NULL: use Unicorn's exit list) */
+    uint64_t part_pc;     /* the part asked for last, (part_pc, part_size) */
+    uint32_t part_size;
+    uint32_t part_left;   /* its instructions: the request, while the core has not used it */
+    uint64_t parts;       /* parts run this way */
     struct entry table[SLOTS];
 };
 
@@ -168,6 +183,22 @@ static int run_tail(void *uc, struct counter *c, struct entry *e, uint64_t left)
     t->starts = (uint32_t)left;
     t->marks = e->marks;
     t->nmarks = e->nmarks;
+    if (c->next_flags && left <= CF_COUNT_MASK) {
+        uint32_t eip = 0;
+        c->part_pc = e->pc;
+        c->part_size = size;
+        c->part_left = (uint32_t)left;
+        *c->next_flags = (uint32_t)left; /* (the core's other compile flags are 0 here) */
+        /* leave the block before its first instruction: the core looks EIP up again */
+        if (c->reg_read(uc, c->eip_id, &eip) || c->reg_write(uc, c->eip_id, &eip)) {
+            *c->next_flags = NO_FLAGS;
+            c->part_left = 0;
+            return 0;
+        }
+        c->tails++;
+        c->parts++;
+        return 1;
+    }
     if (c->uc_ctl(uc, c->ctl_exits, &exit, (size_t)1))
         return 0;
     c->tail_exit = exit;
@@ -264,6 +295,11 @@ static void __attribute__((noinline)) enter_block(void *uc, uint64_t pc, uint32_
     c->refused = 0;
     c->counted += e->count;
     c->current = e;
+    if (pc == c->part_pc && size == c->part_size) { /* the part asked for: the request is done */
+        c->part_pc = 0;
+        c->part_size = 0;
+        c->part_left = 0;
+    }
     c->blocks++;
     e->hits++;
 }
@@ -296,6 +332,8 @@ void vlab_generated(void *uc, uc_tb *cur, uc_tb *prev, struct counter *c) {
     e->generation++;
     if (c->tail_exit && cur->pc == c->tail_pc && cur->size == c->tail_size)
         return; /* the part before the deadline (its count includes the exit: not compared) */
+    if (cur->pc == c->part_pc && cur->size == c->part_size && e->count == cur->icount)
+        return; /* a part translated on request, as many instructions as asked for */
     if (c->trusted_left > 0 && cur->pc < c->trusted_end && c->trusted_pc < cur->pc + cur->size
             && e->count == cur->icount) { /* (a block that overlaps the window) */
         c->trusted_left--; /* (a stop hook added or removed: the same code, the same count) */

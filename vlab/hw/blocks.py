@@ -59,13 +59,20 @@ SOURCES = (SOURCE, Path(__file__).with_name("deliver.c"))
 CFLAGS = ["-O2", "-shared", "-fPIC", "-ffreestanding", "-nostdlib", "-fno-stack-protector"]
 MISS, DEADLINE = 1, 2  # why the native hook refused a block
 NO_DEADLINE = (1 << 64) - 1
+_NO_FLAGS = 0xFFFF_FFFF  # cflags_next_tb with no request pending
 NEVER = (1 << 64) - 1  # emu_start's "until" (unused: the core runs with an empty exit list)
 #: instructions whose hooks may stop the core (I/O, CPUID): the next one gets a boundary hook
 _STOPPING = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd", "cpuid"})
-#: the part of a block before a deadline is run by the native hook (blockcount.c, run_tail);
+#: the part of a block before a deadline is run by the native hook (blockcount.c, run_tail,
+#: as the core's own block of that many instructions, or to an exit: COUNTED_PARTS);
 #: False: the hook refuses the block and Python runs the part up to a stop hook (the tests hold
 #: both ways against count= mode)
 NATIVE_TAILS = True
+#: the part of a block before a deadline is translated as a block of its own with QEMU's
+#: instruction limit (the CPU's cflags_next_tb, where the engine probe found it), and cached
+#: beside the whole block; False: with Unicorn's exit list, which has the whole block translated
+#: again after each part (the tests hold both ways)
+COUNTED_PARTS = True
 #: a native interrupt hook takes each event's error code and origin, clears the stale fault
 #: state and cuts the block, before the Python hook (BlockCounter.take_faults); False: the
 #: Python hook does it all (the tests hold both ways)
@@ -95,7 +102,10 @@ class _Header(ctypes.Structure):
                 ("pending", ctypes.c_uint64), ("fault_old", ctypes.c_void_p),
                 ("fault_err", ctypes.c_void_p), ("fault_is_int", ctypes.c_void_p),
                 ("fault_eip", ctypes.c_uint64), ("fault_count", ctypes.c_int64),
-                ("fault_error", ctypes.c_uint32), ("fault_software", ctypes.c_uint32)]
+                ("fault_error", ctypes.c_uint32), ("fault_software", ctypes.c_uint32),
+                ("next_flags", ctypes.c_void_p), ("part_pc", ctypes.c_uint64),
+                ("part_size", ctypes.c_uint32), ("part_left", ctypes.c_uint32),
+                ("parts", ctypes.c_uint64)]
 
 
 #: (fault_eip, fault_count, fault_error, fault_software), read at once
@@ -263,6 +273,23 @@ class BlockCounter:
         #: must be translated again first (vlab.hw.checks hooks instructions in it)
         self.new_code: Callable[[int, int], bool] | None = None
 
+    def limit_parts(self, next_flags: ctypes.c_uint32) -> None:
+        """Run the part of a block before a deadline as the core's own block of that many
+        instructions (``next_flags``: the CPU's cflags_next_tb, see :data:`COUNTED_PARTS`)."""
+        self._next_flags = next_flags
+        self.state.next_flags = ctypes.addressof(next_flags)
+
+    _next_flags: ctypes.c_uint32 | None = None
+
+    def _part_unused(self) -> None:
+        """After a run: a part asked for but not run (the core stopped first) is not asked for
+        any more: the next block translated must be a whole one."""
+        s = self.state
+        if s.part_left and self._next_flags is not None:
+            if self._next_flags.value == s.part_left:
+                self._next_flags.value = _NO_FLAGS
+            s.part_pc, s.part_size, s.part_left = 0, 0, 0
+
     def take_faults(self, old: int, error_code: int, is_int: int) -> None:
         """Let a native interrupt hook take each event's error code and origin, clear the
         core's stale fault state (at these addresses: :class:`~vlab.hw.core.FaultReset`'s)
@@ -404,6 +431,7 @@ class BlockCounter:
                 self.end_tail(tail)
             if state.tail_exit:
                 self._clear_exit()
+            self._part_unused()
             self.stop(machine.cpu.eip)
 
     def _clear_exit(self) -> None:

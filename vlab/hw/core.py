@@ -19,6 +19,7 @@ checks them with a self-test; if the installed Unicorn does not behave as measur
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import struct
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class EngineLayout:
     cpu_pointer: int | None = None
     env_offset: int | None = None
     context_header: int = 0  # a saved context's bytes before its copy of the CPU state
+    #: the CPU's ``cflags_next_tb`` (a uint32 at this offset from the CPU pointer): the compile
+    #: flags of the next block the core translates or looks up, among them the most
+    #: instructions it may hold (QEMU's own way to run exactly N); None if not found
+    next_block_flags: int | None = None
 
 
 def new_core() -> unicorn.Uc:
@@ -176,8 +181,49 @@ def probe() -> EngineLayout:
     for pointer, offset in sorted(first & second):
         found = EngineLayout(old, dr0 - 16, dr0 - 12, counter, pointer, offset, header)
         if cpu_state_address(_scratch_core(), found) is not None:
+            if _next_block_flags_work(found):
+                found = dataclasses.replace(found, next_block_flags=_NEXT_BLOCK_FLAGS)
             return found
     return layout
+
+
+#: ``cflags_next_tb`` in QEMU 5's ``CPUState`` (qemu/include/hw/core/cpu.h): after two ints, a
+#: pointer and seven bools; -1 when no request is pending
+_NEXT_BLOCK_FLAGS = 24
+
+
+def next_block_flags(uc: unicorn.Uc, layout: EngineLayout) -> ctypes.c_uint32 | None:
+    """The core's ``cflags_next_tb`` (see :attr:`EngineLayout.next_block_flags`), or None."""
+    if layout.next_block_flags is None or layout.cpu_pointer is None:
+        return None
+    cpu = ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
+    return ctypes.c_uint32.from_address(cpu + layout.next_block_flags)
+
+
+def _next_block_flags_work(layout: EngineLayout) -> bool:
+    """Does a count of 2 in the candidate ``cflags_next_tb`` make the core's next block two
+    instructions long, once, with the usual blocks after it (and the field -1 again)? The
+    fields around it must read as the structure says (one core, one thread) first."""
+    uc = _scratch_core()
+    uc.mem_write(0x5000, b"\x90" * 5 + b"\xf4")
+    uc.emu_start(0x5000, 0x5001)  # (the CPU is reset, and the field set to -1, on first use)
+    cpu = ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
+    if ctypes.string_at(cpu, 8) != struct.pack("<ii", 1, 1):
+        return False
+    cell = ctypes.c_uint32.from_address(cpu + _NEXT_BLOCK_FLAGS)
+    if cell.value != 0xFFFF_FFFF:
+        return False
+    sizes: list[tuple[int, int]] = []
+    uc.hook_add(unicorn.UC_HOOK_BLOCK, lambda _u, address, size, _d: sizes.append((address, size)))
+    uc.ctl_exits_enabled(True)
+    uc.ctl_set_exits([0x5005])
+    cell.value = 2
+    uc.emu_start(0x5000, 0)
+    limited, value = list(sizes), cell.value
+    sizes.clear()
+    uc.emu_start(0x5000, 0)
+    return limited == [(0x5000, 2), (0x5002, 3)] and value == 0xFFFF_FFFF \
+        and sizes == [(0x5000, 5)]
 
 
 #: Registers read straight from the CPU state (``CPUX86State`` of Unicorn 2.1's QEMU,
@@ -345,6 +391,9 @@ class Core:
         self.blocks = BlockCounter(uc, self.forget_code) if blocks.mode()[0] == "blocks" else None
         if self.blocks is not None and self.state is not None and blocks.NATIVE_FAULTS:
             self.blocks.take_faults(*self.fault.addresses())
+        flags = next_block_flags(uc, self.layout)
+        if self.blocks is not None and flags is not None and blocks.COUNTED_PARTS:
+            self.blocks.limit_parts(flags)
         self.counter = InstructionCounter(uc, self.layout) if self.blocks is None \
             else BlockInstructionCounter(self.blocks, self.registers)
         self._ranges: dict[int, tuple[int, int]] = {}  # code hook -> its [begin, end]
