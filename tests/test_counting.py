@@ -151,6 +151,26 @@ def test_every_way_of_running_a_blocks_part_agrees_with_count_mode(strategy, way
         assert (state.parts > 0) == (way == "core-part"), state.parts
 
 
+@pytest.mark.parametrize("way", ["core-part", "exit-list", "python"])
+def test_a_store_into_its_own_part_retires_once_wherever_the_deadline_falls(way, monkeypatch):
+    """smc_behind's store rewrites an earlier byte of its own block; with a deadline right after
+    it, the part run before the deadline ends with the store, which the core abandons and runs
+    again as a block of its own. Slices of every length from 1 to 12, and single steps, retire
+    exactly what one run to the end retires (count= mode itself counts such a store twice)."""
+    monkeypatch.setattr(blocks, "NATIVE_TAILS", way != "python")
+    monkeypatch.setattr(blocks, "COUNTED_PARTS", way == "core-part")
+    image = build("smc_behind")
+    whole = Lab(image=image, strategy="native")
+    whole.run()
+    assert whole.exit_code == 0 and whole.instructions == 4 + 8 * 6
+    for k in [*range(1, 13), None]:
+        lab = Lab(image=image, strategy="native")
+        while lab.status != "halted":
+            lab.step() if k is None else lab.run(max_instructions=k)
+        assert (lab.instructions, lab.state().registers) == \
+            (whole.instructions, whole.state().registers), k
+
+
 def test_a_blocks_part_is_translated_once_and_kept_beside_the_whole_block():
     """A timer tick every 1,001 instructions in a loop of one block (uncounted_blocks' spin, in
     its second phase): each tick runs the part of the block before it, then the rest after the

@@ -53,7 +53,7 @@ struct entry {
     const uint16_t *offsets; /* where each instruction starts, from pc (Python owns them) */
     const struct mark *marks; /* counted instructions in the block (Python owns them) */
     uint32_t nmarks;
-    uint32_t pad;
+    uint32_t part;       /* a part of a block, run before a deadline (run_tail) */
 };
 
 struct counter {
@@ -179,6 +179,7 @@ static int run_tail(void *uc, struct counter *c, struct entry *e, uint64_t left)
     /* the part is the block's first ``left`` instructions: its addresses and marks are the
      * block's (a mark counts when its position is below the instructions run) */
     t->count = (uint32_t)left;
+    t->part = 1;
     t->offsets = e->offsets;
     t->starts = (uint32_t)left;
     t->marks = e->marks;
@@ -249,8 +250,12 @@ static void __attribute__((noinline)) enter_block(void *uc, uint64_t pc, uint32_
      * instruction again, and the store would cut its block forever). What ran of the previous
      * block is what came before the store: the store retires once, in its own block.
      * (count= mode counts it twice: its counting hook ran before the first attempt.) */
+    /* After a part of a block, run to a deadline, the next block is refused: one entered
+     * inside the part can only be that store run again, even when the part ends with it
+     * (its last instruction is no REP string or jump, which would end the whole block). */
     if (prev && !c->settled && !c->refused && prev->offsets && prev->pc <= pc
-            && pc < prev->pc + prev->size && pc + size != prev->pc + prev->size) {
+            && pc < prev->pc + prev->size
+            && (pc + size != prev->pc + prev->size || (prev->part && pc != prev->pc))) {
         uint32_t k = position(prev, pc); /* (the instruction at pc included) */
         c->counted = c->block_base + (k ? k - 1 : 0);
         c->cuts++;
@@ -273,6 +278,7 @@ static void __attribute__((noinline)) enter_block(void *uc, uint64_t pc, uint32_
         e->offsets = 0;
         e->marks = 0;
         e->nmarks = 0;
+        e->part = 0;
         c->filled++;
     }
     if (single && e)
@@ -356,6 +362,7 @@ int vlab_put(struct counter *c, uint64_t pc, uint32_t size, uint32_t count,
     }
     e->marks = 0; /* (Python marks the block again if it holds counted instructions) */
     e->nmarks = 0;
+    e->part = 0; /* (a block the core translated: a whole one) */
     e->count = count;
     e->offsets = offsets;
     e->starts = starts;
@@ -438,6 +445,7 @@ void vlab_clear(struct counter *c) {
         c->table[i].offsets = 0;
         c->table[i].marks = 0;
         c->table[i].nmarks = 0;
+        c->table[i].part = 0;
     }
     c->filled = 0;
     c->current = 0;

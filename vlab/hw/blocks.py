@@ -118,7 +118,7 @@ class Entry(ctypes.Structure):
     _fields_ = [("pc", ctypes.c_uint64), ("size", ctypes.c_uint32), ("count", ctypes.c_uint32),
                 ("hits", ctypes.c_uint64), ("generation", ctypes.c_uint32),
                 ("starts", ctypes.c_uint32), ("offsets", ctypes.c_void_p),
-                ("marks", ctypes.c_void_p), ("nmarks", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
+                ("marks", ctypes.c_void_p), ("nmarks", ctypes.c_uint32), ("part", ctypes.c_uint32)]
 
 
 class Mark(ctypes.Structure):
