@@ -285,7 +285,7 @@ class BlockCounter:
         """After a run: a part asked for but not run (the core stopped first) is not asked for
         any more: the next block translated must be a whole one."""
         s = self.state
-        if s.part_left and self._next_flags is not None:
+        if s.part_left:  # (only ever set with the flags known)
             if self._next_flags.value == s.part_left:
                 self._next_flags.value = _NO_FLAGS
             s.part_pc, s.part_size, s.part_left = 0, 0, 0

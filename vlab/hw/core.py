@@ -192,12 +192,16 @@ def probe() -> EngineLayout:
 _NEXT_BLOCK_FLAGS = 24
 
 
+def cpu_address(uc: unicorn.Uc, layout: EngineLayout) -> int:
+    """Where the core's CPU (QEMU's ``CPUState``) is: the uc_struct's pointer to it."""
+    return ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
+
+
 def next_block_flags(uc: unicorn.Uc, layout: EngineLayout) -> ctypes.c_uint32 | None:
     """The core's ``cflags_next_tb`` (see :attr:`EngineLayout.next_block_flags`), or None."""
     if layout.next_block_flags is None or layout.cpu_pointer is None:
         return None
-    cpu = ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
-    return ctypes.c_uint32.from_address(cpu + layout.next_block_flags)
+    return ctypes.c_uint32.from_address(cpu_address(uc, layout) + layout.next_block_flags)
 
 
 def _next_block_flags_work(layout: EngineLayout) -> bool:
@@ -207,7 +211,7 @@ def _next_block_flags_work(layout: EngineLayout) -> bool:
     uc = _scratch_core()
     uc.mem_write(0x5000, b"\x90" * 5 + b"\xf4")
     uc.emu_start(0x5000, 0x5001)  # (the CPU is reset, and the field set to -1, on first use)
-    cpu = ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
+    cpu = cpu_address(uc, layout)
     if ctypes.string_at(cpu, 8) != struct.pack("<ii", 1, 1):
         return False
     cell = ctypes.c_uint32.from_address(cpu + _NEXT_BLOCK_FLAGS)
@@ -346,8 +350,7 @@ def cpu_state_address(uc: unicorn.Uc, layout: EngineLayout) -> int | None:
     Unicorn's own reads (None: not found, or the layout does not hold for this core)."""
     if layout.cpu_pointer is None:
         return None
-    cpu = ctypes.c_uint64.from_address(handle_address(uc) + layout.cpu_pointer).value
-    address = cpu + layout.env_offset
+    address = cpu_address(uc, layout) + layout.env_offset
     fast = FastRegisters(uc, address)  # (checked as it will read)
     for reg, mark in _STATE_MARKS.items():
         before = uc.reg_read(reg)

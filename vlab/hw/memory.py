@@ -198,10 +198,8 @@ class Memory:
         if known is not None:
             raw = known.raw
             end = address + len(raw)
-            mmu = self.mmu  # (paging(), inline)
-            pages = mmu.enabled() if mmu is not None else self._cr0() & paging.PG
-            if end <= self.ram_size and not pages:  # (the common case: compared in place,
-                if self.ram[address:end] == raw:    # nothing copied)
+            if end <= self.ram_size and not self.paging():  # (the common case: compared in
+                if self.ram[address:end] == raw:            # place, nothing copied)
                     return known
             elif self.code_bytes(address, len(raw)) == raw:
                 return known

@@ -249,13 +249,7 @@ class VirtualCpu:
         exit_ = self.exit
         if exit_ is None or not exit_.raw:
             raise VlabError("skip(): the current exit has no instruction to skip")
-        eip = (exit_.eip + len(exit_.raw)) & 0xFFFF_FFFF
-        if self.in_io_hook:
-            self.set_eip(eip)
-        else:  # (set_eip, inline: a trap's most common act)
-            if not self.advanced and self.emulating_fault:
-                self.machine.clock.retire()  # (counted as retired now, once)
-            self._registers.write(_EIP, eip)
+        self.set_eip(exit_.eip + len(exit_.raw))
         self.advanced = True
 
     def note(self, key: str, value) -> None:
@@ -264,16 +258,15 @@ class VirtualCpu:
 
     def set_eip(self, eip: int) -> None:
         eip &= 0xFFFF_FFFF
+        exit_ = self.exit
         if self.in_io_hook:
-            natural = self.exit.eip + len(self.exit.raw)
-            if eip != natural:
+            if eip != (exit_.eip + len(exit_.raw)) & 0xFFFF_FFFF:
                 self.machine.clock.defer_eip(eip)
             if not self.advanced:
                 self.advanced = True
             return
-        exit_ = self.exit
         if exit_ is not None and not self.advanced and exit_.raw \
-                and eip == exit_.eip + len(exit_.raw):
+                and eip == (exit_.eip + len(exit_.raw)) & 0xFFFF_FFFF:
             if self.emulating_fault:  # a faulting instruction was not counted as retired: now it is
                 self.machine.clock.retire()
             self.advanced = True

@@ -31,10 +31,10 @@ as RPL 1, the monitor's own IDT, TSS and CR0) is in :mod:`.rings`.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping
 
-from vlab.errors import VlabError
 from vlab.hw import paging
 from vlab.hw.delivery import software_interrupt_start
 from vlab.isa import Instruction, decoder, operands
@@ -142,10 +142,7 @@ class TrapAndEmulate(DeprivilegedMonitor):
         eip = m.clock.fault_eip
         if eip is None:
             eip = m.cpu.eip
-        try:
-            insn = m.memory.instruction(eip)
-        except VlabError:
-            insn = None
+        insn = self._decode(eip)
         if vector == 13 and cpl == 1 and insn is not None:  # (the kernel's privileged
             key = (eip, insn.raw)                           # instructions: the hot path)
             found = self._classified.get(key)
@@ -153,9 +150,8 @@ class TrapAndEmulate(DeprivilegedMonitor):
                 found = self._classified[key] = self.classify_fault(insn)
             reason, qual = found
             if reason is not None:
-                detail = _GP.get(error_code) or _gp(error_code)
-                self.dispatch(self._exit(reason, eip, insn, qual, detail=detail, cost="trap",
-                                         cpl=KERNEL_CPL), from_fault=True)
+                self.dispatch(self._exit(reason, eip, insn, qual, detail=_gp(error_code),
+                                         cost="trap", cpl=KERNEL_CPL), from_fault=True)
                 return
         if vector == 13 and cpl == 2 and insn is not None and insn.mnemonic in ("cli", "sti") \
                 and self.vcpu.virt.CPL <= self.vcpu.virt.IOPL:
@@ -236,18 +232,11 @@ class TrapAndEmulate(DeprivilegedMonitor):
         return m.cpu.reg("eax") & ((1 << (8 * size)) - 1)
 
 
+@lru_cache(maxsize=256)
 def _gp(error_code: int | None) -> MappingProxyType:
     """What the hardware gave a software monitor: a #GP and its error code, nothing more. The
     monitor decodes the faulting instruction itself; the exit reason and qualification it files
     the trap under (CR_ACCESS, IO_INSTRUCTION ...) are vlab's, borrowed from VT-x so that the
     strategies compare, not something the CPU reported."""
-    detail = _GP.get(error_code)
-    if detail is None:
-        if len(_GP) >= 256:
-            _GP.clear()
-        detail = _GP[error_code] = MappingProxyType({"delivered": f"#GP({error_code or 0:#x})",
-                                                     "decoded_by": "monitor"})
-    return detail  # (read only, the same each time: exits share it, and their templates)
-
-
-_GP: dict[int | None, MappingProxyType] = {}
+    return MappingProxyType({"delivered": f"#GP({error_code or 0:#x})",
+                             "decoded_by": "monitor"})  # (read only: exits share it)
